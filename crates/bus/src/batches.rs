@@ -1,0 +1,66 @@
+//! Batched reading of a durable consumer, shared by the fan-out worker and the projectors.
+
+use async_nats::jetstream::Message;
+use async_nats::jetstream::consumer::{self, pull};
+use futures::{FutureExt, StreamExt};
+
+use crate::error::BusError;
+
+/// Yields what is ready, in log order: waits for the first message, then takes every further
+/// one already buffered, up to `max`. Under load batches grow; when idle a single event goes
+/// through at once.
+pub struct Batches {
+    messages: pull::Stream,
+    max: usize,
+}
+
+impl Batches {
+    pub async fn new(
+        consumer: &consumer::Consumer<pull::Config>,
+        max: usize,
+    ) -> Result<Self, BusError> {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(max.max(1))
+            .heartbeat(std::time::Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(|e| BusError::unavailable(format!("consumer stream: {e}")))?;
+        Ok(Self { messages, max })
+    }
+
+    /// The next batch; `None` when the consumer stream ended.
+    pub async fn next(&mut self) -> Option<Result<Vec<Message>, BusError>> {
+        let first = match self.messages.next().await? {
+            Ok(m) => m,
+            Err(e) => return Some(Err(BusError::unavailable(format!("consumer: {e}")))),
+        };
+        let mut batch = vec![first];
+        while batch.len() < self.max {
+            match self.messages.next().now_or_never() {
+                Some(Some(Ok(m))) => batch.push(m),
+                Some(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "consumer stream error inside a batch");
+                    break;
+                }
+                Some(None) | None => break,
+            }
+        }
+        Some(Ok(batch))
+    }
+}
+
+/// The stream sequence of a delivered message.
+pub fn seq_of(message: &Message) -> Result<u64, BusError> {
+    message
+        .info()
+        .map(|i| i.stream_sequence)
+        .map_err(|e| BusError::other(format!("message info: {e}")))
+}
+
+/// Acks `last` and, because role consumers ack cumulatively, every message before it.
+pub async fn ack_through(last: &Message) -> Result<(), BusError> {
+    last.ack()
+        .await
+        .map_err(|e| BusError::unavailable(format!("ack: {e}")))
+}

@@ -1,0 +1,314 @@
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::message::PublishMessage as Publish;
+use async_nats::jetstream::stream::{self, StorageType};
+use async_nats::jetstream::{self, Context};
+use async_nats::{Client, ConnectOptions};
+use bytes::Bytes;
+use futures::StreamExt;
+use natter_common::Namespace;
+use natter_schemas::Event;
+
+use crate::error::{BusError, BusErrorKind};
+use crate::subjects::Subjects;
+
+/// The header on fan-out deliveries that carries the event's stream sequence.
+pub const SEQ_HEADER: &str = "Natter-Seq";
+
+/// Headers a fan-out delivery carries.
+pub struct DeliveryHeaders;
+
+impl DeliveryHeaders {
+    /// The `seq` of a delivered event, from its headers.
+    pub fn seq(message: &async_nats::Message) -> Option<u64> {
+        message
+            .headers
+            .as_ref()?
+            .get(SEQ_HEADER)?
+            .as_str()
+            .parse()
+            .ok()
+    }
+}
+
+/// How the event stream is created when it is missing.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// 1 for a single server, 3 for a cluster.
+    pub replicas: usize,
+    /// Window in which JetStream drops a second publish with the same `Nats-Msg-Id`.
+    pub duplicate_window: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What the log answered to an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    /// The `Nats-Msg-Id` was seen inside the dedupe window: `seq` is the original's.
+    pub duplicate: bool,
+}
+
+/// The missed events of one room, for resume.
+#[derive(Debug)]
+pub enum Replay {
+    /// Every event after the requested seq, in order: `(seq, stored bytes)`.
+    Events(Vec<(u64, Bytes)>),
+    /// More were missed than the caller allows; nothing was read.
+    TooMany { missed: u64 },
+}
+
+/// The NATS connection, the event stream and the subjects of one namespace. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    client: Client,
+    js: Context,
+    subjects: Subjects,
+    stream: Arc<OnceLock<stream::Stream>>,
+    epoch: Arc<OnceLock<String>>,
+}
+
+impl Bus {
+    /// Connects to NATS. Fails (does not hang) when the server cannot be reached within
+    /// `timeout`.
+    pub async fn connect(
+        url: &str,
+        namespace: &Namespace,
+        timeout: Duration,
+        name: &str,
+    ) -> Result<Self, BusError> {
+        let options = ConnectOptions::new()
+            .name(name)
+            .connection_timeout(timeout)
+            .subscription_capacity(65_536)
+            .client_capacity(65_536);
+        let client = tokio::time::timeout(timeout, options.connect(url))
+            .await
+            .map_err(|_| BusError::unavailable(format!("timed out after {timeout:?}")))?
+            .map_err(BusError::unavailable)?;
+        let js = jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(10))
+            .build(client.clone());
+        Ok(Self {
+            client,
+            js,
+            subjects: Subjects::new(namespace),
+            stream: Arc::new(OnceLock::new()),
+            epoch: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// Creates the event stream when it is missing (file storage, subjects `<ns>.ev.>`) and
+    /// learns the log's epoch. Safe to call from every role at start.
+    pub async fn ensure_stream(&self, settings: &StreamSettings) -> Result<(), BusError> {
+        let config = stream::Config {
+            name: self.subjects.stream_name(),
+            subjects: vec![self.subjects.all_events()],
+            storage: StorageType::File,
+            num_replicas: settings.replicas,
+            duplicate_window: settings.duplicate_window,
+            allow_direct: true,
+            deny_delete: true,
+            deny_purge: false,
+            description: Some("natter event log: the one source of truth".into()),
+            ..Default::default()
+        };
+        let mut stream = self
+            .js
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| BusError::unavailable(format!("create stream: {e}")))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| BusError::unavailable(format!("stream info: {e}")))?;
+        let epoch = info.created.timestamp_micros().to_string();
+        let _ = self.epoch.set(epoch);
+        let _ = self.stream.set(stream);
+        Ok(())
+    }
+
+    fn stream(&self) -> Result<&stream::Stream, BusError> {
+        self.stream
+            .get()
+            .ok_or_else(|| BusError::other("ensure_stream was not called"))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
+    /// The log's identity (its creation time): seqs from another epoch mean nothing here.
+    pub fn epoch(&self) -> &str {
+        self.epoch.get().map(String::as_str).unwrap_or("")
+    }
+
+    /// The newest seq in the log.
+    pub async fn last_seq(&self) -> Result<u64, BusError> {
+        let info = self
+            .stream()?
+            .get_info()
+            .await
+            .map_err(|e| BusError::unavailable(format!("stream info: {e}")))?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// Appends an event and waits for the log's ack.
+    ///
+    /// - `msg_id` sets `Nats-Msg-Id`: a second append with the same id inside the dedupe window
+    ///   is not stored again and answers the original's seq with `duplicate: true`.
+    /// - `first_on_subject` requires that nothing was ever appended on `subject` (one room
+    ///   creation per room, one registration per username); otherwise the error kind is
+    ///   [`BusErrorKind::Conflict`].
+    pub async fn append(
+        &self,
+        subject: String,
+        event: &Event,
+        msg_id: Option<&str>,
+        first_on_subject: bool,
+    ) -> Result<Appended, BusError> {
+        let mut publish = Publish::build().payload(Bytes::from(event.to_bytes()));
+        if let Some(id) = msg_id {
+            publish = publish.message_id(id);
+        }
+        if first_on_subject {
+            publish = publish.expected_last_subject_sequence(0);
+        }
+        let ack = self.js.send_publish(subject, publish).await?.await?;
+        Ok(Appended {
+            seq: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// The durable pull consumer of a role (`fanout`, a projection), over every event, acked
+    /// cumulatively. Created when missing, starting at `start`.
+    pub async fn durable(
+        &self,
+        role: &str,
+        start: DeliverPolicy,
+    ) -> Result<consumer::Consumer<pull::Config>, BusError> {
+        let name = self.subjects.consumer(role);
+        let config = pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: self.subjects.all_events(),
+            ack_policy: AckPolicy::All,
+            deliver_policy: start,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 20_000,
+            ..Default::default()
+        };
+        self.stream()?
+            .get_or_create_consumer(&name, config)
+            .await
+            .map_err(|e| BusError::unavailable(format!("consumer {name}: {e}")))
+    }
+
+    /// Where a role's durable consumer stands: `(acked through, pending)`, or `None` when it does
+    /// not exist.
+    pub async fn durable_position(&self, role: &str) -> Result<Option<(u64, u64)>, BusError> {
+        let name = self.subjects.consumer(role);
+        match self.stream()?.consumer_info(&name).await {
+            Ok(info) => Ok(Some((info.ack_floor.stream_sequence, info.num_pending))),
+            Err(e) if e.to_string().contains("not found") => Ok(None),
+            Err(e) => Err(BusError::unavailable(format!("consumer {name}: {e}"))),
+        }
+    }
+
+    /// Deletes a role's durable consumer (to restart it elsewhere in the log).
+    pub async fn delete_durable(&self, role: &str) -> Result<(), BusError> {
+        let name = self.subjects.consumer(role);
+        match self.stream()?.delete_consumer(&name).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("not found") => Ok(()),
+            Err(e) => Err(BusError::unavailable(format!(
+                "delete consumer {name}: {e}"
+            ))),
+        }
+    }
+
+    /// Reads every event of `room` with `seq > since`, up to the head of the log at the time of
+    /// the call, unless more than `max` were missed.
+    pub async fn replay_room(
+        &self,
+        room: uuid::Uuid,
+        since: u64,
+        max: u64,
+        timeout: Duration,
+    ) -> Result<Replay, BusError> {
+        let config = pull::OrderedConfig {
+            filter_subject: self.subjects.room_events(room),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: since + 1,
+            },
+            ..Default::default()
+        };
+        let consumer = self
+            .stream()?
+            .create_consumer(config)
+            .await
+            .map_err(|e| BusError::unavailable(format!("replay consumer: {e}")))?;
+        let missed = consumer.cached_info().num_pending;
+        if missed > max {
+            return Ok(Replay::TooMany { missed });
+        }
+        let mut events = Vec::with_capacity(usize::try_from(missed).unwrap_or(0));
+        if missed == 0 {
+            return Ok(Replay::Events(events));
+        }
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| BusError::unavailable(format!("replay: {e}")))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while (events.len() as u64) < missed {
+            let next = tokio::time::timeout_at(deadline, messages.next())
+                .await
+                .map_err(|_| BusError::unavailable("replay timed out"))?;
+            let message = match next {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => return Err(BusError::unavailable(format!("replay: {e}"))),
+                None => return Err(BusError::unavailable("replay ended early")),
+            };
+            let seq = message
+                .info()
+                .map_err(|e| BusError::other(format!("replay message info: {e}")))?
+                .stream_sequence;
+            events.push((seq, message.message.payload.clone()));
+        }
+        Ok(Replay::Events(events))
+    }
+
+    /// Publishes on core NATS (not stored): deliveries, checkpoints.
+    pub async fn notify(
+        &self,
+        subject: String,
+        headers: Option<async_nats::HeaderMap>,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        let result = match headers {
+            Some(h) => self.client.publish_with_headers(subject, h, payload).await,
+            None => self.client.publish(subject, payload).await,
+        };
+        result.map_err(|e| BusError::new(BusErrorKind::Unavailable, e))
+    }
+
+    /// Waits until everything published so far has reached the server.
+    pub async fn flush(&self) -> Result<(), BusError> {
+        self.client.flush().await.map_err(BusError::unavailable)
+    }
+}

@@ -1,0 +1,20 @@
+//! natter-bus: everything that touches NATS.
+//!
+//! - [`subjects`]: every subject and stream name, derived from the namespace.
+//! - [`Bus`]: the connection, the event stream, appends with idempotency and one-of-a-kind
+//!   guards, durable consumers for the roles, and room replay for resume.
+//! - [`BusError`]: failures with a kind, so callers can retry, nak or answer.
+//!
+//! Nothing else in the workspace publishes to JetStream.
+
+pub mod batches;
+mod bus;
+mod error;
+pub mod subjects;
+
+pub use batches::{Batches, ack_through, seq_of};
+pub use bus::{Appended, Bus, DeliveryHeaders, Replay, SEQ_HEADER, StreamSettings};
+pub use error::{BusError, BusErrorKind};
+pub use subjects::Subjects;
+
+pub use async_nats;

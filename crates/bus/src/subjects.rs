@@ -1,0 +1,98 @@
+//! Subject and stream names. With namespace `chat`:
+//!
+//! | subject | what |
+//! |---|---|
+//! | `chat.ev.room.<room>.<type>` | room-scoped events (stored) |
+//! | `chat.ev.user.<user>.<type>` | user-scoped events (stored) |
+//! | `chat.ev.username.<name>.user.registered` | registrations, one subject per username so that "one account per username" is enforced by the log |
+//! | `chat.deliver.room.<room>` | fan-out to gateways (core NATS) |
+//! | `chat.deliver.user.<user>` | user-addressed notices (core NATS) |
+//! | `chat.proj.<name>` | a projection's checkpoint after each commit (core NATS) |
+
+use natter_common::Namespace;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    ns: String,
+}
+
+impl Subjects {
+    pub fn new(ns: &Namespace) -> Self {
+        Self {
+            ns: ns.as_str().to_owned(),
+        }
+    }
+
+    /// The JetStream stream that holds the log.
+    pub fn stream_name(&self) -> String {
+        format!("{}_events", self.ns).to_uppercase()
+    }
+
+    /// Every stored event.
+    pub fn all_events(&self) -> String {
+        format!("{}.ev.>", self.ns)
+    }
+
+    pub fn room_event(&self, room: Uuid, event_type: &str) -> String {
+        format!("{}.ev.room.{room}.{event_type}", self.ns)
+    }
+
+    /// Every event of one room (for replay).
+    pub fn room_events(&self, room: Uuid) -> String {
+        format!("{}.ev.room.{room}.>", self.ns)
+    }
+
+    /// The one subject on which a room's `room.created` may be appended.
+    pub fn room_created(&self, room: Uuid) -> String {
+        self.room_event(room, "room.created")
+    }
+
+    pub fn user_event(&self, user: Uuid, event_type: &str) -> String {
+        format!("{}.ev.user.{user}.{event_type}", self.ns)
+    }
+
+    /// The one subject on which a username may be registered; `username` is already validated
+    /// to `[a-z0-9_-]`.
+    pub fn username_claim(&self, username: &str) -> String {
+        format!("{}.ev.username.{username}.user.registered", self.ns)
+    }
+
+    pub fn deliver_room(&self, room: Uuid) -> String {
+        format!("{}.deliver.room.{room}", self.ns)
+    }
+
+    pub fn deliver_user(&self, user: Uuid) -> String {
+        format!("{}.deliver.user.{user}", self.ns)
+    }
+
+    pub fn checkpoint(&self, projection: &str) -> String {
+        format!("{}.proj.{projection}", self.ns)
+    }
+
+    /// The durable consumer name for a role or projection.
+    pub fn consumer(&self, role: &str) -> String {
+        format!("{}_{role}", self.ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_derive_from_the_namespace() {
+        let s = Subjects::new(&Namespace::new("chat").expect("ns"));
+        let room = Uuid::nil();
+        assert_eq!(s.stream_name(), "CHAT_EVENTS");
+        assert_eq!(
+            s.room_event(room, "message.posted"),
+            format!("chat.ev.room.{room}.message.posted")
+        );
+        assert_eq!(s.deliver_room(room), format!("chat.deliver.room.{room}"));
+        assert_eq!(
+            s.username_claim("bob"),
+            "chat.ev.username.bob.user.registered"
+        );
+    }
+}

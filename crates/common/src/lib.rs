@@ -1,0 +1,15 @@
+//! natter-common: what every role shares.
+//!
+//! - [`Namespace`]: the one name every stream, subject, consumer, database and key derives from.
+//! - [`config`]: the connection settings every role takes (flags and env vars).
+//! - [`telemetry`]: tracing setup (text or JSON logs).
+//! - [`shutdown`]: SIGINT/SIGTERM into a cloneable shutdown notice.
+
+pub mod config;
+pub mod shutdown;
+pub mod telemetry;
+
+mod namespace;
+
+pub use namespace::{Namespace, NamespaceError};
+pub use shutdown::Shutdown;

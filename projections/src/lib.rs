@@ -1,0 +1,108 @@
+//! natter-projections: the Postgres read models built from the event log.
+//!
+//! - [`db`]: creating the database when it is missing, the pool, the migrations.
+//! - [`Projection`] and [`apply_batch`]: a batch of events applied in one transaction that also
+//!   advances the projection's checkpoint; events at or below the checkpoint are skipped, which
+//!   gives exactly-once effects over at-least-once delivery.
+//! - [`history`]: users, rooms, members and roles, messages; its appliers and its queries.
+
+pub mod db;
+pub mod history;
+
+use natter_schemas::Event;
+use sqlx::{PgConnection, PgPool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A read model: plain event-to-SQL functions run inside the caller's transaction.
+pub trait Projection: Send + Sync {
+    /// The checkpoint row and the durable consumer are named after it.
+    fn name(&self) -> &'static str;
+
+    /// Applies one event. Must only touch this projection's tables.
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        seq: u64,
+        event: &'a Event,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+}
+
+/// Applies `events` (ascending seq) in one transaction and advances the checkpoint to
+/// `through` (the last seq of the delivered batch, which may include events that carry nothing
+/// for this projection). Events at or below the stored checkpoint are skipped. The checkpoint row is locked for
+/// the transaction, so two projectors of the same projection never apply the same event twice.
+/// Returns the checkpoint after the batch.
+pub async fn apply_batch<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    events: &[(u64, Event)],
+    through: u64,
+) -> Result<u64, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(projection.name())
+    .execute(&mut *tx)
+    .await?;
+    let checkpoint: i64 = sqlx::query_scalar(
+        "SELECT last_seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(projection.name())
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut last = u64::try_from(checkpoint).unwrap_or(0);
+    for (seq, event) in events {
+        if *seq <= last {
+            continue;
+        }
+        projection.apply(&mut tx, *seq, event).await?;
+        last = *seq;
+    }
+    last = last.max(through);
+    sqlx::query(
+        "UPDATE projection_checkpoints SET last_seq = $2, updated_at = now() WHERE name = $1",
+    )
+    .bind(projection.name())
+    .bind(seq_i64(last))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(last)
+}
+
+/// Advances the checkpoint past events that carry nothing for this projection (or could not be
+/// decoded), without applying anything.
+pub async fn skip_to(pool: &PgPool, name: &str, seq: u64) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, last_seq) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET last_seq = GREATEST(projection_checkpoints.last_seq, $2), updated_at = now()",
+    )
+    .bind(name)
+    .bind(seq_i64(seq))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The projection's checkpoint: the seq of the last event it applied (0 when none).
+pub async fn checkpoint(pool: &PgPool, name: &str) -> Result<u64, ProjectionError> {
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT last_seq FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+}
+
+/// Seqs are u64 in the log and bigint in Postgres; the log never gets near 2^63.
+pub fn seq_i64(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}

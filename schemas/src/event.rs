@@ -1,0 +1,252 @@
+//! The event envelope and every event type in the log.
+//!
+//! Events are facts, named in the past tense. Their `type` string is stable; a changed shape
+//! gets a new `version` and an upcaster in [`crate::upcast`], so old events in the log still
+//! decode into today's types.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::model::{Role, RoomKind, Visibility};
+
+/// One event as stored in the log. The JetStream stream sequence is its `seq`; it is not part of
+/// the stored bytes because it is only known once the log has accepted the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Event {
+    /// UUIDv7, unique per event.
+    pub id: Uuid,
+    /// Shape version of `data` for this `type`.
+    pub version: u32,
+    pub occurred_at: DateTime<Utc>,
+    /// The user who caused the event.
+    pub actor_id: Uuid,
+    /// Set on every room-scoped event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<Uuid>,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// The `type` and `data` of an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum EventBody {
+    #[serde(rename = "user.registered")]
+    UserRegistered(UserRegistered),
+    #[serde(rename = "user.profile_updated")]
+    UserProfileUpdated(UserProfileUpdated),
+    #[serde(rename = "room.created")]
+    RoomCreated(RoomCreated),
+    #[serde(rename = "room.updated")]
+    RoomUpdated(RoomUpdated),
+    #[serde(rename = "room.archived")]
+    RoomArchived(RoomArchived),
+    #[serde(rename = "member.joined")]
+    MemberJoined(MemberChanged),
+    #[serde(rename = "member.invited")]
+    MemberInvited(MemberChanged),
+    #[serde(rename = "member.left")]
+    MemberLeft(MemberRemoved),
+    #[serde(rename = "member.kicked")]
+    MemberKicked(MemberRemoved),
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged(MemberChanged),
+    #[serde(rename = "message.posted")]
+    MessagePosted(MessagePosted),
+}
+
+impl EventBody {
+    /// The stable type string, as in the log and on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::UserRegistered(_) => "user.registered",
+            Self::UserProfileUpdated(_) => "user.profile_updated",
+            Self::RoomCreated(_) => "room.created",
+            Self::RoomUpdated(_) => "room.updated",
+            Self::RoomArchived(_) => "room.archived",
+            Self::MemberJoined(_) => "member.joined",
+            Self::MemberInvited(_) => "member.invited",
+            Self::MemberLeft(_) => "member.left",
+            Self::MemberKicked(_) => "member.kicked",
+            Self::MemberRoleChanged(_) => "member.role_changed",
+            Self::MessagePosted(_) => "message.posted",
+        }
+    }
+
+    /// The version written for new events of this type.
+    pub fn current_version(&self) -> u32 {
+        // Every type is at its first shape; bump here and add an upcaster in `upcast`.
+        1
+    }
+
+    /// Users this event is addressed to personally (a `notice` on their sockets), beyond the
+    /// room's subscribers.
+    pub fn addressed_users(&self) -> Vec<Uuid> {
+        match self {
+            Self::RoomCreated(c) => c.members.iter().map(|m| m.user_id).collect(),
+            Self::MemberJoined(m) | Self::MemberInvited(m) | Self::MemberRoleChanged(m) => {
+                vec![m.user_id]
+            }
+            Self::MemberLeft(m) | Self::MemberKicked(m) => vec![m.user_id],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Event {
+    /// A new event happening now.
+    pub fn new(actor_id: Uuid, room_id: Option<Uuid>, body: EventBody) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            version: body.current_version(),
+            occurred_at: Utc::now(),
+            actor_id,
+            room_id,
+            body,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        self.body.type_name()
+    }
+
+    /// Encode for the log.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising plain data structs into a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decode from the log, upcasting older versions to the current shape.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut raw: serde_json::Value = serde_json::from_slice(bytes)?;
+        crate::upcast::upcast(&mut raw)?;
+        Ok(serde_json::from_value(raw)?)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("event is not valid JSON or does not match its type: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("event has no upcaster from version {version} of {event_type}")]
+    UnknownVersion { event_type: String, version: u64 },
+}
+
+/// A user account was created. The password hash (argon2id, PHC string) lives in the log so
+/// that the user read model can be rebuilt from it: protect the log like a credentials store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserRegistered {
+    pub user_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserProfileUpdated {
+    pub user_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `Some("")` clears the status text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoomCreated {
+    pub kind: RoomKind,
+    pub name: String,
+    pub visibility: Visibility,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Every initial member with their role; the creator of a room is its owner.
+    pub members: Vec<RoomMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoomMember {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoomUpdated {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `Some("")` clears the topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoomArchived {}
+
+/// `member.joined`, `member.invited` (added by someone else) and `member.role_changed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MemberChanged {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+/// `member.left` and `member.kicked`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MemberRemoved {
+    pub user_id: Uuid,
+}
+
+/// A message was posted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MessagePosted {
+    /// Derived from the sender and `client_msg_id` (UUIDv5), so a retried send names the same
+    /// message.
+    pub message_id: Uuid,
+    pub client_msg_id: String,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_root_id: Option<Uuid>,
+    #[serde(default)]
+    pub mentions: Vec<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_bytes_with_type_and_data() {
+        let event = Event::new(
+            Uuid::now_v7(),
+            Some(Uuid::now_v7()),
+            EventBody::MessagePosted(MessagePosted {
+                message_id: Uuid::now_v7(),
+                client_msg_id: "c1".into(),
+                body: "hi".into(),
+                thread_root_id: None,
+                mentions: vec![],
+            }),
+        );
+        let bytes = event.to_bytes();
+        let raw: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(raw["type"], "message.posted");
+        assert_eq!(raw["data"]["body"], "hi");
+        assert_eq!(raw["version"], 1);
+        assert_eq!(Event::from_bytes(&bytes).expect("decode"), event);
+    }
+
+    #[test]
+    fn unknown_versions_are_refused_not_misread() {
+        let raw = serde_json::json!({
+            "id": Uuid::now_v7(), "version": 9, "occurred_at": Utc::now(),
+            "actor_id": Uuid::now_v7(), "type": "room.archived", "data": {}
+        });
+        let err = Event::from_bytes(&serde_json::to_vec(&raw).expect("json")).unwrap_err();
+        assert!(matches!(
+            err,
+            DecodeError::UnknownVersion { version: 9, .. }
+        ));
+    }
+}

@@ -1,0 +1,146 @@
+//! WebSocket frames: text frames, one JSON object each, with a `type`.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ErrorDetail;
+
+/// A frame from a client. `id`, when present, is echoed in exactly one `reply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClientEnvelope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<RequestId>,
+    #[serde(flatten)]
+    pub frame: ClientFrame,
+}
+
+/// A request id: a string or a number, echoed as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RequestId {
+    Number(i64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Start receiving a room's events; with `since`, first every event after it.
+    Subscribe {
+        room_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
+    },
+    Unsubscribe {
+        room_id: Uuid,
+    },
+    Send {
+        room_id: Uuid,
+        client_msg_id: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_root_id: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment_ids: Option<Vec<Uuid>>,
+    },
+    Ping,
+}
+
+impl ClientFrame {
+    /// The frame types a client may send, for error messages.
+    pub const TYPES: &'static [&'static str] = &["subscribe", "unsubscribe", "send", "ping"];
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every socket.
+    Hello {
+        user_id: Uuid,
+        session_id: Uuid,
+        heartbeat_ms: u64,
+        /// The log's identity; pass it back with `since` on `subscribe`.
+        epoch: String,
+    },
+    /// The answer to a client frame that carried an `id`.
+    Reply {
+        id: RequestId,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorDetail>,
+    },
+    /// A room event, in `seq` order per room.
+    Event {
+        room_id: Uuid,
+        seq: u64,
+        event: WireEvent,
+    },
+    /// A user-addressed event (added to a room, removed, ...).
+    Notice {
+        room_id: Option<Uuid>,
+        seq: u64,
+        event: WireEvent,
+    },
+    /// The server ended a subscription (for example: the user was removed from the room).
+    Unsubscribed {
+        room_id: Uuid,
+        reason: String,
+    },
+    /// An error for a frame that carried no `id` (or could not be parsed far enough to find it).
+    Error {
+        error: ErrorDetail,
+    },
+    Pong,
+}
+
+/// An event as delivered to clients. For `message.posted`, `data` is the message object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WireEvent {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub actor_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
+
+/// `reply.data` for `subscribe`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubscribeReply {
+    /// `seq` of the newest event in the room when the subscription started.
+    pub last_seq: u64,
+    pub epoch: String,
+    /// `false` when the missed range could not be replayed (other epoch, or too much missed):
+    /// reload history over REST.
+    pub recovered: bool,
+    /// How many missed events follow this reply before live ones.
+    pub replayed: u64,
+}
+
+/// `reply.data` for `send` and the body of a REST send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SendReply {
+    pub message_id: Uuid,
+    pub seq: u64,
+    /// `true` when this `client_msg_id` was already sent: the original is answered.
+    pub duplicate: bool,
+}
+
+/// Close codes the server uses, besides the standard ones.
+pub mod close_code {
+    /// The token was bad or has expired.
+    pub const UNAUTHORIZED: u16 = 4001;
+    /// The client did not read its frames fast enough; resume with `since`.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// The server is shutting down; reconnect (to another gateway).
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame was larger than the limit.
+    pub const TOO_BIG: u16 = 1009;
+}

@@ -1,0 +1,23 @@
+//! natter-schemas: the shapes every other crate and every client agrees on.
+//!
+//! No runtime here (no tokio, sqlx or async-nats): just data types, their JSON form, the event
+//! upcasters and the JSON Schema export.
+//!
+//! - [`event`]: the event envelope and event types stored in the log.
+//! - [`upcast`]: older event versions to the current shape.
+//! - [`model`]: API objects (users, rooms, members, messages).
+//! - [`frames`]: WebSocket frames.
+//! - [`rest`]: REST bodies.
+//! - [`error`]: error codes and the error body.
+//! - [`export`]: JSON Schema files for `schemas/json/`.
+
+pub mod error;
+pub mod event;
+pub mod export;
+pub mod frames;
+pub mod model;
+pub mod rest;
+pub mod upcast;
+
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use event::{Event, EventBody};

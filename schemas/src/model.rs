@@ -1,0 +1,177 @@
+//! Objects of the public API: users, rooms, members, messages.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Self::Owner),
+            "admin" => Some(Self::Admin),
+            "member" => Some(Self::Member),
+            _ => None,
+        }
+    }
+
+    /// Owners and admins moderate a room.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Self::Public),
+            "private" => Some(Self::Private),
+            _ => None,
+        }
+    }
+}
+
+/// A room is a named room; a `dm` is a direct conversation between a fixed set of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    Room,
+    Dm,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Room => "room",
+            Self::Dm => "dm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "room" => Some(Self::Room),
+            "dm" => Some(Self::Dm),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub status_text: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Room {
+    pub id: Uuid,
+    pub kind: RoomKind,
+    pub name: String,
+    pub topic: Option<String>,
+    pub visibility: Visibility,
+    pub archived: bool,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub member_count: i64,
+    /// `seq` of the newest event in the room.
+    pub last_seq: i64,
+    /// The caller's role, when the caller is a member.
+    pub my_role: Option<Role>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether the caller reacted with this emoji.
+    pub me: bool,
+}
+
+/// A message as every reader sees it. A deleted message keeps its place with `body: null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Message {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Uuid,
+    pub client_msg_id: String,
+    pub body: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    pub thread_root_id: Option<Uuid>,
+    pub reply_count: i64,
+    pub reactions: Vec<Reaction>,
+    pub attachments: Vec<serde_json::Value>,
+    pub mentions: Vec<Uuid>,
+}
+
+impl Message {
+    /// The message as first posted, for live delivery of `message.posted`.
+    pub fn from_posted(
+        room_id: Uuid,
+        seq: u64,
+        sender_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        posted: &crate::event::MessagePosted,
+    ) -> Self {
+        Self {
+            id: posted.message_id,
+            room_id,
+            seq: i64::try_from(seq).unwrap_or(i64::MAX),
+            sender_id,
+            client_msg_id: posted.client_msg_id.clone(),
+            body: Some(posted.body.clone()),
+            created_at: occurred_at,
+            edited_at: None,
+            deleted: false,
+            thread_root_id: posted.thread_root_id,
+            reply_count: 0,
+            reactions: Vec::new(),
+            attachments: Vec::new(),
+            mentions: posted.mentions.clone(),
+        }
+    }
+}

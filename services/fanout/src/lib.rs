@@ -1,0 +1,103 @@
+//! natter-fanout: reads the log in order and delivers each event to the gateways that need it.
+//!
+//! Room events go to `<ns>.deliver.room.<room>`; events addressed to users (added to a room,
+//! removed, ...) also go to `<ns>.deliver.user.<user>`. Both are core NATS subjects: a gateway
+//! subscribes only to the rooms and users it holds sockets for, so NATS routes each event only
+//! where it is needed. The event's bytes are passed through as stored, with its seq in the
+//! `Natter-Seq` header.
+//!
+//! Order: one consumer, read in log order, published in that order on one connection, so each
+//! room's events reach a gateway in seq order. Crash and redelivery: a batch is acked after its
+//! deliveries are flushed; a crash in between delivers the batch again, and gateways drop every
+//! event at or below the last seq they delivered for that room.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::DeliverPolicy;
+use natter_bus::{Batches, Bus, BusError, SEQ_HEADER, ack_through, seq_of};
+use natter_common::Shutdown;
+use natter_schemas::Event;
+
+/// The durable consumer's role name.
+pub const ROLE: &str = "fanout";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanoutConfig {
+    /// Most events taken from the log per flush.
+    #[arg(long, env = "NATTER_FANOUT_BATCH", default_value_t = 1000)]
+    pub fanout_batch: usize,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        Self { fanout_batch: 1000 }
+    }
+}
+
+pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(), BusError> {
+    // A new deployment delivers from now on: sockets that connect later catch up with `since`.
+    let consumer = bus.durable(ROLE, DeliverPolicy::New).await?;
+    let mut batches = Batches::new(&consumer, config.fanout_batch).await?;
+    tracing::info!("fanout started");
+    loop {
+        let batch = tokio::select! {
+            () = shutdown.wait() => break,
+            batch = batches.next() => batch,
+        };
+        let batch = match batch {
+            Some(Ok(batch)) => batch,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "fanout consumer error, retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            None => {
+                tracing::warn!("fanout consumer stream ended, reopening");
+                let consumer = bus.durable(ROLE, DeliverPolicy::New).await?;
+                batches = Batches::new(&consumer, config.fanout_batch).await?;
+                continue;
+            }
+        };
+        let mut delivered = 0u64;
+        for message in &batch {
+            let seq = seq_of(message)?;
+            let event = match Event::from_bytes(&message.payload) {
+                Ok(event) => event,
+                Err(e) => {
+                    metrics::counter!("natter_fanout_undecodable_events_total").increment(1);
+                    tracing::error!(seq, error = %e, "skipping undecodable event");
+                    continue;
+                }
+            };
+            let Some(room) = event.room_id else {
+                // User-scoped events (registration, profile) are not delivered.
+                continue;
+            };
+            let mut headers = HeaderMap::new();
+            headers.insert(SEQ_HEADER, seq.to_string().as_str());
+            bus.notify(
+                bus.subjects().deliver_room(room),
+                Some(headers.clone()),
+                message.payload.clone(),
+            )
+            .await?;
+            for user in event.body.addressed_users() {
+                bus.notify(
+                    bus.subjects().deliver_user(user),
+                    Some(headers.clone()),
+                    message.payload.clone(),
+                )
+                .await?;
+            }
+            delivered += 1;
+        }
+        bus.flush().await?;
+        if let Some(last) = batch.last() {
+            ack_through(last).await?;
+        }
+        metrics::counter!("natter_fanout_events_total").increment(delivered);
+    }
+    tracing::info!("fanout stopped");
+    Ok(())
+}

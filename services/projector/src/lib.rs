@@ -1,0 +1,167 @@
+//! natter-projector: applies the event log to the Postgres read models.
+//!
+//! One durable consumer per projection. Each batch of events is applied in one transaction
+//! that also advances the projection's checkpoint; the batch is acked only after that commit.
+//! A crash before the commit redelivers the batch; a crash after the commit and before the ack
+//! redelivers events at or below the checkpoint, which are skipped. The database, not the
+//! consumer, is the truth about progress: when the consumer is ahead of the checkpoint (the
+//! read model was dropped), the consumer is recreated at the checkpoint.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use bytes::Bytes;
+use natter_bus::{Batches, Bus, BusError, ack_through, seq_of};
+use natter_common::Shutdown;
+use natter_projections::history::History;
+use natter_projections::{Projection, ProjectionError, apply_batch, checkpoint};
+use natter_schemas::Event;
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProjectorConfig {
+    /// Most events applied in one transaction.
+    #[arg(long, env = "NATTER_PROJECTOR_BATCH", default_value_t = 500)]
+    pub projector_batch: usize,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self {
+            projector_batch: 500,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error("nats: {0}")]
+    Bus(#[from] BusError),
+    #[error("postgres: {0}")]
+    Projection(#[from] ProjectionError),
+}
+
+/// Runs every projection until `shutdown`.
+pub async fn run(
+    bus: Bus,
+    pool: PgPool,
+    config: ProjectorConfig,
+    shutdown: Shutdown,
+) -> Result<(), ProjectorError> {
+    run_projection(bus, pool, History, config, shutdown).await
+}
+
+/// Runs one projection until `shutdown`: the loop of fetch, apply, commit, ack, announce.
+pub async fn run_projection<P: Projection>(
+    bus: Bus,
+    pool: PgPool,
+    projection: P,
+    config: ProjectorConfig,
+    shutdown: Shutdown,
+) -> Result<(), ProjectorError> {
+    let name = projection.name();
+    let consumer = open_consumer(&bus, &pool, name).await?;
+    let mut batches = Batches::new(&consumer, config.projector_batch).await?;
+    tracing::info!(projection = name, "projector started");
+    loop {
+        let batch = tokio::select! {
+            () = shutdown.wait() => break,
+            batch = batches.next() => batch,
+        };
+        let batch = match batch {
+            Some(Ok(batch)) => batch,
+            Some(Err(e)) => {
+                tracing::warn!(projection = name, error = %e, "consumer error, retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            None => {
+                tracing::warn!(projection = name, "consumer stream ended, reopening");
+                batches = Batches::new(
+                    &open_consumer(&bus, &pool, name).await?,
+                    config.projector_batch,
+                )
+                .await?;
+                continue;
+            }
+        };
+        let mut events = Vec::with_capacity(batch.len());
+        let mut through = 0;
+        for message in &batch {
+            let seq = seq_of(message)?;
+            through = seq;
+            match Event::from_bytes(&message.payload) {
+                Ok(event) => events.push((seq, event)),
+                Err(e) => {
+                    // An event this version cannot read (a newer writer, or corruption). It is
+                    // skipped, loudly, rather than halting every read model behind it.
+                    metrics::counter!("natter_projection_undecodable_events_total", "projection" => name).increment(1);
+                    tracing::error!(projection = name, seq, error = %e, "skipping undecodable event");
+                }
+            }
+        }
+        // Retry the same batch until it commits: nothing is acked before that.
+        let mut backoff = Duration::from_millis(100);
+        let reached = loop {
+            match apply_batch(&pool, &projection, &events, through).await {
+                Ok(reached) => break reached,
+                Err(e) => {
+                    tracing::error!(projection = name, error = %e, "applying batch failed, retrying");
+                    metrics::counter!("natter_projection_errors_total", "projection" => name)
+                        .increment(1);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        if let Some(last) = batch.last() {
+            if let Err(e) = ack_through(last).await {
+                // Harmless: the events will be redelivered and skipped by the checkpoint.
+                tracing::warn!(projection = name, error = %e, "ack failed");
+            }
+        }
+        metrics::counter!("natter_projected_events_total", "projection" => name)
+            .increment(batch.len() as u64);
+        metrics::gauge!("natter_projection_checkpoint", "projection" => name).set(reached as f64);
+        let _ = bus
+            .notify(
+                bus.subjects().checkpoint(name),
+                None,
+                Bytes::from(reached.to_string()),
+            )
+            .await;
+    }
+    tracing::info!(projection = name, "projector stopped");
+    Ok(())
+}
+
+/// The projection's durable consumer, positioned just after the database checkpoint.
+async fn open_consumer(
+    bus: &Bus,
+    pool: &PgPool,
+    name: &str,
+) -> Result<
+    async_nats::jetstream::consumer::Consumer<async_nats::jetstream::consumer::pull::Config>,
+    ProjectorError,
+> {
+    let done = checkpoint(pool, name).await?;
+    if let Some((acked, _)) = bus.durable_position(name).await? {
+        if acked > done {
+            tracing::warn!(
+                projection = name,
+                acked,
+                checkpoint = done,
+                "consumer is ahead of the read model; restarting it at the checkpoint"
+            );
+            bus.delete_durable(name).await?;
+        }
+    }
+    let start = if done == 0 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: done + 1,
+        }
+    };
+    Ok(bus.durable(name, start).await?)
+}
