@@ -8,6 +8,7 @@
 //! - [`model`]: API objects (users, rooms, members, messages).
 //! - [`frames`]: WebSocket frames.
 //! - [`rest`]: REST bodies.
+//! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
 //! - [`export`]: JSON Schema files for `schemas/json/`.
 
@@ -15,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod export;
 pub mod frames;
+pub mod ids;
 pub mod model;
 pub mod rest;
 pub mod upcast;

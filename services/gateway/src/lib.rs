@@ -1,1 +1,58 @@
+//! natter-gateway: the REST and WebSocket surface.
+//!
+//! Stateless: it authenticates (JWT), validates commands against the read models, appends
+//! events to the log and pushes delivered events to its sockets. Any number run side by side.
+//!
+//! Layout:
+//! - [`config`]: the gateway's flags and env vars.
+//! - [`state`]: what every handler shares (bus, pool, tokens, hub, projection watch).
+//! - [`commands`]: the write paths, shared by REST and WebSocket.
+//! - [`rest`]: one module per REST resource, each with its routes.
+//! - [`ws`]: the WebSocket session and frame handling.
+//! - [`hub`]: one NATS subscription per room (and user) per gateway, fanned out in-process.
+//! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
 
+pub mod auth;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod openapi;
+pub mod readwait;
+pub mod rest;
+pub mod state;
+pub mod validate;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use config::GatewayConfig;
+use natter_common::Shutdown;
+pub use state::{AppState, Deps};
+use tokio::net::TcpListener;
+
+/// Serves the gateway on `listener` until `shutdown`; then closes every socket with 1001 and
+/// waits (bounded) for the sessions to finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "gateway listening");
+    let app = rest::router(state.clone());
+    let stop = shutdown.clone();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.wait().await })
+    .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state.hub().session_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(%addr, "gateway stopped");
+    Ok(())
+}

@@ -1,1 +1,147 @@
-fn main() {}
+//! `natter`: one binary, every role.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use natter::{StartError, StreamArgs, UpConfig};
+use natter_common::config::Connections;
+use natter_common::{Shutdown, telemetry};
+use natter_fanout::FanoutConfig;
+use natter_gateway::GatewayConfig;
+use natter_projector::ProjectorConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "natter",
+    version,
+    about = "Event-sourced real-time chat on NATS JetStream, PostgreSQL and Redis"
+)]
+struct Cli {
+    /// Log format: `text` or `json`. Levels come from NATTER_LOG (or RUST_LOG), default `info`.
+    #[arg(long, env = "NATTER_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role (gateway, fan-out, projector) in one process.
+    Up(UpArgs),
+    /// Run a gateway (REST + WebSocket).
+    Gateway(GatewayArgs),
+    /// Run the fan-out worker.
+    Fanout(FanoutArgs),
+    /// Run the projectors (Postgres read models).
+    Projector(ProjectorArgs),
+}
+
+#[derive(Args)]
+struct UpArgs {
+    #[command(flatten)]
+    conn: Connections,
+    #[command(flatten)]
+    stream: StreamArgs,
+    #[command(flatten)]
+    gateway: GatewayConfig,
+    #[command(flatten)]
+    fanout: FanoutConfig,
+    #[command(flatten)]
+    projector: ProjectorConfig,
+}
+
+#[derive(Args)]
+struct GatewayArgs {
+    #[command(flatten)]
+    conn: Connections,
+    #[command(flatten)]
+    stream: StreamArgs,
+    #[command(flatten)]
+    gateway: GatewayConfig,
+}
+
+#[derive(Args)]
+struct FanoutArgs {
+    #[command(flatten)]
+    conn: Connections,
+    #[command(flatten)]
+    stream: StreamArgs,
+    #[command(flatten)]
+    fanout: FanoutConfig,
+}
+
+#[derive(Args)]
+struct ProjectorArgs {
+    #[command(flatten)]
+    conn: Connections,
+    #[command(flatten)]
+    stream: StreamArgs,
+    #[command(flatten)]
+    projector: ProjectorConfig,
+}
+
+fn warn_dev_secret(config: &GatewayConfig) {
+    if config.jwt_secret.is_none() {
+        tracing::warn!(
+            "NATTER_JWT_SECRET is not set: using a built-in development secret. Anyone can forge tokens. Set NATTER_JWT_SECRET before exposing natter"
+        );
+        eprintln!(
+            "\n  WARNING: NATTER_JWT_SECRET is not set; tokens are signed with a public development secret.\n  Set NATTER_JWT_SECRET to a long random string before exposing natter to anyone.\n"
+        );
+    }
+}
+
+async fn bind(config: &GatewayConfig) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (NATTER_HTTP_ADDR): {e}",
+                config.http_addr
+            )
+        })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals();
+    match cli.command {
+        Command::Up(args) => {
+            warn_dev_secret(&args.gateway);
+            let listener = bind(&args.gateway).await?;
+            let config = UpConfig {
+                gateway: args.gateway,
+                fanout: args.fanout,
+                projector: args.projector,
+                stream: args.stream,
+            };
+            natter::up(&args.conn, config, listener, shutdown).await
+        }
+        Command::Gateway(args) => {
+            warn_dev_secret(&args.gateway);
+            let listener = bind(&args.gateway).await?;
+            natter::gateway(&args.conn, args.gateway, &args.stream, listener, shutdown).await
+        }
+        Command::Fanout(args) => {
+            natter::fanout(&args.conn, args.fanout, &args.stream, shutdown).await
+        }
+        Command::Projector(args) => {
+            natter::projector(&args.conn, args.projector, &args.stream, shutdown).await
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format == "json");
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(start) = e.downcast_ref::<StartError>() {
+                tracing::error!(server = start.server, url = %start.url, cause = %start.cause, "cannot start");
+            }
+            eprintln!("natter: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

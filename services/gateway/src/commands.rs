@@ -1,0 +1,519 @@
+//! The write paths, shared by REST and WebSocket: validate against the read models, append an
+//! event, and (for writes that answer with the new state) wait until the read model has it.
+//!
+//! Crash and retry, per path:
+//! - Registration and room creation append on a subject that may hold one event only
+//!   (expected-last-subject-sequence 0): a retry after a crash is `conflict`, never a second
+//!   account or room. A DM is a room whose id derives from its members, so opening one twice
+//!   (even concurrently, on two gateways) answers the same room.
+//! - A send derives its message id from (sender, client_msg_id) and appends with
+//!   `Nats-Msg-Id = <sender>:<client_msg_id>`: a retry inside JetStream's dedupe window is
+//!   answered from the log, a later one from the read model; the history projection keys
+//!   messages by that id, so a retry is stored once either way.
+//! - Membership and profile changes are idempotent facts (joining twice is answered without a
+//!   second event).
+
+use natter_projections::history::queries::{self, RoomAccess};
+use natter_schemas::event::{
+    EventBody, MemberChanged, MemberRemoved, MessagePosted, RoomArchived, RoomCreated, RoomMember,
+    RoomUpdated, UserProfileUpdated, UserRegistered,
+};
+use natter_schemas::frames::SendReply;
+use natter_schemas::model::{Member, Role, Room, RoomKind, User, Visibility};
+use natter_schemas::rest::{
+    AuthResponse, CreateRoomRequest, SendMessageRequest, UpdateMeRequest, UpdateRoomRequest,
+};
+use natter_schemas::{Event, ids};
+use uuid::Uuid;
+
+use crate::auth::{hash_password, verify_password};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::validate;
+
+/// Most members named when a room is created.
+const MAX_INITIAL_MEMBERS: usize = 100;
+/// Most participants of a direct conversation besides the caller.
+const MAX_DM_OTHERS: usize = 8;
+
+pub async fn register(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    display_name: Option<&str>,
+) -> ApiResult<AuthResponse> {
+    let username = validate::username(username)?;
+    validate::password(password)?;
+    let display_name = match display_name {
+        Some(d) => validate::text("display_name", d, 1, 64)?,
+        None => username.clone(),
+    };
+    let password_hash = hash_password(password.to_owned()).await?;
+    let user_id = Uuid::now_v7();
+    let event = Event::new(
+        user_id,
+        None,
+        EventBody::UserRegistered(UserRegistered {
+            user_id,
+            username: username.clone(),
+            display_name,
+            password_hash,
+        }),
+    );
+    let subject = state.bus().subjects().username_claim(&username);
+    let appended = state
+        .bus()
+        .append(subject, &event, None, true)
+        .await
+        .map_err(|e| match e.kind {
+            natter_bus::BusErrorKind::Conflict => ApiError::conflict("username is taken"),
+            _ => e.into(),
+        })?;
+    state.projected(appended.seq).await?;
+    let user = queries::user(state.pool(), user_id)
+        .await?
+        .ok_or_else(|| ApiError::unavailable("the account is not readable yet; retry"))?;
+    let token = state.tokens().issue(user_id)?;
+    Ok(AuthResponse { user, token })
+}
+
+pub async fn login(state: &AppState, username: &str, password: &str) -> ApiResult<AuthResponse> {
+    let bad = || ApiError::unauthorized("invalid username or password");
+    let Ok(username) = validate::username(username) else {
+        return Err(bad());
+    };
+    let Some(creds) = queries::credentials_by_username(state.pool(), &username).await? else {
+        return Err(bad());
+    };
+    if !verify_password(password.to_owned(), creds.password_hash.clone()).await {
+        return Err(bad());
+    }
+    let token = state.tokens().issue(creds.id)?;
+    Ok(AuthResponse {
+        user: creds.user(),
+        token,
+    })
+}
+
+pub async fn update_me(state: &AppState, actor: Uuid, req: &UpdateMeRequest) -> ApiResult<User> {
+    let display_name = req
+        .display_name
+        .as_deref()
+        .map(|d| validate::text("display_name", d, 1, 64))
+        .transpose()?;
+    let status_text = req
+        .status_text
+        .as_deref()
+        .map(|s| validate::text("status_text", s, 0, 140))
+        .transpose()?;
+    if display_name.is_some() || status_text.is_some() {
+        let event = Event::new(
+            actor,
+            None,
+            EventBody::UserProfileUpdated(UserProfileUpdated {
+                user_id: actor,
+                display_name,
+                status_text,
+            }),
+        );
+        let subject = state.bus().subjects().user_event(actor, event.type_name());
+        let appended = state.bus().append(subject, &event, None, false).await?;
+        state.projected(appended.seq).await?;
+    }
+    queries::user(state.pool(), actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// The caller's view of a room, or `not_found` when they may not see it (a private room they
+/// are not in is indistinguishable from no room).
+pub async fn readable_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
+    match queries::room_access(state.pool(), room, actor).await? {
+        Some(access) if access.can_read() => Ok(access),
+        _ => Err(ApiError::not_found("room")),
+    }
+}
+
+/// Like [`readable_room`], and the caller must be a member.
+pub async fn member_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
+    let access = readable_room(state, room, actor).await?;
+    if access.role.is_none() {
+        return Err(ApiError::forbidden("you are not a member of this room"));
+    }
+    Ok(access)
+}
+
+fn admin_of(access: &RoomAccess) -> ApiResult<Role> {
+    match access.role {
+        Some(role) if role.is_admin() => Ok(role),
+        _ => Err(ApiError::forbidden("this needs a room owner or admin")),
+    }
+}
+
+fn not_dm(access: &RoomAccess) -> ApiResult<()> {
+    if access.kind == RoomKind::Dm {
+        Err(ApiError::forbidden(
+            "direct conversations have a fixed set of members",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn not_archived(access: &RoomAccess) -> ApiResult<()> {
+    if access.archived {
+        Err(ApiError::forbidden("the room is archived"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Appends a room event and, when `wait`, waits until the read model has applied it.
+async fn append_room_event(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    body: EventBody,
+) -> ApiResult<u64> {
+    let event = Event::new(actor, Some(room), body);
+    let subject = state.bus().subjects().room_event(room, event.type_name());
+    let appended = state.bus().append(subject, &event, None, false).await?;
+    state.projected(appended.seq).await?;
+    Ok(appended.seq)
+}
+
+async fn room_view(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<Room> {
+    queries::room(state.pool(), room, actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("room"))
+}
+
+/// Dedupes `ids`, drops the caller, and checks that every one is a user.
+async fn other_users(
+    state: &AppState,
+    actor: Uuid,
+    ids: &[Uuid],
+    field: &str,
+) -> ApiResult<Vec<Uuid>> {
+    let mut others: Vec<Uuid> = ids.iter().copied().filter(|id| *id != actor).collect();
+    others.sort_unstable();
+    others.dedup();
+    let found = queries::existing_users(state.pool(), &others).await?;
+    if found.len() != others.len() {
+        return Err(ApiError::invalid(field, "some of these users do not exist"));
+    }
+    Ok(others)
+}
+
+pub async fn create_room(
+    state: &AppState,
+    actor: Uuid,
+    req: &CreateRoomRequest,
+) -> ApiResult<Room> {
+    let name = validate::text("name", &req.name, 1, 80)?;
+    let topic = req
+        .topic
+        .as_deref()
+        .map(|t| validate::text("topic", t, 0, 500))
+        .transpose()?
+        .filter(|t| !t.is_empty());
+    let requested = req.member_ids.as_deref().unwrap_or_default();
+    if requested.len() > MAX_INITIAL_MEMBERS {
+        return Err(ApiError::invalid(
+            "member_ids",
+            format!("at most {MAX_INITIAL_MEMBERS} members"),
+        ));
+    }
+    let others = other_users(state, actor, requested, "member_ids").await?;
+    let mut members = vec![RoomMember {
+        user_id: actor,
+        role: Role::Owner,
+    }];
+    members.extend(others.into_iter().map(|user_id| RoomMember {
+        user_id,
+        role: Role::Member,
+    }));
+    let room = Uuid::now_v7();
+    let event = Event::new(
+        actor,
+        Some(room),
+        EventBody::RoomCreated(RoomCreated {
+            kind: RoomKind::Room,
+            name,
+            visibility: req.visibility,
+            topic,
+            members,
+        }),
+    );
+    let subject = state.bus().subjects().room_created(room);
+    let appended = state.bus().append(subject, &event, None, true).await?;
+    state.projected(appended.seq).await?;
+    room_view(state, room, actor).await
+}
+
+/// Opens the direct conversation between the caller and `user_ids`, or returns the existing
+/// one. `true` when this call created it.
+pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiResult<(Room, bool)> {
+    let others = other_users(state, actor, user_ids, "user_ids").await?;
+    if others.is_empty() || others.len() > MAX_DM_OTHERS {
+        return Err(ApiError::invalid(
+            "user_ids",
+            format!("name 1 to {MAX_DM_OTHERS} other users"),
+        ));
+    }
+    let mut everyone = others;
+    everyone.push(actor);
+    let room = ids::dm_room_id(&everyone);
+    if let Some(existing) = queries::room(state.pool(), room, actor).await? {
+        return Ok((existing, false));
+    }
+    let event = Event::new(
+        actor,
+        Some(room),
+        EventBody::RoomCreated(RoomCreated {
+            kind: RoomKind::Dm,
+            name: String::new(),
+            visibility: Visibility::Private,
+            topic: None,
+            members: everyone
+                .iter()
+                .map(|&user_id| RoomMember {
+                    user_id,
+                    role: Role::Member,
+                })
+                .collect(),
+        }),
+    );
+    let subject = state.bus().subjects().room_created(room);
+    let (seq, created) = match state.bus().append(subject, &event, None, true).await {
+        Ok(appended) => (appended.seq, true),
+        // Someone opened it first (another device, another gateway): it is in the log, so the
+        // read model will have it once it reaches the head.
+        Err(e) if e.kind == natter_bus::BusErrorKind::Conflict => {
+            (state.bus().last_seq().await?, false)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.projected(seq).await?;
+    Ok((room_view(state, room, actor).await?, created))
+}
+
+pub async fn update_room(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    req: &UpdateRoomRequest,
+) -> ApiResult<Room> {
+    let access = readable_room(state, room, actor).await?;
+    admin_of(&access)?;
+    not_dm(&access)?;
+    not_archived(&access)?;
+    let update = RoomUpdated {
+        name: req
+            .name
+            .as_deref()
+            .map(|n| validate::text("name", n, 1, 80))
+            .transpose()?,
+        topic: req
+            .topic
+            .as_deref()
+            .map(|t| validate::text("topic", t, 0, 500))
+            .transpose()?,
+        visibility: req.visibility,
+    };
+    if update.name.is_some() || update.topic.is_some() || update.visibility.is_some() {
+        append_room_event(state, actor, room, EventBody::RoomUpdated(update)).await?;
+    }
+    room_view(state, room, actor).await
+}
+
+pub async fn archive_room(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> {
+    let access = readable_room(state, room, actor).await?;
+    admin_of(&access)?;
+    not_dm(&access)?;
+    if !access.archived {
+        append_room_event(state, actor, room, EventBody::RoomArchived(RoomArchived {})).await?;
+    }
+    room_view(state, room, actor).await
+}
+
+pub async fn join(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> {
+    let access = readable_room(state, room, actor).await?;
+    if access.role.is_none() {
+        if access.visibility != Visibility::Public {
+            return Err(ApiError::forbidden("private rooms need an invite"));
+        }
+        not_archived(&access)?;
+        let body = EventBody::MemberJoined(MemberChanged {
+            user_id: actor,
+            role: Role::Member,
+        });
+        append_room_event(state, actor, room, body).await?;
+    }
+    room_view(state, room, actor).await
+}
+
+pub async fn leave(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<()> {
+    let access = member_room(state, room, actor).await?;
+    not_dm(&access)?;
+    if access.role == Some(Role::Owner)
+        && queries::owner_count(state.pool(), room).await? == 1
+        && queries::members(state.pool(), room).await?.len() > 1
+    {
+        return Err(ApiError::conflict(
+            "you are the last owner: make someone else owner first",
+        ));
+    }
+    let body = EventBody::MemberLeft(MemberRemoved { user_id: actor });
+    append_room_event(state, actor, room, body).await?;
+    Ok(())
+}
+
+async fn member_of(state: &AppState, room: Uuid, user: Uuid) -> ApiResult<Option<Member>> {
+    Ok(queries::members(state.pool(), room)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == user))
+}
+
+/// Adds `user` to the room. In private rooms only admins may; in public rooms any member.
+/// `true` when the user was added by this call.
+pub async fn invite(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    user: Uuid,
+) -> ApiResult<(Member, bool)> {
+    let access = member_room(state, room, actor).await?;
+    not_dm(&access)?;
+    not_archived(&access)?;
+    if access.visibility == Visibility::Private {
+        admin_of(&access)?;
+    }
+    if let Some(existing) = member_of(state, room, user).await? {
+        return Ok((existing, false));
+    }
+    if queries::user(state.pool(), user).await?.is_none() {
+        return Err(ApiError::not_found("user"));
+    }
+    let body = EventBody::MemberInvited(MemberChanged {
+        user_id: user,
+        role: Role::Member,
+    });
+    append_room_event(state, actor, room, body).await?;
+    let member = member_of(state, room, user)
+        .await?
+        .ok_or_else(|| ApiError::unavailable("the member is not readable yet; retry"))?;
+    Ok((member, true))
+}
+
+pub async fn kick(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+    let access = member_room(state, room, actor).await?;
+    not_dm(&access)?;
+    let actor_role = admin_of(&access)?;
+    if user == actor {
+        return Err(ApiError::invalid("user_id", "use leave to remove yourself"));
+    }
+    let target = member_of(state, room, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if target.role == Role::Owner && actor_role != Role::Owner {
+        return Err(ApiError::forbidden("only an owner can remove an owner"));
+    }
+    if target.role == Role::Admin && actor_role == Role::Admin {
+        return Err(ApiError::forbidden("an admin cannot remove another admin"));
+    }
+    let body = EventBody::MemberKicked(MemberRemoved { user_id: user });
+    append_room_event(state, actor, room, body).await?;
+    Ok(())
+}
+
+/// Owners set roles. The last owner cannot step down.
+pub async fn set_role(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    user: Uuid,
+    role: Role,
+) -> ApiResult<Member> {
+    let access = member_room(state, room, actor).await?;
+    not_dm(&access)?;
+    if access.role != Some(Role::Owner) {
+        return Err(ApiError::forbidden("only an owner can change roles"));
+    }
+    let target = member_of(state, room, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if target.role == role {
+        return Ok(target);
+    }
+    if target.role == Role::Owner && queries::owner_count(state.pool(), room).await? == 1 {
+        return Err(ApiError::conflict("a room needs at least one owner"));
+    }
+    let body = EventBody::MemberRoleChanged(MemberChanged {
+        user_id: user,
+        role,
+    });
+    append_room_event(state, actor, room, body).await?;
+    member_of(state, room, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))
+}
+
+/// Posts a message. See the module docs for what a retry does.
+pub async fn send_message(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    req: &SendMessageRequest,
+) -> ApiResult<SendReply> {
+    validate::client_msg_id(&req.client_msg_id)?;
+    let body = validate::body(&req.body, state.config().max_message_chars)?;
+    let access = member_room(state, room, actor).await?;
+    not_archived(&access)?;
+    let message_id = ids::message_id(actor, &req.client_msg_id);
+    // A retry after JetStream's dedupe window: answer from the read model.
+    if let Some(existing) = queries::message(state.pool(), message_id).await? {
+        return Ok(SendReply {
+            message_id,
+            seq: u64::try_from(existing.seq).unwrap_or(0),
+            duplicate: true,
+        });
+    }
+    let thread_root_id = match req.thread_root_id {
+        None => None,
+        Some(root_id) => {
+            let root = queries::message(state.pool(), root_id)
+                .await?
+                .filter(|m| m.room_id == room)
+                .ok_or_else(|| {
+                    ApiError::invalid("thread_root_id", "no such message in this room")
+                })?;
+            // A reply to a reply belongs to the root's thread.
+            Some(root.thread_root_id.unwrap_or(root.id))
+        }
+    };
+    let event = Event::new(
+        actor,
+        Some(room),
+        EventBody::MessagePosted(MessagePosted {
+            message_id,
+            client_msg_id: req.client_msg_id.clone(),
+            body,
+            thread_root_id,
+            mentions: Vec::new(),
+        }),
+    );
+    let subject = state.bus().subjects().room_event(room, event.type_name());
+    let msg_id = format!("{actor}:{}", req.client_msg_id);
+    let appended = state
+        .bus()
+        .append(subject, &event, Some(&msg_id), false)
+        .await?;
+    metrics::counter!("natter_messages_sent_total").increment(1);
+    Ok(SendReply {
+        message_id,
+        seq: appended.seq,
+        duplicate: appended.duplicate,
+    })
+}

@@ -1,0 +1,70 @@
+//! The gateway's configuration: flags and env vars, validated once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Used when `NATTER_JWT_SECRET` is not set; `natter` warns loudly when it is.
+pub const DEV_JWT_SECRET: &str = "natter-dev-secret-do-not-use-in-production";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayConfig {
+    /// Address for REST and WebSocket.
+    #[arg(long, env = "NATTER_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// HS256 secret for tokens. Unset: an insecure development secret, with a warning.
+    #[arg(long, env = "NATTER_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Token lifetime in seconds.
+    #[arg(long, env = "NATTER_TOKEN_TTL_SECS", default_value_t = 86_400)]
+    pub token_ttl_secs: u64,
+    /// Largest WebSocket frame (and message) accepted, in bytes; larger closes with 1009.
+    #[arg(long, env = "NATTER_MAX_FRAME_BYTES", default_value_t = 65_536)]
+    pub max_frame_bytes: usize,
+    /// Largest REST JSON body, in bytes; larger is 413.
+    #[arg(long, env = "NATTER_MAX_JSON_BYTES", default_value_t = 65_536)]
+    pub max_json_bytes: usize,
+    /// Longest message body, in characters; longer is `payload_too_large`.
+    #[arg(long, env = "NATTER_MAX_MESSAGE_CHARS", default_value_t = 4000)]
+    pub max_message_chars: usize,
+    /// Frames queued per socket before the socket is closed as too slow (4008).
+    #[arg(long, env = "NATTER_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+    /// Most missed events replayed on `subscribe` with `since`; more answers `recovered: false`.
+    #[arg(long, env = "NATTER_MAX_REPLAY", default_value_t = 5000)]
+    pub max_replay: u64,
+    /// How often clients should send a frame (announced in `hello`); a socket silent for three
+    /// times this is closed.
+    #[arg(long, env = "NATTER_HEARTBEAT_MS", default_value_t = 30_000)]
+    pub heartbeat_ms: u64,
+    /// Longest wait for the read models to reach a seq (`min_seq`, and writes that answer with
+    /// the new state), in milliseconds.
+    #[arg(long, env = "NATTER_READ_WAIT_MS", default_value_t = 5000)]
+    pub read_wait_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt_secret: None,
+            token_ttl_secs: 86_400,
+            max_frame_bytes: 65_536,
+            max_json_bytes: 65_536,
+            max_message_chars: 4000,
+            outbound_queue: 1024,
+            max_replay: 5000,
+            heartbeat_ms: 30_000,
+            read_wait_ms: 5000,
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub fn read_wait(&self) -> Duration {
+        Duration::from_millis(self.read_wait_ms)
+    }
+
+    pub fn jwt_secret(&self) -> &str {
+        self.jwt_secret.as_deref().unwrap_or(DEV_JWT_SECRET)
+    }
+}

@@ -1,0 +1,99 @@
+//! One error type for the gateway, mapped to the public error codes in one place.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use natter_bus::{BusError, BusErrorKind};
+use natter_schemas::{ErrorBody, ErrorCode, ErrorDetail};
+
+/// An error answered to a client: REST (status + body) or WebSocket (`reply.error`).
+#[derive(Debug, Clone)]
+pub struct ApiError(pub ErrorDetail);
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self(ErrorDetail::new(code, message))
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self(ErrorDetail::invalid(field, message))
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PayloadTooLarge, message)
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.0.code
+    }
+}
+
+impl From<BusError> for ApiError {
+    fn from(err: BusError) -> Self {
+        match err.kind {
+            BusErrorKind::Conflict => Self::conflict("it already exists"),
+            BusErrorKind::TooLarge => Self::too_large("the event is too large for the log"),
+            BusErrorKind::Unavailable => {
+                tracing::warn!(error = %err, "event log unavailable");
+                Self::unavailable("the event log is unavailable; retry shortly")
+            }
+            BusErrorKind::Other => {
+                tracing::error!(error = %err, "event log error");
+                Self::new(ErrorCode::Internal, "internal error")
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::unavailable("the database is unavailable; retry shortly")
+            }
+            _ => {
+                tracing::error!(error = %err, "database error");
+                Self::new(ErrorCode::Internal, "internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry = self.0.retry_after_ms;
+        let mut response = (status, Json(ErrorBody { error: self.0 })).into_response();
+        if let Some(ms) = retry {
+            let secs = ms.div_ceil(1000).max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}

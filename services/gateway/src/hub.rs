@@ -1,0 +1,371 @@
+//! One NATS subscription per room (and per user) per gateway, fanned out in-process.
+//!
+//! Each delivered event is decoded and serialised once, into a frame whose bytes are shared by
+//! every local socket subscribed to the room. Each socket has a bounded outbound queue; a
+//! socket whose queue is full is closed with 4008 (it resumes with `since`), and never slows
+//! the room down for the others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use futures::StreamExt;
+use natter_bus::{Bus, BusError, DeliveryHeaders};
+use natter_schemas::Event;
+use natter_schemas::event::EventBody;
+use natter_schemas::frames::{ServerFrame, WireEvent, close_code};
+use natter_schemas::model::Message;
+use tokio::sync::{Mutex, mpsc, watch};
+use uuid::Uuid;
+
+/// What the hub and the session's reader hand to the session's writer, in order.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A live room event (the frame is shared by every socket in the room).
+    Event {
+        room: Uuid,
+        seq: u64,
+        frame: Utf8Bytes,
+    },
+    /// Any other frame, written as is.
+    Frame(Utf8Bytes),
+    /// Buffer the room's live events until `ReplayEnd`.
+    ReplayBegin { room: Uuid },
+    /// Write `reply`, then `events` (after `floor`), then the buffered live events after them.
+    ReplayEnd {
+        room: Uuid,
+        reply: Option<Utf8Bytes>,
+        floor: u64,
+        events: Vec<(u64, Utf8Bytes)>,
+    },
+    /// The subscription ended (client unsubscribed, or removed by the server with `reason`).
+    Forget {
+        room: Uuid,
+        notice: Option<Utf8Bytes>,
+    },
+}
+
+/// Why a session is being closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// The hub's handle on one socket.
+#[derive(Clone)]
+pub struct SessionHandle {
+    pub id: Uuid,
+    pub user: Uuid,
+    tx: mpsc::Sender<Outbound>,
+    kill: Arc<watch::Sender<Option<CloseReason>>>,
+}
+
+impl SessionHandle {
+    pub fn new(
+        id: Uuid,
+        user: Uuid,
+        tx: mpsc::Sender<Outbound>,
+        kill: Arc<watch::Sender<Option<CloseReason>>>,
+    ) -> Self {
+        Self { id, user, tx, kill }
+    }
+
+    /// Queues without waiting; a full queue closes the session as too slow.
+    pub fn push(&self, item: Outbound) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(item) {
+            metrics::counter!("natter_gateway_slow_consumers_total").increment(1);
+            self.close(
+                close_code::SLOW_CONSUMER,
+                "too slow to read events; reconnect and resume with since",
+            );
+        }
+    }
+
+    /// Asks the session to close with `code` (the first reason wins).
+    pub fn close(&self, code: u16, reason: &str) {
+        self.kill.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(CloseReason {
+                code,
+                reason: reason.to_owned(),
+            });
+            true
+        });
+    }
+}
+
+type Sessions = Arc<RwLock<HashMap<Uuid, SessionHandle>>>;
+
+struct Entry {
+    sessions: Sessions,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // Dropping the task's subscriber unsubscribes from NATS.
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+pub struct Hub(Arc<Inner>);
+
+struct Inner {
+    bus: Bus,
+    rooms: Mutex<HashMap<Uuid, Entry>>,
+    users: Mutex<HashMap<Uuid, Entry>>,
+    live_sessions: std::sync::atomic::AtomicUsize,
+}
+
+impl Hub {
+    pub fn new(bus: Bus) -> Self {
+        Self(Arc::new(Inner {
+            bus,
+            rooms: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
+            live_sessions: std::sync::atomic::AtomicUsize::new(0),
+        }))
+    }
+
+    /// Sockets currently open on this gateway.
+    pub fn session_count(&self) -> usize {
+        self.0
+            .live_sessions
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn session_opened(&self) {
+        self.0
+            .live_sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::gauge!("natter_gateway_sockets").increment(1.0);
+    }
+
+    pub fn session_closed(&self) {
+        self.0
+            .live_sessions
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::gauge!("natter_gateway_sockets").decrement(1.0);
+    }
+
+    /// Adds `session` to the room's subscribers. When this returns, the gateway's NATS
+    /// subscription is active on the server: every event the fan-out delivers from now on
+    /// reaches the session.
+    pub async fn subscribe_room(&self, room: Uuid, session: SessionHandle) -> Result<(), BusError> {
+        let mut rooms = self.0.rooms.lock().await;
+        if let Some(entry) = rooms.get(&room) {
+            write(&entry.sessions).insert(session.id, session);
+            return Ok(());
+        }
+        let subject = self.0.bus.subjects().deliver_room(room);
+        let subscriber = self
+            .0
+            .bus
+            .client()
+            .subscribe(subject)
+            .await
+            .map_err(BusError::unavailable)?;
+        self.0.bus.flush().await?;
+        let sessions: Sessions = Arc::default();
+        write(&sessions).insert(session.id, session);
+        let task = tokio::spawn(room_task(room, subscriber, sessions.clone()));
+        rooms.insert(room, Entry { sessions, task });
+        metrics::gauge!("natter_gateway_rooms").set(rooms.len() as f64);
+        Ok(())
+    }
+
+    pub async fn unsubscribe_room(&self, room: Uuid, session: Uuid) {
+        let mut rooms = self.0.rooms.lock().await;
+        let empty = match rooms.get(&room) {
+            Some(entry) => {
+                let mut sessions = write(&entry.sessions);
+                sessions.remove(&session);
+                sessions.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            rooms.remove(&room);
+        }
+        metrics::gauge!("natter_gateway_rooms").set(rooms.len() as f64);
+    }
+
+    /// Delivers the user's notices to `session`.
+    pub async fn subscribe_user(&self, session: SessionHandle) -> Result<(), BusError> {
+        let user = session.user;
+        let mut users = self.0.users.lock().await;
+        if let Some(entry) = users.get(&user) {
+            write(&entry.sessions).insert(session.id, session);
+            return Ok(());
+        }
+        let subject = self.0.bus.subjects().deliver_user(user);
+        let subscriber = self
+            .0
+            .bus
+            .client()
+            .subscribe(subject)
+            .await
+            .map_err(BusError::unavailable)?;
+        let sessions: Sessions = Arc::default();
+        write(&sessions).insert(session.id, session);
+        let task = tokio::spawn(user_task(subscriber, sessions.clone()));
+        users.insert(user, Entry { sessions, task });
+        Ok(())
+    }
+
+    pub async fn unsubscribe_user(&self, user: Uuid, session: Uuid) {
+        let mut users = self.0.users.lock().await;
+        let empty = match users.get(&user) {
+            Some(entry) => {
+                let mut sessions = write(&entry.sessions);
+                sessions.remove(&session);
+                sessions.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            users.remove(&user);
+        }
+    }
+}
+
+fn write(sessions: &Sessions) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, SessionHandle>> {
+    sessions
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read(sessions: &Sessions) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, SessionHandle>> {
+    sessions
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Serialises a frame once, for every socket that gets it.
+pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+}
+
+/// The wire form of a stored event: for `message.posted`, `data` is the message object.
+pub fn wire_event(seq: u64, event: &Event) -> WireEvent {
+    let data = match (&event.body, event.room_id) {
+        (EventBody::MessagePosted(posted), Some(room)) => serde_json::to_value(
+            Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted),
+        )
+        .unwrap_or_default(),
+        _ => serde_json::to_value(&event.body)
+            .ok()
+            .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
+            .unwrap_or_default(),
+    };
+    WireEvent {
+        id: event.id,
+        event_type: event.type_name().to_owned(),
+        actor_id: event.actor_id,
+        occurred_at: event.occurred_at,
+        data,
+    }
+}
+
+/// The `event` frame for a room event.
+pub fn event_frame(room: Uuid, seq: u64, event: &Event) -> Utf8Bytes {
+    encode(&ServerFrame::Event {
+        room_id: room,
+        seq,
+        event: wire_event(seq, event),
+    })
+}
+
+/// Whose subscriptions to a room an event ends, beyond delivering it to them.
+fn ends_subscription(event: &Event) -> Option<Option<Uuid>> {
+    match &event.body {
+        EventBody::MemberKicked(m) | EventBody::MemberLeft(m) => Some(Some(m.user_id)),
+        EventBody::RoomArchived(_) => Some(None),
+        _ => None,
+    }
+}
+
+async fn room_task(room: Uuid, mut subscriber: async_nats::Subscriber, sessions: Sessions) {
+    // The fan-out may deliver a batch twice after a crash; each room's seqs only grow.
+    let mut last_seq = 0u64;
+    while let Some(message) = subscriber.next().await {
+        let Some(seq) = DeliveryHeaders::seq(&message) else {
+            continue;
+        };
+        if seq <= last_seq {
+            continue;
+        }
+        last_seq = seq;
+        let event = match Event::from_bytes(&message.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(%room, seq, error = %e, "undecodable delivery");
+                continue;
+            }
+        };
+        let frame = event_frame(room, seq, &event);
+        let mut delivered = 0u64;
+        {
+            let sessions = read(&sessions);
+            for session in sessions.values() {
+                session.push(Outbound::Event {
+                    room,
+                    seq,
+                    frame: frame.clone(),
+                });
+                delivered += 1;
+            }
+        }
+        metrics::counter!("natter_gateway_deliveries_total").increment(delivered);
+        if let Some(target) = ends_subscription(&event) {
+            let reason = match &event.body {
+                EventBody::MemberKicked(_) => "kicked",
+                EventBody::MemberLeft(_) => "left",
+                _ => "archived",
+            };
+            let notice = encode(&ServerFrame::Unsubscribed {
+                room_id: room,
+                reason: reason.to_owned(),
+            });
+            let mut sessions = write(&sessions);
+            sessions.retain(|_, session| {
+                let ends = target.is_none_or(|user| user == session.user);
+                if ends {
+                    session.push(Outbound::Forget {
+                        room,
+                        notice: Some(notice.clone()),
+                    });
+                }
+                !ends
+            });
+        }
+    }
+}
+
+async fn user_task(mut subscriber: async_nats::Subscriber, sessions: Sessions) {
+    let mut last_seq = 0u64;
+    while let Some(message) = subscriber.next().await {
+        let Some(seq) = DeliveryHeaders::seq(&message) else {
+            continue;
+        };
+        if seq <= last_seq {
+            continue;
+        }
+        last_seq = seq;
+        let Ok(event) = Event::from_bytes(&message.payload) else {
+            continue;
+        };
+        let frame = encode(&ServerFrame::Notice {
+            room_id: event.room_id,
+            seq,
+            event: wire_event(seq, &event),
+        });
+        for session in read(&sessions).values() {
+            session.push(Outbound::Frame(frame.clone()));
+        }
+    }
+}

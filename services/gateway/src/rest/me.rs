@@ -1,0 +1,47 @@
+//! `GET /v1/me`, `PATCH /v1/me`.
+
+use axum::extract::State;
+use axum::routing::get;
+use natter_projections::history::queries;
+use natter_schemas::model::User;
+use natter_schemas::rest::UpdateMeRequest;
+
+use crate::auth::AuthUser;
+use crate::commands;
+use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Api, Doc};
+use crate::rest::extract::Json;
+use crate::state::AppState;
+
+pub fn routes() -> Api {
+    Api::default()
+        .route(
+            "/v1/me",
+            get(get_me),
+            Doc::get("Own profile").ok::<User>(200, "the caller"),
+        )
+        .route(
+            "/v1/me",
+            axum::routing::patch(patch_me),
+            Doc::patch("Change own display name or status text")
+                .body::<UpdateMeRequest>()
+                .ok::<User>(200, "the updated profile"),
+        )
+}
+
+async fn get_me(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<User>> {
+    queries::user(state.pool(), user.id)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+async fn patch_me(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<UpdateMeRequest>,
+) -> ApiResult<axum::Json<User>> {
+    Ok(axum::Json(
+        commands::update_me(&state, user.id, &req).await?,
+    ))
+}

@@ -1,0 +1,73 @@
+//! REST: one module per resource, each adding its routes (with their docs) to the [`Api`].
+
+pub mod auth;
+pub mod extract;
+pub mod me;
+pub mod members;
+pub mod messages;
+pub mod ops;
+pub mod rooms;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::openapi::Api;
+use crate::state::AppState;
+
+/// Every documented route, without state (also what the OpenAPI document is made of).
+pub fn api() -> Api {
+    Api::default()
+        .merge(auth::routes())
+        .merge(me::routes())
+        .merge(rooms::routes())
+        .merge(members::routes())
+        .merge(messages::routes())
+        .merge(ops::routes())
+}
+
+/// The whole HTTP surface: REST, `/v1/ws`, operations, `/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let api = api();
+    let document = std::sync::Arc::new(api.document());
+    let limit = state.config().max_json_bytes;
+    api.undocumented("/v1/ws", get(crate::ws::upgrade))
+        .undocumented(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { axum::Json((*document).clone()) }
+            }),
+        )
+        .router()
+        .fallback(|| async { crate::error::ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    /// `docs/openapi.json` is generated from the route table; rewrite it with
+    /// `NATTER_BLESS=1 cargo test -p natter-gateway`.
+    #[test]
+    fn committed_openapi_document_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+        let mut want = serde_json::to_string_pretty(&super::api().document()).unwrap_or_default();
+        want.push('\n');
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        if have != want {
+            if std::env::var_os("NATTER_BLESS").is_some() {
+                std::fs::create_dir_all(path.parent().unwrap_or(&path)).ok();
+                std::fs::write(&path, want).ok();
+            } else {
+                panic!(
+                    "docs/openapi.json is stale: run `NATTER_BLESS=1 cargo test -p natter-gateway`"
+                );
+            }
+        }
+    }
+}

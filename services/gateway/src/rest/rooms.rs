@@ -1,0 +1,162 @@
+//! Rooms and direct conversations: create, list, read, change, archive, join, leave.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch, post};
+use natter_projections::history::queries;
+use natter_schemas::model::Room;
+use natter_schemas::rest::{CreateRoomRequest, OpenDmRequest, RoomList, UpdateRoomRequest};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::commands;
+use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Api, Doc};
+use crate::rest::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub fn routes() -> Api {
+    Api::default()
+        .route(
+            "/v1/rooms",
+            post(create),
+            Doc::post("Create a room; the caller is its owner")
+                .body::<CreateRoomRequest>()
+                .ok::<Room>(201, "the room"),
+        )
+        .route(
+            "/v1/rooms",
+            get(list),
+            Doc::get("Rooms: those the caller joined (default), or public ones")
+                .query("scope", "string", "`joined` (default) or `public`")
+                .ok::<RoomList>(200, "rooms"),
+        )
+        .route(
+            "/v1/rooms/{id}",
+            get(show),
+            Doc::get("One room (members, or anyone for a public room)").ok::<Room>(200, "the room"),
+        )
+        .route(
+            "/v1/rooms/{id}",
+            patch(update),
+            Doc::patch("Change name, topic or visibility (owner or admin)")
+                .body::<UpdateRoomRequest>()
+                .ok::<Room>(200, "the room"),
+        )
+        .route(
+            "/v1/rooms/{id}",
+            delete(archive),
+            Doc::delete("Archive the room (owner or admin): no more messages or joins")
+                .ok::<Room>(200, "the archived room"),
+        )
+        .route(
+            "/v1/rooms/{id}/join",
+            post(join),
+            Doc::post("Join a public room (idempotent)").ok::<Room>(200, "the room"),
+        )
+        .route(
+            "/v1/rooms/{id}/leave",
+            post(leave),
+            Doc::post("Leave a room").empty(204, "left"),
+        )
+        .route(
+            "/v1/dms",
+            post(open_dm),
+            Doc::post("Open the direct conversation with these users, or return the existing one")
+                .body::<OpenDmRequest>()
+                .ok::<Room>(201, "created")
+                .ok::<Room>(200, "it already existed"),
+        )
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<CreateRoomRequest>,
+) -> ApiResult<(StatusCode, axum::Json<Room>)> {
+    let room = commands::create_room(&state, user.id, &req).await?;
+    Ok((StatusCode::CREATED, axum::Json(room)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    scope: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<RoomList>> {
+    let rooms = match q.scope.as_deref() {
+        None | Some("joined") => queries::joined_rooms(state.pool(), user.id).await?,
+        Some("public") => queries::public_rooms(state.pool(), user.id, 200).await?,
+        Some(_) => return Err(ApiError::invalid("scope", "scope is joined or public")),
+    };
+    Ok(axum::Json(RoomList { rooms }))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Room>> {
+    commands::readable_room(&state, id, user.id).await?;
+    queries::room(state.pool(), id, user.id)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("room"))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateRoomRequest>,
+) -> ApiResult<axum::Json<Room>> {
+    Ok(axum::Json(
+        commands::update_room(&state, user.id, id, &req).await?,
+    ))
+}
+
+async fn archive(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Room>> {
+    Ok(axum::Json(
+        commands::archive_room(&state, user.id, id).await?,
+    ))
+}
+
+async fn join(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Room>> {
+    Ok(axum::Json(commands::join(&state, user.id, id).await?))
+}
+
+async fn leave(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    commands::leave(&state, user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn open_dm(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<OpenDmRequest>,
+) -> ApiResult<(StatusCode, axum::Json<Room>)> {
+    let (room, created) = commands::open_dm(&state, user.id, &req.user_ids).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(room)))
+}

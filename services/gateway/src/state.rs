@@ -1,0 +1,112 @@
+//! What every handler and session shares. Built once by [`AppState::new`], passed down, never
+//! global.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use natter_bus::Bus;
+use natter_common::Shutdown;
+use natter_projections::history::History;
+use sqlx::PgPool;
+
+use crate::auth::Tokens;
+use crate::config::GatewayConfig;
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::readwait::ProjectionWatch;
+
+/// The connections a gateway needs.
+pub struct Deps {
+    pub bus: Bus,
+    pub pool: PgPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: GatewayConfig,
+    bus: Bus,
+    pool: PgPool,
+    redis: redis::aio::ConnectionManager,
+    tokens: Tokens,
+    hub: Hub,
+    history: ProjectionWatch,
+    metrics: Option<PrometheusHandle>,
+    shutdown: Shutdown,
+}
+
+impl AppState {
+    pub async fn new(config: GatewayConfig, deps: Deps, shutdown: Shutdown) -> Self {
+        let tokens = Tokens::new(
+            config.jwt_secret().as_bytes(),
+            Duration::from_secs(config.token_ttl_secs),
+        );
+        let history = ProjectionWatch::start(
+            &deps.bus,
+            deps.pool.clone(),
+            History::NAME,
+            shutdown.clone(),
+        )
+        .await;
+        let hub = Hub::new(deps.bus.clone());
+        Self(Arc::new(Inner {
+            config,
+            bus: deps.bus,
+            pool: deps.pool,
+            redis: deps.redis,
+            tokens,
+            hub,
+            history,
+            metrics: deps.metrics,
+            shutdown,
+        }))
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.0.config
+    }
+    pub fn bus(&self) -> &Bus {
+        &self.0.bus
+    }
+    pub fn pool(&self) -> &PgPool {
+        &self.0.pool
+    }
+    pub fn redis(&self) -> redis::aio::ConnectionManager {
+        self.0.redis.clone()
+    }
+    pub fn tokens(&self) -> &Tokens {
+        &self.0.tokens
+    }
+    pub fn hub(&self) -> &Hub {
+        &self.0.hub
+    }
+    pub fn history(&self) -> &ProjectionWatch {
+        &self.0.history
+    }
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.0.metrics.as_ref()
+    }
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.0.shutdown
+    }
+
+    /// Waits until the history read model has applied `seq` (read-your-writes), or answers
+    /// `unavailable` after `NATTER_READ_WAIT_MS`.
+    pub async fn projected(&self, seq: u64) -> Result<(), ApiError> {
+        if self
+            .history()
+            .wait_for(seq, self.config().read_wait())
+            .await
+        {
+            Ok(())
+        } else {
+            Err(ApiError::unavailable(format!(
+                "the read models have not reached seq {seq} yet; retry shortly"
+            )))
+        }
+    }
+}

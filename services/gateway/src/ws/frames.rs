@@ -1,0 +1,242 @@
+//! Client frames: parse, dispatch, answer with exactly one `reply` when the frame has an `id`.
+
+use natter_bus::Replay;
+use natter_schemas::Event;
+use natter_schemas::frames::{ClientFrame, RequestId, ServerFrame, SubscribeReply};
+use natter_schemas::rest::SendMessageRequest;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::commands;
+use crate::error::{ApiError, ApiResult};
+use crate::hub::{Outbound, encode, event_frame};
+use crate::ws::session::SessionCtx;
+
+pub enum Handled {
+    Continue,
+    Close,
+}
+
+/// Handles one text frame. Bad JSON, unknown types and missing fields are answered with an
+/// `invalid` error; the session stays open.
+pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            error_frame(
+                ctx,
+                None,
+                ApiError::invalid("type", "a frame is a JSON object"),
+            )
+            .await;
+            return Handled::Continue;
+        }
+        Err(e) => {
+            error_frame(
+                ctx,
+                None,
+                ApiError::invalid("frame", format!("invalid JSON: {e}")),
+            )
+            .await;
+            return Handled::Continue;
+        }
+    };
+    let id = match value.get("id") {
+        None | Some(Value::Null) => None,
+        Some(raw) => match serde_json::from_value::<RequestId>(raw.clone()) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                error_frame(
+                    ctx,
+                    None,
+                    ApiError::invalid("id", "id must be a string or an integer"),
+                )
+                .await;
+                return Handled::Continue;
+            }
+        },
+    };
+    let frame = match serde_json::from_value::<ClientFrame>(value) {
+        Ok(frame) => frame,
+        Err(e) => {
+            let message = format!("{e} (frame types: {})", ClientFrame::TYPES.join(", "));
+            error_frame(ctx, id, ApiError::invalid("type", message)).await;
+            return Handled::Continue;
+        }
+    };
+    let reply_id = id.clone();
+    let result: ApiResult<Option<Value>> = match frame {
+        ClientFrame::Ping => {
+            ctx.send(&ServerFrame::Pong).await;
+            Ok(Some(Value::Object(Default::default())))
+        }
+        ClientFrame::Subscribe {
+            room_id,
+            since,
+            epoch,
+        } => {
+            // The reply travels with the replayed events, so `subscribe` sends it.
+            subscribe(ctx, id, room_id, since, epoch)
+                .await
+                .map(|()| None)
+        }
+        ClientFrame::Unsubscribe { room_id } => {
+            if ctx.rooms.remove(&room_id) {
+                ctx.state.hub().unsubscribe_room(room_id, ctx.info.id).await;
+                let _ = ctx
+                    .tx
+                    .send(Outbound::Forget {
+                        room: room_id,
+                        notice: None,
+                    })
+                    .await;
+            }
+            Ok(Some(Value::Object(Default::default())))
+        }
+        ClientFrame::Send {
+            room_id,
+            client_msg_id,
+            body,
+            thread_root_id,
+            attachment_ids,
+        } => {
+            let req = SendMessageRequest {
+                body,
+                client_msg_id,
+                thread_root_id,
+                attachment_ids,
+            };
+            commands::send_message(&ctx.state, ctx.info.user, room_id, &req)
+                .await
+                .map(|reply| Some(to_value(&reply)))
+        }
+    };
+    match (result, reply_id) {
+        (Ok(Some(data)), Some(id)) => {
+            ctx.send(&ServerFrame::Reply {
+                id,
+                ok: true,
+                data: Some(data),
+                error: None,
+            })
+            .await;
+        }
+        (Ok(_), _) => {}
+        (Err(e), id) => error_frame(ctx, id, e).await,
+    }
+    Handled::Continue
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// A `reply` with `ok: false` when the frame had an id, else an `error` frame.
+async fn error_frame(ctx: &SessionCtx, id: Option<RequestId>, error: ApiError) {
+    let frame = match id {
+        Some(id) => ServerFrame::Reply {
+            id,
+            ok: false,
+            data: None,
+            error: Some(error.0),
+        },
+        None => ServerFrame::Error { error: error.0 },
+    };
+    ctx.send(&frame).await;
+}
+
+/// `subscribe`: check access, start live delivery (buffered), replay what was missed, then
+/// switch to live, with no gap and no duplicate:
+///
+/// 1. the writer starts buffering the room's live events;
+/// 2. the gateway's NATS subscription for the room is active on the server;
+/// 3. the missed range is read from the log, up to its head *after* step 2, so every event is
+///    either in the replay or arrives live (or both);
+/// 4. the writer sends the reply, the replayed events, then the buffered live events newer than
+///    the last replayed one, and goes live.
+async fn subscribe(
+    ctx: &mut SessionCtx,
+    id: Option<RequestId>,
+    room: Uuid,
+    since: Option<u64>,
+    epoch: Option<String>,
+) -> ApiResult<()> {
+    let access = commands::readable_room(&ctx.state, room, ctx.info.user).await?;
+    let state = ctx.state.clone();
+    let _ = ctx.tx.send(Outbound::ReplayBegin { room }).await;
+    if let Err(e) = state.hub().subscribe_room(room, ctx.handle.clone()).await {
+        let _ = ctx.tx.send(Outbound::Forget { room, notice: None }).await;
+        return Err(e.into());
+    }
+    ctx.rooms.insert(room);
+    let server_epoch = state.bus().epoch().to_owned();
+    let mut last_seq = access.last_seq;
+    let (recovered, floor, events) = match since {
+        None => (true, 0, Vec::new()),
+        Some(_) if epoch.as_deref().is_some_and(|e| e != server_epoch) => (false, 0, Vec::new()),
+        Some(since) => {
+            let head = state.bus().last_seq().await.unwrap_or(0);
+            if since > head {
+                // Seqs from the future: not this log.
+                (false, 0, Vec::new())
+            } else {
+                let timeout = state.config().read_wait();
+                match state
+                    .bus()
+                    .replay_room(room, since, state.config().max_replay, timeout)
+                    .await
+                {
+                    Ok(Replay::Events(raw)) => {
+                        let mut events = Vec::with_capacity(raw.len());
+                        for (seq, bytes) in raw {
+                            match Event::from_bytes(&bytes) {
+                                Ok(event) => events.push((seq, event_frame(room, seq, &event))),
+                                Err(e) => {
+                                    tracing::error!(%room, seq, error = %e, "undecodable event in replay")
+                                }
+                            }
+                            last_seq = last_seq.max(seq);
+                        }
+                        (true, since, events)
+                    }
+                    Ok(Replay::TooMany { missed }) => {
+                        tracing::debug!(%room, missed, "too many missed events to replay");
+                        (false, 0, Vec::new())
+                    }
+                    Err(e) => {
+                        // Undo: the client retries the whole subscribe.
+                        ctx.rooms.remove(&room);
+                        state.hub().unsubscribe_room(room, ctx.info.id).await;
+                        let _ = ctx.tx.send(Outbound::Forget { room, notice: None }).await;
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    };
+    metrics::counter!("natter_gateway_replayed_events_total").increment(events.len() as u64);
+    let data = SubscribeReply {
+        last_seq,
+        epoch: server_epoch,
+        recovered,
+        replayed: events.len() as u64,
+    };
+    let reply = id.map(|id| {
+        encode(&ServerFrame::Reply {
+            id,
+            ok: true,
+            data: Some(to_value(&data)),
+            error: None,
+        })
+    });
+    let _ = ctx
+        .tx
+        .send(Outbound::ReplayEnd {
+            room,
+            reply,
+            floor,
+            events,
+        })
+        .await;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! `GET /v1/ws`: the WebSocket endpoint.
+//!
+//! - [`session`]: one socket's reader, writer and outbound queue.
+//! - [`frames`]: client frames and their replies.
+
+pub mod frames;
+pub mod session;
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Upgrades an authenticated request (bearer header or `?token=`); a bad or expired token is
+/// refused with 401 before the upgrade.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    auth: Result<AuthUser, ApiError>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let user = match auth {
+        Ok(user) => user,
+        Err(e) => return e.into_response(),
+    };
+    let max = state.config().max_frame_bytes;
+    // Explicit buffer sizes: the defaults cost over 100 KB per socket.
+    ws.max_frame_size(max)
+        .max_message_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(max.max(64 * 1024) * 4)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            let info = session::SessionInfo {
+                id: Uuid::now_v7(),
+                user: user.id,
+                token_exp: user.exp,
+            };
+            session::run(state, info, sink, stream).await;
+        })
+}

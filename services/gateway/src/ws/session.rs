@@ -1,0 +1,291 @@
+//! One socket: a reader that parses and handles client frames, and a writer that owns the
+//! socket's sink and its bounded outbound queue, and merges replayed and live events per room.
+//!
+//! Both halves are written over `Sink`/`Stream` of axum WebSocket messages, so a test can drive a
+//! session with channels.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use natter_schemas::frames::{ServerFrame, close_code};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::hub::{CloseReason, Outbound, SessionHandle, encode};
+use crate::state::AppState;
+use crate::ws::frames::{Handled, handle_text};
+
+/// What a session knows about itself.
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub user: Uuid,
+    /// Token expiry (seconds since the epoch): the socket closes with 4001 then.
+    pub token_exp: u64,
+}
+
+/// Per-socket state the frame handlers use.
+pub struct SessionCtx {
+    pub state: AppState,
+    pub info: SessionInfo,
+    pub handle: SessionHandle,
+    pub tx: mpsc::Sender<Outbound>,
+    /// Rooms this socket is subscribed to.
+    pub rooms: HashSet<Uuid>,
+}
+
+impl SessionCtx {
+    /// Queues a frame for this socket, waiting for room in the queue (replies apply
+    /// back-pressure to the client's own requests instead of dropping them).
+    pub async fn send(&self, frame: &ServerFrame) {
+        let _ = self.tx.send(Outbound::Frame(encode(frame))).await;
+    }
+}
+
+/// Runs a socket until the client leaves, the server shuts down, the token expires, or the
+/// socket is closed for a reason (slow, too big a frame).
+pub async fn run<S, R>(state: AppState, info: SessionInfo, sink: S, stream: R)
+where
+    S: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
+{
+    let config = state.config().clone();
+    let (tx, rx) = mpsc::channel(config.outbound_queue.max(1));
+    let (kill_tx, kill_rx) = watch::channel(None::<CloseReason>);
+    let kill = Arc::new(kill_tx);
+    let handle = SessionHandle::new(info.id, info.user, tx.clone(), kill.clone());
+    state.hub().session_opened();
+
+    let hello = ServerFrame::Hello {
+        user_id: info.user,
+        session_id: info.id,
+        heartbeat_ms: config.heartbeat_ms,
+        epoch: state.bus().epoch().to_owned(),
+    };
+    let _ = tx.send(Outbound::Frame(encode(&hello))).await;
+    if let Err(e) = state.hub().subscribe_user(handle.clone()).await {
+        tracing::warn!(error = %e, "cannot subscribe to user notices");
+    }
+
+    let heartbeat = Duration::from_millis(config.heartbeat_ms.max(100));
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        kill_rx.clone(),
+        heartbeat,
+        info.token_exp,
+        state.shutdown().clone(),
+    ));
+
+    let mut ctx = SessionCtx {
+        state: state.clone(),
+        info,
+        handle: handle.clone(),
+        tx,
+        rooms: HashSet::new(),
+    };
+    read_loop(&mut ctx, stream, kill_rx, heartbeat * 3).await;
+
+    // Clean up: leave every room, stop notices, let the writer finish what is queued.
+    for room in std::mem::take(&mut ctx.rooms) {
+        state.hub().unsubscribe_room(room, ctx.info.id).await;
+    }
+    state
+        .hub()
+        .unsubscribe_user(ctx.info.user, ctx.info.id)
+        .await;
+    handle.close(1000, "bye");
+    drop(ctx);
+    drop(handle);
+    let _ = writer.await;
+    state.hub().session_closed();
+}
+
+async fn read_loop<R>(
+    ctx: &mut SessionCtx,
+    mut stream: R,
+    mut kill: watch::Receiver<Option<CloseReason>>,
+    idle: Duration,
+) where
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    loop {
+        let next = tokio::select! {
+            () = async { let _ = kill.wait_for(Option::is_some).await; } => return,
+            next = tokio::time::timeout(idle, stream.next()) => next,
+        };
+        let message = match next {
+            Err(_) => {
+                ctx.handle.close(
+                    close_code::GOING_AWAY,
+                    "no frames within the heartbeat interval",
+                );
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(Err(e))) => {
+                let text = e.to_string();
+                if text.contains("too long")
+                    || text.contains("Space limit")
+                    || text.contains("capacity")
+                {
+                    ctx.handle.close(close_code::TOO_BIG, "frame too large");
+                } else {
+                    tracing::debug!(error = %text, "socket read error");
+                }
+                return;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        match message {
+            Message::Text(text) => {
+                if let Handled::Close = handle_text(ctx, text.as_str()).await {
+                    return;
+                }
+            }
+            Message::Binary(_) => {
+                ctx.send(&ServerFrame::Error {
+                    error: natter_schemas::ErrorDetail::new(
+                        natter_schemas::ErrorCode::Invalid,
+                        "binary frames are not supported: send JSON text frames",
+                    ),
+                })
+                .await;
+            }
+            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+}
+
+/// Per-room delivery state in the writer.
+enum RoomState {
+    /// Live events are written if newer than `last`.
+    Live { last: u64 },
+    /// A replay is being read: live events wait here.
+    Replaying { buffer: Vec<(u64, Utf8Bytes)> },
+}
+
+async fn write_loop<S>(
+    mut sink: S,
+    mut rx: mpsc::Receiver<Outbound>,
+    mut kill: watch::Receiver<Option<CloseReason>>,
+    heartbeat: Duration,
+    token_exp: u64,
+    shutdown: natter_common::Shutdown,
+) where
+    S: Sink<Message> + Unpin,
+{
+    let mut rooms: HashMap<Uuid, RoomState> = HashMap::new();
+    let expires =
+        Instant::now() + Duration::from_secs(token_exp.saturating_sub(crate::auth::now_secs()));
+    let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    let close = loop {
+        tokio::select! {
+            biased;
+            reason = async { kill.wait_for(Option::is_some).await.ok().and_then(|r| r.clone()) } => {
+                break reason;
+            }
+            () = shutdown.wait() => {
+                break Some(CloseReason { code: close_code::GOING_AWAY, reason: "server shutting down".into() });
+            }
+            () = tokio::time::sleep_until(expires) => {
+                break Some(CloseReason { code: close_code::UNAUTHORIZED, reason: "token expired".into() });
+            }
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
+            }
+            item = rx.recv() => {
+                let Some(item) = item else { break None };
+                if write_item(&mut sink, &mut rooms, item).await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+    if let Some(CloseReason { code, reason }) = close {
+        // Flush what is already queued (replies, events) before a clean close, unless the
+        // close is because the queue is full.
+        if code != close_code::SLOW_CONSUMER {
+            while let Ok(item) = rx.try_recv() {
+                if write_item(&mut sink, &mut rooms, item).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+    }
+    let _ = sink.close().await;
+}
+
+async fn write_item<S>(
+    sink: &mut S,
+    rooms: &mut HashMap<Uuid, RoomState>,
+    item: Outbound,
+) -> Result<(), ()>
+where
+    S: Sink<Message> + Unpin,
+{
+    let send = |frame: Utf8Bytes| Message::Text(frame);
+    match item {
+        Outbound::Frame(frame) => sink.send(send(frame)).await.map_err(drop),
+        Outbound::Event { room, seq, frame } => match rooms.get_mut(&room) {
+            Some(RoomState::Live { last }) if seq > *last => {
+                *last = seq;
+                sink.send(send(frame)).await.map_err(drop)
+            }
+            Some(RoomState::Replaying { buffer }) => {
+                buffer.push((seq, frame));
+                Ok(())
+            }
+            _ => Ok(()),
+        },
+        Outbound::ReplayBegin { room } => {
+            rooms.insert(room, RoomState::Replaying { buffer: Vec::new() });
+            Ok(())
+        }
+        Outbound::ReplayEnd {
+            room,
+            reply,
+            floor,
+            events,
+        } => {
+            if let Some(reply) = reply {
+                sink.feed(send(reply)).await.map_err(drop)?;
+            }
+            let mut last = floor;
+            for (seq, frame) in events {
+                if seq > last {
+                    last = seq;
+                    sink.feed(send(frame)).await.map_err(drop)?;
+                }
+            }
+            if let Some(RoomState::Replaying { buffer }) = rooms.remove(&room) {
+                for (seq, frame) in buffer {
+                    if seq > last {
+                        last = seq;
+                        sink.feed(send(frame)).await.map_err(drop)?;
+                    }
+                }
+            }
+            rooms.insert(room, RoomState::Live { last });
+            sink.flush().await.map_err(drop)
+        }
+        Outbound::Forget { room, notice } => {
+            rooms.remove(&room);
+            match notice {
+                Some(frame) => sink.send(send(frame)).await.map_err(drop),
+                None => Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The `natter` binary's composition: connecting to the servers (with errors that say what to
+//! do), and running roles together or one at a time. The test kit starts roles through here.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use natter_bus::{Bus, StreamSettings};
+use natter_common::Shutdown;
+use natter_common::config::{Connections, redact_url};
+use natter_fanout::FanoutConfig;
+use natter_gateway::{AppState, Deps, GatewayConfig};
+use natter_projector::ProjectorConfig;
+use sqlx::PgPool;
+
+/// Stream settings, for the roles that create the stream.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StreamArgs {
+    /// Replicas of the event stream when it is created (3 on a NATS cluster).
+    #[arg(long, env = "NATTER_STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
+    /// JetStream's window for dropping a repeated send (`Nats-Msg-Id`), in seconds. Repeats
+    /// after it are caught by the read model.
+    #[arg(long, env = "NATTER_DEDUPE_WINDOW_SECS", default_value_t = 120)]
+    pub dedupe_window_secs: u64,
+}
+
+impl Default for StreamArgs {
+    fn default() -> Self {
+        Self {
+            stream_replicas: 1,
+            dedupe_window_secs: 120,
+        }
+    }
+}
+
+impl StreamArgs {
+    pub fn settings(&self) -> StreamSettings {
+        StreamSettings {
+            replicas: self.stream_replicas,
+            duplicate_window: Duration::from_secs(self.dedupe_window_secs),
+        }
+    }
+}
+
+/// A server that could not be reached, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {server} at {url}: {cause}\n  {hint}")]
+pub struct StartError {
+    pub server: &'static str,
+    pub url: String,
+    pub cause: String,
+    pub hint: &'static str,
+}
+
+const NATS_HINT: &str = "start it with JetStream enabled, e.g. `nats-server -js` (Debian: start-stop-daemon --start --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server), or set NATS_URL";
+const PG_HINT: &str = "start it, e.g. `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set DATABASE_URL";
+const REDIS_HINT: &str = "start it, e.g. `redis-server --daemonize yes`, or set REDIS_URL";
+
+pub async fn connect_nats(conn: &Connections, name: &str) -> Result<Bus, StartError> {
+    Bus::connect(
+        &conn.nats_url,
+        &conn.namespace,
+        conn.connect_timeout(),
+        name,
+    )
+    .await
+    .map_err(|e| StartError {
+        server: "NATS",
+        url: redact_url(&conn.nats_url),
+        cause: e.to_string(),
+        hint: NATS_HINT,
+    })
+}
+
+pub async fn ensure_stream(
+    bus: &Bus,
+    conn: &Connections,
+    stream: &StreamArgs,
+) -> Result<(), StartError> {
+    bus.ensure_stream(&stream.settings())
+        .await
+        .map_err(|e| StartError {
+            server: "NATS JetStream",
+            url: redact_url(&conn.nats_url),
+            cause: e.to_string(),
+            hint: "is JetStream enabled (`-js`)? With a single server, NATTER_STREAM_REPLICAS must be 1",
+        })
+}
+
+pub async fn connect_postgres(conn: &Connections, max: u32) -> Result<PgPool, StartError> {
+    natter_projections::db::connect_and_migrate(&conn.database_url, max, conn.connect_timeout())
+        .await
+        .map_err(|e| StartError {
+            server: "PostgreSQL",
+            url: redact_url(&conn.database_url),
+            cause: e.to_string(),
+            hint: PG_HINT,
+        })
+}
+
+pub async fn connect_redis(
+    conn: &Connections,
+) -> Result<redis::aio::ConnectionManager, StartError> {
+    let err = |cause: String| StartError {
+        server: "Redis",
+        url: redact_url(&conn.redis_url),
+        cause,
+        hint: REDIS_HINT,
+    };
+    let client = redis::Client::open(conn.redis_url.as_str()).map_err(|e| err(e.to_string()))?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(conn.connect_timeout()))
+        .set_number_of_retries(1);
+    let mut manager = tokio::time::timeout(
+        conn.connect_timeout(),
+        redis::aio::ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    .map_err(|_| err("timed out".into()))?
+    .map_err(|e| err(e.to_string()))?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut manager)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    Ok(manager)
+}
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .clone()
+}
+
+/// Everything `natter up` runs, configured.
+#[derive(Debug, Clone, Default)]
+pub struct UpConfig {
+    pub gateway: GatewayConfig,
+    pub fanout: FanoutConfig,
+    pub projector: ProjectorConfig,
+    pub stream: StreamArgs,
+}
+
+/// Runs the gateway, fan-out and projector in one process until `shutdown`. `listener` is the
+/// gateway's (bound by the caller, so tests can use port 0).
+pub async fn up(
+    conn: &Connections,
+    config: UpConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let bus = connect_nats(conn, "natter-up").await?;
+    ensure_stream(&bus, conn, &config.stream).await?;
+    let pool = connect_postgres(conn, 16).await?;
+    let redis = connect_redis(conn).await?;
+    let projector = tokio::spawn(natter_projector::run(
+        bus.clone(),
+        pool.clone(),
+        config.projector,
+        shutdown.clone(),
+    ));
+    let fanout = tokio::spawn(natter_fanout::run(
+        bus.clone(),
+        config.fanout,
+        shutdown.clone(),
+    ));
+    let deps = Deps {
+        bus,
+        pool,
+        redis,
+        metrics: metrics_handle(),
+    };
+    let state = AppState::new(config.gateway, deps, shutdown.clone()).await;
+    let gateway = tokio::spawn(natter_gateway::run(listener, state, shutdown.clone()));
+    let result = tokio::select! {
+        r = projector => r.map_err(anyhow::Error::from).and_then(|r| r.map_err(anyhow::Error::from)),
+        r = fanout => r.map_err(anyhow::Error::from).and_then(|r| r.map_err(anyhow::Error::from)),
+        r = gateway => r.map_err(anyhow::Error::from).and_then(|r| r.map_err(anyhow::Error::from)),
+    };
+    // One role ended: stop the others.
+    shutdown.trigger();
+    result
+}
+
+/// Runs one gateway until `shutdown`.
+pub async fn gateway(
+    conn: &Connections,
+    config: GatewayConfig,
+    stream: &StreamArgs,
+    listener: tokio::net::TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let bus = connect_nats(conn, "natter-gateway").await?;
+    ensure_stream(&bus, conn, stream).await?;
+    let pool = connect_postgres(conn, 16).await?;
+    let redis = connect_redis(conn).await?;
+    let deps = Deps {
+        bus,
+        pool,
+        redis,
+        metrics: metrics_handle(),
+    };
+    let state = AppState::new(config, deps, shutdown.clone()).await;
+    natter_gateway::run(listener, state, shutdown).await?;
+    Ok(())
+}
+
+pub async fn fanout(
+    conn: &Connections,
+    config: FanoutConfig,
+    stream: &StreamArgs,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let bus = connect_nats(conn, "natter-fanout").await?;
+    ensure_stream(&bus, conn, stream).await?;
+    natter_fanout::run(bus, config, shutdown).await?;
+    Ok(())
+}
+
+pub async fn projector(
+    conn: &Connections,
+    config: ProjectorConfig,
+    stream: &StreamArgs,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let bus = connect_nats(conn, "natter-projector").await?;
+    ensure_stream(&bus, conn, stream).await?;
+    let pool = connect_postgres(conn, 4).await?;
+    natter_projector::run(bus, pool, config, shutdown).await?;
+    Ok(())
+}
