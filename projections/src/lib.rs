@@ -18,6 +18,10 @@ pub enum ProjectionError {
     Db(#[from] sqlx::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The batch does not continue where the projection stands: applying it would skip the
+    /// events in between. The caller must read the log again from `expected`.
+    #[error("gap: the projection needs seq {expected} next, the batch starts at {got}")]
+    Gap { expected: u64, got: u64 },
 }
 
 /// A read model: plain event-to-SQL functions run inside the caller's transaction.
@@ -34,15 +38,21 @@ pub trait Projection: Send + Sync {
     ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 }
 
-/// Applies `events` (ascending seq) in one transaction and advances the checkpoint to
-/// `through` (the last seq of the delivered batch, which may include events that carry nothing
-/// for this projection). Events at or below the stored checkpoint are skipped. The checkpoint row is locked for
-/// the transaction, so two projectors of the same projection never apply the same event twice.
-/// Returns the checkpoint after the batch.
+/// Applies a contiguous stretch of the log, seqs `from..=through`, in one transaction, and
+/// advances the checkpoint to `through`. `events` are the decodable events of that stretch,
+/// ascending. Every projection consumes the whole log, whose seqs have no holes, so:
+/// - events at or below the stored checkpoint are skipped (redelivery has no second effect);
+/// - a stretch that starts after `checkpoint + 1` is refused with [`ProjectionError::Gap`]
+///   (applying it would lose the events in between).
+///
+/// The checkpoint row is locked for the transaction, so concurrent projectors of the same
+/// projection serialise, and neither applies an event twice nor skips one. Returns the
+/// checkpoint after the batch.
 pub async fn apply_batch<P: Projection>(
     pool: &PgPool,
     projection: &P,
     events: &[(u64, Event)],
+    from: u64,
     through: u64,
 ) -> Result<u64, ProjectionError> {
     let mut tx = pool.begin().await?;
@@ -59,6 +69,12 @@ pub async fn apply_batch<P: Projection>(
     .fetch_one(&mut *tx)
     .await?;
     let mut last = u64::try_from(checkpoint).unwrap_or(0);
+    if from > last + 1 {
+        return Err(ProjectionError::Gap {
+            expected: last + 1,
+            got: from,
+        });
+    }
     for (seq, event) in events {
         if *seq <= last {
             continue;

@@ -243,7 +243,8 @@ mod tests {
             "id": Uuid::now_v7(), "version": 9, "occurred_at": Utc::now(),
             "actor_id": Uuid::now_v7(), "type": "room.archived", "data": {}
         });
-        let err = Event::from_bytes(&serde_json::to_vec(&raw).expect("json")).unwrap_err();
+        let err = Event::from_bytes(&serde_json::to_vec(&raw).expect("json"))
+            .expect_err("version 9 is unknown");
         assert!(matches!(
             err,
             DecodeError::UnknownVersion { version: 9, .. }

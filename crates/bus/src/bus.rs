@@ -119,7 +119,7 @@ impl Bus {
             duplicate_window: settings.duplicate_window,
             allow_direct: true,
             deny_delete: true,
-            deny_purge: false,
+            deny_purge: true,
             description: Some("natter event log: the one source of truth".into()),
             ..Default::default()
         };
@@ -216,6 +216,34 @@ impl Bus {
             .get_or_create_consumer(&name, config)
             .await
             .map_err(|e| BusError::unavailable(format!("consumer {name}: {e}")))
+    }
+
+    /// (Re)creates a role's durable consumer so that it delivers from `start_seq` on. Used at
+    /// start: with cumulative acks, messages a dead instance had received but not acked would
+    /// otherwise be acked by the next instance's first ack without ever being handled.
+    pub async fn durable_at(
+        &self,
+        role: &str,
+        start_seq: u64,
+    ) -> Result<consumer::Consumer<pull::Config>, BusError> {
+        self.delete_durable(role).await?;
+        self.durable(
+            role,
+            DeliverPolicy::ByStartSequence {
+                start_sequence: start_seq.max(1),
+            },
+        )
+        .await
+    }
+
+    /// The first seq still in the log (older ones aged out), and the last.
+    pub async fn seq_range(&self) -> Result<(u64, u64), BusError> {
+        let info = self
+            .stream()?
+            .get_info()
+            .await
+            .map_err(|e| BusError::unavailable(format!("stream info: {e}")))?;
+        Ok((info.state.first_sequence, info.state.last_sequence))
     }
 
     /// Where a role's durable consumer stands: `(acked through, pending)`, or `None` when it does

@@ -1,1 +1,15 @@
+//! natter-testkit (dev only): each test gets a fresh namespace (stream, subjects, consumers,
+//! database), starts natter's roles in-process on port 0, and drives them through the public
+//! REST and WebSocket surface like a client would.
+//!
+//! - [`TestEnv`]: a namespace on the local servers, cleaned up by [`TestEnv::cleanup`]; stale
+//!   namespaces of crashed tests are swept after an hour.
+//! - [`Natter`]: running roles (all in one, or one gateway, fan-out or projector at a time).
+//! - [`Api`]: a REST client; [`Ws`]: a WebSocket client.
+//! - [`wait_until`]: poll a condition instead of sleeping.
 
+mod client;
+mod env;
+
+pub use client::{Api, Ws, WsClosed};
+pub use env::{Natter, Role, TestEnv, wait_until};

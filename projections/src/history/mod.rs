@@ -201,13 +201,11 @@ async fn message_posted(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if inserted == 1 {
-        if let Some(root) = p.thread_root_id {
-            sqlx::query("UPDATE messages SET reply_count = reply_count + 1 WHERE id = $1")
-                .bind(root)
-                .execute(&mut *conn)
-                .await?;
-        }
+    if let (1, Some(root)) = (inserted, p.thread_root_id) {
+        sqlx::query("UPDATE messages SET reply_count = reply_count + 1 WHERE id = $1")
+            .bind(root)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

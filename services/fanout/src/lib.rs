@@ -36,9 +36,7 @@ impl Default for FanoutConfig {
 }
 
 pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(), BusError> {
-    // A new deployment delivers from now on: sockets that connect later catch up with `since`.
-    let consumer = bus.durable(ROLE, DeliverPolicy::New).await?;
-    let mut batches = Batches::new(&consumer, config.fanout_batch).await?;
+    let mut batches = open(&bus, config.fanout_batch).await?;
     tracing::info!("fanout started");
     loop {
         let batch = tokio::select! {
@@ -54,8 +52,7 @@ pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(
             }
             None => {
                 tracing::warn!("fanout consumer stream ended, reopening");
-                let consumer = bus.durable(ROLE, DeliverPolicy::New).await?;
-                batches = Batches::new(&consumer, config.fanout_batch).await?;
+                batches = open(&bus, config.fanout_batch).await?;
                 continue;
             }
         };
@@ -100,4 +97,16 @@ pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(
     }
     tracing::info!("fanout stopped");
     Ok(())
+}
+
+/// The fan-out's consumer, resumed just after the last acked event. A new deployment delivers
+/// from now on (sockets that connect later catch up with `since`). With cumulative acks, the
+/// consumer is recreated at the ack floor on every start, so that events a dead instance had
+/// received but not flushed are delivered, not acked away by the next instance.
+async fn open(bus: &Bus, batch: usize) -> Result<Batches, BusError> {
+    let consumer = match bus.durable_position(ROLE).await? {
+        Some((acked, _)) => bus.durable_at(ROLE, acked + 1).await?,
+        None => bus.durable(ROLE, DeliverPolicy::New).await?,
+    };
+    Batches::new(&consumer, batch).await
 }

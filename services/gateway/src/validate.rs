@@ -107,7 +107,7 @@ mod tests {
     fn bodies_must_have_content_and_fit() {
         assert!(body("   ", 10).is_err());
         assert_eq!(
-            body(&"x".repeat(11), 10).unwrap_err().code(),
+            body(&"x".repeat(11), 10).expect_err("too long").code(),
             natter_schemas::ErrorCode::PayloadTooLarge
         );
         assert_eq!(body(" hi ", 10).ok().as_deref(), Some(" hi "));

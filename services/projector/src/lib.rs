@@ -9,12 +9,11 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::DeliverPolicy;
 use bytes::Bytes;
 use natter_bus::{Batches, Bus, BusError, ack_through, seq_of};
 use natter_common::Shutdown;
 use natter_projections::history::History;
-use natter_projections::{Projection, ProjectionError, apply_batch, checkpoint};
+use natter_projections::{Projection, ProjectionError, apply_batch, checkpoint, skip_to};
 use natter_schemas::Event;
 use sqlx::PgPool;
 
@@ -60,8 +59,7 @@ pub async fn run_projection<P: Projection>(
     shutdown: Shutdown,
 ) -> Result<(), ProjectorError> {
     let name = projection.name();
-    let consumer = open_consumer(&bus, &pool, name).await?;
-    let mut batches = Batches::new(&consumer, config.projector_batch).await?;
+    let mut batches = open(&bus, &pool, name, config.projector_batch).await?;
     tracing::info!(projection = name, "projector started");
     loop {
         let batch = tokio::select! {
@@ -77,19 +75,26 @@ pub async fn run_projection<P: Projection>(
             }
             None => {
                 tracing::warn!(projection = name, "consumer stream ended, reopening");
-                batches = Batches::new(
-                    &open_consumer(&bus, &pool, name).await?,
-                    config.projector_batch,
-                )
-                .await?;
+                batches = open(&bus, &pool, name, config.projector_batch).await?;
                 continue;
             }
         };
+        // Take the contiguous stretch at the head of the batch; anything after a hole is
+        // read again after repositioning.
         let mut events = Vec::with_capacity(batch.len());
+        let mut from = 0;
         let mut through = 0;
+        let mut taken = 0;
         for message in &batch {
             let seq = seq_of(message)?;
+            if taken > 0 && seq != through + 1 {
+                break;
+            }
+            if taken == 0 {
+                from = seq;
+            }
             through = seq;
+            taken += 1;
             match Event::from_bytes(&message.payload) {
                 Ok(event) => events.push((seq, event)),
                 Err(e) => {
@@ -100,11 +105,20 @@ pub async fn run_projection<P: Projection>(
                 }
             }
         }
-        // Retry the same batch until it commits: nothing is acked before that.
+        // Retry the same stretch until it commits: nothing is acked before that.
         let mut backoff = Duration::from_millis(100);
         let reached = loop {
-            match apply_batch(&pool, &projection, &events, through).await {
-                Ok(reached) => break reached,
+            match apply_batch(&pool, &projection, &events, from, through).await {
+                Ok(reached) => break Some(reached),
+                Err(ProjectionError::Gap { expected, got }) => {
+                    tracing::warn!(
+                        projection = name,
+                        expected,
+                        got,
+                        "gap in delivery; reading the log again from the checkpoint"
+                    );
+                    break None;
+                }
                 Err(e) => {
                     tracing::error!(projection = name, error = %e, "applying batch failed, retrying");
                     metrics::counter!("natter_projection_errors_total", "projection" => name)
@@ -114,14 +128,16 @@ pub async fn run_projection<P: Projection>(
                 }
             }
         };
-        if let Some(last) = batch.last() {
-            if let Err(e) = ack_through(last).await {
-                // Harmless: the events will be redelivered and skipped by the checkpoint.
-                tracing::warn!(projection = name, error = %e, "ack failed");
-            }
+        let Some(reached) = reached else {
+            batches = open(&bus, &pool, name, config.projector_batch).await?;
+            continue;
+        };
+        if let Err(e) = ack_through(&batch[taken - 1]).await {
+            // Harmless: the events will be redelivered and skipped by the checkpoint.
+            tracing::warn!(projection = name, error = %e, "ack failed");
         }
         metrics::counter!("natter_projected_events_total", "projection" => name)
-            .increment(batch.len() as u64);
+            .increment(taken as u64);
         metrics::gauge!("natter_projection_checkpoint", "projection" => name).set(reached as f64);
         let _ = bus
             .notify(
@@ -130,38 +146,39 @@ pub async fn run_projection<P: Projection>(
                 Bytes::from(reached.to_string()),
             )
             .await;
+        if taken < batch.len() {
+            tracing::warn!(
+                projection = name,
+                after = through,
+                "hole in a delivered batch; reading the log again"
+            );
+            batches = open(&bus, &pool, name, config.projector_batch).await?;
+        }
     }
     tracing::info!(projection = name, "projector stopped");
     Ok(())
 }
 
-/// The projection's durable consumer, positioned just after the database checkpoint.
-async fn open_consumer(
+/// The projection's durable consumer, positioned just after the database checkpoint: the
+/// database, not the consumer, is the truth about what was applied.
+async fn open(
     bus: &Bus,
     pool: &PgPool,
-    name: &str,
-) -> Result<
-    async_nats::jetstream::consumer::Consumer<async_nats::jetstream::consumer::pull::Config>,
-    ProjectorError,
-> {
-    let done = checkpoint(pool, name).await?;
-    if let Some((acked, _)) = bus.durable_position(name).await? {
-        if acked > done {
-            tracing::warn!(
-                projection = name,
-                acked,
-                checkpoint = done,
-                "consumer is ahead of the read model; restarting it at the checkpoint"
-            );
-            bus.delete_durable(name).await?;
-        }
+    name: &'static str,
+    batch: usize,
+) -> Result<Batches, ProjectorError> {
+    let mut done = checkpoint(pool, name).await?;
+    let (first, _) = bus.seq_range().await?;
+    if first > done + 1 {
+        tracing::error!(
+            projection = name,
+            checkpoint = done,
+            first,
+            "events before the log's first seq are gone; the read model misses them"
+        );
+        skip_to(pool, name, first - 1).await?;
+        done = first - 1;
     }
-    let start = if done == 0 {
-        DeliverPolicy::All
-    } else {
-        DeliverPolicy::ByStartSequence {
-            start_sequence: done + 1,
-        }
-    };
-    Ok(bus.durable(name, start).await?)
+    let consumer = bus.durable_at(name, done + 1).await?;
+    Ok(Batches::new(&consumer, batch).await?)
 }

@@ -71,10 +71,11 @@ where
     }
 
     let heartbeat = Duration::from_millis(config.heartbeat_ms.max(100));
+    let writer_kill = kill.clone();
     let writer = tokio::spawn(write_loop(
         sink,
         rx,
-        kill_rx.clone(),
+        writer_kill,
         heartbeat,
         info.token_exp,
         state.shutdown().clone(),
@@ -170,6 +171,31 @@ enum RoomState {
 }
 
 async fn write_loop<S>(
+    sink: S,
+    rx: mpsc::Receiver<Outbound>,
+    kill: Arc<watch::Sender<Option<CloseReason>>>,
+    heartbeat: Duration,
+    token_exp: u64,
+    shutdown: natter_common::Shutdown,
+) where
+    S: Sink<Message> + Unpin,
+{
+    let receiver = kill.subscribe();
+    write_until_closed(sink, rx, receiver, heartbeat, token_exp, shutdown).await;
+    // However the writer ended, the reader ends too.
+    kill.send_if_modified(|current| {
+        if current.is_some() {
+            return false;
+        }
+        *current = Some(CloseReason {
+            code: 1000,
+            reason: "closed".into(),
+        });
+        true
+    });
+}
+
+async fn write_until_closed<S>(
     mut sink: S,
     mut rx: mpsc::Receiver<Outbound>,
     mut kill: watch::Receiver<Option<CloseReason>>,

@@ -1,0 +1,316 @@
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use uuid::Uuid;
+
+/// A REST client for one user (or anonymous).
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+    pub user_id: Option<Uuid>,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn anonymous(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            token: None,
+            user_id: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Registers `username` (password `password123`) and returns a client logged in as them.
+    pub async fn register(base: &str, username: &str) -> Self {
+        let anon = Self::anonymous(base);
+        let (status, body) = anon
+            .post(
+                "/v1/auth/register",
+                json!({"username": username, "password": "password123"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
+        Self {
+            token: body["token"].as_str().map(str::to_owned),
+            user_id: body["user"]["id"].as_str().and_then(|s| s.parse().ok()),
+            ..anon
+        }
+    }
+
+    /// The same user against another gateway.
+    pub fn at(&self, base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The same client with another token (or none).
+    pub fn with_token(&self, token: Option<String>) -> Self {
+        Self {
+            token,
+            ..self.clone()
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.user_id.expect("a registered client")
+    }
+
+    pub fn token(&self) -> &str {
+        self.token.as_deref().expect("a registered client")
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("http request");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Creates a room and returns its id.
+    pub async fn create_room(&self, name: &str, visibility: &str) -> Uuid {
+        let (status, body) = self
+            .post("/v1/rooms", json!({"name": name, "visibility": visibility}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create room: {body}");
+        body["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("room id")
+    }
+
+    /// Sends a message over REST and returns its seq.
+    pub async fn send(&self, room: Uuid, client_msg_id: &str, body: &str) -> u64 {
+        let (status, reply) = self
+            .post(
+                &format!("/v1/rooms/{room}/messages"),
+                json!({"body": body, "client_msg_id": client_msg_id}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "send: {reply}");
+        reply["seq"].as_u64().expect("seq")
+    }
+}
+
+/// How a socket was closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsClosed {
+    pub code: Option<u16>,
+    pub reason: String,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client: request/reply by id, with other frames kept in arrival order.
+pub struct Ws {
+    socket: Socket,
+    pending: VecDeque<Value>,
+    next_id: u64,
+    /// The `hello` frame.
+    pub hello: Value,
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    /// Connects with `Authorization: Bearer`, and reads `hello`.
+    pub async fn connect(ws_url: &str, token: &str) -> Result<Self, tungstenite::Error> {
+        let mut request = ws_url.into_client_request()?;
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        Self::open(request).await
+    }
+
+    /// Connects with `?token=`.
+    pub async fn connect_query(ws_url: &str, token: &str) -> Result<Self, tungstenite::Error> {
+        Self::open(format!("{ws_url}?token={token}").into_client_request()?).await
+    }
+
+    async fn open(
+        request: tungstenite::handshake::client::Request,
+    ) -> Result<Self, tungstenite::Error> {
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let mut ws = Self {
+            socket,
+            pending: VecDeque::new(),
+            next_id: 1,
+            hello: Value::Null,
+        };
+        let hello = ws.next_frame().await;
+        assert_eq!(hello["type"], "hello", "first frame: {hello}");
+        ws.hello = hello;
+        Ok(ws)
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.socket.send(message).await.expect("ws send");
+    }
+
+    pub async fn send_json(&mut self, frame: Value) {
+        self.send_raw(Message::text(frame.to_string())).await;
+    }
+
+    async fn read(&mut self) -> Option<Result<Value, WsClosed>> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("timed out waiting for a frame")?;
+            match message {
+                Ok(Message::Text(text)) => {
+                    return Some(Ok(serde_json::from_str(text.as_str()).expect("json frame")));
+                }
+                Ok(Message::Close(frame)) => {
+                    return Some(Err(WsClosed {
+                        code: frame.as_ref().map(|f| u16::from(f.code)),
+                        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    }));
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    return Some(Err(WsClosed {
+                        code: None,
+                        reason: e.to_string(),
+                    }));
+                }
+            }
+        }
+    }
+
+    /// The next frame of any type (panics on close).
+    pub async fn next_frame(&mut self) -> Value {
+        if let Some(frame) = self.pending.pop_front() {
+            return frame;
+        }
+        match self.read().await {
+            Some(Ok(frame)) => frame,
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+
+    /// Sends `frame` with a fresh id and returns the matching reply; other frames are kept.
+    pub async fn request(&mut self, mut frame: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        frame["id"] = json!(id);
+        self.send_json(frame).await;
+        loop {
+            match self.read().await {
+                Some(Ok(f)) if f["type"] == "reply" && f["id"] == json!(id) => return f,
+                Some(Ok(f)) => self.pending.push_back(f),
+                other => panic!("socket ended before reply {id}: {other:?}"),
+            }
+        }
+    }
+
+    /// `request` that must succeed; returns `data`.
+    pub async fn ok(&mut self, frame: Value) -> Value {
+        let reply = self.request(frame.clone()).await;
+        assert_eq!(reply["ok"], true, "{frame} -> {reply}");
+        reply["data"].clone()
+    }
+
+    pub async fn subscribe(&mut self, room: Uuid) -> Value {
+        self.ok(json!({"type": "subscribe", "room_id": room})).await
+    }
+
+    pub async fn send_message(&mut self, room: Uuid, client_msg_id: &str, body: &str) -> Value {
+        self.ok(
+            json!({"type": "send", "room_id": room, "client_msg_id": client_msg_id, "body": body}),
+        )
+        .await
+    }
+
+    /// The next frame of type `ty`, skipping others of no interest (pongs, notices...).
+    pub async fn next_of(&mut self, ty: &str) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if frame["type"] == ty {
+                return frame;
+            }
+        }
+    }
+
+    /// The next `n` room events.
+    pub async fn events(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            out.push(self.next_of("event").await);
+        }
+        out
+    }
+
+    /// Frames received within `window` (for "nothing more arrives" checks).
+    pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
+        let mut out: Vec<Value> = self.pending.drain(..).collect();
+        while let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(window, self.socket.next()).await
+        {
+            out.push(serde_json::from_str(text.as_str()).expect("json"));
+        }
+        out
+    }
+
+    /// Reads until the server closes the socket; returns how.
+    pub async fn closed(&mut self) -> WsClosed {
+        loop {
+            match self.read().await {
+                Some(Ok(_)) => continue,
+                Some(Err(closed)) => return closed,
+                None => {
+                    return WsClosed {
+                        code: None,
+                        reason: "stream ended".into(),
+                    };
+                }
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}

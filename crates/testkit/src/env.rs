@@ -1,0 +1,251 @@
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use natter::{StreamArgs, UpConfig};
+use natter_common::config::Connections;
+use natter_common::{Namespace, Shutdown};
+use natter_fanout::FanoutConfig;
+use natter_gateway::GatewayConfig;
+use natter_projector::ProjectorConfig;
+use tokio::task::JoinHandle;
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fresh namespace on the local NATS, Postgres and Redis.
+pub struct TestEnv {
+    pub conn: Connections,
+}
+
+fn base_database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/natter".into())
+}
+
+fn database_url_for(namespace: &str) -> String {
+    let base = base_database_url();
+    match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => format!("{}/natter_{namespace}", &base[..i]),
+        _ => format!("{base}/natter_{namespace}"),
+    }
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let name = format!("t_{now}_{:08x}", rand::random::<u32>());
+        let namespace = Namespace::new(name.clone()).expect("test namespace");
+        let conn = Connections::local(namespace, database_url_for(&name));
+        sweep_stale(&conn).await;
+        Self { conn }
+    }
+
+    /// Connections to a server that is not there, for the config-error tests.
+    pub fn unreachable(mut self, which: &str) -> Self {
+        match which {
+            "nats" => self.conn.nats_url = "nats://127.0.0.1:1".into(),
+            "postgres" => self.conn.database_url = "postgres://root@127.0.0.1:1/natter".into(),
+            "redis" => self.conn.redis_url = "redis://127.0.0.1:1".into(),
+            other => panic!("unknown server {other}"),
+        }
+        self.conn.connect_timeout_ms = 2000;
+        self
+    }
+
+    /// A bus on this namespace (the stream must exist: start natter first).
+    pub async fn bus(&self) -> natter_bus::Bus {
+        let bus = natter::connect_nats(&self.conn, "natter-test")
+            .await
+            .expect("nats");
+        bus.ensure_stream(&StreamArgs::default().settings())
+            .await
+            .expect("stream");
+        bus
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        natter_projections::db::connect_and_migrate(
+            &self.conn.database_url,
+            4,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("postgres")
+    }
+
+    /// Deletes the namespace's stream and database.
+    pub async fn cleanup(self) {
+        cleanup(&self.conn).await;
+    }
+}
+
+async fn cleanup(conn: &Connections) {
+    if let Ok(client) = async_nats::connect(&conn.nats_url).await {
+        let js = async_nats::jetstream::new(client);
+        let stream = natter_bus::Subjects::new(&conn.namespace).stream_name();
+        let _ = js.delete_stream(&stream).await;
+    }
+    let _ = natter_projections::db::drop_database(&conn.database_url).await;
+}
+
+/// Removes namespaces that crashed tests left behind (older than an hour).
+async fn sweep_stale(conn: &Connections) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stale = |name: &str| -> Option<String> {
+        let rest = name.strip_prefix("t_")?;
+        let (secs, _) = rest.split_once('_')?;
+        let secs: u64 = secs.parse().ok()?;
+        (secs + 3600 < now).then(|| name.to_owned())
+    };
+    if let Ok(client) = async_nats::connect(&conn.nats_url).await {
+        use futures::StreamExt;
+        let js = async_nats::jetstream::new(client);
+        let mut names = js.stream_names();
+        let mut old = Vec::new();
+        while let Some(Ok(name)) = names.next().await {
+            let ns = name.strip_suffix("_EVENTS").map(str::to_lowercase);
+            if ns.as_deref().and_then(stale).is_some() {
+                old.push(name);
+            }
+        }
+        for name in old {
+            let _ = js.delete_stream(&name).await;
+        }
+    }
+    if let Ok(pool) = natter_projections::db::connect(
+        &base_database_url().replace("/natter", "/postgres"),
+        1,
+        Duration::from_secs(2),
+    )
+    .await
+    {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'natter_t\\_%'")
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+        for db in names {
+            if db.strip_prefix("natter_").and_then(stale).is_some() {
+                let _ = natter_projections::db::drop_database(&database_url_for(
+                    &db["natter_".len()..],
+                ))
+                .await;
+            }
+        }
+    }
+}
+
+/// Which roles to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Gateway, fan-out and projector in one (`natter up`).
+    All,
+    Gateway,
+    Fanout,
+    Projector,
+}
+
+/// Roles running in this process.
+pub struct Natter {
+    /// `http://127.0.0.1:<port>` for roles with a gateway.
+    pub base: String,
+    shutdown: Shutdown,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Natter {
+    /// Starts `natter up` and waits until it is ready.
+    pub async fn start(env: &TestEnv) -> Self {
+        Self::start_role(env, Role::All, GatewayConfig::default()).await
+    }
+
+    /// Starts one role (or all) with a gateway config (its `http_addr` is ignored: port 0).
+    pub async fn start_role(env: &TestEnv, role: Role, gateway: GatewayConfig) -> Self {
+        let shutdown = Shutdown::new();
+        let conn = env.conn.clone();
+        let stream = StreamArgs::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            match role {
+                Role::All => {
+                    let config = UpConfig {
+                        gateway,
+                        fanout: FanoutConfig::default(),
+                        projector: ProjectorConfig::default(),
+                        stream,
+                    };
+                    natter::up(&conn, config, listener, stop).await
+                }
+                Role::Gateway => natter::gateway(&conn, gateway, &stream, listener, stop).await,
+                Role::Fanout => natter::fanout(&conn, FanoutConfig::default(), &stream, stop).await,
+                Role::Projector => {
+                    natter::projector(&conn, ProjectorConfig::default(), &stream, stop).await
+                }
+            }
+        });
+        let natter = Self {
+            base,
+            shutdown,
+            task,
+        };
+        if matches!(role, Role::All | Role::Gateway) {
+            let url = format!("{}/readyz", natter.base);
+            let http = reqwest::Client::new();
+            wait_until("natter to be ready", Duration::from_secs(20), || {
+                let http = http.clone();
+                let url = url.clone();
+                async move {
+                    let ok = http.get(&url).send().await.ok()?.status().is_success();
+                    ok.then_some(())
+                }
+            })
+            .await;
+        } else {
+            // Roles without HTTP are up once their consumer exists; give them a moment.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        natter
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/v1/ws", self.base.replacen("http", "ws", 1))
+    }
+
+    /// Graceful stop: shutdown, then wait for the roles to finish.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+    }
+
+    /// Hard stop: the task is aborted at whatever await it is in, like a killed process (no
+    /// drain, no acks).
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,43 @@
+use std::time::{Duration, Instant};
+
+use natter_testkit::TestEnv;
+
+/// Each unreachable server is named, with its address and what to do, quickly and without a
+/// panic.
+#[tokio::test]
+async fn unreachable_servers_are_named_with_a_hint() {
+    for (server, name) in [
+        ("nats", "NATS"),
+        ("postgres", "PostgreSQL"),
+        ("redis", "Redis"),
+    ] {
+        let env = TestEnv::new().await.unreachable(server);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            Duration::from_secs(20),
+            natter::up(
+                &env.conn,
+                natter::UpConfig::default(),
+                listener,
+                natter_common::Shutdown::new(),
+            ),
+        )
+        .await
+        .expect("natter up must not hang");
+        let err = result.expect_err("must fail").to_string();
+        assert!(err.contains(name), "{server}: {err}");
+        assert!(
+            err.contains("127.0.0.1:1"),
+            "{server}: names the address: {err}"
+        );
+        assert!(
+            err.contains("start it") || err.contains("set "),
+            "{server}: says what to do: {err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(15));
+        env.cleanup().await;
+    }
+}

@@ -1,0 +1,167 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::Setup;
+
+#[tokio::test]
+async fn a_burst_reaches_every_socket_in_order_once() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let room = alice.create_room("burst", "public").await;
+    bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+
+    // Three sockets: two of bob's devices and one of alice's.
+    let mut sockets = vec![s.ws(&bob).await, s.ws(&bob).await, s.ws(&alice).await];
+    for ws in &mut sockets {
+        ws.subscribe(room).await;
+    }
+    const N: usize = 200;
+    let mut sender = s.ws(&alice).await;
+    let mut sent = Vec::new();
+    for i in 0..N {
+        let reply = sender
+            .send_message(room, &format!("m{i}"), &format!("message {i}"))
+            .await;
+        assert_eq!(reply["duplicate"], false);
+        sent.push(reply["seq"].as_u64().expect("seq"));
+    }
+    for ws in &mut sockets {
+        let events = ws.events(N).await;
+        let seqs: Vec<u64> = events
+            .iter()
+            .map(|e| e["seq"].as_u64().expect("seq"))
+            .collect();
+        assert_eq!(seqs, sent, "every message, in send order, once");
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e["room_id"], json!(room));
+            assert_eq!(e["event"]["type"], "message.posted");
+            assert_eq!(e["event"]["data"]["body"], format!("message {i}"));
+            assert_eq!(e["event"]["data"]["seq"], json!(sent[i]));
+            assert_eq!(e["event"]["data"]["sender_id"], json!(alice.id()));
+        }
+        let extra = ws.drain(Duration::from_millis(300)).await;
+        assert!(
+            extra.iter().all(|f| f["type"] != "event"),
+            "no duplicates: {extra:?}"
+        );
+    }
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_errors_and_the_session_stays_open() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let mut ws = s.ws(&alice).await;
+
+    ws.send_json(json!("not an object")).await;
+    assert_eq!(ws.next_of("error").await["error"]["code"], "invalid");
+    ws.send_raw(tokio_tungstenite::tungstenite::Message::text("{nope"))
+        .await;
+    assert_eq!(ws.next_of("error").await["error"]["code"], "invalid");
+    let reply = ws.request(json!({"type": "teleport"})).await;
+    assert_eq!(reply["ok"], false);
+    assert_eq!(reply["error"]["code"], "invalid");
+    let reply = ws.request(json!({"type": "send", "room_id": room})).await;
+    assert_eq!(reply["error"]["code"], "invalid", "missing fields: {reply}");
+    let reply = ws
+        .request(json!({"type": "subscribe", "room_id": "nope"}))
+        .await;
+    assert_eq!(reply["error"]["code"], "invalid");
+    let reply = ws
+        .request(json!({"type": "send", "room_id": room, "client_msg_id": "x", "body": "   "}))
+        .await;
+    assert_eq!(reply["error"]["code"], "invalid");
+    assert_eq!(reply["error"]["field"], "body");
+    let reply = ws
+        .request(json!({"type": "send", "room_id": room, "client_msg_id": "x", "body": "x".repeat(5000)}))
+        .await;
+    assert_eq!(reply["error"]["code"], "payload_too_large");
+    // Still open and working.
+    let pong = ws.request(json!({"type": "ping"})).await;
+    assert_eq!(pong["ok"], true);
+    ws.send_json(json!({"type": "ping"})).await;
+    ws.next_of("pong").await;
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn a_kicked_member_stops_receiving_the_room() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let room = alice.create_room("private", "private").await;
+    alice
+        .post(
+            &format!("/v1/rooms/{room}/members"),
+            json!({"user_id": bob.id()}),
+        )
+        .await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.subscribe(room).await;
+    alice.send(room, "1", "before").await;
+    assert_eq!(
+        bob_ws.next_of("event").await["event"]["data"]["body"],
+        "before"
+    );
+
+    alice
+        .delete(&format!("/v1/rooms/{room}/members/{}", bob.id()))
+        .await;
+    let kicked = bob_ws.next_of("event").await;
+    assert_eq!(kicked["event"]["type"], "member.kicked");
+    let ended = bob_ws.next_of("unsubscribed").await;
+    assert_eq!(ended["room_id"], json!(room));
+    assert_eq!(ended["reason"], "kicked");
+    alice.send(room, "2", "after").await;
+    let later = bob_ws.drain(Duration::from_millis(500)).await;
+    assert!(
+        later.iter().all(|f| f["type"] != "event"),
+        "no events after the kick: {later:?}"
+    );
+    let reply = bob_ws
+        .request(json!({"type": "subscribe", "room_id": room}))
+        .await;
+    assert_eq!(reply["error"]["code"], "not_found");
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn a_slow_socket_is_closed_with_4008_and_others_get_everything() {
+    let config = natter_gateway::GatewayConfig {
+        outbound_queue: 16,
+        ..Default::default()
+    };
+    let s = Setup::with_gateway(config).await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("firehose", "public").await;
+    let mut slow = s.ws(&alice).await;
+    let mut fast = s.ws(&alice).await;
+    slow.subscribe(room).await;
+    fast.subscribe(room).await;
+
+    // Big messages fill the slow socket's TCP buffers, then its queue.
+    const N: usize = 1500;
+    let body = "y".repeat(3900);
+    let sender = alice.clone();
+    let send = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        for i in 0..N {
+            seqs.push(sender.send(room, &format!("m{i}"), &body).await);
+        }
+        seqs
+    });
+    let events = fast.events(N).await;
+    let seqs = send.await.expect("sender");
+    let got: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(got, seqs);
+    let closed = slow.closed().await;
+    assert_eq!(closed.code, Some(4008), "{closed:?}");
+    s.finish().await;
+}

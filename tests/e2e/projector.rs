@@ -1,0 +1,170 @@
+use std::time::Duration;
+
+use natter_gateway::GatewayConfig;
+use natter_projections::history::History;
+use natter_projections::{Projection, apply_batch, checkpoint};
+use natter_schemas::Event;
+use natter_schemas::event::{EventBody, MessagePosted, RoomCreated, RoomMember};
+use natter_schemas::model::{Role as MemberRole, RoomKind, Visibility};
+use natter_testkit::{Api, Natter, Role, TestEnv, wait_until};
+use uuid::Uuid;
+
+/// Killing the projector at arbitrary points while messages keep coming, and restarting it,
+/// loses nothing and doubles nothing.
+#[tokio::test]
+async fn projector_kill_and_restart_loses_and_doubles_nothing() {
+    let env = TestEnv::new().await;
+    let gateway = Natter::start_role(&env, Role::Gateway, GatewayConfig::default()).await;
+    let fanout = Natter::start_role(&env, Role::Fanout, GatewayConfig::default()).await;
+    let mut projector = Natter::start_role(&env, Role::Projector, GatewayConfig::default()).await;
+
+    let alice = Api::register(&gateway.base, "alice").await;
+    let room = alice.create_room("r", "public").await;
+    const N: usize = 400;
+    let sender = alice.clone();
+    let sending = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        for i in 0..N {
+            seqs.push(sender.send(room, &format!("m{i}"), "x").await);
+        }
+        seqs
+    });
+    for round in 0..5 {
+        tokio::time::sleep(Duration::from_millis(50 + 37 * round)).await;
+        projector.kill().await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        projector = Natter::start_role(&env, Role::Projector, GatewayConfig::default()).await;
+    }
+    let sent = sending.await.expect("sender");
+    let last = *sent.last().expect("sent");
+    let pool = env.pool().await;
+    wait_until(
+        "the projector to reach the last send",
+        Duration::from_secs(30),
+        || {
+            let pool = pool.clone();
+            async move { (checkpoint(&pool, History::NAME).await.ok()? >= last).then_some(()) }
+        },
+    )
+    .await;
+    let stored: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM messages WHERE room_id = $1 ORDER BY seq")
+            .bind(room)
+            .fetch_all(&pool)
+            .await
+            .expect("query");
+    let sent: Vec<i64> = sent.iter().map(|s| *s as i64).collect();
+    assert_eq!(stored, sent, "every message once");
+    pool.close().await;
+    for n in [gateway, fanout, projector] {
+        n.stop().await;
+    }
+    env.cleanup().await;
+}
+
+fn room_created(room: Uuid, owner: Uuid) -> Event {
+    Event::new(
+        owner,
+        Some(room),
+        EventBody::RoomCreated(RoomCreated {
+            kind: RoomKind::Room,
+            name: "r".into(),
+            visibility: Visibility::Public,
+            topic: None,
+            members: vec![RoomMember {
+                user_id: owner,
+                role: MemberRole::Owner,
+            }],
+        }),
+    )
+}
+
+fn posted(room: Uuid, sender: Uuid, n: usize, root: Option<Uuid>) -> Event {
+    let client_msg_id = format!("c{n}");
+    Event::new(
+        sender,
+        Some(room),
+        EventBody::MessagePosted(MessagePosted {
+            message_id: natter_schemas::ids::message_id(sender, &client_msg_id),
+            client_msg_id,
+            body: format!("m{n}"),
+            thread_root_id: root,
+            mentions: vec![],
+        }),
+    )
+}
+
+async fn snapshot(pool: &sqlx::PgPool) -> Vec<(i64, Option<String>, i32)> {
+    sqlx::query_as("SELECT seq, body, reply_count FROM messages ORDER BY seq")
+        .fetch_all(pool)
+        .await
+        .expect("snapshot")
+}
+
+/// The projection contract: a batch applied twice has the effect of once; events at or below
+/// the checkpoint are skipped; the same event appended twice (a retry after the log's dedupe
+/// window) is one message.
+#[tokio::test]
+async fn history_projection_applies_each_event_once() {
+    let env = TestEnv::new().await;
+    let pool = env.pool().await;
+    let (room, owner) = (Uuid::now_v7(), Uuid::now_v7());
+    let root = posted(room, owner, 0, None);
+    let root_id = natter_schemas::ids::message_id(owner, "c0");
+    let events = vec![
+        (1, room_created(room, owner)),
+        (2, root),
+        (3, posted(room, owner, 1, Some(root_id))),
+        (4, posted(room, owner, 2, Some(root_id))),
+    ];
+    assert_eq!(
+        apply_batch(&pool, &History, &events, 1, 4)
+            .await
+            .expect("apply"),
+        4
+    );
+    let once = snapshot(&pool).await;
+    assert_eq!(once.len(), 3);
+    assert_eq!(once[0].2, 2, "two replies");
+    // Redelivery of the whole batch, and of part of it: no effect.
+    apply_batch(&pool, &History, &events, 1, 4)
+        .await
+        .expect("again");
+    apply_batch(&pool, &History, &events[2..], 3, 4)
+        .await
+        .expect("again");
+    assert_eq!(snapshot(&pool).await, once);
+    // A repeated send appended later under a new seq: still one message, no extra reply.
+    let repeat = vec![(5, posted(room, owner, 1, Some(root_id)))];
+    assert_eq!(
+        apply_batch(&pool, &History, &repeat, 5, 5)
+            .await
+            .expect("repeat"),
+        5
+    );
+    assert_eq!(snapshot(&pool).await, once);
+    // The checkpoint also covers events that carried nothing for it.
+    assert_eq!(
+        apply_batch(&pool, &History, &[], 6, 9).await.expect("skip"),
+        9
+    );
+    assert_eq!(checkpoint(&pool, History.name()).await.expect("cp"), 9);
+    // A stretch that does not continue from the checkpoint is refused, not applied.
+    let later = vec![(12, posted(room, owner, 7, None))];
+    let err = apply_batch(&pool, &History, &later, 12, 12)
+        .await
+        .expect_err("gap");
+    assert!(
+        matches!(
+            err,
+            natter_projections::ProjectionError::Gap {
+                expected: 10,
+                got: 12
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(snapshot(&pool).await, once);
+    pool.close().await;
+    env.cleanup().await;
+}
