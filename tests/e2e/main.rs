@@ -7,6 +7,7 @@ mod config;
 mod delivery;
 mod history;
 mod idempotency;
+mod ops;
 mod privacy;
 mod projector;
 mod resume;

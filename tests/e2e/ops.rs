@@ -1,0 +1,145 @@
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::Setup;
+use natter_testkit::{Api, Natter, Role, TestEnv, Ws};
+
+#[tokio::test]
+async fn health_readiness_metrics_and_openapi_are_served() {
+    let s = Setup::new().await;
+    let anon = Api::anonymous(&s.natter.base);
+    let (status, health) = anon.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+    let (status, ready) = anon.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    for server in ["nats", "postgres", "redis"] {
+        assert_eq!(ready["checks"][server], "ok");
+    }
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    alice.send(room, "1", "counted").await;
+    let (status, metrics) = anon.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = metrics.as_str().expect("text");
+    assert!(text.contains("natter_messages_sent_total"), "{text}");
+    let (status, doc) = anon.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/v1/rooms/{id}/messages"]["get"].is_object());
+    let (status, body) = anon.get("/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn oversized_frames_close_with_1009_and_oversized_bodies_are_413() {
+    let config = natter_gateway::GatewayConfig {
+        max_frame_bytes: 4096,
+        max_json_bytes: 4096,
+        ..Default::default()
+    };
+    let s = Setup::with_gateway(config).await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let mut big = s.ws(&alice).await;
+    let mut other = s.ws(&alice).await;
+    other.subscribe(room).await;
+    big.send_json(
+        json!({"type": "send", "room_id": room, "client_msg_id": "x", "body": "b".repeat(8000)}),
+    )
+    .await;
+    let closed = big.closed().await;
+    assert_eq!(closed.code, Some(1009), "{closed:?}");
+    // Other sockets are unaffected.
+    other.send_message(room, "y", "still here").await;
+    assert_eq!(
+        other.next_of("event").await["event"]["data"]["body"],
+        "still here"
+    );
+    let (status, body) = alice
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            json!({"client_msg_id": "z", "body": "b".repeat(8000)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn unsubscribe_stops_delivery() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let mut ws = s.ws(&alice).await;
+    ws.subscribe(room).await;
+    alice.send(room, "1", "one").await;
+    ws.next_of("event").await;
+    ws.ok(json!({"type": "unsubscribe", "room_id": room})).await;
+    alice.send(room, "2", "two").await;
+    let frames = ws.drain(Duration::from_millis(500)).await;
+    assert!(frames.iter().all(|f| f["type"] != "event"), "{frames:?}");
+    s.finish().await;
+}
+
+/// Graceful shutdown closes every socket with 1001 so clients reconnect elsewhere.
+#[tokio::test]
+async fn shutdown_closes_sockets_with_1001() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let mut ws = s.ws(&alice).await;
+    let stop = tokio::spawn(s.natter.stop());
+    let closed = ws.closed().await;
+    assert_eq!(closed.code, Some(1001), "{closed:?}");
+    stop.await.expect("stop");
+    s.env.cleanup().await;
+}
+
+/// Killing the fan-out while messages flow and starting it again: live sockets still get
+/// every message, once, in order.
+#[tokio::test]
+async fn fanout_kill_and_restart_delivers_everything_once() {
+    let env = TestEnv::new().await;
+    let gateway = Natter::start_role(&env, Role::Gateway, Default::default()).await;
+    let projector = Natter::start_role(&env, Role::Projector, Default::default()).await;
+    let mut fanout = Natter::start_role(&env, Role::Fanout, Default::default()).await;
+    let alice = Api::register(&gateway.base, "alice").await;
+    let room = alice.create_room("r", "public").await;
+    let mut ws = Ws::connect(&gateway.ws_url(), alice.token())
+        .await
+        .expect("ws");
+    ws.subscribe(room).await;
+    const N: usize = 300;
+    let sender = alice.clone();
+    let sending = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        for i in 0..N {
+            seqs.push(sender.send(room, &format!("m{i}"), "x").await);
+        }
+        seqs
+    });
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(80 + 50 * round)).await;
+        fanout.kill().await;
+        fanout = Natter::start_role(&env, Role::Fanout, Default::default()).await;
+    }
+    let sent = sending.await.expect("sender");
+    let got: Vec<u64> = ws
+        .events(N)
+        .await
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(got, sent);
+    let extra = ws.drain(Duration::from_millis(500)).await;
+    assert!(extra.iter().all(|f| f["type"] != "event"), "{extra:?}");
+    for n in [gateway, projector, fanout] {
+        n.stop().await;
+    }
+    env.cleanup().await;
+}
