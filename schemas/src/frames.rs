@@ -143,4 +143,6 @@ pub mod close_code {
     pub const GOING_AWAY: u16 = 1001;
     /// A frame was larger than the limit.
     pub const TOO_BIG: u16 = 1009;
+    /// Deliveries to this gateway were interrupted; reconnect and resume with `since`.
+    pub const SERVICE_RESTART: u16 = 1012;
 }

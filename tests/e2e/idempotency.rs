@@ -63,3 +63,35 @@ async fn a_retried_send_is_stored_and_delivered_once() {
     assert_eq!(posted.len(), 3, "delivered once each: {posted:?}");
     s.finish().await;
 }
+
+/// A client_msg_id names one message per sender: reusing it in another room is a conflict, not
+/// a silent "duplicate" of the first room's message.
+#[tokio::test]
+async fn a_client_msg_id_reused_in_another_room_is_a_conflict() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let a = alice.create_room("a", "public").await;
+    let b = alice.create_room("b", "public").await;
+    alice.send(a, "same", "in a").await;
+    let (status, body) = alice
+        .post(
+            &format!("/v1/rooms/{b}/messages"),
+            json!({"body": "in b", "client_msg_id": "same"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "inside the dedupe window: {body}"
+    );
+    assert_eq!(body["error"]["field"], "client_msg_id");
+    crate::wait_history(&alice, a, 1).await;
+    let (status, _) = alice
+        .post(
+            &format!("/v1/rooms/{b}/messages"),
+            json!({"body": "in b", "client_msg_id": "same"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "answered from the read model");
+    s.finish().await;
+}

@@ -71,3 +71,31 @@ async fn private_rooms_and_dms_are_invisible_to_non_members() {
     ws.close().await;
     s.finish().await;
 }
+
+/// A public room made private stops streaming to readers who are not members.
+#[tokio::test]
+async fn making_a_room_private_ends_non_member_subscriptions() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let eve = s.user("eve").await;
+    let room = alice.create_room("open", "public").await;
+    let mut ws = s.ws(&eve).await;
+    ws.subscribe(room).await;
+    let (status, _) = alice
+        .patch(
+            &format!("/v1/rooms/{room}"),
+            json!({"visibility": "private"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ended = ws.next_of("unsubscribed").await;
+    assert_eq!(ended["reason"], "visibility_changed");
+    alice.send(room, "1", "now private").await;
+    let later = ws.drain(std::time::Duration::from_millis(500)).await;
+    assert!(later.iter().all(|f| f["type"] != "event"), "{later:?}");
+    let reply = ws
+        .request(json!({"type": "subscribe", "room_id": room}))
+        .await;
+    assert_eq!(reply["error"]["code"], "not_found");
+    s.finish().await;
+}

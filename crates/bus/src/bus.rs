@@ -68,10 +68,20 @@ pub enum Replay {
     TooMany { missed: u64 },
 }
 
+/// Connection trouble that may have cost core-NATS messages (deliveries are at-most-once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionEvent {
+    /// The connection dropped; anything buffered or in flight may be gone.
+    Disconnected,
+    /// A subscription's buffer overflowed and messages were dropped.
+    SlowConsumer,
+}
+
 /// The NATS connection, the event stream and the subjects of one namespace. Cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
     client: Client,
+    events: tokio::sync::broadcast::Sender<ConnectionEvent>,
     js: Context,
     subjects: Subjects,
     stream: Arc<OnceLock<stream::Stream>>,
@@ -87,7 +97,23 @@ impl Bus {
         timeout: Duration,
         name: &str,
     ) -> Result<Self, BusError> {
+        let (events, _) = tokio::sync::broadcast::channel(16);
+        let sender = events.clone();
         let options = ConnectOptions::new()
+            .event_callback(move |event| {
+                let sender = sender.clone();
+                async move {
+                    let mapped = match event {
+                        async_nats::Event::Disconnected => Some(ConnectionEvent::Disconnected),
+                        async_nats::Event::SlowConsumer(_) => Some(ConnectionEvent::SlowConsumer),
+                        _ => None,
+                    };
+                    if let Some(mapped) = mapped {
+                        tracing::warn!(event = ?mapped, "nats connection trouble");
+                        let _ = sender.send(mapped);
+                    }
+                }
+            })
             .name(name)
             .connection_timeout(timeout)
             .subscription_capacity(65_536)
@@ -101,6 +127,7 @@ impl Bus {
             .build(client.clone());
         Ok(Self {
             client,
+            events,
             js,
             subjects: Subjects::new(namespace),
             stream: Arc::new(OnceLock::new()),
@@ -146,6 +173,29 @@ impl Bus {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Disconnections and dropped messages, as they happen.
+    pub fn connection_events(&self) -> tokio::sync::broadcast::Receiver<ConnectionEvent> {
+        self.events.subscribe()
+    }
+
+    /// How many times the connection was (re)established. If it changed across a stretch of
+    /// publishes, some of them may never have reached the server.
+    pub fn connects(&self) -> u64 {
+        self.client
+            .statistics()
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The stored bytes of the event at `seq`.
+    pub async fn get(&self, seq: u64) -> Result<Bytes, BusError> {
+        self.stream()?
+            .get_raw_message(seq)
+            .await
+            .map(|m| m.payload)
+            .map_err(|e| BusError::unavailable(format!("get {seq}: {e}")))
     }
 
     pub fn subjects(&self) -> &Subjects {

@@ -13,7 +13,9 @@ mod error;
 pub mod subjects;
 
 pub use batches::{Batches, ack_through, seq_of};
-pub use bus::{Appended, Bus, DeliveryHeaders, Replay, SEQ_HEADER, StreamSettings};
+pub use bus::{
+    Appended, Bus, ConnectionEvent, DeliveryHeaders, Replay, SEQ_HEADER, StreamSettings,
+};
 pub use error::{BusError, BusErrorKind};
 pub use subjects::Subjects;
 

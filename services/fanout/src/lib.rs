@@ -56,46 +56,69 @@ pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(
                 continue;
             }
         };
-        let mut delivered = 0u64;
-        for message in &batch {
-            let seq = seq_of(message)?;
-            let event = match Event::from_bytes(&message.payload) {
-                Ok(event) => event,
-                Err(e) => {
-                    metrics::counter!("natter_fanout_undecodable_events_total").increment(1);
-                    tracing::error!(seq, error = %e, "skipping undecodable event");
-                    continue;
-                }
-            };
-            let Some(room) = event.room_id else {
-                // User-scoped events (registration, profile) are not delivered.
+        if let Err(e) = deliver(&bus, &batch).await {
+            // Nothing was acked: read again from the ack floor (gateways drop repeats).
+            tracing::warn!(error = %e, "delivery failed; resuming at the last acked event");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            batches = open(&bus, config.fanout_batch).await?;
+        }
+    }
+    tracing::info!("fanout stopped");
+    Ok(())
+}
+
+/// Publishes a batch's deliveries and acks it, unless the connection was re-established
+/// meanwhile: a flush only means the bytes left this process, and a reconnect discards what
+/// was still buffered, so such a batch is delivered again rather than acked.
+async fn deliver(bus: &Bus, batch: &[async_nats::jetstream::Message]) -> Result<(), BusError> {
+    let connects = bus.connects();
+    let mut delivered = 0u64;
+    for message in batch {
+        let seq = match seq_of(message) {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(error = %e, "delivery without stream metadata; skipped");
                 continue;
-            };
-            let mut headers = HeaderMap::new();
-            headers.insert(SEQ_HEADER, seq.to_string().as_str());
+            }
+        };
+        let event = match Event::from_bytes(&message.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                metrics::counter!("natter_fanout_undecodable_events_total").increment(1);
+                tracing::error!(seq, error = %e, "skipping undecodable event");
+                continue;
+            }
+        };
+        let Some(room) = event.room_id else {
+            // User-scoped events (registration, profile) are not delivered.
+            continue;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(SEQ_HEADER, seq.to_string().as_str());
+        bus.notify(
+            bus.subjects().deliver_room(room),
+            Some(headers.clone()),
+            message.payload.clone(),
+        )
+        .await?;
+        for user in event.body.addressed_users() {
             bus.notify(
-                bus.subjects().deliver_room(room),
+                bus.subjects().deliver_user(user),
                 Some(headers.clone()),
                 message.payload.clone(),
             )
             .await?;
-            for user in event.body.addressed_users() {
-                bus.notify(
-                    bus.subjects().deliver_user(user),
-                    Some(headers.clone()),
-                    message.payload.clone(),
-                )
-                .await?;
-            }
-            delivered += 1;
         }
-        bus.flush().await?;
-        if let Some(last) = batch.last() {
-            ack_through(last).await?;
-        }
-        metrics::counter!("natter_fanout_events_total").increment(delivered);
+        delivered += 1;
     }
-    tracing::info!("fanout stopped");
+    bus.flush().await?;
+    if bus.connects() != connects {
+        return Err(BusError::unavailable("reconnected during the batch"));
+    }
+    if let Some(last) = batch.last() {
+        ack_through(last).await?;
+    }
+    metrics::counter!("natter_fanout_events_total").increment(delivered);
     Ok(())
 }
 

@@ -46,7 +46,7 @@ impl Tokens {
         let now = now_secs();
         let claims = Claims {
             sub: user,
-            exp: now + self.ttl.as_secs(),
+            exp: now.saturating_add(self.ttl.as_secs()),
             iat: now,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {

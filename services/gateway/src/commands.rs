@@ -168,7 +168,7 @@ fn not_archived(access: &RoomAccess) -> ApiResult<()> {
     }
 }
 
-/// Appends a room event and, when `wait`, waits until the read model has applied it.
+/// Appends a room event and waits until the read model has applied it.
 async fn append_room_event(
     state: &AppState,
     actor: Uuid,
@@ -474,6 +474,9 @@ pub async fn send_message(
     let message_id = ids::message_id(actor, &req.client_msg_id);
     // A retry after JetStream's dedupe window: answer from the read model.
     if let Some(existing) = queries::message(state.pool(), message_id).await? {
+        if existing.room_id != room {
+            return Err(reused_client_msg_id());
+        }
         return Ok(SendReply {
             message_id,
             seq: u64::try_from(existing.seq).unwrap_or(0),
@@ -510,10 +513,30 @@ pub async fn send_message(
         .bus()
         .append(subject, &event, Some(&msg_id), false)
         .await?;
-    metrics::counter!("natter_messages_sent_total").increment(1);
+    if appended.duplicate {
+        // Inside the dedupe window JetStream answers with the first message under this id:
+        // make sure it was this send, not the same client_msg_id in another room.
+        let original = Event::from_bytes(&state.bus().get(appended.seq).await?)
+            .map_err(|e| ApiError::new(natter_schemas::ErrorCode::Internal, e.to_string()))?;
+        if original.room_id != Some(room) {
+            return Err(reused_client_msg_id());
+        }
+    } else {
+        metrics::counter!("natter_messages_sent_total").increment(1);
+    }
     Ok(SendReply {
         message_id,
         seq: appended.seq,
         duplicate: appended.duplicate,
+    })
+}
+
+fn reused_client_msg_id() -> ApiError {
+    ApiError(natter_schemas::ErrorDetail {
+        field: Some("client_msg_id".into()),
+        ..natter_schemas::ErrorDetail::new(
+            natter_schemas::ErrorCode::Conflict,
+            "this client_msg_id was already used for a message in another room",
+        )
     })
 }

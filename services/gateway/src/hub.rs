@@ -14,7 +14,7 @@ use natter_bus::{Bus, BusError, DeliveryHeaders};
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
 use natter_schemas::frames::{ServerFrame, WireEvent, close_code};
-use natter_schemas::model::Message;
+use natter_schemas::model::{Message, Visibility};
 use tokio::sync::{Mutex, mpsc, watch};
 use uuid::Uuid;
 
@@ -101,6 +101,8 @@ type Sessions = Arc<RwLock<HashMap<Uuid, SessionHandle>>>;
 
 struct Entry {
     sessions: Sessions,
+    /// The newest seq this gateway delivered for the room (or user).
+    last_seq: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -123,12 +125,46 @@ struct Inner {
 
 impl Hub {
     pub fn new(bus: Bus) -> Self {
-        Self(Arc::new(Inner {
+        let hub = Self(Arc::new(Inner {
             bus,
             rooms: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
-        }))
+        }));
+        // Deliveries are core NATS: a disconnect or an overflowing subscription loses some.
+        // Sockets cannot tell, so they are closed with 1012 and resume with `since`.
+        let mut events = hub.0.bus.connection_events();
+        let weak = Arc::downgrade(&hub.0);
+        tokio::spawn(async move {
+            while let Ok(event) = events.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                let users = inner.users.lock().await;
+                for entry in users.values() {
+                    for session in read(&entry.sessions).values() {
+                        session.close(
+                            close_code::SERVICE_RESTART,
+                            "deliveries were interrupted; reconnect and resume with since",
+                        );
+                    }
+                }
+                tracing::warn!(
+                    ?event,
+                    sessions = users.len(),
+                    "closed sockets after lost deliveries"
+                );
+            }
+        });
+        hub
+    }
+
+    /// The newest seq this gateway has delivered for `room` (0 when not subscribed).
+    pub async fn room_last_seq(&self, room: Uuid) -> u64 {
+        self.0
+            .rooms
+            .lock()
+            .await
+            .get(&room)
+            .map_or(0, |e| e.last_seq.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Sockets currently open on this gateway.
@@ -172,8 +208,21 @@ impl Hub {
         self.0.bus.flush().await?;
         let sessions: Sessions = Arc::default();
         write(&sessions).insert(session.id, session);
-        let task = tokio::spawn(room_task(room, subscriber, sessions.clone()));
-        rooms.insert(room, Entry { sessions, task });
+        let last_seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task = tokio::spawn(room_task(
+            room,
+            subscriber,
+            sessions.clone(),
+            last_seq.clone(),
+        ));
+        rooms.insert(
+            room,
+            Entry {
+                sessions,
+                last_seq,
+                task,
+            },
+        );
         metrics::gauge!("natter_gateway_rooms").set(rooms.len() as f64);
         Ok(())
     }
@@ -213,7 +262,14 @@ impl Hub {
         let sessions: Sessions = Arc::default();
         write(&sessions).insert(session.id, session);
         let task = tokio::spawn(user_task(subscriber, sessions.clone()));
-        users.insert(user, Entry { sessions, task });
+        users.insert(
+            user,
+            Entry {
+                sessions,
+                last_seq: Arc::default(),
+                task,
+            },
+        );
         Ok(())
     }
 
@@ -280,16 +336,28 @@ pub fn event_frame(room: Uuid, seq: u64, event: &Event) -> Utf8Bytes {
     })
 }
 
-/// Whose subscriptions to a room an event ends, beyond delivering it to them.
-fn ends_subscription(event: &Event) -> Option<Option<Uuid>> {
+/// Whose subscriptions to a room an event ends (after delivering it to them): one user's, or
+/// everyone's (`None`), with the reason.
+fn ends_subscription(event: &Event) -> Option<(Option<Uuid>, &'static str)> {
     match &event.body {
-        EventBody::MemberKicked(m) | EventBody::MemberLeft(m) => Some(Some(m.user_id)),
-        EventBody::RoomArchived(_) => Some(None),
+        EventBody::MemberKicked(m) => Some((Some(m.user_id), "kicked")),
+        EventBody::MemberLeft(m) => Some((Some(m.user_id), "left")),
+        EventBody::RoomArchived(_) => Some((None, "archived")),
+        // Non-members may have been reading it while it was public: everyone subscribes again
+        // and is checked again.
+        EventBody::RoomUpdated(u) if u.visibility == Some(Visibility::Private) => {
+            Some((None, "visibility_changed"))
+        }
         _ => None,
     }
 }
 
-async fn room_task(room: Uuid, mut subscriber: async_nats::Subscriber, sessions: Sessions) {
+async fn room_task(
+    room: Uuid,
+    mut subscriber: async_nats::Subscriber,
+    sessions: Sessions,
+    seen: Arc<std::sync::atomic::AtomicU64>,
+) {
     // The fan-out may deliver a batch twice after a crash; each room's seqs only grow.
     let mut last_seq = 0u64;
     while let Some(message) = subscriber.next().await {
@@ -300,6 +368,7 @@ async fn room_task(room: Uuid, mut subscriber: async_nats::Subscriber, sessions:
             continue;
         }
         last_seq = seq;
+        seen.store(seq, std::sync::atomic::Ordering::Relaxed);
         let event = match Event::from_bytes(&message.payload) {
             Ok(event) => event,
             Err(e) => {
@@ -321,12 +390,7 @@ async fn room_task(room: Uuid, mut subscriber: async_nats::Subscriber, sessions:
             }
         }
         metrics::counter!("natter_gateway_deliveries_total").increment(delivered);
-        if let Some(target) = ends_subscription(&event) {
-            let reason = match &event.body {
-                EventBody::MemberKicked(_) => "kicked",
-                EventBody::MemberLeft(_) => "left",
-                _ => "archived",
-            };
+        if let Some((target, reason)) = ends_subscription(&event) {
             let notice = encode(&ServerFrame::Unsubscribed {
                 room_id: room,
                 reason: reason.to_owned(),

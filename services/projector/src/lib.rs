@@ -86,7 +86,13 @@ pub async fn run_projection<P: Projection>(
         let mut through = 0;
         let mut taken = 0;
         for message in &batch {
-            let seq = seq_of(message)?;
+            let Ok(seq) = seq_of(message) else {
+                tracing::error!(
+                    projection = name,
+                    "delivery without stream metadata; reading again"
+                );
+                break;
+            };
             if taken > 0 && seq != through + 1 {
                 break;
             }
@@ -128,6 +134,10 @@ pub async fn run_projection<P: Projection>(
                 }
             }
         };
+        if taken == 0 {
+            batches = open(&bus, &pool, name, config.projector_batch).await?;
+            continue;
+        }
         let Some(reached) = reached else {
             batches = open(&bus, &pool, name, config.projector_batch).await?;
             continue;

@@ -44,7 +44,12 @@ pub fn router(state: AppState) -> Router {
         .router()
         .fallback(|| async { crate::error::ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(TraceLayer::new_for_http())
+        // Spans carry the path only: a WebSocket upgrade's query holds its token.
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+            },
+        ))
         .layer(CatchPanicLayer::new())
         .with_state(state)
 }

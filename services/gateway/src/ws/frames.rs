@@ -83,13 +83,11 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         ClientFrame::Unsubscribe { room_id } => {
             if ctx.rooms.remove(&room_id) {
                 ctx.state.hub().unsubscribe_room(room_id, ctx.info.id).await;
-                let _ = ctx
-                    .tx
-                    .send(Outbound::Forget {
-                        room: room_id,
-                        notice: None,
-                    })
-                    .await;
+                ctx.queue(Outbound::Forget {
+                    room: room_id,
+                    notice: None,
+                })
+                .await;
             }
             Ok(Some(Value::Object(Default::default())))
         }
@@ -163,19 +161,77 @@ async fn subscribe(
 ) -> ApiResult<()> {
     let access = commands::readable_room(&ctx.state, room, ctx.info.user).await?;
     let state = ctx.state.clone();
-    let _ = ctx.tx.send(Outbound::ReplayBegin { room }).await;
-    if let Err(e) = state.hub().subscribe_room(room, ctx.handle.clone()).await {
-        let _ = ctx.tx.send(Outbound::Forget { room, notice: None }).await;
-        return Err(e.into());
+    let newly = ctx.rooms.insert(room);
+    ctx.queue(Outbound::ReplayBegin { room }).await;
+    let started = start(ctx, room, since, epoch, access.last_seq).await;
+    let (data, floor, events) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            if newly {
+                ctx.rooms.remove(&room);
+                state.hub().unsubscribe_room(room, ctx.info.id).await;
+                ctx.queue(Outbound::Forget { room, notice: None }).await;
+            } else {
+                // Keep the subscription the socket already had.
+                ctx.queue(Outbound::ReplayEnd {
+                    room,
+                    reply: None,
+                    floor: 0,
+                    events: Vec::new(),
+                })
+                .await;
+            }
+            return Err(e);
+        }
+    };
+    metrics::counter!("natter_gateway_replayed_events_total").increment(events.len() as u64);
+    let reply = id.map(|id| {
+        encode(&ServerFrame::Reply {
+            id,
+            ok: true,
+            data: Some(to_value(&data)),
+            error: None,
+        })
+    });
+    ctx.queue(Outbound::ReplayEnd {
+        room,
+        reply,
+        floor,
+        events,
+    })
+    .await;
+    Ok(())
+}
+
+/// The steps of [`subscribe`] after the writer buffers: live subscription, access re-check,
+/// replay. Returns the reply's data, the floor and the replayed frames.
+async fn start(
+    ctx: &mut SessionCtx,
+    room: Uuid,
+    since: Option<u64>,
+    epoch: Option<String>,
+    projected_last: u64,
+) -> ApiResult<(
+    SubscribeReply,
+    u64,
+    Vec<(u64, axum::extract::ws::Utf8Bytes)>,
+)> {
+    let state = ctx.state.clone();
+    state.hub().subscribe_room(room, ctx.handle.clone()).await?;
+    // The hub may already have delivered a removal (a kick) that the read model has not
+    // applied yet: wait until it has, then check again.
+    let seen = state.hub().room_last_seq(room).await;
+    if seen > 0 {
+        state.projected(seen).await?;
+        commands::readable_room(&state, room, ctx.info.user).await?;
     }
-    ctx.rooms.insert(room);
     let server_epoch = state.bus().epoch().to_owned();
-    let mut last_seq = access.last_seq;
+    let mut last_seq = projected_last.max(seen);
     let (recovered, floor, events) = match since {
         None => (true, 0, Vec::new()),
         Some(_) if epoch.as_deref().is_some_and(|e| e != server_epoch) => (false, 0, Vec::new()),
         Some(since) => {
-            let head = state.bus().last_seq().await.unwrap_or(0);
+            let head = state.bus().last_seq().await?;
             if since > head {
                 // Seqs from the future: not this log.
                 (false, 0, Vec::new())
@@ -184,9 +240,9 @@ async fn subscribe(
                 match state
                     .bus()
                     .replay_room(room, since, state.config().max_replay, timeout)
-                    .await
+                    .await?
                 {
-                    Ok(Replay::Events(raw)) => {
+                    Replay::Events(raw) => {
                         let mut events = Vec::with_capacity(raw.len());
                         for (seq, bytes) in raw {
                             match Event::from_bytes(&bytes) {
@@ -199,44 +255,19 @@ async fn subscribe(
                         }
                         (true, since, events)
                     }
-                    Ok(Replay::TooMany { missed }) => {
+                    Replay::TooMany { missed } => {
                         tracing::debug!(%room, missed, "too many missed events to replay");
                         (false, 0, Vec::new())
-                    }
-                    Err(e) => {
-                        // Undo: the client retries the whole subscribe.
-                        ctx.rooms.remove(&room);
-                        state.hub().unsubscribe_room(room, ctx.info.id).await;
-                        let _ = ctx.tx.send(Outbound::Forget { room, notice: None }).await;
-                        return Err(e.into());
                     }
                 }
             }
         }
     };
-    metrics::counter!("natter_gateway_replayed_events_total").increment(events.len() as u64);
     let data = SubscribeReply {
         last_seq,
         epoch: server_epoch,
         recovered,
         replayed: events.len() as u64,
     };
-    let reply = id.map(|id| {
-        encode(&ServerFrame::Reply {
-            id,
-            ok: true,
-            data: Some(to_value(&data)),
-            error: None,
-        })
-    });
-    let _ = ctx
-        .tx
-        .send(Outbound::ReplayEnd {
-            room,
-            reply,
-            floor,
-            events,
-        })
-        .await;
-    Ok(())
+    Ok((data, floor, events))
 }

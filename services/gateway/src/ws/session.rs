@@ -35,13 +35,24 @@ pub struct SessionCtx {
     pub tx: mpsc::Sender<Outbound>,
     /// Rooms this socket is subscribed to.
     pub rooms: HashSet<Uuid>,
+    kill: watch::Receiver<Option<CloseReason>>,
 }
 
 impl SessionCtx {
     /// Queues a frame for this socket, waiting for room in the queue (replies apply
-    /// back-pressure to the client's own requests instead of dropping them).
+    /// back-pressure to the client's own requests instead of dropping them), unless the
+    /// session is closing.
     pub async fn send(&self, frame: &ServerFrame) {
-        let _ = self.tx.send(Outbound::Frame(encode(frame))).await;
+        self.queue(Outbound::Frame(encode(frame))).await;
+    }
+
+    /// Queues an item, unless the session is closing.
+    pub async fn queue(&self, item: Outbound) {
+        let mut kill = self.kill.clone();
+        tokio::select! {
+            _ = self.tx.send(item) => {}
+            () = async { let _ = kill.wait_for(Option::is_some).await; } => {}
+        }
     }
 }
 
@@ -71,13 +82,16 @@ where
     }
 
     let heartbeat = Duration::from_millis(config.heartbeat_ms.max(100));
-    let writer_kill = kill.clone();
-    let writer = tokio::spawn(write_loop(
+    let limits = WriterLimits {
+        heartbeat,
+        token_exp: info.token_exp,
+        replay_buffer: config.outbound_queue.max(64) * 8,
+    };
+    let mut writer = tokio::spawn(write_loop(
         sink,
         rx,
-        writer_kill,
-        heartbeat,
-        info.token_exp,
+        kill.clone(),
+        limits,
         state.shutdown().clone(),
     ));
 
@@ -87,6 +101,7 @@ where
         handle: handle.clone(),
         tx,
         rooms: HashSet::new(),
+        kill: kill_rx.clone(),
     };
     read_loop(&mut ctx, stream, kill_rx, heartbeat * 3).await;
 
@@ -101,7 +116,13 @@ where
     handle.close(1000, "bye");
     drop(ctx);
     drop(handle);
-    let _ = writer.await;
+    // The writer flushes and closes; a peer that stopped reading cannot hold it forever.
+    if tokio::time::timeout(WRITE_TIMEOUT * 2, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
     state.hub().session_closed();
 }
 
@@ -162,26 +183,39 @@ async fn read_loop<R>(
     }
 }
 
+/// Longest a single write to the socket may take before the peer is given up on.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Per-room delivery state in the writer.
 enum RoomState {
     /// Live events are written if newer than `last`.
     Live { last: u64 },
-    /// A replay is being read: live events wait here.
-    Replaying { buffer: Vec<(u64, Utf8Bytes)> },
+    /// A replay is being read: live events wait here (`last` as it was when it began).
+    Replaying {
+        last: u64,
+        buffer: Vec<(u64, Utf8Bytes)>,
+    },
+}
+
+struct WriterLimits {
+    heartbeat: Duration,
+    /// Token expiry, seconds since the epoch.
+    token_exp: u64,
+    /// Most live events held for one room while its replay is read.
+    replay_buffer: usize,
 }
 
 async fn write_loop<S>(
     sink: S,
     rx: mpsc::Receiver<Outbound>,
     kill: Arc<watch::Sender<Option<CloseReason>>>,
-    heartbeat: Duration,
-    token_exp: u64,
+    limits: WriterLimits,
     shutdown: natter_common::Shutdown,
 ) where
     S: Sink<Message> + Unpin,
 {
     let receiver = kill.subscribe();
-    write_until_closed(sink, rx, receiver, heartbeat, token_exp, shutdown).await;
+    write_until_closed(sink, rx, receiver, limits, shutdown).await;
     // However the writer ended, the reader ends too.
     kill.send_if_modified(|current| {
         if current.is_some() {
@@ -199,15 +233,20 @@ async fn write_until_closed<S>(
     mut sink: S,
     mut rx: mpsc::Receiver<Outbound>,
     mut kill: watch::Receiver<Option<CloseReason>>,
-    heartbeat: Duration,
-    token_exp: u64,
+    limits: WriterLimits,
     shutdown: natter_common::Shutdown,
 ) where
     S: Sink<Message> + Unpin,
 {
     let mut rooms: HashMap<Uuid, RoomState> = HashMap::new();
-    let expires =
-        Instant::now() + Duration::from_secs(token_exp.saturating_sub(crate::auth::now_secs()));
+    // Clamped: a token from an external issuer may say "never".
+    const TEN_YEARS: u64 = 10 * 365 * 24 * 3600;
+    let remaining = limits
+        .token_exp
+        .saturating_sub(crate::auth::now_secs())
+        .min(TEN_YEARS);
+    let expires = Instant::now() + Duration::from_secs(remaining);
+    let heartbeat = limits.heartbeat;
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     let close = loop {
         tokio::select! {
@@ -222,14 +261,20 @@ async fn write_until_closed<S>(
                 break Some(CloseReason { code: close_code::UNAUTHORIZED, reason: "token expired".into() });
             }
             _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                let sent = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
                     break None;
                 }
             }
             item = rx.recv() => {
                 let Some(item) = item else { break None };
-                if write_item(&mut sink, &mut rooms, item).await.is_err() {
-                    break None;
+                match tokio::time::timeout(WRITE_TIMEOUT, write_item(&mut sink, &mut rooms, item, limits.replay_buffer)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(Overflow)) => break Some(CloseReason {
+                        code: close_code::SLOW_CONSUMER,
+                        reason: "too many events while resuming; resume with since".into(),
+                    }),
+                    Err(_) => break None,
                 }
             }
         }
@@ -239,7 +284,12 @@ async fn write_until_closed<S>(
         // close is because the queue is full.
         if code != close_code::SLOW_CONSUMER {
             while let Ok(item) = rx.try_recv() {
-                if write_item(&mut sink, &mut rooms, item).await.is_err() {
+                let written = tokio::time::timeout(
+                    WRITE_TIMEOUT,
+                    write_item(&mut sink, &mut rooms, item, limits.replay_buffer),
+                )
+                .await;
+                if !matches!(written, Ok(Ok(()))) {
                     return;
                 }
             }
@@ -248,35 +298,53 @@ async fn write_until_closed<S>(
             code,
             reason: Utf8Bytes::from(reason),
         };
-        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
 }
+
+/// A write failed (the socket is gone) or a buffer overflowed (the client is too slow).
+struct Overflow;
 
 async fn write_item<S>(
     sink: &mut S,
     rooms: &mut HashMap<Uuid, RoomState>,
     item: Outbound,
-) -> Result<(), ()>
+    replay_buffer: usize,
+) -> Result<(), Overflow>
 where
     S: Sink<Message> + Unpin,
 {
-    let send = |frame: Utf8Bytes| Message::Text(frame);
+    let text = Message::Text;
+    let gone = |_| Overflow;
     match item {
-        Outbound::Frame(frame) => sink.send(send(frame)).await.map_err(drop),
+        Outbound::Frame(frame) => sink.send(text(frame)).await.map_err(gone),
         Outbound::Event { room, seq, frame } => match rooms.get_mut(&room) {
             Some(RoomState::Live { last }) if seq > *last => {
                 *last = seq;
-                sink.send(send(frame)).await.map_err(drop)
+                sink.send(text(frame)).await.map_err(gone)
             }
-            Some(RoomState::Replaying { buffer }) => {
+            Some(RoomState::Replaying { buffer, .. }) => {
+                if buffer.len() >= replay_buffer {
+                    return Err(Overflow);
+                }
                 buffer.push((seq, frame));
                 Ok(())
             }
             _ => Ok(()),
         },
         Outbound::ReplayBegin { room } => {
-            rooms.insert(room, RoomState::Replaying { buffer: Vec::new() });
+            let last = match rooms.get(&room) {
+                Some(RoomState::Live { last } | RoomState::Replaying { last, .. }) => *last,
+                None => 0,
+            };
+            rooms.insert(
+                room,
+                RoomState::Replaying {
+                    last,
+                    buffer: Vec::new(),
+                },
+            );
             Ok(())
         }
         Outbound::ReplayEnd {
@@ -286,30 +354,27 @@ where
             events,
         } => {
             if let Some(reply) = reply {
-                sink.feed(send(reply)).await.map_err(drop)?;
+                sink.feed(text(reply)).await.map_err(gone)?;
             }
-            let mut last = floor;
-            for (seq, frame) in events {
+            // The subscription ended while the replay was read (kicked, archived): nothing of
+            // it is written.
+            let Some(RoomState::Replaying { last, buffer }) = rooms.remove(&room) else {
+                return sink.flush().await.map_err(gone);
+            };
+            let mut last = last.max(floor);
+            for (seq, frame) in events.into_iter().chain(buffer) {
                 if seq > last {
                     last = seq;
-                    sink.feed(send(frame)).await.map_err(drop)?;
-                }
-            }
-            if let Some(RoomState::Replaying { buffer }) = rooms.remove(&room) {
-                for (seq, frame) in buffer {
-                    if seq > last {
-                        last = seq;
-                        sink.feed(send(frame)).await.map_err(drop)?;
-                    }
+                    sink.feed(text(frame)).await.map_err(gone)?;
                 }
             }
             rooms.insert(room, RoomState::Live { last });
-            sink.flush().await.map_err(drop)
+            sink.flush().await.map_err(gone)
         }
         Outbound::Forget { room, notice } => {
             rooms.remove(&room);
             match notice {
-                Some(frame) => sink.send(send(frame)).await.map_err(drop),
+                Some(frame) => sink.send(text(frame)).await.map_err(gone),
                 None => Ok(()),
             }
         }
