@@ -1,28 +1,25 @@
 use serde_json::json;
 
-use natter_gateway::GatewayConfig;
-use natter_testkit::{Api, Natter, Role, TestEnv, Ws};
+use natter_testkit::{Api, NatterProcess, TestEnv, Ws};
 
-/// Two gateways, a fan-out and a projector, each its own role: sockets on either gateway get
-/// each other's messages.
+/// Two gateways in two processes (one `natter up`, one `natter gateway`): sockets on either get
+/// each other's messages, in the same order.
 #[tokio::test]
-async fn two_gateways_deliver_to_each_others_sockets() {
+async fn two_gateways_in_two_processes_deliver_to_each_others_sockets() {
     let env = TestEnv::new().await;
-    let gw1 = Natter::start_role(&env, Role::Gateway, GatewayConfig::default()).await;
-    let gw2 = Natter::start_role(&env, Role::Gateway, GatewayConfig::default()).await;
-    let fanout = Natter::start_role(&env, Role::Fanout, GatewayConfig::default()).await;
-    let projector = Natter::start_role(&env, Role::Projector, GatewayConfig::default()).await;
+    let one = NatterProcess::spawn(&env, "up").await;
+    let two = NatterProcess::spawn(&env, "gateway").await;
 
-    let alice = Api::register(&gw1.base, "alice").await;
-    let bob = Api::register(&gw2.base, "bob").await.at(&gw2.base);
+    let alice = Api::register(&one.base, "alice").await;
+    let bob = Api::register(&two.base, "bob").await;
     let room = alice.create_room("r", "public").await;
     let (status, _) = bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
     assert!(status.is_success());
 
-    let mut a = Ws::connect(&gw1.ws_url(), alice.token())
+    let mut a = Ws::connect(&one.ws_url(), alice.token())
         .await
         .expect("gw1");
-    let mut b = Ws::connect(&gw2.ws_url(), bob.token()).await.expect("gw2");
+    let mut b = Ws::connect(&two.ws_url(), bob.token()).await.expect("gw2");
     a.subscribe(room).await;
     b.subscribe(room).await;
     for i in 0..20 {
@@ -55,8 +52,9 @@ async fn two_gateways_deliver_to_each_others_sockets() {
     assert_eq!(notice["event"]["type"], "room.created");
     assert_eq!(notice["room_id"], dm["id"]);
 
-    for n in [gw1, gw2, fanout, projector] {
-        n.stop().await;
-    }
+    a.close().await;
+    b.close().await;
+    two.stop().await;
+    one.stop().await;
     env.cleanup().await;
 }

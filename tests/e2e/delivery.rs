@@ -17,6 +17,15 @@ async fn a_burst_reaches_every_socket_in_order_once() {
     for ws in &mut sockets {
         ws.subscribe(room).await;
     }
+    // One NATS subscription for the room on this gateway, however many sockets.
+    let (_, metrics) = alice.get("/metrics").await;
+    let rooms_line = metrics
+        .as_str()
+        .expect("text")
+        .lines()
+        .find(|l| l.starts_with("natter_gateway_rooms "))
+        .map(str::to_owned);
+    assert_eq!(rooms_line.as_deref(), Some("natter_gateway_rooms 1"));
     const N: usize = 200;
     let mut sender = s.ws(&alice).await;
     let mut sent = Vec::new();

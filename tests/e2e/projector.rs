@@ -6,17 +6,17 @@ use natter_projections::{Projection, apply_batch, checkpoint};
 use natter_schemas::Event;
 use natter_schemas::event::{EventBody, MessagePosted, RoomCreated, RoomMember};
 use natter_schemas::model::{Role as MemberRole, RoomKind, Visibility};
-use natter_testkit::{Api, Natter, Role, TestEnv, wait_until};
+use natter_testkit::{Api, Natter, NatterProcess, Role, TestEnv, wait_until};
 use uuid::Uuid;
 
-/// Killing the projector at arbitrary points while messages keep coming, and restarting it,
-/// loses nothing and doubles nothing.
+/// Killing the projector process (SIGKILL) at arbitrary points while messages keep coming, and
+/// restarting it, loses nothing and doubles nothing.
 #[tokio::test]
 async fn projector_kill_and_restart_loses_and_doubles_nothing() {
     let env = TestEnv::new().await;
     let gateway = Natter::start_role(&env, Role::Gateway, GatewayConfig::default()).await;
     let fanout = Natter::start_role(&env, Role::Fanout, GatewayConfig::default()).await;
-    let mut projector = Natter::start_role(&env, Role::Projector, GatewayConfig::default()).await;
+    let mut projector = NatterProcess::spawn(&env, "projector").await;
 
     let alice = Api::register(&gateway.base, "alice").await;
     let room = alice.create_room("r", "public").await;
@@ -33,7 +33,7 @@ async fn projector_kill_and_restart_loses_and_doubles_nothing() {
         tokio::time::sleep(Duration::from_millis(50 + 37 * round)).await;
         projector.kill().await;
         tokio::time::sleep(Duration::from_millis(30)).await;
-        projector = Natter::start_role(&env, Role::Projector, GatewayConfig::default()).await;
+        projector = NatterProcess::spawn(&env, "projector").await;
     }
     let sent = sending.await.expect("sender");
     let last = *sent.last().expect("sent");
@@ -56,7 +56,8 @@ async fn projector_kill_and_restart_loses_and_doubles_nothing() {
     let sent: Vec<i64> = sent.iter().map(|s| *s as i64).collect();
     assert_eq!(stored, sent, "every message once");
     pool.close().await;
-    for n in [gateway, fanout, projector] {
+    projector.stop().await;
+    for n in [gateway, fanout] {
         n.stop().await;
     }
     env.cleanup().await;

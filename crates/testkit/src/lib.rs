@@ -4,12 +4,15 @@
 //!
 //! - [`TestEnv`]: a namespace on the local servers, cleaned up by [`TestEnv::cleanup`]; stale
 //!   namespaces of crashed tests are swept after an hour.
-//! - [`Natter`]: running roles (all in one, or one gateway, fan-out or projector at a time).
+//! - [`Natter`]: running roles in this process (all in one, or one role at a time);
+//!   [`NatterProcess`]: the real binary as a child process (for kill -9 and multi-process).
 //! - [`Api`]: a REST client; [`Ws`]: a WebSocket client.
 //! - [`wait_until`]: poll a condition instead of sleeping.
 
 mod client;
 mod env;
+mod process;
 
 pub use client::{Api, Ws, WsClosed};
 pub use env::{Natter, Role, TestEnv, wait_until};
+pub use process::{NatterProcess, natter_binary};

@@ -1,0 +1,119 @@
+//! natter as a real OS process: for "two gateways in two processes" and kill -9.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::TestEnv;
+
+/// The `natter` binary next to the test executable (target/<profile>/natter). Every test build
+/// produces it (the `natter` package has an integration test); it is built here only if missing.
+pub fn natter_binary() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        // target/<profile>/deps/<test> -> target/<profile>/natter
+        let dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target dir")
+            .to_path_buf();
+        let bin = dir.join("natter");
+        if !bin.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = std::process::Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "natter", "--bin", "natter"]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build -p natter");
+            assert!(status.success(), "cargo build -p natter failed");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// One `natter <role>` process in a test namespace.
+pub struct NatterProcess {
+    child: Child,
+    /// `http://addr` for roles with a gateway.
+    pub base: String,
+}
+
+impl NatterProcess {
+    /// Starts `natter <role>` (`up`, `gateway`, `fanout`, `projector`) and waits until it says
+    /// it is running.
+    pub async fn spawn(env: &TestEnv, role: &str) -> Self {
+        let mut child = Command::new(natter_binary())
+            .arg(role)
+            .env("NATTER_NAMESPACE", env.conn.namespace.as_str())
+            .env("NATS_URL", &env.conn.nats_url)
+            .env("DATABASE_URL", &env.conn.database_url)
+            .env("REDIS_URL", &env.conn.redis_url)
+            .env("NATTER_HTTP_ADDR", "127.0.0.1:0")
+            .env("NATTER_LOG_FORMAT", "json")
+            .env("NATTER_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn natter");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = match role {
+            "fanout" => "fanout started",
+            "projector" => "projector started",
+            _ => "gateway listening",
+        };
+        let mut base = String::new();
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if log["message"] == "gateway listening" {
+                    base = format!("http://{}", log["addr"].as_str().unwrap_or_default());
+                }
+                if log["message"] == ready {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(matches!(found, Ok(true)), "natter {role} did not start");
+        // Keep draining the logs so the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, base }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/v1/ws", self.base.replacen("http", "ws", 1))
+    }
+
+    /// SIGKILL: no drain, no acks, no goodbye.
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM, then wait for a graceful exit.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.start_kill();
+        }
+    }
+}
