@@ -50,6 +50,39 @@ impl Batches {
     }
 }
 
+/// What a role's loop does next.
+pub enum Next {
+    Batch(Vec<Message>),
+    /// The consumer stream ended: open it again.
+    Reopen,
+    /// Shutdown was triggered.
+    Stop,
+}
+
+impl Batches {
+    /// The next batch, or what to do instead. Transient consumer errors are logged and
+    /// retried after a short pause.
+    pub async fn next_or_stop(&mut self, shutdown: &natter_common::Shutdown, role: &str) -> Next {
+        loop {
+            let batch = tokio::select! {
+                () = shutdown.wait() => return Next::Stop,
+                batch = self.next() => batch,
+            };
+            match batch {
+                Some(Ok(batch)) => return Next::Batch(batch),
+                Some(Err(e)) => {
+                    tracing::warn!(role, error = %e, "consumer error, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                None => {
+                    tracing::warn!(role, "consumer stream ended, reopening");
+                    return Next::Reopen;
+                }
+            }
+        }
+    }
+}
+
 /// The stream sequence of a delivered message.
 pub fn seq_of(message: &Message) -> Result<u64, BusError> {
     message

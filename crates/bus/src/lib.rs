@@ -12,7 +12,7 @@ mod bus;
 mod error;
 pub mod subjects;
 
-pub use batches::{Batches, ack_through, seq_of};
+pub use batches::{Batches, Next, ack_through, seq_of};
 pub use bus::{
     Appended, Bus, ConnectionEvent, DeliveryHeaders, Replay, SEQ_HEADER, StreamSettings,
 };

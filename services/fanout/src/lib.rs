@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::DeliverPolicy;
-use natter_bus::{Batches, Bus, BusError, SEQ_HEADER, ack_through, seq_of};
+use natter_bus::{Batches, Bus, BusError, Next, SEQ_HEADER, ack_through, seq_of};
 use natter_common::Shutdown;
 use natter_schemas::Event;
 
@@ -39,19 +39,10 @@ pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(
     let mut batches = open(&bus, config.fanout_batch).await?;
     tracing::info!("fanout started");
     loop {
-        let batch = tokio::select! {
-            () = shutdown.wait() => break,
-            batch = batches.next() => batch,
-        };
-        let batch = match batch {
-            Some(Ok(batch)) => batch,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "fanout consumer error, retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            None => {
-                tracing::warn!("fanout consumer stream ended, reopening");
+        let batch = match batches.next_or_stop(&shutdown, ROLE).await {
+            Next::Batch(batch) => batch,
+            Next::Stop => break,
+            Next::Reopen => {
                 batches = open(&bus, config.fanout_batch).await?;
                 continue;
             }

@@ -189,104 +189,103 @@ impl Hub {
     }
 
     /// Adds `session` to the room's subscribers. When this returns, the gateway's NATS
-    /// subscription is active on the server: every event the fan-out delivers from now on
-    /// reaches the session.
+    /// subscription has been sent and flushed on this connection, ahead of any later request
+    /// (such as the replay's consumer): every event the fan-out delivers after that reaches
+    /// the session.
     pub async fn subscribe_room(&self, room: Uuid, session: SessionHandle) -> Result<(), BusError> {
-        let mut rooms = self.0.rooms.lock().await;
-        if let Some(entry) = rooms.get(&room) {
-            write(&entry.sessions).insert(session.id, session);
-            return Ok(());
-        }
         let subject = self.0.bus.subjects().deliver_room(room);
-        let subscriber = self
-            .0
-            .bus
-            .client()
-            .subscribe(subject)
-            .await
-            .map_err(BusError::unavailable)?;
-        self.0.bus.flush().await?;
-        let sessions: Sessions = Arc::default();
-        write(&sessions).insert(session.id, session);
-        let last_seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let task = tokio::spawn(room_task(
+        let count = join(
+            &self.0.bus,
+            &self.0.rooms,
             room,
-            subscriber,
-            sessions.clone(),
-            last_seq.clone(),
-        ));
-        rooms.insert(
-            room,
-            Entry {
-                sessions,
-                last_seq,
-                task,
-            },
-        );
-        metrics::gauge!("natter_gateway_rooms").set(rooms.len() as f64);
+            subject,
+            session,
+            |sub, sessions, seen| room_task(room, sub, sessions, seen),
+        )
+        .await?;
+        metrics::gauge!("natter_gateway_rooms").set(count as f64);
         Ok(())
     }
 
     pub async fn unsubscribe_room(&self, room: Uuid, session: Uuid) {
-        let mut rooms = self.0.rooms.lock().await;
-        let empty = match rooms.get(&room) {
-            Some(entry) => {
-                let mut sessions = write(&entry.sessions);
-                sessions.remove(&session);
-                sessions.is_empty()
-            }
-            None => false,
-        };
-        if empty {
-            rooms.remove(&room);
-        }
-        metrics::gauge!("natter_gateway_rooms").set(rooms.len() as f64);
+        let count = leave(&self.0.rooms, room, session).await;
+        metrics::gauge!("natter_gateway_rooms").set(count as f64);
     }
 
     /// Delivers the user's notices to `session`.
     pub async fn subscribe_user(&self, session: SessionHandle) -> Result<(), BusError> {
         let user = session.user;
-        let mut users = self.0.users.lock().await;
-        if let Some(entry) = users.get(&user) {
-            write(&entry.sessions).insert(session.id, session);
-            return Ok(());
-        }
         let subject = self.0.bus.subjects().deliver_user(user);
-        let subscriber = self
-            .0
-            .bus
-            .client()
-            .subscribe(subject)
-            .await
-            .map_err(BusError::unavailable)?;
-        let sessions: Sessions = Arc::default();
-        write(&sessions).insert(session.id, session);
-        let task = tokio::spawn(user_task(subscriber, sessions.clone()));
-        users.insert(
+        join(
+            &self.0.bus,
+            &self.0.users,
             user,
-            Entry {
-                sessions,
-                last_seq: Arc::default(),
-                task,
-            },
-        );
+            subject,
+            session,
+            |sub, sessions, _| user_task(sub, sessions),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn unsubscribe_user(&self, user: Uuid, session: Uuid) {
-        let mut users = self.0.users.lock().await;
-        let empty = match users.get(&user) {
-            Some(entry) => {
-                let mut sessions = write(&entry.sessions);
-                sessions.remove(&session);
-                sessions.is_empty()
-            }
-            None => false,
-        };
-        if empty {
-            users.remove(&user);
-        }
+        leave(&self.0.users, user, session).await;
     }
+}
+
+/// Adds `session` under `key`, subscribing to `subject` (and starting the entry's task) when it
+/// is the first. Returns how many entries there are.
+async fn join<F, T>(
+    bus: &Bus,
+    entries: &Mutex<HashMap<Uuid, Entry>>,
+    key: Uuid,
+    subject: String,
+    session: SessionHandle,
+    task: F,
+) -> Result<usize, BusError>
+where
+    F: FnOnce(async_nats::Subscriber, Sessions, Arc<std::sync::atomic::AtomicU64>) -> T,
+    T: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut entries = entries.lock().await;
+    if let Some(entry) = entries.get(&key) {
+        write(&entry.sessions).insert(session.id, session);
+        return Ok(entries.len());
+    }
+    let subscriber = bus
+        .client()
+        .subscribe(subject)
+        .await
+        .map_err(BusError::unavailable)?;
+    bus.flush().await?;
+    let sessions: Sessions = Arc::default();
+    write(&sessions).insert(session.id, session);
+    let last_seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let task = tokio::spawn(task(subscriber, sessions.clone(), last_seq.clone()));
+    entries.insert(
+        key,
+        Entry {
+            sessions,
+            last_seq,
+            task,
+        },
+    );
+    Ok(entries.len())
+}
+
+/// Removes `session` from `key`; the last one out ends the NATS subscription. Returns how many
+/// entries remain.
+async fn leave(entries: &Mutex<HashMap<Uuid, Entry>>, key: Uuid, session: Uuid) -> usize {
+    let mut entries = entries.lock().await;
+    let empty = entries.get(&key).is_some_and(|entry| {
+        let mut sessions = write(&entry.sessions);
+        sessions.remove(&session);
+        sessions.is_empty()
+    });
+    if empty {
+        entries.remove(&key);
+    }
+    entries.len()
 }
 
 fn write(sessions: &Sessions) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, SessionHandle>> {

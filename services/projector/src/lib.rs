@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use natter_bus::{Batches, Bus, BusError, ack_through, seq_of};
+use natter_bus::{Batches, Bus, BusError, Next, ack_through, seq_of};
 use natter_common::Shutdown;
 use natter_projections::history::History;
 use natter_projections::{Projection, ProjectionError, apply_batch, checkpoint, skip_to};
@@ -62,19 +62,10 @@ pub async fn run_projection<P: Projection>(
     let mut batches = open(&bus, &pool, name, config.projector_batch).await?;
     tracing::info!(projection = name, "projector started");
     loop {
-        let batch = tokio::select! {
-            () = shutdown.wait() => break,
-            batch = batches.next() => batch,
-        };
-        let batch = match batch {
-            Some(Ok(batch)) => batch,
-            Some(Err(e)) => {
-                tracing::warn!(projection = name, error = %e, "consumer error, retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            None => {
-                tracing::warn!(projection = name, "consumer stream ended, reopening");
+        let batch = match batches.next_or_stop(&shutdown, name).await {
+            Next::Batch(batch) => batch,
+            Next::Stop => break,
+            Next::Reopen => {
                 batches = open(&bus, &pool, name, config.projector_batch).await?;
                 continue;
             }
