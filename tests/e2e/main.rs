@@ -2,6 +2,7 @@
 //! driven through the public REST and WebSocket surface.
 
 mod auth;
+mod bench;
 mod cluster;
 mod config;
 mod delivery;

@@ -59,6 +59,24 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// An append on its way to the log; await it for the log's answer.
+pub struct PendingAppend(async_nats::jetstream::context::PublishAckFuture);
+
+impl std::future::IntoFuture for PendingAppend {
+    type Output = Result<Appended, BusError>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let ack = self.0.await?;
+            Ok(Appended {
+                seq: ack.sequence,
+                duplicate: ack.duplicate,
+            })
+        })
+    }
+}
+
 /// The missed events of one room, for resume.
 #[derive(Debug)]
 pub enum Replay {
@@ -231,6 +249,21 @@ impl Bus {
         msg_id: Option<&str>,
         first_on_subject: bool,
     ) -> Result<Appended, BusError> {
+        self.append_pipelined(subject, event, msg_id, first_on_subject)
+            .await?
+            .await
+    }
+
+    /// Like [`Bus::append`], but returns once the event is sent, with a future for the ack.
+    /// Appends made one after another from one task reach the log in that order, so a caller
+    /// can pipeline them and await the acks later.
+    pub async fn append_pipelined(
+        &self,
+        subject: String,
+        event: &Event,
+        msg_id: Option<&str>,
+        first_on_subject: bool,
+    ) -> Result<PendingAppend, BusError> {
         let mut publish = Publish::build().payload(Bytes::from(event.to_bytes()));
         if let Some(id) = msg_id {
             publish = publish.message_id(id);
@@ -238,11 +271,8 @@ impl Bus {
         if first_on_subject {
             publish = publish.expected_last_subject_sequence(0);
         }
-        let ack = self.js.send_publish(subject, publish).await?.await?;
-        Ok(Appended {
-            seq: ack.sequence,
-            duplicate: ack.duplicate,
-        })
+        let ack = self.js.send_publish(subject, publish).await?;
+        Ok(PendingAppend(ack))
     }
 
     /// The durable pull consumer of a role (`fanout`, a projection), over every event, acked

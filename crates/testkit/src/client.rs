@@ -173,7 +173,7 @@ impl Ws {
     async fn open(
         request: tungstenite::handshake::client::Request,
     ) -> Result<Self, tungstenite::Error> {
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         let mut ws = Self {
             socket,
             pending: VecDeque::new(),

@@ -104,12 +104,60 @@ pub async fn room_access(
     .bind(user)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| RoomAccess {
-        kind: RoomKind::parse(&r.kind).unwrap_or(RoomKind::Room),
-        visibility: Visibility::parse(&r.visibility).unwrap_or(Visibility::Private),
-        archived: r.archived,
-        last_seq: u64::try_from(r.last_seq).unwrap_or(0),
-        role: r.role.as_deref().and_then(Role::parse),
+    Ok(row.map(RoomAccess::from))
+}
+
+impl From<AccessRow> for RoomAccess {
+    fn from(r: AccessRow) -> Self {
+        RoomAccess {
+            kind: RoomKind::parse(&r.kind).unwrap_or(RoomKind::Room),
+            visibility: Visibility::parse(&r.visibility).unwrap_or(Visibility::Private),
+            archived: r.archived,
+            last_seq: u64::try_from(r.last_seq).unwrap_or(0),
+            role: r.role.as_deref().and_then(Role::parse),
+        }
+    }
+}
+
+/// What a send needs to know, in one query: the sender's access to the room, and whether a
+/// message with this id already exists (room and seq).
+pub struct SendCheck {
+    pub access: RoomAccess,
+    pub existing: Option<(Uuid, u64)>,
+}
+
+#[derive(FromRow)]
+struct SendCheckRow {
+    #[sqlx(flatten)]
+    access: AccessRow,
+    existing_room: Option<Uuid>,
+    existing_seq: Option<i64>,
+}
+
+pub async fn send_check(
+    pool: &PgPool,
+    room: Uuid,
+    user: Uuid,
+    message: Uuid,
+) -> Result<Option<SendCheck>, sqlx::Error> {
+    let row: Option<SendCheckRow> = sqlx::query_as(
+        "SELECT r.kind, r.visibility, r.archived, r.last_seq, m.role,
+                x.room_id AS existing_room, x.seq AS existing_seq
+         FROM rooms r
+         LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2
+         LEFT JOIN messages x ON x.id = $3
+         WHERE r.id = $1",
+    )
+    .bind(room)
+    .bind(user)
+    .bind(message)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| SendCheck {
+        access: r.access.into(),
+        existing: r
+            .existing_room
+            .zip(r.existing_seq.and_then(|s| u64::try_from(s).ok())),
     }))
 }
 

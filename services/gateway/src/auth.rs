@@ -121,8 +121,20 @@ fn query_token(parts: &Parts) -> Option<String> {
     })
 }
 
+/// Password hashing is CPU- and memory-hard on purpose (argon2id: about 19 MiB each): at most
+/// one per core at a time, so a burst of registrations or logins neither starves the other
+/// work nor balloons the process's memory.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 /// argon2id with the crate's default (OWASP) parameters, off the async threads.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    let _slot = hashing_slots().acquire().await;
     tokio::task::spawn_blocking(move || {
         use argon2::PasswordHasher;
         argon2::Argon2::default()
@@ -136,6 +148,7 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 }
 
 pub async fn verify_password(password: String, hash: String) -> bool {
+    let _slot = hashing_slots().acquire().await;
     tokio::task::spawn_blocking(move || {
         use argon2::PasswordVerifier;
         argon2::Argon2::default()

@@ -460,28 +460,88 @@ pub async fn set_role(
         .ok_or_else(|| ApiError::not_found("member"))
 }
 
-/// Posts a message. See the module docs for what a retry does.
+/// Posts a message and waits for the log's ack. See the module docs for what a retry does.
 pub async fn send_message(
     state: &AppState,
     actor: Uuid,
     room: Uuid,
     req: &SendMessageRequest,
 ) -> ApiResult<SendReply> {
+    match publish_message(state, actor, room, req).await? {
+        Published::Answered(reply) => Ok(reply),
+        Published::Pending(pending) => pending.ack().await,
+    }
+}
+
+/// A send whose event is on its way to the log.
+pub enum Published {
+    /// Answered without appending (a retry of a message the read model has).
+    Answered(SendReply),
+    /// Sent to the log; [`PendingSend::ack`] waits for the log's answer.
+    Pending(PendingSend),
+}
+
+pub struct PendingSend {
+    state: AppState,
+    room: Uuid,
+    message_id: Uuid,
+    ack: natter_bus::PendingAppend,
+    started: std::time::Instant,
+}
+
+impl PendingSend {
+    pub async fn ack(self) -> ApiResult<SendReply> {
+        let appended = self.ack.await?;
+        metrics::histogram!("natter_send_seconds").record(self.started.elapsed().as_secs_f64());
+        if appended.duplicate {
+            // Inside the dedupe window JetStream answers with the first message under this
+            // id: make sure it was this send, not the same client_msg_id in another room.
+            let original = Event::from_bytes(&self.state.bus().get(appended.seq).await?)
+                .map_err(|e| ApiError::new(natter_schemas::ErrorCode::Internal, e.to_string()))?;
+            if original.room_id != Some(self.room) {
+                return Err(reused_client_msg_id());
+            }
+        } else {
+            metrics::counter!("natter_messages_sent_total").increment(1);
+        }
+        Ok(SendReply {
+            message_id: self.message_id,
+            seq: appended.seq,
+            duplicate: appended.duplicate,
+        })
+    }
+}
+
+/// Validates a send (one read-model query) and sends its event to the log without waiting for
+/// the ack, so that one socket's sends are pipelined, in order.
+pub async fn publish_message(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    req: &SendMessageRequest,
+) -> ApiResult<Published> {
+    let started = std::time::Instant::now();
     validate::client_msg_id(&req.client_msg_id)?;
     let body = validate::body(&req.body, state.config().max_message_chars)?;
-    let access = member_room(state, room, actor).await?;
-    not_archived(&access)?;
     let message_id = ids::message_id(actor, &req.client_msg_id);
+    let check = queries::send_check(state.pool(), room, actor, message_id)
+        .await?
+        .filter(|c| c.access.can_read())
+        .ok_or_else(|| ApiError::not_found("room"))?;
+    if check.access.role.is_none() {
+        return Err(ApiError::forbidden("you are not a member of this room"));
+    }
+    not_archived(&check.access)?;
     // A retry after JetStream's dedupe window: answer from the read model.
-    if let Some(existing) = queries::message(state.pool(), message_id).await? {
-        if existing.room_id != room {
+    if let Some((existing_room, seq)) = check.existing {
+        if existing_room != room {
             return Err(reused_client_msg_id());
         }
-        return Ok(SendReply {
+        return Ok(Published::Answered(SendReply {
             message_id,
-            seq: u64::try_from(existing.seq).unwrap_or(0),
+            seq,
             duplicate: true,
-        });
+        }));
     }
     let thread_root_id = match req.thread_root_id {
         None => None,
@@ -509,26 +569,17 @@ pub async fn send_message(
     );
     let subject = state.bus().subjects().room_event(room, event.type_name());
     let msg_id = format!("{actor}:{}", req.client_msg_id);
-    let appended = state
+    let ack = state
         .bus()
-        .append(subject, &event, Some(&msg_id), false)
+        .append_pipelined(subject, &event, Some(&msg_id), false)
         .await?;
-    if appended.duplicate {
-        // Inside the dedupe window JetStream answers with the first message under this id:
-        // make sure it was this send, not the same client_msg_id in another room.
-        let original = Event::from_bytes(&state.bus().get(appended.seq).await?)
-            .map_err(|e| ApiError::new(natter_schemas::ErrorCode::Internal, e.to_string()))?;
-        if original.room_id != Some(room) {
-            return Err(reused_client_msg_id());
-        }
-    } else {
-        metrics::counter!("natter_messages_sent_total").increment(1);
-    }
-    Ok(SendReply {
+    Ok(Published::Pending(PendingSend {
+        state: state.clone(),
+        room,
         message_id,
-        seq: appended.seq,
-        duplicate: appended.duplicate,
-    })
+        ack,
+        started,
+    }))
 }
 
 fn reused_client_msg_id() -> ApiError {

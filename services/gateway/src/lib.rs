@@ -43,6 +43,10 @@ pub async fn run(
     tracing::info!(%addr, "gateway listening");
     let app = rest::router(state.clone());
     let stop = shutdown.clone();
+    // Small frames must leave at once: no Nagle delay on sockets.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -34,6 +34,8 @@ enum Command {
     Fanout(FanoutArgs),
     /// Run the projectors (Postgres read models).
     Projector(ProjectorArgs),
+    /// Load-test a running natter over its public REST and WebSocket surface.
+    Bench(natter_bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -127,13 +129,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projector(args) => {
             natter::projector(&args.conn, args.projector, &args.stream, shutdown).await
         }
+        Command::Bench(args) => natter_bench::run(args).await.map(drop),
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format == "json");
+    // The bench prints its own report; keep its output clean of info logs.
+    if !matches!(cli.command, Command::Bench(_)) {
+        telemetry::init(cli.log_format == "json");
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

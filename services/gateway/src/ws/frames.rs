@@ -104,9 +104,35 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                 thread_root_id,
                 attachment_ids,
             };
-            commands::send_message(&ctx.state, ctx.info.user, room_id, &req)
-                .await
-                .map(|reply| Some(to_value(&reply)))
+            // Sends are pipelined: the event goes to the log now, in frame order, and the
+            // reply follows the log's ack without holding up the next frame.
+            match commands::publish_message(&ctx.state, ctx.info.user, room_id, &req).await {
+                Ok(commands::Published::Answered(reply)) => Ok(Some(to_value(&reply))),
+                Ok(commands::Published::Pending(pending)) => {
+                    let tx = ctx.tx.clone();
+                    tokio::spawn(async move {
+                        let frame = match (pending.ack().await, reply_id) {
+                            (Ok(reply), Some(id)) => ServerFrame::Reply {
+                                id,
+                                ok: true,
+                                data: Some(to_value(&reply)),
+                                error: None,
+                            },
+                            (Err(e), Some(id)) => ServerFrame::Reply {
+                                id,
+                                ok: false,
+                                data: None,
+                                error: Some(e.0),
+                            },
+                            (Err(e), None) => ServerFrame::Error { error: e.0 },
+                            (Ok(_), None) => return,
+                        };
+                        let _ = tx.send(Outbound::Frame(encode(&frame))).await;
+                    });
+                    return Handled::Continue;
+                }
+                Err(e) => Err(e),
+            }
         }
     };
     match (result, reply_id) {

@@ -1,0 +1,470 @@
+//! `fanout`: R rooms x S subscribed sockets per room x P senders, at a fixed total rate or as
+//! fast as possible. Every message carries its send time; afterwards every accepted message
+//! must have reached every subscriber of its room exactly once, and be in history exactly once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+use crate::client::{Client, User, send_json, subscribe};
+use crate::stats::{Percentiles, Samples, ServerUsage, UsageMeter, ms, table};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanoutArgs {
+    /// Rooms.
+    #[arg(long, default_value_t = 10)]
+    pub rooms: usize,
+    /// Subscribed sockets per room (each its own connection).
+    #[arg(long, default_value_t = 10)]
+    pub subscribers: usize,
+    /// Sending sockets in all, spread over the rooms.
+    #[arg(long, default_value_t = 20)]
+    pub senders: usize,
+    /// Total messages per second; 0 sends as fast as acks allow.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Warm-up seconds, not measured.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u64,
+    /// Sends in flight per sending socket.
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FanoutReport {
+    pub rooms: usize,
+    pub subscribers_per_room: usize,
+    pub senders: usize,
+    pub target_rate: u64,
+    pub duration_s: u64,
+    pub accepted: u64,
+    pub accepted_per_s: f64,
+    pub deliveries: u64,
+    pub deliveries_per_s: f64,
+    pub send_to_deliver: Percentiles,
+    pub send_to_ack: Percentiles,
+    pub errors: BTreeMap<String, u64>,
+    /// Accepted messages a subscriber of their room never got.
+    pub lost: u64,
+    /// Deliveries beyond the first of a message to one socket.
+    pub doubled: u64,
+    /// Accepted messages missing from history.
+    pub history_lost: u64,
+    /// Messages more than once in history.
+    pub history_doubled: u64,
+    pub server: ServerUsage,
+}
+
+/// A message's identity: sender index and sequence number.
+type Key = (u32, u64);
+
+struct Receiver {
+    room: usize,
+    counts: HashMap<Key, u32>,
+    latency: Samples,
+}
+
+struct Sender {
+    room: usize,
+    accepted: Vec<Key>,
+    ack: Samples,
+    errors: BTreeMap<String, u64>,
+}
+
+/// `bench <sender> <n> <micros since start>` padded to the body size.
+fn body(sender: u32, n: u64, micros: u64, size: usize) -> String {
+    let mut text = format!("bench {sender} {n} {micros} ");
+    while text.len() < size {
+        text.push('x');
+    }
+    text
+}
+
+/// Finds the three numbers of a bench body in a frame without parsing the whole frame.
+fn parse_body(frame: &str) -> Option<(u32, u64, u64)> {
+    let start = frame.find("\"body\":\"bench ")? + "\"body\":\"bench ".len();
+    let mut parts = frame[start..].splitn(4, ' ');
+    Some((
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    ))
+}
+
+pub async fn run(
+    client: &Client,
+    args: &FanoutArgs,
+    server_pid: Option<u32>,
+) -> anyhow::Result<FanoutReport> {
+    let tag = format!("b{:08x}", rand_u32());
+    eprintln!(
+        "setting up {} rooms, {} subscriber sockets, {} senders ...",
+        args.rooms,
+        args.rooms * args.subscribers,
+        args.senders
+    );
+    let owner = client.user(&format!("{tag}_owner")).await?;
+    let mut rooms = Vec::new();
+    for r in 0..args.rooms {
+        rooms.push(client.create_room(&owner, &format!("{tag}-{r}")).await?);
+    }
+    let subscribers = users(client, &tag, "s", args.subscribers).await?;
+    let senders = users(client, &tag, "p", args.senders).await?;
+    for user in &subscribers {
+        for room in &rooms {
+            client.join(user, *room).await?;
+        }
+    }
+    for (i, user) in senders.iter().enumerate() {
+        client.join(user, rooms[i % rooms.len()]).await?;
+    }
+
+    let start = Instant::now();
+    let warmup = Duration::from_secs(args.warmup);
+    let stop_receivers = Arc::new(AtomicBool::new(false));
+    let delivered = Arc::new(AtomicU64::new(0));
+
+    // Subscribers: one socket per (user, room).
+    let mut receiver_tasks = Vec::new();
+    for user in &subscribers {
+        for (r, room) in rooms.iter().enumerate() {
+            let (mut sink, mut source, _) = client.connect(user).await?;
+            subscribe(&mut sink, &mut source, *room, None).await?;
+            let stop = stop_receivers.clone();
+            let delivered = delivered.clone();
+            receiver_tasks.push(tokio::spawn(async move {
+                let mut rx = Receiver {
+                    room: r,
+                    counts: HashMap::new(),
+                    latency: Samples::default(),
+                };
+                let _sink = sink;
+                loop {
+                    let next =
+                        tokio::time::timeout(Duration::from_millis(200), source.next()).await;
+                    let message = match next {
+                        Err(_) if stop.load(Ordering::Relaxed) => break,
+                        Err(_) => continue,
+                        Ok(None) => break,
+                        Ok(Some(Err(_))) => break,
+                        Ok(Some(Ok(m))) => m,
+                    };
+                    let Message::Text(text) = message else {
+                        continue;
+                    };
+                    let Some((sender, n, micros)) = parse_body(text.as_str()) else {
+                        continue;
+                    };
+                    let now = start.elapsed();
+                    let sent = Duration::from_micros(micros);
+                    *rx.counts.entry((sender, n)).or_default() += 1;
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                    if sent >= warmup {
+                        rx.latency.push(now.saturating_sub(sent));
+                    }
+                }
+                rx
+            }));
+        }
+    }
+
+    // Senders.
+    let total = warmup + Duration::from_secs(args.duration);
+    let per_sender_rate = if args.rate == 0 {
+        0.0
+    } else {
+        args.rate as f64 / args.senders as f64
+    };
+    let mut sender_tasks = Vec::new();
+    let mut reply_tasks = Vec::new();
+    let meter_at = start + warmup;
+    for (i, user) in senders.iter().enumerate() {
+        let room_index = i % rooms.len();
+        let room = rooms[room_index];
+        let (mut sink, mut source, _) = client.connect(user).await?;
+        let window = Arc::new(Semaphore::new(args.window.max(1)));
+        let pending: Arc<std::sync::Mutex<HashMap<u64, Duration>>> = Arc::default();
+        let body_bytes = args.body_bytes;
+        let sender_index = i as u32;
+        let replies = {
+            let window = window.clone();
+            let pending = pending.clone();
+            tokio::spawn(async move {
+                let mut out = Sender {
+                    room: room_index,
+                    accepted: Vec::new(),
+                    ack: Samples::default(),
+                    errors: BTreeMap::new(),
+                };
+                while let Ok(Some(frame)) = crate::client::next_json(&mut source).await {
+                    if frame["type"] != "reply" {
+                        continue;
+                    }
+                    let Some(n) = frame["id"].as_u64() else {
+                        continue;
+                    };
+                    let sent = pending.lock().map(|mut p| p.remove(&n)).ok().flatten();
+                    window.add_permits(1);
+                    if frame["ok"] == true {
+                        if frame["data"]["duplicate"] == false {
+                            out.accepted.push((sender_index, n));
+                        }
+                        if let Some(sent) = sent.filter(|s| *s >= warmup) {
+                            out.ack.push(start.elapsed().saturating_sub(sent));
+                        }
+                    } else {
+                        let code = frame["error"]["code"]
+                            .as_str()
+                            .unwrap_or("unknown")
+                            .to_owned();
+                        *out.errors.entry(code).or_default() += 1;
+                    }
+                }
+                out
+            })
+        };
+        sender_tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            let interval = (per_sender_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / per_sender_rate));
+            while start.elapsed() < total {
+                if let Some(interval) = interval {
+                    let due = start + interval.mul_f64(n as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let Ok(permit) = window.acquire().await else { break };
+                permit.forget();
+                let now = start.elapsed();
+                if let Ok(mut p) = pending.lock() {
+                    p.insert(n, now);
+                }
+                let frame = json!({
+                    "type": "send", "id": n, "room_id": room,
+                    "client_msg_id": n.to_string(),
+                    "body": body(sender_index, n, u64::try_from(now.as_micros()).unwrap_or(0), body_bytes),
+                });
+                if send_json(&mut sink, &frame).await.is_err() {
+                    break;
+                }
+                n += 1;
+            }
+            // Wait for the last replies, then close.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while pending.lock().map(|p| !p.is_empty()).unwrap_or(false) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = futures::SinkExt::close(&mut sink).await;
+        }));
+        reply_tasks.push(replies);
+    }
+
+    tokio::time::sleep_until(meter_at.into()).await;
+    let meter = UsageMeter::start(server_pid);
+    let delivered_at_window = delivered.load(Ordering::Relaxed);
+    tokio::time::sleep_until((start + total).into()).await;
+    let server = meter.finish();
+    let delivered_in_window = delivered.load(Ordering::Relaxed) - delivered_at_window;
+    eprintln!("sending done; waiting for the last acks and deliveries ...");
+    for task in sender_tasks {
+        task.await?;
+    }
+    let mut sent = Vec::new();
+    for task in reply_tasks {
+        sent.push(task.await?);
+    }
+
+    // Accepted messages per room; wait until every subscriber has them (or nothing moves).
+    let mut accepted_by_room: Vec<HashSet<Key>> = vec![HashSet::new(); rooms.len()];
+    for s in &sent {
+        accepted_by_room[s.room].extend(s.accepted.iter().copied());
+    }
+    let expected: u64 =
+        accepted_by_room.iter().map(|a| a.len() as u64).sum::<u64>() * args.subscribers as u64;
+    let mut last = delivered.load(Ordering::Relaxed);
+    let mut still = Instant::now();
+    while delivered.load(Ordering::Relaxed) < expected && still.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = delivered.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            still = Instant::now();
+        }
+    }
+    stop_receivers.store(true, Ordering::Relaxed);
+    let mut received = Vec::new();
+    for task in receiver_tasks {
+        received.push(task.await?);
+    }
+
+    let (mut lost, mut doubled) = (0u64, 0u64);
+    let mut latency = Samples::default();
+    for rx in received {
+        for key in &accepted_by_room[rx.room] {
+            if !rx.counts.contains_key(key) {
+                lost += 1;
+            }
+        }
+        doubled += rx
+            .counts
+            .values()
+            .map(|c| u64::from(c.saturating_sub(1)))
+            .sum::<u64>();
+        latency.extend(rx.latency);
+    }
+    let (history_lost, history_doubled) =
+        check_history(client, &owner, &rooms, &accepted_by_room).await?;
+
+    let mut ack = Samples::default();
+    let mut errors = BTreeMap::new();
+    let mut accepted_in_window = 0u64;
+    for s in sent {
+        accepted_in_window += s.ack.0.len() as u64;
+        ack.extend(s.ack);
+        for (code, n) in s.errors {
+            *errors.entry(code).or_default() += n;
+        }
+    }
+    let accepted: u64 = accepted_by_room.iter().map(|a| a.len() as u64).sum();
+    let secs = args.duration.max(1) as f64;
+    Ok(FanoutReport {
+        rooms: args.rooms,
+        subscribers_per_room: args.subscribers,
+        senders: args.senders,
+        target_rate: args.rate,
+        duration_s: args.duration,
+        accepted,
+        accepted_per_s: accepted_in_window as f64 / secs,
+        deliveries: delivered.load(Ordering::Relaxed),
+        deliveries_per_s: delivered_in_window as f64 / secs,
+        send_to_deliver: latency.percentiles(),
+        send_to_ack: ack.percentiles(),
+        errors,
+        lost,
+        doubled,
+        history_lost,
+        history_doubled,
+        server,
+    })
+}
+
+/// Reads every room's whole history and checks each accepted message is there exactly once.
+async fn check_history(
+    client: &Client,
+    reader: &User,
+    rooms: &[Uuid],
+    accepted: &[HashSet<Key>],
+) -> anyhow::Result<(u64, u64)> {
+    let (mut lost, mut doubled) = (0u64, 0u64);
+    for (room, want) in rooms.iter().zip(accepted) {
+        let mut seen: HashMap<Key, u32> = HashMap::new();
+        let mut after = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let path = format!("/v1/rooms/{room}/messages?after={after}&limit=100");
+            let (status, page) = client
+                .call(reqwest::Method::GET, &path, Some(&reader.token), None)
+                .await?;
+            anyhow::ensure!(status == 200, "history: {status} {page}");
+            let messages = page["messages"].as_array().cloned().unwrap_or_default();
+            for m in &messages {
+                after = after.max(m["seq"].as_u64().unwrap_or(0));
+                let text = format!("\"body\":{}", m["body"]);
+                if let Some((sender, n, _)) = parse_body(&text) {
+                    *seen.entry((sender, n)).or_default() += 1;
+                }
+            }
+            if page["has_more_after"] != true {
+                // The projection may still be catching up: wait until it has everything.
+                let missing = want.iter().filter(|k| !seen.contains_key(k)).count();
+                if missing == 0 || Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        lost += want.iter().filter(|k| !seen.contains_key(k)).count() as u64;
+        doubled += seen
+            .values()
+            .map(|c| u64::from(c.saturating_sub(1)))
+            .sum::<u64>();
+    }
+    Ok((lost, doubled))
+}
+
+pub fn print(report: &FanoutReport) {
+    table(
+        &format!(
+            "fanout: {} rooms x {} subscribers, {} senders, target {} msg/s, {} s",
+            report.rooms,
+            report.subscribers_per_room,
+            report.senders,
+            if report.target_rate == 0 {
+                "max".to_owned()
+            } else {
+                report.target_rate.to_string()
+            },
+            report.duration_s
+        ),
+        &[
+            ("accepted sends/s", format!("{:.0}", report.accepted_per_s)),
+            ("deliveries/s", format!("{:.0}", report.deliveries_per_s)),
+            ("send -> deliver", ms(&report.send_to_deliver)),
+            ("send -> ack", ms(&report.send_to_ack)),
+            ("errors", format!("{:?}", report.errors)),
+            (
+                "lost / doubled (sockets)",
+                format!("{} / {}", report.lost, report.doubled),
+            ),
+            (
+                "lost / doubled (history)",
+                format!("{} / {}", report.history_lost, report.history_doubled),
+            ),
+            (
+                "server cpu / rss",
+                format!(
+                    "{:.0}% of one core, {:.0} -> {:.0} MiB (pid {:?})",
+                    report.server.cpu_percent,
+                    report.server.rss_mib_start,
+                    report.server.rss_mib_end,
+                    report.server.pid
+                ),
+            ),
+        ],
+    );
+}
+
+async fn users(client: &Client, tag: &str, kind: &str, n: usize) -> anyhow::Result<Vec<User>> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let client = client.clone();
+        let name = format!("{tag}_{kind}{i}");
+        tasks.push(tokio::spawn(async move { client.user(&name).await }));
+    }
+    let mut users = Vec::new();
+    for task in tasks {
+        users.push(task.await??);
+    }
+    Ok(users)
+}
+
+pub fn rand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    nanos ^ std::process::id().rotate_left(16)
+}

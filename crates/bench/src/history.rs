@@ -1,0 +1,149 @@
+//! `history`: concurrent readers of history pages.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::client::Client;
+use crate::stats::{Percentiles, Samples, ServerUsage, UsageMeter, ms, table};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// Concurrent readers.
+    #[arg(long, default_value_t = 16)]
+    pub readers: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Messages seeded into the room first.
+    #[arg(long, default_value_t = 2000)]
+    pub messages: usize,
+    /// Page size.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryReport {
+    pub readers: usize,
+    pub messages: usize,
+    pub limit: usize,
+    pub requests: u64,
+    pub requests_per_s: f64,
+    pub errors: u64,
+    pub latency: Percentiles,
+    pub server: ServerUsage,
+}
+
+pub async fn run(
+    client: &Client,
+    args: &HistoryArgs,
+    pid: Option<u32>,
+) -> anyhow::Result<HistoryReport> {
+    let tag = format!("h{:08x}", crate::fanout::rand_u32());
+    let user = client.user(&format!("{tag}_reader")).await?;
+    let room = client.create_room(&user, &tag).await?;
+    eprintln!("seeding {} messages ...", args.messages);
+    let mut last_seq = 0;
+    let mut seeding = Vec::new();
+    for chunk in (0..args.messages).collect::<Vec<_>>().chunks(100) {
+        for i in chunk {
+            let client = client.clone();
+            let token = user.token.clone();
+            let i = *i;
+            seeding.push(tokio::spawn(async move {
+                let body = json!({"body": format!("history message {i}"), "client_msg_id": format!("h{i}")});
+                client
+                    .call(reqwest::Method::POST, &format!("/v1/rooms/{room}/messages"), Some(&token), Some(body))
+                    .await
+            }));
+        }
+        for task in seeding.drain(..) {
+            let (_, reply) = task.await??;
+            last_seq = last_seq.max(reply["seq"].as_u64().unwrap_or(0));
+        }
+    }
+    // Wait until the read model has them all.
+    client
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/rooms/{room}/messages?limit=1&min_seq={last_seq}"),
+            Some(&user.token),
+            None,
+        )
+        .await?;
+
+    let meter = UsageMeter::start(pid);
+    let until = Instant::now() + Duration::from_secs(args.duration);
+    let mut tasks = Vec::new();
+    for r in 0..args.readers {
+        let client = client.clone();
+        let token = user.token.clone();
+        let limit = args.limit;
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut errors = 0u64;
+            let mut i = r as u64;
+            while Instant::now() < until {
+                // Alternate the newest page with pages further back.
+                let path = if i.is_multiple_of(2) {
+                    format!("/v1/rooms/{room}/messages?limit={limit}")
+                } else {
+                    let before = 1 + (i * 7919) % last_seq.max(1);
+                    format!("/v1/rooms/{room}/messages?limit={limit}&before={before}")
+                };
+                let t = Instant::now();
+                match client
+                    .call(reqwest::Method::GET, &path, Some(&token), None)
+                    .await
+                {
+                    Ok((200, _)) => samples.push(t.elapsed()),
+                    _ => errors += 1,
+                }
+                i += 1;
+            }
+            (samples, errors)
+        }));
+    }
+    let mut samples = Samples::default();
+    let mut errors = 0;
+    for task in tasks {
+        let (s, e) = task.await?;
+        samples.extend(s);
+        errors += e;
+    }
+    let server = meter.finish();
+    let requests = samples.0.len() as u64;
+    Ok(HistoryReport {
+        readers: args.readers,
+        messages: args.messages,
+        limit: args.limit,
+        requests,
+        requests_per_s: requests as f64 / args.duration.max(1) as f64,
+        errors,
+        latency: samples.percentiles(),
+        server,
+    })
+}
+
+pub fn print(r: &HistoryReport) {
+    table(
+        &format!(
+            "history: {} readers, pages of {}, {} messages",
+            r.readers, r.limit, r.messages
+        ),
+        &[
+            ("requests/s", format!("{:.0}", r.requests_per_s)),
+            ("latency", ms(&r.latency)),
+            ("errors", r.errors.to_string()),
+            (
+                "server cpu / rss",
+                format!(
+                    "{:.0}% of one core, {:.0} MiB",
+                    r.server.cpu_percent, r.server.rss_mib_end
+                ),
+            ),
+        ],
+    );
+}

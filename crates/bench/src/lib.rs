@@ -1,0 +1,88 @@
+//! natter-bench: the load generator. It drives a running natter over its public WebSocket and
+//! REST surface only, like a client fleet, and prints figures (a table, or `--json`).
+//!
+//! - [`fanout`]: rooms x subscribers x senders; throughput, latency, lost and doubled.
+//! - [`history`]: concurrent history readers.
+//! - [`idle`]: many idle subscribed sockets; gateway memory per socket.
+//! - [`connect`]: a reconnect storm resuming with `since`.
+
+pub mod client;
+pub mod connect;
+pub mod fanout;
+pub mod history;
+pub mod idle;
+pub mod stats;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// natter's base URL.
+    #[arg(
+        long,
+        env = "NATTER_BENCH_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// The gateway's process id, for CPU and memory; found in /proc when there is one `natter`.
+    #[arg(long, global = true)]
+    pub server_pid: Option<u32>,
+    /// Print one JSON document instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub workload: Workload,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Workload {
+    /// Rooms x subscribed sockets x senders: throughput, latency, nothing lost or doubled.
+    Fanout(fanout::FanoutArgs),
+    /// Concurrent history readers: requests/s and latency.
+    History(history::HistoryArgs),
+    /// Idle subscribed sockets: gateway memory per socket.
+    Idle(idle::IdleArgs),
+    /// A reconnect storm: sockets drop and resume with `since` at once.
+    Connect(connect::ConnectArgs),
+}
+
+/// Runs a workload and prints its report.
+pub async fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
+    let client = client::Client::new(&args.url);
+    let pid = stats::find_server(args.server_pid);
+    let report = match &args.workload {
+        Workload::Fanout(a) => {
+            let r = fanout::run(&client, a, pid).await?;
+            if !args.json {
+                fanout::print(&r);
+            }
+            serde_json::to_value(r)?
+        }
+        Workload::History(a) => {
+            let r = history::run(&client, a, pid).await?;
+            if !args.json {
+                history::print(&r);
+            }
+            serde_json::to_value(r)?
+        }
+        Workload::Idle(a) => {
+            let r = idle::run(&client, a, pid).await?;
+            if !args.json {
+                idle::print(&r);
+            }
+            serde_json::to_value(r)?
+        }
+        Workload::Connect(a) => {
+            let r = connect::run(&client, a).await?;
+            if !args.json {
+                connect::print(&r);
+            }
+            serde_json::to_value(r)?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(report)
+}
