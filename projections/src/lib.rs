@@ -29,12 +29,13 @@ pub trait Projection: Send + Sync {
     /// The checkpoint row and the durable consumer are named after it.
     fn name(&self) -> &'static str;
 
-    /// Applies one event. Must only touch this projection's tables.
+    /// Applies events (ascending seq, all after the checkpoint) inside the caller's
+    /// transaction. Must only touch this projection's tables. Implementations batch what they
+    /// can (multi-row statements); the effect must equal applying them one by one.
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,
-        seq: u64,
-        event: &'a Event,
+        events: &'a [(u64, Event)],
     ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 }
 
@@ -75,12 +76,10 @@ pub async fn apply_batch<P: Projection>(
             got: from,
         });
     }
-    for (seq, event) in events {
-        if *seq <= last {
-            continue;
-        }
-        projection.apply(&mut tx, *seq, event).await?;
-        last = *seq;
+    let fresh = events.partition_point(|(seq, _)| *seq <= last);
+    let events = &events[fresh..];
+    if !events.is_empty() {
+        projection.apply(&mut tx, events).await?;
     }
     last = last.max(through);
     sqlx::query(
