@@ -54,6 +54,22 @@ impl Setup {
     }
 }
 
+/// Gateway, projector and fan-out as separate roles (so one can be stopped or killed), with
+/// a registered user, a public room, and that user's socket subscribed to it.
+pub async fn split_roles(env: &TestEnv) -> (Natter, Natter, Natter, Api, Uuid, Ws) {
+    use natter_testkit::Role;
+    let gateway = Natter::start_role(env, Role::Gateway, Default::default()).await;
+    let projector = Natter::start_role(env, Role::Projector, Default::default()).await;
+    let fanout = Natter::start_role(env, Role::Fanout, Default::default()).await;
+    let alice = Api::register(&gateway.base, "alice").await;
+    let room = alice.create_room("r", "public").await;
+    let mut ws = Ws::connect(&gateway.ws_url(), alice.token())
+        .await
+        .expect("ws");
+    ws.subscribe(room).await;
+    (gateway, projector, fanout, alice, room, ws)
+}
+
 /// Reads history pages until the room holds `n` messages (the projection is asynchronous).
 pub async fn wait_history(api: &Api, room: Uuid, n: usize) -> Vec<serde_json::Value> {
     natter_testkit::wait_until("history to catch up", Duration::from_secs(20), || async {

@@ -16,6 +16,9 @@ use crate::subjects::Subjects;
 
 /// The header on fan-out deliveries that carries the event's stream sequence.
 pub const SEQ_HEADER: &str = "Natter-Seq";
+/// The header on fan-out deliveries that carries the seq of the room's previous event (when
+/// the fan-out knows it), so that a gateway notices a delivery it never got.
+pub const PREV_SEQ_HEADER: &str = "Natter-Prev-Seq";
 
 /// Headers a fan-out delivery carries.
 pub struct DeliveryHeaders;
@@ -23,13 +26,16 @@ pub struct DeliveryHeaders;
 impl DeliveryHeaders {
     /// The `seq` of a delivered event, from its headers.
     pub fn seq(message: &async_nats::Message) -> Option<u64> {
-        message
-            .headers
-            .as_ref()?
-            .get(SEQ_HEADER)?
-            .as_str()
-            .parse()
-            .ok()
+        Self::number(message, SEQ_HEADER)
+    }
+
+    /// The seq of the room's previous event, when the fan-out knew it.
+    pub fn prev_seq(message: &async_nats::Message) -> Option<u64> {
+        Self::number(message, PREV_SEQ_HEADER)
+    }
+
+    fn number(message: &async_nats::Message, header: &str) -> Option<u64> {
+        message.headers.as_ref()?.get(header)?.as_str().parse().ok()
     }
 }
 

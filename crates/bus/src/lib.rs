@@ -14,8 +14,8 @@ pub mod subjects;
 
 pub use batches::{Batches, Next, ack_through, seq_of};
 pub use bus::{
-    Appended, Bus, ConnectionEvent, DeliveryHeaders, PendingAppend, Replay, SEQ_HEADER,
-    StreamSettings,
+    Appended, Bus, ConnectionEvent, DeliveryHeaders, PREV_SEQ_HEADER, PendingAppend, Replay,
+    SEQ_HEADER, StreamSettings,
 };
 pub use error::{BusError, BusErrorKind};
 pub use subjects::Subjects;

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::DeliverPolicy;
-use natter_bus::{Batches, Bus, BusError, Next, SEQ_HEADER, ack_through, seq_of};
+use std::collections::HashMap;
+
+use natter_bus::{Batches, Bus, BusError, Next, PREV_SEQ_HEADER, SEQ_HEADER, ack_through, seq_of};
 use natter_common::Shutdown;
 use natter_schemas::Event;
 
@@ -37,20 +39,24 @@ impl Default for FanoutConfig {
 
 pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(), BusError> {
     let mut batches = open(&bus, config.fanout_batch).await?;
+    // Each room's last delivered seq in this run, sent along as the next event's "previous".
+    let mut rooms: HashMap<uuid::Uuid, u64> = HashMap::new();
     tracing::info!("fanout started");
     loop {
         let batch = match batches.next_or_stop(&shutdown, ROLE).await {
             Next::Batch(batch) => batch,
             Next::Stop => break,
             Next::Reopen => {
+                rooms.clear();
                 batches = open(&bus, config.fanout_batch).await?;
                 continue;
             }
         };
-        if let Err(e) = deliver(&bus, &batch).await {
+        if let Err(e) = deliver(&bus, &batch, &mut rooms).await {
             // Nothing was acked: read again from the ack floor (gateways drop repeats).
             tracing::warn!(error = %e, "delivery failed; resuming at the last acked event");
             tokio::time::sleep(Duration::from_millis(200)).await;
+            rooms.clear();
             batches = open(&bus, config.fanout_batch).await?;
         }
     }
@@ -61,7 +67,11 @@ pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(
 /// Publishes a batch's deliveries and acks it, unless the connection was re-established
 /// meanwhile: a flush only means the bytes left this process, and a reconnect discards what
 /// was still buffered, so such a batch is delivered again rather than acked.
-async fn deliver(bus: &Bus, batch: &[async_nats::jetstream::Message]) -> Result<(), BusError> {
+async fn deliver(
+    bus: &Bus,
+    batch: &[async_nats::jetstream::Message],
+    rooms: &mut HashMap<uuid::Uuid, u64>,
+) -> Result<(), BusError> {
     let connects = bus.connects();
     let mut delivered = 0u64;
     for message in batch {
@@ -86,6 +96,9 @@ async fn deliver(bus: &Bus, batch: &[async_nats::jetstream::Message]) -> Result<
         };
         let mut headers = HeaderMap::new();
         headers.insert(SEQ_HEADER, seq.to_string().as_str());
+        if let Some(prev) = rooms.insert(room, seq) {
+            headers.insert(PREV_SEQ_HEADER, prev.to_string().as_str());
+        }
         bus.notify(
             bus.subjects().deliver_room(room),
             Some(headers.clone()),

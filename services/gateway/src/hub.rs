@@ -194,13 +194,18 @@ impl Hub {
     /// the session.
     pub async fn subscribe_room(&self, room: Uuid, session: SessionHandle) -> Result<(), BusError> {
         let subject = self.0.bus.subjects().deliver_room(room);
+        let bus = self.0.bus.clone();
+        // Read before subscribing: events up to here belong to the sessions' replays, and any
+        // later one that the fan-out sent before the subscription was active is found through
+        // the next delivery's previous seq.
+        let floor = self.0.bus.last_seq().await?;
         let count = join(
             &self.0.bus,
             &self.0.rooms,
             room,
             subject,
             session,
-            |sub, sessions, seen| room_task(room, sub, sessions, seen),
+            |sub, sessions, seen| room_task(bus, room, floor, sub, sessions, seen),
         )
         .await?;
         metrics::gauge!("natter_gateway_rooms").set(count as f64);
@@ -352,21 +357,41 @@ fn ends_subscription(event: &Event) -> Option<(Option<Uuid>, &'static str)> {
 }
 
 async fn room_task(
+    bus: Bus,
     room: Uuid,
+    mut floor: u64,
     mut subscriber: async_nats::Subscriber,
     sessions: Sessions,
     seen: Arc<std::sync::atomic::AtomicU64>,
 ) {
-    // The fan-out may deliver a batch twice after a crash; each room's seqs only grow.
-    let mut last_seq = 0u64;
+    // Events up to the log's head when the subscription began belong to the sessions' own
+    // replays; after it, every room event must arrive here. The fan-out may also deliver a
+    // batch twice after a crash: each room's seqs only grow, so repeats are dropped.
     while let Some(message) = subscriber.next().await {
         let Some(seq) = DeliveryHeaders::seq(&message) else {
             continue;
         };
-        if seq <= last_seq {
+        if seq <= floor {
             continue;
         }
-        last_seq = seq;
+        // The fan-out says which room event came before this one: if this gateway never got
+        // it (core NATS dropped it, or interest had not reached the fan-out's server yet),
+        // read the hole from the log before going on.
+        if let Some(prev) = DeliveryHeaders::prev_seq(&message).filter(|p| *p > floor) {
+            match backfill(&bus, room, floor, seq, &sessions, &seen).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(%room, floor, prev, error = %e, "cannot fill a delivery gap; closing the room's sockets");
+                    for session in read(&sessions).values() {
+                        session.close(
+                            close_code::SERVICE_RESTART,
+                            "deliveries were interrupted; reconnect and resume with since",
+                        );
+                    }
+                }
+            }
+        }
+        floor = seq;
         seen.store(seq, std::sync::atomic::Ordering::Relaxed);
         let event = match Event::from_bytes(&message.payload) {
             Ok(event) => event,
@@ -375,10 +400,43 @@ async fn room_task(
                 continue;
             }
         };
-        let frame = event_frame(room, seq, &event);
+        deliver(room, seq, &event, &sessions);
+    }
+}
+
+/// Reads the room's events after `floor` and before `until` from the log and delivers them.
+async fn backfill(
+    bus: &Bus,
+    room: Uuid,
+    floor: u64,
+    until: u64,
+    sessions: &Sessions,
+    seen: &std::sync::atomic::AtomicU64,
+) -> Result<(), BusError> {
+    metrics::counter!("natter_gateway_delivery_gaps_total").increment(1);
+    let replay = bus
+        .replay_room(room, floor, 10_000, std::time::Duration::from_secs(5))
+        .await?;
+    let natter_bus::Replay::Events(events) = replay else {
+        return Err(BusError::other("gap too large to fill"));
+    };
+    for (seq, bytes) in events.into_iter().filter(|(s, _)| *s < until) {
+        if let Ok(event) = Event::from_bytes(&bytes) {
+            seen.store(seq, std::sync::atomic::Ordering::Relaxed);
+            deliver(room, seq, &event, sessions);
+        }
+    }
+    Ok(())
+}
+
+/// Hands one event to every session of the room (serialised once), and ends the
+/// subscriptions the event ends.
+fn deliver(room: Uuid, seq: u64, event: &Event, sessions: &Sessions) {
+    {
+        let frame = event_frame(room, seq, event);
         let mut delivered = 0u64;
         {
-            let sessions = read(&sessions);
+            let sessions = read(sessions);
             for session in sessions.values() {
                 session.push(Outbound::Event {
                     room,
@@ -389,12 +447,12 @@ async fn room_task(
             }
         }
         metrics::counter!("natter_gateway_deliveries_total").increment(delivered);
-        if let Some((target, reason)) = ends_subscription(&event) {
+        if let Some((target, reason)) = ends_subscription(event) {
             let notice = encode(&ServerFrame::Unsubscribed {
                 room_id: room,
                 reason: reason.to_owned(),
             });
-            let mut sessions = write(&sessions);
+            let mut sessions = write(sessions);
             sessions.retain(|_, session| {
                 let ends = target.is_none_or(|user| user == session.user);
                 if ends {
