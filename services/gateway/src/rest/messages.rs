@@ -76,10 +76,14 @@ async fn history(
     if let Some(seq) = q.min_seq {
         state.projected(seq).await?;
     }
-    commands::readable_room(&state, id, user.id).await?;
-    Ok(axum::Json(
-        queries::history(state.pool(), id, page, limit).await?,
-    ))
+    // The access check and the page are read at the same time (two pooled connections): the
+    // page is only returned when the check passes.
+    let (access, page) = tokio::join!(
+        commands::readable_room(&state, id, user.id),
+        queries::history(state.pool(), id, page, limit)
+    );
+    access?;
+    Ok(axum::Json(page?))
 }
 
 async fn send(
