@@ -70,6 +70,18 @@ pub async fn split_roles(env: &TestEnv) -> (Natter, Natter, Natter, Api, Uuid, W
     (gateway, projector, fanout, alice, room, ws)
 }
 
+/// Sends `n` messages over REST, one after another, in a task; it returns their seqs.
+pub fn send_in_background(api: &Api, room: Uuid, n: usize) -> tokio::task::JoinHandle<Vec<u64>> {
+    let sender = api.clone();
+    tokio::spawn(async move {
+        let mut seqs = Vec::with_capacity(n);
+        for i in 0..n {
+            seqs.push(sender.send(room, &format!("m{i}"), "x").await);
+        }
+        seqs
+    })
+}
+
 /// Reads history pages until the room holds `n` messages (the projection is asynchronous).
 pub async fn wait_history(api: &Api, room: Uuid, n: usize) -> Vec<serde_json::Value> {
     natter_testkit::wait_until("history to catch up", Duration::from_secs(20), || async {

@@ -107,14 +107,7 @@ async fn fanout_kill_and_restart_delivers_everything_once() {
     let env = TestEnv::new().await;
     let (gateway, projector, mut fanout, alice, room, mut ws) = crate::split_roles(&env).await;
     const N: usize = 300;
-    let sender = alice.clone();
-    let sending = tokio::spawn(async move {
-        let mut seqs = Vec::new();
-        for i in 0..N {
-            seqs.push(sender.send(room, &format!("m{i}"), "x").await);
-        }
-        seqs
-    });
+    let sending = crate::send_in_background(&alice, room, N);
     for round in 0..3 {
         tokio::time::sleep(Duration::from_millis(80 + 50 * round)).await;
         fanout.kill().await;

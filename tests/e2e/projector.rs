@@ -21,14 +21,7 @@ async fn projector_kill_and_restart_loses_and_doubles_nothing() {
     let alice = Api::register(&gateway.base, "alice").await;
     let room = alice.create_room("r", "public").await;
     const N: usize = 400;
-    let sender = alice.clone();
-    let sending = tokio::spawn(async move {
-        let mut seqs = Vec::new();
-        for i in 0..N {
-            seqs.push(sender.send(room, &format!("m{i}"), "x").await);
-        }
-        seqs
-    });
+    let sending = crate::send_in_background(&alice, room, N);
     for round in 0..5 {
         tokio::time::sleep(Duration::from_millis(50 + 37 * round)).await;
         projector.kill().await;

@@ -43,12 +43,19 @@ enum Command {
     Bench(natter_bench::BenchArgs),
 }
 
+/// What every role takes: the servers and the stream settings, plus the role's own config.
 #[derive(Args)]
-struct UpArgs {
+struct RoleArgs<T: Args> {
     #[command(flatten)]
     conn: Connections,
     #[command(flatten)]
     stream: StreamArgs,
+    #[command(flatten)]
+    role: T,
+}
+
+#[derive(Args)]
+struct AllRoles {
     #[command(flatten)]
     gateway: GatewayConfig,
     #[command(flatten)]
@@ -57,35 +64,10 @@ struct UpArgs {
     projector: ProjectorConfig,
 }
 
-#[derive(Args)]
-struct GatewayArgs {
-    #[command(flatten)]
-    conn: Connections,
-    #[command(flatten)]
-    stream: StreamArgs,
-    #[command(flatten)]
-    gateway: GatewayConfig,
-}
-
-#[derive(Args)]
-struct FanoutArgs {
-    #[command(flatten)]
-    conn: Connections,
-    #[command(flatten)]
-    stream: StreamArgs,
-    #[command(flatten)]
-    fanout: FanoutConfig,
-}
-
-#[derive(Args)]
-struct ProjectorArgs {
-    #[command(flatten)]
-    conn: Connections,
-    #[command(flatten)]
-    stream: StreamArgs,
-    #[command(flatten)]
-    projector: ProjectorConfig,
-}
+type UpArgs = RoleArgs<AllRoles>;
+type GatewayArgs = RoleArgs<GatewayConfig>;
+type FanoutArgs = RoleArgs<FanoutConfig>;
+type ProjectorArgs = RoleArgs<ProjectorConfig>;
 
 fn warn_dev_secret(config: &GatewayConfig) {
     if config.jwt_secret.is_none() {
@@ -113,26 +95,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals();
     match cli.command {
         Command::Up(args) => {
-            warn_dev_secret(&args.gateway);
-            let listener = bind(&args.gateway).await?;
+            warn_dev_secret(&args.role.gateway);
+            let listener = bind(&args.role.gateway).await?;
             let config = UpConfig {
-                gateway: args.gateway,
-                fanout: args.fanout,
-                projector: args.projector,
+                gateway: args.role.gateway,
+                fanout: args.role.fanout,
+                projector: args.role.projector,
                 stream: args.stream,
             };
             natter::up(&args.conn, config, listener, shutdown).await
         }
         Command::Gateway(args) => {
-            warn_dev_secret(&args.gateway);
-            let listener = bind(&args.gateway).await?;
-            natter::gateway(&args.conn, args.gateway, &args.stream, listener, shutdown).await
+            warn_dev_secret(&args.role);
+            let listener = bind(&args.role).await?;
+            natter::gateway(&args.conn, args.role, &args.stream, listener, shutdown).await
         }
         Command::Fanout(args) => {
-            natter::fanout(&args.conn, args.fanout, &args.stream, shutdown).await
+            natter::fanout(&args.conn, args.role, &args.stream, shutdown).await
         }
         Command::Projector(args) => {
-            natter::projector(&args.conn, args.projector, &args.stream, shutdown).await
+            natter::projector(&args.conn, args.role, &args.stream, shutdown).await
         }
         Command::Bench(args) => natter_bench::run(args).await.map(drop),
     }
