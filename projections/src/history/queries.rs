@@ -249,33 +249,51 @@ struct MemberRow {
     joined_at: DateTime<Utc>,
 }
 
-pub async fn members(pool: &PgPool, room: Uuid) -> Result<Vec<Member>, sqlx::Error> {
-    let rows: Vec<MemberRow> = sqlx::query_as(
-        "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
-         FROM members m JOIN users u ON u.id = m.user_id
-         WHERE m.room_id = $1 ORDER BY m.joined_seq, u.username",
-    )
-    .bind(room)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Member {
+const MEMBER_SELECT: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
+    FROM members m JOIN users u ON u.id = m.user_id";
+
+impl From<MemberRow> for Member {
+    fn from(r: MemberRow) -> Self {
+        Member {
             user_id: r.user_id,
             username: r.username,
             display_name: r.display_name,
             role: Role::parse(&r.role).unwrap_or(Role::Member),
             joined_at: r.joined_at,
-        })
-        .collect())
+        }
+    }
 }
 
-/// How many owners a room has (the last one may not step down).
-pub async fn owner_count(pool: &PgPool, room: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM members WHERE room_id = $1 AND role = 'owner'")
-        .bind(room)
-        .fetch_one(pool)
-        .await
+pub async fn members(pool: &PgPool, room: Uuid) -> Result<Vec<Member>, sqlx::Error> {
+    let rows: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MEMBER_SELECT} WHERE m.room_id = $1 ORDER BY m.joined_seq, u.username"
+    )))
+    .bind(room)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Member::from).collect())
+}
+
+/// One member of a room (one primary-key lookup).
+pub async fn member(pool: &PgPool, room: Uuid, user: Uuid) -> Result<Option<Member>, sqlx::Error> {
+    let row: Option<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MEMBER_SELECT} WHERE m.room_id = $1 AND m.user_id = $2"
+    )))
+    .bind(room)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(Member::from))
+}
+
+/// How many owners, and how many members in all, a room has.
+pub async fn role_counts(pool: &PgPool, room: Uuid) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE role = 'owner'), count(*) FROM members WHERE room_id = $1",
+    )
+    .bind(room)
+    .fetch_one(pool)
+    .await
 }
 
 #[derive(FromRow)]

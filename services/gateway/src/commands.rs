@@ -357,8 +357,7 @@ pub async fn leave(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<()> {
     let access = member_room(state, room, actor).await?;
     not_dm(&access)?;
     if access.role == Some(Role::Owner)
-        && queries::owner_count(state.pool(), room).await? == 1
-        && queries::members(state.pool(), room).await?.len() > 1
+        && matches!(queries::role_counts(state.pool(), room).await?, (1, n) if n > 1)
     {
         return Err(ApiError::conflict(
             "you are the last owner: make someone else owner first",
@@ -370,10 +369,7 @@ pub async fn leave(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<()> {
 }
 
 async fn member_of(state: &AppState, room: Uuid, user: Uuid) -> ApiResult<Option<Member>> {
-    Ok(queries::members(state.pool(), room)
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == user))
+    Ok(queries::member(state.pool(), room, user).await?)
 }
 
 /// Adds `user` to the room. In private rooms only admins may; in public rooms any member.
@@ -447,7 +443,7 @@ pub async fn set_role(
     if target.role == role {
         return Ok(target);
     }
-    if target.role == Role::Owner && queries::owner_count(state.pool(), room).await? == 1 {
+    if target.role == Role::Owner && queries::role_counts(state.pool(), room).await?.0 == 1 {
         return Err(ApiError::conflict("a room needs at least one owner"));
     }
     let body = EventBody::MemberRoleChanged(MemberChanged {
