@@ -195,17 +195,17 @@ impl Hub {
     pub async fn subscribe_room(&self, room: Uuid, session: SessionHandle) -> Result<(), BusError> {
         let subject = self.0.bus.subjects().deliver_room(room);
         let bus = self.0.bus.clone();
-        // Read before subscribing: events up to here belong to the sessions' replays, and any
-        // later one that the fan-out sent before the subscription was active is found through
-        // the next delivery's previous seq.
-        let floor = self.0.bus.last_seq().await?;
+        // Read before subscribing (once per gateway, when the room's entry is made): events up
+        // to here belong to the sessions' replays, and any later one that the fan-out sent
+        // before the subscription was active is found through the next delivery's previous seq.
         let count = join(
             &self.0.bus,
             &self.0.rooms,
             room,
             subject,
             session,
-            |sub, sessions, seen| room_task(bus, room, floor, sub, sessions, seen),
+            self.0.bus.last_seq(),
+            |sub, sessions, seen, floor| room_task(bus, room, floor, sub, sessions, seen),
         )
         .await?;
         metrics::gauge!("natter_gateway_rooms").set(count as f64);
@@ -227,7 +227,8 @@ impl Hub {
             user,
             subject,
             session,
-            |sub, sessions, _| user_task(sub, sessions),
+            std::future::ready(Ok(0)),
+            |sub, sessions, _, _| user_task(sub, sessions),
         )
         .await?;
         Ok(())
@@ -238,18 +239,20 @@ impl Hub {
     }
 }
 
-/// Adds `session` under `key`, subscribing to `subject` (and starting the entry's task) when it
-/// is the first. Returns how many entries there are.
-async fn join<F, T>(
+/// Adds `session` under `key`. When it is the first, awaits `floor`, subscribes to `subject`
+/// and starts the entry's task (which gets the floor). Returns how many entries there are.
+async fn join<P, F, T>(
     bus: &Bus,
     entries: &Mutex<HashMap<Uuid, Entry>>,
     key: Uuid,
     subject: String,
     session: SessionHandle,
+    floor: P,
     task: F,
 ) -> Result<usize, BusError>
 where
-    F: FnOnce(async_nats::Subscriber, Sessions, Arc<std::sync::atomic::AtomicU64>) -> T,
+    P: std::future::Future<Output = Result<u64, BusError>>,
+    F: FnOnce(async_nats::Subscriber, Sessions, Arc<std::sync::atomic::AtomicU64>, u64) -> T,
     T: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut entries = entries.lock().await;
@@ -257,6 +260,7 @@ where
         write(&entry.sessions).insert(session.id, session);
         return Ok(entries.len());
     }
+    let floor = floor.await?;
     let subscriber = bus
         .client()
         .subscribe(subject)
@@ -266,7 +270,7 @@ where
     let sessions: Sessions = Arc::default();
     write(&sessions).insert(session.id, session);
     let last_seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let task = tokio::spawn(task(subscriber, sessions.clone(), last_seq.clone()));
+    let task = tokio::spawn(task(subscriber, sessions.clone(), last_seq.clone(), floor));
     entries.insert(
         key,
         Entry {
