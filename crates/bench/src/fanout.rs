@@ -95,15 +95,20 @@ fn body(sender: u32, n: u64, micros: u64, size: usize) -> String {
     text
 }
 
-/// Finds the three numbers of a bench body in a frame without parsing the whole frame.
-fn parse_body(frame: &str) -> Option<(u32, u64, u64)> {
-    let start = frame.find("\"body\":\"bench ")? + "\"body\":\"bench ".len();
-    let mut parts = frame[start..].splitn(4, ' ');
+/// The sender, number and send time of a bench body (`bench <sender> <n> <micros> ...`).
+fn parse_bench(body: &str) -> Option<(u32, u64, u64)> {
+    let mut parts = body.strip_prefix("bench ")?.splitn(4, ' ');
     Some((
         parts.next()?.parse().ok()?,
         parts.next()?.parse().ok()?,
         parts.next()?.parse().ok()?,
     ))
+}
+
+/// The same, found in a whole event frame without parsing the frame.
+fn parse_body(frame: &str) -> Option<(u32, u64, u64)> {
+    let start = frame.find("\"body\":\"bench ")? + "\"body\":\"".len();
+    parse_bench(&frame[start..])
 }
 
 pub async fn run(
@@ -382,8 +387,7 @@ async fn check_history(
             let messages = page["messages"].as_array().cloned().unwrap_or_default();
             for m in &messages {
                 after = after.max(m["seq"].as_u64().unwrap_or(0));
-                let text = format!("\"body\":{}", m["body"]);
-                if let Some((sender, n, _)) = parse_body(&text) {
+                if let Some((sender, n, _)) = m["body"].as_str().and_then(parse_bench) {
                     *seen.entry((sender, n)).or_default() += 1;
                 }
             }
@@ -467,4 +471,20 @@ pub fn rand_u32() -> u32 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     nanos ^ std::process::id().rotate_left(16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_bodies_round_trip_in_frames_and_in_history() {
+        let text = body(3, 17, 123_456, 64);
+        assert_eq!(text.len(), 64);
+        assert_eq!(parse_bench(&text), Some((3, 17, 123_456)));
+        let frame =
+            serde_json::json!({"type": "event", "event": {"data": {"body": text}}}).to_string();
+        assert_eq!(parse_body(&frame), Some((3, 17, 123_456)));
+        assert_eq!(parse_bench("hello"), None);
+    }
 }
