@@ -28,18 +28,8 @@ async fn two_gateways_in_two_processes_deliver_to_each_others_sockets() {
         b.send_message(room, &format!("b{i}"), &format!("from gw2 {i}"))
             .await;
     }
-    let on_a: Vec<u64> = a
-        .events(40)
-        .await
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
-    let on_b: Vec<u64> = b
-        .events(40)
-        .await
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
+    let on_a: Vec<u64> = a.event_seqs(40).await;
+    let on_b: Vec<u64> = b.event_seqs(40).await;
     assert_eq!(
         on_a, on_b,
         "both gateways deliver the same events in the same order"

@@ -38,10 +38,7 @@ async fn a_burst_reaches_every_socket_in_order_once() {
     }
     for ws in &mut sockets {
         let events = ws.events(N).await;
-        let seqs: Vec<u64> = events
-            .iter()
-            .map(|e| e["seq"].as_u64().expect("seq"))
-            .collect();
+        let seqs: Vec<u64> = natter_testkit::seqs(&events);
         assert_eq!(seqs, sent, "every message, in send order, once");
         for (i, e) in events.iter().enumerate() {
             assert_eq!(e["room_id"], json!(room));
@@ -50,11 +47,7 @@ async fn a_burst_reaches_every_socket_in_order_once() {
             assert_eq!(e["event"]["data"]["seq"], json!(sent[i]));
             assert_eq!(e["event"]["data"]["sender_id"], json!(alice.id()));
         }
-        let extra = ws.drain(Duration::from_millis(300)).await;
-        assert!(
-            extra.iter().all(|f| f["type"] != "event"),
-            "no duplicates: {extra:?}"
-        );
+        ws.assert_no_events(Duration::from_millis(300)).await;
     }
     s.finish().await;
 }
@@ -126,11 +119,7 @@ async fn a_kicked_member_stops_receiving_the_room() {
     assert_eq!(ended["room_id"], json!(room));
     assert_eq!(ended["reason"], "kicked");
     alice.send(room, "2", "after").await;
-    let later = bob_ws.drain(Duration::from_millis(500)).await;
-    assert!(
-        later.iter().all(|f| f["type"] != "event"),
-        "no events after the kick: {later:?}"
-    );
+    bob_ws.assert_no_events(Duration::from_millis(500)).await;
     let reply = bob_ws
         .request(json!({"type": "subscribe", "room_id": room}))
         .await;
@@ -165,10 +154,7 @@ async fn a_slow_socket_is_closed_with_4008_and_others_get_everything() {
     });
     let events = fast.events(N).await;
     let seqs = send.await.expect("sender");
-    let got: Vec<u64> = events
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
+    let got: Vec<u64> = natter_testkit::seqs(&events);
     assert_eq!(got, seqs);
     let closed = slow.closed().await;
     assert_eq!(closed.code, Some(4008), "{closed:?}");

@@ -82,8 +82,7 @@ async fn unsubscribe_stops_delivery() {
     ws.next_of("event").await;
     ws.ok(json!({"type": "unsubscribe", "room_id": room})).await;
     alice.send(room, "2", "two").await;
-    let frames = ws.drain(Duration::from_millis(500)).await;
-    assert!(frames.iter().all(|f| f["type"] != "event"), "{frames:?}");
+    ws.assert_no_events(Duration::from_millis(500)).await;
     s.finish().await;
 }
 
@@ -114,15 +113,9 @@ async fn fanout_kill_and_restart_delivers_everything_once() {
         fanout = Natter::start_role(&env, Role::Fanout, Default::default()).await;
     }
     let sent = sending.await.expect("sender");
-    let got: Vec<u64> = ws
-        .events(N)
-        .await
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
+    let got: Vec<u64> = ws.event_seqs(N).await;
     assert_eq!(got, sent);
-    let extra = ws.drain(Duration::from_millis(500)).await;
-    assert!(extra.iter().all(|f| f["type"] != "event"), "{extra:?}");
+    ws.assert_no_events(Duration::from_millis(500)).await;
     for n in [gateway, projector, fanout] {
         n.stop().await;
     }
@@ -153,25 +146,16 @@ async fn a_lost_delivery_is_filled_from_the_log() {
         .await
         .expect("publish");
     let events = ws.events(2).await;
-    let seqs: Vec<_> = events
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
+    let seqs: Vec<_> = natter_testkit::seqs(&events);
     assert_eq!(seqs, vec![a, b], "A read from the log, then B");
     assert_eq!(events[0]["event"]["data"]["body"], "A");
 
     // The fan-out comes back and delivers A and B again: no duplicates reach the socket.
     let fanout = Natter::start_role(&env, Role::Fanout, Default::default()).await;
     let c = alice.send(room, "c", "C").await;
-    let after: Vec<_> = ws
-        .events(1)
-        .await
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect();
+    let after: Vec<_> = ws.event_seqs(1).await;
     assert_eq!(after, vec![c]);
-    let extra = ws.drain(Duration::from_millis(400)).await;
-    assert!(extra.iter().all(|f| f["type"] != "event"), "{extra:?}");
+    ws.assert_no_events(Duration::from_millis(400)).await;
     for n in [gateway, projector, fanout] {
         n.stop().await;
     }

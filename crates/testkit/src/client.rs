@@ -283,6 +283,20 @@ impl Ws {
         out
     }
 
+    /// The seqs of the next `n` room events.
+    pub async fn event_seqs(&mut self, n: usize) -> Vec<u64> {
+        seqs(&self.events(n).await)
+    }
+
+    /// Asserts that no room event arrives within `window` (other frames are fine).
+    pub async fn assert_no_events(&mut self, window: Duration) {
+        let frames = self.drain(window).await;
+        assert!(
+            frames.iter().all(|f| f["type"] != "event"),
+            "no more events expected: {frames:?}"
+        );
+    }
+
     /// Frames received within `window` (for "nothing more arrives" checks).
     pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
         let mut out: Vec<Value> = self.pending.drain(..).collect();
@@ -313,4 +327,12 @@ impl Ws {
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+}
+
+/// The `seq` of each event frame.
+pub fn seqs(events: &[Value]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("event seq"))
+        .collect()
 }

@@ -13,6 +13,6 @@ mod client;
 mod env;
 mod process;
 
-pub use client::{Api, Ws, WsClosed};
+pub use client::{Api, Ws, WsClosed, seqs};
 pub use env::{Natter, Role, TestEnv, wait_until};
 pub use process::{NatterProcess, natter_binary};
