@@ -70,15 +70,11 @@ impl TestEnv {
         self
     }
 
-    /// A bus on this namespace (the stream must exist: start natter first).
+    /// The log of this namespace, opened as the roles open it.
     pub async fn bus(&self) -> natter_bus::Bus {
-        let bus = natter::connect_nats(&self.conn, "natter-test")
+        natter::open_log(&self.conn, &StreamArgs::default(), "natter-test")
             .await
-            .expect("nats");
-        bus.ensure_stream(&StreamArgs::default().settings())
-            .await
-            .expect("stream");
-        bus
+            .expect("nats")
     }
 
     pub async fn pool(&self) -> sqlx::PgPool {

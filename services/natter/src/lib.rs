@@ -145,39 +145,62 @@ pub struct UpConfig {
 
 /// Runs the gateway, fan-out and projector in one process until `shutdown`. `listener` is the
 /// gateway's (bound by the caller, so tests can use port 0).
+/// The log, opened: connected, with the stream ensured.
+pub async fn open_log(
+    conn: &Connections,
+    stream: &StreamArgs,
+    name: &str,
+) -> Result<Bus, StartError> {
+    let bus = connect_nats(conn, name).await?;
+    ensure_stream(&bus, conn, stream).await?;
+    Ok(bus)
+}
+
+/// Everything a gateway connects to.
+async fn gateway_deps(
+    conn: &Connections,
+    stream: &StreamArgs,
+    name: &str,
+) -> Result<Deps, StartError> {
+    Ok(Deps {
+        bus: open_log(conn, stream, name).await?,
+        pool: connect_postgres(conn, 16).await?,
+        redis: connect_redis(conn).await?,
+        metrics: metrics_handle(),
+    })
+}
+
+/// A role task's end, as one error type.
+fn ended<E: Into<anyhow::Error>>(
+    joined: Result<Result<(), E>, tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    joined?.map_err(Into::into)
+}
+
 pub async fn up(
     conn: &Connections,
     config: UpConfig,
     listener: tokio::net::TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let bus = connect_nats(conn, "natter-up").await?;
-    ensure_stream(&bus, conn, &config.stream).await?;
-    let pool = connect_postgres(conn, 16).await?;
-    let redis = connect_redis(conn).await?;
+    let deps = gateway_deps(conn, &config.stream, "natter-up").await?;
     let projector = tokio::spawn(natter_projector::run(
-        bus.clone(),
-        pool.clone(),
+        deps.bus.clone(),
+        deps.pool.clone(),
         config.projector,
         shutdown.clone(),
     ));
     let fanout = tokio::spawn(natter_fanout::run(
-        bus.clone(),
+        deps.bus.clone(),
         config.fanout,
         shutdown.clone(),
     ));
-    let deps = Deps {
-        bus,
-        pool,
-        redis,
-        metrics: metrics_handle(),
-    };
     let state = AppState::new(config.gateway, deps, shutdown.clone()).await;
     let gateway = tokio::spawn(natter_gateway::run(listener, state, shutdown.clone()));
     let result = tokio::select! {
-        r = projector => r.map_err(anyhow::Error::from).and_then(|r| r.map_err(anyhow::Error::from)),
-        r = fanout => r.map_err(anyhow::Error::from).and_then(|r| r.map_err(anyhow::Error::from)),
-        r = gateway => r.map_err(anyhow::Error::from).and_then(|r| r.map_err(anyhow::Error::from)),
+        r = projector => ended(r),
+        r = fanout => ended(r),
+        r = gateway => ended(r),
     };
     // One role ended: stop the others.
     shutdown.trigger();
@@ -192,16 +215,7 @@ pub async fn gateway(
     listener: tokio::net::TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let bus = connect_nats(conn, "natter-gateway").await?;
-    ensure_stream(&bus, conn, stream).await?;
-    let pool = connect_postgres(conn, 16).await?;
-    let redis = connect_redis(conn).await?;
-    let deps = Deps {
-        bus,
-        pool,
-        redis,
-        metrics: metrics_handle(),
-    };
+    let deps = gateway_deps(conn, stream, "natter-gateway").await?;
     let state = AppState::new(config, deps, shutdown.clone()).await;
     natter_gateway::run(listener, state, shutdown).await?;
     Ok(())
@@ -213,8 +227,7 @@ pub async fn fanout(
     stream: &StreamArgs,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let bus = connect_nats(conn, "natter-fanout").await?;
-    ensure_stream(&bus, conn, stream).await?;
+    let bus = open_log(conn, stream, "natter-fanout").await?;
     natter_fanout::run(bus, config, shutdown).await?;
     Ok(())
 }
@@ -225,8 +238,7 @@ pub async fn projector(
     stream: &StreamArgs,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let bus = connect_nats(conn, "natter-projector").await?;
-    ensure_stream(&bus, conn, stream).await?;
+    let bus = open_log(conn, stream, "natter-projector").await?;
     let pool = connect_postgres(conn, 4).await?;
     natter_projector::run(bus, pool, config, shutdown).await?;
     Ok(())
