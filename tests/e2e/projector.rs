@@ -162,3 +162,39 @@ async fn history_projection_applies_each_event_once() {
     pool.close().await;
     env.cleanup().await;
 }
+
+/// An event this version cannot read (a newer writer, or corruption) is skipped by the
+/// projector and the fan-out, loudly, instead of halting every reader behind it: the events
+/// after it are projected and delivered.
+#[tokio::test]
+async fn an_undecodable_event_does_not_halt_the_log_readers() {
+    let s = crate::Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let mut ws = s.ws(&alice).await;
+    ws.subscribe(room).await;
+    let bus = s.env.bus().await;
+    let js = async_nats::jetstream::new(bus.client().clone());
+    let poison = js
+        .publish(
+            bus.subjects().room_event(room, "message.posted"),
+            br#"{"not": "an event"}"#.as_slice().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack")
+        .sequence;
+    let after = alice.send(room, "1", "after the poison").await;
+    assert!(after > poison);
+    assert_eq!(ws.event_seqs(1).await, vec![after]);
+    let (status, page) = alice
+        .get(&format!("/v1/rooms/{room}/messages?min_seq={after}"))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{page}");
+    assert_eq!(page["messages"][0]["body"], "after the poison");
+    let pool = s.env.pool().await;
+    assert!(checkpoint(&pool, History::NAME).await.expect("checkpoint") >= after);
+    pool.close().await;
+    s.finish().await;
+}
