@@ -95,6 +95,11 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// Who may read a room: its members, and anyone when it is public.
+pub fn can_read(visibility: Visibility, role: Option<Role>) -> bool {
+    role.is_some() || visibility == Visibility::Public
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Room {
     pub id: Uuid,

@@ -77,7 +77,7 @@ pub struct RoomAccess {
 impl RoomAccess {
     /// Members read everything; anyone reads a public room.
     pub fn can_read(&self) -> bool {
-        self.role.is_some() || self.visibility == Visibility::Public
+        natter_schemas::model::can_read(self.visibility, self.role)
     }
 }
 

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
 use natter_projections::history::queries;
-use natter_schemas::model::Room;
+use natter_schemas::model::{Room, can_read};
 use natter_schemas::rest::{CreateRoomRequest, OpenDmRequest, RoomList, UpdateRoomRequest};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -102,9 +102,10 @@ async fn show(
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Room>> {
-    commands::readable_room(&state, id, user.id).await?;
+    // One read: the room as the caller sees it says whether they may see it at all.
     queries::room(state.pool(), id, user.id)
         .await?
+        .filter(|room| can_read(room.visibility, room.my_role))
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found("room"))
 }
