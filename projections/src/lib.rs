@@ -4,10 +4,17 @@
 //! - [`Projection`] and [`apply_batch`]: a batch of events applied in one transaction that also
 //!   advances the projection's checkpoint; events at or below the checkpoint are skipped, which
 //!   gives exactly-once effects over at-least-once delivery.
-//! - [`history`]: users, rooms, members and roles, messages; its appliers and its queries.
+//! - [`history`]: users, rooms, members and roles, messages, threads, edits, reactions, pins.
+//! - [`unread`]: read positions, unread and mention counts, receipts.
+//! - [`search`]: the full-text index.
+//!
+//! Each projection has its appliers (`mod.rs`) and its reads (`queries.rs`), writes only its own
+//! tables, and so can be rebuilt from the log alone.
 
 pub mod db;
 pub mod history;
+pub mod search;
+pub mod unread;
 
 use natter_schemas::Event;
 use sqlx::{PgConnection, PgPool};
@@ -28,6 +35,9 @@ pub enum ProjectionError {
 pub trait Projection: Send + Sync {
     /// The checkpoint row and the durable consumer are named after it.
     fn name(&self) -> &'static str;
+
+    /// The tables this projection writes (and nothing else writes).
+    fn tables(&self) -> &'static [&'static str];
 
     /// Applies events (ascending seq, all after the checkpoint) inside the caller's
     /// transaction. Must only touch this projection's tables. Implementations batch what they

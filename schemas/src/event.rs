@@ -55,6 +55,20 @@ pub enum EventBody {
     MemberRoleChanged(MemberChanged),
     #[serde(rename = "message.posted")]
     MessagePosted(MessagePosted),
+    #[serde(rename = "message.edited")]
+    MessageEdited(MessageEdited),
+    #[serde(rename = "message.deleted")]
+    MessageDeleted(MessageRef),
+    #[serde(rename = "reaction.added")]
+    ReactionAdded(ReactionChanged),
+    #[serde(rename = "reaction.removed")]
+    ReactionRemoved(ReactionChanged),
+    #[serde(rename = "message.pinned")]
+    MessagePinned(MessageRef),
+    #[serde(rename = "message.unpinned")]
+    MessageUnpinned(MessageRef),
+    #[serde(rename = "read.updated")]
+    ReadUpdated(ReadUpdated),
 }
 
 impl EventBody {
@@ -72,6 +86,13 @@ impl EventBody {
             Self::MemberKicked(_) => "member.kicked",
             Self::MemberRoleChanged(_) => "member.role_changed",
             Self::MessagePosted(_) => "message.posted",
+            Self::MessageEdited(_) => "message.edited",
+            Self::MessageDeleted(_) => "message.deleted",
+            Self::ReactionAdded(_) => "reaction.added",
+            Self::ReactionRemoved(_) => "reaction.removed",
+            Self::MessagePinned(_) => "message.pinned",
+            Self::MessageUnpinned(_) => "message.unpinned",
+            Self::ReadUpdated(_) => "read.updated",
         }
     }
 
@@ -90,6 +111,9 @@ impl EventBody {
                 vec![m.user_id]
             }
             Self::MemberLeft(m) | Self::MemberKicked(m) => vec![m.user_id],
+            // Mentioned users hear of it wherever they are connected (not the author: a
+            // self-mention is not news). Edits do not notify again.
+            Self::MessagePosted(p) => p.mentions.clone(),
             _ => Vec::new(),
         }
     }
@@ -210,6 +234,34 @@ pub struct MessagePosted {
     pub thread_root_id: Option<Uuid>,
     #[serde(default)]
     pub mentions: Vec<Uuid>,
+}
+
+/// A message's body was changed by its author. `mentions` replaces the message's mentions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageEdited {
+    pub message_id: Uuid,
+    pub body: String,
+    #[serde(default)]
+    pub mentions: Vec<Uuid>,
+}
+
+/// `message.deleted`, `message.pinned`, `message.unpinned`: something happened to one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageRef {
+    pub message_id: Uuid,
+}
+
+/// `reaction.added` and `reaction.removed`: the actor's own reaction with one emoji.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReactionChanged {
+    pub message_id: Uuid,
+    pub emoji: String,
+}
+
+/// The actor has read the room up to `seq` (read positions only move forward).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReadUpdated {
+    pub seq: u64,
 }
 
 #[cfg(test)]

@@ -28,6 +28,14 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         one::<rest::CreateRoomRequest>("create_room_request.json"),
         one::<rest::SendMessageRequest>("send_message_request.json"),
         one::<rest::HistoryPage>("history_page.json"),
+        one::<frames::ReadReply>("read_reply.json"),
+        one::<rest::ChangeReply>("change_reply.json"),
+        one::<rest::EditHistory>("edit_history.json"),
+        one::<rest::ThreadPage>("thread_page.json"),
+        one::<rest::PinList>("pin_list.json"),
+        one::<rest::ReceiptList>("receipt_list.json"),
+        one::<rest::UnreadSummary>("unread_summary.json"),
+        one::<rest::SearchPage>("search_page.json"),
     ]
 }
 

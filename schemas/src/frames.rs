@@ -47,12 +47,41 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attachment_ids: Option<Vec<Uuid>>,
     },
+    /// Change the body of one's own message; reply: `ChangeReply`.
+    Edit {
+        message_id: Uuid,
+        body: String,
+    },
+    /// Delete a message (its author, or a room owner or admin); reply: `ChangeReply`.
+    Delete {
+        message_id: Uuid,
+    },
+    /// Add (`on: true`) or remove one's own reaction; reply: `ChangeReply`.
+    React {
+        message_id: Uuid,
+        emoji: String,
+        on: bool,
+    },
+    /// Move one's read position forward; reply: `ReadReply`.
+    Read {
+        room_id: Uuid,
+        seq: u64,
+    },
     Ping,
 }
 
 impl ClientFrame {
     /// The frame types a client may send, for error messages.
-    pub const TYPES: &'static [&'static str] = &["subscribe", "unsubscribe", "send", "ping"];
+    pub const TYPES: &'static [&'static str] = &[
+        "subscribe",
+        "unsubscribe",
+        "send",
+        "edit",
+        "delete",
+        "react",
+        "read",
+        "ping",
+    ];
 }
 
 /// A frame from the server.
@@ -131,6 +160,17 @@ pub struct SendReply {
     pub seq: u64,
     /// `true` when this `client_msg_id` was already sent: the original is answered.
     pub duplicate: bool,
+}
+
+/// `reply.data` for `read` and the body of `POST /v1/rooms/{id}/read`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReadReply {
+    pub room_id: Uuid,
+    /// The read position now (never lower than before).
+    pub last_read_seq: u64,
+    /// The room's counts after the move.
+    pub unread: i64,
+    pub mentions: i64,
 }
 
 /// Close codes the server uses, besides the standard ones.

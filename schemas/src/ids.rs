@@ -28,6 +28,17 @@ pub fn dm_room_id(users: &[Uuid]) -> Uuid {
     Uuid::new_v5(&NATTER, &name)
 }
 
+/// The log's dedupe key for an edit: the same new body on the same version of a message is the
+/// same edit, so a retried edit is appended once.
+pub fn edit_key(message: Uuid, version_seq: i64, body: &str) -> String {
+    let mut name = Vec::with_capacity(4 + 16 + 8 + body.len());
+    name.extend_from_slice(b"edit:");
+    name.extend_from_slice(message.as_bytes());
+    name.extend_from_slice(&version_seq.to_be_bytes());
+    name.extend_from_slice(body.as_bytes());
+    format!("edit:{}", Uuid::new_v5(&NATTER, &name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

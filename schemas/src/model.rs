@@ -115,6 +115,15 @@ pub struct Room {
     pub last_seq: i64,
     /// The caller's role, when the caller is a member.
     pub my_role: Option<Role>,
+    /// Joined rooms only: others' messages after the caller's read position, not deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<i64>,
+    /// Joined rooms only: unread messages that mention the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<i64>,
+    /// Joined rooms only: the caller's read position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_seq: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -147,7 +156,13 @@ pub struct Message {
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
     pub thread_root_id: Option<Uuid>,
+    /// Thread roots: how many replies (not deleted) the thread has.
     pub reply_count: i64,
+    /// Thread roots: when the newest reply was posted.
+    pub last_reply_at: Option<DateTime<Utc>>,
+    /// Thread roots: who replied, in order of their first reply (at most 20).
+    pub thread_participants: Vec<Uuid>,
+    /// Counts per emoji, in order of first use.
     pub reactions: Vec<Reaction>,
     pub attachments: Vec<serde_json::Value>,
     pub mentions: Vec<Uuid>,
@@ -174,9 +189,51 @@ impl Message {
             deleted: false,
             thread_root_id: posted.thread_root_id,
             reply_count: 0,
+            last_reply_at: None,
+            thread_participants: Vec::new(),
             reactions: Vec::new(),
             attachments: Vec::new(),
             mentions: posted.mentions.clone(),
         }
     }
+}
+
+/// One version of a message's body: the original post, then each edit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageVersion {
+    /// `seq` of the event that set this body (`message.posted` or `message.edited`).
+    pub seq: i64,
+    pub body: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A pinned message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Pin {
+    pub message: Message,
+    pub pinned_by: Uuid,
+    pub pinned_at: DateTime<Utc>,
+    /// `seq` of the `message.pinned` event.
+    pub seq: i64,
+}
+
+/// A member's read position in a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Receipt {
+    pub user_id: Uuid,
+    pub last_read_seq: i64,
+    pub read_at: DateTime<Utc>,
+}
+
+/// Unread counts of one joined room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoomUnread {
+    pub room_id: Uuid,
+    /// Others' messages after `last_read_seq` that are not deleted.
+    pub unread: i64,
+    /// Of those, the ones that mention the caller.
+    pub mentions: i64,
+    pub last_read_seq: i64,
+    /// `seq` of the newest event in the room.
+    pub last_seq: i64,
 }

@@ -4,7 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{Member, Message, Role, Room, User, Visibility};
+use crate::model::{
+    Member, Message, MessageVersion, Pin, Receipt, Role, Room, RoomUnread, User, Visibility,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RegisterRequest {
@@ -112,4 +114,85 @@ pub struct Health {
     pub status: String,
     /// Per dependency: `ok` or the error.
     pub checks: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EditMessageRequest {
+    pub body: String,
+}
+
+/// The answer to an edit, delete, reaction or pin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeReply {
+    pub message_id: Uuid,
+    /// `seq` of the event that made the change; absent when nothing had to change (the message
+    /// was already in the asked-for state, as after a retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EditHistory {
+    pub message_id: Uuid,
+    /// Oldest first: the original body, then each edit. Empty once the message is deleted.
+    pub versions: Vec<MessageVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ThreadPage {
+    pub root: Message,
+    /// Ascending `seq`.
+    pub replies: Vec<Message>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PinRequest {
+    pub message_id: Uuid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PinList {
+    /// Newest pin first.
+    pub pins: Vec<Pin>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ReadRequest {
+    /// Read up to and including this `seq`; a position never moves backwards.
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ReceiptList {
+    /// Members whose read position is at or after `seq` (every member's position when no `seq`
+    /// was asked for), furthest first.
+    pub receipts: Vec<Receipt>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UnreadSummary {
+    /// Joined rooms, the most recently active first.
+    pub rooms: Vec<RoomUnread>,
+    pub total_unread: i64,
+    pub total_mentions: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SearchHit {
+    pub message: Message,
+    pub room_id: Uuid,
+    /// The body with matches wrapped in `<mark>`...`</mark>`. The text around the marks is
+    /// the message as written: escape it before rendering it as HTML.
+    pub highlight: String,
+    pub rank: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SearchPage {
+    /// Most relevant first, then newest.
+    pub results: Vec<SearchHit>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }

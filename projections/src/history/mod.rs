@@ -1,4 +1,5 @@
-//! The history read model: users, rooms, members with roles, messages.
+//! The history read model: users, rooms, members with roles, messages with their threads, edit
+//! history, reactions and pins.
 //!
 //! [`History`] applies events (this file); [`queries`] reads them for the gateway.
 
@@ -24,6 +25,18 @@ impl History {
 impl Projection for History {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "users",
+            "rooms",
+            "members",
+            "messages",
+            "message_edits",
+            "reactions",
+            "pins",
+        ]
     }
 
     async fn apply(
@@ -155,6 +168,121 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
         EventBody::MessagePosted(_) => {
             messages_posted(conn, &[(u64::try_from(seq).unwrap_or(0), event.clone())]).await?;
         }
+        EventBody::MessageEdited(e) => {
+            // The body it replaces is kept; a deleted message cannot change.
+            sqlx::query(
+                "WITH old AS (SELECT body FROM messages
+                              WHERE id = $1 AND room_id = $2 AND NOT deleted),
+                      changed AS (UPDATE messages SET body = $4, edited_at = $5, mentions = $6
+                                  WHERE id = $1 AND room_id = $2 AND NOT deleted RETURNING id)
+                 INSERT INTO message_edits (message_id, seq, body_before, edited_at)
+                 SELECT changed.id, $3, old.body, $5 FROM old, changed
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(e.message_id)
+            .bind(event.room_id)
+            .bind(seq)
+            .bind(&e.body)
+            .bind(at)
+            .bind(&e.mentions)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::MessageDeleted(d) => message_deleted(conn, event.room_id, d.message_id).await?,
+        EventBody::ReactionAdded(r) => {
+            sqlx::query(
+                "INSERT INTO reactions (message_id, emoji, user_id, seq)
+                 SELECT $1, $2, $3, $4 WHERE EXISTS
+                     (SELECT 1 FROM messages WHERE id = $1 AND room_id = $5 AND NOT deleted)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(r.message_id)
+            .bind(&r.emoji)
+            .bind(event.actor_id)
+            .bind(seq)
+            .bind(event.room_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::ReactionRemoved(r) => {
+            sqlx::query(
+                "DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3",
+            )
+            .bind(r.message_id)
+            .bind(&r.emoji)
+            .bind(event.actor_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::MessagePinned(p) => {
+            // The limit holds here too, so that two pins racing past the gateway's check
+            // cannot exceed it: the later one has no effect, in every replay alike.
+            sqlx::query(
+                "INSERT INTO pins (room_id, message_id, pinned_by, pinned_at, seq)
+                 SELECT $1, $2, $3, $4, $5
+                 WHERE (SELECT count(*) FROM pins WHERE room_id = $1) < $6
+                   AND EXISTS (SELECT 1 FROM messages WHERE id = $2 AND room_id = $1 AND NOT deleted)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(event.room_id)
+            .bind(p.message_id)
+            .bind(event.actor_id)
+            .bind(at)
+            .bind(seq)
+            .bind(MAX_PINS)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::MessageUnpinned(p) => {
+            sqlx::query("DELETE FROM pins WHERE room_id = $1 AND message_id = $2")
+                .bind(event.room_id)
+                .bind(p.message_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        // Read positions live in the unread model.
+        EventBody::ReadUpdated(_) => {}
+    }
+    Ok(())
+}
+
+/// Most pinned messages per room.
+pub const MAX_PINS: i64 = 50;
+
+/// Most thread participants kept on a thread root.
+const MAX_THREAD_PARTICIPANTS: i32 = 20;
+
+/// A deleted message keeps its place (and seq) with no body; its edit history, reactions and
+/// pin go, and a reply no longer counts in its thread.
+async fn message_deleted(
+    conn: &mut PgConnection,
+    room: Option<Uuid>,
+    message: Uuid,
+) -> Result<(), sqlx::Error> {
+    let deleted: Option<Option<Uuid>> = sqlx::query_scalar(
+        "UPDATE messages SET deleted = true, body = NULL, mentions = '{}'
+         WHERE id = $1 AND room_id = $2 AND NOT deleted RETURNING thread_root_id",
+    )
+    .bind(message)
+    .bind(room)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(root) = deleted else {
+        return Ok(());
+    };
+    sqlx::query(
+        "WITH e AS (DELETE FROM message_edits WHERE message_id = $1),
+              r AS (DELETE FROM reactions WHERE message_id = $1)
+         DELETE FROM pins WHERE message_id = $1",
+    )
+    .bind(message)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(root) = root {
+        sqlx::query("UPDATE messages SET reply_count = greatest(reply_count - 1, 0) WHERE id = $1")
+            .bind(root)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -240,7 +368,7 @@ async fn messages_posted(
                 .join(","),
         );
     }
-    let inserted: Vec<Option<Uuid>> = sqlx::query_scalar(
+    let inserted: Vec<(Option<Uuid>, Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
                                thread_root_id, mentions)
          SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
@@ -249,7 +377,7 @@ async fn messages_posted(
                      $7::timestamptz[], $8::uuid[], $9::text[])
               AS t(id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id, mentions)
          ON CONFLICT DO NOTHING
-         RETURNING thread_root_id",
+         RETURNING thread_root_id, sender_id, created_at",
     )
     .bind(&ids)
     .bind(&rooms)
@@ -262,20 +390,56 @@ async fn messages_posted(
     .bind(&mentions)
     .fetch_all(&mut *conn)
     .await?;
-    let mut replies: HashMap<Uuid, i32> = HashMap::new();
-    for root in inserted.into_iter().flatten() {
-        *replies.entry(root).or_default() += 1;
+    // Thread summaries: per root, the replies of this batch (in log order).
+    let mut threads: HashMap<Uuid, (i32, chrono::DateTime<chrono::Utc>, Vec<Uuid>)> =
+        HashMap::new();
+    for (root, sender, at) in inserted {
+        let Some(root) = root else { continue };
+        let entry = threads.entry(root).or_insert((0, at, Vec::new()));
+        entry.0 += 1;
+        entry.1 = entry.1.max(at);
+        if !entry.2.contains(&sender) {
+            entry.2.push(sender);
+        }
     }
-    if !replies.is_empty() {
-        let (roots, counts): (Vec<Uuid>, Vec<i32>) = replies.into_iter().unzip();
-        sqlx::query(
-            "UPDATE messages m SET reply_count = m.reply_count + v.n
-             FROM unnest($1::uuid[], $2::int[]) AS v(id, n) WHERE m.id = v.id",
-        )
-        .bind(&roots)
-        .bind(&counts)
-        .execute(&mut *conn)
-        .await?;
+    if threads.is_empty() {
+        return Ok(());
     }
+    let mut roots = Vec::with_capacity(threads.len());
+    let mut counts = Vec::with_capacity(threads.len());
+    let mut last = Vec::with_capacity(threads.len());
+    let mut senders = Vec::with_capacity(threads.len());
+    for (root, (n, at, users)) in threads {
+        roots.push(root);
+        counts.push(n);
+        last.push(at);
+        senders.push(
+            users
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
+    // Participants: the root's list, then this batch's new repliers, first-seen order, capped.
+    sqlx::query(
+        "UPDATE messages m SET reply_count = m.reply_count + v.n,
+                last_reply_at = GREATEST(m.last_reply_at, v.at),
+                thread_participants = (
+                    SELECT COALESCE(array_agg(u ORDER BY o), '{}') FROM (
+                        SELECT u, min(o) AS o
+                        FROM unnest(m.thread_participants || string_to_array(v.users, ',')::uuid[])
+                             WITH ORDINALITY AS x(u, o)
+                        GROUP BY u ORDER BY min(o) LIMIT $5) AS firsts)
+         FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[]) AS v(id, n, at, users)
+         WHERE m.id = v.id",
+    )
+    .bind(&roots)
+    .bind(&counts)
+    .bind(&last)
+    .bind(&senders)
+    .bind(MAX_THREAD_PARTICIPANTS)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

@@ -1,8 +1,11 @@
 //! Reads of the history model, for the gateway. Every query is one indexed lookup or range.
 
 use chrono::{DateTime, Utc};
-use natter_schemas::model::{Member, Message, Role, Room, RoomKind, User, Visibility};
+use natter_schemas::model::{
+    Member, Message, MessageVersion, Pin, Reaction, Role, Room, RoomKind, User, Visibility,
+};
 use natter_schemas::rest::HistoryPage;
+use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
@@ -190,6 +193,9 @@ impl From<RoomRow> for Room {
             member_count: r.member_count,
             last_seq: r.last_seq,
             my_role: r.my_role.as_deref().and_then(Role::parse),
+            unread: None,
+            mentions: None,
+            last_read_seq: None,
         }
     }
 }
@@ -297,7 +303,7 @@ pub async fn role_counts(pool: &PgPool, room: Uuid) -> Result<(i64, i64), sqlx::
 }
 
 #[derive(FromRow)]
-struct MessageRow {
+pub(crate) struct MessageRow {
     id: Uuid,
     room_id: Uuid,
     seq: i64,
@@ -309,7 +315,10 @@ struct MessageRow {
     deleted: bool,
     thread_root_id: Option<Uuid>,
     reply_count: i32,
+    last_reply_at: Option<DateTime<Utc>>,
+    thread_participants: Vec<Uuid>,
     mentions: Vec<Uuid>,
+    reactions: Json<Vec<Reaction>>,
 }
 
 impl From<MessageRow> for Message {
@@ -326,24 +335,82 @@ impl From<MessageRow> for Message {
             deleted: r.deleted,
             thread_root_id: r.thread_root_id,
             reply_count: i64::from(r.reply_count),
-            reactions: Vec::new(),
+            last_reply_at: r.last_reply_at,
+            thread_participants: r.thread_participants,
+            reactions: r.reactions.0,
             attachments: Vec::new(),
             mentions: r.mentions,
         }
     }
 }
 
-const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, client_msg_id, body, created_at,
-    edited_at, deleted, thread_root_id, reply_count, mentions";
+/// The columns of a message object, from `messages m`; `$1` is the viewer (for `me` on
+/// reactions). Reactions come along in the same query: one index range per message.
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "m.id, m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body,
+    m.created_at, m.edited_at, m.deleted, m.thread_root_id, m.reply_count, m.last_reply_at,
+    m.thread_participants, m.mentions,
+    COALESCE((SELECT json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
+                              ORDER BY x.first)
+              FROM (SELECT r.emoji, count(*) AS n, bool_or(r.user_id = $1) AS me,
+                           min(r.seq) AS first
+                    FROM reactions r WHERE r.message_id = m.id GROUP BY r.emoji) AS x),
+             '[]') AS reactions";
 
-pub async fn message(pool: &PgPool, id: Uuid) -> Result<Option<Message>, sqlx::Error> {
+/// One message as `viewer` sees it.
+pub async fn message(
+    pool: &PgPool,
+    id: Uuid,
+    viewer: Uuid,
+) -> Result<Option<Message>, sqlx::Error> {
     let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = $2"
     )))
+    .bind(viewer)
     .bind(id)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(Message::from))
+}
+
+/// What a change to a message needs to know about it: where it is, who wrote it, its state.
+#[derive(Debug, Clone, FromRow)]
+pub struct MessageState {
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Uuid,
+    pub body: Option<String>,
+    pub deleted: bool,
+    pub thread_root_id: Option<Uuid>,
+    /// seq of the newest edit, or of the post when never edited: the version an edit replaces.
+    pub version_seq: i64,
+    pub pinned: bool,
+    /// Whether `viewer` reacted with the asked-for emoji (false when none was asked for).
+    pub reacted: bool,
+}
+
+/// One message's state, and whether `viewer` reacted with `emoji`.
+pub async fn message_state(
+    pool: &PgPool,
+    id: Uuid,
+    viewer: Uuid,
+    emoji: Option<&str>,
+) -> Result<Option<MessageState>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.room_id, m.seq, m.sender_id, m.body, m.deleted, m.thread_root_id,
+                COALESCE((SELECT max(e.seq) FROM message_edits e WHERE e.message_id = m.id), m.seq)
+                    AS version_seq,
+                EXISTS (SELECT 1 FROM pins p WHERE p.room_id = m.room_id AND p.message_id = m.id)
+                    AS pinned,
+                EXISTS (SELECT 1 FROM reactions r
+                        WHERE r.message_id = m.id AND r.emoji = $3 AND r.user_id = $2) AS reacted
+         FROM messages m WHERE m.id = $1",
+    )
+    .bind(id)
+    .bind(viewer)
+    .bind(emoji)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Which page of history to read.
@@ -359,25 +426,51 @@ pub enum Page {
     Around(u64),
 }
 
+/// Messages of one room (`$2`) or one thread, ordered by seq, `limit` at most. `condition` is
+/// on `m.seq` against the bound `$3`.
 async fn range(
     pool: &PgPool,
-    room: Uuid,
+    scope: Scope,
+    viewer: Uuid,
     condition: &'static str,
     descending: bool,
     bound: u64,
     limit: usize,
 ) -> Result<Vec<Message>, sqlx::Error> {
     let order = if descending { "DESC" } else { "ASC" };
+    let filter = scope.filter();
     let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND {condition}
-         ORDER BY seq {order} LIMIT $3"
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE {filter} AND {condition}
+         ORDER BY m.seq {order} LIMIT $4"
     )))
-    .bind(room)
+    .bind(viewer)
+    .bind(scope.id())
     .bind(seq_i64(bound))
     .bind(i64::try_from(limit).unwrap_or(100))
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(Message::from).collect())
+}
+
+/// A room's messages, or one thread's replies.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Room(Uuid),
+    Thread(Uuid),
+}
+
+impl Scope {
+    fn filter(self) -> &'static str {
+        match self {
+            Self::Room(_) => "m.room_id = $2",
+            Self::Thread(_) => "m.thread_root_id = $2",
+        }
+    }
+    fn id(self) -> Uuid {
+        match self {
+            Self::Room(id) | Self::Thread(id) => id,
+        }
+    }
 }
 
 async fn exists(
@@ -387,7 +480,7 @@ async fn exists(
     bound: u64,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT EXISTS (SELECT 1 FROM messages WHERE room_id = $1 AND {condition})"
+        "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = $1 AND {condition})"
     )))
     .bind(room)
     .bind(seq_i64(bound))
@@ -400,35 +493,64 @@ async fn exists(
 pub async fn history(
     pool: &PgPool,
     room: Uuid,
+    viewer: Uuid,
     page: Page,
     limit: usize,
 ) -> Result<HistoryPage, sqlx::Error> {
+    let scope = Scope::Room(room);
     let (mut older, newer, has_more_before, has_more_after) = match page {
         Page::Latest => {
-            let mut older = range(pool, room, "seq <= $2", true, u64::MAX >> 1, limit + 1).await?;
+            let mut older = range(
+                pool,
+                scope,
+                viewer,
+                "m.seq <= $3",
+                true,
+                u64::MAX >> 1,
+                limit + 1,
+            )
+            .await?;
             let more = older.len() > limit;
             older.truncate(limit);
             (older, Vec::new(), more, false)
         }
         Page::Before(seq) => {
-            let mut older = range(pool, room, "seq < $2", true, seq, limit + 1).await?;
+            let mut older = range(pool, scope, viewer, "m.seq < $3", true, seq, limit + 1).await?;
             let more = older.len() > limit;
             older.truncate(limit);
-            let after = exists(pool, room, "seq >= $2", seq).await?;
+            let after = exists(pool, room, "m.seq >= $2", seq).await?;
             (older, Vec::new(), more, after)
         }
         Page::After(seq) => {
-            let mut newer = range(pool, room, "seq > $2", false, seq, limit + 1).await?;
+            let mut newer = range(pool, scope, viewer, "m.seq > $3", false, seq, limit + 1).await?;
             let more = newer.len() > limit;
             newer.truncate(limit);
-            let before = exists(pool, room, "seq <= $2", seq).await?;
+            let before = exists(pool, room, "m.seq <= $2", seq).await?;
             (Vec::new(), newer, before, more)
         }
         Page::Around(seq) => {
             let want_before = limit / 2;
             let want_after = limit - want_before;
-            let mut older = range(pool, room, "seq < $2", true, seq, want_before + 1).await?;
-            let mut newer = range(pool, room, "seq >= $2", false, seq, want_after + 1).await?;
+            let mut older = range(
+                pool,
+                scope,
+                viewer,
+                "m.seq < $3",
+                true,
+                seq,
+                want_before + 1,
+            )
+            .await?;
+            let mut newer = range(
+                pool,
+                scope,
+                viewer,
+                "m.seq >= $3",
+                false,
+                seq,
+                want_after + 1,
+            )
+            .await?;
             let more_before = older.len() > want_before;
             let more_after = newer.len() > want_after;
             older.truncate(want_before);
@@ -443,4 +565,118 @@ pub async fn history(
         has_more_before,
         has_more_after,
     })
+}
+
+/// Replies of the thread rooted at `root`, ascending seq, after `after`.
+pub async fn thread_replies(
+    pool: &PgPool,
+    root: Uuid,
+    viewer: Uuid,
+    after: u64,
+    limit: usize,
+) -> Result<(Vec<Message>, bool), sqlx::Error> {
+    let mut replies = range(
+        pool,
+        Scope::Thread(root),
+        viewer,
+        "m.seq > $3",
+        false,
+        after,
+        limit + 1,
+    )
+    .await?;
+    let more = replies.len() > limit;
+    replies.truncate(limit);
+    Ok((replies, more))
+}
+
+/// The versions of a message's body, oldest first; empty when it is deleted or unknown.
+pub async fn versions(pool: &PgPool, id: Uuid) -> Result<Vec<MessageVersion>, sqlx::Error> {
+    let Some((seq, body, created_at)): Option<(i64, Option<String>, DateTime<Utc>)> =
+        sqlx::query_as("SELECT seq, body, created_at FROM messages WHERE id = $1 AND NOT deleted")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let edits: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT seq, body_before, edited_at FROM message_edits WHERE message_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    // Each edit records the body it replaced: version i's body is edit i's body_before, and the
+    // newest version's body is the current one.
+    let mut versions = Vec::with_capacity(edits.len() + 1);
+    let (mut at_seq, mut at) = (seq, created_at);
+    for (edit_seq, before, edited_at) in edits {
+        versions.push(MessageVersion {
+            seq: at_seq,
+            body: before,
+            at,
+        });
+        (at_seq, at) = (edit_seq, edited_at);
+    }
+    versions.push(MessageVersion {
+        seq: at_seq,
+        body: body.unwrap_or_default(),
+        at,
+    });
+    Ok(versions)
+}
+
+#[derive(FromRow)]
+struct PinRow {
+    #[sqlx(flatten)]
+    message: MessageRow,
+    pinned_by: Uuid,
+    pinned_at: DateTime<Utc>,
+    pin_seq: i64,
+}
+
+/// A room's pinned messages, newest pin first.
+pub async fn pins(pool: &PgPool, room: Uuid, viewer: Uuid) -> Result<Vec<Pin>, sqlx::Error> {
+    let rows: Vec<PinRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS}, p.pinned_by, p.pinned_at, p.seq AS pin_seq
+         FROM pins p JOIN messages m ON m.id = p.message_id
+         WHERE p.room_id = $2 ORDER BY p.seq DESC"
+    )))
+    .bind(viewer)
+    .bind(room)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Pin {
+            message: r.message.into(),
+            pinned_by: r.pinned_by,
+            pinned_at: r.pinned_at,
+            seq: r.pin_seq,
+        })
+        .collect())
+}
+
+/// How many messages a room has pinned.
+pub async fn pin_count(pool: &PgPool, room: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM pins WHERE room_id = $1")
+        .bind(room)
+        .fetch_one(pool)
+        .await
+}
+
+/// Of `usernames`, the ids of those who are members of `room`.
+pub async fn members_named(
+    pool: &PgPool,
+    room: Uuid,
+    usernames: &[String],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT u.id FROM users u JOIN members m ON m.user_id = u.id AND m.room_id = $1
+         WHERE u.username = ANY($2) ORDER BY u.username",
+    )
+    .bind(room)
+    .bind(usernames)
+    .fetch_all(pool)
+    .await
 }

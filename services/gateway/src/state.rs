@@ -8,6 +8,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use natter_bus::Bus;
 use natter_common::Shutdown;
 use natter_projections::history::History;
+use natter_projections::search::Search;
+use natter_projections::unread::Unread;
 use sqlx::PgPool;
 
 use crate::auth::Tokens;
@@ -35,6 +37,8 @@ struct Inner {
     tokens: Tokens,
     hub: Hub,
     history: ProjectionWatch,
+    unread: ProjectionWatch,
+    search: ProjectionWatch,
     metrics: Option<PrometheusHandle>,
     shutdown: Shutdown,
 }
@@ -52,6 +56,12 @@ impl AppState {
             shutdown.clone(),
         )
         .await;
+        let unread =
+            ProjectionWatch::start(&deps.bus, deps.pool.clone(), Unread::NAME, shutdown.clone())
+                .await;
+        let search =
+            ProjectionWatch::start(&deps.bus, deps.pool.clone(), Search::NAME, shutdown.clone())
+                .await;
         let hub = Hub::new(deps.bus.clone());
         Self(Arc::new(Inner {
             config,
@@ -61,6 +71,8 @@ impl AppState {
             tokens,
             hub,
             history,
+            unread,
+            search,
             metrics: deps.metrics,
             shutdown,
         }))
@@ -97,11 +109,21 @@ impl AppState {
     /// Waits until the history read model has applied `seq` (read-your-writes), or answers
     /// `unavailable` after `NATTER_READ_WAIT_MS`.
     pub async fn projected(&self, seq: u64) -> Result<(), ApiError> {
-        if self
-            .history()
-            .wait_for(seq, self.config().read_wait())
-            .await
-        {
+        self.wait(&self.0.history, seq).await
+    }
+
+    /// Like [`AppState::projected`], for the unread model.
+    pub async fn projected_unread(&self, seq: u64) -> Result<(), ApiError> {
+        self.wait(&self.0.unread, seq).await
+    }
+
+    /// Like [`AppState::projected`], for the search index.
+    pub async fn projected_search(&self, seq: u64) -> Result<(), ApiError> {
+        self.wait(&self.0.search, seq).await
+    }
+
+    async fn wait(&self, watch: &ProjectionWatch, seq: u64) -> Result<(), ApiError> {
+        if watch.wait_for(seq, self.config().read_wait()).await {
             Ok(())
         } else {
             Err(ApiError::unavailable(format!(

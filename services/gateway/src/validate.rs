@@ -91,9 +91,141 @@ pub fn limit(raw: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
+/// A reaction: one emoji (a Unicode emoji sequence: pictographs with their joiners, variation
+/// selectors, skin tones, flags, keycaps) or a `:shortcode:` of `a-z 0-9 _ + -`. At most 32
+/// bytes either way.
+pub fn emoji(raw: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "emoji",
+            "emoji must be one emoji (up to 32 bytes) or a :shortcode: of a-z, 0-9, _, + and -",
+        )
+    };
+    if raw.is_empty() || raw.len() > 32 {
+        return Err(bad());
+    }
+    if let Some(code) = raw.strip_prefix(':').and_then(|r| r.strip_suffix(':')) {
+        let ok = !code.is_empty()
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_+-".contains(c));
+        return if ok { Ok(raw.to_owned()) } else { Err(bad()) };
+    }
+    let pictographs = raw.chars().filter(|c| is_pictograph(*c)).count();
+    let keycap = raw.ends_with('\u{20E3}');
+    let all_emoji_parts = raw.chars().all(|c| {
+        is_pictograph(c)
+            || matches!(c,
+                '\u{200D}'                     // zero-width joiner
+                | '\u{FE0E}' | '\u{FE0F}'       // variation selectors
+                | '\u{1F3FB}'..='\u{1F3FF}'     // skin tones
+                | '\u{E0020}'..='\u{E007F}'     // tag sequences (subdivision flags)
+                | '\u{20E3}')                   // keycap
+            || (keycap && (c.is_ascii_digit() || c == '#' || c == '*'))
+    });
+    if all_emoji_parts && (pictographs > 0 || keycap) {
+        Ok(raw.to_owned())
+    } else {
+        Err(bad())
+    }
+}
+
+/// Characters that are emoji on their own (the Unicode blocks that hold them).
+fn is_pictograph(c: char) -> bool {
+    matches!(c,
+        '\u{00A9}' | '\u{00AE}' | '\u{203C}' | '\u{2049}' | '\u{2122}' | '\u{2139}'
+        | '\u{2194}'..='\u{21FF}'
+        | '\u{2300}'..='\u{23FF}'
+        | '\u{24C2}'
+        | '\u{25A0}'..='\u{27BF}'
+        | '\u{2900}'..='\u{297F}'
+        | '\u{2B00}'..='\u{2BFF}'
+        | '\u{3030}' | '\u{303D}' | '\u{3297}' | '\u{3299}'
+        | '\u{1F000}'..='\u{1FAFF}')
+}
+
+/// The usernames `@mentioned` in a body, lowercased, each once, at most `max`. A mention is
+/// `@` at the start or after a character that is not part of a word, followed by a username.
+pub fn mentioned_usernames(body: &str, max: usize) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None;
+    for (i, c) in body.char_indices() {
+        let starts = c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '@');
+        prev = Some(c);
+        if !starts {
+            continue;
+        }
+        let rest = &body[i + 1..];
+        let len = rest
+            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '-'))
+            .unwrap_or(rest.len());
+        let name = rest[..len].trim_end_matches('-').to_ascii_lowercase();
+        if (3..=32).contains(&name.len()) && !names.contains(&name) {
+            names.push(name);
+            if names.len() == max {
+                break;
+            }
+        }
+    }
+    names
+}
+
+/// Search page size: default 20, at most 50.
+pub fn search_limit(raw: Option<usize>) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(20),
+        Some(n) if (1..=50).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid("limit", "limit must be 1 to 50")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emoji_are_one_emoji_or_a_shortcode() {
+        for ok in [
+            "👍",
+            "❤️",
+            "👍🏽",
+            "👨‍👩‍👧",
+            "🇫🇷",
+            "1️⃣",
+            ":thumbsup:",
+            ":+1:",
+            "✅",
+        ] {
+            assert!(emoji(ok).is_ok(), "{ok} should be accepted");
+        }
+        for bad in [
+            "",
+            "a",
+            "hello",
+            ":",
+            "::",
+            ":Thumbs:",
+            "👍 ",
+            "<b>",
+            &"👍".repeat(9),
+            "\u{200D}",
+        ] {
+            assert!(emoji(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn mentions_are_words_after_an_at_sign() {
+        assert_eq!(
+            mentioned_usernames("hi @Alice and @bob_2, mail me@example.com @al @bob_2", 10),
+            vec!["alice", "bob_2"]
+        );
+        assert_eq!(
+            mentioned_usernames("(@carol) @dave-", 10),
+            vec!["carol", "dave"]
+        );
+        assert_eq!(mentioned_usernames("@aaa @bbb @ccc", 2).len(), 2);
+    }
 
     #[test]
     fn usernames_are_lowercased_and_bounded() {

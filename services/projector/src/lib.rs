@@ -13,6 +13,8 @@ use bytes::Bytes;
 use natter_bus::{Batches, Bus, BusError, Next, ack_through, seq_of};
 use natter_common::Shutdown;
 use natter_projections::history::History;
+use natter_projections::search::Search;
+use natter_projections::unread::Unread;
 use natter_projections::{Projection, ProjectionError, apply_batch, checkpoint, skip_to};
 use natter_schemas::Event;
 use sqlx::PgPool;
@@ -22,12 +24,18 @@ pub struct ProjectorConfig {
     /// Most events applied in one transaction.
     #[arg(long, env = "NATTER_PROJECTOR_BATCH", default_value_t = 500)]
     pub projector_batch: usize,
+    /// PostgreSQL text-search configuration for the search index (`english`, `simple`,
+    /// `german`, ...). Changing it applies to new messages; rebuild the search projection to
+    /// re-index old ones.
+    #[arg(long, env = "NATTER_SEARCH_CONFIG", default_value = Search::DEFAULT_CONFIG)]
+    pub search_config: String,
 }
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
         Self {
             projector_batch: 500,
+            search_config: Search::DEFAULT_CONFIG.to_owned(),
         }
     }
 }
@@ -40,14 +48,61 @@ pub enum ProjectorError {
     Projection(#[from] ProjectionError),
 }
 
-/// Runs every projection until `shutdown`.
+/// Runs every projection until `shutdown`, each on its own durable consumer: history, unread
+/// and search move at their own pace (the search index is the slowest to write).
 pub async fn run(
     bus: Bus,
     pool: PgPool,
     config: ProjectorConfig,
     shutdown: Shutdown,
 ) -> Result<(), ProjectorError> {
-    run_projection(bus, pool, History, config, shutdown).await
+    let search = Search::new(config.search_config.clone());
+    search.prepare(&pool).await.map_err(ProjectionError::from)?;
+    let stop_all = shutdown.clone();
+    // When one ends (an error), stop the others.
+    let ending = |r: Result<(), ProjectorError>| {
+        stop_all.trigger();
+        r
+    };
+    let (history, unread, search) = tokio::join!(
+        async {
+            ending(
+                run_projection(
+                    bus.clone(),
+                    pool.clone(),
+                    History,
+                    config.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            ending(
+                run_projection(
+                    bus.clone(),
+                    pool.clone(),
+                    Unread,
+                    config.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            ending(
+                run_projection(
+                    bus.clone(),
+                    pool.clone(),
+                    search,
+                    config.clone(),
+                    shutdown.clone(),
+                )
+                .await,
+            )
+        },
+    );
+    history.and(unread).and(search)
 }
 
 /// Runs one projection until `shutdown`: the loop of fetch, apply, commit, ack, announce.

@@ -2,11 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, put};
 use natter_projections::history::queries::{self, Page};
 use natter_schemas::frames::SendReply;
 use natter_schemas::model::Message;
-use natter_schemas::rest::{HistoryPage, SendMessageRequest};
+use natter_schemas::rest::{
+    ChangeReply, EditHistory, EditMessageRequest, HistoryPage, SendMessageRequest, ThreadPage,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -42,6 +44,46 @@ pub fn routes() -> Api {
             "/v1/messages/{id}",
             get(show),
             Doc::get("One message").ok::<Message>(200, "the message"),
+        )
+        .route(
+            "/v1/messages/{id}",
+            patch(edit),
+            Doc::patch("Edit one's own message (mentions are resolved again)")
+                .body::<EditMessageRequest>()
+                .ok::<ChangeReply>(200, "edited, or `changed: false` when the body was already this"),
+        )
+        .route(
+            "/v1/messages/{id}",
+            delete(remove),
+            Doc::delete("Delete a message (its author, or a room owner or admin); it keeps its place with `body: null`")
+                .ok::<ChangeReply>(200, "deleted, or `changed: false` when it already was"),
+        )
+        .route(
+            "/v1/messages/{id}/edits",
+            get(edits),
+            Doc::get("A message's versions, oldest first (empty once deleted)")
+                .ok::<EditHistory>(200, "the versions"),
+        )
+        .route(
+            "/v1/messages/{id}/thread",
+            get(thread),
+            Doc::get("A thread: its root and a page of replies, ascending seq")
+                .query("after", "integer", "replies with seq > after")
+                .query("limit", "integer", "1 to 100, default 50")
+                .query("min_seq", "integer", "wait (bounded) until the read model has this seq")
+                .ok::<ThreadPage>(200, "the thread"),
+        )
+        .route(
+            "/v1/messages/{id}/reactions/{emoji}",
+            put(react_on),
+            Doc::put("Add one's reaction (an emoji, or a :shortcode:)")
+                .ok::<ChangeReply>(200, "added, or `changed: false` when it already was"),
+        )
+        .route(
+            "/v1/messages/{id}/reactions/{emoji}",
+            delete(react_off),
+            Doc::delete("Remove one's reaction")
+                .ok::<ChangeReply>(200, "removed, or `changed: false` when there was none"),
         )
 }
 
@@ -80,7 +122,7 @@ async fn history(
     // page is only returned when the check passes.
     let (access, page) = tokio::join!(
         commands::readable_room(&state, id, user.id),
-        queries::history(state.pool(), id, page, limit)
+        queries::history(state.pool(), id, user.id, page, limit)
     );
     access?;
     Ok(axum::Json(page?))
@@ -96,16 +138,107 @@ async fn send(
     Ok((StatusCode::CREATED, axum::Json(reply)))
 }
 
+/// One message, when the caller may read its room (else `not_found`, as for no message).
+async fn readable_message(state: &AppState, id: Uuid, viewer: Uuid) -> ApiResult<Message> {
+    let message = queries::message(state.pool(), id, viewer)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    commands::readable_room(state, message.room_id, viewer)
+        .await
+        .map_err(|_| ApiError::not_found("message"))?;
+    Ok(message)
+}
+
 async fn show(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Message>> {
-    let message = queries::message(state.pool(), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
-    commands::readable_room(&state, message.room_id, user.id)
-        .await
-        .map_err(|_| ApiError::not_found("message"))?;
-    Ok(axum::Json(message))
+    Ok(axum::Json(readable_message(&state, id, user.id).await?))
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<EditMessageRequest>,
+) -> ApiResult<axum::Json<ChangeReply>> {
+    Ok(axum::Json(
+        commands::messages::edit(&state, user.id, id, &req.body).await?,
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<ChangeReply>> {
+    Ok(axum::Json(
+        commands::messages::delete(&state, user.id, id).await?,
+    ))
+}
+
+async fn edits(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<EditHistory>> {
+    readable_message(&state, id, user.id).await?;
+    Ok(axum::Json(EditHistory {
+        message_id: id,
+        versions: queries::versions(state.pool(), id).await?,
+    }))
+}
+
+#[derive(Deserialize)]
+struct ThreadQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+    min_seq: Option<u64>,
+}
+
+async fn thread(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ThreadQuery>,
+) -> ApiResult<axum::Json<ThreadPage>> {
+    let limit = validate::limit(q.limit)?;
+    if let Some(seq) = q.min_seq {
+        state.projected(seq).await?;
+    }
+    let root = readable_message(&state, id, user.id).await?;
+    if root.thread_root_id.is_some() {
+        return Err(ApiError::invalid(
+            "id",
+            "this message is a reply: read its thread_root_id's thread",
+        ));
+    }
+    let (replies, has_more) =
+        queries::thread_replies(state.pool(), id, user.id, q.after.unwrap_or(0), limit).await?;
+    Ok(axum::Json(ThreadPage {
+        root,
+        replies,
+        has_more,
+    }))
+}
+
+async fn react_on(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, emoji)): Path<(Uuid, String)>,
+) -> ApiResult<axum::Json<ChangeReply>> {
+    Ok(axum::Json(
+        commands::messages::react(&state, user.id, id, &emoji, true).await?,
+    ))
+}
+
+async fn react_off(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, emoji)): Path<(Uuid, String)>,
+) -> ApiResult<axum::Json<ChangeReply>> {
+    Ok(axum::Json(
+        commands::messages::react(&state, user.id, id, &emoji, false).await?,
+    ))
 }

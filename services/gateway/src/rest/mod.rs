@@ -6,7 +6,10 @@ pub mod me;
 pub mod members;
 pub mod messages;
 pub mod ops;
+pub mod pins;
+pub mod reading;
 pub mod rooms;
+pub mod search;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,6 +28,9 @@ pub fn api() -> Api {
         .merge(rooms::routes())
         .merge(members::routes())
         .merge(messages::routes())
+        .merge(pins::routes())
+        .merge(reading::routes())
+        .merge(search::routes())
         .merge(ops::routes())
 }
 

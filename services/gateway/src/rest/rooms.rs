@@ -28,7 +28,7 @@ pub fn routes() -> Api {
         .route(
             "/v1/rooms",
             get(list),
-            Doc::get("Rooms: those the caller joined (default), or public ones")
+            Doc::get("Rooms: those the caller joined (default, with `unread`, `mentions` and `last_read_seq`), or public ones")
                 .query("scope", "string", "`joined` (default) or `public`")
                 .ok::<RoomList>(200, "rooms"),
         )
@@ -90,7 +90,23 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<RoomList>> {
     let rooms = match q.scope.as_deref() {
-        None | Some("joined") => queries::joined_rooms(state.pool(), user.id).await?,
+        None | Some("joined") => {
+            // The rooms and their counts come from two read models, read at the same time.
+            let (rooms, counts) = tokio::join!(
+                queries::joined_rooms(state.pool(), user.id),
+                natter_projections::unread::queries::unread(state.pool(), user.id)
+            );
+            let counts: std::collections::HashMap<Uuid, _> =
+                counts?.into_iter().map(|c| (c.room_id, c)).collect();
+            let mut rooms = rooms?;
+            for room in &mut rooms {
+                let c = counts.get(&room.id);
+                room.unread = Some(c.map_or(0, |c| c.unread));
+                room.mentions = Some(c.map_or(0, |c| c.mentions));
+                room.last_read_seq = c.map(|c| c.last_read_seq);
+            }
+            rooms
+        }
         Some("public") => queries::public_rooms(state.pool(), user.id, 200).await?,
         Some(_) => return Err(ApiError::invalid("scope", "scope is joined or public")),
     };

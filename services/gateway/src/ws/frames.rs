@@ -91,6 +91,28 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             }
             Ok(Some(Value::Object(Default::default())))
         }
+        ClientFrame::Edit { message_id, body } => {
+            commands::messages::edit(&ctx.state, ctx.info.user, message_id, &body)
+                .await
+                .map(|r| Some(to_value(&r)))
+        }
+        ClientFrame::Delete { message_id } => {
+            commands::messages::delete(&ctx.state, ctx.info.user, message_id)
+                .await
+                .map(|r| Some(to_value(&r)))
+        }
+        ClientFrame::React {
+            message_id,
+            emoji,
+            on,
+        } => commands::messages::react(&ctx.state, ctx.info.user, message_id, &emoji, on)
+            .await
+            .map(|r| Some(to_value(&r))),
+        ClientFrame::Read { room_id, seq } => {
+            commands::reading::read(&ctx.state, ctx.info.user, room_id, seq)
+                .await
+                .map(|r| Some(to_value(&r)))
+        }
         ClientFrame::Send {
             room_id,
             client_msg_id,

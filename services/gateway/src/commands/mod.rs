@@ -12,6 +12,11 @@
 //!   messages by that id, so a retry is stored once either way.
 //! - Membership and profile changes are idempotent facts (joining twice is answered without a
 //!   second event).
+//! - Changes to messages: see [`messages`]. Read positions only move forward: a repeated
+//!   `read` appends nothing, and a repeated event moves nothing.
+
+pub mod messages;
+pub mod reading;
 
 use natter_projections::history::queries::{self, RoomAccess};
 use natter_schemas::event::{
@@ -143,7 +148,7 @@ pub async fn member_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult
     Ok(access)
 }
 
-fn admin_of(access: &RoomAccess) -> ApiResult<Role> {
+pub(crate) fn admin_of(access: &RoomAccess) -> ApiResult<Role> {
     match access.role {
         Some(role) if role.is_admin() => Ok(role),
         _ => Err(ApiError::forbidden("this needs a room owner or admin")),
@@ -160,7 +165,7 @@ fn not_dm(access: &RoomAccess) -> ApiResult<()> {
     }
 }
 
-fn not_archived(access: &RoomAccess) -> ApiResult<()> {
+pub(crate) fn not_archived(access: &RoomAccess) -> ApiResult<()> {
     if access.archived {
         Err(ApiError::forbidden("the room is archived"))
     } else {
@@ -542,16 +547,17 @@ pub async fn publish_message(
     let thread_root_id = match req.thread_root_id {
         None => None,
         Some(root_id) => {
-            let root = queries::message(state.pool(), root_id)
+            let root = queries::message_state(state.pool(), root_id, actor, None)
                 .await?
                 .filter(|m| m.room_id == room)
                 .ok_or_else(|| {
                     ApiError::invalid("thread_root_id", "no such message in this room")
                 })?;
             // A reply to a reply belongs to the root's thread.
-            Some(root.thread_root_id.unwrap_or(root.id))
+            Some(root.thread_root_id.unwrap_or(root_id))
         }
     };
+    let mentions = resolve_mentions(state, room, actor, &body).await?;
     let event = Event::new(
         actor,
         Some(room),
@@ -560,7 +566,7 @@ pub async fn publish_message(
             client_msg_id: req.client_msg_id.clone(),
             body,
             thread_root_id,
-            mentions: Vec::new(),
+            mentions,
         }),
     );
     let subject = state.bus().subjects().room_event(room, event.type_name());
@@ -576,6 +582,25 @@ pub async fn publish_message(
         ack,
         started,
     }))
+}
+
+/// Most distinct users one message can mention.
+const MAX_MENTIONS: usize = 50;
+
+/// The members of `room` that `body` mentions by `@username`, besides the author.
+pub(crate) async fn resolve_mentions(
+    state: &AppState,
+    room: Uuid,
+    actor: Uuid,
+    body: &str,
+) -> ApiResult<Vec<Uuid>> {
+    let names = validate::mentioned_usernames(body, MAX_MENTIONS);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = queries::members_named(state.pool(), room, &names).await?;
+    ids.retain(|id| *id != actor);
+    Ok(ids)
 }
 
 fn reused_client_msg_id() -> ApiError {

@@ -1,0 +1,179 @@
+//! The search read model: live messages with a text-search vector, in its own projection so
+//! that it can be rebuilt alone (for example under another text-search configuration) and so
+//! that its GIN index, the slowest thing to write, never holds up history or unread counts.
+//!
+//! [`queries`] reads it for the gateway.
+
+pub mod queries;
+
+use natter_schemas::Event;
+use natter_schemas::event::EventBody;
+use sqlx::PgConnection;
+
+use crate::{Projection, seq_i64};
+
+/// The search projection, with the Postgres text-search configuration its vectors are built
+/// with (`english` by default; queries must use the same one).
+#[derive(Debug, Clone)]
+pub struct Search {
+    config: String,
+}
+
+impl Search {
+    pub const NAME: &'static str = "search";
+    pub const DEFAULT_CONFIG: &'static str = "english";
+
+    pub fn new(config: impl Into<String>) -> Self {
+        Self {
+            config: config.into(),
+        }
+    }
+
+    pub fn config(&self) -> &str {
+        &self.config
+    }
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CONFIG)
+    }
+}
+
+impl Projection for Search {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["search_messages", "search_settings"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[(u64, Event)],
+    ) -> Result<(), sqlx::Error> {
+        let mut i = 0;
+        while i < events.len() {
+            let run = events[i..]
+                .iter()
+                .take_while(|(_, e)| matches!(e.body, EventBody::MessagePosted(_)))
+                .count();
+            if run > 0 {
+                self.messages_posted(conn, &events[i..i + run]).await?;
+                i += run;
+                continue;
+            }
+            let event = &events[i].1;
+            match &event.body {
+                EventBody::MessageEdited(e) => {
+                    sqlx::query(
+                        "UPDATE search_messages SET body = $3, tsv = to_tsvector($4::regconfig, $3)
+                         WHERE message_id = $1 AND room_id = $2",
+                    )
+                    .bind(e.message_id)
+                    .bind(event.room_id)
+                    .bind(&e.body)
+                    .bind(&self.config)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                EventBody::MessageDeleted(d) => {
+                    sqlx::query(
+                        "DELETE FROM search_messages WHERE message_id = $1 AND room_id = $2",
+                    )
+                    .bind(d.message_id)
+                    .bind(event.room_id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Search {
+    /// Checks the configuration exists in Postgres and records it for searches. An index that
+    /// already holds vectors built with another configuration keeps them until it is rebuilt.
+    pub async fn prepare(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT $1::regconfig")
+            .bind(&self.config)
+            .execute(pool)
+            .await?;
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT config FROM search_settings WHERE id = 1")
+                .fetch_optional(pool)
+                .await?;
+        if previous.as_deref() == Some(self.config.as_str()) {
+            return Ok(());
+        }
+        let indexed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM search_messages)")
+            .fetch_one(pool)
+            .await?;
+        if indexed {
+            tracing::warn!(
+                was = previous.as_deref().unwrap_or(Self::DEFAULT_CONFIG),
+                now = %self.config,
+                "the search configuration changed: rebuild the search projection to re-index old messages"
+            );
+        }
+        sqlx::query(
+            "INSERT INTO search_settings (id, config) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config",
+        )
+        .bind(&self.config)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A run of posts in one multi-row insert. Keyed by message id: a send appended twice is
+    /// indexed once.
+    async fn messages_posted(
+        &self,
+        conn: &mut PgConnection,
+        events: &[(u64, Event)],
+    ) -> Result<(), sqlx::Error> {
+        let n = events.len();
+        let (mut ids, mut rooms, mut seqs, mut senders, mut times, mut bodies) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (seq, event) in events {
+            let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) else {
+                continue;
+            };
+            ids.push(p.message_id);
+            rooms.push(room);
+            seqs.push(seq_i64(*seq));
+            senders.push(event.actor_id);
+            times.push(event.occurred_at);
+            bodies.push(p.body.as_str());
+        }
+        sqlx::query(
+            "INSERT INTO search_messages (message_id, room_id, seq, sender_id, created_at, body, tsv)
+             SELECT id, room_id, seq, sender_id, created_at, body, to_tsvector($7::regconfig, body)
+             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::timestamptz[],
+                         $6::text[]) AS t(id, room_id, seq, sender_id, created_at, body)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(&rooms)
+        .bind(&seqs)
+        .bind(&senders)
+        .bind(&times)
+        .bind(&bodies)
+        .bind(&self.config)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}

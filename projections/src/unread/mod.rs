@@ -1,0 +1,352 @@
+//! The unread read model: each member's read position, and the counters that make unread and
+//! mention counts a subtraction instead of a count over the room's messages.
+//!
+//! - `unread_rooms.messages` counts a room's messages; each message keeps its ordinal in
+//!   `unread_messages`.
+//! - A member's `read_ordinal` is the room's count as of their read position, so
+//!   `unread = messages - read_ordinal - (deleted messages after the position)`. A member's own
+//!   messages are never after their position: posting moves it.
+//! - Mentions are rows in `unread_mentions` while unread; moving the position past them
+//!   removes them, so `mentions` counts a handful of rows.
+//!
+//! [`queries`] reads it for the gateway.
+
+pub mod queries;
+
+use std::collections::HashMap;
+
+use natter_schemas::Event;
+use natter_schemas::event::EventBody;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{Projection, seq_i64};
+
+/// The unread projection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unread;
+
+impl Unread {
+    pub const NAME: &'static str = "unread";
+}
+
+impl Projection for Unread {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "unread_rooms",
+            "unread_messages",
+            "read_positions",
+            "unread_mentions",
+        ]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[(u64, Event)],
+    ) -> Result<(), sqlx::Error> {
+        let mut room_last: HashMap<Uuid, i64> = HashMap::new();
+        let mut i = 0;
+        while i < events.len() {
+            let run = events[i..]
+                .iter()
+                .take_while(|(_, e)| matches!(e.body, EventBody::MessagePosted(_)))
+                .count();
+            if run > 0 {
+                messages_posted(conn, &events[i..i + run]).await?;
+            } else {
+                apply_one(conn, events[i].0, &events[i].1).await?;
+            }
+            for (seq, event) in &events[i..i + run.max(1)] {
+                if let Some(room) = event.room_id {
+                    let last = room_last.entry(room).or_default();
+                    *last = (*last).max(seq_i64(*seq));
+                }
+            }
+            i += run.max(1);
+        }
+        let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = room_last.into_iter().unzip();
+        sqlx::query(
+            "UPDATE unread_rooms r SET last_seq = GREATEST(r.last_seq, v.seq)
+             FROM unnest($1::uuid[], $2::bigint[]) AS v(id, seq) WHERE r.room_id = v.id",
+        )
+        .bind(&rooms)
+        .bind(&seqs)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(), sqlx::Error> {
+    let seq = seq_i64(seq);
+    let at = event.occurred_at;
+    let Some(room) = event.room_id else {
+        return Ok(());
+    };
+    match &event.body {
+        EventBody::RoomCreated(c) => {
+            sqlx::query(
+                "INSERT INTO unread_rooms (room_id, messages, last_seq) VALUES ($1, 0, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(room)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+            let users: Vec<Uuid> = c.members.iter().map(|m| m.user_id).collect();
+            sqlx::query(
+                "INSERT INTO read_positions (room_id, user_id, last_read_seq, read_ordinal, read_at)
+                 SELECT $1, u, $3, 0, $4 FROM unnest($2::uuid[]) AS u ON CONFLICT DO NOTHING",
+            )
+            .bind(room)
+            .bind(&users)
+            .bind(seq)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        // A new member starts with everything before their join read.
+        EventBody::MemberJoined(m) | EventBody::MemberInvited(m) => {
+            sqlx::query(
+                "INSERT INTO read_positions (room_id, user_id, last_read_seq, read_ordinal, read_at)
+                 SELECT $1, $2, $3, COALESCE((SELECT messages FROM unread_rooms WHERE room_id = $1), 0), $4
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(room)
+            .bind(m.user_id)
+            .bind(seq)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::MemberLeft(m) | EventBody::MemberKicked(m) => {
+            sqlx::query(
+                "WITH x AS (DELETE FROM unread_mentions WHERE user_id = $2 AND room_id = $1)
+                 DELETE FROM read_positions WHERE room_id = $1 AND user_id = $2",
+            )
+            .bind(room)
+            .bind(m.user_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::ReadUpdated(r) => {
+            move_position(conn, room, event.actor_id, seq_i64(r.seq), at).await?;
+        }
+        EventBody::MessageEdited(e) => {
+            // The mentions are replaced; only members who have not read the message yet get
+            // an unread mention.
+            sqlx::query(
+                "WITH gone AS (DELETE FROM unread_mentions WHERE message_id = $1)
+                 INSERT INTO unread_mentions (user_id, room_id, seq, message_id)
+                 SELECT u, um.room_id, um.seq, um.message_id
+                 FROM unread_messages um
+                 CROSS JOIN unnest($3::uuid[]) AS u
+                 JOIN read_positions p ON p.room_id = um.room_id AND p.user_id = u
+                 WHERE um.message_id = $1 AND um.room_id = $2 AND NOT um.deleted
+                   AND p.last_read_seq < um.seq
+                 ON CONFLICT (user_id, room_id, seq) DO UPDATE SET message_id = EXCLUDED.message_id",
+            )
+            .bind(e.message_id)
+            .bind(room)
+            .bind(&e.mentions)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::MessageDeleted(d) => {
+            sqlx::query(
+                "WITH x AS (DELETE FROM unread_mentions WHERE message_id = $1)
+                 UPDATE unread_messages SET deleted = true WHERE message_id = $1 AND room_id = $2",
+            )
+            .bind(d.message_id)
+            .bind(room)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::MessagePosted(_) => {
+            messages_posted(conn, &[(u64::try_from(seq).unwrap_or(0), event.clone())]).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Moves a member's read position forward to `seq` (never back), with the room's count as of
+/// it, and drops the mentions it passes.
+async fn move_position(
+    conn: &mut PgConnection,
+    room: Uuid,
+    user: Uuid,
+    seq: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE read_positions SET last_read_seq = $3, read_at = $4,
+                read_ordinal = GREATEST(read_ordinal, COALESCE(
+                    (SELECT ordinal FROM unread_messages
+                     WHERE room_id = $1 AND seq <= $3 ORDER BY seq DESC LIMIT 1), 0))
+         WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
+    )
+    .bind(room)
+    .bind(user)
+    .bind(seq)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved > 0 {
+        sqlx::query(
+            "DELETE FROM unread_mentions WHERE user_id = $1 AND room_id = $2 AND seq <= $3",
+        )
+        .bind(user)
+        .bind(room)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A run of `message.posted`: each new message gets the next ordinal of its room (a message
+/// already counted, sent again after the log's dedupe window, is not counted twice), the room's
+/// count grows, each sender's position moves to their newest message, and mentions of members
+/// who have not read that far become unread mentions.
+async fn messages_posted(
+    conn: &mut PgConnection,
+    events: &[(u64, Event)],
+) -> Result<(), sqlx::Error> {
+    let posted: Vec<(i64, Uuid, Uuid, &Event, &[Uuid])> = events
+        .iter()
+        .filter_map(|(seq, e)| match (&e.body, e.room_id) {
+            (EventBody::MessagePosted(p), Some(room)) => {
+                Some((seq_i64(*seq), room, p.message_id, e, p.mentions.as_slice()))
+            }
+            _ => None,
+        })
+        .collect();
+    let ids: Vec<Uuid> = posted.iter().map(|p| p.2).collect();
+    let known: Vec<Uuid> =
+        sqlx::query_scalar("SELECT message_id FROM unread_messages WHERE message_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut seen: std::collections::HashSet<Uuid> = known.into_iter().collect();
+    let fresh: Vec<_> = posted.into_iter().filter(|p| seen.insert(p.2)).collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let mut rooms: Vec<Uuid> = fresh.iter().map(|p| p.1).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let counts: Vec<(Uuid, i64)> = sqlx::query_as(
+        "INSERT INTO unread_rooms (room_id) SELECT unnest($1::uuid[])
+         ON CONFLICT (room_id) DO UPDATE SET messages = unread_rooms.messages
+         RETURNING room_id, messages",
+    )
+    .bind(&rooms)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut counts: HashMap<Uuid, i64> = counts.into_iter().collect();
+
+    let n = fresh.len();
+    let (mut m_rooms, mut m_seqs, mut m_ords, mut m_ids) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    // Each sender's newest message per room: (room, sender) -> (seq, ordinal, at).
+    let mut senders: HashMap<(Uuid, Uuid), (i64, i64, chrono::DateTime<chrono::Utc>)> =
+        HashMap::new();
+    let (mut x_users, mut x_rooms, mut x_seqs, mut x_ids) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (seq, room, id, event, mentions) in &fresh {
+        let count = counts.entry(*room).or_default();
+        *count += 1;
+        m_rooms.push(*room);
+        m_seqs.push(*seq);
+        m_ords.push(*count);
+        m_ids.push(*id);
+        senders.insert((*room, event.actor_id), (*seq, *count, event.occurred_at));
+        for user in mentions.iter().filter(|u| **u != event.actor_id) {
+            x_users.push(*user);
+            x_rooms.push(*room);
+            x_seqs.push(*seq);
+            x_ids.push(*id);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO unread_messages (room_id, seq, ordinal, message_id)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::uuid[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&m_rooms)
+    .bind(&m_seqs)
+    .bind(&m_ords)
+    .bind(&m_ids)
+    .execute(&mut *conn)
+    .await?;
+    let (c_rooms, c_counts): (Vec<Uuid>, Vec<i64>) = counts.into_iter().unzip();
+    sqlx::query(
+        "UPDATE unread_rooms r SET messages = v.n
+         FROM unnest($1::uuid[], $2::bigint[]) AS v(id, n) WHERE r.room_id = v.id",
+    )
+    .bind(&c_rooms)
+    .bind(&c_counts)
+    .execute(&mut *conn)
+    .await?;
+    // Mentions first: a mentioned member who posts later in this run reads past them below.
+    if !x_users.is_empty() {
+        sqlx::query(
+            "INSERT INTO unread_mentions (user_id, room_id, seq, message_id)
+             SELECT v.u, v.r, v.s, v.m
+             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[]) AS v(u, r, s, m)
+             JOIN read_positions p ON p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&x_users)
+        .bind(&x_rooms)
+        .bind(&x_seqs)
+        .bind(&x_ids)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let k = senders.len();
+    let (mut s_rooms, mut s_users, mut s_seqs, mut s_ords, mut s_ats) = (
+        Vec::with_capacity(k),
+        Vec::with_capacity(k),
+        Vec::with_capacity(k),
+        Vec::with_capacity(k),
+        Vec::with_capacity(k),
+    );
+    for ((room, user), (seq, ord, at)) in senders {
+        s_rooms.push(room);
+        s_users.push(user);
+        s_seqs.push(seq);
+        s_ords.push(ord);
+        s_ats.push(at);
+    }
+    sqlx::query(
+        "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[],
+                                          $5::timestamptz[]) AS v(r, u, s, o, at)),
+              moved AS (
+                 UPDATE read_positions p SET last_read_seq = v.s, read_ordinal = v.o, read_at = v.at
+                 FROM v WHERE p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
+                 RETURNING p.room_id, p.user_id, p.last_read_seq)
+         DELETE FROM unread_mentions x USING moved
+         WHERE x.user_id = moved.user_id AND x.room_id = moved.room_id
+           AND x.seq <= moved.last_read_seq",
+    )
+    .bind(&s_rooms)
+    .bind(&s_users)
+    .bind(&s_seqs)
+    .bind(&s_ords)
+    .bind(&s_ats)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Changes to posted messages: edit, delete, react, pin. Each checks the message's current
+//! state in the read model first, so asking for the state it already has appends nothing
+//! (`changed: false`): retries are harmless.
+//!
+//! Crash and retry: an edit is appended with a dedupe key of (message, the version it
+//! replaces, new body), so a retried edit inside the log's window is one event; deletes use
+//! `delete:<message>`. Reactions and pins are sets in the read model: a repeated add or remove
+//! that slips past the state check (two racing requests) changes nothing there.
+
+use natter_projections::history::MAX_PINS;
+use natter_projections::history::queries::{self, MessageState};
+use natter_schemas::event::{EventBody, MessageEdited, MessageRef, ReactionChanged};
+use natter_schemas::rest::ChangeReply;
+use natter_schemas::{Event, ids};
+use uuid::Uuid;
+
+use crate::commands::{admin_of, member_room, not_archived, resolve_mentions};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::validate;
+
+/// A message the caller may change: it exists, is in a room they are a member of, and the room
+/// is not archived. A message in a room they cannot read is `not_found`.
+async fn changeable(
+    state: &AppState,
+    actor: Uuid,
+    message: Uuid,
+    emoji: Option<&str>,
+) -> ApiResult<(
+    MessageState,
+    natter_projections::history::queries::RoomAccess,
+)> {
+    let m = queries::message_state(state.pool(), message, actor, emoji)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    let access = match member_room(state, m.room_id, actor).await {
+        Err(e) if e.code() == natter_schemas::ErrorCode::NotFound => {
+            return Err(ApiError::not_found("message"));
+        }
+        other => other?,
+    };
+    not_archived(&access)?;
+    Ok((m, access))
+}
+
+/// Appends a change to a message's room and waits until history has it.
+async fn append(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    message: Uuid,
+    body: EventBody,
+    key: Option<String>,
+) -> ApiResult<ChangeReply> {
+    let event = Event::new(actor, Some(room), body);
+    let subject = state.bus().subjects().room_event(room, event.type_name());
+    let appended = state
+        .bus()
+        .append(subject, &event, key.as_deref(), false)
+        .await?;
+    state.projected(appended.seq).await?;
+    Ok(ChangeReply {
+        message_id: message,
+        seq: Some(appended.seq),
+        changed: true,
+    })
+}
+
+fn unchanged(message: Uuid) -> ChangeReply {
+    ChangeReply {
+        message_id: message,
+        seq: None,
+        changed: false,
+    }
+}
+
+fn gone() -> ApiError {
+    ApiError::conflict("the message is deleted")
+}
+
+/// The author changes the body. Mentions are resolved again (they are not notified again).
+pub async fn edit(
+    state: &AppState,
+    actor: Uuid,
+    message: Uuid,
+    body: &str,
+) -> ApiResult<ChangeReply> {
+    let body = validate::body(body, state.config().max_message_chars)?;
+    let (m, _) = changeable(state, actor, message, None).await?;
+    if m.sender_id != actor {
+        return Err(ApiError::forbidden("only the author can edit a message"));
+    }
+    if m.deleted {
+        return Err(gone());
+    }
+    if m.body.as_deref() == Some(body.as_str()) {
+        return Ok(unchanged(message));
+    }
+    let mentions = resolve_mentions(state, m.room_id, actor, &body).await?;
+    let key = ids::edit_key(message, m.version_seq, &body);
+    let change = EventBody::MessageEdited(MessageEdited {
+        message_id: message,
+        body,
+        mentions,
+    });
+    append(state, actor, m.room_id, message, change, Some(key)).await
+}
+
+/// The author, or a room owner or admin, deletes a message.
+pub async fn delete(state: &AppState, actor: Uuid, message: Uuid) -> ApiResult<ChangeReply> {
+    let (m, access) = changeable(state, actor, message, None).await?;
+    if m.sender_id != actor && !access.role.is_some_and(|r| r.is_admin()) {
+        return Err(ApiError::forbidden(
+            "only the author or a room owner or admin can delete a message",
+        ));
+    }
+    if m.deleted {
+        return Ok(unchanged(message));
+    }
+    let change = EventBody::MessageDeleted(MessageRef {
+        message_id: message,
+    });
+    let key = format!("delete:{message}");
+    append(state, actor, m.room_id, message, change, Some(key)).await
+}
+
+/// Adds (`on`) or removes the caller's reaction with `emoji`.
+pub async fn react(
+    state: &AppState,
+    actor: Uuid,
+    message: Uuid,
+    emoji: &str,
+    on: bool,
+) -> ApiResult<ChangeReply> {
+    let emoji = validate::emoji(emoji)?;
+    let (m, _) = changeable(state, actor, message, Some(&emoji)).await?;
+    if m.deleted {
+        return Err(gone());
+    }
+    if m.reacted == on {
+        return Ok(unchanged(message));
+    }
+    let change = ReactionChanged {
+        message_id: message,
+        emoji,
+    };
+    let body = if on {
+        EventBody::ReactionAdded(change)
+    } else {
+        EventBody::ReactionRemoved(change)
+    };
+    append(state, actor, m.room_id, message, body, None).await
+}
+
+/// A room owner or admin pins (`on`) or unpins a message of `room`.
+pub async fn pin(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    message: Uuid,
+    on: bool,
+) -> ApiResult<ChangeReply> {
+    let access = member_room(state, room, actor).await?;
+    admin_of(&access)?;
+    not_archived(&access)?;
+    let m = queries::message_state(state.pool(), message, actor, None)
+        .await?
+        .filter(|m| m.room_id == room)
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    if m.pinned == on {
+        return Ok(unchanged(message));
+    }
+    let change = MessageRef {
+        message_id: message,
+    };
+    let body = if on {
+        if m.deleted {
+            return Err(gone());
+        }
+        if queries::pin_count(state.pool(), room).await? >= MAX_PINS {
+            return Err(ApiError::conflict(format!(
+                "a room pins at most {MAX_PINS} messages: unpin one first"
+            )));
+        }
+        EventBody::MessagePinned(change)
+    } else {
+        EventBody::MessageUnpinned(change)
+    };
+    append(state, actor, room, message, body, None).await
+}
