@@ -127,6 +127,40 @@ pub async fn checkpoint(pool: &PgPool, name: &str) -> Result<u64, ProjectionErro
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }
 
+/// Every row of a projection's tables as text, each table's rows sorted: two builds of a
+/// projection from the same log must have equal contents.
+pub async fn contents<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+) -> Result<std::collections::BTreeMap<&'static str, Vec<String>>, sqlx::Error> {
+    let mut out = std::collections::BTreeMap::new();
+    for table in projection.tables() {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text FROM {table} t ORDER BY 1"
+        )))
+        .fetch_all(pool)
+        .await?;
+        out.insert(*table, rows);
+    }
+    Ok(out)
+}
+
+/// Empties a projection: its tables and its checkpoint, in one transaction.
+pub async fn reset<P: Projection>(pool: &PgPool, projection: &P) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "TRUNCATE {}",
+        projection.tables().join(", ")
+    )))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+        .bind(projection.name())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
 /// Seqs are u64 in the log and bigint in Postgres; the log never gets near 2^63.
 pub fn seq_i64(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)

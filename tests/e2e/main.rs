@@ -13,6 +13,7 @@ mod privacy;
 mod projector;
 mod resume;
 mod rooms;
+mod suite;
 
 use std::time::Duration;
 

@@ -1,0 +1,440 @@
+//! One behaviour suite for every read model (history, unread, search), over a generated log
+//! that mixes every event type, including the awkward ones (a send appended twice, edits of
+//! deleted messages, reads that go backwards, reactions removed twice, members who leave):
+//!
+//! - applying every event twice (redelivery of whole and partial batches) equals once;
+//! - events at or below the checkpoint are skipped;
+//! - the result does not depend on how the log is cut into batches (one event at a time, one
+//!   batch, random batches);
+//! - a rebuild from the log of a live system equals the live tables.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use natter_projections::history::History;
+use natter_projections::search::Search;
+use natter_projections::unread::Unread;
+use natter_projections::{Projection, apply_batch, checkpoint, contents, reset};
+use natter_schemas::Event;
+use natter_schemas::event::{
+    EventBody, MemberChanged, MemberRemoved, MessageEdited, MessagePosted, MessageRef,
+    ReactionChanged, ReadUpdated, RoomCreated, RoomMember, UserRegistered,
+};
+use natter_schemas::model::{Role, RoomKind, Visibility};
+use natter_testkit::{TestEnv, wait_until};
+use serde_json::json;
+use uuid::Uuid;
+
+/// A small deterministic generator (xorshift), so that a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "running", "deploys", "kafka", "postgres", "coffee", "lunch", "release", "tests", "green",
+    "broken", "natter", "search", "threads", "quickly",
+];
+
+/// A plausible log of `n` events (plus the setup events): users, rooms, and every kind of
+/// chat action, some of them repeated or out of place on purpose.
+fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
+    let mut rng = Rng(seed);
+    let users: Vec<(Uuid, String)> = (0..6)
+        .map(|i| (Uuid::now_v7(), format!("user{i}")))
+        .collect();
+    let rooms: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let mut events = Vec::new();
+    for (id, name) in &users {
+        events.push(Event::new(
+            *id,
+            None,
+            EventBody::UserRegistered(UserRegistered {
+                user_id: *id,
+                username: name.clone(),
+                display_name: name.clone(),
+                password_hash: "x".into(),
+            }),
+        ));
+    }
+    // Room i starts with users 0..=i+1; user 0 owns every room.
+    let mut members: Vec<Vec<Uuid>> = Vec::new();
+    for (i, room) in rooms.iter().enumerate() {
+        let initial: Vec<Uuid> = users[..i + 2].iter().map(|u| u.0).collect();
+        events.push(Event::new(
+            users[0].0,
+            Some(*room),
+            EventBody::RoomCreated(RoomCreated {
+                kind: RoomKind::Room,
+                name: format!("room{i}"),
+                visibility: Visibility::Public,
+                topic: None,
+                members: initial
+                    .iter()
+                    .map(|&user_id| RoomMember {
+                        user_id,
+                        role: if user_id == users[0].0 {
+                            Role::Owner
+                        } else {
+                            Role::Member
+                        },
+                    })
+                    .collect(),
+            }),
+        ));
+        members.push(initial);
+    }
+    // Posted messages: (room, id, sender, the posting event).
+    let mut posted: Vec<(Uuid, Uuid, Uuid, Event)> = Vec::new();
+    for k in 0..n {
+        let r = rng.below(rooms.len());
+        let room = rooms[r];
+        let actor = rng.pick(&members[r]);
+        let roll = rng.below(100);
+        let body = match roll {
+            0..=44 => {
+                let root = (rng.below(4) == 0 && !posted.is_empty())
+                    .then(|| posted[rng.below(posted.len())].clone())
+                    .filter(|p| p.0 == room)
+                    .map(|p| p.1);
+                let mentions: Vec<Uuid> = (0..rng.below(3))
+                    .map(|_| rng.pick(&members[r]))
+                    .filter(|u| *u != actor)
+                    .collect();
+                let client_msg_id = format!("c{k}");
+                let text = format!(
+                    "{} {} {}",
+                    rng.pick(WORDS),
+                    rng.pick(WORDS),
+                    rng.pick(WORDS)
+                );
+                let event = Event::new(
+                    actor,
+                    Some(room),
+                    EventBody::MessagePosted(MessagePosted {
+                        message_id: natter_schemas::ids::message_id(actor, &client_msg_id),
+                        client_msg_id,
+                        body: text,
+                        thread_root_id: root,
+                        mentions,
+                    }),
+                );
+                posted.push((
+                    room,
+                    natter_schemas::ids::message_id(actor, &format!("c{k}")),
+                    actor,
+                    event.clone(),
+                ));
+                events.push(event);
+                continue;
+            }
+            // A send appended again (a retry after the log's dedupe window).
+            45..=49 if !posted.is_empty() => {
+                let again = posted[rng.below(posted.len())].3.clone();
+                events.push(Event {
+                    id: Uuid::now_v7(),
+                    ..again
+                });
+                continue;
+            }
+            50..=59 if !posted.is_empty() => {
+                let (room, id, sender, _) = posted[rng.below(posted.len())].clone();
+                let r = rooms.iter().position(|x| *x == room).unwrap_or(0);
+                events.push(Event::new(
+                    sender,
+                    Some(room),
+                    EventBody::MessageEdited(MessageEdited {
+                        message_id: id,
+                        body: format!("edited {} {}", rng.pick(WORDS), rng.pick(WORDS)),
+                        mentions: vec![rng.pick(&members[r])],
+                    }),
+                ));
+                continue;
+            }
+            60..=64 if !posted.is_empty() => {
+                let (room, id, sender, _) = posted[rng.below(posted.len())].clone();
+                events.push(Event::new(
+                    sender,
+                    Some(room),
+                    EventBody::MessageDeleted(MessageRef { message_id: id }),
+                ));
+                continue;
+            }
+            65..=74 if !posted.is_empty() => {
+                let (room, id, _, _) = posted[rng.below(posted.len())].clone();
+                let change = ReactionChanged {
+                    message_id: id,
+                    emoji: rng.pick(&["👍", "🎉", ":eyes:"]).to_owned(),
+                };
+                let body = if rng.below(3) == 0 {
+                    EventBody::ReactionRemoved(change)
+                } else {
+                    EventBody::ReactionAdded(change)
+                };
+                events.push(Event::new(actor, Some(room), body));
+                continue;
+            }
+            75..=79 if !posted.is_empty() => {
+                let (room, id, _, _) = posted[rng.below(posted.len())].clone();
+                let change = MessageRef { message_id: id };
+                let body = if rng.below(3) == 0 {
+                    EventBody::MessageUnpinned(change)
+                } else {
+                    EventBody::MessagePinned(change)
+                };
+                events.push(Event::new(users[0].0, Some(room), body));
+                continue;
+            }
+            80..=91 => {
+                // Reads forward and (sometimes) backward.
+                let seq = 1 + rng.below(events.len()) as u64;
+                EventBody::ReadUpdated(ReadUpdated { seq })
+            }
+            92..=95 => {
+                let user = users[rng.below(users.len())].0;
+                if members[r].contains(&user) {
+                    continue;
+                }
+                members[r].push(user);
+                EventBody::MemberJoined(MemberChanged {
+                    user_id: user,
+                    role: Role::Member,
+                })
+            }
+            _ => {
+                if actor == users[0].0 || members[r].len() <= 2 {
+                    continue;
+                }
+                members[r].retain(|u| *u != actor);
+                EventBody::MemberLeft(MemberRemoved { user_id: actor })
+            }
+        };
+        events.push(Event::new(actor, Some(room), body));
+    }
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| (i as u64 + 1, e))
+        .collect()
+}
+
+type Contents = BTreeMap<&'static str, Vec<String>>;
+
+/// Applies `log` cut at `cuts` (batch sizes, cycled), each batch followed by `redeliver`
+/// extra deliveries of itself and of the batch before it.
+async fn build<P: Projection>(
+    pool: &sqlx::PgPool,
+    projection: &P,
+    log: &[(u64, Event)],
+    cuts: &[usize],
+    redeliver: bool,
+) -> Contents {
+    reset(pool, projection).await.expect("reset");
+    let mut i = 0;
+    let mut previous: Option<(usize, usize)> = None;
+    for size in cuts.iter().cycle() {
+        if i >= log.len() {
+            break;
+        }
+        let end = (i + size).min(log.len());
+        let batch = &log[i..end];
+        let (from, through) = (batch[0].0, batch[batch.len() - 1].0);
+        let reached = apply_batch(pool, projection, batch, from, through)
+            .await
+            .expect("apply");
+        assert_eq!(reached, through);
+        if redeliver {
+            // The same batch again, and the one before with it: nothing changes.
+            apply_batch(pool, projection, batch, from, through)
+                .await
+                .expect("again");
+            if let Some((a, b)) = previous {
+                let stretch = &log[a..end];
+                apply_batch(pool, projection, stretch, stretch[0].0, through)
+                    .await
+                    .expect("overlap");
+                assert_eq!(b, i);
+            }
+        }
+        previous = Some((i, end));
+        i = end;
+    }
+    assert_eq!(
+        checkpoint(pool, projection.name())
+            .await
+            .expect("checkpoint"),
+        log.len() as u64
+    );
+    contents(pool, projection).await.expect("contents")
+}
+
+async fn suite<P: Projection>(projection: P) {
+    let env = TestEnv::new().await;
+    let pool = env.pool().await;
+    let log = generated_log(0x5eed_0000 + projection.name().len() as u64, 600);
+    let whole = build(&pool, &projection, &log, &[log.len()], false).await;
+    assert!(
+        whole.values().any(|rows| !rows.is_empty()),
+        "{}: the log must leave something in the tables",
+        projection.name()
+    );
+    let one_by_one = build(&pool, &projection, &log, &[1], false).await;
+    assert_eq!(
+        one_by_one,
+        whole,
+        "{}: one event per batch",
+        projection.name()
+    );
+    let redelivered = build(&pool, &projection, &log, &[7, 1, 30, 3, 64, 2], true).await;
+    assert_eq!(
+        redelivered,
+        whole,
+        "{}: batches delivered twice and overlapping",
+        projection.name()
+    );
+    // Events at or below the checkpoint are skipped, even when they would change something.
+    let rewritten: Vec<(u64, Event)> = log
+        .iter()
+        .map(|(seq, e)| {
+            let mut e = e.clone();
+            if let EventBody::MessagePosted(p) = &mut e.body {
+                p.body = "rewritten".into();
+            }
+            (*seq, e)
+        })
+        .collect();
+    apply_batch(&pool, &projection, &rewritten, 1, log.len() as u64)
+        .await
+        .expect("skip");
+    assert_eq!(
+        contents(&pool, &projection).await.expect("contents"),
+        whole,
+        "{}: at or below the checkpoint",
+        projection.name()
+    );
+    pool.close().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn history_behaves_as_a_projection() {
+    suite(History).await;
+}
+
+#[tokio::test]
+async fn unread_behaves_as_a_projection() {
+    suite(Unread).await;
+}
+
+#[tokio::test]
+async fn search_behaves_as_a_projection() {
+    suite(Search::default()).await;
+}
+
+/// Real traffic through the public surface, then every projection rebuilt from the log into a
+/// second database: each equals the live one.
+#[tokio::test]
+async fn a_rebuild_from_the_log_equals_the_live_read_models() {
+    let s = crate::Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bobby").await;
+    let room = alice.create_room("r", "public").await;
+    bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    let mut last = 0;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let (api, text) = if i % 3 == 0 {
+            (&bob, format!("hey @alice number {i}"))
+        } else {
+            (&alice, format!("deploy {i} is running @bobby"))
+        };
+        let (_, reply) = api
+            .post(
+                &format!("/v1/rooms/{room}/messages"),
+                json!({"client_msg_id": format!("m{i}"), "body": text,
+                       "thread_root_id": ids.first().filter(|_| i % 4 == 1)}),
+            )
+            .await;
+        ids.push(reply["message_id"].as_str().expect("id").to_owned());
+        last = reply["seq"].as_u64().expect("seq");
+    }
+    alice
+        .patch(
+            &format!("/v1/messages/{}", ids[1]),
+            json!({"body": "changed"}),
+        )
+        .await;
+    alice.delete(&format!("/v1/messages/{}", ids[3])).await;
+    bob.put(&format!("/v1/messages/{}/reactions/👍", ids[2]), json!({}))
+        .await;
+    alice
+        .post(
+            &format!("/v1/rooms/{room}/pins"),
+            json!({"message_id": ids[4]}),
+        )
+        .await;
+    bob.post(&format!("/v1/rooms/{room}/read"), json!({"seq": last}))
+        .await;
+    last = last.max(alice.send(room, "final", "the end").await);
+
+    let live = s.env.pool().await;
+    for name in [History::NAME, Unread::NAME, Search::NAME] {
+        wait_until("projections to catch up", Duration::from_secs(20), || {
+            let live = live.clone();
+            async move { (checkpoint(&live, name).await.ok()? >= last).then_some(()) }
+        })
+        .await;
+    }
+    let bus = s.env.bus().await;
+    let head = bus.last_seq().await.expect("head");
+    let mut log = Vec::new();
+    for seq in 1..=head {
+        let bytes = bus.get(seq).await.expect("event");
+        log.push((seq, Event::from_bytes(&bytes).expect("decode")));
+    }
+    let scratch = TestEnv::new().await;
+    let rebuilt = scratch.pool().await;
+    async fn compare<P: Projection>(
+        p: P,
+        log: &[(u64, Event)],
+        live: &sqlx::PgPool,
+        rebuilt: &sqlx::PgPool,
+    ) {
+        let head = log.len() as u64;
+        wait_until(
+            "the live projection to reach the head",
+            Duration::from_secs(20),
+            || async { (checkpoint(live, p.name()).await.ok()? >= head).then_some(()) },
+        )
+        .await;
+        apply_batch(rebuilt, &p, log, 1, head)
+            .await
+            .expect("rebuild");
+        assert_eq!(
+            contents(rebuilt, &p).await.expect("rebuilt"),
+            contents(live, &p).await.expect("live"),
+            "{}: rebuilt from the log == live",
+            p.name()
+        );
+    }
+    Search::default().prepare(&rebuilt).await.expect("prepare");
+    compare(History, &log, &live, &rebuilt).await;
+    compare(Unread, &log, &live, &rebuilt).await;
+    compare(Search::default(), &log, &live, &rebuilt).await;
+    rebuilt.close().await;
+    live.close().await;
+    scratch.cleanup().await;
+    s.finish().await;
+}
