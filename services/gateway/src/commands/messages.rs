@@ -14,7 +14,7 @@ use natter_schemas::rest::ChangeReply;
 use natter_schemas::{Event, ids};
 use uuid::Uuid;
 
-use crate::commands::{admin_of, member_room, not_archived, resolve_mentions};
+use crate::commands::{admin_of, member_room, message_state, not_archived, resolve_mentions};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::validate;
@@ -30,7 +30,7 @@ async fn changeable(
     MessageState,
     natter_projections::history::queries::RoomAccess,
 )> {
-    let m = queries::message_state(state.pool(), message, actor, emoji)
+    let m = message_state(state, message, actor, emoji)
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
     let access = match member_room(state, m.room_id, actor).await {
@@ -163,7 +163,7 @@ pub async fn pin(
     let access = member_room(state, room, actor).await?;
     admin_of(&access)?;
     not_archived(&access)?;
-    let m = queries::message_state(state.pool(), message, actor, None)
+    let m = message_state(state, message, actor, None)
         .await?
         .filter(|m| m.room_id == room)
         .ok_or_else(|| ApiError::not_found("message"))?;

@@ -547,7 +547,7 @@ pub async fn publish_message(
     let thread_root_id = match req.thread_root_id {
         None => None,
         Some(root_id) => {
-            let root = queries::message_state(state.pool(), root_id, actor, None)
+            let root = message_state(state, root_id, actor, None)
                 .await?
                 .filter(|m| m.room_id == room)
                 .ok_or_else(|| {
@@ -582,6 +582,30 @@ pub async fn publish_message(
         ack,
         started,
     }))
+}
+
+/// A message's state for a change that names it. A message just sent is in the log before it
+/// is in the read model: when the id is unknown, wait (bounded) for the read model to reach
+/// the log's head and look again, so that "send, then edit (or reply, react, pin)" works.
+pub(crate) async fn message_state(
+    state: &AppState,
+    id: Uuid,
+    actor: Uuid,
+    emoji: Option<&str>,
+) -> ApiResult<Option<queries::MessageState>> {
+    if let Some(found) = queries::message_state(state.pool(), id, actor, emoji).await? {
+        return Ok(Some(found));
+    }
+    let head = state.bus().last_seq().await?;
+    if state.history().current() >= head
+        || !state
+            .history()
+            .wait_for(head, state.config().read_wait())
+            .await
+    {
+        return Ok(None);
+    }
+    Ok(queries::message_state(state.pool(), id, actor, emoji).await?)
 }
 
 /// Most distinct users one message can mention.

@@ -18,10 +18,12 @@ use crate::state::AppState;
 pub async fn read(state: &AppState, actor: Uuid, room: Uuid, seq: u64) -> ApiResult<ReadReply> {
     let mut access = member_room(state, room, actor).await?;
     if seq > access.last_seq {
-        // The client may have the event live before the read model does: wait briefly.
+        // The client may have the event live before the read model does: wait (briefly) for
+        // the read model to reach it, or the log's head when `seq` is beyond that.
+        let head = state.bus().last_seq().await?;
         if state
             .history()
-            .wait_for(seq, state.config().read_wait())
+            .wait_for(seq.min(head), state.config().read_wait())
             .await
         {
             access = readable_room(state, room, actor).await?;
