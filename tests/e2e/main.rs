@@ -15,6 +15,7 @@ mod projector;
 mod reading;
 mod resume;
 mod rooms;
+mod search;
 mod suite;
 
 use std::time::Duration;
