@@ -3,7 +3,7 @@
 //! the README.)
 
 use natter_bench::client::Client;
-use natter_bench::{connect, fanout, history, idle};
+use natter_bench::{connect, dataset, fanout, history, idle};
 
 use crate::Setup;
 
@@ -71,5 +71,54 @@ async fn bench_workloads_report_sane_figures_and_lose_nothing() {
     };
     let i = idle::run(&client, &args, me).await.expect("idle");
     assert!(i.rss_mib_after > 0.0, "{i:?}");
+
+    let state = std::env::temp_dir().join(format!(
+        "natter-dataset-{}.json",
+        s.env.conn.namespace.as_str()
+    ));
+    let args = dataset::DatasetArgs {
+        conn: s.env.conn.clone(),
+        rooms: 12,
+        messages: 3000,
+        user_rooms: 5,
+        users: 6,
+        readers: 2,
+        duration: 1,
+        state: state.clone(),
+    };
+    let d = dataset::run(&client, &args, me).await.expect("dataset");
+    assert!(
+        d.seed_append_s.is_some() && d.seed_project_s.is_some(),
+        "{d:?}"
+    );
+    let names: Vec<&str> = d.workloads.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "unread (all rooms)",
+            "history page (50)",
+            "thread page (50)",
+            "search"
+        ]
+    );
+    for w in &d.workloads {
+        assert!(
+            w.requests > 0 && w.errors == 0 && w.latency.p50_ms > 0.0,
+            "{w:?}"
+        );
+    }
+    // A second run measures the same set again without seeding.
+    let again = dataset::run(
+        &client,
+        &dataset::DatasetArgs {
+            duration: 1,
+            ..args
+        },
+        me,
+    )
+    .await
+    .expect("dataset again");
+    assert!(again.seed_append_s.is_none(), "{again:?}");
+    std::fs::remove_file(state).ok();
     s.finish().await;
 }

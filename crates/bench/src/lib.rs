@@ -5,9 +5,12 @@
 //! - [`history`]: concurrent history readers.
 //! - [`idle`]: many idle subscribed sockets; gateway memory per socket.
 //! - [`connect`]: a reconnect storm resuming with `since`.
+//! - [`dataset`]: unread, history, thread and search readers over a seeded data set of a
+//!   million messages.
 
 pub mod client;
 pub mod connect;
+pub mod dataset;
 pub mod fanout;
 pub mod history;
 pub mod idle;
@@ -45,6 +48,8 @@ pub enum Workload {
     Idle(idle::IdleArgs),
     /// A reconnect storm: sockets drop and resume with `since` at once.
     Connect(connect::ConnectArgs),
+    /// Unread, history, thread and search readers over a seeded data set (1M messages).
+    Dataset(dataset::DatasetArgs),
 }
 
 /// Runs a workload and prints its report.
@@ -77,6 +82,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
             let r = connect::run(&client, a).await?;
             if !args.json {
                 connect::print(&r);
+            }
+            serde_json::to_value(r)?
+        }
+        Workload::Dataset(a) => {
+            let r = dataset::run(&client, a, pid).await?;
+            if !args.json {
+                dataset::print(&r);
             }
             serde_json::to_value(r)?
         }
