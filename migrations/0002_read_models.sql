@@ -74,12 +74,15 @@ CREATE TABLE read_positions (
     last_read_seq bigint NOT NULL,
     -- unread_rooms.messages as of last_read_seq.
     read_ordinal  bigint NOT NULL,
+    -- How many rows of unread_mentions this member has in this room (kept with them).
+    mentions      integer NOT NULL DEFAULT 0,
     read_at       timestamptz NOT NULL,
     PRIMARY KEY (room_id, user_id)
 );
 CREATE INDEX read_positions_by_user ON read_positions (user_id, room_id);
 
--- One row per mention of a member in a live (not deleted) message.
+-- One row per unread mention of a member in a live (not deleted) message; every insert and
+-- delete here moves read_positions.mentions in the same statement.
 CREATE TABLE unread_mentions (
     user_id    uuid NOT NULL,
     room_id    uuid NOT NULL,
@@ -104,7 +107,13 @@ CREATE TABLE search_messages (
     tsv            tsvector NOT NULL
 );
 CREATE INDEX search_messages_tsv ON search_messages USING GIN (tsv);
+-- How common each word is decides the plan (GIN index, or newest messages first): keep
+-- frequencies for many more words than the default.
+ALTER TABLE search_messages ALTER COLUMN tsv SET STATISTICS 1000;
 CREATE INDEX search_messages_room ON search_messages (room_id, seq);
+-- Newest first: for terms so common that reading their matches newest-first (and stopping at
+-- the candidate window) beats collecting them all from the GIN index.
+CREATE INDEX search_messages_seq ON search_messages (seq);
 
 -- The text-search configuration the vectors were built with; searches use the same one.
 CREATE TABLE search_settings (

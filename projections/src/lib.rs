@@ -127,6 +127,46 @@ pub async fn checkpoint(pool: &PgPool, name: &str) -> Result<u64, ProjectionErro
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }
 
+/// A stretch of a batch applied together: a run of `message.posted` (the bulk of any log,
+/// written with multi-row statements), or one other event.
+pub(crate) enum Step<'a> {
+    Posts(&'a [(u64, Event)]),
+    One(u64, &'a Event),
+}
+
+/// Cuts a batch into [`Step`]s, in log order.
+pub(crate) fn steps(events: &[(u64, Event)]) -> impl Iterator<Item = Step<'_>> {
+    let mut rest = events;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let run = rest
+            .iter()
+            .take_while(|(_, e)| {
+                matches!(e.body, natter_schemas::event::EventBody::MessagePosted(_))
+            })
+            .count();
+        let step = if run > 0 {
+            Step::Posts(&rest[..run])
+        } else {
+            Step::One(first.0, &first.1)
+        };
+        rest = &rest[run.max(1)..];
+        Some(step)
+    })
+}
+
+/// Each room's newest seq among `events`, as two arrays (for `unnest`).
+pub(crate) fn room_heads(events: &[(u64, Event)]) -> (Vec<uuid::Uuid>, Vec<i64>) {
+    let mut heads: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
+    for (seq, event) in events {
+        if let Some(room) = event.room_id {
+            let head = heads.entry(room).or_default();
+            *head = (*head).max(seq_i64(*seq));
+        }
+    }
+    heads.into_iter().unzip()
+}
+
 /// Every row of a projection's tables as text, each table's rows sorted: two builds of a
 /// projection from the same log must have equal contents.
 pub async fn contents<P: Projection>(

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use natter_bench::dataset::Rng;
 use natter_projections::history::History;
 use natter_projections::search::Search;
 use natter_projections::unread::Unread;
@@ -24,24 +25,6 @@ use natter_schemas::model::{Role, RoomKind, Visibility};
 use natter_testkit::{TestEnv, wait_until};
 use serde_json::json;
 use uuid::Uuid;
-
-/// A small deterministic generator (xorshift), so that a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 const WORDS: &[&str] = &[
     "running", "deploys", "kafka", "postgres", "coffee", "lunch", "release", "tests", "green",
@@ -336,6 +319,27 @@ async fn history_behaves_as_a_projection() {
 #[tokio::test]
 async fn unread_behaves_as_a_projection() {
     suite(Unread).await;
+    // Its counters agree with what they count.
+    let env = TestEnv::new().await;
+    let pool = env.pool().await;
+    let log = generated_log(0x5eed_1111, 600);
+    build(&pool, &Unread, &log, &[5, 40, 1], true).await;
+    let (positions, mentions, off): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), coalesce(sum(p.mentions), 0)::bigint,
+                count(*) FILTER (WHERE p.mentions <> (SELECT count(*) FROM unread_mentions x
+                                 WHERE x.user_id = p.user_id AND x.room_id = p.room_id))
+         FROM read_positions p",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("check");
+    assert!(
+        positions > 0 && mentions > 0,
+        "the log has positions with unread mentions"
+    );
+    assert_eq!(off, 0, "mention counters equal their rows");
+    pool.close().await;
+    env.cleanup().await;
 }
 
 #[tokio::test]

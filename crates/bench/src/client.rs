@@ -180,3 +180,54 @@ pub async fn subscribe(
         }
     }
 }
+
+/// Runs `readers` concurrent loops of GET requests for `duration`: reader `r` asks for
+/// `path(r)`, `path(r + 1)`, ... Returns the latencies of the answers that were 200, and how
+/// many were not.
+pub async fn read_loop<F>(
+    client: &Client,
+    token: &str,
+    readers: usize,
+    duration: std::time::Duration,
+    path: F,
+) -> (crate::stats::Samples, u64)
+where
+    F: Fn(u64) -> String + Send + Sync + Clone + 'static,
+{
+    let until = std::time::Instant::now() + duration;
+    let mut tasks = Vec::with_capacity(readers);
+    for r in 0..readers {
+        let client = client.clone();
+        let token = token.to_owned();
+        let path = path.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = crate::stats::Samples::default();
+            let mut errors = 0u64;
+            let mut i = r as u64;
+            while std::time::Instant::now() < until {
+                let t = std::time::Instant::now();
+                match client
+                    .call(reqwest::Method::GET, &path(i), Some(&token), None)
+                    .await
+                {
+                    Ok((200, _)) => samples.push(t.elapsed()),
+                    _ => errors += 1,
+                }
+                i += 1;
+            }
+            (samples, errors)
+        }));
+    }
+    let mut samples = crate::stats::Samples::default();
+    let mut errors = 0;
+    for task in tasks {
+        match task.await {
+            Ok((s, e)) => {
+                samples.extend(s);
+                errors += e;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (samples, errors)
+}

@@ -21,8 +21,8 @@ use natter_schemas::{Event, ids};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::client::{Client, User};
-use crate::stats::{Percentiles, Samples, ServerUsage, UsageMeter, ms, table};
+use crate::client::{Client, User, read_loop};
+use crate::stats::{Percentiles, ServerUsage, UsageMeter, ms, table};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatasetArgs {
@@ -91,21 +91,26 @@ pub struct DatasetReport {
     pub server: ServerUsage,
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
+/// A small deterministic generator (xorshift), so that a data set (or a generated log in the
+/// tests) is the same every time.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
     /// A float in [0, 1).
-    fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -385,38 +390,14 @@ async fn measure<F>(
 where
     F: Fn(u64) -> String + Send + Sync + Clone + 'static,
 {
-    let until = Instant::now() + Duration::from_secs(args.duration);
-    let mut tasks = Vec::new();
-    for r in 0..args.readers {
-        let client = client.clone();
-        let path = path.clone();
-        let token = token.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Samples::default();
-            let mut errors = 0u64;
-            let mut i = r as u64 * 1_000_003;
-            while Instant::now() < until {
-                let t = Instant::now();
-                match client
-                    .call(reqwest::Method::GET, &path(i), Some(&token), None)
-                    .await
-                {
-                    Ok((200, _)) => samples.push(t.elapsed()),
-                    _ => errors += 1,
-                }
-                i += 1;
-            }
-            (samples, errors)
-        }));
-    }
-    let mut samples = Samples::default();
-    let mut errors = 0;
-    for task in tasks {
-        if let Ok((s, e)) = task.await {
-            samples.extend(s);
-            errors += e;
-        }
-    }
+    let (mut samples, errors) = read_loop(
+        client,
+        token,
+        args.readers,
+        Duration::from_secs(args.duration),
+        path,
+    )
+    .await;
     let requests = samples.0.len() as u64;
     Workload {
         name: name.to_owned(),

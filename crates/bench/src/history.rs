@@ -1,12 +1,12 @@
 //! `history`: concurrent readers of history pages.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
 
-use crate::client::Client;
-use crate::stats::{Percentiles, Samples, ServerUsage, UsageMeter, ms, table};
+use crate::client::{Client, read_loop};
+use crate::stats::{Percentiles, ServerUsage, UsageMeter, ms, table};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {
@@ -75,44 +75,23 @@ pub async fn run(
         .await?;
 
     let meter = UsageMeter::start(pid);
-    let until = Instant::now() + Duration::from_secs(args.duration);
-    let mut tasks = Vec::new();
-    for r in 0..args.readers {
-        let client = client.clone();
-        let token = user.token.clone();
-        let limit = args.limit;
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Samples::default();
-            let mut errors = 0u64;
-            let mut i = r as u64;
-            while Instant::now() < until {
-                // Alternate the newest page with pages further back.
-                let path = if i.is_multiple_of(2) {
-                    format!("/v1/rooms/{room}/messages?limit={limit}")
-                } else {
-                    let before = 1 + (i * 7919) % last_seq.max(1);
-                    format!("/v1/rooms/{room}/messages?limit={limit}&before={before}")
-                };
-                let t = Instant::now();
-                match client
-                    .call(reqwest::Method::GET, &path, Some(&token), None)
-                    .await
-                {
-                    Ok((200, _)) => samples.push(t.elapsed()),
-                    _ => errors += 1,
-                }
-                i += 1;
+    let limit = args.limit;
+    // Alternate the newest page with pages further back.
+    let (mut samples, errors) = read_loop(
+        client,
+        &user.token,
+        args.readers,
+        Duration::from_secs(args.duration),
+        move |i| {
+            if i.is_multiple_of(2) {
+                format!("/v1/rooms/{room}/messages?limit={limit}")
+            } else {
+                let before = 1 + (i * 7919) % last_seq.max(1);
+                format!("/v1/rooms/{room}/messages?limit={limit}&before={before}")
             }
-            (samples, errors)
-        }));
-    }
-    let mut samples = Samples::default();
-    let mut errors = 0;
-    for task in tasks {
-        let (s, e) = task.await?;
-        samples.extend(s);
-        errors += e;
-    }
+        },
+    )
+    .await;
     let server = meter.finish();
     let requests = samples.0.len() as u64;
     Ok(HistoryReport {

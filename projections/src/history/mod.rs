@@ -12,7 +12,7 @@ use natter_schemas::event::{EventBody, RoomCreated};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Projection, seq_i64};
+use crate::{Projection, Step, room_heads, seq_i64, steps};
 
 /// The history projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -44,29 +44,15 @@ impl Projection for History {
         conn: &mut PgConnection,
         events: &[(u64, Event)],
     ) -> Result<(), sqlx::Error> {
-        // Runs of messages (the bulk of any log) go in one multi-row insert; everything else
-        // one event at a time. Each room's `last_seq` is raised once per batch.
-        let mut room_last: HashMap<Uuid, i64> = HashMap::new();
-        let mut i = 0;
-        while i < events.len() {
-            let run = events[i..]
-                .iter()
-                .take_while(|(_, e)| matches!(e.body, EventBody::MessagePosted(_)))
-                .count();
-            if run > 0 {
-                messages_posted(conn, &events[i..i + run]).await?;
-            } else {
-                apply_one(conn, events[i].0, &events[i].1).await?;
+        // Runs of messages go in one multi-row insert; everything else one event at a time.
+        // Each room's `last_seq` is raised once per batch.
+        for step in steps(events) {
+            match step {
+                Step::Posts(run) => messages_posted(conn, run).await?,
+                Step::One(seq, event) => apply_one(conn, seq, event).await?,
             }
-            for (seq, event) in &events[i..i + run.max(1)] {
-                if let Some(room) = event.room_id {
-                    let last = room_last.entry(room).or_default();
-                    *last = (*last).max(seq_i64(*seq));
-                }
-            }
-            i += run.max(1);
         }
-        let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = room_last.into_iter().unzip();
+        let (rooms, seqs) = room_heads(events);
         sqlx::query(
             "UPDATE rooms r SET last_seq = GREATEST(r.last_seq, v.seq)
              FROM unnest($1::uuid[], $2::bigint[]) AS v(id, seq) WHERE r.id = v.id",

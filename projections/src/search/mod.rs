@@ -10,7 +10,7 @@ use natter_schemas::Event;
 use natter_schemas::event::EventBody;
 use sqlx::PgConnection;
 
-use crate::{Projection, seq_i64};
+use crate::{Projection, Step, seq_i64, steps};
 
 /// The search projection, with the Postgres text-search configuration its vectors are built
 /// with (`english` by default; queries must use the same one).
@@ -54,18 +54,14 @@ impl Projection for Search {
         conn: &mut PgConnection,
         events: &[(u64, Event)],
     ) -> Result<(), sqlx::Error> {
-        let mut i = 0;
-        while i < events.len() {
-            let run = events[i..]
-                .iter()
-                .take_while(|(_, e)| matches!(e.body, EventBody::MessagePosted(_)))
-                .count();
-            if run > 0 {
-                self.messages_posted(conn, &events[i..i + run]).await?;
-                i += run;
-                continue;
-            }
-            let event = &events[i].1;
+        for step in steps(events) {
+            let event = match step {
+                Step::Posts(run) => {
+                    self.messages_posted(conn, run).await?;
+                    continue;
+                }
+                Step::One(_, event) => event,
+            };
             match &event.body {
                 EventBody::MessageEdited(e) => {
                     sqlx::query(
@@ -90,7 +86,6 @@ impl Projection for Search {
                 }
                 _ => {}
             }
-            i += 1;
         }
         Ok(())
     }

@@ -30,51 +30,86 @@ struct HitRow {
     highlight: String,
 }
 
-/// Hits in rooms `viewer` is a member of, most relevant first, then newest. Returns the page
-/// and whether more follow. The query is parsed with the configuration the index was built
-/// with.
+/// Most matches ranked per search: the newest this many matches in the caller's rooms (after
+/// the filters) are ranked by relevance. A term rarer than that is ranked over all of its
+/// matches; a very common one over its most recent ones, so that a search costs at most this
+/// many rows, not every message that contains the word.
+pub const CANDIDATES: i64 = 500;
+
+/// The text-search configuration the index was built with (`english` before any was
+/// recorded), and the rooms `viewer` belongs to: what a search needs before it is planned.
+async fn scope(pool: &PgPool, viewer: Uuid) -> Result<(String, Vec<Uuid>), sqlx::Error> {
+    let (config, rooms): (Option<String>, Vec<Uuid>) = sqlx::query_as(
+        "SELECT (SELECT config FROM search_settings WHERE id = 1),
+                ARRAY(SELECT room_id FROM members WHERE user_id = $1)",
+    )
+    .bind(viewer)
+    .fetch_one(pool)
+    .await?;
+    Ok((
+        config.unwrap_or_else(|| crate::search::Search::DEFAULT_CONFIG.to_owned()),
+        rooms,
+    ))
+}
+
+/// Hits in rooms `viewer` is a member of, most relevant first, then newest, among the newest
+/// [`CANDIDATES`] matches. Returns the page and whether more follow.
 pub async fn search(
     pool: &PgPool,
     viewer: Uuid,
     query: &SearchQuery,
 ) -> Result<(Vec<SearchHit>, bool), sqlx::Error> {
-    // The GIN index finds the matches; rank and membership narrow them; only the returned
-    // page gets message objects and highlights.
+    let (config, mut rooms) = scope(pool, viewer).await?;
+    if let Some(room) = query.room_id {
+        rooms.retain(|r| *r == room);
+    }
+    if rooms.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    // Planned with the actual values (not a cached generic plan), with the rooms as a value
+    // rather than a subquery: how common the terms are in these rooms decides between the GIN
+    // index and reading the newest messages first.
     let rows: Vec<HitRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH cfg AS (SELECT COALESCE((SELECT config FROM search_settings WHERE id = 1), $2)::regconfig AS c),
-         q AS (SELECT cfg.c, websearch_to_tsquery(cfg.c, $3) AS q FROM cfg),
-         hits AS (
-            SELECT s.message_id, s.seq, s.body, ts_rank_cd(s.tsv, q.q) AS rank
-            FROM search_messages s CROSS JOIN q
-            JOIN members mem ON mem.room_id = s.room_id AND mem.user_id = $1
-            WHERE s.tsv @@ q.q
-              AND ($5::uuid IS NULL OR s.room_id = $5)
+        "WITH candidates AS (
+            SELECT s.message_id, s.seq, s.body, s.tsv
+            FROM search_messages s
+            WHERE s.tsv @@ websearch_to_tsquery($2::regconfig, $3)
+              AND s.room_id = ANY($5)
               AND ($6::uuid IS NULL OR s.sender_id = $6)
               AND ($7::timestamptz IS NULL OR s.created_at > $7)
               AND ($8::timestamptz IS NULL OR s.created_at < $8)
               AND (NOT $9 OR s.has_attachment)
-              AND ($10::real IS NULL OR ts_rank_cd(s.tsv, q.q) < $10
-                   OR (ts_rank_cd(s.tsv, q.q) = $10 AND s.seq < $11))
-            ORDER BY rank DESC, s.seq DESC
+            ORDER BY s.seq DESC
+            LIMIT $12),
+         ranked AS (
+            SELECT c.message_id, c.seq, c.body,
+                   ts_rank_cd(c.tsv, websearch_to_tsquery($2::regconfig, $3)) AS rank
+            FROM candidates c),
+         page AS (
+            SELECT * FROM ranked
+            WHERE $10::real IS NULL OR rank < $10 OR (rank = $10 AND seq < $11)
+            ORDER BY rank DESC, seq DESC
             LIMIT $4)
-         SELECT {MESSAGE_COLUMNS}, hits.rank,
-                ts_headline(q.c, hits.body, q.q,
+         SELECT {MESSAGE_COLUMNS}, page.rank,
+                ts_headline($2::regconfig, page.body, websearch_to_tsquery($2::regconfig, $3),
                             'StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=15, MaxFragments=2')
                     AS highlight
-         FROM hits JOIN messages m ON m.id = hits.message_id CROSS JOIN q
-         ORDER BY hits.rank DESC, hits.seq DESC"
+         FROM page JOIN messages m ON m.id = page.message_id
+         ORDER BY page.rank DESC, page.seq DESC"
     )))
+    .persistent(false)
     .bind(viewer)
-    .bind(crate::search::Search::DEFAULT_CONFIG)
+    .bind(&config)
     .bind(&query.text)
     .bind(i64::try_from(query.limit + 1).unwrap_or(i64::MAX))
-    .bind(query.room_id)
+    .bind(&rooms)
     .bind(query.sender_id)
     .bind(query.after)
     .bind(query.before)
     .bind(query.has_attachment)
     .bind(query.cursor.map(|c| c.0))
     .bind(query.cursor.map_or(0, |c| c.1))
+    .bind(CANDIDATES)
     .fetch_all(pool)
     .await?;
     let more = rows.len() > query.limit;

@@ -7,7 +7,8 @@
 //!   `unread = messages - read_ordinal - (deleted messages after the position)`. A member's own
 //!   messages are never after their position: posting moves it.
 //! - Mentions are rows in `unread_mentions` while unread; moving the position past them
-//!   removes them, so `mentions` counts a handful of rows.
+//!   removes them. Each member's `mentions` counter moves with every insert and delete there,
+//!   in the same statement, so reading it is free.
 //!
 //! [`queries`] reads it for the gateway.
 
@@ -20,7 +21,7 @@ use natter_schemas::event::EventBody;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Projection, seq_i64};
+use crate::{Projection, Step, room_heads, seq_i64, steps};
 
 /// The unread projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -49,27 +50,13 @@ impl Projection for Unread {
         conn: &mut PgConnection,
         events: &[(u64, Event)],
     ) -> Result<(), sqlx::Error> {
-        let mut room_last: HashMap<Uuid, i64> = HashMap::new();
-        let mut i = 0;
-        while i < events.len() {
-            let run = events[i..]
-                .iter()
-                .take_while(|(_, e)| matches!(e.body, EventBody::MessagePosted(_)))
-                .count();
-            if run > 0 {
-                messages_posted(conn, &events[i..i + run]).await?;
-            } else {
-                apply_one(conn, events[i].0, &events[i].1).await?;
+        for step in steps(events) {
+            match step {
+                Step::Posts(run) => messages_posted(conn, run).await?,
+                Step::One(seq, event) => apply_one(conn, seq, event).await?,
             }
-            for (seq, event) in &events[i..i + run.max(1)] {
-                if let Some(room) = event.room_id {
-                    let last = room_last.entry(room).or_default();
-                    *last = (*last).max(seq_i64(*seq));
-                }
-            }
-            i += run.max(1);
         }
-        let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = room_last.into_iter().unzip();
+        let (rooms, seqs) = room_heads(events);
         sqlx::query(
             "UPDATE unread_rooms r SET last_seq = GREATEST(r.last_seq, v.seq)
              FROM unnest($1::uuid[], $2::bigint[]) AS v(id, seq) WHERE r.room_id = v.id",
@@ -140,17 +127,18 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
         EventBody::MessageEdited(e) => {
             // The mentions are replaced; only members who have not read the message yet get
             // an unread mention.
-            sqlx::query(
-                "WITH gone AS (DELETE FROM unread_mentions WHERE message_id = $1)
-                 INSERT INTO unread_mentions (user_id, room_id, seq, message_id)
-                 SELECT u, um.room_id, um.seq, um.message_id
+            sqlx::query(sqlx::AssertSqlSafe(drop_mentions("message_id = $1")))
+                .bind(e.message_id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(add_mentions(
+                "SELECT u, um.room_id, um.seq, um.message_id
                  FROM unread_messages um
                  CROSS JOIN unnest($3::uuid[]) AS u
                  JOIN read_positions p ON p.room_id = um.room_id AND p.user_id = u
                  WHERE um.message_id = $1 AND um.room_id = $2 AND NOT um.deleted
-                   AND p.last_read_seq < um.seq
-                 ON CONFLICT (user_id, room_id, seq) DO UPDATE SET message_id = EXCLUDED.message_id",
-            )
+                   AND p.last_read_seq < um.seq",
+            )))
             .bind(e.message_id)
             .bind(room)
             .bind(&e.mentions)
@@ -158,9 +146,12 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
             .await?;
         }
         EventBody::MessageDeleted(d) => {
+            sqlx::query(sqlx::AssertSqlSafe(drop_mentions("message_id = $1")))
+                .bind(d.message_id)
+                .execute(&mut *conn)
+                .await?;
             sqlx::query(
-                "WITH x AS (DELETE FROM unread_mentions WHERE message_id = $1)
-                 UPDATE unread_messages SET deleted = true WHERE message_id = $1 AND room_id = $2",
+                "UPDATE unread_messages SET deleted = true WHERE message_id = $1 AND room_id = $2",
             )
             .bind(d.message_id)
             .bind(room)
@@ -173,6 +164,29 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
         _ => {}
     }
     Ok(())
+}
+
+/// Deletes the `unread_mentions` rows matching `condition` and lowers their members'
+/// `mentions` counters by as many, in one statement.
+fn drop_mentions(condition: &str) -> String {
+    format!(
+        "WITH gone AS (DELETE FROM unread_mentions WHERE {condition} RETURNING user_id, room_id),
+              n AS (SELECT user_id, room_id, count(*) AS n FROM gone GROUP BY user_id, room_id)
+         UPDATE read_positions p SET mentions = p.mentions - n.n
+         FROM n WHERE p.user_id = n.user_id AND p.room_id = n.room_id"
+    )
+}
+
+/// Inserts the `(user_id, room_id, seq, message_id)` rows `select` yields into
+/// `unread_mentions` (those not there yet) and raises their members' counters by as many.
+fn add_mentions(select: &str) -> String {
+    format!(
+        "WITH added AS (INSERT INTO unread_mentions (user_id, room_id, seq, message_id) {select}
+                        ON CONFLICT DO NOTHING RETURNING user_id, room_id),
+              n AS (SELECT user_id, room_id, count(*) AS n FROM added GROUP BY user_id, room_id)
+         UPDATE read_positions p SET mentions = p.mentions + n.n
+         FROM n WHERE p.user_id = n.user_id AND p.room_id = n.room_id"
+    )
 }
 
 /// Moves a member's read position forward to `seq` (never back), with the room's count as of
@@ -199,9 +213,9 @@ async fn move_position(
     .await?
     .rows_affected();
     if moved > 0 {
-        sqlx::query(
-            "DELETE FROM unread_mentions WHERE user_id = $1 AND room_id = $2 AND seq <= $3",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(drop_mentions(
+            "user_id = $1 AND room_id = $2 AND seq <= $3",
+        )))
         .bind(user)
         .bind(room)
         .bind(seq)
@@ -301,13 +315,11 @@ async fn messages_posted(
     .await?;
     // Mentions first: a mentioned member who posts later in this run reads past them below.
     if !x_users.is_empty() {
-        sqlx::query(
-            "INSERT INTO unread_mentions (user_id, room_id, seq, message_id)
-             SELECT v.u, v.r, v.s, v.m
+        sqlx::query(sqlx::AssertSqlSafe(add_mentions(
+            "SELECT v.u, v.r, v.s, v.m
              FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[]) AS v(u, r, s, m)
-             JOIN read_positions p ON p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
-             ON CONFLICT DO NOTHING",
-        )
+             JOIN read_positions p ON p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s",
+        )))
         .bind(&x_users)
         .bind(&x_rooms)
         .bind(&x_seqs)
@@ -330,23 +342,34 @@ async fn messages_posted(
         s_ords.push(ord);
         s_ats.push(at);
     }
-    sqlx::query(
-        "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[],
-                                          $5::timestamptz[]) AS v(r, u, s, o, at)),
-              moved AS (
-                 UPDATE read_positions p SET last_read_seq = v.s, read_ordinal = v.o, read_at = v.at
-                 FROM v WHERE p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
-                 RETURNING p.room_id, p.user_id, p.last_read_seq)
-         DELETE FROM unread_mentions x USING moved
-         WHERE x.user_id = moved.user_id AND x.room_id = moved.room_id
-           AND x.seq <= moved.last_read_seq",
+    let moved: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+        "UPDATE read_positions p SET last_read_seq = v.s, read_ordinal = v.o, read_at = v.at
+         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+              AS v(r, u, s, o, at)
+         WHERE p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
+         RETURNING p.room_id, p.user_id, p.last_read_seq",
     )
     .bind(&s_rooms)
     .bind(&s_users)
     .bind(&s_seqs)
     .bind(&s_ords)
     .bind(&s_ats)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    if !moved.is_empty() {
+        let (rooms, (users, seqs)): (Vec<Uuid>, (Vec<Uuid>, Vec<i64>)) =
+            moved.into_iter().map(|(r, u, s)| (r, (u, s))).unzip();
+        sqlx::query(sqlx::AssertSqlSafe(drop_mentions(
+            "(room_id, user_id, seq) IN (
+                 SELECT x.room_id, x.user_id, x.seq FROM unread_mentions x
+                 JOIN unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(r, u, s)
+                   ON x.room_id = v.r AND x.user_id = v.u AND x.seq <= v.s)",
+        )))
+        .bind(&rooms)
+        .bind(&users)
+        .bind(&seqs)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
