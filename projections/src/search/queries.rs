@@ -34,7 +34,7 @@ struct HitRow {
 /// the filters) are ranked by relevance. A term rarer than that is ranked over all of its
 /// matches; a very common one over its most recent ones, so that a search costs at most this
 /// many rows, not every message that contains the word.
-pub const CANDIDATES: i64 = 500;
+pub const CANDIDATES: i64 = 200;
 
 /// The text-search configuration the index was built with (`english` before any was
 /// recorded), and the rooms `viewer` belongs to: what a search needs before it is planned.
