@@ -98,7 +98,9 @@ async fn bench_workloads_report_sane_figures_and_lose_nothing() {
             "unread (all rooms)",
             "history page (50)",
             "thread page (50)",
-            "search"
+            "search (common words)",
+            "search (middling words)",
+            "search (rare words)"
         ]
     );
     for w in &d.workloads {

@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use natter_testkit::Ws;
+
 use crate::Setup;
 
 #[tokio::test]
@@ -136,7 +138,10 @@ async fn a_slow_socket_is_closed_with_4008_and_others_get_everything() {
     let s = Setup::with_gateway(config).await;
     let alice = s.user("alice").await;
     let room = alice.create_room("firehose", "public").await;
-    let mut slow = s.ws(&alice).await;
+    // The slow client's small receive window makes the server's side fill up early.
+    let mut slow = Ws::connect_with_recv_buffer(&s.natter.ws_url(), alice.token(), 4096)
+        .await
+        .expect("ws");
     let mut fast = s.ws(&alice).await;
     slow.subscribe(room).await;
     fast.subscribe(room).await;
@@ -144,11 +149,26 @@ async fn a_slow_socket_is_closed_with_4008_and_others_get_everything() {
     // Big messages fill the slow socket's TCP buffers, then its queue.
     const N: usize = 1500;
     let body = "y".repeat(3900);
-    let sender = alice.clone();
+    // Sends pipelined on a socket of their own, so that they are done in a moment even on a
+    // busy machine: the slow socket is read only after them, and the server gives up on
+    // delivering its close frame to a client that reads nothing for 10 s.
+    let mut sender = s.ws(&alice).await;
     let send = tokio::spawn(async move {
-        let mut seqs = Vec::new();
-        for i in 0..N {
-            seqs.push(sender.send(room, &format!("m{i}"), &body).await);
+        // Windows of 8 in flight: the sender reads its replies well within its own queue.
+        let mut seqs = vec![0u64; N];
+        for window in (0..N).collect::<Vec<_>>().chunks(8) {
+            for &i in window {
+                sender
+                    .send_json(json!({"type": "send", "id": i, "room_id": room,
+                                      "client_msg_id": format!("m{i}"), "body": body}))
+                    .await;
+            }
+            for _ in window {
+                let reply = sender.next_of("reply").await;
+                assert_eq!(reply["ok"], true, "{reply}");
+                let i = reply["id"].as_u64().expect("id") as usize;
+                seqs[i] = reply["data"]["seq"].as_u64().expect("seq");
+            }
         }
         seqs
     });

@@ -170,10 +170,50 @@ impl Ws {
         Self::open(format!("{ws_url}?token={token}").into_client_request()?).await
     }
 
+    /// Connects with a small TCP receive buffer (`bytes`), so that a client that stops reading
+    /// pushes back on the server after kilobytes rather than after the megabytes Linux would
+    /// otherwise grow the window to.
+    pub async fn connect_with_recv_buffer(
+        ws_url: &str,
+        token: &str,
+        bytes: u32,
+    ) -> Result<Self, tungstenite::Error> {
+        let mut request = ws_url.into_client_request()?;
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let host = request.uri().host().unwrap_or("127.0.0.1").to_owned();
+        let port = request.uri().port_u16().unwrap_or(80);
+        let addr = tokio::net::lookup_host((host.as_str(), port))
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))?;
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_recv_buffer_size(bytes)?;
+        let stream = socket.connect(addr).await?;
+        let (socket, _) = tokio_tungstenite::client_async_with_config(
+            request,
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+            None,
+        )
+        .await?;
+        Self::ready(socket).await
+    }
+
     async fn open(
         request: tungstenite::handshake::client::Request,
     ) -> Result<Self, tungstenite::Error> {
         let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        Self::ready(socket).await
+    }
+
+    /// Reads `hello` on a connected socket.
+    async fn ready(socket: Socket) -> Result<Self, tungstenite::Error> {
         let mut ws = Self {
             socket,
             pending: VecDeque::new(),

@@ -65,7 +65,7 @@ impl Projection for Search {
             match &event.body {
                 EventBody::MessageEdited(e) => {
                     sqlx::query(
-                        "UPDATE search_messages SET body = $3, tsv = to_tsvector($4::regconfig, $3)
+                        "UPDATE search_messages SET tsv = to_tsvector($4::regconfig, $3)
                          WHERE message_id = $1 AND room_id = $2",
                     )
                     .bind(e.message_id)
@@ -154,8 +154,8 @@ impl Search {
             bodies.push(p.body.as_str());
         }
         sqlx::query(
-            "INSERT INTO search_messages (message_id, room_id, seq, sender_id, created_at, body, tsv)
-             SELECT id, room_id, seq, sender_id, created_at, body, to_tsvector($7::regconfig, body)
+            "INSERT INTO search_messages (message_id, room_id, seq, sender_id, created_at, tsv)
+             SELECT id, room_id, seq, sender_id, created_at, to_tsvector($7::regconfig, body)
              FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::timestamptz[],
                          $6::text[]) AS t(id, room_id, seq, sender_id, created_at, body)
              ON CONFLICT DO NOTHING",

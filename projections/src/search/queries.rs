@@ -71,7 +71,7 @@ pub async fn search(
     // index and reading the newest messages first.
     let rows: Vec<HitRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH candidates AS (
-            SELECT s.message_id, s.seq, s.body, s.tsv
+            SELECT s.message_id, s.seq, s.tsv
             FROM search_messages s
             WHERE s.tsv @@ websearch_to_tsquery($2::regconfig, $3)
               AND s.room_id = ANY($5)
@@ -82,7 +82,7 @@ pub async fn search(
             ORDER BY s.seq DESC
             LIMIT $12),
          ranked AS (
-            SELECT c.message_id, c.seq, c.body,
+            SELECT c.message_id, c.seq,
                    ts_rank_cd(c.tsv, websearch_to_tsquery($2::regconfig, $3)) AS rank
             FROM candidates c),
          page AS (
@@ -91,10 +91,10 @@ pub async fn search(
             ORDER BY rank DESC, seq DESC
             LIMIT $4)
          SELECT {MESSAGE_COLUMNS}, page.rank,
-                ts_headline($2::regconfig, page.body, websearch_to_tsquery($2::regconfig, $3),
+                ts_headline($2::regconfig, m.body, websearch_to_tsquery($2::regconfig, $3),
                             'StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=15, MaxFragments=2')
                     AS highlight
-         FROM page JOIN messages m ON m.id = page.message_id
+         FROM page JOIN messages m ON m.id = page.message_id AND NOT m.deleted
          ORDER BY page.rank DESC, page.seq DESC"
     )))
     .persistent(false)

@@ -112,6 +112,13 @@ impl AppState {
         self.wait(&self.0.history, seq).await
     }
 
+    /// Like [`AppState::projected`], for history and unread both: what a change of rooms or
+    /// membership needs before `GET /v1/rooms` and `GET /v1/unread` both show it.
+    pub async fn projected_rooms(&self, seq: u64) -> Result<(), ApiError> {
+        let (history, unread) = tokio::join!(self.projected(seq), self.projected_unread(seq));
+        history.and(unread)
+    }
+
     /// Like [`AppState::projected`], for the unread model.
     pub async fn projected_unread(&self, seq: u64) -> Result<(), ApiError> {
         self.wait(&self.0.unread, seq).await

@@ -173,7 +173,8 @@ pub(crate) fn not_archived(access: &RoomAccess) -> ApiResult<()> {
     }
 }
 
-/// Appends a room event and waits until the read model has applied it.
+/// Appends a room event and waits until the history and unread models have applied it (so that
+/// a join or leave shows in `GET /v1/unread` as soon as it is answered).
 async fn append_room_event(
     state: &AppState,
     actor: Uuid,
@@ -183,7 +184,7 @@ async fn append_room_event(
     let event = Event::new(actor, Some(room), body);
     let subject = state.bus().subjects().room_event(room, event.type_name());
     let appended = state.bus().append(subject, &event, None, false).await?;
-    state.projected(appended.seq).await?;
+    state.projected_rooms(appended.seq).await?;
     Ok(appended.seq)
 }
 
@@ -252,7 +253,7 @@ pub async fn create_room(
     );
     let subject = state.bus().subjects().room_created(room);
     let appended = state.bus().append(subject, &event, None, true).await?;
-    state.projected(appended.seq).await?;
+    state.projected_rooms(appended.seq).await?;
     room_view(state, room, actor).await
 }
 
@@ -299,7 +300,7 @@ pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiRes
         }
         Err(e) => return Err(e.into()),
     };
-    state.projected(seq).await?;
+    state.projected_rooms(seq).await?;
     Ok((room_view(state, room, actor).await?, created))
 }
 
