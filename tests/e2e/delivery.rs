@@ -133,7 +133,7 @@ async fn a_kicked_member_stops_receiving_the_room() {
 async fn a_slow_socket_is_closed_with_4008_and_others_get_everything() {
     let config = natter_gateway::GatewayConfig {
         outbound_queue: 16,
-        ..Default::default()
+        ..natter_testkit::gateway_config()
     };
     let s = Setup::with_gateway(config).await;
     let alice = s.user("alice").await;

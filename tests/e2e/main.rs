@@ -8,6 +8,7 @@ mod config;
 mod delivery;
 mod history;
 mod idempotency;
+mod limits;
 mod messages;
 mod ops;
 mod privacy;
@@ -62,9 +63,10 @@ impl Setup {
 /// a registered user, a public room, and that user's socket subscribed to it.
 pub async fn split_roles(env: &TestEnv) -> (Natter, Natter, Natter, Api, Uuid, Ws) {
     use natter_testkit::Role;
-    let gateway = Natter::start_role(env, Role::Gateway, Default::default()).await;
-    let projector = Natter::start_role(env, Role::Projector, Default::default()).await;
-    let fanout = Natter::start_role(env, Role::Fanout, Default::default()).await;
+    let gateway = Natter::start_role(env, Role::Gateway, natter_testkit::gateway_config()).await;
+    let projector =
+        Natter::start_role(env, Role::Projector, natter_testkit::gateway_config()).await;
+    let fanout = Natter::start_role(env, Role::Fanout, natter_testkit::gateway_config()).await;
     let alice = Api::register(&gateway.base, "alice").await;
     let room = alice.create_room("r", "public").await;
     let mut ws = Ws::connect(&gateway.ws_url(), alice.token())

@@ -40,7 +40,7 @@ async fn oversized_frames_close_with_1009_and_oversized_bodies_are_413() {
     let config = natter_gateway::GatewayConfig {
         max_frame_bytes: 4096,
         max_json_bytes: 4096,
-        ..Default::default()
+        ..natter_testkit::gateway_config()
     };
     let s = Setup::with_gateway(config).await;
     let alice = s.user("alice").await;
@@ -110,7 +110,7 @@ async fn fanout_kill_and_restart_delivers_everything_once() {
     for round in 0..3 {
         tokio::time::sleep(Duration::from_millis(80 + 50 * round)).await;
         fanout.kill().await;
-        fanout = Natter::start_role(&env, Role::Fanout, Default::default()).await;
+        fanout = Natter::start_role(&env, Role::Fanout, natter_testkit::gateway_config()).await;
     }
     let sent = sending.await.expect("sender");
     let got: Vec<u64> = ws.event_seqs(N).await;
@@ -151,7 +151,7 @@ async fn a_lost_delivery_is_filled_from_the_log() {
     assert_eq!(events[0]["event"]["data"]["body"], "A");
 
     // The fan-out comes back and delivers A and B again: no duplicates reach the socket.
-    let fanout = Natter::start_role(&env, Role::Fanout, Default::default()).await;
+    let fanout = Natter::start_role(&env, Role::Fanout, natter_testkit::gateway_config()).await;
     let c = alice.send(room, "c", "C").await;
     let after: Vec<_> = ws.event_seqs(1).await;
     assert_eq!(after, vec![c]);

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use natter_gateway::GatewayConfig;
 use natter_projections::history::History;
 use natter_projections::{Projection, apply_batch, checkpoint};
 use natter_schemas::Event;
@@ -14,8 +13,8 @@ use uuid::Uuid;
 #[tokio::test]
 async fn projector_kill_and_restart_loses_and_doubles_nothing() {
     let env = TestEnv::new().await;
-    let gateway = Natter::start_role(&env, Role::Gateway, GatewayConfig::default()).await;
-    let fanout = Natter::start_role(&env, Role::Fanout, GatewayConfig::default()).await;
+    let gateway = Natter::start_role(&env, Role::Gateway, natter_testkit::gateway_config()).await;
+    let fanout = Natter::start_role(&env, Role::Fanout, natter_testkit::gateway_config()).await;
     let mut projector = NatterProcess::spawn(&env, "projector").await;
 
     let alice = Api::register(&gateway.base, "alice").await;

@@ -83,7 +83,7 @@ async fn resume_with_since_has_no_gap_and_no_duplicate_while_sends_continue() {
 async fn resume_from_another_epoch_or_too_far_back_is_not_recovered() {
     let config = natter_gateway::GatewayConfig {
         max_replay: 5,
-        ..Default::default()
+        ..natter_testkit::gateway_config()
     };
     let s = Setup::with_gateway(config).await;
     let alice = s.user("alice").await;

@@ -70,6 +70,11 @@ impl Subjects {
         format!("{}.proj.{projection}", self.ns)
     }
 
+    /// The prefix of every Redis key of this namespace (`<ns>:`).
+    pub fn redis_prefix(&self) -> String {
+        format!("{}:", self.ns)
+    }
+
     /// The durable consumer name for a role or projection.
     pub fn consumer(&self, role: &str) -> String {
         format!("{}_{role}", self.ns)

@@ -170,10 +170,19 @@ pub struct Natter {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// The gateway config tests start from: defaults, without rate limits (tests send fast; the
+/// rate-limit tests set their own).
+pub fn gateway_config() -> GatewayConfig {
+    GatewayConfig {
+        rate: natter_gateway::ratelimit::RateLimits::off(),
+        ..GatewayConfig::default()
+    }
+}
+
 impl Natter {
     /// Starts `natter up` and waits until it is ready.
     pub async fn start(env: &TestEnv) -> Self {
-        Self::start_role(env, Role::All, GatewayConfig::default()).await
+        Self::start_role(env, Role::All, gateway_config()).await
     }
 
     /// Starts one role (or all) with a gateway config (its `http_addr` is ignored: port 0).

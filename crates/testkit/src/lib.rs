@@ -14,5 +14,5 @@ mod env;
 mod process;
 
 pub use client::{Api, Ws, WsClosed, seqs};
-pub use env::{Natter, Role, TestEnv, wait_until};
+pub use env::{Natter, Role, TestEnv, gateway_config, wait_until};
 pub use process::{NatterProcess, natter_binary};

@@ -40,6 +40,8 @@ pub struct GatewayConfig {
     /// the new state), in milliseconds.
     #[arg(long, env = "NATTER_READ_WAIT_MS", default_value_t = 5000)]
     pub read_wait_ms: u64,
+    #[command(flatten)]
+    pub rate: crate::ratelimit::RateLimits,
 }
 
 impl Default for GatewayConfig {
@@ -55,6 +57,7 @@ impl Default for GatewayConfig {
             max_replay: 5000,
             heartbeat_ms: 30_000,
             read_wait_ms: 5000,
+            rate: crate::ratelimit::RateLimits::default(),
         }
     }
 }

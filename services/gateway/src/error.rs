@@ -41,6 +41,14 @@ impl ApiError {
         Self::new(ErrorCode::Unavailable, message)
     }
 
+    /// `rate_limited`, with when to retry (also sent as `Retry-After` on REST).
+    pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
+        Self(ErrorDetail {
+            retry_after_ms: Some(retry_after_ms),
+            ..ErrorDetail::new(ErrorCode::RateLimited, message)
+        })
+    }
+
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::PayloadTooLarge, message)
     }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod openapi;
+pub mod ratelimit;
 pub mod readwait;
 pub mod rest;
 pub mod state;

@@ -16,6 +16,7 @@ use crate::auth::Tokens;
 use crate::config::GatewayConfig;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::ratelimit::Limiter;
 use crate::readwait::ProjectionWatch;
 
 /// The connections a gateway needs.
@@ -36,6 +37,7 @@ struct Inner {
     redis: redis::aio::ConnectionManager,
     tokens: Tokens,
     hub: Hub,
+    limiter: Limiter,
     history: ProjectionWatch,
     unread: ProjectionWatch,
     search: ProjectionWatch,
@@ -63,6 +65,11 @@ impl AppState {
             ProjectionWatch::start(&deps.bus, deps.pool.clone(), Search::NAME, shutdown.clone())
                 .await;
         let hub = Hub::new(deps.bus.clone());
+        let limiter = Limiter::new(
+            config.rate.clone(),
+            deps.redis.clone(),
+            deps.bus.subjects().redis_prefix(),
+        );
         Self(Arc::new(Inner {
             config,
             bus: deps.bus,
@@ -70,6 +77,7 @@ impl AppState {
             redis: deps.redis,
             tokens,
             hub,
+            limiter,
             history,
             unread,
             search,
@@ -95,6 +103,9 @@ impl AppState {
     }
     pub fn hub(&self) -> &Hub {
         &self.0.hub
+    }
+    pub fn limiter(&self) -> &Limiter {
+        &self.0.limiter
     }
     pub fn history(&self) -> &ProjectionWatch {
         &self.0.history

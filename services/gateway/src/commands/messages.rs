@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::commands::{admin_of, member_room, message_state, not_archived, resolve_mentions};
 use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::Action;
 use crate::state::AppState;
 use crate::validate;
 
@@ -133,6 +134,10 @@ pub async fn react(
     on: bool,
 ) -> ApiResult<ChangeReply> {
     let emoji = validate::emoji(emoji)?;
+    state
+        .limiter()
+        .check(Action::Reaction, &actor.to_string())
+        .await?;
     let (m, _) = changeable(state, actor, message, Some(&emoji)).await?;
     if m.deleted {
         return Err(gone());

@@ -33,6 +33,7 @@ use uuid::Uuid;
 
 use crate::auth::{hash_password, verify_password};
 use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::Action;
 use crate::state::AppState;
 use crate::validate;
 
@@ -231,6 +232,10 @@ pub async fn create_room(
         ));
     }
     let others = other_users(state, actor, requested, "member_ids").await?;
+    state
+        .limiter()
+        .check(Action::RoomCreate, &actor.to_string())
+        .await?;
     let mut members = vec![RoomMember {
         user_id: actor,
         role: Role::Owner,
@@ -273,6 +278,10 @@ pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiRes
     if let Some(existing) = queries::room(state.pool(), room, actor).await? {
         return Ok((existing, false));
     }
+    state
+        .limiter()
+        .check(Action::RoomCreate, &actor.to_string())
+        .await?;
     let event = Event::new(
         actor,
         Some(room),
@@ -525,6 +534,11 @@ pub async fn publish_message(
     let started = std::time::Instant::now();
     validate::client_msg_id(&req.client_msg_id)?;
     let body = validate::body(&req.body, state.config().max_message_chars)?;
+    // Before anything is looked up or appended: a refused send is never stored.
+    state
+        .limiter()
+        .check(Action::Message, &actor.to_string())
+        .await?;
     let message_id = ids::message_id(actor, &req.client_msg_id);
     let check = queries::send_check(state.pool(), room, actor, message_id)
         .await?

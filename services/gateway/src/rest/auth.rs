@@ -1,6 +1,8 @@
 //! `POST /v1/auth/register`, `POST /v1/auth/login`.
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use natter_schemas::rest::{AuthResponse, LoginRequest, RegisterRequest};
@@ -8,6 +10,7 @@ use natter_schemas::rest::{AuthResponse, LoginRequest, RegisterRequest};
 use crate::commands;
 use crate::error::ApiResult;
 use crate::openapi::{Api, Doc};
+use crate::ratelimit::Action;
 use crate::rest::extract::Json;
 use crate::state::AppState;
 
@@ -33,8 +36,13 @@ pub fn routes() -> Api {
 
 async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AuthResponse>)> {
+    state
+        .limiter()
+        .check(Action::AuthIp, &peer.ip().to_string())
+        .await?;
     let res = commands::register(
         &state,
         &req.username,
@@ -47,8 +55,18 @@ async fn register(
 
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<AuthResponse>> {
+    // Per address (many names from one place) and per name (one name from many places).
+    state
+        .limiter()
+        .check(Action::AuthIp, &peer.ip().to_string())
+        .await?;
+    state
+        .limiter()
+        .check(Action::AuthUser, &req.username.trim().to_lowercase())
+        .await?;
     Ok(axum::Json(
         commands::login(&state, &req.username, &req.password).await?,
     ))
