@@ -371,7 +371,12 @@ async fn a_rebuild_from_the_log_equals_the_live_read_models() {
                        "thread_root_id": ids.first().filter(|_| i % 4 == 1)}),
             )
             .await;
-        ids.push(reply["message_id"].as_str().expect("id").to_owned());
+        ids.push(
+            reply["message_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{reply}"))
+                .to_owned(),
+        );
         last = reply["seq"].as_u64().expect("seq");
     }
     alice

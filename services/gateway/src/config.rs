@@ -42,6 +42,8 @@ pub struct GatewayConfig {
     pub read_wait_ms: u64,
     #[command(flatten)]
     pub rate: crate::ratelimit::RateLimits,
+    #[command(flatten)]
+    pub moderation: crate::moderation::ModerationConfig,
 }
 
 impl Default for GatewayConfig {
@@ -58,6 +60,7 @@ impl Default for GatewayConfig {
             heartbeat_ms: 30_000,
             read_wait_ms: 5000,
             rate: crate::ratelimit::RateLimits::default(),
+            moderation: crate::moderation::ModerationConfig::default(),
         }
     }
 }

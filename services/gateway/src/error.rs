@@ -41,6 +41,10 @@ impl ApiError {
         Self::new(ErrorCode::Unavailable, message)
     }
 
+    pub fn content_rejected(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ContentRejected, message)
+    }
+
     /// `rate_limited`, with when to retry (also sent as `Retry-After` on REST).
     pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
         Self(ErrorDetail {

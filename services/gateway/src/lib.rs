@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod moderation;
 pub mod openapi;
 pub mod ratelimit;
 pub mod readwait;

@@ -16,6 +16,7 @@ use crate::auth::Tokens;
 use crate::config::GatewayConfig;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::moderation::Blocklist;
 use crate::ratelimit::Limiter;
 use crate::readwait::ProjectionWatch;
 
@@ -38,6 +39,7 @@ struct Inner {
     tokens: Tokens,
     hub: Hub,
     limiter: Limiter,
+    blocklist: Blocklist,
     history: ProjectionWatch,
     unread: ProjectionWatch,
     search: ProjectionWatch,
@@ -46,7 +48,13 @@ struct Inner {
 }
 
 impl AppState {
-    pub async fn new(config: GatewayConfig, deps: Deps, shutdown: Shutdown) -> Self {
+    /// Fails when the configuration names a file that cannot be read (the blocklist).
+    pub async fn new(
+        config: GatewayConfig,
+        deps: Deps,
+        shutdown: Shutdown,
+    ) -> std::io::Result<Self> {
+        let blocklist = Blocklist::from_config(&config.moderation)?;
         let tokens = Tokens::new(
             config.jwt_secret().as_bytes(),
             Duration::from_secs(config.token_ttl_secs),
@@ -70,7 +78,7 @@ impl AppState {
             deps.redis.clone(),
             deps.bus.subjects().redis_prefix(),
         );
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             config,
             bus: deps.bus,
             pool: deps.pool,
@@ -78,12 +86,13 @@ impl AppState {
             tokens,
             hub,
             limiter,
+            blocklist,
             history,
             unread,
             search,
             metrics: deps.metrics,
             shutdown,
-        }))
+        })))
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -106,6 +115,9 @@ impl AppState {
     }
     pub fn limiter(&self) -> &Limiter {
         &self.0.limiter
+    }
+    pub fn blocklist(&self) -> &Blocklist {
+        &self.0.blocklist
     }
     pub fn history(&self) -> &ProjectionWatch {
         &self.0.history

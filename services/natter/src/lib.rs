@@ -184,18 +184,15 @@ pub async fn up(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let deps = gateway_deps(conn, &config.stream, "natter-up").await?;
+    let (bus, pool) = (deps.bus.clone(), deps.pool.clone());
+    let state = AppState::new(config.gateway, deps, shutdown.clone()).await?;
     let projector = tokio::spawn(natter_projector::run(
-        deps.bus.clone(),
-        deps.pool.clone(),
+        bus.clone(),
+        pool,
         config.projector,
         shutdown.clone(),
     ));
-    let fanout = tokio::spawn(natter_fanout::run(
-        deps.bus.clone(),
-        config.fanout,
-        shutdown.clone(),
-    ));
-    let state = AppState::new(config.gateway, deps, shutdown.clone()).await;
+    let fanout = tokio::spawn(natter_fanout::run(bus, config.fanout, shutdown.clone()));
     let gateway = tokio::spawn(natter_gateway::run(listener, state, shutdown.clone()));
     let result = tokio::select! {
         r = projector => ended(r),
@@ -216,7 +213,7 @@ pub async fn gateway(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let deps = gateway_deps(conn, stream, "natter-gateway").await?;
-    let state = AppState::new(config, deps, shutdown.clone()).await;
+    let state = AppState::new(config, deps, shutdown.clone()).await?;
     natter_gateway::run(listener, state, shutdown).await?;
     Ok(())
 }

@@ -26,6 +26,11 @@ fn help_documents_every_setting_with_its_env_var() {
         "NATTER_MAX_FRAME_BYTES",
         "NATTER_OUTBOUND_QUEUE",
         "NATTER_MAX_REPLAY",
+        "NATTER_SEARCH_CONFIG",
+        "NATTER_RATE_MESSAGES",
+        "NATTER_RATE_AUTH_IP",
+        "NATTER_BLOCKED_WORDS",
+        "NATTER_BLOCKED_WORDS_FILE",
     ] {
         assert!(help.contains(var), "{var} missing from `natter up --help`");
     }

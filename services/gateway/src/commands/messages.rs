@@ -87,6 +87,7 @@ pub async fn edit(
     body: &str,
 ) -> ApiResult<ChangeReply> {
     let body = validate::body(body, state.config().max_message_chars)?;
+    state.blocklist().check(&body)?;
     let (m, _) = changeable(state, actor, message, None).await?;
     if m.sender_id != actor {
         return Err(ApiError::forbidden("only the author can edit a message"));

@@ -534,6 +534,7 @@ pub async fn publish_message(
     let started = std::time::Instant::now();
     validate::client_msg_id(&req.client_msg_id)?;
     let body = validate::body(&req.body, state.config().max_message_chars)?;
+    state.blocklist().check(&body)?;
     // Before anything is looked up or appended: a refused send is never stored.
     state
         .limiter()
@@ -611,12 +612,13 @@ pub(crate) async fn message_state(
     if let Some(found) = queries::message_state(state.pool(), id, actor, emoji).await? {
         return Ok(Some(found));
     }
+    // Look again once the read model has the head, even when it already had it by the time
+    // we asked: it may have reached it just after the first look.
     let head = state.bus().last_seq().await?;
-    if state.history().current() >= head
-        || !state
-            .history()
-            .wait_for(head, state.config().read_wait())
-            .await
+    if !state
+        .history()
+        .wait_for(head, state.config().read_wait())
+        .await
     {
         return Ok(None);
     }

@@ -124,7 +124,10 @@ async fn search(
         limit: validate::search_limit(p.limit)?,
     };
     if let Some(seq) = p.min_seq {
-        state.projected_search(seq).await?;
+        // Hits come from the search index, their message objects from history: both must
+        // have the seq (each projection moves at its own pace).
+        let (search, history) = tokio::join!(state.projected_search(seq), state.projected(seq));
+        search.and(history)?;
     }
     let (results, more) = queries::search(state.pool(), user.id, &query).await?;
     let next_cursor = more
