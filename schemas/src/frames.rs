@@ -67,6 +67,12 @@ pub enum ClientFrame {
         room_id: Uuid,
         seq: u64,
     },
+    /// Typing in a room (ephemeral, never stored). Send `start` again every few seconds while
+    /// typing: the server sends `stop` for a typist it has not heard from for about 5 s.
+    Typing {
+        room_id: Uuid,
+        state: TypingState,
+    },
     Ping,
 }
 
@@ -80,6 +86,7 @@ impl ClientFrame {
         "delete",
         "react",
         "read",
+        "typing",
         "ping",
     ];
 }
@@ -117,6 +124,12 @@ pub enum ServerFrame {
         seq: u64,
         event: WireEvent,
     },
+    /// Someone else in a subscribed room started or stopped typing.
+    Typing {
+        room_id: Uuid,
+        user_id: Uuid,
+        state: TypingState,
+    },
     /// The server ended a subscription (for example: the user was removed from the room).
     Unsubscribed {
         room_id: Uuid,
@@ -127,6 +140,13 @@ pub enum ServerFrame {
         error: ErrorDetail,
     },
     Pong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingState {
+    Start,
+    Stop,
 }
 
 /// An event as delivered to clients. For `message.posted`, `data` is the message object.

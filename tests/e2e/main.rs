@@ -18,6 +18,7 @@ mod resume;
 mod rooms;
 mod search;
 mod suite;
+mod typing;
 
 use std::time::Duration;
 

@@ -8,6 +8,7 @@
 //! | `chat.deliver.room.<room>` | fan-out to gateways (core NATS) |
 //! | `chat.deliver.user.<user>` | user-addressed notices (core NATS) |
 //! | `chat.proj.<name>` | a projection's checkpoint after each commit (core NATS) |
+//! | `chat.typing.room.<room>` | typing signals (core NATS, never stored) |
 
 use natter_common::Namespace;
 use uuid::Uuid;
@@ -64,6 +65,11 @@ impl Subjects {
 
     pub fn deliver_user(&self, user: Uuid) -> String {
         format!("{}.deliver.user.{user}", self.ns)
+    }
+
+    /// Typing in a room: ephemeral, core NATS, never stored.
+    pub fn typing_room(&self, room: Uuid) -> String {
+        format!("{}.typing.room.{room}", self.ns)
     }
 
     pub fn checkpoint(&self, projection: &str) -> String {

@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use natter_bus::{Bus, BusError, DeliveryHeaders};
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
-use natter_schemas::frames::{ServerFrame, WireEvent, close_code};
+use natter_schemas::frames::{ServerFrame, TypingState, WireEvent, close_code};
 use natter_schemas::model::{Message, Visibility};
 use tokio::sync::{Mutex, mpsc, watch};
 use uuid::Uuid;
@@ -120,6 +121,8 @@ struct Inner {
     bus: Bus,
     rooms: Mutex<HashMap<Uuid, Entry>>,
     users: Mutex<HashMap<Uuid, Entry>>,
+    /// Typing signals per room, with the same sessions as `rooms`.
+    typing: Mutex<HashMap<Uuid, Entry>>,
     live_sessions: std::sync::atomic::AtomicUsize,
 }
 
@@ -129,6 +132,7 @@ impl Hub {
             bus,
             rooms: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
+            typing: Mutex::new(HashMap::new()),
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
         }));
         // Deliveries are core NATS: a disconnect or an overflowing subscription loses some.
@@ -203,17 +207,28 @@ impl Hub {
             &self.0.rooms,
             room,
             subject,
-            session,
+            session.clone(),
             self.0.bus.last_seq(),
             |sub, sessions, seen, floor| room_task(bus, room, floor, sub, sessions, seen),
         )
         .await?;
         metrics::gauge!("natter_gateway_rooms").set(count as f64);
+        join(
+            &self.0.bus,
+            &self.0.typing,
+            room,
+            self.0.bus.subjects().typing_room(room),
+            session,
+            std::future::ready(Ok(0)),
+            |sub, sessions, _, _| typing_task(room, sub, sessions),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn unsubscribe_room(&self, room: Uuid, session: Uuid) {
         let count = leave(&self.0.rooms, room, session).await;
+        leave(&self.0.typing, room, session).await;
         metrics::gauge!("natter_gateway_rooms").set(count as f64);
     }
 
@@ -467,6 +482,58 @@ fn deliver(room: Uuid, seq: u64, event: &Event, sessions: &Sessions) {
                 }
                 !ends
             });
+        }
+    }
+}
+
+/// How long a typist is shown typing after their last `start` when nothing more is heard (their
+/// gateway stops them after 5 s; this covers a gateway that died before it could).
+const TYPING_SHOWN: Duration = Duration::from_secs(6);
+
+/// Forwards a room's typing signals to its local sockets, except the typist's own, and sends
+/// `stop` for typists not heard from for [`TYPING_SHOWN`].
+async fn typing_task(room: Uuid, mut subscriber: async_nats::Subscriber, sessions: Sessions) {
+    #[derive(serde::Deserialize)]
+    struct Signal {
+        user_id: Uuid,
+        state: TypingState,
+    }
+    let forward = |user: Uuid, frame: &Utf8Bytes| {
+        for session in read(&sessions).values().filter(|s| s.user != user) {
+            session.push(Outbound::Frame(frame.clone()));
+        }
+    };
+    let mut typists: HashMap<Uuid, tokio::time::Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            message = subscriber.next() => {
+                let Some(message) = message else { break };
+                let Ok(signal) = serde_json::from_slice::<Signal>(&message.payload) else {
+                    continue;
+                };
+                match signal.state {
+                    TypingState::Start => {
+                        typists.insert(signal.user_id, tokio::time::Instant::now() + TYPING_SHOWN);
+                    }
+                    TypingState::Stop => {
+                        if typists.remove(&signal.user_id).is_none() {
+                            continue;
+                        }
+                    }
+                }
+                let Ok(text) = std::str::from_utf8(&message.payload) else { continue };
+                forward(signal.user_id, &Utf8Bytes::from(text));
+            }
+            _ = tick.tick() => {
+                let now = tokio::time::Instant::now();
+                let gone: Vec<Uuid> =
+                    typists.iter().filter(|(_, until)| **until <= now).map(|(u, _)| *u).collect();
+                for user in gone {
+                    typists.remove(&user);
+                    forward(user, &encode(&ServerFrame::Typing { room_id: room, user_id: user, state: TypingState::Stop }));
+                }
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod readwait;
 pub mod rest;
 pub mod state;
+pub mod typing;
 pub mod validate;
 pub mod ws;
 

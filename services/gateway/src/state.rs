@@ -19,6 +19,7 @@ use crate::hub::Hub;
 use crate::moderation::Blocklist;
 use crate::ratelimit::Limiter;
 use crate::readwait::ProjectionWatch;
+use crate::typing::Typing;
 
 /// The connections a gateway needs.
 pub struct Deps {
@@ -38,6 +39,7 @@ struct Inner {
     redis: redis::aio::ConnectionManager,
     tokens: Tokens,
     hub: Hub,
+    typing: Typing,
     limiter: Limiter,
     blocklist: Blocklist,
     history: ProjectionWatch,
@@ -73,6 +75,7 @@ impl AppState {
             ProjectionWatch::start(&deps.bus, deps.pool.clone(), Search::NAME, shutdown.clone())
                 .await;
         let hub = Hub::new(deps.bus.clone());
+        let typing = Typing::new(deps.bus.clone(), shutdown.clone());
         let limiter = Limiter::new(
             config.rate.clone(),
             deps.redis.clone(),
@@ -85,6 +88,7 @@ impl AppState {
             redis: deps.redis,
             tokens,
             hub,
+            typing,
             limiter,
             blocklist,
             history,
@@ -112,6 +116,9 @@ impl AppState {
     }
     pub fn hub(&self) -> &Hub {
         &self.0.hub
+    }
+    pub fn typing(&self) -> &Typing {
+        &self.0.typing
     }
     pub fn limiter(&self) -> &Limiter {
         &self.0.limiter

@@ -2,7 +2,7 @@
 
 use natter_bus::Replay;
 use natter_schemas::Event;
-use natter_schemas::frames::{ClientFrame, RequestId, ServerFrame, SubscribeReply};
+use natter_schemas::frames::{ClientFrame, RequestId, ServerFrame, SubscribeReply, TypingState};
 use natter_schemas::rest::SendMessageRequest;
 use serde_json::Value;
 use uuid::Uuid;
@@ -112,6 +112,32 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             commands::reading::read(&ctx.state, ctx.info.user, room_id, seq)
                 .await
                 .map(|r| Some(to_value(&r)))
+        }
+        ClientFrame::Typing { room_id, state } => {
+            let typing = ctx.state.typing().clone();
+            match state {
+                TypingState::Start => {
+                    // Membership is checked when a start is published, not on every repeat.
+                    let checked = if typing.is_recent(ctx.info.user, room_id) {
+                        Ok(())
+                    } else {
+                        commands::member_room(&ctx.state, room_id, ctx.info.user)
+                            .await
+                            .map(drop)
+                    };
+                    match checked {
+                        Ok(()) => {
+                            typing.start(ctx.info.id, ctx.info.user, room_id).await;
+                            Ok(Some(Value::Object(Default::default())))
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                TypingState::Stop => {
+                    typing.stop(ctx.info.user, room_id).await;
+                    Ok(Some(Value::Object(Default::default())))
+                }
+            }
         }
         ClientFrame::Send {
             room_id,

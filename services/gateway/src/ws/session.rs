@@ -105,7 +105,9 @@ where
     };
     read_loop(&mut ctx, stream, kill_rx, heartbeat * 3).await;
 
-    // Clean up: leave every room, stop notices, let the writer finish what is queued.
+    // Clean up: stop typing, leave every room, stop notices, let the writer finish what is
+    // queued.
+    state.typing().session_closed(ctx.info.id).await;
     for room in std::mem::take(&mut ctx.rooms) {
         state.hub().unsubscribe_room(room, ctx.info.id).await;
     }
