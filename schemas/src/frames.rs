@@ -67,6 +67,12 @@ pub enum ClientFrame {
         room_id: Uuid,
         seq: u64,
     },
+    /// A fresh token for this socket (same user), before the current one expires: the socket
+    /// then stays open until the new token's expiry. Reply: `{expires_at}` (seconds since the
+    /// epoch).
+    Auth {
+        token: String,
+    },
     /// Typing in a room (ephemeral, never stored). Send `start` again every few seconds while
     /// typing: the server sends `stop` for a typist it has not heard from for about 5 s.
     Typing {
@@ -87,6 +93,7 @@ impl ClientFrame {
         "react",
         "read",
         "typing",
+        "auth",
         "ping",
     ];
 }

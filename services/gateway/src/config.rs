@@ -40,6 +40,18 @@ pub struct GatewayConfig {
     /// the new state), in milliseconds.
     #[arg(long, env = "NATTER_READ_WAIT_MS", default_value_t = 5000)]
     pub read_wait_ms: u64,
+    /// Most sockets one user may hold open on one gateway; more are refused with 429.
+    #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
+    pub max_connections_per_user: usize,
+    /// Most rooms one socket may subscribe to.
+    #[arg(long, env = "NATTER_MAX_SUBSCRIPTIONS", default_value_t = 1000)]
+    pub max_subscriptions: usize,
+    /// Origins allowed to open WebSockets (`https://app.example.com`, comma-separated). Empty:
+    /// any. Browsers send `Origin`; set this so that other sites' pages cannot use a
+    /// visitor's credentials on natter (cross-site WebSocket hijacking). Requests without an
+    /// `Origin` (native apps, bots) are not affected.
+    #[arg(long, env = "NATTER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
     #[command(flatten)]
     pub rate: crate::ratelimit::RateLimits,
     #[command(flatten)]
@@ -59,6 +71,9 @@ impl Default for GatewayConfig {
             max_replay: 5000,
             heartbeat_ms: 30_000,
             read_wait_ms: 5000,
+            max_connections_per_user: 20,
+            max_subscriptions: 1000,
+            allowed_origins: Vec::new(),
             rate: crate::ratelimit::RateLimits::default(),
             moderation: crate::moderation::ModerationConfig::default(),
         }

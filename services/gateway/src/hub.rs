@@ -171,6 +171,16 @@ impl Hub {
             .map_or(0, |e| e.last_seq.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// How many sockets `user` has open on this gateway.
+    pub async fn user_sessions(&self, user: Uuid) -> usize {
+        self.0
+            .users
+            .lock()
+            .await
+            .get(&user)
+            .map_or(0, |e| read(&e.sessions).len())
+    }
+
     /// Sockets currently open on this gateway.
     pub fn session_count(&self) -> usize {
         self.0

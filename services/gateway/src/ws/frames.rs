@@ -113,6 +113,14 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                 .await
                 .map(|r| Some(to_value(&r)))
         }
+        ClientFrame::Auth { token } => match ctx.state.tokens().verify(&token) {
+            Ok(claims) if claims.sub == ctx.info.user => {
+                ctx.token_exp.send_replace(claims.exp);
+                Ok(Some(serde_json::json!({"expires_at": claims.exp})))
+            }
+            Ok(_) => Err(ApiError::forbidden("the token is for another user")),
+            Err(e) => Err(e),
+        },
         ClientFrame::Typing { room_id, state } => {
             let typing = ctx.state.typing().clone();
             match state {
@@ -233,6 +241,13 @@ async fn subscribe(
     since: Option<u64>,
     epoch: Option<String>,
 ) -> ApiResult<()> {
+    let max = ctx.state.config().max_subscriptions;
+    if ctx.rooms.len() >= max && !ctx.rooms.contains(&room) {
+        return Err(ApiError::invalid(
+            "room_id",
+            format!("at most {max} subscriptions per socket: unsubscribe from one first"),
+        ));
+    }
     let access = commands::readable_room(&ctx.state, room, ctx.info.user).await?;
     let state = ctx.state.clone();
     let newly = ctx.rooms.insert(room);

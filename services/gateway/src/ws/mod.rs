@@ -8,6 +8,7 @@ pub mod session;
 
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use uuid::Uuid;
@@ -20,13 +21,31 @@ use crate::state::AppState;
 /// refused with 401 before the upgrade.
 pub async fn upgrade(
     State(state): State<AppState>,
+    headers: HeaderMap,
     auth: Result<AuthUser, ApiError>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let allowed = &state.config().allowed_origins;
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && !allowed.is_empty()
+        && !allowed
+            .iter()
+            .any(|a| a.trim_end_matches('/').as_bytes() == origin.as_bytes())
+    {
+        return ApiError::forbidden("this origin may not open WebSockets here").into_response();
+    }
     let user = match auth {
         Ok(user) => user,
         Err(e) => return e.into_response(),
     };
+    let max = state.config().max_connections_per_user;
+    if state.hub().user_sessions(user.id).await >= max {
+        return ApiError::rate_limited(
+            format!("at most {max} connections per user: close one first"),
+            1000,
+        )
+        .into_response();
+    }
     let max = state.config().max_frame_bytes;
     // Explicit buffer sizes: the defaults cost over 100 KB per socket.
     ws.max_frame_size(max)

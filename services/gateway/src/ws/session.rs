@@ -35,6 +35,8 @@ pub struct SessionCtx {
     pub tx: mpsc::Sender<Outbound>,
     /// Rooms this socket is subscribed to.
     pub rooms: HashSet<Uuid>,
+    /// When the socket's token expires (seconds since the epoch); an `auth` frame moves it.
+    pub token_exp: watch::Sender<u64>,
     kill: watch::Receiver<Option<CloseReason>>,
 }
 
@@ -82,9 +84,10 @@ where
     }
 
     let heartbeat = Duration::from_millis(config.heartbeat_ms.max(100));
+    let (token_exp, token_exp_rx) = watch::channel(info.token_exp);
     let limits = WriterLimits {
         heartbeat,
-        token_exp: info.token_exp,
+        token_exp: token_exp_rx,
         replay_buffer: config.outbound_queue.max(64) * 8,
     };
     let mut writer = tokio::spawn(write_loop(
@@ -101,6 +104,7 @@ where
         handle: handle.clone(),
         tx,
         rooms: HashSet::new(),
+        token_exp,
         kill: kill_rx.clone(),
     };
     read_loop(&mut ctx, stream, kill_rx, heartbeat * 3).await;
@@ -201,8 +205,8 @@ enum RoomState {
 
 struct WriterLimits {
     heartbeat: Duration,
-    /// Token expiry, seconds since the epoch.
-    token_exp: u64,
+    /// Token expiry, seconds since the epoch (moved by `auth` frames).
+    token_exp: watch::Receiver<u64>,
     /// Most live events held for one room while its replay is read.
     replay_buffer: usize,
 }
@@ -235,7 +239,7 @@ async fn write_until_closed<S>(
     mut sink: S,
     mut rx: mpsc::Receiver<Outbound>,
     mut kill: watch::Receiver<Option<CloseReason>>,
-    limits: WriterLimits,
+    mut limits: WriterLimits,
     shutdown: natter_common::Shutdown,
 ) where
     S: Sink<Message> + Unpin,
@@ -243,11 +247,11 @@ async fn write_until_closed<S>(
     let mut rooms: HashMap<Uuid, RoomState> = HashMap::new();
     // Clamped: a token from an external issuer may say "never".
     const TEN_YEARS: u64 = 10 * 365 * 24 * 3600;
-    let remaining = limits
-        .token_exp
-        .saturating_sub(crate::auth::now_secs())
-        .min(TEN_YEARS);
-    let expires = Instant::now() + Duration::from_secs(remaining);
+    let deadline = |exp: u64| {
+        let remaining = exp.saturating_sub(crate::auth::now_secs()).min(TEN_YEARS);
+        Instant::now() + Duration::from_secs(remaining)
+    };
+    let mut expires = deadline(*limits.token_exp.borrow_and_update());
     let heartbeat = limits.heartbeat;
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     let close = loop {
@@ -258,6 +262,10 @@ async fn write_until_closed<S>(
             }
             () = shutdown.wait() => {
                 break Some(CloseReason { code: close_code::GOING_AWAY, reason: "server shutting down".into() });
+            }
+            Ok(()) = limits.token_exp.changed() => {
+                expires = deadline(*limits.token_exp.borrow_and_update());
+                continue;
             }
             () = tokio::time::sleep_until(expires) => {
                 break Some(CloseReason { code: close_code::UNAUTHORIZED, reason: "token expired".into() });
