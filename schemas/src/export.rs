@@ -36,6 +36,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         one::<rest::ReceiptList>("receipt_list.json"),
         one::<rest::UnreadSummary>("unread_summary.json"),
         one::<rest::SearchPage>("search_page.json"),
+        one::<rest::PresenceList>("presence_list.json"),
     ]
 }
 

@@ -67,6 +67,18 @@ pub enum ClientFrame {
         room_id: Uuid,
         seq: u64,
     },
+    /// Set one's presence: `online`, `away`, `busy` or `invisible` (shown to others as
+    /// offline), with a text (`""` clears it; absent keeps it). Reply: one's presence.
+    Presence {
+        status: PresenceStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
+    /// Receive `presence` frames for these users (at most 100 per frame, 500 per socket).
+    /// Reply: `{users: [presence...]}`, their presence now.
+    PresenceSubscribe {
+        user_ids: Vec<Uuid>,
+    },
     /// A fresh token for this socket (same user), before the current one expires: the socket
     /// then stays open until the new token's expiry. Reply: `{expires_at}` (seconds since the
     /// epoch).
@@ -93,6 +105,8 @@ impl ClientFrame {
         "react",
         "read",
         "typing",
+        "presence",
+        "presence_subscribe",
         "auth",
         "ping",
     ];
@@ -137,6 +151,13 @@ pub enum ServerFrame {
         user_id: Uuid,
         state: TypingState,
     },
+    /// A followed user's presence changed.
+    Presence {
+        user_id: Uuid,
+        status: PresenceStatus,
+        text: Option<String>,
+        last_seen: Option<DateTime<Utc>>,
+    },
     /// The server ended a subscription (for example: the user was removed from the room).
     Unsubscribed {
         room_id: Uuid,
@@ -147,6 +168,41 @@ pub enum ServerFrame {
         error: ErrorDetail,
     },
     Pong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    Online,
+    Away,
+    Busy,
+    /// Chosen by a user who wants to look offline; never shown to others.
+    Invisible,
+    /// Not connected (or invisible), as others see it; not a status one can choose.
+    Offline,
+}
+
+impl PresenceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Busy => "busy",
+            Self::Invisible => "invisible",
+            Self::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "online" => Some(Self::Online),
+            "away" => Some(Self::Away),
+            "busy" => Some(Self::Busy),
+            "invisible" => Some(Self::Invisible),
+            "offline" => Some(Self::Offline),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -225,6 +225,18 @@ pub struct Receipt {
     pub read_at: DateTime<Utc>,
 }
 
+/// One user's presence, as others see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserPresence {
+    pub user_id: Uuid,
+    /// `offline` when no socket is connected, or when the user chose `invisible`.
+    pub status: crate::frames::PresenceStatus,
+    /// The user's text, while they are not offline.
+    pub text: Option<String>,
+    /// When the user was last connected: set while offline (absent when never seen).
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
 /// Unread counts of one joined room.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RoomUnread {

@@ -117,6 +117,11 @@ pub struct Health {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PresenceList {
+    pub users: Vec<crate::model::UserPresence>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EditMessageRequest {
     pub body: String,
 }

@@ -11,6 +11,7 @@ mod idempotency;
 mod limits;
 mod messages;
 mod ops;
+mod presence;
 mod privacy;
 mod projector;
 mod reading;

@@ -67,6 +67,11 @@ impl Subjects {
         format!("{}.deliver.user.{user}", self.ns)
     }
 
+    /// A user's presence changes: ephemeral, core NATS, never stored.
+    pub fn presence(&self, user: Uuid) -> String {
+        format!("{}.presence.{user}", self.ns)
+    }
+
     /// Typing in a room: ephemeral, core NATS, never stored.
     pub fn typing_room(&self, room: Uuid) -> String {
         format!("{}.typing.room.{room}", self.ns)

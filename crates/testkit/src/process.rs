@@ -49,8 +49,14 @@ impl NatterProcess {
     /// Starts `natter <role>` (`up`, `gateway`, `fanout`, `projector`) and waits until it says
     /// it is running.
     pub async fn spawn(env: &TestEnv, role: &str) -> Self {
+        Self::spawn_with(env, role, &[]).await
+    }
+
+    /// Like [`NatterProcess::spawn`], with more environment variables.
+    pub async fn spawn_with(env: &TestEnv, role: &str, vars: &[(&str, &str)]) -> Self {
         let mut child = Command::new(natter_binary())
             .arg(role)
+            .envs(vars.iter().copied())
             .env("NATTER_NAMESPACE", env.conn.namespace.as_str())
             .env("NATS_URL", &env.conn.nats_url)
             .env("DATABASE_URL", &env.conn.database_url)

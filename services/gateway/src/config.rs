@@ -53,6 +53,8 @@ pub struct GatewayConfig {
     #[arg(long, env = "NATTER_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
     #[command(flatten)]
+    pub presence: crate::presence::PresenceConfig,
+    #[command(flatten)]
     pub rate: crate::ratelimit::RateLimits,
     #[command(flatten)]
     pub moderation: crate::moderation::ModerationConfig,
@@ -74,6 +76,7 @@ impl Default for GatewayConfig {
             max_connections_per_user: 20,
             max_subscriptions: 1000,
             allowed_origins: Vec::new(),
+            presence: crate::presence::PresenceConfig::default(),
             rate: crate::ratelimit::RateLimits::default(),
             moderation: crate::moderation::ModerationConfig::default(),
         }

@@ -123,6 +123,8 @@ struct Inner {
     users: Mutex<HashMap<Uuid, Entry>>,
     /// Typing signals per room, with the same sessions as `rooms`.
     typing: Mutex<HashMap<Uuid, Entry>>,
+    /// Presence changes per followed user.
+    presence: Mutex<HashMap<Uuid, Entry>>,
     live_sessions: std::sync::atomic::AtomicUsize,
 }
 
@@ -133,6 +135,7 @@ impl Hub {
             rooms: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
             typing: Mutex::new(HashMap::new()),
+            presence: Mutex::new(HashMap::new()),
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
         }));
         // Deliveries are core NATS: a disconnect or an overflowing subscription loses some.
@@ -169,6 +172,40 @@ impl Hub {
             .await
             .get(&room)
             .map_or(0, |e| e.last_seq.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Delivers `followed`'s presence changes to `session`.
+    pub async fn follow_presence(
+        &self,
+        followed: Uuid,
+        session: SessionHandle,
+    ) -> Result<(), BusError> {
+        join(
+            &self.0.bus,
+            &self.0.presence,
+            followed,
+            self.0.bus.subjects().presence(followed),
+            session,
+            std::future::ready(Ok(0)),
+            |sub, sessions, _, _| presence_task(sub, sessions),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn unfollow_presence(&self, followed: Uuid, session: Uuid) {
+        leave(&self.0.presence, followed, session).await;
+    }
+
+    /// The users with sockets on this gateway, with their sockets.
+    pub async fn local_users(&self) -> Vec<(Uuid, Vec<Uuid>)> {
+        self.0
+            .users
+            .lock()
+            .await
+            .iter()
+            .map(|(user, e)| (*user, read(&e.sessions).keys().copied().collect()))
+            .collect()
     }
 
     /// How many sockets `user` has open on this gateway.
@@ -492,6 +529,19 @@ fn deliver(room: Uuid, seq: u64, event: &Event, sessions: &Sessions) {
                 }
                 !ends
             });
+        }
+    }
+}
+
+/// Forwards a followed user's presence frames (already encoded by the publisher).
+async fn presence_task(mut subscriber: async_nats::Subscriber, sessions: Sessions) {
+    while let Some(message) = subscriber.next().await {
+        let Ok(text) = std::str::from_utf8(&message.payload) else {
+            continue;
+        };
+        let frame = Utf8Bytes::from(text);
+        for session in read(&sessions).values() {
+            session.push(Outbound::Frame(frame.clone()));
         }
     }
 }

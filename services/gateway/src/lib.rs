@@ -19,6 +19,7 @@ pub mod error;
 pub mod hub;
 pub mod moderation;
 pub mod openapi;
+pub mod presence;
 pub mod ratelimit;
 pub mod readwait;
 pub mod rest;

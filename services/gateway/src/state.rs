@@ -17,6 +17,7 @@ use crate::config::GatewayConfig;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::moderation::Blocklist;
+use crate::presence::Presence;
 use crate::ratelimit::Limiter;
 use crate::readwait::ProjectionWatch;
 use crate::typing::Typing;
@@ -39,6 +40,7 @@ struct Inner {
     redis: redis::aio::ConnectionManager,
     tokens: Tokens,
     hub: Hub,
+    presence: Presence,
     typing: Typing,
     limiter: Limiter,
     blocklist: Blocklist,
@@ -76,6 +78,8 @@ impl AppState {
                 .await;
         let hub = Hub::new(deps.bus.clone());
         let typing = Typing::new(deps.bus.clone(), shutdown.clone());
+        let presence = Presence::new(&config.presence, deps.redis.clone(), deps.bus.clone());
+        presence.start(hub.clone(), shutdown.clone());
         let limiter = Limiter::new(
             config.rate.clone(),
             deps.redis.clone(),
@@ -88,6 +92,7 @@ impl AppState {
             redis: deps.redis,
             tokens,
             hub,
+            presence,
             typing,
             limiter,
             blocklist,
@@ -116,6 +121,9 @@ impl AppState {
     }
     pub fn hub(&self) -> &Hub {
         &self.0.hub
+    }
+    pub fn presence(&self) -> &Presence {
+        &self.0.presence
     }
     pub fn typing(&self) -> &Typing {
         &self.0.typing

@@ -7,6 +7,7 @@ pub mod members;
 pub mod messages;
 pub mod ops;
 pub mod pins;
+pub mod presence;
 pub mod reading;
 pub mod rooms;
 pub mod search;
@@ -29,6 +30,7 @@ pub fn api() -> Api {
         .merge(members::routes())
         .merge(messages::routes())
         .merge(pins::routes())
+        .merge(presence::routes())
         .merge(reading::routes())
         .merge(search::routes())
         .merge(ops::routes())

@@ -2,7 +2,9 @@
 
 use natter_bus::Replay;
 use natter_schemas::Event;
-use natter_schemas::frames::{ClientFrame, RequestId, ServerFrame, SubscribeReply, TypingState};
+use natter_schemas::frames::{
+    ClientFrame, PresenceStatus, RequestId, ServerFrame, SubscribeReply, TypingState,
+};
 use natter_schemas::rest::SendMessageRequest;
 use serde_json::Value;
 use uuid::Uuid;
@@ -113,6 +115,8 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                 .await
                 .map(|r| Some(to_value(&r)))
         }
+        ClientFrame::Presence { status, text } => presence_set(ctx, status, text.as_deref()).await,
+        ClientFrame::PresenceSubscribe { user_ids } => presence_subscribe(ctx, user_ids).await,
         ClientFrame::Auth { token } => match ctx.state.tokens().verify(&token) {
             Ok(claims) if claims.sub == ctx.info.user => {
                 ctx.token_exp.send_replace(claims.exp);
@@ -205,6 +209,64 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         (Err(e), id) => error_frame(ctx, id, e).await,
     }
     Handled::Continue
+}
+
+async fn presence_set(
+    ctx: &SessionCtx,
+    status: PresenceStatus,
+    text: Option<&str>,
+) -> ApiResult<Option<Value>> {
+    if status == PresenceStatus::Offline {
+        return Err(ApiError::invalid(
+            "status",
+            "choose online, away, busy or invisible (invisible looks offline to others)",
+        ));
+    }
+    let text = text
+        .map(|t| crate::validate::text("text", t, 0, 140))
+        .transpose()?;
+    let now = ctx
+        .state
+        .presence()
+        .set(ctx.info.user, status, text.as_deref())
+        .await?;
+    Ok(Some(to_value(&now)))
+}
+
+/// Most users one `presence_subscribe` names, and one socket follows.
+const MAX_FOLLOW_PER_FRAME: usize = 100;
+const MAX_FOLLOWED: usize = 500;
+
+async fn presence_subscribe(
+    ctx: &mut SessionCtx,
+    mut users: Vec<Uuid>,
+) -> ApiResult<Option<Value>> {
+    users.sort_unstable();
+    users.dedup();
+    if users.len() > MAX_FOLLOW_PER_FRAME {
+        return Err(ApiError::invalid(
+            "user_ids",
+            format!("at most {MAX_FOLLOW_PER_FRAME} users per presence_subscribe"),
+        ));
+    }
+    let new = users.iter().filter(|u| !ctx.followed.contains(u)).count();
+    if ctx.followed.len() + new > MAX_FOLLOWED {
+        return Err(ApiError::invalid(
+            "user_ids",
+            format!("a socket follows at most {MAX_FOLLOWED} users"),
+        ));
+    }
+    for &user in &users {
+        if ctx.followed.insert(user) {
+            ctx.state
+                .hub()
+                .follow_presence(user, ctx.handle.clone())
+                .await?;
+        }
+    }
+    // Subscribed first, read second: a change in between arrives as a frame after the reply.
+    let now = ctx.state.presence().read(&users).await?;
+    Ok(Some(serde_json::json!({ "users": now })))
 }
 
 fn to_value<T: serde::Serialize>(value: &T) -> Value {

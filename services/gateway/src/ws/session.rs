@@ -35,6 +35,8 @@ pub struct SessionCtx {
     pub tx: mpsc::Sender<Outbound>,
     /// Rooms this socket is subscribed to.
     pub rooms: HashSet<Uuid>,
+    /// Users whose presence this socket follows.
+    pub followed: HashSet<Uuid>,
     /// When the socket's token expires (seconds since the epoch); an `auth` frame moves it.
     pub token_exp: watch::Sender<u64>,
     kill: watch::Receiver<Option<CloseReason>>,
@@ -82,6 +84,7 @@ where
     if let Err(e) = state.hub().subscribe_user(handle.clone()).await {
         tracing::warn!(error = %e, "cannot subscribe to user notices");
     }
+    state.presence().connected(info.user, info.id).await;
 
     let heartbeat = Duration::from_millis(config.heartbeat_ms.max(100));
     let (token_exp, token_exp_rx) = watch::channel(info.token_exp);
@@ -104,6 +107,7 @@ where
         handle: handle.clone(),
         tx,
         rooms: HashSet::new(),
+        followed: HashSet::new(),
         token_exp,
         kill: kill_rx.clone(),
     };
@@ -112,6 +116,9 @@ where
     // Clean up: stop typing, leave every room, stop notices, let the writer finish what is
     // queued.
     state.typing().session_closed(ctx.info.id).await;
+    for followed in std::mem::take(&mut ctx.followed) {
+        state.hub().unfollow_presence(followed, ctx.info.id).await;
+    }
     for room in std::mem::take(&mut ctx.rooms) {
         state.hub().unsubscribe_room(room, ctx.info.id).await;
     }
@@ -120,6 +127,7 @@ where
         .unsubscribe_user(ctx.info.user, ctx.info.id)
         .await;
     handle.close(1000, "bye");
+    let (info_user, info_id) = (ctx.info.user, ctx.info.id);
     drop(ctx);
     drop(handle);
     // The writer flushes and closes; a peer that stopped reading cannot hold it forever.
@@ -130,6 +138,7 @@ where
         writer.abort();
     }
     state.hub().session_closed();
+    state.presence().disconnected(info_user, info_id).await;
 }
 
 async fn read_loop<R>(

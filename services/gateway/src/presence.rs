@@ -1,0 +1,283 @@
+//! Presence: who is online, across every gateway and device. Redis holds it (it may be lost: it
+//! is rebuilt by the next heartbeats); core NATS carries changes to the gateways of those who
+//! asked for them (`presence_subscribe`), never to everyone who shares a room.
+//!
+//! Per user, Redis keeps the chosen status and text, `last_seen`, and the user's live sockets,
+//! each with an expiry that its gateway pushes forward every third of
+//! `NATTER_PRESENCE_TTL_SECS`. A user is online while any socket's expiry is in the future.
+//! When the last socket closes, the user goes offline at once; when a gateway dies, its sockets
+//! expire and whichever gateway sweeps next (every gateway sweeps every 2 s; the script makes
+//! exactly one of them see each change) publishes the user going offline. All changes run as
+//! Lua scripts, in Redis time.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use natter_bus::Bus;
+use natter_common::Shutdown;
+use natter_schemas::frames::{PresenceStatus, ServerFrame};
+use natter_schemas::model::UserPresence;
+use redis::aio::ConnectionManager;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::hub::Hub;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PresenceConfig {
+    /// Seconds a socket counts as live without a heartbeat from its gateway: how long a dead
+    /// gateway's users stay online at most (plus a sweep).
+    #[arg(long, env = "NATTER_PRESENCE_TTL_SECS", default_value_t = 30)]
+    pub presence_ttl_secs: u64,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        Self {
+            presence_ttl_secs: 30,
+        }
+    }
+}
+
+fn frame(p: &UserPresence) -> ServerFrame {
+    ServerFrame::Presence {
+        user_id: p.user_id,
+        status: p.status,
+        text: p.text.clone(),
+        last_seen: p.last_seen,
+    }
+}
+
+/// Keys of one user: `pres:<user>` (hash: status, text, last_seen in ms) and `conns:<user>`
+/// (sorted set of sockets by expiry, ms). `pres:live` holds every user with sockets, by their
+/// latest expiry, for the sweep.
+const NOW: &str = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)";
+
+/// KEYS: conns, live. ARGV: user, session, ttl_ms. Returns 1 when the user came online.
+const CONNECT: &str = "
+local before = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+local expiry = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], expiry, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3] * 2)
+redis.call('ZADD', KEYS[2], 'GT', expiry, ARGV[1])
+if before == 0 then return 1 end
+return 0";
+
+/// KEYS: conns, pres. ARGV: session. Returns 1 when the user went offline.
+const DISCONNECT: &str = "
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[2], 'last_seen', now)
+  return 1
+end
+return 0";
+
+/// KEYS: live. ARGV: key prefix. Returns the users who went offline (their sockets expired).
+const SWEEP: &str = "
+local gone = {}
+for _, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)) do
+  local conns = ARGV[1] .. 'conns:' .. user
+  local last = redis.call('ZRANGE', conns, -1, -1, 'WITHSCORES')
+  redis.call('ZREMRANGEBYSCORE', conns, '-inf', now)
+  redis.call('ZREM', KEYS[1], user)
+  if redis.call('ZCARD', conns) == 0 then
+    local seen = now
+    if last[2] then seen = tonumber(last[2]) end
+    redis.call('HSET', ARGV[1] .. 'pres:' .. user, 'last_seen', seen)
+    table.insert(gone, user)
+  end
+end
+return gone";
+
+/// KEYS: conns, live. ARGV: user, ttl_ms, sessions... Pushes the sockets' expiry forward.
+const HEARTBEAT: &str = "
+local expiry = now + tonumber(ARGV[2])
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2] * 2)
+redis.call('ZADD', KEYS[2], 'GT', expiry, ARGV[1])
+return 0";
+
+/// KEYS: conns, pres. Returns {live sockets, status, text, last_seen}.
+const READ: &str = "
+local live = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+local p = redis.call('HMGET', KEYS[2], 'status', 'text', 'last_seen')
+return {live, p[1] or '', p[2] or '', p[3] or ''}";
+
+fn script(body: &str) -> String {
+    format!("{NOW}\n{body}")
+}
+
+#[derive(Clone)]
+pub struct Presence {
+    redis: ConnectionManager,
+    bus: Bus,
+    prefix: String,
+    ttl: Duration,
+}
+
+/// Longest wait for Redis; presence is best-effort and must not hold up a socket.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl Presence {
+    pub fn new(config: &PresenceConfig, redis: ConnectionManager, bus: Bus) -> Self {
+        let prefix = bus.subjects().redis_prefix();
+        Self {
+            redis,
+            bus,
+            prefix,
+            ttl: Duration::from_secs(config.presence_ttl_secs.max(1)),
+        }
+    }
+
+    fn key(&self, kind: &str, user: Uuid) -> String {
+        format!("{}{kind}:{user}", self.prefix)
+    }
+
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        body: &str,
+        keys: &[String],
+        args: &[String],
+    ) -> ApiResult<T> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script(body)).arg(keys.len()).arg(keys).arg(args);
+        let mut redis = self.redis.clone();
+        match tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut redis)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ApiError::unavailable(format!("presence store: {e}"))),
+            Err(_) => Err(ApiError::unavailable("presence store: no answer")),
+        }
+    }
+
+    fn ttl_ms(&self) -> String {
+        self.ttl.as_millis().to_string()
+    }
+
+    /// A socket of `user` opened.
+    pub async fn connected(&self, user: Uuid, session: Uuid) {
+        let keys = [self.key("conns", user), format!("{}pres:live", self.prefix)];
+        let args = [user.to_string(), session.to_string(), self.ttl_ms()];
+        match self.eval::<i64>(CONNECT, &keys, &args).await {
+            Ok(1) => {
+                self.announce(user).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.0.message, "presence not recorded"),
+        }
+    }
+
+    /// A socket of `user` closed.
+    pub async fn disconnected(&self, user: Uuid, session: Uuid) {
+        let keys = [self.key("conns", user), self.key("pres", user)];
+        match self
+            .eval::<i64>(DISCONNECT, &keys, &[session.to_string()])
+            .await
+        {
+            Ok(1) => {
+                self.announce(user).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.0.message, "presence not recorded"),
+        }
+    }
+
+    /// The user chose a status (and text; `None` keeps it, `""` clears it).
+    pub async fn set(
+        &self,
+        user: Uuid,
+        status: PresenceStatus,
+        text: Option<&str>,
+    ) -> ApiResult<UserPresence> {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(self.key("pres", user))
+            .arg("status")
+            .arg(status.as_str());
+        if let Some(text) = text {
+            cmd.arg("text").arg(text);
+        }
+        let mut redis = self.redis.clone();
+        tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<i64>(&mut redis))
+            .await
+            .map_err(|_| ApiError::unavailable("presence store: no answer"))?
+            .map_err(|e| ApiError::unavailable(format!("presence store: {e}")))?;
+        let now = self.announce(user).await;
+        now.ok_or_else(|| ApiError::unavailable("presence store: not readable"))
+    }
+
+    /// The presence of each of `users`, as others see it.
+    pub async fn read(&self, users: &[Uuid]) -> ApiResult<Vec<UserPresence>> {
+        let mut out = Vec::with_capacity(users.len());
+        for &user in users {
+            let keys = [self.key("conns", user), self.key("pres", user)];
+            let (live, status, text, last_seen): (i64, String, String, String) =
+                self.eval(READ, &keys, &[]).await?;
+            let chosen = PresenceStatus::parse(&status).unwrap_or(PresenceStatus::Online);
+            let status = if live == 0 || chosen == PresenceStatus::Invisible {
+                PresenceStatus::Offline
+            } else {
+                chosen
+            };
+            let last_seen = (status == PresenceStatus::Offline)
+                .then(|| last_seen.parse::<i64>().ok())
+                .flatten()
+                .and_then(chrono::DateTime::from_timestamp_millis);
+            out.push(UserPresence {
+                user_id: user,
+                status,
+                text: (!text.is_empty() && status != PresenceStatus::Offline).then_some(text),
+                last_seen,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Publishes `user`'s presence to the gateways of those who follow it.
+    async fn announce(&self, user: Uuid) -> Option<UserPresence> {
+        let now = self.read(&[user]).await.ok()?.pop()?;
+        let payload = Bytes::from(serde_json::to_vec(&frame(&now)).unwrap_or_default());
+        let _ = self
+            .bus
+            .notify(self.bus.subjects().presence(user), None, payload)
+            .await;
+        Some(now)
+    }
+
+    /// Heartbeats for this gateway's sockets, and sweeps of everyone's expired ones, until
+    /// `shutdown`.
+    pub fn start(&self, hub: Hub, shutdown: Shutdown) {
+        let presence = self.clone();
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(presence.ttl / 3);
+            let mut sweep = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    _ = beat.tick() => {
+                        for (user, sessions) in hub.local_users().await {
+                            let keys = [presence.key("conns", user), format!("{}pres:live", presence.prefix)];
+                            let mut args = vec![user.to_string(), presence.ttl_ms()];
+                            args.extend(sessions.iter().map(Uuid::to_string));
+                            if let Err(e) = presence.eval::<i64>(HEARTBEAT, &keys, &args).await {
+                                tracing::warn!(error = %e.0.message, "presence heartbeat failed");
+                                break;
+                            }
+                        }
+                    }
+                    _ = sweep.tick() => {
+                        let keys = [format!("{}pres:live", presence.prefix)];
+                        match presence.eval::<Vec<String>>(SWEEP, &keys, std::slice::from_ref(&presence.prefix)).await {
+                            Ok(gone) => {
+                                for user in gone.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
+                                    tracing::info!(%user, "user went offline: their sockets expired");
+                                    presence.announce(user).await;
+                                }
+                            }
+                            Err(e) => tracing::debug!(error = %e.0.message, "presence sweep failed"),
+                        }
+                    }
+                }
+            }
+        });
+    }
+}

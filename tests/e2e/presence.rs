@@ -1,0 +1,127 @@
+//! Presence across gateways and devices, explicit subscriptions, invisibility, and a gateway
+//! that dies without cleaning up.
+
+use natter_testkit::{Api, Natter, NatterProcess, Role, TestEnv, Ws};
+use serde_json::{Value, json};
+
+async fn next_presence(ws: &mut Ws) -> Value {
+    ws.next_of("presence").await
+}
+
+#[tokio::test]
+async fn presence_follows_every_device_on_every_gateway() {
+    let env = TestEnv::new().await;
+    let a = Natter::start_role(&env, Role::Gateway, natter_testkit::gateway_config()).await;
+    let b = Natter::start_role(&env, Role::Gateway, natter_testkit::gateway_config()).await;
+    let projector =
+        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+    let alice = Api::register(&a.base, "alice").await;
+    let bob = Api::register(&b.base, "bobby").await;
+    let me = json!(alice.id());
+
+    let mut watcher = Ws::connect(&b.ws_url(), bob.token()).await.expect("ws");
+    let reply = watcher
+        .ok(json!({"type": "presence_subscribe", "user_ids": [alice.id()]}))
+        .await;
+    assert_eq!(
+        reply["users"][0]["status"], "offline",
+        "never connected: {reply}"
+    );
+
+    let phone = Ws::connect(&a.ws_url(), alice.token()).await.expect("ws");
+    let seen = next_presence(&mut watcher).await;
+    assert_eq!(
+        (seen["user_id"].clone(), seen["status"].clone()),
+        (me.clone(), json!("online"))
+    );
+    let mut laptop = Ws::connect(&b.ws_url(), alice.token()).await.expect("ws");
+
+    let reply = laptop
+        .ok(json!({"type": "presence", "status": "away", "text": "lunch"}))
+        .await;
+    assert_eq!(reply["status"], "away");
+    let seen = next_presence(&mut watcher).await;
+    assert_eq!(
+        (seen["status"].clone(), seen["text"].clone()),
+        (json!("away"), json!("lunch"))
+    );
+
+    // One device leaves: still there. The last one leaves: offline, with last_seen.
+    phone.close().await;
+    let (_, now) = bob
+        .get(&format!("/v1/presence?user_ids={}", alice.id()))
+        .await;
+    assert_eq!(now["users"][0]["status"], "away", "{now}");
+    laptop.close().await;
+    let seen = next_presence(&mut watcher).await;
+    assert_eq!(seen["status"], "offline", "{seen}");
+    assert!(seen["last_seen"].is_string(), "{seen}");
+    assert!(seen["text"].is_null());
+
+    // Invisible looks offline to others.
+    let mut hidden = Ws::connect(&a.ws_url(), alice.token()).await.expect("ws");
+    assert_eq!(
+        next_presence(&mut watcher).await["status"],
+        "away",
+        "back with the chosen status"
+    );
+    hidden
+        .ok(json!({"type": "presence", "status": "invisible"}))
+        .await;
+    assert_eq!(next_presence(&mut watcher).await["status"], "offline");
+    let (_, now) = bob
+        .get(&format!(
+            "/v1/presence?user_ids={},{}",
+            alice.id(),
+            bob.id()
+        ))
+        .await;
+    assert_eq!(now["users"][0]["status"], "offline");
+    assert_eq!(now["users"][1]["status"], "online");
+
+    // Bad input.
+    let reply = hidden
+        .request(json!({"type": "presence", "status": "offline"}))
+        .await;
+    assert_eq!(reply["error"]["code"], "invalid");
+    let many: Vec<Value> = (0..101).map(|_| json!(uuid::Uuid::now_v7())).collect();
+    let reply = hidden
+        .request(json!({"type": "presence_subscribe", "user_ids": many}))
+        .await;
+    assert_eq!(reply["error"]["code"], "invalid");
+    let (status, _) = bob.get("/v1/presence?user_ids=nope").await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    for n in [a, b, projector] {
+        n.stop().await;
+    }
+    env.cleanup().await;
+}
+
+/// A gateway killed with SIGKILL cannot say its users left: their sockets expire, and another
+/// gateway notices and announces them offline.
+#[tokio::test]
+async fn users_of_a_dead_gateway_go_offline_within_the_ttl() {
+    let env = TestEnv::new().await;
+    let survivor = Natter::start_role(&env, Role::Gateway, natter_testkit::gateway_config()).await;
+    let projector =
+        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+    let doomed =
+        NatterProcess::spawn_with(&env, "gateway", &[("NATTER_PRESENCE_TTL_SECS", "2")]).await;
+    let alice = Api::register(&survivor.base, "alice").await;
+    let bob = Api::register(&survivor.base, "bobby").await;
+    let mut watcher = Ws::connect(&survivor.ws_url(), bob.token())
+        .await
+        .expect("ws");
+    watcher
+        .ok(json!({"type": "presence_subscribe", "user_ids": [alice.id()]}))
+        .await;
+    let ws_url = format!("{}/v1/ws", doomed.base.replacen("http", "ws", 1));
+    let _alice_ws = Ws::connect(&ws_url, alice.token()).await.expect("ws");
+    assert_eq!(next_presence(&mut watcher).await["status"], "online");
+    doomed.kill().await;
+    let seen = next_presence(&mut watcher).await;
+    assert_eq!(seen["status"], "offline", "{seen}");
+    survivor.stop().await;
+    projector.stop().await;
+    env.cleanup().await;
+}
