@@ -40,6 +40,18 @@ CREATE TABLE pins (
     PRIMARY KEY (room_id, message_id)
 );
 
+-- Moderation: a muted member cannot send until `muted_until`; a banned user cannot join again.
+ALTER TABLE members ADD COLUMN muted_until timestamptz;
+
+CREATE TABLE bans (
+    room_id   uuid NOT NULL,
+    user_id   uuid NOT NULL,
+    banned_by uuid NOT NULL,
+    banned_at timestamptz NOT NULL,
+    seq       bigint NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+);
+
 -- unread ----------------------------------------------------------------------------------
 --
 -- Counts are differences of counters, never a count over a room's messages:

@@ -53,6 +53,16 @@ pub enum EventBody {
     MemberKicked(MemberRemoved),
     #[serde(rename = "member.role_changed")]
     MemberRoleChanged(MemberChanged),
+    /// A moderator muted a member until a time (they cannot send until then).
+    #[serde(rename = "member.muted")]
+    MemberMuted(MemberMuted),
+    #[serde(rename = "member.unmuted")]
+    MemberUnmuted(MemberRemoved),
+    /// A moderator banned a user: removed from the room, and cannot join it again.
+    #[serde(rename = "member.banned")]
+    MemberBanned(MemberRemoved),
+    #[serde(rename = "member.unbanned")]
+    MemberUnbanned(MemberRemoved),
     #[serde(rename = "message.posted")]
     MessagePosted(MessagePosted),
     #[serde(rename = "message.edited")]
@@ -85,6 +95,10 @@ impl EventBody {
             Self::MemberLeft(_) => "member.left",
             Self::MemberKicked(_) => "member.kicked",
             Self::MemberRoleChanged(_) => "member.role_changed",
+            Self::MemberMuted(_) => "member.muted",
+            Self::MemberUnmuted(_) => "member.unmuted",
+            Self::MemberBanned(_) => "member.banned",
+            Self::MemberUnbanned(_) => "member.unbanned",
             Self::MessagePosted(_) => "message.posted",
             Self::MessageEdited(_) => "message.edited",
             Self::MessageDeleted(_) => "message.deleted",
@@ -110,7 +124,12 @@ impl EventBody {
             Self::MemberJoined(m) | Self::MemberInvited(m) | Self::MemberRoleChanged(m) => {
                 vec![m.user_id]
             }
-            Self::MemberLeft(m) | Self::MemberKicked(m) => vec![m.user_id],
+            Self::MemberLeft(m)
+            | Self::MemberKicked(m)
+            | Self::MemberUnmuted(m)
+            | Self::MemberBanned(m)
+            | Self::MemberUnbanned(m) => vec![m.user_id],
+            Self::MemberMuted(m) => vec![m.user_id],
             // Mentioned users hear of it wherever they are connected (not the author: a
             // self-mention is not news). Edits do not notify again.
             Self::MessagePosted(p) => p.mentions.clone(),
@@ -216,7 +235,13 @@ pub struct MemberChanged {
     pub role: Role,
 }
 
-/// `member.left` and `member.kicked`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MemberMuted {
+    pub user_id: Uuid,
+    pub until: DateTime<Utc>,
+}
+
+/// `member.left`, `member.kicked`, `member.unmuted`, `member.banned`, `member.unbanned`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MemberRemoved {
     pub user_id: Uuid,

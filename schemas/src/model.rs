@@ -133,6 +133,17 @@ pub struct Member {
     pub display_name: String,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
+    /// Set while a moderator has muted the member: they cannot send until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<DateTime<Utc>>,
+}
+
+/// A user banned from a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ban {
+    pub user_id: Uuid,
+    pub banned_by: Uuid,
+    pub banned_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

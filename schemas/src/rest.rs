@@ -117,6 +117,17 @@ pub struct Health {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MuteRequest {
+    /// 1 to 43,200 (30 days).
+    pub minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BanList {
+    pub bans: Vec<crate::model::Ban>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PresenceList {
     pub users: Vec<crate::model::UserPresence>,
 }

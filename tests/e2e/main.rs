@@ -10,6 +10,7 @@ mod history;
 mod idempotency;
 mod limits;
 mod messages;
+mod moderation;
 mod ops;
 mod presence;
 mod privacy;

@@ -201,7 +201,14 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     continue;
                 }
                 members[r].retain(|u| *u != actor);
-                EventBody::MemberLeft(MemberRemoved { user_id: actor })
+                match rng.below(4) {
+                    0 => EventBody::MemberBanned(MemberRemoved { user_id: actor }),
+                    1 => EventBody::MemberMuted(natter_schemas::event::MemberMuted {
+                        user_id: actor,
+                        until: chrono::Utc::now(),
+                    }),
+                    _ => EventBody::MemberLeft(MemberRemoved { user_id: actor }),
+                }
             }
         };
         events.push(Event::new(actor, Some(room), body));

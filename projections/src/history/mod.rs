@@ -36,6 +36,7 @@ impl Projection for History {
             "message_edits",
             "reactions",
             "pins",
+            "bans",
         ]
     }
 
@@ -228,6 +229,44 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
         }
         // Read positions live in the unread model.
         EventBody::ReadUpdated(_) => {}
+        EventBody::MemberMuted(m) => {
+            sqlx::query("UPDATE members SET muted_until = $3 WHERE room_id = $1 AND user_id = $2")
+                .bind(event.room_id)
+                .bind(m.user_id)
+                .bind(m.until)
+                .execute(&mut *conn)
+                .await?;
+        }
+        EventBody::MemberUnmuted(m) => {
+            sqlx::query(
+                "UPDATE members SET muted_until = NULL WHERE room_id = $1 AND user_id = $2",
+            )
+            .bind(event.room_id)
+            .bind(m.user_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::MemberBanned(m) => {
+            sqlx::query(
+                "WITH gone AS (DELETE FROM members WHERE room_id = $1 AND user_id = $2)
+                 INSERT INTO bans (room_id, user_id, banned_by, banned_at, seq)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(event.room_id)
+            .bind(m.user_id)
+            .bind(event.actor_id)
+            .bind(at)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventBody::MemberUnbanned(m) => {
+            sqlx::query("DELETE FROM bans WHERE room_id = $1 AND user_id = $2")
+                .bind(event.room_id)
+                .bind(m.user_id)
+                .execute(&mut *conn)
+                .await?;
+        }
     }
     Ok(())
 }

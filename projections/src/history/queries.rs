@@ -75,6 +75,10 @@ pub struct RoomAccess {
     pub last_seq: u64,
     /// The user's role, when a member.
     pub role: Option<Role>,
+    /// Until when the member may not send (a moderator muted them).
+    pub muted_until: Option<DateTime<Utc>>,
+    /// A moderator banned the user: they may not join again.
+    pub banned: bool,
 }
 
 impl RoomAccess {
@@ -91,18 +95,24 @@ struct AccessRow {
     archived: bool,
     last_seq: i64,
     role: Option<String>,
+    muted_until: Option<DateTime<Utc>>,
+    banned: bool,
 }
+
+/// The access columns, for `rooms r LEFT JOIN members m` with the user as `$2`.
+const ACCESS_COLUMNS: &str = "r.kind, r.visibility, r.archived, r.last_seq, m.role, m.muted_until,
+    EXISTS (SELECT 1 FROM bans b WHERE b.room_id = r.id AND b.user_id = $2) AS banned";
 
 pub async fn room_access(
     pool: &PgPool,
     room: Uuid,
     user: Uuid,
 ) -> Result<Option<RoomAccess>, sqlx::Error> {
-    let row: Option<AccessRow> = sqlx::query_as(
-        "SELECT r.kind, r.visibility, r.archived, r.last_seq, m.role
+    let row: Option<AccessRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCESS_COLUMNS}
          FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2
-         WHERE r.id = $1",
-    )
+         WHERE r.id = $1"
+    )))
     .bind(room)
     .bind(user)
     .fetch_optional(pool)
@@ -118,6 +128,8 @@ impl From<AccessRow> for RoomAccess {
             archived: r.archived,
             last_seq: u64::try_from(r.last_seq).unwrap_or(0),
             role: r.role.as_deref().and_then(Role::parse),
+            muted_until: r.muted_until,
+            banned: r.banned,
         }
     }
 }
@@ -143,14 +155,13 @@ pub async fn send_check(
     user: Uuid,
     message: Uuid,
 ) -> Result<Option<SendCheck>, sqlx::Error> {
-    let row: Option<SendCheckRow> = sqlx::query_as(
-        "SELECT r.kind, r.visibility, r.archived, r.last_seq, m.role,
-                x.room_id AS existing_room, x.seq AS existing_seq
+    let row: Option<SendCheckRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCESS_COLUMNS}, x.room_id AS existing_room, x.seq AS existing_seq
          FROM rooms r
          LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2
          LEFT JOIN messages x ON x.id = $3
-         WHERE r.id = $1",
-    )
+         WHERE r.id = $1"
+    )))
     .bind(room)
     .bind(user)
     .bind(message)
@@ -248,6 +259,7 @@ pub async fn public_rooms(
 
 #[derive(FromRow)]
 struct MemberRow {
+    muted_until: Option<DateTime<Utc>>,
     user_id: Uuid,
     username: String,
     display_name: String,
@@ -255,7 +267,8 @@ struct MemberRow {
     joined_at: DateTime<Utc>,
 }
 
-const MEMBER_SELECT: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
+const MEMBER_SELECT: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at,
+        CASE WHEN m.muted_until > now() THEN m.muted_until END AS muted_until
     FROM members m JOIN users u ON u.id = m.user_id";
 
 impl From<MemberRow> for Member {
@@ -266,6 +279,7 @@ impl From<MemberRow> for Member {
             display_name: r.display_name,
             role: Role::parse(&r.role).unwrap_or(Role::Member),
             joined_at: r.joined_at,
+            muted_until: r.muted_until,
         }
     }
 }
@@ -290,6 +304,38 @@ pub async fn member(pool: &PgPool, room: Uuid, user: Uuid) -> Result<Option<Memb
     .fetch_optional(pool)
     .await?;
     Ok(row.map(Member::from))
+}
+
+/// A room's bans, newest first.
+pub async fn bans(
+    pool: &PgPool,
+    room: Uuid,
+) -> Result<Vec<natter_schemas::model::Ban>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT user_id, banned_by, banned_at FROM bans WHERE room_id = $1 ORDER BY seq DESC",
+    )
+    .bind(room)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(user_id, banned_by, banned_at)| natter_schemas::model::Ban {
+                user_id,
+                banned_by,
+                banned_at,
+            },
+        )
+        .collect())
+}
+
+/// Whether `user` is banned from `room`.
+pub async fn banned(pool: &PgPool, room: Uuid, user: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bans WHERE room_id = $1 AND user_id = $2)")
+        .bind(room)
+        .bind(user)
+        .fetch_one(pool)
+        .await
 }
 
 /// How many owners, and how many members in all, a room has.

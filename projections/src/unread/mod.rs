@@ -111,7 +111,7 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
             .execute(&mut *conn)
             .await?;
         }
-        EventBody::MemberLeft(m) | EventBody::MemberKicked(m) => {
+        EventBody::MemberLeft(m) | EventBody::MemberKicked(m) | EventBody::MemberBanned(m) => {
             sqlx::query(
                 "WITH x AS (DELETE FROM unread_mentions WHERE user_id = $2 AND room_id = $1)
                  DELETE FROM read_positions WHERE room_id = $1 AND user_id = $2",

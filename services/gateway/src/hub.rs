@@ -411,6 +411,7 @@ pub fn event_frame(room: Uuid, seq: u64, event: &Event) -> Utf8Bytes {
 fn ends_subscription(event: &Event) -> Option<(Option<Uuid>, &'static str)> {
     match &event.body {
         EventBody::MemberKicked(m) => Some((Some(m.user_id), "kicked")),
+        EventBody::MemberBanned(m) => Some((Some(m.user_id), "banned")),
         EventBody::MemberLeft(m) => Some((Some(m.user_id), "left")),
         EventBody::RoomArchived(_) => Some((None, "archived")),
         // Non-members may have been reading it while it was public: everyone subscribes again

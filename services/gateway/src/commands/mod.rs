@@ -20,8 +20,8 @@ pub mod reading;
 
 use natter_projections::history::queries::{self, RoomAccess};
 use natter_schemas::event::{
-    EventBody, MemberChanged, MemberRemoved, MessagePosted, RoomArchived, RoomCreated, RoomMember,
-    RoomUpdated, UserProfileUpdated, UserRegistered,
+    EventBody, MemberChanged, MemberMuted, MemberRemoved, MessagePosted, RoomArchived, RoomCreated,
+    RoomMember, RoomUpdated, UserProfileUpdated, UserRegistered,
 };
 use natter_schemas::frames::SendReply;
 use natter_schemas::model::{Member, Role, Room, RoomKind, User, Visibility};
@@ -358,6 +358,9 @@ pub async fn join(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> 
         if access.visibility != Visibility::Public {
             return Err(ApiError::forbidden("private rooms need an invite"));
         }
+        if access.banned {
+            return Err(ApiError::forbidden("you are banned from this room"));
+        }
         not_archived(&access)?;
         let body = EventBody::MemberJoined(MemberChanged {
             user_id: actor,
@@ -407,6 +410,11 @@ pub async fn invite(
     if queries::user(state.pool(), user).await?.is_none() {
         return Err(ApiError::not_found("user"));
     }
+    if queries::banned(state.pool(), room, user).await? {
+        return Err(ApiError::conflict(
+            "the user is banned from this room: unban them first",
+        ));
+    }
     let body = EventBody::MemberInvited(MemberChanged {
         user_id: user,
         role: Role::Member,
@@ -418,24 +426,102 @@ pub async fn invite(
     Ok((member, true))
 }
 
-pub async fn kick(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+/// A moderator (owner or admin) acting on `user`: not themselves, and not someone of their
+/// own rank or above (an owner acts on anyone else). Returns the target when a member.
+async fn moderate(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    user: Uuid,
+) -> ApiResult<(RoomAccess, Option<Member>)> {
     let access = member_room(state, room, actor).await?;
     not_dm(&access)?;
     let actor_role = admin_of(&access)?;
     if user == actor {
-        return Err(ApiError::invalid("user_id", "use leave to remove yourself"));
+        return Err(ApiError::invalid(
+            "user_id",
+            "moderators do not moderate themselves",
+        ));
     }
-    let target = member_of(state, room, user)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
-    if target.role == Role::Owner && actor_role != Role::Owner {
-        return Err(ApiError::forbidden("only an owner can remove an owner"));
+    let target = member_of(state, room, user).await?;
+    match target.as_ref().map(|t| t.role) {
+        Some(Role::Owner) if actor_role != Role::Owner => {
+            Err(ApiError::forbidden("only an owner can do this to an owner"))
+        }
+        Some(Role::Admin) if actor_role == Role::Admin => Err(ApiError::forbidden(
+            "an admin cannot do this to another admin",
+        )),
+        _ => Ok((access, target)),
     }
-    if target.role == Role::Admin && actor_role == Role::Admin {
-        return Err(ApiError::forbidden("an admin cannot remove another admin"));
+}
+
+pub async fn kick(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+    let (_, target) = moderate(state, actor, room, user).await?;
+    if target.is_none() {
+        return Err(ApiError::not_found("member"));
     }
     let body = EventBody::MemberKicked(MemberRemoved { user_id: user });
     append_room_event(state, actor, room, body).await?;
+    Ok(())
+}
+
+/// Mutes a member for `minutes` (they cannot send until then).
+pub async fn mute(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    user: Uuid,
+    minutes: u32,
+) -> ApiResult<Member> {
+    if !(1..=43_200).contains(&minutes) {
+        return Err(ApiError::invalid(
+            "minutes",
+            "minutes must be 1 to 43200 (30 days)",
+        ));
+    }
+    let (_, target) = moderate(state, actor, room, user).await?;
+    if target.is_none() {
+        return Err(ApiError::not_found("member"));
+    }
+    let until = chrono::Utc::now() + chrono::Duration::minutes(i64::from(minutes));
+    let body = EventBody::MemberMuted(MemberMuted {
+        user_id: user,
+        until,
+    });
+    append_room_event(state, actor, room, body).await?;
+    member_of(state, room, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))
+}
+
+pub async fn unmute(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+    let (_, target) = moderate(state, actor, room, user).await?;
+    if target.is_some_and(|t| t.muted_until.is_some()) {
+        let body = EventBody::MemberUnmuted(MemberRemoved { user_id: user });
+        append_room_event(state, actor, room, body).await?;
+    }
+    Ok(())
+}
+
+/// Bans `user` (a member or not): removed from the room, and unable to join it again.
+pub async fn ban(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+    moderate(state, actor, room, user).await?;
+    if queries::user(state.pool(), user).await?.is_none() {
+        return Err(ApiError::not_found("user"));
+    }
+    if !queries::banned(state.pool(), room, user).await? {
+        let body = EventBody::MemberBanned(MemberRemoved { user_id: user });
+        append_room_event(state, actor, room, body).await?;
+    }
+    Ok(())
+}
+
+pub async fn unban(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+    moderate(state, actor, room, user).await?;
+    if queries::banned(state.pool(), room, user).await? {
+        let body = EventBody::MemberUnbanned(MemberRemoved { user_id: user });
+        append_room_event(state, actor, room, body).await?;
+    }
     Ok(())
 }
 
@@ -547,6 +633,12 @@ pub async fn publish_message(
         .ok_or_else(|| ApiError::not_found("room"))?;
     if check.access.role.is_none() {
         return Err(ApiError::forbidden("you are not a member of this room"));
+    }
+    if let Some(until) = check.access.muted_until.filter(|u| *u > chrono::Utc::now()) {
+        return Err(ApiError::forbidden(format!(
+            "you are muted in this room until {}",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
     }
     not_archived(&check.access)?;
     // A retry after JetStream's dedupe window: answer from the read model.

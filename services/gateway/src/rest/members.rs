@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use natter_projections::history::queries;
 use natter_schemas::model::Member;
-use natter_schemas::rest::{InviteRequest, MemberList, SetRoleRequest};
+use natter_schemas::rest::{BanList, InviteRequest, MemberList, MuteRequest, SetRoleRequest};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
@@ -34,6 +34,34 @@ pub fn routes() -> Api {
             "/v1/rooms/{id}/members/{user_id}",
             delete(kick),
             Doc::delete("Remove a member (owner or admin)").empty(204, "removed"),
+        )
+        .route(
+            "/v1/rooms/{id}/members/{user_id}/mute",
+            put(mute),
+            Doc::put("Mute a member for some minutes: they cannot send (owner or admin)")
+                .body::<MuteRequest>()
+                .ok::<Member>(200, "the member, with `muted_until`"),
+        )
+        .route(
+            "/v1/rooms/{id}/members/{user_id}/mute",
+            delete(unmute),
+            Doc::delete("Unmute a member (owner or admin)").empty(204, "unmuted"),
+        )
+        .route(
+            "/v1/rooms/{id}/bans",
+            get(bans),
+            Doc::get("A room's bans (owner or admin)").ok::<BanList>(200, "bans"),
+        )
+        .route(
+            "/v1/rooms/{id}/bans/{user_id}",
+            put(ban),
+            Doc::put("Ban a user: removed, and unable to join again (owner or admin)")
+                .empty(204, "banned"),
+        )
+        .route(
+            "/v1/rooms/{id}/bans/{user_id}",
+            delete(unban),
+            Doc::delete("Lift a ban (owner or admin)").empty(204, "unbanned"),
         )
         .route(
             "/v1/rooms/{id}/members/{user_id}/role",
@@ -87,4 +115,54 @@ async fn set_role(
     Ok(axum::Json(
         commands::set_role(&state, user.id, id, target, req.role).await?,
     ))
+}
+
+async fn mute(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, member)): Path<(Uuid, Uuid)>,
+    Json(req): Json<MuteRequest>,
+) -> ApiResult<axum::Json<Member>> {
+    Ok(axum::Json(
+        commands::mute(&state, user.id, id, member, req.minutes).await?,
+    ))
+}
+
+async fn unmute(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, member)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    commands::unmute(&state, user.id, id, member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn bans(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<BanList>> {
+    let access = commands::member_room(&state, id, user.id).await?;
+    commands::admin_of(&access)?;
+    Ok(axum::Json(BanList {
+        bans: queries::bans(state.pool(), id).await?,
+    }))
+}
+
+async fn ban(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, target)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    commands::ban(&state, user.id, id, target).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unban(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, target)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    commands::unban(&state, user.id, id, target).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
