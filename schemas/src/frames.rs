@@ -260,6 +260,8 @@ pub struct ReadReply {
 pub mod close_code {
     /// The token was bad or has expired.
     pub const UNAUTHORIZED: u16 = 4001;
+    /// An administrator closed the socket.
+    pub const BY_ADMIN: u16 = 4003;
     /// The client did not read its frames fast enough; resume with `since`.
     pub const SLOW_CONSUMER: u16 = 4008;
     /// The server is shutting down; reconnect (to another gateway).

@@ -67,6 +67,11 @@ impl Subjects {
         format!("{}.deliver.user.{user}", self.ns)
     }
 
+    /// Admin requests to every gateway (core NATS, request and gathered replies).
+    pub fn admin(&self) -> String {
+        format!("{}.admin", self.ns)
+    }
+
     /// A user's presence changes: ephemeral, core NATS, never stored.
     pub fn presence(&self, user: Uuid) -> String {
         format!("{}.presence.{user}", self.ns)

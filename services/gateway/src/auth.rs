@@ -18,6 +18,9 @@ pub struct Claims {
     /// Expiry, seconds since the epoch.
     pub exp: u64,
     pub iat: u64,
+    /// Set by an identity provider for administrators (natter never issues it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 /// Signs and checks tokens.
@@ -48,6 +51,7 @@ impl Tokens {
             sub: user,
             exp: now.saturating_add(self.ttl.as_secs()),
             iat: now,
+            admin: false,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
             tracing::error!(error = %e, "signing token");
@@ -81,6 +85,8 @@ pub struct AuthUser {
     pub id: Uuid,
     /// Token expiry, seconds since the epoch.
     pub exp: u64,
+    /// The token says so (`"admin": true`); see also `NATTER_ADMIN_USER_IDS`.
+    pub admin: bool,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -94,6 +100,7 @@ impl FromRequestParts<AppState> for AuthUser {
         Ok(Self {
             id: claims.sub,
             exp: claims.exp,
+            admin: claims.admin,
         })
     }
 }

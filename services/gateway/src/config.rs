@@ -52,6 +52,10 @@ pub struct GatewayConfig {
     /// `Origin` (native apps, bots) are not affected.
     #[arg(long, env = "NATTER_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Users who may use the admin API (`/v1/admin/...`), comma-separated ids. Tokens with
+    /// `"admin": true` (from an identity provider) may too.
+    #[arg(long, env = "NATTER_ADMIN_USER_IDS", value_delimiter = ',')]
+    pub admin_user_ids: Vec<uuid::Uuid>,
     #[command(flatten)]
     pub presence: crate::presence::PresenceConfig,
     #[command(flatten)]
@@ -76,6 +80,7 @@ impl Default for GatewayConfig {
             max_connections_per_user: 20,
             max_subscriptions: 1000,
             allowed_origins: Vec::new(),
+            admin_user_ids: Vec::new(),
             presence: crate::presence::PresenceConfig::default(),
             rate: crate::ratelimit::RateLimits::default(),
             moderation: crate::moderation::ModerationConfig::default(),

@@ -208,6 +208,32 @@ impl Hub {
             .collect()
     }
 
+    /// Closes this gateway's sockets that are `session`, or belong to `user`; returns how many.
+    pub async fn close_sessions(
+        &self,
+        session: Option<Uuid>,
+        user: Option<Uuid>,
+        code: u16,
+        reason: &str,
+    ) -> usize {
+        let users = self.0.users.lock().await;
+        let mut closed = 0;
+        for (owner, entry) in users.iter() {
+            for handle in read(&entry.sessions).values() {
+                if Some(handle.id) == session || Some(*owner) == user {
+                    handle.close(code, reason);
+                    closed += 1;
+                }
+            }
+        }
+        closed
+    }
+
+    /// Rooms with at least one subscribed socket here.
+    pub async fn room_count(&self) -> usize {
+        self.0.rooms.lock().await.len()
+    }
+
     /// How many sockets `user` has open on this gateway.
     pub async fn user_sessions(&self, user: Uuid) -> usize {
         self.0

@@ -12,6 +12,7 @@
 //! - [`hub`]: one NATS subscription per room (and user) per gateway, fanned out in-process.
 //! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
 
+pub mod admin;
 pub mod auth;
 pub mod commands;
 pub mod config;

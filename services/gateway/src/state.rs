@@ -40,6 +40,10 @@ struct Inner {
     redis: redis::aio::ConnectionManager,
     tokens: Tokens,
     hub: Hub,
+    /// This gateway's id (admin answers name it).
+    gateway_id: uuid::Uuid,
+    /// (when, log head) samples of the last ~10 s, for events/s.
+    log_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
     presence: Presence,
     typing: Typing,
     limiter: Limiter,
@@ -85,13 +89,15 @@ impl AppState {
             deps.redis.clone(),
             deps.bus.subjects().redis_prefix(),
         );
-        Ok(Self(Arc::new(Inner {
+        let state = Self(Arc::new(Inner {
             config,
             bus: deps.bus,
             pool: deps.pool,
             redis: deps.redis,
             tokens,
             hub,
+            gateway_id: uuid::Uuid::now_v7(),
+            log_samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
             presence,
             typing,
             limiter,
@@ -101,7 +107,9 @@ impl AppState {
             search,
             metrics: deps.metrics,
             shutdown,
-        })))
+        }));
+        state.start_background();
+        Ok(state)
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -122,6 +130,48 @@ impl AppState {
     pub fn hub(&self) -> &Hub {
         &self.0.hub
     }
+    /// Admin answers and the events/s sampler, until shutdown.
+    fn start_background(&self) {
+        tokio::spawn(crate::admin::serve(self.clone(), self.0.gateway_id));
+        let weak = Arc::downgrade(&self.0);
+        let shutdown = self.0.shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    _ = tick.tick() => {}
+                }
+                let Some(inner) = weak.upgrade() else { break };
+                if let Ok(seq) = inner.bus.last_seq().await {
+                    let mut samples = inner
+                        .log_samples
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    samples.push_back((std::time::Instant::now(), seq));
+                    while samples.len() > 6 {
+                        samples.pop_front();
+                    }
+                }
+            }
+        });
+    }
+
+    /// Events appended per second over the last samples (0 until there are two).
+    pub fn event_rate(&self) -> f64 {
+        let samples = self
+            .0
+            .log_samples
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (samples.front(), samples.back()) {
+            (Some((t0, s0)), Some((t1, s1))) if t1 > t0 => {
+                s1.saturating_sub(*s0) as f64 / t1.duration_since(*t0).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
     pub fn presence(&self) -> &Presence {
         &self.0.presence
     }

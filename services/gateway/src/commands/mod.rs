@@ -352,6 +352,17 @@ pub async fn archive_room(state: &AppState, actor: Uuid, room: Uuid) -> ApiResul
     room_view(state, room, actor).await
 }
 
+/// Archives any room (an administrator's action: no membership needed).
+pub async fn archive_as_admin(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<()> {
+    let access = queries::room_access(state.pool(), room, actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("room"))?;
+    if !access.archived {
+        append_room_event(state, actor, room, EventBody::RoomArchived(RoomArchived {})).await?;
+    }
+    Ok(())
+}
+
 pub async fn join(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> {
     let access = readable_room(state, room, actor).await?;
     if access.role.is_none() {

@@ -33,6 +33,7 @@ pub fn api() -> Api {
         .merge(presence::routes())
         .merge(reading::routes())
         .merge(search::routes())
+        .merge(crate::admin::routes())
         .merge(ops::routes())
 }
 
