@@ -262,6 +262,7 @@ async fn blocked_words_are_rejected_before_the_log() {
         moderation: natter_gateway::moderation::ModerationConfig {
             blocked_words: vec!["Darn".into()],
             blocked_words_file: Some(file.clone()),
+            profanity_filter: false,
         },
         ..natter_testkit::gateway_config()
     };
@@ -423,5 +424,31 @@ async fn connections_subscriptions_and_origins_are_bounded() {
             Err(e) => panic!("{e}"),
         }
     }
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn the_profanity_filter_can_be_switched_on() {
+    let config = GatewayConfig {
+        moderation: natter_gateway::moderation::ModerationConfig {
+            profanity_filter: true,
+            ..Default::default()
+        },
+        ..natter_testkit::gateway_config()
+    };
+    let s = crate::Setup::with_gateway(config).await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let (status, body) = alice
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            json!({"client_msg_id": "x", "body": "what the f u c k"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("content_rejected"))
+    );
+    alice.send(room, "ok", "an assassin's classic pass").await;
     s.finish().await;
 }

@@ -15,6 +15,10 @@ pub struct ModerationConfig {
     /// A file of more blocked words, one per line (`#` starts a comment).
     #[arg(long, env = "NATTER_BLOCKED_WORDS_FILE")]
     pub blocked_words_file: Option<PathBuf>,
+    /// Also refuse messages that rustrict (a maintained profanity filter, English-centred,
+    /// resistant to evasions like "f u c k" or look-alike letters) finds inappropriate.
+    #[arg(long, env = "NATTER_PROFANITY_FILTER", default_value_t = false)]
+    pub profanity_filter: bool,
 }
 
 /// The blocklist, lowercased. Multi-word entries ("bad phrase") match as a sequence of words.
@@ -22,6 +26,7 @@ pub struct ModerationConfig {
 pub struct Blocklist {
     words: HashSet<String>,
     phrases: Vec<Vec<String>>,
+    profanity: bool,
 }
 
 impl Blocklist {
@@ -36,7 +41,10 @@ impl Blocklist {
                     .map(|l| l.split('#').next().unwrap_or_default().to_owned()),
             );
         }
-        Ok(Self::new(entries))
+        Ok(Self {
+            profanity: config.profanity_filter,
+            ..Self::new(entries)
+        })
     }
 
     pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(entries: I) -> Self {
@@ -55,7 +63,7 @@ impl Blocklist {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.words.is_empty() && self.phrases.is_empty()
+        self.words.is_empty() && self.phrases.is_empty() && !self.profanity
     }
 
     /// The first blocked word or phrase in `text`, if any.
@@ -67,10 +75,15 @@ impl Blocklist {
         if let Some(word) = words.iter().find(|w| self.words.contains(*w)) {
             return Some(word.clone());
         }
-        self.phrases
+        if let Some(phrase) = self
+            .phrases
             .iter()
             .find(|phrase| words.windows(phrase.len()).any(|w| w == phrase.as_slice()))
-            .map(|phrase| phrase.join(" "))
+        {
+            return Some(phrase.join(" "));
+        }
+        (self.profanity && rustrict::CensorStr::is_inappropriate(text))
+            .then(|| "(profanity filter)".to_owned())
     }
 
     /// `content_rejected` when `text` holds a blocked word.
@@ -98,6 +111,21 @@ fn tokens(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profanity_filter_is_off_unless_switched_on() {
+        let off = Blocklist::new(Vec::<String>::new());
+        assert!(off.find("what the f u c k").is_none());
+        let on = Blocklist {
+            profanity: true,
+            ..Blocklist::default()
+        };
+        assert!(on.find("what the f u c k").is_some(), "spaced-out evasion");
+        assert!(
+            on.find("an assassin's classic pass").is_none(),
+            "no false positive"
+        );
+    }
 
     #[test]
     fn whole_words_case_insensitively() {
