@@ -172,11 +172,34 @@ async fn a_slow_socket_is_closed_with_4008_and_others_get_everything() {
         }
         seqs
     });
+    // The server gives up on delivering the close frame after 10 s of a client reading
+    // nothing: read the slow socket from the moment the gateway counts it as too slow.
+    let metrics_url = format!("{}/metrics", s.natter.base);
+    let slow_closed = tokio::spawn(async move {
+        natter_testkit::wait_until(
+            "the slow socket to overflow",
+            Duration::from_secs(60),
+            || {
+                let url = metrics_url.clone();
+                async move {
+                    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+                    text.lines()
+                        .any(|l| {
+                            l.starts_with("natter_gateway_slow_consumers_total")
+                                && !l.ends_with(" 0")
+                        })
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+        slow.closed().await
+    });
     let events = fast.events(N).await;
     let seqs = send.await.expect("sender");
     let got: Vec<u64> = natter_testkit::seqs(&events);
     assert_eq!(got, seqs);
-    let closed = slow.closed().await;
+    let closed = slow_closed.await.expect("slow reader");
     assert_eq!(closed.code, Some(4008), "{closed:?}");
     s.finish().await;
 }
