@@ -14,6 +14,7 @@ fn limited(messages: &str) -> GatewayConfig {
         rate: RateLimits {
             rate_messages: messages.parse().expect("rate"),
             rate_auth_user: "3/1m".parse().expect("rate"),
+            rate_typing: "3/10s".parse().expect("rate"),
             ..RateLimits::off()
         },
         ..natter_testkit::gateway_config()
@@ -79,6 +80,18 @@ async fn sends_over_the_rate_are_refused_and_never_stored() {
     assert!((1..=10).contains(&retry_after));
     let body: serde_json::Value = res.json().await.expect("json");
     assert_eq!(body["error"]["code"], "rate_limited");
+    // Typing frames have a budget of their own.
+    for i in 0..4 {
+        let reply = ws
+            .request(json!({"type": "typing", "room_id": room, "state": if i % 2 == 0 { "start" } else { "stop" }}))
+            .await;
+        let code = reply["error"]["code"].as_str().map(str::to_owned);
+        assert_eq!(
+            code.as_deref(),
+            if i < 3 { None } else { Some("rate_limited") },
+            "{reply}"
+        );
+    }
     // Another user has a budget of their own.
     bob.send(room, "b1", "bob's").await;
 

@@ -66,6 +66,7 @@ impl NatterProcess {
             .env("NATTER_LOG", "info")
             .env("NATTER_RATE_MESSAGES", "off")
             .env("NATTER_RATE_REACTIONS", "off")
+            .env("NATTER_RATE_TYPING", "off")
             .env("NATTER_RATE_ROOMS", "off")
             .env("NATTER_RATE_AUTH_IP", "off")
             .env("NATTER_RATE_AUTH_USER", "off")

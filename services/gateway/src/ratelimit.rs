@@ -25,6 +25,8 @@ pub enum Action {
     Message,
     /// Reactions added or removed, per user.
     Reaction,
+    /// Typing signals (`start` and `stop` frames), per user.
+    Typing,
     /// Rooms and direct conversations created, per user.
     RoomCreate,
     /// Logins and registrations, per client IP.
@@ -38,6 +40,7 @@ impl Action {
         match self {
             Self::Message => "msg",
             Self::Reaction => "react",
+            Self::Typing => "typing",
             Self::RoomCreate => "room",
             Self::AuthIp => "auth_ip",
             Self::AuthUser => "auth_user",
@@ -48,6 +51,7 @@ impl Action {
         match self {
             Self::Message => "messages",
             Self::Reaction => "reactions",
+            Self::Typing => "typing signals",
             Self::RoomCreate => "new rooms",
             Self::AuthIp => "sign-in attempts from this address",
             Self::AuthUser => "sign-in attempts for this user",
@@ -132,6 +136,9 @@ pub struct RateLimits {
     /// Reactions added or removed per user.
     #[arg(long, env = "NATTER_RATE_REACTIONS", default_value = "60/10s")]
     pub rate_reactions: Limit,
+    /// Typing frames per user (on top of the 3 s throttle of what is passed on).
+    #[arg(long, env = "NATTER_RATE_TYPING", default_value = "30/10s")]
+    pub rate_typing: Limit,
     /// Rooms and direct conversations created per user.
     #[arg(long, env = "NATTER_RATE_ROOMS", default_value = "30/1h")]
     pub rate_rooms: Limit,
@@ -149,6 +156,7 @@ impl Default for RateLimits {
         Self {
             rate_messages: parse("30/10s"),
             rate_reactions: parse("60/10s"),
+            rate_typing: parse("30/10s"),
             rate_rooms: parse("30/1h"),
             rate_auth_ip: parse("30/1m"),
             rate_auth_user: parse("10/1m"),
@@ -162,6 +170,7 @@ impl RateLimits {
         Self {
             rate_messages: Limit(None),
             rate_reactions: Limit(None),
+            rate_typing: Limit(None),
             rate_rooms: Limit(None),
             rate_auth_ip: Limit(None),
             rate_auth_user: Limit(None),
@@ -172,6 +181,7 @@ impl RateLimits {
         match action {
             Action::Message => self.rate_messages.0,
             Action::Reaction => self.rate_reactions.0,
+            Action::Typing => self.rate_typing.0,
             Action::RoomCreate => self.rate_rooms.0,
             Action::AuthIp => self.rate_auth_ip.0,
             Action::AuthUser => self.rate_auth_user.0,

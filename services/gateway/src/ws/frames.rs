@@ -125,7 +125,15 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             Ok(_) => Err(ApiError::forbidden("the token is for another user")),
             Err(e) => Err(e),
         },
-        ClientFrame::Typing { room_id, state } => {
+        ClientFrame::Typing { room_id, state } => 'typing: {
+            if let Err(e) = ctx
+                .state
+                .limiter()
+                .check(crate::ratelimit::Action::Typing, &ctx.info.user.to_string())
+                .await
+            {
+                break 'typing Err(e);
+            }
             let typing = ctx.state.typing().clone();
             match state {
                 TypingState::Start => {
