@@ -155,8 +155,14 @@ pub(crate) fn steps(events: &[(u64, Event)]) -> impl Iterator<Item = Step<'_>> {
     })
 }
 
-/// Each room's newest seq among `events`, as two arrays (for `unnest`).
-pub(crate) fn room_heads(events: &[(u64, Event)]) -> (Vec<uuid::Uuid>, Vec<i64>) {
+/// Raises `<table>.last_seq` (rows keyed by `<key>`) to each room's newest seq among `events`:
+/// once per room per batch, whatever the events were.
+pub(crate) async fn raise_room_heads(
+    conn: &mut PgConnection,
+    table: &'static str,
+    key: &'static str,
+    events: &[(u64, Event)],
+) -> Result<(), sqlx::Error> {
     let mut heads: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
     for (seq, event) in events {
         if let Some(room) = event.room_id {
@@ -164,7 +170,16 @@ pub(crate) fn room_heads(events: &[(u64, Event)]) -> (Vec<uuid::Uuid>, Vec<i64>)
             *head = (*head).max(seq_i64(*seq));
         }
     }
-    heads.into_iter().unzip()
+    let (rooms, seqs): (Vec<uuid::Uuid>, Vec<i64>) = heads.into_iter().unzip();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} r SET last_seq = GREATEST(r.last_seq, v.seq)
+         FROM unnest($1::uuid[], $2::bigint[]) AS v(id, seq) WHERE r.{key} = v.id"
+    )))
+    .bind(&rooms)
+    .bind(&seqs)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Every row of a projection's tables as text, each table's rows sorted: two builds of a

@@ -12,7 +12,7 @@ use natter_schemas::event::{EventBody, RoomCreated};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Projection, Step, room_heads, seq_i64, steps};
+use crate::{Projection, Step, raise_room_heads, seq_i64, steps};
 
 /// The history projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -53,16 +53,7 @@ impl Projection for History {
                 Step::One(seq, event) => apply_one(conn, seq, event).await?,
             }
         }
-        let (rooms, seqs) = room_heads(events);
-        sqlx::query(
-            "UPDATE rooms r SET last_seq = GREATEST(r.last_seq, v.seq)
-             FROM unnest($1::uuid[], $2::bigint[]) AS v(id, seq) WHERE r.id = v.id",
-        )
-        .bind(&rooms)
-        .bind(&seqs)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        raise_room_heads(conn, "rooms", "id", events).await
     }
 }
 

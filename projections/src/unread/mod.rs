@@ -21,7 +21,7 @@ use natter_schemas::event::EventBody;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Projection, Step, room_heads, seq_i64, steps};
+use crate::{Projection, Step, raise_room_heads, seq_i64, steps};
 
 /// The unread projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -56,16 +56,7 @@ impl Projection for Unread {
                 Step::One(seq, event) => apply_one(conn, seq, event).await?,
             }
         }
-        let (rooms, seqs) = room_heads(events);
-        sqlx::query(
-            "UPDATE unread_rooms r SET last_seq = GREATEST(r.last_seq, v.seq)
-             FROM unnest($1::uuid[], $2::bigint[]) AS v(id, seq) WHERE r.room_id = v.id",
-        )
-        .bind(&rooms)
-        .bind(&seqs)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        raise_room_heads(conn, "unread_rooms", "room_id", events).await
     }
 }
 
