@@ -125,3 +125,31 @@ async fn users_of_a_dead_gateway_go_offline_within_the_ttl() {
     projector.stop().await;
     env.cleanup().await;
 }
+
+/// A connected user stays online past the TTL: their gateway's heartbeats keep the socket live.
+#[tokio::test]
+async fn heartbeats_keep_connected_users_online() {
+    let env = TestEnv::new().await;
+    let config = natter_gateway::GatewayConfig {
+        presence: natter_gateway::presence::PresenceConfig {
+            presence_ttl_secs: 1,
+        },
+        ..natter_testkit::gateway_config()
+    };
+    let gateway = Natter::start_role(&env, Role::Gateway, config).await;
+    let projector =
+        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+    let alice = Api::register(&gateway.base, "alice").await;
+    let _ws = Ws::connect(&gateway.ws_url(), alice.token())
+        .await
+        .expect("ws");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let (_, now) = alice
+        .get(&format!("/v1/presence?user_ids={}", alice.id()))
+        .await;
+    assert_eq!(now["users"][0]["status"], "online", "{now}");
+    for n in [gateway, projector] {
+        n.stop().await;
+    }
+    env.cleanup().await;
+}
