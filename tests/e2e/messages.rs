@@ -1,6 +1,8 @@
 //! Edits, deletes, reactions, threads and pins, over the real REST and WebSocket surface,
 //! with their permission failures.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -451,5 +453,58 @@ async fn admins_pin_up_to_fifty_messages() {
         .delete(&format!("/v1/rooms/{room}/pins/{}", ids[0]))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    s.finish().await;
+}
+
+/// Retries racing the first attempt (a client that timed out and sent again, on another
+/// gateway even): the same edit is one version, the same delete one event.
+#[tokio::test]
+async fn racing_retries_of_an_edit_or_a_delete_count_once() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let (id, _) = post(&alice, room, "c1", json!({"body": "first"})).await;
+    let mut watcher = s.ws(&alice).await;
+    watcher.subscribe(room).await;
+
+    let edits = (0..6).map(|_| {
+        let api = alice.clone();
+        tokio::spawn(async move {
+            api.patch(&format!("/v1/messages/{id}"), json!({"body": "second"}))
+                .await
+        })
+    });
+    for edit in edits.collect::<Vec<_>>() {
+        let (status, body) = edit.await.expect("edit");
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, history) = alice.get(&format!("/v1/messages/{id}/edits")).await;
+    let bodies: Vec<&str> = history["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["body"].as_str().expect("body"))
+        .collect();
+    assert_eq!(bodies, ["first", "second"], "one edit");
+
+    let deletes = (0..6).map(|_| {
+        let api = alice.clone();
+        tokio::spawn(async move { api.delete(&format!("/v1/messages/{id}")).await })
+    });
+    for delete in deletes.collect::<Vec<_>>() {
+        let (status, body) = delete.await.expect("delete");
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let events = watcher.drain(Duration::from_millis(500)).await;
+    let types: Vec<&str> = events
+        .iter()
+        .filter(|f| f["type"] == "event")
+        .map(|f| f["event"]["type"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        types,
+        ["message.edited", "message.deleted"],
+        "each change once on the wire"
+    );
     s.finish().await;
 }
