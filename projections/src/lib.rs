@@ -14,6 +14,7 @@
 pub mod db;
 pub mod history;
 pub mod search;
+pub mod shadow;
 pub mod unread;
 
 use natter_schemas::Event;
@@ -38,6 +39,16 @@ pub trait Projection: Send + Sync {
 
     /// The tables this projection writes (and nothing else writes).
     fn tables(&self) -> &'static [&'static str];
+
+    /// Sets up what the projection needs before its first event, on a pool that sees its
+    /// tables (live, or a shadow being rebuilt). Run at every start; must be idempotent.
+    fn prepare<'a>(
+        &'a self,
+        pool: &'a PgPool,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'a {
+        let _ = pool;
+        async { Ok(()) }
+    }
 
     /// Applies events (ascending seq, all after the checkpoint) inside the caller's
     /// transaction. Must only touch this projection's tables. Implementations batch what they
@@ -93,7 +104,8 @@ pub async fn apply_batch<P: Projection>(
     }
     last = last.max(through);
     sqlx::query(
-        "UPDATE projection_checkpoints SET last_seq = $2, updated_at = now() WHERE name = $1",
+        "UPDATE projection_checkpoints SET last_seq = $2, updated_at = now(), last_error = NULL
+         WHERE name = $1",
     )
     .bind(projection.name())
     .bind(seq_i64(last))
@@ -112,6 +124,20 @@ pub async fn skip_to(pool: &PgPool, name: &str, seq: u64) -> Result<(), Projecti
     )
     .bind(name)
     .bind(seq_i64(seq))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Notes that applying events to the projection failed (shown by `natter projections
+/// status`; cleared by the next commit).
+pub async fn record_failure(pool: &PgPool, name: &str, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, last_seq, last_error) VALUES ($1, 0, $2)
+         ON CONFLICT (name) DO UPDATE SET last_error = $2, updated_at = now()",
+    )
+    .bind(name)
+    .bind(error)
     .execute(pool)
     .await?;
     Ok(())

@@ -355,6 +355,26 @@ impl Bus {
         }
     }
 
+    /// Every event from `start` on, in log order, through an ordered consumer: no acks, and the
+    /// client recreates it where it left off after a gap or a reconnect. Replays read the log
+    /// with it; where a replay stands is the reader's business (a projection's checkpoint).
+    pub async fn read_from(&self, start: u64) -> Result<pull::Ordered, BusError> {
+        let config = pull::OrderedConfig {
+            filter_subject: self.subjects.all_events(),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start.max(1),
+            },
+            ..Default::default()
+        };
+        self.stream()?
+            .create_consumer(config)
+            .await
+            .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))?
+            .messages()
+            .await
+            .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))
+    }
+
     /// Reads every event of `room` with `seq > since`, up to the head of the log at the time of
     /// the call, unless more than `max` were missed.
     pub async fn replay_room(

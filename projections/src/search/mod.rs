@@ -49,6 +49,10 @@ impl Projection for Search {
         &["search_messages", "search_settings"]
     }
 
+    async fn prepare(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+        self.record_config(pool).await
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
@@ -94,7 +98,7 @@ impl Projection for Search {
 impl Search {
     /// Checks the configuration exists in Postgres and records it for searches. An index that
     /// already holds vectors built with another configuration keeps them until it is rebuilt.
-    pub async fn prepare(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    pub async fn record_config(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT $1::regconfig")
             .bind(&self.config)
             .execute(pool)

@@ -1,0 +1,414 @@
+//! Shadow copies of a projection's tables, in a schema of their own, for rebuilds, verifies
+//! and time travel.
+//!
+//! A shadow has the live tables' columns, defaults, checks, keys, statistics targets and
+//! (named alike) indexes, and its own `projection_checkpoints`. A pool whose `search_path` is
+//! the shadow's schema sees the shadow under the live names, so the projection's appliers
+//! (which name tables unqualified) write into it unchanged, and the live tables are never
+//! touched until [`SwapLock::commit`] puts the shadow in their place in one transaction.
+
+use std::collections::BTreeMap;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+
+use crate::Projection;
+
+/// The schema a rebuild of `projection` builds in.
+pub fn rebuild_schema(projection: &str) -> String {
+    format!("natter_rebuild_{projection}")
+}
+
+/// The schema a verify of `projection` builds in.
+pub fn verify_schema(projection: &str) -> String {
+    format!("natter_verify_{projection}")
+}
+
+/// `"name"`, for SQL.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The schema the live tables are in (the first schema of the pool's `search_path` that
+/// exists: where the migrations created them).
+pub async fn live_schema(live: &PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(live)
+        .await
+}
+
+/// Whether `schema` exists.
+pub async fn exists(live: &PgPool, schema: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(live)
+        .await
+}
+
+/// Drops `schema` and everything in it (nothing when it does not exist).
+pub async fn drop_schema(live: &PgPool, schema: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {} CASCADE",
+        ident(schema)
+    )))
+    .execute(live)
+    .await?;
+    Ok(())
+}
+
+/// A projection's tables copied empty into their own schema, with a pool that sees them under
+/// the live names.
+pub struct Shadow {
+    schema: String,
+    live_schema: String,
+    pool: PgPool,
+    tables: &'static [&'static str],
+}
+
+impl Shadow {
+    /// Creates `schema` afresh (dropping what a previous, interrupted run left there) with
+    /// empty copies of `projection`'s tables. `pool_size` connections are opened on it.
+    pub async fn create<P: Projection>(
+        live: &PgPool,
+        schema: &str,
+        projection: &P,
+        pool_size: u32,
+    ) -> Result<Self, sqlx::Error> {
+        let live_schema = live_schema(live).await?;
+        let mut tx = live.begin().await?;
+        let s = ident(schema);
+        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {s} CASCADE")))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {s}")))
+            .execute(&mut *tx)
+            .await?;
+        for table in projection
+            .tables()
+            .iter()
+            .copied()
+            .chain(["projection_checkpoints"])
+        {
+            copy_table(&mut tx, &live_schema, schema, table).await?;
+        }
+        tx.commit().await?;
+        Self::open(live, schema, projection, pool_size).await
+    }
+
+    /// A shadow that exists already (after [`Shadow::create`]).
+    pub async fn open<P: Projection>(
+        live: &PgPool,
+        schema: &str,
+        projection: &P,
+        pool_size: u32,
+    ) -> Result<Self, sqlx::Error> {
+        let live_schema = live_schema(live).await?;
+        let options = (*live.connect_options())
+            .clone()
+            .options([("search_path", schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size.max(1))
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            schema: schema.to_owned(),
+            live_schema,
+            pool,
+            tables: projection.tables(),
+        })
+    }
+
+    /// A pool whose unqualified table names are the shadow's.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Holds the live projection still (its checkpoint row locked: the live projector waits,
+    /// readers do not) until [`SwapLock::commit`] or drop. Returns the lock and the live
+    /// checkpoint, which the shadow must reach before the swap.
+    pub async fn lock_live(
+        &self,
+        live: &PgPool,
+        name: &str,
+    ) -> Result<(SwapLock, u64), sqlx::Error> {
+        let mut tx = live.begin().await?;
+        let l = ident(&self.live_schema);
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {l}.projection_checkpoints (name, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING"
+        )))
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        let at: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT last_seq FROM {l}.projection_checkpoints WHERE name = $1 FOR UPDATE"
+        )))
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok((
+            SwapLock {
+                tx,
+                name: name.to_owned(),
+            },
+            u64::try_from(at).unwrap_or(0),
+        ))
+    }
+
+    /// Table statistics for the planner (autovacuum may be off, and it would take its time).
+    pub async fn analyze(&self) -> Result<(), sqlx::Error> {
+        for table in self.tables {
+            sqlx::query(AssertSqlSafe(format!("ANALYZE {table}")))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the shadow's pool and drops its schema.
+    pub async fn discard(self, live: &PgPool) -> Result<(), sqlx::Error> {
+        self.pool.close().await;
+        drop_schema(live, &self.schema).await
+    }
+}
+
+/// The live projection held still for a swap (see [`Shadow::lock_live`]).
+pub struct SwapLock {
+    tx: Transaction<'static, Postgres>,
+    name: String,
+}
+
+impl SwapLock {
+    /// The transaction holding the lock: reads in it see the live tables as they stand.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Puts the shadow's tables in place of the live ones and the shadow's checkpoint in place
+    /// of the live one, in this one transaction, then drops what is left of the shadow's
+    /// schema. Returns the new live checkpoint.
+    pub async fn commit(mut self, shadow: Shadow, live: &PgPool) -> Result<u64, sqlx::Error> {
+        let l = ident(&shadow.live_schema);
+        let s = ident(&shadow.schema);
+        let reached: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT last_seq FROM {s}.projection_checkpoints WHERE name = $1"
+        )))
+        .bind(&self.name)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .unwrap_or(0);
+        // Readers wait for these locks (each a moment); a reader that holds a table much
+        // longer makes the swap fail rather than stall every reader queued behind it.
+        sqlx::query("SET LOCAL lock_timeout = '10s'")
+            .execute(&mut *self.tx)
+            .await?;
+        for table in shadow.tables {
+            sqlx::query(AssertSqlSafe(format!("DROP TABLE {l}.{table}")))
+                .execute(&mut *self.tx)
+                .await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "ALTER TABLE {s}.{table} SET SCHEMA {l}"
+            )))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {l}.projection_checkpoints SET last_seq = $2, updated_at = now(), last_error = NULL
+             WHERE name = $1"
+        )))
+        .bind(&self.name)
+        .bind(reached)
+        .execute(&mut *self.tx)
+        .await?;
+        self.tx.commit().await?;
+        let tables = shadow.tables;
+        shadow.discard(live).await?;
+        for table in tables {
+            sqlx::query(AssertSqlSafe(format!("ANALYZE {l}.{table}")))
+                .execute(live)
+                .await?;
+        }
+        Ok(u64::try_from(reached).unwrap_or(0))
+    }
+}
+
+/// Creates `to.table` like `from.table`: columns, defaults, not-null and check constraints,
+/// generated columns, storage; then its primary key and unique constraints and its other
+/// indexes under the same names, and its columns' statistics targets. Foreign keys are not
+/// copied (read-model tables have none).
+async fn copy_table(
+    conn: &mut PgConnection,
+    from: &str,
+    to: &str,
+    table: &str,
+) -> Result<(), sqlx::Error> {
+    let (f, t) = (ident(from), ident(to));
+    let source = format!("{f}.{table}");
+    let target = format!("{t}.{table}");
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE TABLE {target} (LIKE {source} INCLUDING DEFAULTS INCLUDING CONSTRAINTS
+                                INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    let keys: Vec<(String, String)> = sqlx::query_as(
+        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE conrelid = $1::regclass AND contype IN ('p', 'u') ORDER BY conname",
+    )
+    .bind(&source)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (name, definition) in keys {
+        sqlx::query(AssertSqlSafe(format!(
+            "ALTER TABLE {target} ADD CONSTRAINT {} {definition}",
+            ident(&name)
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
+         WHERE i.indrelid = $1::regclass
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+         ORDER BY i.indexrelid",
+    )
+    .bind(&source)
+    .fetch_all(&mut *conn)
+    .await?;
+    for definition in indexes {
+        sqlx::query(AssertSqlSafe(retarget_index(&definition, &target)))
+            .execute(&mut *conn)
+            .await?;
+    }
+    let targets: Vec<(String, i16)> = sqlx::query_as(
+        "SELECT attname::text, attstattarget FROM pg_attribute
+         WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attstattarget > 0",
+    )
+    .bind(&source)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (column, stats) in targets {
+        sqlx::query(AssertSqlSafe(format!(
+            "ALTER TABLE {target} ALTER COLUMN {} SET STATISTICS {stats}",
+            ident(&column)
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `CREATE [UNIQUE] INDEX name ON <table> USING ...` (as `pg_get_indexdef` prints it) made to
+/// build the same index on `target`.
+fn retarget_index(definition: &str, target: &str) -> String {
+    match (definition.find(" ON "), definition.find(" USING ")) {
+        (Some(on), Some(using)) if on < using => {
+            let only = if definition[on + 4..].starts_with("ONLY ") {
+                "ONLY "
+            } else {
+                ""
+            };
+            format!(
+                "{} ON {only}{target}{}",
+                &definition[..on],
+                &definition[using..]
+            )
+        }
+        _ => definition.to_owned(),
+    }
+}
+
+/// A table's row count and a hash of its contents that does not depend on row order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDigest {
+    pub rows: i64,
+    pub hash: String,
+}
+
+/// The digest of each of `projection`'s tables in `schema`, read on `conn` (inside a
+/// transaction, the tables as of its snapshot).
+pub async fn digests<P: Projection>(
+    conn: &mut PgConnection,
+    schema: &str,
+    projection: &P,
+) -> Result<BTreeMap<&'static str, TableDigest>, sqlx::Error> {
+    let s = ident(schema);
+    let mut out = BTreeMap::new();
+    for table in projection.tables() {
+        // Each row's text hashed to 60 bits, summed (as numeric, which cannot overflow).
+        let (rows, hash): (i64, String) = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT count(*), to_hex((COALESCE(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)
+                                      % 9223372036854775807)::bigint)
+             FROM {s}.{table} t"
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
+        out.insert(*table, TableDigest { rows, hash });
+    }
+    Ok(out)
+}
+
+/// Up to `limit` rows (as text) of `table` that are in schema `a` and not in `b`, and the same
+/// the other way round.
+pub async fn differing_rows(
+    conn: &mut PgConnection,
+    a: &str,
+    b: &str,
+    table: &str,
+    limit: i64,
+) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
+    let (a, b) = (ident(a), ident(b));
+    let only = |x: &str, y: &str| {
+        format!(
+            "SELECT r FROM (SELECT t::text AS r FROM {x}.{table} t
+                            EXCEPT SELECT t::text FROM {y}.{table} t) d ORDER BY r LIMIT $1"
+        )
+    };
+    let only_a = sqlx::query_scalar(AssertSqlSafe(only(&a, &b)))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let only_b = sqlx::query_scalar(AssertSqlSafe(only(&b, &a)))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((only_a, only_b))
+}
+
+/// The checkpoint stored in `schema` for `name` (0 when none).
+pub async fn checkpoint_in(live: &PgPool, schema: &str, name: &str) -> Result<u64, sqlx::Error> {
+    let seq: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT last_seq FROM {}.projection_checkpoints WHERE name = $1",
+        ident(schema)
+    )))
+    .bind(name)
+    .fetch_optional(live)
+    .await?;
+    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_definitions_are_moved_to_the_target_table() {
+        assert_eq!(
+            retarget_index(
+                "CREATE INDEX members_by_user ON public.members USING btree (user_id, room_id)",
+                "\"s\".members"
+            ),
+            "CREATE INDEX members_by_user ON \"s\".members USING btree (user_id, room_id)"
+        );
+        assert_eq!(
+            retarget_index(
+                "CREATE UNIQUE INDEX x ON ONLY public.t USING btree (a) WHERE deleted",
+                "\"s\".t"
+            ),
+            "CREATE UNIQUE INDEX x ON ONLY \"s\".t USING btree (a) WHERE deleted"
+        );
+    }
+}

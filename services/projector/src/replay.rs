@@ -1,0 +1,304 @@
+//! Replay: the one way events get from the log into a read model. The live projector replays
+//! from its checkpoint forever; `natter projections rebuild` and `verify` replay from seq 1
+//! into shadow tables; `natter rooms show --at` replays one room's events into scratch tables.
+//!
+//! Reading and decoding run on their own task, one stretch ahead of the database, so that
+//! Postgres is never waiting for JSON. Each stretch is applied with
+//! [`natter_projections::apply_batch`]: one transaction that also moves the checkpoint, so a
+//! crash anywhere loses nothing and applies nothing twice; the next replay starts after the
+//! checkpoint it finds.
+
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use natter_bus::{Bus, BusError};
+use natter_common::Shutdown;
+use natter_projections::{
+    Projection, ProjectionError, apply_batch, checkpoint, record_failure, skip_to,
+};
+use natter_schemas::Event;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+
+use crate::ProjectorError;
+
+/// A contiguous stretch of the log, seqs `from..=through`, with its decodable events.
+#[derive(Debug)]
+pub struct Stretch {
+    pub from: u64,
+    pub through: u64,
+    pub events: Vec<(u64, Event)>,
+}
+
+/// Where a replay stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Never: keep applying new events as they are appended (the live projector).
+    Forever,
+    /// Once the checkpoint reaches this seq. Stretches are cut there, so the read model ends
+    /// exactly at it.
+    Seq(u64),
+}
+
+impl Until {
+    fn limit(self) -> u64 {
+        match self {
+            Self::Forever => u64::MAX,
+            Self::Seq(seq) => seq,
+        }
+    }
+}
+
+/// How a replay reads and applies.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayOptions {
+    /// Most events per transaction.
+    pub batch: usize,
+    pub until: Until,
+}
+
+/// Reads the log from a seq on, decoding on its own task, in stretches of at most `max`
+/// events: whatever is already buffered, so that batches grow under load and a single event
+/// goes through at once when idle.
+pub struct LogReader {
+    stretches: mpsc::Receiver<Result<Stretch, BusError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LogReader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LogReader {
+    pub async fn open(
+        bus: &Bus,
+        start: u64,
+        until: Until,
+        max: usize,
+        label: &'static str,
+    ) -> Result<Self, BusError> {
+        let mut messages = bus.read_from(start).await?;
+        let max = max.max(1);
+        let limit = until.limit();
+        let (tx, stretches) = mpsc::channel(2);
+        let task = tokio::spawn(async move {
+            let mut next = start;
+            while next <= limit {
+                let mut stretch = Stretch {
+                    from: next,
+                    through: next.saturating_sub(1),
+                    events: Vec::with_capacity(max.min(4096)),
+                };
+                let mut waited = false;
+                while stretch.through < limit && (stretch.through + 1 - stretch.from) < max as u64 {
+                    let item = if waited {
+                        match messages.next().now_or_never() {
+                            Some(item) => item,
+                            None => break,
+                        }
+                    } else {
+                        waited = true;
+                        messages.next().await
+                    };
+                    let message = match item {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) => {
+                            let _ = tx
+                                .send(Err(BusError::unavailable(format!("reader: {e}"))))
+                                .await;
+                            return;
+                        }
+                        None => {
+                            let _ = tx.send(Err(BusError::unavailable("reader ended"))).await;
+                            return;
+                        }
+                    };
+                    let seq = match message.info() {
+                        Ok(info) => info.stream_sequence,
+                        Err(e) => {
+                            let _ = tx
+                                .send(Err(BusError::other(format!("message info: {e}"))))
+                                .await;
+                            return;
+                        }
+                    };
+                    if seq != stretch.through + 1 {
+                        // Events older than the log's first seq aged out: start where it starts.
+                        if stretch.through + 1 == stretch.from && seq > stretch.from {
+                            tracing::error!(
+                                reader = label,
+                                wanted = stretch.from,
+                                first = seq,
+                                "events are gone from the log; the read model misses them"
+                            );
+                            stretch.from = seq;
+                        } else {
+                            let _ = tx
+                                .send(Err(BusError::other(format!(
+                                    "reader: seq {seq} after {}",
+                                    stretch.through
+                                ))))
+                                .await;
+                            return;
+                        }
+                    }
+                    stretch.through = seq;
+                    match Event::from_bytes(&message.payload) {
+                        Ok(event) => stretch.events.push((seq, event)),
+                        Err(e) => {
+                            // An event this version cannot read (a newer writer, or
+                            // corruption). It is skipped, loudly, rather than halting every
+                            // read model behind it.
+                            metrics::counter!("natter_projection_undecodable_events_total", "projection" => label).increment(1);
+                            tracing::error!(reader = label, seq, error = %e, "skipping undecodable event");
+                        }
+                    }
+                }
+                next = stretch.through + 1;
+                if tx.send(Ok(stretch)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Self { stretches, task })
+    }
+
+    /// The next stretch; `None` once the reader reached its `until`.
+    pub async fn next(&mut self) -> Option<Result<Stretch, BusError>> {
+        self.stretches.recv().await
+    }
+}
+
+/// What one applied stretch did, for progress and metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    /// The checkpoint after the stretch.
+    pub reached: u64,
+    /// Log entries the stretch covered (decodable or not).
+    pub covered: u64,
+}
+
+/// Replays the log into `projection` on `pool` from its checkpoint on, until `options.until`
+/// or `shutdown`, calling `on_applied` after each committed stretch. Returns the checkpoint.
+///
+/// Transient failures (the database or NATS away) are retried with backoff, never skipped:
+/// the stretch is applied again until it commits. A stretch that does not start right after
+/// the checkpoint (another writer moved it) makes the replay read again from the checkpoint.
+pub async fn replay<P, F, Fut>(
+    bus: &Bus,
+    pool: &PgPool,
+    projection: &P,
+    options: ReplayOptions,
+    shutdown: &Shutdown,
+    mut on_applied: F,
+) -> Result<u64, ProjectorError>
+where
+    P: Projection,
+    F: FnMut(Applied) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let name = projection.name();
+    let mut reached = checkpoint(pool, name).await?;
+    let mut backoff = Backoff::default();
+    'open: loop {
+        if let Until::Seq(limit) = options.until
+            && reached >= limit
+        {
+            return Ok(reached);
+        }
+        let mut reader =
+            match LogReader::open(bus, reached + 1, options.until, options.batch, name).await {
+                Ok(reader) => reader,
+                Err(e) => {
+                    tracing::warn!(projection = name, error = %e, "cannot read the log, retrying");
+                    if backoff.wait(shutdown).await {
+                        return Ok(reached);
+                    }
+                    continue 'open;
+                }
+            };
+        loop {
+            let stretch = tokio::select! {
+                () = shutdown.wait() => return Ok(reached),
+                s = reader.next() => s,
+            };
+            let stretch = match stretch {
+                None => return Ok(reached),
+                Some(Ok(s)) => s,
+                Some(Err(e)) => {
+                    tracing::warn!(projection = name, error = %e, "reading the log failed, reading again from the checkpoint");
+                    if backoff.wait(shutdown).await {
+                        return Ok(reached);
+                    }
+                    continue 'open;
+                }
+            };
+            if stretch.from > reached + 1 {
+                // The log no longer holds the events in between (aged out).
+                skip_to(pool, name, stretch.from - 1).await?;
+            }
+            // Apply the same stretch until it commits: nothing after it is read before that.
+            loop {
+                match apply_batch(
+                    pool,
+                    projection,
+                    &stretch.events,
+                    stretch.from,
+                    stretch.through,
+                )
+                .await
+                {
+                    Ok(now) => {
+                        let covered = stretch.through + 1 - stretch.from;
+                        reached = now;
+                        backoff = Backoff::default();
+                        on_applied(Applied { reached, covered }).await;
+                        break;
+                    }
+                    Err(ProjectionError::Gap { expected, got }) => {
+                        tracing::warn!(
+                            projection = name,
+                            expected,
+                            got,
+                            "the checkpoint moved; reading again from it"
+                        );
+                        reached = checkpoint(pool, name).await?;
+                        continue 'open;
+                    }
+                    Err(e) => {
+                        tracing::error!(projection = name, error = %e, "applying events failed, retrying");
+                        let _ = record_failure(pool, name, &e.to_string()).await;
+                        metrics::counter!("natter_projection_errors_total", "projection" => name)
+                            .increment(1);
+                        if backoff.wait(shutdown).await {
+                            return Ok(reached);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Doubling pauses between retries, 100 ms to 5 s.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    /// Sleeps; true when `shutdown` came first.
+    async fn wait(&mut self, shutdown: &Shutdown) -> bool {
+        let pause = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        tokio::select! {
+            () = shutdown.wait() => true,
+            () = tokio::time::sleep(pause) => false,
+        }
+    }
+}
