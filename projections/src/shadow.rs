@@ -188,9 +188,19 @@ impl SwapLock {
     }
 
     /// Puts the shadow's tables in place of the live ones and the shadow's checkpoint in place
-    /// of the live one, in this one transaction, then drops what is left of the shadow's
-    /// schema. Returns the new live checkpoint.
-    pub async fn commit(mut self, shadow: Shadow, live: &PgPool) -> Result<u64, sqlx::Error> {
+    /// of the live one, in this one transaction. Returns the new live checkpoint. The tables
+    /// keep their statistics: run [`Shadow::analyze`] before, so that the planner knows them
+    /// from the first query. The caller drops the shadow (its schema's leftovers) afterwards.
+    ///
+    /// Every live table is locked first, in one statement that waits at most `lock_wait`: a
+    /// reader holding one table while waiting for another that the swap holds would otherwise
+    /// deadlock with it. On [`is_lock_timeout`], nothing changed: take the lock again, catch
+    /// up and retry.
+    pub async fn commit(
+        mut self,
+        shadow: &Shadow,
+        lock_wait: std::time::Duration,
+    ) -> Result<u64, sqlx::Error> {
         let l = ident(&shadow.live_schema);
         let s = ident(&shadow.schema);
         let reached: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -200,11 +210,19 @@ impl SwapLock {
         .fetch_optional(&mut *self.tx)
         .await?
         .unwrap_or(0);
-        // Readers wait for these locks (each a moment); a reader that holds a table much
-        // longer makes the swap fail rather than stall every reader queued behind it.
-        sqlx::query("SET LOCAL lock_timeout = '10s'")
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            lock_wait.as_millis().max(1)
+        )))
+        .execute(&mut *self.tx)
+        .await?;
+        let all: Vec<String> = shadow.tables.iter().map(|t| format!("{l}.{t}")).collect();
+        sqlx::query(AssertSqlSafe(format!(
+            "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            all.join(", ")
+        )))
+        .execute(&mut *self.tx)
+        .await?;
         for table in shadow.tables {
             sqlx::query(AssertSqlSafe(format!("DROP TABLE {l}.{table}")))
                 .execute(&mut *self.tx)
@@ -224,15 +242,13 @@ impl SwapLock {
         .execute(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
-        let tables = shadow.tables;
-        shadow.discard(live).await?;
-        for table in tables {
-            sqlx::query(AssertSqlSafe(format!("ANALYZE {l}.{table}")))
-                .execute(live)
-                .await?;
-        }
         Ok(u64::try_from(reached).unwrap_or(0))
     }
+}
+
+/// The swap could not lock the live tables in time (readers held them).
+pub fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03"))
 }
 
 /// Creates `to.table` like `from.table`: columns, defaults, not-null and check constraints,
@@ -283,8 +299,8 @@ async fn copy_table(
             .execute(&mut *conn)
             .await?;
     }
-    let targets: Vec<(String, i16)> = sqlx::query_as(
-        "SELECT attname::text, attstattarget FROM pg_attribute
+    let targets: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT attname::text, attstattarget::int FROM pg_attribute
          WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attstattarget > 0",
     )
     .bind(&source)

@@ -17,6 +17,7 @@ mod presence;
 mod privacy;
 mod projector;
 mod reading;
+mod replay;
 mod resume;
 mod rooms;
 mod search;

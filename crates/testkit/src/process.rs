@@ -46,17 +46,11 @@ pub struct NatterProcess {
 }
 
 impl NatterProcess {
-    /// Starts `natter <role>` (`up`, `gateway`, `fanout`, `projector`) and waits until it says
-    /// it is running.
-    pub async fn spawn(env: &TestEnv, role: &str) -> Self {
-        Self::spawn_with(env, role, &[]).await
-    }
-
-    /// Like [`NatterProcess::spawn`], with more environment variables.
-    pub async fn spawn_with(env: &TestEnv, role: &str, vars: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(natter_binary())
-            .arg(role)
-            .envs(vars.iter().copied())
+    /// `natter` with the environment of `env`'s namespace (JSON logs, rate limits off);
+    /// add the arguments.
+    pub fn command(env: &TestEnv) -> Command {
+        let mut command = Command::new(natter_binary());
+        command
             .env("NATTER_NAMESPACE", env.conn.namespace.as_str())
             .env("NATS_URL", &env.conn.nats_url)
             .env("DATABASE_URL", &env.conn.database_url)
@@ -69,7 +63,21 @@ impl NatterProcess {
             .env("NATTER_RATE_TYPING", "off")
             .env("NATTER_RATE_ROOMS", "off")
             .env("NATTER_RATE_AUTH_IP", "off")
-            .env("NATTER_RATE_AUTH_USER", "off")
+            .env("NATTER_RATE_AUTH_USER", "off");
+        command
+    }
+
+    /// Starts `natter <role>` (`up`, `gateway`, `fanout`, `projector`) and waits until it says
+    /// it is running.
+    pub async fn spawn(env: &TestEnv, role: &str) -> Self {
+        Self::spawn_with(env, role, &[]).await
+    }
+
+    /// Like [`NatterProcess::spawn`], with more environment variables.
+    pub async fn spawn_with(env: &TestEnv, role: &str, vars: &[(&str, &str)]) -> Self {
+        let mut child = Self::command(env)
+            .arg(role)
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -39,6 +39,8 @@ enum Command {
     Fanout(FanoutArgs),
     /// Run the projectors (Postgres read models).
     Projector(ProjectorArgs),
+    /// Inspect, rebuild and verify the read models (see `natter projections --help`).
+    Projections(natter::ops::ProjectionsArgs),
     /// Load-test a running natter over its public REST and WebSocket surface.
     Bench(natter_bench::BenchArgs),
 }
@@ -116,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projector(args) => {
             natter::projector(&args.conn, args.role, &args.stream, shutdown).await
         }
+        Command::Projections(args) => natter::ops::projections(args, shutdown).await,
         Command::Bench(args) => natter_bench::run(args).await.map(drop),
     }
 }
@@ -124,8 +127,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The bench prints its own report; keep its output clean of info logs.
-    if !matches!(cli.command, Command::Bench(_)) {
-        telemetry::init(cli.log_format == "json");
+    // Operator commands print their results on stdout: their logs go to stderr.
+    match cli.command {
+        Command::Bench(_) => {}
+        Command::Projections(_) => telemetry::init_to(cli.log_format == "json", true),
+        _ => telemetry::init(cli.log_format == "json"),
     }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +140,9 @@ async fn main() -> ExitCode {
                 tracing::error!(server = start.server, url = %start.url, cause = %start.cause, "cannot start");
             }
             eprintln!("natter: {e}");
+            if e.downcast_ref::<natter::ops::Mismatch>().is_some() {
+                return ExitCode::from(1);
+            }
             ExitCode::from(2)
         }
     }

@@ -7,6 +7,7 @@
 //! checkpoint are skipped, so nothing is applied twice and nothing is skipped.
 
 pub mod replay;
+pub mod tools;
 
 use bytes::Bytes;
 use natter_bus::{Bus, BusError};

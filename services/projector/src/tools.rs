@@ -1,0 +1,472 @@
+//! The operator's tools over the read models: status, rebuild (shadow tables swapped in while
+//! the live ones keep serving) and verify (a scratch rebuild compared with the live tables).
+//! `natter projections ...` drives these; tests call them directly.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use natter_bus::Bus;
+use natter_common::Shutdown;
+use natter_projections::shadow::{self, Shadow, TableDigest};
+use natter_projections::{Projection, ProjectionError, checkpoint};
+use natter_schemas::Event;
+use sqlx::{PgConnection, PgPool};
+
+use crate::ProjectorError;
+use crate::replay::{ReplayOptions, Until, replay};
+
+/// What a long-running tool reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// A step started (`replaying`, `catching up`, `swapping`, ...).
+    Phase(&'static str),
+    /// Events applied: the checkpoint `reached`, heading for `target`; `covered` log entries
+    /// in this stretch.
+    Applied {
+        reached: u64,
+        target: u64,
+        covered: u64,
+    },
+}
+
+/// Receives [`Progress`].
+pub type Reporter<'a> = &'a mut (dyn FnMut(Progress) + Send);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error(transparent)]
+    Projector(#[from] ProjectorError),
+    #[error("a rebuild or verify of {projection} is running already; wait for it or stop it")]
+    Busy { projection: &'static str },
+    #[error("interrupted; the live read model is untouched, and running it again starts afresh")]
+    Interrupted,
+    #[error(
+        "the live {projection} read model went back from seq {from} to {to} while being verified; run verify again"
+    )]
+    WentBack {
+        projection: &'static str,
+        from: u64,
+        to: u64,
+    },
+}
+
+impl From<sqlx::Error> for ToolError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Projector(ProjectorError::Projection(ProjectionError::Db(e)))
+    }
+}
+
+impl From<natter_bus::BusError> for ToolError {
+    fn from(e: natter_bus::BusError) -> Self {
+        Self::Projector(ProjectorError::Bus(e))
+    }
+}
+
+/// Options of rebuild and verify.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildOptions {
+    /// Most events per transaction.
+    pub batch: usize,
+}
+
+impl Default for RebuildOptions {
+    fn default() -> Self {
+        Self { batch: 5_000 }
+    }
+}
+
+/// How long the swap waits for readers to let go of the live tables: well under Postgres'
+/// `deadlock_timeout` (1 s by default), so that a reader caught between two of the tables is
+/// never the one aborted.
+const SWAP_LOCK_WAIT: Duration = Duration::from_millis(200);
+
+/// Swap attempts before the rebuild gives up (the shadow is then discarded by the next run).
+const SWAP_ATTEMPTS: u32 = 100;
+
+fn rand_jitter() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone)]
+pub struct Rebuilt {
+    /// The live checkpoint right after the swap.
+    pub checkpoint: u64,
+    /// Log entries replayed.
+    pub events: u64,
+    pub elapsed: Duration,
+}
+
+/// A session-level advisory lock: one rebuild (or verify) of a projection at a time. A
+/// process killed with it held loses it with its connection.
+struct Exclusive(sqlx::pool::PoolConnection<sqlx::Postgres>);
+
+/// Advisory lock key: class, then the projection's name hashed. Rebuild and verify share it:
+/// a swap under a verify's snapshot would compare against tables that changed under it.
+const REBUILD_LOCK: i32 = 0x6e61_7401;
+
+impl Exclusive {
+    async fn take(live: &PgPool, class: i32, name: &str) -> Result<Option<Self>, sqlx::Error> {
+        let mut conn = live.acquire().await?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+            .bind(class)
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(taken.then_some(Self(conn)))
+    }
+
+    async fn release(mut self, class: i32, name: &str) {
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(class)
+            .bind(name)
+            .execute(&mut *self.0)
+            .await;
+    }
+}
+
+/// Replays `shadow` up to `target`, reporting progress; `Interrupted` on shutdown.
+async fn replay_into<P: Projection>(
+    bus: &Bus,
+    shadow: &Shadow,
+    projection: &P,
+    options: RebuildOptions,
+    target: u64,
+    shutdown: &Shutdown,
+    report: Reporter<'_>,
+) -> Result<u64, ToolError> {
+    let replay_options = ReplayOptions {
+        batch: options.batch,
+        until: Until::Seq(target),
+    };
+    let reached = replay(
+        bus,
+        shadow.pool(),
+        projection,
+        replay_options,
+        shutdown,
+        |applied| {
+            report(Progress::Applied {
+                reached: applied.reached,
+                target,
+                covered: applied.covered,
+            });
+            std::future::ready(())
+        },
+    )
+    .await?;
+    if reached < target {
+        return Err(ToolError::Interrupted);
+    }
+    Ok(reached)
+}
+
+/// Replays the whole log into shadow tables while the live ones keep serving, catches up with
+/// the head, and swaps the shadow in (one transaction). Killed at any point before the swap's
+/// commit, the live read model is untouched; the next run drops the leftovers and starts
+/// afresh.
+pub async fn rebuild<P: Projection>(
+    bus: &Bus,
+    live: &PgPool,
+    projection: &P,
+    options: RebuildOptions,
+    shutdown: &Shutdown,
+    report: Reporter<'_>,
+) -> Result<Rebuilt, ToolError> {
+    let name = projection.name();
+    let started = Instant::now();
+    let Some(exclusive) = Exclusive::take(live, REBUILD_LOCK, name).await? else {
+        return Err(ToolError::Busy { projection: name });
+    };
+    let result = async {
+        let schema = shadow::rebuild_schema(name);
+        if shadow::exists(live, &schema).await? {
+            tracing::warn!(projection = name, %schema, "dropping what an interrupted rebuild left");
+        }
+        let shadow = Shadow::create(live, &schema, projection, 2).await?;
+        projection.prepare(shadow.pool()).await?;
+        report(Progress::Phase("replaying"));
+        let mut target = bus.last_seq().await?;
+        let mut reached =
+            replay_into(bus, &shadow, projection, options, target, shutdown, report).await?;
+        // Writes went on meanwhile: catch up in shorter and shorter rounds, so that the live
+        // projection is held still only for the last few events.
+        report(Progress::Phase("catching up"));
+        loop {
+            target = bus.last_seq().await?;
+            if target.saturating_sub(reached) <= options.batch as u64 {
+                break;
+            }
+            reached =
+                replay_into(bus, &shadow, projection, options, target, shutdown, report).await?;
+        }
+        report(Progress::Phase("analyzing"));
+        shadow.analyze().await?;
+        report(Progress::Phase("swapping"));
+        let mut attempt = 0u32;
+        let checkpoint = loop {
+            let (lock, live_at) = shadow.lock_live(live, name).await?;
+            let target = bus.last_seq().await?.max(live_at);
+            replay_into(bus, &shadow, projection, options, target, shutdown, report).await?;
+            match lock.commit(&shadow, SWAP_LOCK_WAIT).await {
+                Ok(checkpoint) => break checkpoint,
+                Err(e) if shadow::is_lock_timeout(&e) && attempt < SWAP_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::info!(
+                        projection = name,
+                        attempt,
+                        "readers held the tables; swapping again"
+                    );
+                    let pause = 50 + u64::from(attempt) * 20 + u64::from(rand_jitter()) % 50;
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        shadow.discard(live).await?;
+        Ok(Rebuilt {
+            checkpoint,
+            events: checkpoint,
+            elapsed: started.elapsed(),
+        })
+    }
+    .await;
+    exclusive.release(REBUILD_LOCK, name).await;
+    result
+}
+
+/// One table's comparison in a verify.
+#[derive(Debug, Clone)]
+pub struct TableCheck {
+    pub table: &'static str,
+    pub live: TableDigest,
+    pub rebuilt: TableDigest,
+    /// Rows (as text) only in the live table, and only in the rebuilt one (a few of each).
+    pub only_live: Vec<String>,
+    pub only_rebuilt: Vec<String>,
+}
+
+impl TableCheck {
+    pub fn matches(&self) -> bool {
+        self.live == self.rebuilt
+    }
+}
+
+/// What a verify found.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub projection: &'static str,
+    /// The seq both were compared at.
+    pub checkpoint: u64,
+    pub tables: Vec<TableCheck>,
+    pub elapsed: Duration,
+}
+
+impl Verified {
+    pub fn matches(&self) -> bool {
+        self.tables.iter().all(TableCheck::matches)
+    }
+}
+
+/// Most differing rows shown per table and side.
+const SHOWN_DIFFERENCES: i64 = 10;
+
+/// Rebuilds `projection` into scratch tables up to the live checkpoint and compares each table
+/// (row count and content hash; for a mismatch, the differing rows). The live tables are read
+/// in one snapshot, at the checkpoint the scratch copy was built to, while the live projector
+/// goes on. The scratch tables are dropped afterwards.
+pub async fn verify<P: Projection>(
+    bus: &Bus,
+    live: &PgPool,
+    projection: &P,
+    options: RebuildOptions,
+    shutdown: &Shutdown,
+    report: Reporter<'_>,
+) -> Result<Verified, ToolError> {
+    let name = projection.name();
+    let started = Instant::now();
+    let Some(exclusive) = Exclusive::take(live, REBUILD_LOCK, name).await? else {
+        return Err(ToolError::Busy { projection: name });
+    };
+    let schema = shadow::verify_schema(name);
+    let result = async {
+        let scratch = Shadow::create(live, &schema, projection, 2).await?;
+        let checked = async {
+            projection.prepare(scratch.pool()).await?;
+            report(Progress::Phase("replaying"));
+            let first = checkpoint(live, name).await.map_err(ProjectorError::from)?;
+            replay_into(bus, &scratch, projection, options, first, shutdown, report).await?;
+            // The live tables as of one snapshot, and the checkpoint in it.
+            let mut tx = live.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            let at = live_checkpoint(&mut tx, name).await?;
+            if at < first {
+                return Err(ToolError::WentBack {
+                    projection: name,
+                    from: first,
+                    to: at,
+                });
+            }
+            report(Progress::Phase("catching up"));
+            replay_into(bus, &scratch, projection, options, at, shutdown, report).await?;
+            report(Progress::Phase("comparing"));
+            let tables = compare(
+                &mut tx,
+                &shadow::live_schema(live).await?,
+                &schema,
+                projection,
+            )
+            .await?;
+            Ok(Verified {
+                projection: name,
+                checkpoint: at,
+                tables,
+                elapsed: started.elapsed(),
+            })
+        }
+        .await;
+        scratch.discard(live).await?;
+        checked
+    }
+    .await;
+    exclusive.release(REBUILD_LOCK, name).await;
+    result
+}
+
+async fn live_checkpoint(conn: &mut PgConnection, name: &str) -> Result<u64, sqlx::Error> {
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT last_seq FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
+    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+}
+
+async fn compare<P: Projection>(
+    conn: &mut PgConnection,
+    live_schema: &str,
+    scratch_schema: &str,
+    projection: &P,
+) -> Result<Vec<TableCheck>, sqlx::Error> {
+    let live = shadow::digests(conn, live_schema, projection).await?;
+    let mut rebuilt = shadow::digests(conn, scratch_schema, projection).await?;
+    let mut out = Vec::new();
+    for (table, live) in live {
+        let rebuilt = rebuilt.remove(table).unwrap_or(TableDigest {
+            rows: 0,
+            hash: String::new(),
+        });
+        let (only_live, only_rebuilt) = if live == rebuilt {
+            (Vec::new(), Vec::new())
+        } else {
+            shadow::differing_rows(conn, live_schema, scratch_schema, table, SHOWN_DIFFERENCES)
+                .await?
+        };
+        out.push(TableCheck {
+            table,
+            live,
+            rebuilt,
+            only_live,
+            only_rebuilt,
+        });
+    }
+    Ok(out)
+}
+
+/// Where a projection stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub projection: &'static str,
+    pub checkpoint: u64,
+    pub last_seq: u64,
+    pub lag_events: u64,
+    /// How long the oldest event not yet applied has been waiting (0 when caught up).
+    pub lag_seconds: f64,
+    /// `live`, `rebuilding`, `failed` or `interrupted rebuild`.
+    pub state: String,
+    /// The last error applying events (cleared by the next commit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A rebuild's progress: its shadow's checkpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild_at: Option<u64>,
+}
+
+/// The status of `projection`.
+pub async fn status<P: Projection>(
+    bus: &Bus,
+    live: &PgPool,
+    projection: &P,
+) -> Result<Status, ToolError> {
+    let name = projection.name();
+    let row: Option<(i64, Option<String>)> =
+        sqlx::query_as("SELECT last_seq, last_error FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(live)
+            .await?;
+    let (at, error) = row.unwrap_or((0, None));
+    let at = u64::try_from(at).unwrap_or(0);
+    let last_seq = bus.last_seq().await?;
+    let lag_events = last_seq.saturating_sub(at);
+    let lag_seconds = if lag_events > 0 {
+        match bus
+            .get(at + 1)
+            .await
+            .ok()
+            .and_then(|b| Event::from_bytes(&b).ok())
+        {
+            Some(event) => (chrono::Utc::now() - event.occurred_at)
+                .to_std()
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            None => 0.0,
+        }
+    } else {
+        0.0
+    };
+    let schema = shadow::rebuild_schema(name);
+    let mut rebuild_at = None;
+    let state = if shadow::exists(live, &schema).await? {
+        rebuild_at = Some(
+            shadow::checkpoint_in(live, &schema, name)
+                .await
+                .unwrap_or(0),
+        );
+        match Exclusive::take(live, REBUILD_LOCK, name).await? {
+            Some(free) => {
+                free.release(REBUILD_LOCK, name).await;
+                "interrupted rebuild"
+            }
+            None => "rebuilding",
+        }
+    } else if error.is_some() {
+        "failed"
+    } else {
+        "live"
+    };
+    Ok(Status {
+        projection: name,
+        checkpoint: at,
+        last_seq,
+        lag_events,
+        lag_seconds,
+        state: state.to_owned(),
+        error,
+        rebuild_at,
+    })
+}
+
+/// Every table's digest, by name (for tests and scripts).
+pub async fn live_digests<P: Projection>(
+    live: &PgPool,
+    projection: &P,
+) -> Result<BTreeMap<&'static str, TableDigest>, sqlx::Error> {
+    let schema = shadow::live_schema(live).await?;
+    let mut conn = live.acquire().await?;
+    shadow::digests(&mut conn, &schema, projection).await
+}
