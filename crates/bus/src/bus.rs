@@ -359,20 +359,37 @@ impl Bus {
     /// client recreates it where it left off after a gap or a reconnect. Replays read the log
     /// with it; where a replay stands is the reader's business (a projection's checkpoint).
     pub async fn read_from(&self, start: u64) -> Result<pull::Ordered, BusError> {
+        Ok(self
+            .read_filtered(self.subjects.all_events(), start)
+            .await?
+            .0)
+    }
+
+    /// Like [`Bus::read_from`], only the events on subjects matching `filter` (such as
+    /// [`Subjects::room_events`]); also returns how many of them the log held at the start.
+    pub async fn read_filtered(
+        &self,
+        filter: String,
+        start: u64,
+    ) -> Result<(pull::Ordered, u64), BusError> {
         let config = pull::OrderedConfig {
-            filter_subject: self.subjects.all_events(),
+            filter_subject: filter,
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: start.max(1),
             },
             ..Default::default()
         };
-        self.stream()?
+        let consumer = self
+            .stream()?
             .create_consumer(config)
             .await
-            .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))?
+            .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))?;
+        let pending = consumer.cached_info().num_pending;
+        let messages = consumer
             .messages()
             .await
-            .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))
+            .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))?;
+        Ok((messages, pending))
     }
 
     /// Reads every event of `room` with `seq > since`, up to the head of the log at the time of

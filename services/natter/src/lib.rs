@@ -1,6 +1,7 @@
 //! The `natter` binary's composition: connecting to the servers (with errors that say what to
 //! do), and running roles together or one at a time. The test kit starts roles through here.
 
+pub mod inspect;
 pub mod ops;
 
 use std::sync::OnceLock;

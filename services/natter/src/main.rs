@@ -41,6 +41,10 @@ enum Command {
     Projector(ProjectorArgs),
     /// Inspect, rebuild and verify the read models (see `natter projections --help`).
     Projections(natter::ops::ProjectionsArgs),
+    /// Look into the log: follow, dump, count (see `natter events --help`).
+    Events(natter::inspect::EventsArgs),
+    /// A room's state at any seq of the log (see `natter rooms --help`).
+    Rooms(natter::inspect::RoomsArgs),
     /// Load-test a running natter over its public REST and WebSocket surface.
     Bench(natter_bench::BenchArgs),
 }
@@ -119,6 +123,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             natter::projector(&args.conn, args.role, &args.stream, shutdown).await
         }
         Command::Projections(args) => natter::ops::projections(args, shutdown).await,
+        Command::Events(args) => natter::inspect::events(args, shutdown).await,
+        Command::Rooms(args) => natter::inspect::rooms(args).await,
         Command::Bench(args) => natter_bench::run(args).await.map(drop),
     }
 }
@@ -130,7 +136,9 @@ async fn main() -> ExitCode {
     // Operator commands print their results on stdout: their logs go to stderr.
     match cli.command {
         Command::Bench(_) => {}
-        Command::Projections(_) => telemetry::init_to(cli.log_format == "json", true),
+        Command::Projections(_) | Command::Events(_) | Command::Rooms(_) => {
+            telemetry::init_to(cli.log_format == "json", true)
+        }
         _ => telemetry::init(cli.log_format == "json"),
     }
     match run(cli).await {
