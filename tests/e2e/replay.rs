@@ -524,3 +524,81 @@ async fn time_travel_shows_membership_before_and_after_a_kick() {
     pool.close().await;
     s.finish().await;
 }
+
+/// Schema evolution: `user.registered` is at version 2 (credentials as an object); a
+/// version-1 event already in the log (flat `password_hash`) is upcast on every read, so the
+/// live read model and a rebuild both have the user, who can sign in.
+#[tokio::test]
+async fn version_1_events_in_the_log_replay_into_the_current_read_model() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let pool = s.env.pool().await;
+    caught_up(&s.env, &pool).await;
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(alice.id())
+        .fetch_one(&pool)
+        .await
+        .expect("alice's hash");
+
+    // An event as an older natter wrote it, appended as stored bytes.
+    let bus = s.env.bus().await;
+    let old_user = Uuid::now_v7();
+    let v1 = json!({
+        "id": Uuid::now_v7(), "version": 1, "occurred_at": "2026-01-02T03:04:05Z",
+        "actor_id": old_user, "type": "user.registered",
+        "data": {"user_id": old_user, "username": "olduser", "display_name": "Old User",
+                 "password_hash": hash},
+    });
+    let js = async_nats::jetstream::new(bus.client().clone());
+    js.publish(
+        bus.subjects().username_claim("olduser"),
+        v1.to_string().into(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("stored");
+    caught_up(&s.env, &pool).await;
+
+    let sign_in = || async {
+        natter_testkit::Api::anonymous(&s.natter.base)
+            .post(
+                "/v1/auth/login",
+                json!({"username": "olduser", "password": "password123"}),
+            )
+            .await
+    };
+    let (status, body) = sign_in().await;
+    assert!(status.is_success(), "live read model: {body}");
+    assert_eq!(body["user"]["id"], json!(old_user));
+
+    rebuild(&s.env, &pool, &History, 100)
+        .await
+        .expect("rebuild");
+    let (status, body) = sign_in().await;
+    assert!(status.is_success(), "after a rebuild: {body}");
+    verify_matches(&s.env, &pool, &History).await;
+
+    let mut command = NatterProcess::command(&s.env);
+    let out = command
+        .args(["events", "stats", "--json"])
+        .output()
+        .await
+        .expect("stats");
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let versions: Vec<(u64, u64)> = stats["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .filter(|t| t["type"] == "user.registered")
+        .map(|t| {
+            (
+                t["version"].as_u64().unwrap_or(0),
+                t["count"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [(1, 1), (2, 1)], "{stats}");
+    pool.close().await;
+    s.finish().await;
+}

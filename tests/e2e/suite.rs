@@ -48,7 +48,7 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                 user_id: *id,
                 username: name.clone(),
                 display_name: name.clone(),
-                password_hash: "x".into(),
+                credentials: natter_schemas::event::Credentials::Password { hash: "x".into() },
             }),
         ));
     }

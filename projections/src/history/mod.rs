@@ -70,7 +70,7 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
             .bind(u.user_id)
             .bind(&u.username)
             .bind(&u.display_name)
-            .bind(&u.password_hash)
+            .bind(u.credentials.password_hash())
             .bind(at)
             .bind(seq)
             .execute(&mut *conn)

@@ -20,8 +20,8 @@ pub mod reading;
 
 use natter_projections::history::queries::{self, RoomAccess};
 use natter_schemas::event::{
-    EventBody, MemberChanged, MemberMuted, MemberRemoved, MessagePosted, RoomArchived, RoomCreated,
-    RoomMember, RoomUpdated, UserProfileUpdated, UserRegistered,
+    Credentials, EventBody, MemberChanged, MemberMuted, MemberRemoved, MessagePosted, RoomArchived,
+    RoomCreated, RoomMember, RoomUpdated, UserProfileUpdated, UserRegistered,
 };
 use natter_schemas::frames::SendReply;
 use natter_schemas::model::{Member, Role, Room, RoomKind, User, Visibility};
@@ -63,7 +63,9 @@ pub async fn register(
             user_id,
             username: username.clone(),
             display_name,
-            password_hash,
+            credentials: Credentials::Password {
+                hash: password_hash,
+            },
         }),
     );
     let subject = state.bus().subjects().username_claim(&username);
