@@ -226,6 +226,17 @@ pub async fn contents<P: Projection>(
     Ok(out)
 }
 
+/// Refreshes the planner's statistics of a projection's tables (on whatever tables `pool`
+/// sees: live, or a shadow).
+pub async fn analyze<P: Projection>(pool: &PgPool, projection: &P) -> Result<(), sqlx::Error> {
+    for table in projection.tables() {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Empties a projection: its tables and its checkpoint, in one transaction.
 pub async fn reset<P: Projection>(pool: &PgPool, projection: &P) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;

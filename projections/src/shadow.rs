@@ -159,13 +159,8 @@ impl Shadow {
     }
 
     /// Table statistics for the planner (autovacuum may be off, and it would take its time).
-    pub async fn analyze(&self) -> Result<(), sqlx::Error> {
-        for table in self.tables {
-            sqlx::query(AssertSqlSafe(format!("ANALYZE {table}")))
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
+    pub async fn analyze<P: Projection>(&self, projection: &P) -> Result<(), sqlx::Error> {
+        crate::analyze(&self.pool, projection).await
     }
 
     /// Closes the shadow's pool and drops its schema.

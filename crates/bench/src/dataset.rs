@@ -120,7 +120,7 @@ impl Rng {
 
 /// A vocabulary of pronounceable words; word `i` is used with frequency about 1/(i+1), as in
 /// natural text.
-fn vocabulary(n: usize) -> Vec<String> {
+pub(crate) fn vocabulary(n: usize) -> Vec<String> {
     const ONSETS: &[&str] = &[
         "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "pl",
         "gr",
@@ -145,13 +145,13 @@ fn vocabulary(n: usize) -> Vec<String> {
 }
 
 /// An index in `0..n`, skewed toward the start (about Zipf with exponent 1).
-fn skewed(rng: &mut Rng, n: usize) -> usize {
+pub(crate) fn skewed(rng: &mut Rng, n: usize) -> usize {
     let x = rng.unit();
     (((n as f64 + 1.0).powf(x) - 1.0) as usize).min(n - 1)
 }
 
 /// Appends with up to `window` acks outstanding.
-struct Appender {
+pub(crate) struct Appender {
     bus: Bus,
     pending: VecDeque<PendingAppend>,
     window: usize,
@@ -159,11 +159,21 @@ struct Appender {
 }
 
 impl Appender {
-    async fn append(&mut self, event: &Event, first: bool) -> anyhow::Result<()> {
+    pub(crate) fn new(bus: Bus, window: usize) -> Self {
+        Self {
+            bus,
+            pending: VecDeque::new(),
+            window,
+            head: 0,
+        }
+    }
+
+    pub(crate) async fn append(&mut self, event: &Event, first: bool) -> anyhow::Result<()> {
         while self.pending.len() >= self.window {
             self.settle_one().await?;
         }
         let subject = match &event.body {
+            EventBody::UserRegistered(u) => self.bus.subjects().username_claim(&u.username),
             EventBody::RoomCreated(_) => self
                 .bus
                 .subjects()
@@ -188,7 +198,7 @@ impl Appender {
         Ok(())
     }
 
-    async fn finish(&mut self) -> anyhow::Result<u64> {
+    pub(crate) async fn finish(&mut self) -> anyhow::Result<u64> {
         while !self.pending.is_empty() {
             self.settle_one().await?;
         }
@@ -212,12 +222,7 @@ async fn seed(client: &Client, args: &DatasetArgs) -> anyhow::Result<(Seeded, f6
     )
     .await
     .context("connect to NATS (the seed appends to the log directly)")?;
-    let mut out = Appender {
-        bus,
-        pending: VecDeque::new(),
-        window: 512,
-        head: 0,
-    };
+    let mut out = Appender::new(bus, 512);
     let mut rng = Rng(0x5eed_da7a);
     let words = vocabulary(5000);
     let started = Instant::now();

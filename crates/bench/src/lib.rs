@@ -7,6 +7,7 @@
 //! - [`connect`]: a reconnect storm resuming with `since`.
 //! - [`dataset`]: unread, history, thread and search readers over a seeded data set of a
 //!   million messages.
+//! - [`replay`]: how fast each read model rebuilds from a log of a million events.
 
 pub mod client;
 pub mod connect;
@@ -14,6 +15,7 @@ pub mod dataset;
 pub mod fanout;
 pub mod history;
 pub mod idle;
+pub mod replay;
 pub mod stats;
 
 use clap::{Args, Subcommand};
@@ -50,6 +52,8 @@ pub enum Workload {
     Connect(connect::ConnectArgs),
     /// Unread, history, thread and search readers over a seeded data set (1M messages).
     Dataset(dataset::DatasetArgs),
+    /// Read-model rebuild speed: each projection replays a (generated) 1M-event log.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs a workload and prints its report.
@@ -82,6 +86,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
             let r = connect::run(&client, a).await?;
             if !args.json {
                 connect::print(&r);
+            }
+            serde_json::to_value(r)?
+        }
+        Workload::Replay(a) => {
+            let r = replay::run(a).await?;
+            if !args.json {
+                replay::print(&r);
             }
             serde_json::to_value(r)?
         }

@@ -210,7 +210,7 @@ pub async fn rebuild<P: Projection>(
                 replay_into(bus, &shadow, projection, options, target, shutdown, report).await?;
         }
         report(Progress::Phase("analyzing"));
-        shadow.analyze().await?;
+        shadow.analyze(projection).await?;
         report(Progress::Phase("swapping"));
         let mut attempt = 0u32;
         let checkpoint = loop {
