@@ -169,7 +169,84 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                 events.push(Event::new(actor, Some(room), body));
                 continue;
             }
-            75..=79 if !posted.is_empty() => {
+            // A message deleted, then edited and reacted to (no effect), reacted to and
+            // un-reacted in a row: the effects of order inside one batch.
+            78 if !posted.is_empty() => {
+                let (room, id, sender, _) = posted[rng.below(posted.len())].clone();
+                let r = rooms.iter().position(|x| *x == room).unwrap_or(0);
+                let reactor = rng.pick(&members[r]);
+                let react = |add: bool| {
+                    let change = ReactionChanged {
+                        message_id: id,
+                        emoji: "🔁".to_owned(),
+                    };
+                    Event::new(
+                        reactor,
+                        Some(room),
+                        if add {
+                            EventBody::ReactionAdded(change)
+                        } else {
+                            EventBody::ReactionRemoved(change)
+                        },
+                    )
+                };
+                events.push(react(true));
+                events.push(react(false));
+                events.push(react(true));
+                events.push(Event::new(
+                    sender,
+                    Some(room),
+                    EventBody::MessageDeleted(MessageRef { message_id: id }),
+                ));
+                events.push(Event::new(
+                    sender,
+                    Some(room),
+                    EventBody::MessageEdited(MessageEdited {
+                        message_id: id,
+                        body: "edited after its delete".to_owned(),
+                        mentions: Vec::new(),
+                    }),
+                ));
+                events.push(react(true));
+                continue;
+            }
+            // An edit and a reaction naming a message posted just after them (no effect).
+            79 => {
+                let client_msg_id = format!("early{k}");
+                let id = natter_schemas::ids::message_id(actor, &client_msg_id);
+                events.push(Event::new(
+                    actor,
+                    Some(room),
+                    EventBody::MessageEdited(MessageEdited {
+                        message_id: id,
+                        body: "edited before it was posted".to_owned(),
+                        mentions: Vec::new(),
+                    }),
+                ));
+                events.push(Event::new(
+                    actor,
+                    Some(room),
+                    EventBody::ReactionAdded(ReactionChanged {
+                        message_id: id,
+                        emoji: "⏪".to_owned(),
+                    }),
+                ));
+                let event = Event::new(
+                    actor,
+                    Some(room),
+                    EventBody::MessagePosted(MessagePosted {
+                        message_id: id,
+                        client_msg_id,
+                        body: "posted after an edit".to_owned(),
+                        thread_root_id: None,
+                        mentions: Vec::new(),
+                    }),
+                );
+                posted.push((room, id, actor, event.clone()));
+                events.push(event);
+                continue;
+            }
+            75..=77 if !posted.is_empty() => {
                 let (room, id, _, _) = posted[rng.below(posted.len())].clone();
                 let change = MessageRef { message_id: id };
                 let body = if rng.below(3) == 0 {

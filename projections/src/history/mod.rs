@@ -12,7 +12,7 @@ use natter_schemas::event::{EventBody, RoomCreated};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{Projection, Step, raise_room_heads, seq_i64, steps};
+use crate::{Projection, raise_room_heads, seq_i64};
 
 /// The history projection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -45,16 +45,324 @@ impl Projection for History {
         conn: &mut PgConnection,
         events: &[(u64, Event)],
     ) -> Result<(), sqlx::Error> {
-        // Runs of messages go in one multi-row insert; everything else one event at a time.
-        // Each room's `last_seq` is raised once per batch.
-        for step in steps(events) {
-            match step {
-                Step::Posts(run) => messages_posted(conn, run).await?,
-                Step::One(seq, event) => apply_one(conn, seq, event).await?,
+        // The bulk of a log (messages, edits, deletes, reactions, reads) is applied a
+        // stretch at a time, a few set-based statements per stretch; everything else (rooms,
+        // members, pins, ...) one event at a time, in log order. Each room's `last_seq` is
+        // raised once per batch.
+        for segment in segments(events) {
+            match segment {
+                Segment::Bulk(stretch) => apply_bulk(conn, stretch).await?,
+                Segment::One(seq, event) => apply_one(conn, seq, event).await?,
             }
         }
         raise_room_heads(conn, "rooms", "id", events).await
     }
+}
+
+/// A stretch of a batch: events applied together, or one applied alone.
+enum Segment<'a> {
+    Bulk(&'a [(u64, Event)]),
+    One(u64, &'a Event),
+}
+
+/// Whether an event can be part of a bulk stretch.
+fn bulk(event: &Event) -> bool {
+    matches!(
+        event.body,
+        EventBody::MessagePosted(_)
+            | EventBody::MessageEdited(_)
+            | EventBody::MessageDeleted(_)
+            | EventBody::ReactionAdded(_)
+            | EventBody::ReactionRemoved(_)
+            | EventBody::ReadUpdated(_)
+    )
+}
+
+/// The message an edit, delete or reaction refers to.
+fn referenced(event: &Event) -> Option<Uuid> {
+    match &event.body {
+        EventBody::MessageEdited(e) => Some(e.message_id),
+        EventBody::MessageDeleted(d) => Some(d.message_id),
+        EventBody::ReactionAdded(r) | EventBody::ReactionRemoved(r) => Some(r.message_id),
+        _ => None,
+    }
+}
+
+/// Cuts a batch into bulk stretches and single events, in log order. A bulk stretch is applied
+/// as: its posts, then its reactions, then its edits, then its deletes. That equals applying
+/// its events one by one because
+/// - a post does not depend on anything else in the stretch, and nothing in it refers to a
+///   message posted after it (the stretch ends before such a post);
+/// - reactions and edits of a message that the stretch deletes end up gone either way (a
+///   delete removes them; after the delete they would have had no effect);
+/// - reactions and edits touch different things, and each is reduced per key in log order.
+fn segments(events: &[(u64, Event)]) -> impl Iterator<Item = Segment<'_>> {
+    let mut rest = events;
+    std::iter::from_fn(move || {
+        let (seq, first) = rest.first()?;
+        if !bulk(first) {
+            rest = &rest[1..];
+            return Some(Segment::One(*seq, first));
+        }
+        let mut referenced_so_far = std::collections::HashSet::new();
+        let mut n = 0;
+        for (_, event) in rest {
+            if !bulk(event) {
+                break;
+            }
+            if let EventBody::MessagePosted(p) = &event.body
+                && referenced_so_far.contains(&p.message_id)
+            {
+                break;
+            }
+            if let Some(id) = referenced(event) {
+                referenced_so_far.insert(id);
+            }
+            n += 1;
+        }
+        let (stretch, after) = rest.split_at(n);
+        rest = after;
+        Some(Segment::Bulk(stretch))
+    })
+}
+
+/// Applies a bulk stretch (see [`segments`]).
+async fn apply_bulk(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), sqlx::Error> {
+    let posts: Vec<(u64, Event)> = events
+        .iter()
+        .filter(|(_, e)| matches!(e.body, EventBody::MessagePosted(_)))
+        .cloned()
+        .collect();
+    if !posts.is_empty() {
+        messages_posted(conn, &posts).await?;
+    }
+    reactions(conn, events).await?;
+    edits(conn, events).await?;
+    deletes(conn, events).await
+}
+
+/// The reactions of a stretch, reduced per (message, emoji, user) in log order: a key whose
+/// last change is a removal is deleted; one whose last change is an addition gets the row of
+/// the first addition after its last removal (the row is replaced), or of its first addition
+/// when nothing removed it here (an existing row stays as it is).
+async fn reactions(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), sqlx::Error> {
+    // key -> (removed in this stretch, seq of the add that counts, its room)
+    let mut keys: HashMap<(Uuid, &str, Uuid), (bool, Option<(i64, Option<Uuid>)>)> =
+        HashMap::new();
+    for (seq, event) in events {
+        match &event.body {
+            EventBody::ReactionAdded(r) => {
+                let entry = keys
+                    .entry((r.message_id, r.emoji.as_str(), event.actor_id))
+                    .or_insert((false, None));
+                if entry.1.is_none() {
+                    entry.1 = Some((seq_i64(*seq), event.room_id));
+                }
+            }
+            EventBody::ReactionRemoved(r) => {
+                keys.insert((r.message_id, r.emoji.as_str(), event.actor_id), (true, None));
+            }
+            _ => {}
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (mut gone_m, mut gone_e, mut gone_u) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut add_m, mut add_e, mut add_u, mut add_s, mut add_r) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((message, emoji, user), (removed, add)) in keys {
+        if removed {
+            gone_m.push(message);
+            gone_e.push(emoji);
+            gone_u.push(user);
+        }
+        if let Some((seq, room)) = add {
+            add_m.push(message);
+            add_e.push(emoji);
+            add_u.push(user);
+            add_s.push(seq);
+            add_r.push(room);
+        }
+    }
+    if !gone_m.is_empty() {
+        sqlx::query(
+            "DELETE FROM reactions r USING unnest($1::uuid[], $2::text[], $3::uuid[]) AS k(m, e, u)
+             WHERE r.message_id = k.m AND r.emoji = k.e AND r.user_id = k.u",
+        )
+        .bind(&gone_m)
+        .bind(&gone_e)
+        .bind(&gone_u)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !add_m.is_empty() {
+        sqlx::query(
+            "INSERT INTO reactions (message_id, emoji, user_id, seq)
+             SELECT k.m, k.e, k.u, k.s
+             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::uuid[])
+                  AS k(m, e, u, s, r)
+             WHERE EXISTS (SELECT 1 FROM messages WHERE id = k.m AND room_id = k.r AND NOT deleted)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&add_m)
+        .bind(&add_e)
+        .bind(&add_u)
+        .bind(&add_s)
+        .bind(&add_r)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The edits of a stretch: each message's chain of edits in log order, every edit keeping the
+/// body it replaced (the first, the stored body); the message gets the last.
+async fn edits(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), sqlx::Error> {
+    // An edit after the message's delete had no effect (in particular on `edited_at`, which a
+    // delete keeps): leave those out, since deletes are applied after edits.
+    let mut deleted = std::collections::HashSet::new();
+    let mut edits: Vec<(u64, &Event, &natter_schemas::event::MessageEdited)> = Vec::new();
+    for (seq, e) in events {
+        match &e.body {
+            EventBody::MessageDeleted(d) => {
+                deleted.insert(d.message_id);
+            }
+            EventBody::MessageEdited(m) if !deleted.contains(&m.message_id) => {
+                edits.push((*seq, e, m));
+            }
+            _ => {}
+        }
+    }
+    if edits.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = edits.iter().map(|(_, _, m)| m.message_id).collect();
+    let current: Vec<(Uuid, Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT id, room_id, body FROM messages WHERE id = ANY($1) AND NOT deleted",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut bodies: HashMap<Uuid, (Uuid, String)> = current
+        .into_iter()
+        .map(|(id, room, body)| (id, (room, body.unwrap_or_default())))
+        .collect();
+    let (mut e_ids, mut e_seqs, mut e_before, mut e_at) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // message -> (body, edited_at, mentions as text) after its last edit
+    let mut last: HashMap<Uuid, (&str, chrono::DateTime<chrono::Utc>, String)> = HashMap::new();
+    for (seq, event, edit) in edits {
+        let Some((room, body)) = bodies.get_mut(&edit.message_id) else {
+            continue;
+        };
+        if Some(*room) != event.room_id {
+            continue;
+        }
+        e_ids.push(edit.message_id);
+        e_seqs.push(seq_i64(seq));
+        e_before.push(std::mem::replace(body, edit.body.clone()));
+        e_at.push(event.occurred_at);
+        last.insert(
+            edit.message_id,
+            (
+                edit.body.as_str(),
+                event.occurred_at,
+                edit.mentions
+                    .iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        );
+    }
+    if e_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO message_edits (message_id, seq, body_before, edited_at)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&e_ids)
+    .bind(&e_seqs)
+    .bind(&e_before)
+    .bind(&e_at)
+    .execute(&mut *conn)
+    .await?;
+    let (mut m_ids, mut m_bodies, mut m_at, mut m_mentions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, (body, at, mentions)) in last {
+        m_ids.push(id);
+        m_bodies.push(body);
+        m_at.push(at);
+        m_mentions.push(mentions);
+    }
+    sqlx::query(
+        "UPDATE messages m SET body = v.body, edited_at = v.at,
+                mentions = COALESCE(string_to_array(NULLIF(v.mentions, ''), ',')::uuid[], '{}')
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, body, at, mentions)
+         WHERE m.id = v.id",
+    )
+    .bind(&m_ids)
+    .bind(&m_bodies)
+    .bind(&m_at)
+    .bind(&m_mentions)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The deletes of a stretch (see [`message_deleted`]), for all its messages at once.
+async fn deletes(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), sqlx::Error> {
+    let (mut ids, mut rooms) = (Vec::new(), Vec::new());
+    for (_, event) in events {
+        if let (EventBody::MessageDeleted(d), Some(room)) = (&event.body, event.room_id) {
+            ids.push(d.message_id);
+            rooms.push(room);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let deleted: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
+        "UPDATE messages m SET deleted = true, body = NULL, mentions = '{}'
+         FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::uuid[])) AS v(id, room)
+         WHERE m.id = v.id AND m.room_id = v.room AND NOT m.deleted
+         RETURNING m.id, m.thread_root_id",
+    )
+    .bind(&ids)
+    .bind(&rooms)
+    .fetch_all(&mut *conn)
+    .await?;
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    let gone: Vec<Uuid> = deleted.iter().map(|(id, _)| *id).collect();
+    sqlx::query(
+        "WITH e AS (DELETE FROM message_edits WHERE message_id = ANY($1)),
+              r AS (DELETE FROM reactions WHERE message_id = ANY($1))
+         DELETE FROM pins WHERE message_id = ANY($1)",
+    )
+    .bind(&gone)
+    .execute(&mut *conn)
+    .await?;
+    let mut replies: HashMap<Uuid, i32> = HashMap::new();
+    for root in deleted.iter().filter_map(|(_, root)| *root) {
+        *replies.entry(root).or_default() += 1;
+    }
+    if !replies.is_empty() {
+        let (roots, counts): (Vec<Uuid>, Vec<i32>) = replies.into_iter().unzip();
+        sqlx::query(
+            "UPDATE messages m SET reply_count = greatest(m.reply_count - v.n, 0)
+             FROM unnest($1::uuid[], $2::int[]) AS v(id, n) WHERE m.id = v.id",
+        )
+        .bind(&roots)
+        .bind(&counts)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Applies one event that is not a message.
