@@ -267,7 +267,7 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
         out.append(&Event::new(actor, Some(room.id), body), false)
             .await?;
         written += 1;
-        if written % 100_000 == 0 {
+        if written.is_multiple_of(100_000) {
             eprintln!("  {written} events appended");
         }
     }

@@ -128,10 +128,10 @@ fn segments(events: &[(u64, Event)]) -> impl Iterator<Item = Segment<'_>> {
 
 /// Applies a bulk stretch (see [`segments`]).
 async fn apply_bulk(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), sqlx::Error> {
-    let posts: Vec<(u64, Event)> = events
+    let posts: Vec<(u64, &Event)> = events
         .iter()
         .filter(|(_, e)| matches!(e.body, EventBody::MessagePosted(_)))
-        .cloned()
+        .map(|(seq, e)| (*seq, e))
         .collect();
     if !posts.is_empty() {
         messages_posted(conn, &posts).await?;
@@ -146,9 +146,10 @@ async fn apply_bulk(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<
 /// the first addition after its last removal (the row is replaced), or of its first addition
 /// when nothing removed it here (an existing row stays as it is).
 async fn reactions(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), sqlx::Error> {
-    // key -> (removed in this stretch, seq of the add that counts, its room)
-    let mut keys: HashMap<(Uuid, &str, Uuid), (bool, Option<(i64, Option<Uuid>)>)> =
-        HashMap::new();
+    /// (message, emoji, user) -> whether this stretch removed it, and the addition that counts
+    /// (its seq and room).
+    type Reduced<'e> = HashMap<(Uuid, &'e str, Uuid), (bool, Option<(i64, Option<Uuid>)>)>;
+    let mut keys: Reduced = HashMap::new();
     for (seq, event) in events {
         match &event.body {
             EventBody::ReactionAdded(r) => {
@@ -452,7 +453,7 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
                 .await?;
         }
         EventBody::MessagePosted(_) => {
-            messages_posted(conn, &[(u64::try_from(seq).unwrap_or(0), event.clone())]).await?;
+            messages_posted(conn, &[(u64::try_from(seq).unwrap_or(0), event)]).await?;
         }
         EventBody::MessageEdited(e) => {
             // The body it replaces is kept; a deleted message cannot change.
@@ -659,7 +660,7 @@ async fn room_created(
 /// leaves one message, the first, and counts as one reply.
 async fn messages_posted(
     conn: &mut PgConnection,
-    events: &[(u64, Event)],
+    events: &[(u64, &Event)],
 ) -> Result<(), sqlx::Error> {
     let n = events.len();
     let mut ids = Vec::with_capacity(n);
