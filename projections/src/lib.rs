@@ -153,31 +153,32 @@ pub async fn checkpoint(pool: &PgPool, name: &str) -> Result<u64, ProjectionErro
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }
 
-/// A stretch of a batch applied together: a run of `message.posted` (the bulk of any log,
-/// written with multi-row statements), or one other event.
+/// A stretch of a batch applied together (events a projection applies with set-based
+/// statements, in log order), or one event applied alone.
 pub(crate) enum Step<'a> {
-    Posts(&'a [(u64, Event)]),
+    Bulk(Vec<(u64, &'a Event)>),
     One(u64, &'a Event),
 }
 
-/// Cuts a batch into [`Step`]s, in log order.
-pub(crate) fn steps(events: &[(u64, Event)]) -> impl Iterator<Item = Step<'_>> {
-    let mut rest = events;
+/// Cuts a batch into [`Step`]s, in log order. Events `ignored` has no effect on the
+/// projection and are left out (so that they do not cut a bulk stretch); runs of events
+/// `bulk` accepts go together; any other event is a step of its own.
+pub(crate) fn steps<'a>(
+    events: &'a [(u64, Event)],
+    ignored: impl Fn(&Event) -> bool,
+    bulk: impl Fn(u64, &Event) -> bool,
+) -> impl Iterator<Item = Step<'a>> {
+    let mut rest = events.iter().filter(move |(_, e)| !ignored(e)).peekable();
     std::iter::from_fn(move || {
-        let first = rest.first()?;
-        let run = rest
-            .iter()
-            .take_while(|(_, e)| {
-                matches!(e.body, natter_schemas::event::EventBody::MessagePosted(_))
-            })
-            .count();
-        let step = if run > 0 {
-            Step::Posts(&rest[..run])
-        } else {
-            Step::One(first.0, &first.1)
-        };
-        rest = &rest[run.max(1)..];
-        Some(step)
+        let (seq, first) = rest.next()?;
+        if !bulk(*seq, first) {
+            return Some(Step::One(*seq, first));
+        }
+        let mut run = vec![(*seq, first)];
+        while let Some((seq, event)) = rest.next_if(|(seq, e)| bulk(*seq, e)) {
+            run.push((*seq, event));
+        }
+        Some(Step::Bulk(run))
     })
 }
 

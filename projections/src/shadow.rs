@@ -103,9 +103,12 @@ impl Shadow {
         pool_size: u32,
     ) -> Result<Self, sqlx::Error> {
         let live_schema = live_schema(live).await?;
+        // Commits into a shadow need not wait for their WAL flush: a shadow is thrown away if
+        // anything dies before the swap, and the swap's own (synchronous) commit flushes the
+        // WAL up to it, so every shadow commit before it is durable with it.
         let options = (*live.connect_options())
             .clone()
-            .options([("search_path", schema)]);
+            .options([("search_path", schema), ("synchronous_commit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .connect_with(options)

@@ -258,8 +258,12 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                 continue;
             }
             80..=91 => {
-                // Reads forward and (sometimes) backward.
-                let seq = 1 + rng.below(events.len()) as u64;
+                // Reads forward and (sometimes) backward, a few naming seqs not yet in the log.
+                let seq = if rng.below(8) == 0 {
+                    (events.len() + 1 + rng.below(6)) as u64
+                } else {
+                    1 + rng.below(events.len()) as u64
+                };
                 EventBody::ReadUpdated(ReadUpdated { seq })
             }
             92..=95 => {
@@ -290,6 +294,26 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
         };
         events.push(Event::new(actor, Some(room), body));
     }
+    // Last (so that nothing after it hides its effect): a read naming a seq past its own, then
+    // a message that lands at or before that seq.
+    let (reader, writer) = (members[0][0], members[0][1]);
+    let ahead = events.len() as u64 + 3;
+    events.push(Event::new(
+        reader,
+        Some(rooms[0]),
+        EventBody::ReadUpdated(ReadUpdated { seq: ahead }),
+    ));
+    events.push(Event::new(
+        writer,
+        Some(rooms[0]),
+        EventBody::MessagePosted(MessagePosted {
+            message_id: Uuid::now_v7(),
+            client_msg_id: "last".into(),
+            body: "after a read that named it".into(),
+            thread_root_id: None,
+            mentions: vec![reader],
+        }),
+    ));
     events
         .into_iter()
         .enumerate()

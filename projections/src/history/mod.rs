@@ -161,7 +161,10 @@ async fn reactions(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(
                 }
             }
             EventBody::ReactionRemoved(r) => {
-                keys.insert((r.message_id, r.emoji.as_str(), event.actor_id), (true, None));
+                keys.insert(
+                    (r.message_id, r.emoji.as_str(), event.actor_id),
+                    (true, None),
+                );
             }
             _ => {}
         }
@@ -239,12 +242,11 @@ async fn edits(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), s
         return Ok(());
     }
     let ids: Vec<Uuid> = edits.iter().map(|(_, _, m)| m.message_id).collect();
-    let current: Vec<(Uuid, Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT id, room_id, body FROM messages WHERE id = ANY($1) AND NOT deleted",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let current: Vec<(Uuid, Uuid, Option<String>)> =
+        sqlx::query_as("SELECT id, room_id, body FROM messages WHERE id = ANY($1) AND NOT deleted")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
     let mut bodies: HashMap<Uuid, (Uuid, String)> = current
         .into_iter()
         .map(|(id, room, body)| (id, (room, body.unwrap_or_default())))

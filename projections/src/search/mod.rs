@@ -58,10 +58,20 @@ impl Projection for Search {
         conn: &mut PgConnection,
         events: &[(u64, Event)],
     ) -> Result<(), sqlx::Error> {
-        for step in steps(events) {
+        // Only messages, edits and deletes matter here; runs of messages go in one insert.
+        let ignored = |e: &Event| {
+            !matches!(
+                e.body,
+                EventBody::MessagePosted(_)
+                    | EventBody::MessageEdited(_)
+                    | EventBody::MessageDeleted(_)
+            )
+        };
+        let bulk = |_: u64, e: &Event| matches!(e.body, EventBody::MessagePosted(_));
+        for step in steps(events, ignored, bulk) {
             let event = match step {
-                Step::Posts(run) => {
-                    self.messages_posted(conn, run).await?;
+                Step::Bulk(run) => {
+                    self.messages_posted(conn, &run).await?;
                     continue;
                 }
                 Step::One(_, event) => event,
@@ -135,7 +145,7 @@ impl Search {
     async fn messages_posted(
         &self,
         conn: &mut PgConnection,
-        events: &[(u64, Event)],
+        events: &[(u64, &Event)],
     ) -> Result<(), sqlx::Error> {
         let n = events.len();
         let (mut ids, mut rooms, mut seqs, mut senders, mut times, mut bodies) = (

@@ -50,9 +50,12 @@ impl Projection for Unread {
         conn: &mut PgConnection,
         events: &[(u64, Event)],
     ) -> Result<(), sqlx::Error> {
-        for step in steps(events) {
+        for step in steps(events, ignored, bulk) {
             match step {
-                Step::Posts(run) => messages_posted(conn, run).await?,
+                Step::Bulk(run) => {
+                    messages_posted(conn, &run).await?;
+                    reads(conn, &run).await?;
+                }
                 Step::One(seq, event) => apply_one(conn, seq, event).await?,
             }
         }
@@ -150,10 +153,109 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
             .await?;
         }
         EventBody::MessagePosted(_) => {
-            messages_posted(conn, &[(u64::try_from(seq).unwrap_or(0), event.clone())]).await?;
+            messages_posted(conn, &[(u64::try_from(seq).unwrap_or(0), event)]).await?;
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// Events that change nothing here.
+fn ignored(event: &Event) -> bool {
+    !matches!(
+        event.body,
+        EventBody::RoomCreated(_)
+            | EventBody::MemberJoined(_)
+            | EventBody::MemberInvited(_)
+            | EventBody::MemberLeft(_)
+            | EventBody::MemberKicked(_)
+            | EventBody::MemberBanned(_)
+            | EventBody::ReadUpdated(_)
+            | EventBody::MessageEdited(_)
+            | EventBody::MessageDeleted(_)
+            | EventBody::MessagePosted(_)
+    )
+}
+
+/// Messages and reads go in bulk: a stretch of them is applied as its messages, then its reads.
+/// That equals applying them one by one because a read names a seq before its own (one that
+/// does not is applied alone), so a message after it in the log is after its position either
+/// way: its count, its mentions and its sender's position come out the same. Edits and deletes
+/// (whose mentions depend on positions at their moment) and membership go one at a time.
+fn bulk(seq: u64, event: &Event) -> bool {
+    match &event.body {
+        EventBody::MessagePosted(_) => true,
+        EventBody::ReadUpdated(r) => r.seq < seq,
+        _ => false,
+    }
+}
+
+/// The reads of a bulk stretch: per member and room, the first read naming the furthest seq
+/// (positions only move forward; the furthest read decides the position, the ordinal and the
+/// time), in one statement, then the mentions the moved positions passed.
+async fn reads(conn: &mut PgConnection, events: &[(u64, &Event)]) -> Result<(), sqlx::Error> {
+    let mut furthest: HashMap<(Uuid, Uuid), (i64, chrono::DateTime<chrono::Utc>)> = HashMap::new();
+    for (_, event) in events {
+        if let (EventBody::ReadUpdated(r), Some(room)) = (&event.body, event.room_id) {
+            let seq = seq_i64(r.seq);
+            let entry = furthest
+                .entry((room, event.actor_id))
+                .or_insert((seq, event.occurred_at));
+            if seq > entry.0 {
+                *entry = (seq, event.occurred_at);
+            }
+        }
+    }
+    if furthest.is_empty() {
+        return Ok(());
+    }
+    let (mut rooms, mut users, mut seqs, mut ats) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((room, user), (seq, at)) in furthest {
+        rooms.push(room);
+        users.push(user);
+        seqs.push(seq);
+        ats.push(at);
+    }
+    let moved: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+        "UPDATE read_positions p SET last_read_seq = v.s, read_at = v.at,
+                read_ordinal = GREATEST(p.read_ordinal, COALESCE(
+                    (SELECT ordinal FROM unread_messages
+                     WHERE room_id = v.r AND seq <= v.s ORDER BY seq DESC LIMIT 1), 0))
+         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[]) AS v(r, u, s, at)
+         WHERE p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
+         RETURNING p.room_id, p.user_id, p.last_read_seq",
+    )
+    .bind(&rooms)
+    .bind(&users)
+    .bind(&seqs)
+    .bind(&ats)
+    .fetch_all(&mut *conn)
+    .await?;
+    drop_passed_mentions(conn, moved).await
+}
+
+/// Drops the unread mentions at or before each moved position `(room, user, seq)`.
+async fn drop_passed_mentions(
+    conn: &mut PgConnection,
+    moved: Vec<(Uuid, Uuid, i64)>,
+) -> Result<(), sqlx::Error> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let (rooms, (users, seqs)): (Vec<Uuid>, (Vec<Uuid>, Vec<i64>)) =
+        moved.into_iter().map(|(r, u, s)| (r, (u, s))).unzip();
+    sqlx::query(sqlx::AssertSqlSafe(drop_mentions(
+        "(room_id, user_id, seq) IN (
+             SELECT x.room_id, x.user_id, x.seq FROM unread_mentions x
+             JOIN unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(r, u, s)
+               ON x.room_id = v.r AND x.user_id = v.u AND x.seq <= v.s)",
+    )))
+    .bind(&rooms)
+    .bind(&users)
+    .bind(&seqs)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -222,13 +324,13 @@ async fn move_position(
 /// who have not read that far become unread mentions.
 async fn messages_posted(
     conn: &mut PgConnection,
-    events: &[(u64, Event)],
+    events: &[(u64, &Event)],
 ) -> Result<(), sqlx::Error> {
     let posted: Vec<(i64, Uuid, Uuid, &Event, &[Uuid])> = events
         .iter()
         .filter_map(|(seq, e)| match (&e.body, e.room_id) {
             (EventBody::MessagePosted(p), Some(room)) => {
-                Some((seq_i64(*seq), room, p.message_id, e, p.mentions.as_slice()))
+                Some((seq_i64(*seq), room, p.message_id, *e, p.mentions.as_slice()))
             }
             _ => None,
         })
@@ -347,20 +449,5 @@ async fn messages_posted(
     .bind(&s_ats)
     .fetch_all(&mut *conn)
     .await?;
-    if !moved.is_empty() {
-        let (rooms, (users, seqs)): (Vec<Uuid>, (Vec<Uuid>, Vec<i64>)) =
-            moved.into_iter().map(|(r, u, s)| (r, (u, s))).unzip();
-        sqlx::query(sqlx::AssertSqlSafe(drop_mentions(
-            "(room_id, user_id, seq) IN (
-                 SELECT x.room_id, x.user_id, x.seq FROM unread_mentions x
-                 JOIN unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(r, u, s)
-                   ON x.room_id = v.r AND x.user_id = v.u AND x.seq <= v.s)",
-        )))
-        .bind(&rooms)
-        .bind(&users)
-        .bind(&seqs)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    drop_passed_mentions(conn, moved).await
 }
