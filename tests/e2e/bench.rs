@@ -124,3 +124,44 @@ async fn bench_workloads_report_sane_figures_and_lose_nothing() {
     std::fs::remove_file(state).ok();
     s.finish().await;
 }
+
+/// `natter bench replay` fills an empty log, replays it into scratch tables of each projection
+/// and reports the rate; the live tables stay empty and no scratch schema is left.
+#[tokio::test]
+async fn bench_replay_replays_a_generated_log_into_every_projection() {
+    let env = natter_testkit::TestEnv::new().await;
+    let args = natter_bench::replay::ReplayArgs {
+        conn: env.conn.clone(),
+        events: 3_000,
+        rooms: 10,
+        batch: 400,
+        projections: vec!["history".into(), "unread".into(), "search".into()],
+    };
+    let r = natter_bench::replay::run(&args)
+        .await
+        .expect("replay bench");
+    assert_eq!(r.events, 3_000, "{r:?}");
+    assert!(r.generate_s.is_some());
+    let names: Vec<&str> = r.results.iter().map(|x| x.projection.as_str()).collect();
+    assert_eq!(names, ["history", "unread", "search"]);
+    for x in &r.results {
+        assert!(x.events == 3_000 && x.events_per_s > 0.0, "{x:?}");
+    }
+    let pool = env.pool().await;
+    let messages: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(messages, 0, "the live tables are not touched");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'natter\\_%'")
+            .fetch_one(&pool)
+            .await
+            .expect("schemas");
+    assert_eq!(left, 0);
+    // Run again: the log is replayed as found, nothing generated.
+    let again = natter_bench::replay::run(&args).await.expect("again");
+    assert!(again.generate_s.is_none() && again.events == 3_000);
+    pool.close().await;
+    env.cleanup().await;
+}
