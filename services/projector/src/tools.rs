@@ -125,6 +125,13 @@ impl Exclusive {
         Ok(taken.then_some(Self(conn)))
     }
 
+    /// The rebuild lock of projection `name`, or [`ToolError::Busy`].
+    async fn claim(live: &PgPool, name: &'static str) -> Result<Self, ToolError> {
+        Self::take(live, REBUILD_LOCK, name)
+            .await?
+            .ok_or(ToolError::Busy { projection: name })
+    }
+
     async fn release(mut self, class: i32, name: &str) {
         let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
             .bind(class)
@@ -184,9 +191,7 @@ pub async fn rebuild<P: Projection>(
 ) -> Result<Rebuilt, ToolError> {
     let name = projection.name();
     let started = Instant::now();
-    let Some(exclusive) = Exclusive::take(live, REBUILD_LOCK, name).await? else {
-        return Err(ToolError::Busy { projection: name });
-    };
+    let exclusive = Exclusive::claim(live, name).await?;
     let result = async {
         let schema = shadow::rebuild_schema(name);
         if shadow::exists(live, &schema).await? {
@@ -294,9 +299,7 @@ pub async fn verify<P: Projection>(
 ) -> Result<Verified, ToolError> {
     let name = projection.name();
     let started = Instant::now();
-    let Some(exclusive) = Exclusive::take(live, REBUILD_LOCK, name).await? else {
-        return Err(ToolError::Busy { projection: name });
-    };
+    let exclusive = Exclusive::claim(live, name).await?;
     let schema = shadow::verify_schema(name);
     let result = async {
         let scratch = Shadow::create(live, &schema, projection, 2).await?;
