@@ -40,6 +40,12 @@ pub trait Projection: Send + Sync {
     /// The tables this projection writes (and nothing else writes).
     fn tables(&self) -> &'static [&'static str];
 
+    /// Indexes of its tables that its appliers never read (only queries do): a bulk replay
+    /// builds them after loading instead of row by row.
+    fn deferred_indexes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Sets up what the projection needs before its first event, on a pool that sees its
     /// tables (live, or a shadow being rebuilt). Run at every start; must be idempotent.
     fn prepare<'a>(

@@ -63,6 +63,19 @@ pub struct Shadow {
     live_schema: String,
     pool: PgPool,
     tables: &'static [&'static str],
+    /// Indexes left out until [`Shadow::build_deferred`] (their `CREATE INDEX` statements).
+    deferred: Vec<String>,
+}
+
+/// Which indexes a new shadow has from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexes {
+    /// All of them: for a shadow that is read (time travel) or written a little.
+    All,
+    /// All but the projection's [`Projection::deferred_indexes`]: a bulk load maintains fewer
+    /// indexes row by row; build them with [`Shadow::build_deferred`] (before a swap), or
+    /// never (a verify compares contents only).
+    Deferred,
 }
 
 impl Shadow {
@@ -73,9 +86,11 @@ impl Shadow {
         schema: &str,
         projection: &P,
         pool_size: u32,
+        indexes: Indexes,
     ) -> Result<Self, sqlx::Error> {
         let live_schema = live_schema(live).await?;
         let mut tx = live.begin().await?;
+        let mut deferred = Vec::new();
         let s = ident(schema);
         sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {s} CASCADE")))
             .execute(&mut *tx)
@@ -89,10 +104,26 @@ impl Shadow {
             .copied()
             .chain(["projection_checkpoints"])
         {
-            copy_table(&mut tx, &live_schema, schema, table).await?;
+            let defer = match indexes {
+                Indexes::All => &[][..],
+                Indexes::Deferred => projection.deferred_indexes(),
+            };
+            deferred.extend(copy_table(&mut tx, &live_schema, schema, table, defer).await?);
         }
         tx.commit().await?;
-        Self::open(live, schema, projection, pool_size).await
+        let mut shadow = Self::open(live, schema, projection, pool_size).await?;
+        shadow.deferred = deferred;
+        Ok(shadow)
+    }
+
+    /// Builds the indexes left out at creation (each once).
+    pub async fn build_deferred(&mut self) -> Result<(), sqlx::Error> {
+        for statement in std::mem::take(&mut self.deferred) {
+            sqlx::query(AssertSqlSafe(statement))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// A shadow that exists already (after [`Shadow::create`]).
@@ -118,6 +149,7 @@ impl Shadow {
             live_schema,
             pool,
             tables: projection.tables(),
+            deferred: Vec::new(),
         })
     }
 
@@ -252,13 +284,15 @@ pub fn is_lock_timeout(e: &sqlx::Error) -> bool {
 /// Creates `to.table` like `from.table`: columns, defaults, not-null and check constraints,
 /// generated columns, storage; then its primary key and unique constraints and its other
 /// indexes under the same names, and its columns' statistics targets. Foreign keys are not
-/// copied (read-model tables have none).
+/// copied (read-model tables have none). Indexes named in `defer` are not built: their
+/// statements are returned.
 async fn copy_table(
     conn: &mut PgConnection,
     from: &str,
     to: &str,
     table: &str,
-) -> Result<(), sqlx::Error> {
+    defer: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
     let (f, t) = (ident(from), ident(to));
     let source = format!("{f}.{table}");
     let target = format!("{t}.{table}");
@@ -283,8 +317,8 @@ async fn copy_table(
         .execute(&mut *conn)
         .await?;
     }
-    let indexes: Vec<String> = sqlx::query_scalar(
-        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
          WHERE i.indrelid = $1::regclass
            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
          ORDER BY i.indexrelid",
@@ -292,8 +326,16 @@ async fn copy_table(
     .bind(&source)
     .fetch_all(&mut *conn)
     .await?;
-    for definition in indexes {
-        sqlx::query(AssertSqlSafe(retarget_index(&definition, &target)))
+    let mut later = Vec::new();
+    for (name, definition) in indexes {
+        let statement = retarget_index(&definition, &target);
+        // The name may print schema-qualified.
+        let bare = name.rsplit('.').next().unwrap_or(&name).trim_matches('"');
+        if defer.contains(&bare) {
+            later.push(statement);
+            continue;
+        }
+        sqlx::query(AssertSqlSafe(statement))
             .execute(&mut *conn)
             .await?;
     }
@@ -312,7 +354,7 @@ async fn copy_table(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    Ok(later)
 }
 
 /// `CREATE [UNIQUE] INDEX name ON <table> USING ...` (as `pg_get_indexdef` prints it) made to

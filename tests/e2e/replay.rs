@@ -72,6 +72,17 @@ async fn rebuild<P: Projection>(
     .await
 }
 
+/// Every index of the live schema, with its definition.
+async fn live_indexes(pool: &sqlx::PgPool) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT indexname::text, indexdef FROM pg_indexes
+         WHERE schemaname = current_schema() ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("indexes")
+}
+
 async fn shadow_schemas(pool: &sqlx::PgPool) -> Vec<String> {
     sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'natter\\_%'")
         .fetch_all(pool)
@@ -145,6 +156,19 @@ async fn rebuild_while_writes_continue_ends_equal_to_a_fresh_verify() {
 
     let pool = s.env.pool().await;
     let bus = s.env.bus().await;
+    let indexes = live_indexes(&pool).await;
+    for p in [
+        History.deferred_indexes(),
+        Unread.deferred_indexes(),
+        Search::default().deferred_indexes(),
+    ] {
+        for name in p {
+            assert!(
+                indexes.iter().any(|(n, _)| n == name),
+                "deferred index {name} exists"
+            );
+        }
+    }
     let mut writes_seen = 0;
     for round in 0..2 {
         let before = bus.last_seq().await.expect("head");
@@ -187,6 +211,11 @@ async fn rebuild_while_writes_continue_ends_equal_to_a_fresh_verify() {
     assert!(
         shadow_schemas(&pool).await.is_empty(),
         "nothing left behind"
+    );
+    assert_eq!(
+        live_indexes(&pool).await,
+        indexes,
+        "the same indexes, under the same names"
     );
     pool.close().await;
     s.finish().await;

@@ -27,6 +27,15 @@ impl Projection for History {
         Self::NAME
     }
 
+    fn deferred_indexes(&self) -> &'static [&'static str] {
+        &[
+            "members_by_user",
+            "rooms_public",
+            "messages_room_seq",
+            "messages_thread",
+        ]
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[
             "users",

@@ -45,6 +45,14 @@ impl Projection for Search {
         Self::NAME
     }
 
+    fn deferred_indexes(&self) -> &'static [&'static str] {
+        &[
+            "search_messages_tsv",
+            "search_messages_room",
+            "search_messages_seq",
+        ]
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["search_messages", "search_settings"]
     }

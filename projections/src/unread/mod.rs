@@ -36,6 +36,10 @@ impl Projection for Unread {
         Self::NAME
     }
 
+    fn deferred_indexes(&self) -> &'static [&'static str] {
+        &["read_positions_by_user"]
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[
             "unread_rooms",

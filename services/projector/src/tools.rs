@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use natter_bus::Bus;
 use natter_common::Shutdown;
-use natter_projections::shadow::{self, Shadow, TableDigest};
+use natter_projections::shadow::{self, Indexes, Shadow, TableDigest};
 use natter_projections::{Projection, ProjectionError, checkpoint};
 use natter_schemas::Event;
 use sqlx::{PgConnection, PgPool};
@@ -197,12 +197,14 @@ pub async fn rebuild<P: Projection>(
         if shadow::exists(live, &schema).await? {
             tracing::warn!(projection = name, %schema, "dropping what an interrupted rebuild left");
         }
-        let shadow = Shadow::create(live, &schema, projection, 2).await?;
+        let mut shadow = Shadow::create(live, &schema, projection, 2, Indexes::Deferred).await?;
         projection.prepare(shadow.pool()).await?;
         report(Progress::Phase("replaying"));
         let mut target = bus.last_seq().await?;
         let mut reached =
             replay_into(bus, &shadow, projection, options, target, shutdown, report).await?;
+        report(Progress::Phase("indexing"));
+        shadow.build_deferred().await?;
         // Writes went on meanwhile: catch up in shorter and shorter rounds, so that the live
         // projection is held still only for the last few events.
         report(Progress::Phase("catching up"));
@@ -302,7 +304,8 @@ pub async fn verify<P: Projection>(
     let exclusive = Exclusive::claim(live, name).await?;
     let schema = shadow::verify_schema(name);
     let result = async {
-        let scratch = Shadow::create(live, &schema, projection, 2).await?;
+        // Compared by contents only: the indexes queries need are never built.
+        let scratch = Shadow::create(live, &schema, projection, 2, Indexes::Deferred).await?;
         let checked = async {
             projection.prepare(scratch.pool()).await?;
             report(Progress::Phase("replaying"));
@@ -538,7 +541,7 @@ pub async fn room_at(
     let last_seq = bus.last_seq().await?;
     let at = at.unwrap_or(last_seq).min(last_seq);
     let schema = format!("natter_at_{}", uuid::Uuid::new_v4().simple());
-    let scratch = Shadow::create(live, &schema, &History, 1).await?;
+    let scratch = Shadow::create(live, &schema, &History, 1, Indexes::Deferred).await?;
     let result = async {
         let (mut messages, pending) = bus
             .read_filtered(bus.subjects().room_events(room), 1)
