@@ -628,6 +628,15 @@ async fn version_1_events_in_the_log_replay_into_the_current_read_model() {
         })
         .collect();
     assert_eq!(versions, [(1, 1), (2, 1)], "{stats}");
+    for (flag, version) in [(None, 1), (Some("--upcast"), 2)] {
+        let mut command = NatterProcess::command(&s.env);
+        command.args(["events", "dump", "--from", "2", "--to", "2"]);
+        command.args(flag);
+        let out = command.output().await.expect("dump");
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(line["event"]["version"], version, "{line}");
+        assert_eq!(line["event"]["data"]["username"], "olduser", "{line}");
+    }
     pool.close().await;
     s.finish().await;
 }

@@ -40,13 +40,16 @@ enum EventsCommand {
         from: Option<u64>,
     },
     /// Print stored events `--from`..=`--to` as JSON lines: `{"seq", "subject", "event"}`,
-    /// the event exactly as stored (before any upcasting).
+    /// the event exactly as stored (or, with `--upcast`, as today's readers see it).
     Dump {
         #[arg(long, default_value_t = 1)]
         from: u64,
         /// Default: the head of the log.
         #[arg(long)]
         to: Option<u64>,
+        /// Print each event upcast to the current version of its type.
+        #[arg(long)]
+        upcast: bool,
     },
     /// Counts and sizes by type and version, first and last seq and time.
     Stats {
@@ -193,7 +196,7 @@ pub async fn events(args: EventsArgs, shutdown: Shutdown) -> anyhow::Result<()> 
             )
             .await
         }
-        EventsCommand::Dump { from, to } => {
+        EventsCommand::Dump { from, to, upcast } => {
             let to = match to {
                 Some(to) => to,
                 None => bus.last_seq().await?,
@@ -209,7 +212,18 @@ pub async fn events(args: EventsArgs, shutdown: Shutdown) -> anyhow::Result<()> 
                 Some(to),
                 false,
                 &shutdown,
-                |seq, subject, payload| Ok(json_line(&mut out, seq, subject, payload)?),
+                |seq, subject, payload| {
+                    let current = upcast
+                        .then(|| natter_schemas::Event::from_bytes(payload).ok())
+                        .flatten()
+                        .map(|event| event.to_bytes());
+                    Ok(json_line(
+                        &mut out,
+                        seq,
+                        subject,
+                        current.as_deref().unwrap_or(payload),
+                    )?)
+                },
             )
             .await?;
             out.flush()?;
