@@ -113,6 +113,8 @@ struct Exclusive(sqlx::pool::PoolConnection<sqlx::Postgres>);
 /// Advisory lock key: class, then the projection's name hashed. Rebuild and verify share it:
 /// a swap under a verify's snapshot would compare against tables that changed under it.
 const REBUILD_LOCK: i32 = 0x6e61_7401;
+/// Held by a time travel (`room_at`) on its scratch schema's name.
+const ROOM_AT_LOCK: i32 = 0x6e61_7403;
 
 impl Exclusive {
     async fn take(live: &PgPool, class: i32, name: &str) -> Result<Option<Self>, sqlx::Error> {
@@ -540,7 +542,24 @@ pub async fn room_at(
 
     let last_seq = bus.last_seq().await?;
     let at = at.unwrap_or(last_seq).min(last_seq);
+    // Each time travel holds a lock named after its scratch schema while it works: schemas
+    // whose lock is free were left by a killed run, and are dropped here.
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'natter\\_at\\_%'",
+    )
+    .fetch_all(live)
+    .await?;
+    for schema in stale {
+        if let Some(free) = Exclusive::take(live, ROOM_AT_LOCK, &schema).await? {
+            tracing::info!(%schema, "dropping what an interrupted time travel left");
+            shadow::drop_schema(live, &schema).await?;
+            free.release(ROOM_AT_LOCK, &schema).await;
+        }
+    }
     let schema = format!("natter_at_{}", uuid::Uuid::new_v4().simple());
+    let held = Exclusive::take(live, ROOM_AT_LOCK, &schema)
+        .await?
+        .ok_or_else(|| natter_bus::BusError::other("time travel lock"))?;
     let scratch = Shadow::create(live, &schema, &History, 1, Indexes::Deferred).await?;
     let result = async {
         let (mut messages, pending) = bus
@@ -633,5 +652,6 @@ pub async fn room_at(
     }
     .await;
     scratch.discard(live).await?;
+    held.release(ROOM_AT_LOCK, &schema).await;
     result
 }
