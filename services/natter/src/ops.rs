@@ -30,7 +30,7 @@ pub struct ProjectionsArgs {
 #[derive(Subcommand)]
 enum ProjectionsCommand {
     /// Each projection's checkpoint, the log's last seq, the lag in events and seconds, and
-    /// whether it is live, rebuilding or failed.
+    /// whether it is live, behind, rebuilding (or an interrupted rebuild) or failed.
     Status {
         /// One JSON object per projection, per line.
         #[arg(long)]
@@ -232,10 +232,10 @@ struct ProgressView {
 impl ProgressView {
     fn new(projection: &'static str, what: &'static str) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
+            let bar = indicatif::ProgressBar::new(1);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{prefix} {msg:<12} [{bar:30}] seq {pos}/{len} {per_sec} ETA {eta}",
+                    "{prefix} {msg:<28} [{bar:30}] seq {pos}/{len} ETA {eta}",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
@@ -278,8 +278,9 @@ impl ProgressView {
                 let rate = self.events as f64 / elapsed;
                 match &self.bar {
                     Some(bar) => {
-                        bar.set_length(target);
+                        bar.set_length(target.max(1));
                         bar.set_position(reached);
+                        bar.set_message(format!("{} {rate:.0} events/s", self.phase));
                     }
                     None if self.last_line.elapsed() >= Duration::from_secs(2)
                         || reached >= target =>

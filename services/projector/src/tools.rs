@@ -401,7 +401,8 @@ pub struct Status {
     pub lag_events: u64,
     /// How long the oldest event not yet applied has been waiting (0 when caught up).
     pub lag_seconds: f64,
-    /// `live`, `rebuilding`, `failed` or `interrupted rebuild`.
+    /// `live`, `behind` (the oldest unapplied event is over 10 s old: is a projector
+    /// running?), `rebuilding`, `interrupted rebuild` or `failed`.
     pub state: String,
     /// The last error applying events (cleared by the next commit).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -410,6 +411,9 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebuild_at: Option<u64>,
 }
+
+/// How old the oldest unapplied event may be before a projection counts as behind.
+const BEHIND_AFTER_SECS: f64 = 10.0;
 
 /// The status of `projection`.
 pub async fn status<P: Projection>(
@@ -460,6 +464,10 @@ pub async fn status<P: Projection>(
         }
     } else if error.is_some() {
         "failed"
+    } else if lag_seconds > BEHIND_AFTER_SECS {
+        // Not applying what the log has had for a while: no projector running, or one
+        // that cannot keep up.
+        "behind"
     } else {
         "live"
     };
