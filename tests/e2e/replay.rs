@@ -645,3 +645,52 @@ async fn version_1_events_in_the_log_replay_into_the_current_read_model() {
     pool.close().await;
     s.finish().await;
 }
+
+/// `status` tells a projection that is not applying the log (no projector running) and one
+/// whose projector fails, from one that is live.
+#[tokio::test]
+async fn status_tells_behind_and_failed_from_live() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let pool = env.pool().await;
+    let user = Uuid::now_v7();
+    let mut event = Event::new(
+        user,
+        None,
+        EventBody::UserRegistered(natter_schemas::event::UserRegistered {
+            user_id: user,
+            username: "waiting".into(),
+            display_name: "Waiting".into(),
+            credentials: natter_schemas::event::Credentials::Password { hash: "h".into() },
+        }),
+    );
+    event.occurred_at -= chrono::Duration::seconds(60);
+    bus.append(bus.subjects().username_claim("waiting"), &event, None, true)
+        .await
+        .expect("append");
+    let status = tools::status(&bus, &pool, &History).await.expect("status");
+    assert_eq!(status.state, "behind", "{status:?}");
+    assert_eq!(
+        (status.checkpoint, status.last_seq, status.lag_events),
+        (0, 1, 1)
+    );
+    assert!(status.lag_seconds >= 59.0, "{status:?}");
+
+    natter_projections::record_failure(&pool, History::NAME, "disk full")
+        .await
+        .expect("record");
+    let status = tools::status(&bus, &pool, &History).await.expect("status");
+    assert_eq!(status.state, "failed", "{status:?}");
+    assert_eq!(status.error.as_deref(), Some("disk full"));
+
+    rebuild(&env, &pool, &History, 10).await.expect("rebuild");
+    let status = tools::status(&bus, &pool, &History).await.expect("status");
+    assert_eq!(
+        (status.state.as_str(), status.lag_events),
+        ("live", 0),
+        "{status:?}"
+    );
+    assert_eq!(status.error, None, "the swap clears the error");
+    pool.close().await;
+    env.cleanup().await;
+}
