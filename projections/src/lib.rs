@@ -121,6 +121,20 @@ pub async fn apply_batch<P: Projection>(
     Ok(last)
 }
 
+/// Applies `events` in one transaction without reading or moving the checkpoint. Only for
+/// shadow tables being bulk-loaded by several connections at once (each with its own rooms),
+/// where nothing reads them until the load is complete and a failure discards them.
+pub async fn apply_unchecked<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    events: &[(u64, Event)],
+) -> Result<(), ProjectionError> {
+    let mut tx = pool.begin().await?;
+    projection.apply(&mut tx, events).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Advances the checkpoint past events that carry nothing for this projection (or could not be
 /// decoded), without applying anything.
 pub async fn skip_to(pool: &PgPool, name: &str, seq: u64) -> Result<(), ProjectionError> {

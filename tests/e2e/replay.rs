@@ -33,7 +33,11 @@ async fn caught_up(env: &TestEnv, pool: &sqlx::PgPool) -> u64 {
     head
 }
 
-async fn verify_matches<P: Projection>(env: &TestEnv, pool: &sqlx::PgPool, p: &P) -> u64 {
+async fn verify_matches<P: Projection + Clone + 'static>(
+    env: &TestEnv,
+    pool: &sqlx::PgPool,
+    p: &P,
+) -> u64 {
     let bus = env.bus().await;
     let verified = tools::verify(
         &bus,
@@ -54,7 +58,7 @@ async fn verify_matches<P: Projection>(env: &TestEnv, pool: &sqlx::PgPool, p: &P
     verified.checkpoint
 }
 
-async fn rebuild<P: Projection>(
+async fn rebuild<P: Projection + Clone + 'static>(
     env: &TestEnv,
     pool: &sqlx::PgPool,
     p: &P,

@@ -16,7 +16,7 @@ use natter_projections::search::Search;
 use natter_projections::shadow::{Indexes, Shadow};
 use natter_projections::unread::Unread;
 use natter_projections::{Projection, db};
-use natter_projector::{ReplayOptions, Until, replay};
+use natter_projector::replay::{Bulk, replay_partitioned};
 use natter_schemas::Event;
 use natter_schemas::event::{
     Credentials, EventBody, MessageEdited, MessagePosted, MessageRef, ReactionChanged, ReadUpdated,
@@ -109,7 +109,7 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
 }
 
 /// Replays the log through `head` into scratch tables of `projection`, timed.
-async fn measure<P: Projection>(
+async fn measure<P: Projection + Clone + 'static>(
     bus: &Bus,
     pool: &sqlx::PgPool,
     projection: &P,
@@ -117,20 +117,21 @@ async fn measure<P: Projection>(
     batch: usize,
 ) -> anyhow::Result<Replayed> {
     let schema = format!("natter_bench_{}", projection.name());
-    let mut scratch = Shadow::create(pool, &schema, projection, 2, Indexes::Deferred).await?;
+    let mut scratch = Shadow::create(pool, &schema, projection, 3, Indexes::Deferred).await?;
     projection.prepare(scratch.pool()).await?;
-    let options = ReplayOptions {
-        batch,
-        until: Until::Seq(head),
-    };
     let started = Instant::now();
-    let reached = replay(
+    // As `natter projections rebuild` loads a shadow.
+    let reached = replay_partitioned(
         bus,
         scratch.pool(),
         projection,
-        options,
+        Bulk {
+            batch,
+            target: head,
+            partitions: 2,
+        },
         &Shutdown::new(),
-        |_| std::future::ready(()),
+        |_, _| {},
     )
     .await?;
     // What a rebuild does next, and part of its time.

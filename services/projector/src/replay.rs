@@ -297,6 +297,130 @@ where
 /// The checkpoint at which a replay that starts from nothing first refreshes statistics.
 const FIRST_ANALYZE: u64 = 2_000;
 
+/// How [`replay_partitioned`] loads.
+#[derive(Debug, Clone, Copy)]
+pub struct Bulk {
+    /// Most events per stretch read (each partition's share is one transaction).
+    pub batch: usize,
+    /// The seq to load through.
+    pub target: u64,
+    /// Connections applying at once.
+    pub partitions: usize,
+}
+
+/// The partition of an event in [`replay_partitioned`]: its room's (events without a room go
+/// to the first).
+pub fn partition_of(seq: u64, event: &Event, partitions: usize) -> usize {
+    let _ = seq;
+    event.room_id.map_or(0, |room| {
+        (room.as_u128() % partitions.max(1) as u128) as usize
+    })
+}
+
+/// Replays `(checkpoint, target]` into a shadow that nothing reads yet, on `partitions`
+/// connections at once: each event goes to the partition of its room (events without a room to
+/// the first), and each partition applies its own events in log order. The read models keep
+/// nothing across rooms (a room's messages, members, positions and index entries are its own;
+/// users are not room events), so each partition's result is what the whole replay would have
+/// written for its rooms. No checkpoint moves until every partition is through; then it is set
+/// to `target`. Any failure fails the whole: the caller discards the shadow.
+///
+/// `on_dispatched(reached, covered)` is called as stretches are handed out.
+pub async fn replay_partitioned<P, F>(
+    bus: &Bus,
+    pool: &PgPool,
+    projection: &P,
+    bulk: Bulk,
+    shutdown: &Shutdown,
+    mut on_dispatched: F,
+) -> Result<u64, ProjectorError>
+where
+    P: Projection + Clone + 'static,
+    F: FnMut(u64, u64),
+{
+    let Bulk {
+        batch,
+        target,
+        partitions,
+    } = bulk;
+    let name = projection.name();
+    let start = checkpoint(pool, name).await? + 1;
+    if start > target {
+        return Ok(start - 1);
+    }
+    let partitions = partitions.max(1);
+    let mut senders = Vec::with_capacity(partitions);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..partitions {
+        let (tx, mut rx) = mpsc::channel::<Vec<(u64, Event)>>(2);
+        senders.push(tx);
+        let (pool, projection) = (pool.clone(), projection.clone());
+        workers.spawn(async move {
+            while let Some(events) = rx.recv().await {
+                natter_projections::apply_unchecked(&pool, &projection, &events).await?;
+            }
+            Ok::<(), ProjectionError>(())
+        });
+    }
+    let mut reader = LogReader::open(bus, start, Until::Seq(target), batch, name).await?;
+    let mut reached = start - 1;
+    let mut analyze_at = (reached * 2).max(FIRST_ANALYZE);
+    let outcome: Result<(), ProjectorError> = async {
+        while reached < target {
+            let stretch = tokio::select! {
+                () = shutdown.wait() => return Ok(()),
+                s = reader.next() => s,
+            };
+            let stretch = match stretch {
+                Some(s) => s?,
+                None => break,
+            };
+            let mut split: Vec<Vec<(u64, Event)>> = vec![Vec::new(); partitions];
+            for (seq, event) in stretch.events {
+                let k = partition_of(seq, &event, partitions);
+                split[k].push((seq, event));
+            }
+            for (k, events) in split.into_iter().enumerate() {
+                if !events.is_empty() && senders[k].send(events).await.is_err() {
+                    // That worker failed: its error is reported below.
+                    return Ok(());
+                }
+            }
+            on_dispatched(stretch.through, stretch.through + 1 - stretch.from);
+            reached = stretch.through;
+            if reached >= analyze_at {
+                // Statistics as the tables grow (see `replay`); the workers go on meanwhile.
+                analyze_at = reached * 2;
+                if let Err(e) = analyze(pool, projection).await {
+                    tracing::warn!(projection = name, error = %e, "analyze failed");
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    drop(senders);
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(result) => result?,
+            Err(e) => {
+                return Err(ProjectionError::Db(sqlx::Error::Protocol(format!(
+                    "replay worker: {e}"
+                )))
+                .into());
+            }
+        }
+    }
+    outcome?;
+    if reached >= target {
+        skip_to(pool, name, target).await?;
+        if let Err(e) = analyze(pool, projection).await {
+            tracing::warn!(projection = name, error = %e, "analyze failed");
+        }
+    }
+    Ok(reached)
+}
+
 /// Doubling pauses between retries, 100 ms to 5 s.
 struct Backoff(Duration);
 

@@ -179,11 +179,50 @@ async fn replay_into<P: Projection>(
     Ok(reached)
 }
 
+/// Connections a bulk replay into a shadow applies on at once.
+const BULK_PARTITIONS: usize = 2;
+
+/// Replays an empty `shadow` up to `target` on [`BULK_PARTITIONS`] connections, reporting
+/// progress; `Interrupted` on shutdown.
+async fn bulk_into<P: Projection + Clone + 'static>(
+    bus: &Bus,
+    shadow: &Shadow,
+    projection: &P,
+    options: RebuildOptions,
+    target: u64,
+    shutdown: &Shutdown,
+    report: Reporter<'_>,
+) -> Result<u64, ToolError> {
+    let reached = crate::replay::replay_partitioned(
+        bus,
+        shadow.pool(),
+        projection,
+        crate::replay::Bulk {
+            batch: options.batch,
+            target,
+            partitions: BULK_PARTITIONS,
+        },
+        shutdown,
+        |reached, covered| {
+            report(Progress::Applied {
+                reached,
+                target,
+                covered,
+            })
+        },
+    )
+    .await?;
+    if reached < target {
+        return Err(ToolError::Interrupted);
+    }
+    Ok(reached)
+}
+
 /// Replays the whole log into shadow tables while the live ones keep serving, catches up with
 /// the head, and swaps the shadow in (one transaction). Killed at any point before the swap's
 /// commit, the live read model is untouched; the next run drops the leftovers and starts
 /// afresh.
-pub async fn rebuild<P: Projection>(
+pub async fn rebuild<P: Projection + Clone + 'static>(
     bus: &Bus,
     live: &PgPool,
     projection: &P,
@@ -199,12 +238,19 @@ pub async fn rebuild<P: Projection>(
         if shadow::exists(live, &schema).await? {
             tracing::warn!(projection = name, %schema, "dropping what an interrupted rebuild left");
         }
-        let mut shadow = Shadow::create(live, &schema, projection, 2, Indexes::Deferred).await?;
+        let mut shadow = Shadow::create(
+            live,
+            &schema,
+            projection,
+            BULK_PARTITIONS as u32 + 1,
+            Indexes::Deferred,
+        )
+        .await?;
         projection.prepare(shadow.pool()).await?;
         report(Progress::Phase("replaying"));
         let mut target = bus.last_seq().await?;
         let mut reached =
-            replay_into(bus, &shadow, projection, options, target, shutdown, report).await?;
+            bulk_into(bus, &shadow, projection, options, target, shutdown, report).await?;
         report(Progress::Phase("indexing"));
         shadow.build_deferred().await?;
         // Writes went on meanwhile: catch up in shorter and shorter rounds, so that the live
@@ -293,7 +339,7 @@ const SHOWN_DIFFERENCES: i64 = 10;
 /// (row count and content hash; for a mismatch, the differing rows). The live tables are read
 /// in one snapshot, at the checkpoint the scratch copy was built to, while the live projector
 /// goes on. The scratch tables are dropped afterwards.
-pub async fn verify<P: Projection>(
+pub async fn verify<P: Projection + Clone + 'static>(
     bus: &Bus,
     live: &PgPool,
     projection: &P,
@@ -307,12 +353,19 @@ pub async fn verify<P: Projection>(
     let schema = shadow::verify_schema(name);
     let result = async {
         // Compared by contents only: the indexes queries need are never built.
-        let scratch = Shadow::create(live, &schema, projection, 2, Indexes::Deferred).await?;
+        let scratch = Shadow::create(
+            live,
+            &schema,
+            projection,
+            BULK_PARTITIONS as u32 + 1,
+            Indexes::Deferred,
+        )
+        .await?;
         let checked = async {
             projection.prepare(scratch.pool()).await?;
             report(Progress::Phase("replaying"));
             let first = checkpoint(live, name).await.map_err(ProjectorError::from)?;
-            replay_into(bus, &scratch, projection, options, first, shutdown, report).await?;
+            bulk_into(bus, &scratch, projection, options, first, shutdown, report).await?;
             // The live tables as of one snapshot, and the checkpoint in it.
             let mut tx = live.begin().await?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
