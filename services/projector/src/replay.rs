@@ -322,8 +322,9 @@ pub fn partition_of(seq: u64, event: &Event, partitions: usize) -> usize {
 /// the first), and each partition applies its own events in log order. The read models keep
 /// nothing across rooms (a room's messages, members, positions and index entries are its own;
 /// users are not room events), so each partition's result is what the whole replay would have
-/// written for its rooms. No checkpoint moves until every partition is through; then it is set
-/// to `target`. Any failure fails the whole: the caller discards the shadow.
+/// written for its rooms. The checkpoint follows the least seq every partition has committed
+/// through, and is `target` at the end. Any failure fails the whole: the caller discards the
+/// shadow.
 ///
 /// `on_dispatched(reached, covered)` is called as stretches are handed out.
 pub async fn replay_partitioned<P, F>(
@@ -351,17 +352,27 @@ where
     let partitions = partitions.max(1);
     let mut senders = Vec::with_capacity(partitions);
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..partitions {
-        let (tx, mut rx) = mpsc::channel::<Vec<(u64, Event)>>(2);
+    // How far each partition has committed: everything up to the least of them is applied.
+    let applied: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>> = std::sync::Arc::new(
+        (0..partitions)
+            .map(|_| std::sync::atomic::AtomicU64::new(start - 1))
+            .collect(),
+    );
+    for k in 0..partitions {
+        let (tx, mut rx) = mpsc::channel::<(u64, Vec<(u64, Event)>)>(2);
         senders.push(tx);
-        let (pool, projection) = (pool.clone(), projection.clone());
+        let (pool, projection, applied) = (pool.clone(), projection.clone(), applied.clone());
         workers.spawn(async move {
-            while let Some(events) = rx.recv().await {
-                natter_projections::apply_unchecked(&pool, &projection, &events).await?;
+            while let Some((through, events)) = rx.recv().await {
+                if !events.is_empty() {
+                    natter_projections::apply_unchecked(&pool, &projection, &events).await?;
+                }
+                applied[k].store(through, std::sync::atomic::Ordering::Release);
             }
             Ok::<(), ProjectionError>(())
         });
     }
+    let mut marked = start - 1;
     let mut reader = LogReader::open(bus, start, Until::Seq(target), batch, name).await?;
     let mut reached = start - 1;
     let mut analyze_at = (reached * 2).max(FIRST_ANALYZE);
@@ -381,13 +392,24 @@ where
                 split[k].push((seq, event));
             }
             for (k, events) in split.into_iter().enumerate() {
-                if !events.is_empty() && senders[k].send(events).await.is_err() {
+                if senders[k].send((stretch.through, events)).await.is_err() {
                     // That worker failed: its error is reported below.
                     return Ok(());
                 }
             }
             on_dispatched(stretch.through, stretch.through + 1 - stretch.from);
             reached = stretch.through;
+            // The checkpoint follows what every partition has committed, so that `status`
+            // shows the load's progress.
+            let done = applied
+                .iter()
+                .map(|a| a.load(std::sync::atomic::Ordering::Acquire))
+                .min()
+                .unwrap_or(marked);
+            if done > marked {
+                skip_to(pool, name, done).await?;
+                marked = done;
+            }
             if reached >= analyze_at {
                 // Statistics as the tables grow (see `replay`); the workers go on meanwhile.
                 analyze_at = reached * 2;
