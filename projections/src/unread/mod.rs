@@ -119,9 +119,9 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
             .execute(&mut *conn)
             .await?;
         }
-        EventBody::ReadUpdated(r) => {
-            move_position(conn, room, event.actor_id, seq_i64(r.seq), at).await?;
-        }
+        // A read applied alone (one naming a seq at or past its own): the same statement as
+        // a stretch's reads.
+        EventBody::ReadUpdated(_) => reads(conn, &[(0, event)]).await?,
         EventBody::MessageEdited(e) => {
             // The mentions are replaced; only members who have not read the message yet get
             // an unread mention.
@@ -194,9 +194,10 @@ fn bulk(seq: u64, event: &Event) -> bool {
     }
 }
 
-/// The reads of a bulk stretch: per member and room, the first read naming the furthest seq
-/// (positions only move forward; the furthest read decides the position, the ordinal and the
-/// time), in one statement, then the mentions the moved positions passed.
+/// Reads (a bulk stretch's, or one alone): each moves a member's position forward to its seq
+/// (never back), with the room's count as of it, and drops the mentions it passes. Per member
+/// and room only the first read naming the furthest seq counts (it decides the position, the
+/// ordinal and the time): one statement for all, then one for the mentions passed.
 async fn reads(conn: &mut PgConnection, events: &[(u64, &Event)]) -> Result<(), sqlx::Error> {
     let mut furthest: HashMap<(Uuid, Uuid), (i64, chrono::DateTime<chrono::Utc>)> = HashMap::new();
     for (_, event) in events {
@@ -284,42 +285,6 @@ fn add_mentions(select: &str) -> String {
          UPDATE read_positions p SET mentions = p.mentions + n.n
          FROM n WHERE p.user_id = n.user_id AND p.room_id = n.room_id"
     )
-}
-
-/// Moves a member's read position forward to `seq` (never back), with the room's count as of
-/// it, and drops the mentions it passes.
-async fn move_position(
-    conn: &mut PgConnection,
-    room: Uuid,
-    user: Uuid,
-    seq: i64,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<(), sqlx::Error> {
-    let moved = sqlx::query(
-        "UPDATE read_positions SET last_read_seq = $3, read_at = $4,
-                read_ordinal = GREATEST(read_ordinal, COALESCE(
-                    (SELECT ordinal FROM unread_messages
-                     WHERE room_id = $1 AND seq <= $3 ORDER BY seq DESC LIMIT 1), 0))
-         WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
-    )
-    .bind(room)
-    .bind(user)
-    .bind(seq)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if moved > 0 {
-        sqlx::query(sqlx::AssertSqlSafe(drop_mentions(
-            "user_id = $1 AND room_id = $2 AND seq <= $3",
-        )))
-        .bind(user)
-        .bind(room)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
 }
 
 /// A run of `message.posted`: each new message gets the next ordinal of its room (a message
