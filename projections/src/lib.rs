@@ -164,13 +164,12 @@ pub async fn record_failure(pool: &PgPool, name: &str, error: &str) -> Result<()
 }
 
 /// The projection's checkpoint: the seq of the last event it applied (0 when none).
-pub async fn checkpoint(pool: &PgPool, name: &str) -> Result<u64, ProjectionError> {
-    let seq: Option<i64> =
-        sqlx::query_scalar("SELECT last_seq FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?;
-    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+/// Reads it on `executor`: a pool, or a transaction (as of its snapshot).
+pub async fn checkpoint<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    name: &str,
+) -> Result<u64, ProjectionError> {
+    Ok(shadow::checkpoint_in(executor, None, name).await?)
 }
 
 /// A stretch of a batch applied together (events a projection applies with set-based

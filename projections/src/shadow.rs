@@ -434,14 +434,22 @@ pub async fn differing_rows(
     Ok((only_a, only_b))
 }
 
-/// The checkpoint stored in `schema` for `name` (0 when none).
-pub async fn checkpoint_in(live: &PgPool, schema: &str, name: &str) -> Result<u64, sqlx::Error> {
+/// The checkpoint stored for `name` in `schema` (the first on the executor's `search_path`
+/// when `None`), 0 when none.
+pub async fn checkpoint_in<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    schema: Option<&str>,
+    name: &str,
+) -> Result<u64, sqlx::Error> {
+    let table = match schema {
+        Some(schema) => format!("{}.projection_checkpoints", ident(schema)),
+        None => "projection_checkpoints".to_owned(),
+    };
     let seq: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT last_seq FROM {}.projection_checkpoints WHERE name = $1",
-        ident(schema)
+        "SELECT last_seq FROM {table} WHERE name = $1"
     )))
     .bind(name)
-    .fetch_optional(live)
+    .fetch_optional(executor)
     .await?;
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }

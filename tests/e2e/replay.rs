@@ -367,7 +367,7 @@ async fn rebuild_killed_mid_way_leaves_live_untouched_and_reruns_cleanly() {
         "the rebuild to get going",
         Duration::from_secs(20),
         || async {
-            let at = shadow::checkpoint_in(&pool, &schema, History::NAME)
+            let at = shadow::checkpoint_in(&pool, Some(&schema), History::NAME)
                 .await
                 .ok()?;
             (at > 500).then_some(())

@@ -371,7 +371,9 @@ pub async fn verify<P: Projection + Clone + 'static>(
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
                 .await?;
-            let at = live_checkpoint(&mut tx, name).await?;
+            let at = checkpoint(&mut *tx, name)
+                .await
+                .map_err(ProjectorError::from)?;
             if at < first {
                 return Err(ToolError::WentBack {
                     projection: name,
@@ -403,15 +405,6 @@ pub async fn verify<P: Projection + Clone + 'static>(
     .await;
     exclusive.release(REBUILD_LOCK, name).await;
     result
-}
-
-async fn live_checkpoint(conn: &mut PgConnection, name: &str) -> Result<u64, sqlx::Error> {
-    let seq: Option<i64> =
-        sqlx::query_scalar("SELECT last_seq FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(conn)
-            .await?;
-    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }
 
 async fn compare<P: Projection>(
@@ -504,7 +497,7 @@ pub async fn status<P: Projection>(
     let mut rebuild_at = None;
     let state = if shadow::exists(live, &schema).await? {
         rebuild_at = Some(
-            shadow::checkpoint_in(live, &schema, name)
+            shadow::checkpoint_in(live, Some(&schema), name)
                 .await
                 .unwrap_or(0),
         );
