@@ -310,8 +310,7 @@ pub struct Bulk {
 
 /// The partition of an event in [`replay_partitioned`]: its room's (events without a room go
 /// to the first).
-pub fn partition_of(seq: u64, event: &Event, partitions: usize) -> usize {
-    let _ = seq;
+pub fn partition_of(event: &Event, partitions: usize) -> usize {
     event.room_id.map_or(0, |room| {
         (room.as_u128() % partitions.max(1) as u128) as usize
     })
@@ -388,7 +387,7 @@ where
             };
             let mut split: Vec<Vec<(u64, Event)>> = vec![Vec::new(); partitions];
             for (seq, event) in stretch.events {
-                let k = partition_of(seq, &event, partitions);
+                let k = partition_of(&event, partitions);
                 split[k].push((seq, event));
             }
             for (k, events) in split.into_iter().enumerate() {
