@@ -186,6 +186,11 @@ async fn rebuild_while_writes_continue_ends_equal_to_a_fresh_verify() {
         assert!(search.checkpoint >= before, "round {round}");
         writes_seen += after - before;
     }
+    // Verify while the writes go on: the live model moves during it, and still matches.
+    for _ in 0..3 {
+        verify_matches(&s.env, &pool, &History).await;
+        verify_matches(&s.env, &pool, &Unread).await;
+    }
     stop.store(true, Ordering::Relaxed);
     let sent = writer.await.expect("writer");
     let reads = reader.await.expect("reader");

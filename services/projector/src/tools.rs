@@ -332,13 +332,18 @@ impl Verified {
     }
 }
 
+/// Snapshots a verify tries for one where its scratch copy has caught up with the live
+/// projection, before it holds the live projector still for the comparison.
+const VERIFY_SNAPSHOT_TRIES: u32 = 3;
+
 /// Most differing rows shown per table and side.
 const SHOWN_DIFFERENCES: i64 = 10;
 
 /// Rebuilds `projection` into scratch tables up to the live checkpoint and compares each table
-/// (row count and content hash; for a mismatch, the differing rows). The live tables are read
-/// in one snapshot, at the checkpoint the scratch copy was built to, while the live projector
-/// goes on. The scratch tables are dropped afterwards.
+/// (row count and content hash; for a mismatch, the differing rows). Both are read at the same
+/// checkpoint: in a snapshot in which the scratch copy has caught up, or, when the live
+/// projector keeps moving, with it held still (its checkpoint row locked; readers go on) for
+/// the last catch-up and the comparison. The scratch tables are dropped afterwards.
 pub async fn verify<P: Projection + Clone + 'static>(
     bus: &Bus,
     live: &PgPool,
@@ -366,31 +371,47 @@ pub async fn verify<P: Projection + Clone + 'static>(
             report(Progress::Phase("replaying"));
             let first = checkpoint(live, name).await.map_err(ProjectorError::from)?;
             bulk_into(bus, &scratch, projection, options, first, shutdown, report).await?;
-            // The live tables as of one snapshot, and the checkpoint in it.
-            let mut tx = live.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx)
-                .await?;
-            let at = checkpoint(&mut *tx, name)
-                .await
-                .map_err(ProjectorError::from)?;
-            if at < first {
-                return Err(ToolError::WentBack {
-                    projection: name,
-                    from: first,
-                    to: at,
-                });
-            }
             report(Progress::Phase("catching up"));
-            replay_into(bus, &scratch, projection, options, at, shutdown, report).await?;
-            report(Progress::Phase("comparing"));
-            let tables = compare(
-                &mut tx,
-                &shadow::live_schema(live).await?,
-                &schema,
-                projection,
-            )
-            .await?;
+            let live_schema = shadow::live_schema(live).await?;
+            let mut attempt = 0;
+            let (at, tables) = loop {
+                // One snapshot in which the scratch copy stands at the live checkpoint: both
+                // checkpoints are read in it, and the comparison runs in it.
+                let mut tx = live.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                let at = checkpoint(&mut *tx, name)
+                    .await
+                    .map_err(ProjectorError::from)?;
+                let built = shadow::checkpoint_in(&mut *tx, Some(&schema), name).await?;
+                if at < built {
+                    return Err(ToolError::WentBack {
+                        projection: name,
+                        from: built,
+                        to: at,
+                    });
+                }
+                if at == built {
+                    report(Progress::Phase("comparing"));
+                    break (
+                        at,
+                        compare(&mut tx, &live_schema, &schema, projection).await?,
+                    );
+                }
+                drop(tx);
+                attempt += 1;
+                if attempt >= VERIFY_SNAPSHOT_TRIES {
+                    // The live projection keeps moving: hold it still (readers are not held)
+                    // for the last catch-up and the comparison.
+                    let (mut lock, at) = scratch.lock_live(live, name).await?;
+                    replay_into(bus, &scratch, projection, options, at, shutdown, report).await?;
+                    report(Progress::Phase("comparing"));
+                    let tables = compare(lock.conn(), &live_schema, &schema, projection).await?;
+                    break (at, tables);
+                }
+                replay_into(bus, &scratch, projection, options, at, shutdown, report).await?;
+            };
             Ok(Verified {
                 projection: name,
                 checkpoint: at,
