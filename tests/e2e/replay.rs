@@ -703,3 +703,65 @@ async fn status_tells_behind_and_failed_from_live() {
     pool.close().await;
     env.cleanup().await;
 }
+
+/// Events that aged out of the log (a stream with limits) are passed over by the checkpoint:
+/// a replay applies what the log still holds, and one asked to stop before the first event
+/// still held stops there.
+#[tokio::test]
+async fn a_replay_passes_over_events_that_aged_out_of_the_log() {
+    let env = TestEnv::new().await;
+    let client = async_nats::connect(&env.conn.nats_url).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let subjects = natter_bus::Subjects::new(&env.conn.namespace);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: subjects.stream_name(),
+        subjects: vec![subjects.all_events()],
+        max_messages: 5,
+        ..Default::default()
+    })
+    .await
+    .expect("a stream that keeps 5 events");
+    let bus = env.bus().await;
+    let pool = env.pool().await;
+    let mut users = Vec::new();
+    for i in 0..10 {
+        let user = Uuid::now_v7();
+        let name = format!("aged{i}");
+        let event = Event::new(
+            user,
+            None,
+            EventBody::UserRegistered(natter_schemas::event::UserRegistered {
+                user_id: user,
+                username: name.clone(),
+                display_name: name.clone(),
+                credentials: natter_schemas::event::Credentials::Password { hash: "h".into() },
+            }),
+        );
+        bus.append(bus.subjects().username_claim(&name), &event, None, false)
+            .await
+            .expect("append");
+        users.push(name);
+    }
+    assert_eq!(bus.seq_range().await.expect("range"), (6, 10));
+    let until = |seq| natter_projector::ReplayOptions {
+        batch: 100,
+        until: natter_projector::Until::Seq(seq),
+    };
+    let none = |_| std::future::ready(());
+    let shutdown = Shutdown::new();
+    let reached = natter_projector::replay(&bus, &pool, &History, until(3), &shutdown, none)
+        .await
+        .expect("replay to 3");
+    assert_eq!(reached, 3);
+    let reached = natter_projector::replay(&bus, &pool, &History, until(10), &shutdown, none)
+        .await
+        .expect("replay to 10");
+    assert_eq!(reached, 10);
+    let names: Vec<String> = sqlx::query_scalar("SELECT username FROM users ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .expect("users");
+    assert_eq!(names, users[5..]);
+    pool.close().await;
+    env.cleanup().await;
+}

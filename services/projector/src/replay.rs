@@ -85,6 +85,8 @@ impl LogReader {
         let (tx, stretches) = mpsc::channel(2);
         let task = tokio::spawn(async move {
             let mut next = start;
+            // Only the first delivery may skip ahead: past the start, the log has no holes.
+            let mut first = true;
             while next <= limit {
                 let mut stretch = Stretch {
                     from: next,
@@ -125,15 +127,21 @@ impl LogReader {
                         }
                     };
                     if seq != stretch.through + 1 {
-                        // Events older than the log's first seq aged out: start where it starts.
-                        if stretch.through + 1 == stretch.from && seq > stretch.from {
+                        // Events older than the log's first seq aged out: start where it
+                        // starts (the stretch says so: it covers the seqs that are gone).
+                        if first && seq > stretch.from {
                             tracing::error!(
                                 reader = label,
                                 wanted = stretch.from,
                                 first = seq,
                                 "events are gone from the log; the read model misses them"
                             );
-                            stretch.from = seq;
+                            if seq > limit {
+                                stretch.through = limit;
+                                let _ = tx.send(Ok(stretch)).await;
+                                return;
+                            }
+                            stretch.through = seq - 1;
                         } else {
                             let _ = tx
                                 .send(Err(BusError::other(format!(
@@ -144,6 +152,7 @@ impl LogReader {
                             return;
                         }
                     }
+                    first = false;
                     stretch.through = seq;
                     match Event::from_bytes(&message.payload) {
                         Ok(event) => stretch.events.push((seq, event)),
@@ -184,8 +193,11 @@ pub struct Applied {
 /// or `shutdown`, calling `on_applied` after each committed stretch. Returns the checkpoint.
 ///
 /// Transient failures (the database or NATS away) are retried with backoff, never skipped:
-/// the stretch is applied again until it commits. A stretch that does not start right after
-/// the checkpoint (another writer moved it) makes the replay read again from the checkpoint.
+/// the stretch is applied again until it commits, and a failed read of the log or of the
+/// checkpoint starts again from the checkpoint. A stretch that does not start right after the
+/// checkpoint (another writer moved it) makes the replay read again from the checkpoint. Seqs
+/// that aged out of the log are covered by the first stretch (with no events for them), so
+/// the checkpoint passes them in the same transaction.
 pub async fn replay<P, F, Fut>(
     bus: &Bus,
     pool: &PgPool,
@@ -202,6 +214,7 @@ where
     let name = projection.name();
     let mut reached = checkpoint(pool, name).await?;
     let mut backoff = Backoff::default();
+    let mut reopening = false;
     // Tables that grow from empty need statistics early, or the planner keeps choosing plans
     // for empty tables (sequential scans for key lookups: a replay slowed down as the
     // tables grew, to under 2,000 events/s at 200k). Autovacuum would see to it in its own
@@ -209,6 +222,20 @@ where
     // doubled.
     let mut analyze_at = (reached * 2).max(FIRST_ANALYZE);
     'open: loop {
+        if std::mem::take(&mut reopening) {
+            // After a failure: pause, then start again from what the database says.
+            if backoff.wait(shutdown).await {
+                return Ok(reached);
+            }
+            match checkpoint(pool, name).await {
+                Ok(at) => reached = at,
+                Err(e) => {
+                    tracing::warn!(projection = name, error = %e, "cannot read the checkpoint, retrying");
+                    reopening = true;
+                    continue 'open;
+                }
+            }
+        }
         if let Until::Seq(limit) = options.until
             && reached >= limit
         {
@@ -219,9 +246,7 @@ where
                 Ok(reader) => reader,
                 Err(e) => {
                     tracing::warn!(projection = name, error = %e, "cannot read the log, retrying");
-                    if backoff.wait(shutdown).await {
-                        return Ok(reached);
-                    }
+                    reopening = true;
                     continue 'open;
                 }
             };
@@ -231,20 +256,22 @@ where
                 s = reader.next() => s,
             };
             let stretch = match stretch {
-                None => return Ok(reached),
                 Some(Ok(s)) => s,
-                Some(Err(e)) => {
-                    tracing::warn!(projection = name, error = %e, "reading the log failed, reading again from the checkpoint");
-                    if backoff.wait(shutdown).await {
-                        return Ok(reached);
+                // The reader stops only at its `until` (checked at the top of the loop), or
+                // when its task died.
+                None => {
+                    if !matches!(options.until, Until::Seq(limit) if reached >= limit) {
+                        tracing::warn!(projection = name, "the log reader stopped, reading again");
+                        reopening = true;
                     }
                     continue 'open;
                 }
+                Some(Err(e)) => {
+                    tracing::warn!(projection = name, error = %e, "reading the log failed, reading again from the checkpoint");
+                    reopening = true;
+                    continue 'open;
+                }
             };
-            if stretch.from > reached + 1 {
-                // The log no longer holds the events in between (aged out).
-                skip_to(pool, name, stretch.from - 1).await?;
-            }
             // Apply the same stretch until it commits: nothing after it is read before that.
             loop {
                 match apply_batch(
@@ -276,7 +303,7 @@ where
                             got,
                             "the checkpoint moved; reading again from it"
                         );
-                        reached = checkpoint(pool, name).await?;
+                        reopening = true;
                         continue 'open;
                     }
                     Err(e) => {
