@@ -325,7 +325,9 @@ async fn edits(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), s
     Ok(())
 }
 
-/// The deletes of a stretch (see [`message_deleted`]), for all its messages at once.
+/// The deletes of a stretch, for all its messages at once. A deleted message keeps its place
+/// (and seq) with no body; its edit history, reactions and pin go, and a reply no longer counts
+/// in its thread.
 async fn deletes(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(), sqlx::Error> {
     let (mut ids, mut rooms) = (Vec::new(), Vec::new());
     for (_, event) in events {
@@ -463,55 +465,6 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
                 .execute(&mut *conn)
                 .await?;
         }
-        EventBody::MessagePosted(_) => {
-            messages_posted(conn, &[(u64::try_from(seq).unwrap_or(0), event)]).await?;
-        }
-        EventBody::MessageEdited(e) => {
-            // The body it replaces is kept; a deleted message cannot change.
-            sqlx::query(
-                "WITH old AS (SELECT body FROM messages
-                              WHERE id = $1 AND room_id = $2 AND NOT deleted),
-                      changed AS (UPDATE messages SET body = $4, edited_at = $5, mentions = $6
-                                  WHERE id = $1 AND room_id = $2 AND NOT deleted RETURNING id)
-                 INSERT INTO message_edits (message_id, seq, body_before, edited_at)
-                 SELECT changed.id, $3, old.body, $5 FROM old, changed
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(e.message_id)
-            .bind(event.room_id)
-            .bind(seq)
-            .bind(&e.body)
-            .bind(at)
-            .bind(&e.mentions)
-            .execute(&mut *conn)
-            .await?;
-        }
-        EventBody::MessageDeleted(d) => message_deleted(conn, event.room_id, d.message_id).await?,
-        EventBody::ReactionAdded(r) => {
-            sqlx::query(
-                "INSERT INTO reactions (message_id, emoji, user_id, seq)
-                 SELECT $1, $2, $3, $4 WHERE EXISTS
-                     (SELECT 1 FROM messages WHERE id = $1 AND room_id = $5 AND NOT deleted)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(r.message_id)
-            .bind(&r.emoji)
-            .bind(event.actor_id)
-            .bind(seq)
-            .bind(event.room_id)
-            .execute(&mut *conn)
-            .await?;
-        }
-        EventBody::ReactionRemoved(r) => {
-            sqlx::query(
-                "DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3",
-            )
-            .bind(r.message_id)
-            .bind(&r.emoji)
-            .bind(event.actor_id)
-            .execute(&mut *conn)
-            .await?;
-        }
         EventBody::MessagePinned(p) => {
             // The limit holds here too, so that two pins racing past the gateway's check
             // cannot exceed it: the later one has no effect, in every replay alike.
@@ -538,8 +491,14 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
                 .execute(&mut *conn)
                 .await?;
         }
-        // Read positions live in the unread model.
-        EventBody::ReadUpdated(_) => {}
+        // Messages, edits, deletes, reactions and reads always come in bulk stretches
+        // (see `segments`); read positions live in the unread model.
+        EventBody::MessagePosted(_)
+        | EventBody::MessageEdited(_)
+        | EventBody::MessageDeleted(_)
+        | EventBody::ReactionAdded(_)
+        | EventBody::ReactionRemoved(_)
+        | EventBody::ReadUpdated(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query("UPDATE members SET muted_until = $3 WHERE room_id = $1 AND user_id = $2")
                 .bind(event.room_id)
@@ -587,41 +546,6 @@ pub const MAX_PINS: i64 = 50;
 
 /// Most thread participants kept on a thread root.
 const MAX_THREAD_PARTICIPANTS: i32 = 20;
-
-/// A deleted message keeps its place (and seq) with no body; its edit history, reactions and
-/// pin go, and a reply no longer counts in its thread.
-async fn message_deleted(
-    conn: &mut PgConnection,
-    room: Option<Uuid>,
-    message: Uuid,
-) -> Result<(), sqlx::Error> {
-    let deleted: Option<Option<Uuid>> = sqlx::query_scalar(
-        "UPDATE messages SET deleted = true, body = NULL, mentions = '{}'
-         WHERE id = $1 AND room_id = $2 AND NOT deleted RETURNING thread_root_id",
-    )
-    .bind(message)
-    .bind(room)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(root) = deleted else {
-        return Ok(());
-    };
-    sqlx::query(
-        "WITH e AS (DELETE FROM message_edits WHERE message_id = $1),
-              r AS (DELETE FROM reactions WHERE message_id = $1)
-         DELETE FROM pins WHERE message_id = $1",
-    )
-    .bind(message)
-    .execute(&mut *conn)
-    .await?;
-    if let Some(root) = root {
-        sqlx::query("UPDATE messages SET reply_count = greatest(reply_count - 1, 0) WHERE id = $1")
-            .bind(root)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
 
 async fn room_created(
     conn: &mut PgConnection,

@@ -156,9 +156,7 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
             .execute(&mut *conn)
             .await?;
         }
-        EventBody::MessagePosted(_) => {
-            messages_posted(conn, &[(u64::try_from(seq).unwrap_or(0), event)]).await?;
-        }
+        // Messages always come in bulk stretches (see `bulk`); the rest changes nothing here.
         _ => {}
     }
     Ok(())
