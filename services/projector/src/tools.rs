@@ -107,8 +107,22 @@ pub struct Rebuilt {
 }
 
 /// A session-level advisory lock: one rebuild (or verify) of a projection at a time. A
-/// process killed with it held loses it with its connection.
-struct Exclusive(sqlx::pool::PoolConnection<sqlx::Postgres>);
+/// process killed with it held loses it with its connection; so does one that drops it
+/// without [`Exclusive::release`] (a cancelled future, an early return): that connection is
+/// closed rather than handed back to the pool still holding the lock.
+struct Exclusive {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    class: i32,
+    name: String,
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
 
 /// Advisory lock key: class, then the projection's name hashed. Rebuild and verify share it:
 /// a swap under a verify's snapshot would compare against tables that changed under it.
@@ -124,7 +138,11 @@ impl Exclusive {
             .bind(name)
             .fetch_one(&mut *conn)
             .await?;
-        Ok(taken.then_some(Self(conn)))
+        Ok(taken.then(|| Self {
+            conn: Some(conn),
+            class,
+            name: name.to_owned(),
+        }))
     }
 
     /// The rebuild lock of projection `name`, or [`ToolError::Busy`].
@@ -134,12 +152,19 @@ impl Exclusive {
             .ok_or(ToolError::Busy { projection: name })
     }
 
-    async fn release(mut self, class: i32, name: &str) {
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-            .bind(class)
-            .bind(name)
-            .execute(&mut *self.0)
-            .await;
+    /// Unlocks, and hands the connection back to the pool (closes it when unlocking failed).
+    async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let unlocked: Result<bool, _> =
+                sqlx::query_scalar("SELECT pg_advisory_unlock($1, hashtext($2))")
+                    .bind(self.class)
+                    .bind(&self.name)
+                    .fetch_one(&mut *conn)
+                    .await;
+            if !matches!(unlocked, Ok(true)) {
+                drop(conn.detach());
+            }
+        }
     }
 }
 
@@ -295,7 +320,7 @@ pub async fn rebuild<P: Projection + Clone + 'static>(
         })
     }
     .await;
-    exclusive.release(REBUILD_LOCK, name).await;
+    exclusive.release().await;
     result
 }
 
@@ -424,7 +449,7 @@ pub async fn verify<P: Projection + Clone + 'static>(
         checked
     }
     .await;
-    exclusive.release(REBUILD_LOCK, name).await;
+    exclusive.release().await;
     result
 }
 
@@ -524,7 +549,7 @@ pub async fn status<P: Projection>(
         );
         match Exclusive::take(live, REBUILD_LOCK, name).await? {
             Some(free) => {
-                free.release(REBUILD_LOCK, name).await;
+                free.release().await;
                 "interrupted rebuild"
             }
             None => "rebuilding",
@@ -628,7 +653,7 @@ pub async fn room_at(
         if let Some(free) = Exclusive::take(live, ROOM_AT_LOCK, &schema).await? {
             tracing::info!(%schema, "dropping what an interrupted time travel left");
             shadow::drop_schema(live, &schema).await?;
-            free.release(ROOM_AT_LOCK, &schema).await;
+            free.release().await;
         }
     }
     let schema = format!("natter_at_{}", uuid::Uuid::new_v4().simple());
@@ -726,7 +751,8 @@ pub async fn room_at(
         })
     }
     .await;
-    scratch.discard(live).await?;
-    held.release(ROOM_AT_LOCK, &schema).await;
+    let discarded = scratch.discard(live).await;
+    held.release().await;
+    discarded?;
     result
 }
