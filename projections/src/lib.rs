@@ -84,19 +84,7 @@ pub async fn apply_batch<P: Projection>(
     through: u64,
 ) -> Result<u64, ProjectionError> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind(projection.name())
-    .execute(&mut *tx)
-    .await?;
-    let checkpoint: i64 = sqlx::query_scalar(
-        "SELECT last_seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
-    )
-    .bind(projection.name())
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut last = u64::try_from(checkpoint).unwrap_or(0);
+    let mut last = shadow::lock_checkpoint(&mut tx, None, projection.name()).await?;
     if from > last + 1 {
         return Err(ProjectionError::Gap {
             expected: last + 1,

@@ -171,25 +171,13 @@ impl Shadow {
         name: &str,
     ) -> Result<(SwapLock, u64), sqlx::Error> {
         let mut tx = live.begin().await?;
-        let l = ident(&self.live_schema);
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {l}.projection_checkpoints (name, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING"
-        )))
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-        let at: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT last_seq FROM {l}.projection_checkpoints WHERE name = $1 FOR UPDATE"
-        )))
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
+        let at = lock_checkpoint(&mut tx, Some(&self.live_schema), name).await?;
         Ok((
             SwapLock {
                 tx,
                 name: name.to_owned(),
             },
-            u64::try_from(at).unwrap_or(0),
+            at,
         ))
     }
 
@@ -233,13 +221,7 @@ impl SwapLock {
     ) -> Result<u64, sqlx::Error> {
         let l = ident(&shadow.live_schema);
         let s = ident(&shadow.schema);
-        let reached: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT last_seq FROM {s}.projection_checkpoints WHERE name = $1"
-        )))
-        .bind(&self.name)
-        .fetch_optional(&mut *self.tx)
-        .await?
-        .unwrap_or(0);
+        let reached = checkpoint_in(&mut *self.tx, Some(&shadow.schema), &self.name).await?;
         sqlx::query(AssertSqlSafe(format!(
             "SET LOCAL lock_timeout = '{}ms'",
             lock_wait.as_millis().max(1)
@@ -268,11 +250,11 @@ impl SwapLock {
              WHERE name = $1"
         )))
         .bind(&self.name)
-        .bind(reached)
+        .bind(crate::seq_i64(reached))
         .execute(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
-        Ok(u64::try_from(reached).unwrap_or(0))
+        Ok(reached)
     }
 }
 
@@ -434,6 +416,37 @@ pub async fn differing_rows(
     Ok((only_a, only_b))
 }
 
+/// Locks the checkpoint row of `name` in `schema` (the first on the `search_path` when
+/// `None`) for the rest of the transaction, creating it at 0 when missing, and returns it:
+/// whoever holds it is the one writer of that projection's tables.
+pub(crate) async fn lock_checkpoint(
+    conn: &mut PgConnection,
+    schema: Option<&str>,
+    name: &str,
+) -> Result<u64, sqlx::Error> {
+    let table = checkpoints_table(schema);
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {table} (name, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING"
+    )))
+    .bind(name)
+    .execute(&mut *conn)
+    .await?;
+    let at: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT last_seq FROM {table} WHERE name = $1 FOR UPDATE"
+    )))
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u64::try_from(at).unwrap_or(0))
+}
+
+fn checkpoints_table(schema: Option<&str>) -> String {
+    match schema {
+        Some(schema) => format!("{}.projection_checkpoints", ident(schema)),
+        None => "projection_checkpoints".to_owned(),
+    }
+}
+
 /// The checkpoint stored for `name` in `schema` (the first on the executor's `search_path`
 /// when `None`), 0 when none.
 pub async fn checkpoint_in<'e, E: sqlx::PgExecutor<'e>>(
@@ -441,10 +454,7 @@ pub async fn checkpoint_in<'e, E: sqlx::PgExecutor<'e>>(
     schema: Option<&str>,
     name: &str,
 ) -> Result<u64, sqlx::Error> {
-    let table = match schema {
-        Some(schema) => format!("{}.projection_checkpoints", ident(schema)),
-        None => "projection_checkpoints".to_owned(),
-    };
+    let table = checkpoints_table(schema);
     let seq: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT last_seq FROM {table} WHERE name = $1"
     )))

@@ -215,12 +215,7 @@ where
     let mut reached = checkpoint(pool, name).await?;
     let mut backoff = Backoff::default();
     let mut reopening = false;
-    // Tables that grow from empty need statistics early, or the planner keeps choosing plans
-    // for empty tables (sequential scans for key lookups: a replay slowed down as the
-    // tables grew, to under 2,000 events/s at 200k). Autovacuum would see to it in its own
-    // time, when it runs at all: statistics are refreshed here each time the checkpoint has
-    // doubled.
-    let mut analyze_at = (reached * 2).max(FIRST_ANALYZE);
+    let mut statistics = Statistics::from(reached);
     'open: loop {
         if std::mem::take(&mut reopening) {
             // After a failure: pause, then start again from what the database says.
@@ -287,12 +282,7 @@ where
                         let covered = stretch.through + 1 - stretch.from;
                         reached = now;
                         backoff = Backoff::default();
-                        if reached >= analyze_at {
-                            analyze_at = reached * 2;
-                            if let Err(e) = analyze(pool, projection).await {
-                                tracing::warn!(projection = name, error = %e, "analyze failed");
-                            }
-                        }
+                        statistics.reached(pool, projection, reached).await;
                         on_applied(Applied { reached, covered }).await;
                         break;
                     }
@@ -321,8 +311,37 @@ where
     }
 }
 
-/// The checkpoint at which a replay that starts from nothing first refreshes statistics.
-const FIRST_ANALYZE: u64 = 2_000;
+/// When a replay refreshes planner statistics. Tables that grow from empty need them early, or
+/// the planner keeps choosing plans for empty tables (sequential scans for key lookups: a
+/// replay slowed down as the tables grew, to under 2,000 events/s at 200k). Autovacuum would
+/// see to it in its own time, when it runs at all: statistics are refreshed each time the
+/// checkpoint has doubled, from 2,000 on.
+struct Statistics {
+    next: u64,
+}
+
+impl From<u64> for Statistics {
+    fn from(reached: u64) -> Self {
+        Self {
+            next: (reached * 2).max(2_000),
+        }
+    }
+}
+
+impl Statistics {
+    async fn reached<P: Projection>(&mut self, pool: &PgPool, projection: &P, reached: u64) {
+        if reached >= self.next {
+            self.next = reached * 2;
+            self.refresh(pool, projection).await;
+        }
+    }
+
+    async fn refresh<P: Projection>(&self, pool: &PgPool, projection: &P) {
+        if let Err(e) = analyze(pool, projection).await {
+            tracing::warn!(projection = projection.name(), error = %e, "analyze failed");
+        }
+    }
+}
 
 /// How [`replay_partitioned`] loads.
 #[derive(Debug, Clone, Copy)]
@@ -401,7 +420,7 @@ where
     let mut marked = start - 1;
     let mut reader = LogReader::open(bus, start, Until::Seq(target), batch, name).await?;
     let mut reached = start - 1;
-    let mut analyze_at = (reached * 2).max(FIRST_ANALYZE);
+    let mut statistics = Statistics::from(reached);
     let outcome: Result<(), ProjectorError> = async {
         while reached < target {
             let stretch = tokio::select! {
@@ -436,13 +455,8 @@ where
                 skip_to(pool, name, done).await?;
                 marked = done;
             }
-            if reached >= analyze_at {
-                // Statistics as the tables grow (see `replay`); the workers go on meanwhile.
-                analyze_at = reached * 2;
-                if let Err(e) = analyze(pool, projection).await {
-                    tracing::warn!(projection = name, error = %e, "analyze failed");
-                }
-            }
+            // The workers go on meanwhile.
+            statistics.reached(pool, projection, reached).await;
         }
         Ok(())
     }
@@ -462,9 +476,7 @@ where
     outcome?;
     if reached >= target {
         skip_to(pool, name, target).await?;
-        if let Err(e) = analyze(pool, projection).await {
-            tracing::warn!(projection = name, error = %e, "analyze failed");
-        }
+        statistics.refresh(pool, projection).await;
     }
     Ok(reached)
 }
