@@ -258,6 +258,15 @@ pub async fn rebuild<P: Projection + Clone + 'static>(
     let name = projection.name();
     let started = Instant::now();
     let exclusive = Exclusive::claim(live, name).await?;
+    // Log entries replayed (what the rate is made of; the checkpoint would also count seqs
+    // that aged out of the log).
+    let replayed = std::sync::atomic::AtomicU64::new(0);
+    let report = &mut |progress: Progress| {
+        if let Progress::Applied { covered, .. } = progress {
+            replayed.fetch_add(covered, std::sync::atomic::Ordering::Relaxed);
+        }
+        report(progress);
+    };
     let result = async {
         let schema = shadow::rebuild_schema(name);
         if shadow::exists(live, &schema).await? {
@@ -315,7 +324,7 @@ pub async fn rebuild<P: Projection + Clone + 'static>(
         shadow.discard(live).await?;
         Ok(Rebuilt {
             checkpoint,
-            events: checkpoint,
+            events: replayed.load(std::sync::atomic::Ordering::Relaxed),
             elapsed: started.elapsed(),
         })
     }
@@ -521,11 +530,12 @@ pub async fn status<P: Projection>(
             .await?;
     let (at, error) = row.unwrap_or((0, None));
     let at = u64::try_from(at).unwrap_or(0);
-    let last_seq = bus.last_seq().await?;
+    let (first_seq, last_seq) = bus.seq_range().await?;
     let lag_events = last_seq.saturating_sub(at);
     let lag_seconds = if lag_events > 0 {
+        // The oldest event not applied that the log still holds.
         match bus
-            .get(at + 1)
+            .get((at + 1).max(first_seq))
             .await
             .ok()
             .and_then(|b| Event::from_bytes(&b).ok())
