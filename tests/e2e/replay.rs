@@ -401,7 +401,10 @@ async fn rebuild_killed_mid_way_leaves_live_untouched_and_reruns_cleanly() {
 
     let rebuilt = rebuild(&s.env, &pool, &History, 500).await.expect("rerun");
     assert!(rebuilt.checkpoint >= 3_000);
-    assert_eq!(rebuilt.events, rebuilt.checkpoint, "every event replayed once");
+    assert_eq!(
+        rebuilt.events, rebuilt.checkpoint,
+        "every event replayed once"
+    );
     assert!(
         shadow_schemas(&pool).await.is_empty(),
         "nothing left behind"
