@@ -221,6 +221,11 @@ pub struct WireEvent {
     pub actor_id: Uuid,
     pub occurred_at: DateTime<Utc>,
     pub data: serde_json::Value,
+    /// Set on an event of a message deleted since, read back from the log (a resume): it keeps
+    /// its seq, not its text (`message.posted` shows the message as deleted, `message.edited`
+    /// only its `message_id`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 /// `reply.data` for `subscribe`.

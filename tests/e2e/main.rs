@@ -21,6 +21,7 @@ mod replay;
 mod resume;
 mod rooms;
 mod search;
+mod security;
 mod suite;
 mod typing;
 

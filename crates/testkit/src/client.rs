@@ -337,6 +337,18 @@ impl Ws {
         );
     }
 
+    /// Every frame the server queued for this socket before it handled a `ping` sent now
+    /// (frames already received included; the ping's own answers left out): what the socket
+    /// has been given so far, without waiting for a time window.
+    pub async fn settle(&mut self) -> Vec<Value> {
+        let reply = self.request(json!({"type": "ping"})).await;
+        assert_eq!(reply["ok"], true, "ping -> {reply}");
+        self.pending
+            .drain(..)
+            .filter(|f| f["type"] != "pong")
+            .collect()
+    }
+
     /// Frames received within `window` (for "nothing more arrives" checks).
     pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
         let mut out: Vec<Value> = self.pending.drain(..).collect();

@@ -82,9 +82,14 @@ pub struct RoomAccess {
 }
 
 impl RoomAccess {
-    /// Members read everything; anyone reads a public room.
+    /// Members read everything; anyone not banned from it reads a public room.
     pub fn can_read(&self) -> bool {
-        natter_schemas::model::can_read(self.visibility, self.role)
+        natter_schemas::model::can_read(self.visibility, self.role) && !self.banned_visitor()
+    }
+
+    /// Banned from a public room (a ban also ends the membership): kept out of reading it.
+    pub fn banned_visitor(&self) -> bool {
+        self.banned && self.role.is_none()
     }
 }
 

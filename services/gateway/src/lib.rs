@@ -10,6 +10,7 @@
 //! - [`rest`]: one module per REST resource, each with its routes.
 //! - [`ws`]: the WebSocket session and frame handling.
 //! - [`hub`]: one NATS subscription per room (and user) per gateway, fanned out in-process.
+//! - [`wire`]: events as clients see them (frames, and what a replay may show now).
 //! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod rest;
 pub mod state;
 pub mod typing;
 pub mod validate;
+pub mod wire;
 pub mod ws;
 
 use std::net::SocketAddr;

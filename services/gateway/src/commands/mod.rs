@@ -134,10 +134,14 @@ pub async fn update_me(state: &AppState, actor: Uuid, req: &UpdateMeRequest) -> 
 }
 
 /// The caller's view of a room, or `not_found` when they may not see it (a private room they
-/// are not in is indistinguishable from no room).
+/// are not in is indistinguishable from no room); `forbidden` for a public room they are
+/// banned from.
 pub async fn readable_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
     match queries::room_access(state.pool(), room, actor).await? {
         Some(access) if access.can_read() => Ok(access),
+        Some(access) if access.visibility == Visibility::Public && access.banned_visitor() => {
+            Err(ApiError::forbidden("you are banned from this room"))
+        }
         _ => Err(ApiError::not_found("room")),
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::commands;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Outbound, encode, event_frame};
+use crate::hub::{Outbound, encode};
 use crate::ws::session::SessionCtx;
 
 pub enum Handled {
@@ -311,22 +311,40 @@ async fn subscribe(
     since: Option<u64>,
     epoch: Option<String>,
 ) -> ApiResult<()> {
-    let max = ctx.state.config().max_subscriptions;
+    let state = ctx.state.clone();
+    // The server may have ended subscriptions this socket still counts (a kick, an archive).
+    if ctx.rooms.len() >= state.config().max_subscriptions || ctx.rooms.contains(&room) {
+        let mut ended = Vec::new();
+        for &r in &ctx.rooms {
+            if !state.hub().has_session(r, ctx.info.id).await {
+                ended.push(r);
+            }
+        }
+        for r in ended {
+            ctx.rooms.remove(&r);
+        }
+    }
+    let max = state.config().max_subscriptions;
     if ctx.rooms.len() >= max && !ctx.rooms.contains(&room) {
         return Err(ApiError::invalid(
             "room_id",
             format!("at most {max} subscriptions per socket: unsubscribe from one first"),
         ));
     }
-    let access = commands::readable_room(&ctx.state, room, ctx.info.user).await?;
-    let state = ctx.state.clone();
+    let access = commands::readable_room(&state, room, ctx.info.user).await?;
     let newly = ctx.rooms.insert(room);
     ctx.queue(Outbound::ReplayBegin { room }).await;
-    let started = start(ctx, room, since, epoch, access.last_seq).await;
+    let started = start(ctx, room, since, epoch, &access).await;
     let (data, floor, events) = match started {
         Ok(started) => started,
         Err(e) => {
-            if newly {
+            // A refusal ends the subscription even when the socket had one: the re-check found
+            // that the caller lost access.
+            let refused = matches!(
+                e.code(),
+                natter_schemas::ErrorCode::NotFound | natter_schemas::ErrorCode::Forbidden
+            );
+            if newly || refused {
                 ctx.rooms.remove(&room);
                 state.hub().unsubscribe_room(room, ctx.info.id).await;
                 ctx.queue(Outbound::Forget { room, notice: None }).await;
@@ -369,23 +387,42 @@ async fn start(
     room: Uuid,
     since: Option<u64>,
     epoch: Option<String>,
-    projected_last: u64,
+    access: &natter_projections::history::queries::RoomAccess,
 ) -> ApiResult<(
     SubscribeReply,
     u64,
     Vec<(u64, axum::extract::ws::Utf8Bytes)>,
 )> {
     let state = ctx.state.clone();
-    state.hub().subscribe_room(room, ctx.handle.clone()).await?;
-    // The hub may already have delivered a removal (a kick) that the read model has not
-    // applied yet: wait until it has, then check again.
+    let mut member = access.role.is_some();
+    state
+        .hub()
+        .subscribe_room(room, ctx.handle.clone(), member)
+        .await?;
+    // Every room event after `seen` reaches this socket live, and goes through the removals
+    // it makes (a kick ends the subscription). One at or below it may have been a removal
+    // that the first check did not see yet (the read model lags the log): wait until the read
+    // model has `seen`, then check again. Whatever the interleaving, a removal is either seen
+    // here or delivered after.
     let seen = state.hub().room_last_seq(room).await;
     if seen > 0 {
         state.projected(seen).await?;
-        commands::readable_room(&state, room, ctx.info.user).await?;
+        member = commands::readable_room(&state, room, ctx.info.user)
+            .await?
+            .role
+            .is_some();
+        state
+            .hub()
+            .set_member(room, ctx.info.id, member, seen)
+            .await;
     }
+    let reader = if member {
+        crate::wire::Reader::Member
+    } else {
+        crate::wire::Reader::Visitor
+    };
     let server_epoch = state.bus().epoch().to_owned();
-    let mut last_seq = projected_last.max(seen);
+    let mut last_seq = access.last_seq.max(seen);
     let (recovered, floor, events) = match since {
         None => (true, 0, Vec::new()),
         Some(_) if epoch.as_deref().is_some_and(|e| e != server_epoch) => (false, 0, Vec::new()),
@@ -405,14 +442,18 @@ async fn start(
                         let mut events = Vec::with_capacity(raw.len());
                         for (seq, bytes) in raw {
                             match Event::from_bytes(&bytes) {
-                                Ok(event) => events.push((seq, event_frame(room, seq, &event))),
+                                Ok(event) => events.push((seq, event)),
                                 Err(e) => {
                                     tracing::error!(%room, seq, error = %e, "undecodable event in replay")
                                 }
                             }
                             last_seq = last_seq.max(seq);
                         }
-                        (true, since, events)
+                        (
+                            true,
+                            since,
+                            crate::wire::replay_frames(room, &events, reader),
+                        )
                     }
                     Replay::TooMany { missed } => {
                         tracing::debug!(%room, missed, "too many missed events to replay");

@@ -1,0 +1,87 @@
+//! What the hub holds of one socket: its outbound queue and its kill switch.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use natter_schemas::frames::close_code;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+/// What the hub and the session's reader hand to the session's writer, in order.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A live room event (the frame is shared by every socket in the room).
+    Event {
+        room: Uuid,
+        seq: u64,
+        frame: Utf8Bytes,
+    },
+    /// Any other frame, written as is.
+    Frame(Utf8Bytes),
+    /// Buffer the room's live events until `ReplayEnd`.
+    ReplayBegin { room: Uuid },
+    /// Write `reply`, then `events` (after `floor`), then the buffered live events after them.
+    ReplayEnd {
+        room: Uuid,
+        reply: Option<Utf8Bytes>,
+        floor: u64,
+        events: Vec<(u64, Utf8Bytes)>,
+    },
+    /// The subscription ended (client unsubscribed, or removed by the server with `reason`).
+    Forget {
+        room: Uuid,
+        notice: Option<Utf8Bytes>,
+    },
+}
+
+/// Why a session is being closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// The hub's handle on one socket.
+#[derive(Clone)]
+pub struct SessionHandle {
+    pub id: Uuid,
+    pub user: Uuid,
+    tx: mpsc::Sender<Outbound>,
+    kill: Arc<watch::Sender<Option<CloseReason>>>,
+}
+
+impl SessionHandle {
+    pub fn new(
+        id: Uuid,
+        user: Uuid,
+        tx: mpsc::Sender<Outbound>,
+        kill: Arc<watch::Sender<Option<CloseReason>>>,
+    ) -> Self {
+        Self { id, user, tx, kill }
+    }
+
+    /// Queues without waiting; a full queue closes the session as too slow.
+    pub fn push(&self, item: Outbound) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(item) {
+            metrics::counter!("natter_gateway_slow_consumers_total").increment(1);
+            self.close(
+                close_code::SLOW_CONSUMER,
+                "too slow to read events; reconnect and resume with since",
+            );
+        }
+    }
+
+    /// Asks the session to close with `code` (the first reason wins).
+    pub fn close(&self, code: u16, reason: &str) {
+        self.kill.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(CloseReason {
+                code,
+                reason: reason.to_owned(),
+            });
+            true
+        });
+    }
+}

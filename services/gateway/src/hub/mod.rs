@@ -1,0 +1,360 @@
+//! One NATS subscription per room (and per user) per gateway, fanned out in-process.
+//!
+//! Each delivered event is decoded and serialised once, into a frame whose bytes are shared by
+//! every local socket subscribed to the room. Each socket has a bounded outbound queue; a
+//! socket whose queue is full is closed with 4008 (it resumes with `since`), and never slows
+//! the room down for the others.
+//!
+//! Layout: [`handle`] is what the hub holds of a socket; [`room`] delivers a room's events and
+//! typing signals (one set of sockets for both, so that a removal ends both); [`signals`]
+//! forwards notices and presence.
+
+mod handle;
+mod room;
+mod signals;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use natter_bus::{Bus, BusError};
+use natter_schemas::frames::close_code;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+pub use crate::wire::{encode, event_frame, wire_event};
+pub use handle::{CloseReason, Outbound, SessionHandle};
+
+/// One socket subscribed to an entry.
+#[derive(Clone)]
+pub(crate) struct Sub {
+    pub handle: SessionHandle,
+    /// For rooms: whether the socket's user is a member (members-only events go to members
+    /// only), and the seq of the state that said so (a later one wins).
+    pub member: bool,
+    pub member_as_of: u64,
+}
+
+impl Sub {
+    fn new(handle: SessionHandle, member: bool) -> Self {
+        Self {
+            handle,
+            member,
+            member_as_of: 0,
+        }
+    }
+}
+
+type Sessions = Arc<RwLock<HashMap<Uuid, Sub>>>;
+
+struct Entry {
+    sessions: Sessions,
+    /// The newest seq this gateway delivered for the room (or user); for a room, it starts
+    /// at the log's head when the subscription began (what came before is the replay's).
+    last_seq: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // Dropping the task's subscribers unsubscribes from NATS.
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+pub struct Hub(Arc<Inner>);
+
+struct Inner {
+    bus: Bus,
+    /// Room events and typing signals, per room.
+    rooms: Mutex<HashMap<Uuid, Entry>>,
+    users: Mutex<HashMap<Uuid, Entry>>,
+    /// Presence changes per followed user.
+    presence: Mutex<HashMap<Uuid, Entry>>,
+    live_sessions: std::sync::atomic::AtomicUsize,
+}
+
+impl Hub {
+    pub fn new(bus: Bus) -> Self {
+        let hub = Self(Arc::new(Inner {
+            bus,
+            rooms: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
+            presence: Mutex::new(HashMap::new()),
+            live_sessions: std::sync::atomic::AtomicUsize::new(0),
+        }));
+        // Deliveries are core NATS: a disconnect or an overflowing subscription loses some.
+        // Sockets cannot tell, so they are closed with 1012 and resume with `since`.
+        let mut events = hub.0.bus.connection_events();
+        let weak = Arc::downgrade(&hub.0);
+        tokio::spawn(async move {
+            while let Ok(event) = events.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                let users = inner.users.lock().await;
+                for entry in users.values() {
+                    for sub in read(&entry.sessions).values() {
+                        sub.handle.close(
+                            close_code::SERVICE_RESTART,
+                            "deliveries were interrupted; reconnect and resume with since",
+                        );
+                    }
+                }
+                tracing::warn!(
+                    ?event,
+                    sessions = users.len(),
+                    "closed sockets after lost deliveries"
+                );
+            }
+        });
+        hub
+    }
+
+    /// The newest seq this gateway has delivered for `room`, or the log's head when the
+    /// gateway's subscription to it began if that is newer (0 when not subscribed). Every
+    /// room event after it reaches the room's sockets.
+    pub async fn room_last_seq(&self, room: Uuid) -> u64 {
+        self.0
+            .rooms
+            .lock()
+            .await
+            .get(&room)
+            .map_or(0, |e| e.last_seq.load(Ordering::Relaxed))
+    }
+
+    /// Whether `session` still receives `room` (the server ends subscriptions on a kick, a ban,
+    /// an archive).
+    pub async fn has_session(&self, room: Uuid, session: Uuid) -> bool {
+        self.0
+            .rooms
+            .lock()
+            .await
+            .get(&room)
+            .is_some_and(|e| read(&e.sessions).contains_key(&session))
+    }
+
+    /// Records whether `session`'s user is a member of `room`, as of `seq` (ignored when the
+    /// hub already knows of a later change).
+    pub async fn set_member(&self, room: Uuid, session: Uuid, member: bool, seq: u64) {
+        if let Some(entry) = self.0.rooms.lock().await.get(&room)
+            && let Some(sub) = write(&entry.sessions).get_mut(&session)
+            && sub.member_as_of <= seq
+        {
+            sub.member = member;
+            sub.member_as_of = seq;
+        }
+    }
+
+    /// Delivers `followed`'s presence changes to `session`.
+    pub async fn follow_presence(
+        &self,
+        followed: Uuid,
+        session: SessionHandle,
+    ) -> Result<(), BusError> {
+        join(
+            &self.0.bus,
+            &self.0.presence,
+            followed,
+            self.0.bus.subjects().presence(followed),
+            Sub::new(session, true),
+            std::future::ready(Ok(0)),
+            |sub, sessions, _, _| signals::presence_task(sub, sessions),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn unfollow_presence(&self, followed: Uuid, session: Uuid) {
+        leave(&self.0.presence, followed, session).await;
+    }
+
+    /// The users with sockets on this gateway, with their sockets.
+    pub async fn local_users(&self) -> Vec<(Uuid, Vec<Uuid>)> {
+        self.0
+            .users
+            .lock()
+            .await
+            .iter()
+            .map(|(user, e)| (*user, read(&e.sessions).keys().copied().collect()))
+            .collect()
+    }
+
+    /// Closes this gateway's sockets that are `session`, or belong to `user`; returns how many.
+    pub async fn close_sessions(
+        &self,
+        session: Option<Uuid>,
+        user: Option<Uuid>,
+        code: u16,
+        reason: &str,
+    ) -> usize {
+        let users = self.0.users.lock().await;
+        let mut closed = 0;
+        for (owner, entry) in users.iter() {
+            for sub in read(&entry.sessions).values() {
+                if Some(sub.handle.id) == session || Some(*owner) == user {
+                    sub.handle.close(code, reason);
+                    closed += 1;
+                }
+            }
+        }
+        closed
+    }
+
+    /// Rooms with at least one subscribed socket here.
+    pub async fn room_count(&self) -> usize {
+        self.0.rooms.lock().await.len()
+    }
+
+    /// How many sockets `user` has open on this gateway.
+    pub async fn user_sessions(&self, user: Uuid) -> usize {
+        self.0
+            .users
+            .lock()
+            .await
+            .get(&user)
+            .map_or(0, |e| read(&e.sessions).len())
+    }
+
+    /// Sockets currently open on this gateway.
+    pub fn session_count(&self) -> usize {
+        self.0.live_sessions.load(Ordering::Relaxed)
+    }
+
+    pub fn session_opened(&self) {
+        self.0.live_sessions.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("natter_gateway_sockets").increment(1.0);
+    }
+
+    pub fn session_closed(&self) {
+        self.0.live_sessions.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!("natter_gateway_sockets").decrement(1.0);
+    }
+
+    /// Adds `session` to the room's subscribers (its events and its typing signals); `member`
+    /// says whether its user is a member now. When this returns, the gateway's NATS
+    /// subscription has been sent and flushed on this connection, ahead of any later request
+    /// (such as the replay's consumer): every event the fan-out delivers after that reaches
+    /// the session, and [`Hub::room_last_seq`] is a seq that every earlier event is at or
+    /// below.
+    pub async fn subscribe_room(
+        &self,
+        room: Uuid,
+        session: SessionHandle,
+        member: bool,
+    ) -> Result<(), BusError> {
+        let subject = self.0.bus.subjects().deliver_room(room);
+        let bus = self.0.bus.clone();
+        // Read before subscribing (once per gateway, when the room's entry is made): events up
+        // to here belong to the sessions' replays, and any later one that the fan-out sent
+        // before the subscription was active is found through the next delivery's previous seq.
+        let count = join(
+            &self.0.bus,
+            &self.0.rooms,
+            room,
+            subject,
+            Sub::new(session, member),
+            self.0.bus.last_seq(),
+            |sub, sessions, seen, _| room::room_task(bus, room, sub, sessions, seen),
+        )
+        .await?;
+        metrics::gauge!("natter_gateway_rooms").set(count as f64);
+        Ok(())
+    }
+
+    pub async fn unsubscribe_room(&self, room: Uuid, session: Uuid) {
+        let count = leave(&self.0.rooms, room, session).await;
+        metrics::gauge!("natter_gateway_rooms").set(count as f64);
+    }
+
+    /// Delivers the user's notices to `session`.
+    pub async fn subscribe_user(&self, session: SessionHandle) -> Result<(), BusError> {
+        let user = session.user;
+        let subject = self.0.bus.subjects().deliver_user(user);
+        join(
+            &self.0.bus,
+            &self.0.users,
+            user,
+            subject,
+            Sub::new(session, true),
+            std::future::ready(Ok(0)),
+            |sub, sessions, _, _| signals::user_task(sub, sessions),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn unsubscribe_user(&self, user: Uuid, session: Uuid) {
+        leave(&self.0.users, user, session).await;
+    }
+}
+
+/// Adds `session` under `key`. When it is the first, awaits `floor`, subscribes to `subject`
+/// and starts the entry's task (whose `last_seq` starts at the floor). Returns how many
+/// entries there are.
+async fn join<P, F, T>(
+    bus: &Bus,
+    entries: &Mutex<HashMap<Uuid, Entry>>,
+    key: Uuid,
+    subject: String,
+    session: Sub,
+    floor: P,
+    task: F,
+) -> Result<usize, BusError>
+where
+    P: std::future::Future<Output = Result<u64, BusError>>,
+    F: FnOnce(async_nats::Subscriber, Sessions, Arc<AtomicU64>, u64) -> T,
+    T: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut entries = entries.lock().await;
+    if let Some(entry) = entries.get(&key) {
+        write(&entry.sessions).insert(session.handle.id, session);
+        return Ok(entries.len());
+    }
+    let floor = floor.await?;
+    let subscriber = bus
+        .client()
+        .subscribe(subject)
+        .await
+        .map_err(BusError::unavailable)?;
+    bus.flush().await?;
+    let sessions: Sessions = Arc::default();
+    write(&sessions).insert(session.handle.id, session);
+    let last_seq = Arc::new(AtomicU64::new(floor));
+    let task = tokio::spawn(task(subscriber, sessions.clone(), last_seq.clone(), floor));
+    entries.insert(
+        key,
+        Entry {
+            sessions,
+            last_seq,
+            task,
+        },
+    );
+    Ok(entries.len())
+}
+
+/// Removes `session` from `key`; the last one out ends the NATS subscription. Returns how many
+/// entries remain.
+async fn leave(entries: &Mutex<HashMap<Uuid, Entry>>, key: Uuid, session: Uuid) -> usize {
+    let mut entries = entries.lock().await;
+    let empty = entries.get(&key).is_some_and(|entry| {
+        let mut sessions = write(&entry.sessions);
+        sessions.remove(&session);
+        sessions.is_empty()
+    });
+    if empty {
+        entries.remove(&key);
+    }
+    entries.len()
+}
+
+fn write(sessions: &Sessions) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, Sub>> {
+    sessions
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read(sessions: &Sessions) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, Sub>> {
+    sessions
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

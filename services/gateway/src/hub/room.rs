@@ -1,0 +1,247 @@
+//! A room's deliveries on one gateway: its events, in seq order, and its typing signals, to
+//! one set of sockets (a removal ends both).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use futures::StreamExt;
+use natter_bus::{Bus, BusError, DeliveryHeaders};
+use natter_schemas::Event;
+use natter_schemas::event::EventBody;
+use natter_schemas::frames::{ServerFrame, TypingState, close_code};
+use natter_schemas::model::Visibility;
+use uuid::Uuid;
+
+use super::{Outbound, Sessions, read, write};
+use crate::wire::{self, encode};
+
+/// Delivers the room's events and typing signals until the entry is dropped.
+pub(super) async fn room_task(
+    bus: Bus,
+    room: Uuid,
+    events: async_nats::Subscriber,
+    sessions: Sessions,
+    seen: Arc<AtomicU64>,
+) {
+    let typing = match bus
+        .client()
+        .subscribe(bus.subjects().typing_room(room))
+        .await
+    {
+        Ok(typing) => Some(typing),
+        Err(e) => {
+            tracing::warn!(%room, error = %e, "cannot subscribe to typing signals");
+            None
+        }
+    };
+    let typing = async {
+        if let Some(typing) = typing {
+            typing_task(room, typing, sessions.clone()).await;
+        }
+    };
+    tokio::join!(
+        event_task(bus.clone(), room, events, sessions.clone(), seen),
+        typing
+    );
+}
+
+async fn event_task(
+    bus: Bus,
+    room: Uuid,
+    mut subscriber: async_nats::Subscriber,
+    sessions: Sessions,
+    seen: Arc<AtomicU64>,
+) {
+    // Events up to the log's head when the subscription began belong to the sessions' own
+    // replays; after it, every room event must arrive here. The fan-out may also deliver a
+    // batch twice after a crash: each room's seqs only grow, so repeats are dropped.
+    let mut floor = seen.load(Ordering::Relaxed);
+    while let Some(message) = subscriber.next().await {
+        let Some(seq) = DeliveryHeaders::seq(&message) else {
+            continue;
+        };
+        if seq <= floor {
+            continue;
+        }
+        // The fan-out says which room event came before this one: if this gateway never got
+        // it (core NATS dropped it, or interest had not reached the fan-out's server yet),
+        // read the hole from the log before going on.
+        if let Some(prev) = DeliveryHeaders::prev_seq(&message).filter(|p| *p > floor)
+            && let Err(e) = backfill(&bus, room, floor, seq, &sessions, &seen).await
+        {
+            tracing::warn!(%room, floor, prev, error = %e, "cannot fill a delivery gap; closing the room's sockets");
+            for sub in read(&sessions).values() {
+                sub.handle.close(
+                    close_code::SERVICE_RESTART,
+                    "deliveries were interrupted; reconnect and resume with since",
+                );
+            }
+        }
+        floor = seq;
+        seen.store(seq, Ordering::Relaxed);
+        let event = match Event::from_bytes(&message.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(%room, seq, error = %e, "undecodable delivery");
+                continue;
+            }
+        };
+        deliver(
+            room,
+            seq,
+            &event,
+            wire::event_frame(room, seq, &event),
+            &sessions,
+        );
+    }
+}
+
+/// Reads the room's events after `floor` and before `until` from the log and delivers them
+/// (without the text of messages deleted within them, as a resume would).
+async fn backfill(
+    bus: &Bus,
+    room: Uuid,
+    floor: u64,
+    until: u64,
+    sessions: &Sessions,
+    seen: &AtomicU64,
+) -> Result<(), BusError> {
+    metrics::counter!("natter_gateway_delivery_gaps_total").increment(1);
+    let replay = bus
+        .replay_room(room, floor, 10_000, Duration::from_secs(5))
+        .await?;
+    let natter_bus::Replay::Events(raw) = replay else {
+        return Err(BusError::other("gap too large to fill"));
+    };
+    let events: Vec<(u64, Event)> = raw
+        .into_iter()
+        .filter(|(s, _)| *s < until)
+        .filter_map(|(seq, bytes)| Event::from_bytes(&bytes).ok().map(|e| (seq, e)))
+        .collect();
+    let deleted = wire::deleted_in(&events);
+    for (seq, event) in &events {
+        seen.store(*seq, Ordering::Relaxed);
+        let frame = if wire::shows_deleted_text(event, &deleted) {
+            wire::redacted_frame(room, *seq, event)
+        } else {
+            wire::event_frame(room, *seq, event)
+        };
+        deliver(room, *seq, event, frame, sessions);
+    }
+    Ok(())
+}
+
+/// Whose subscriptions to a room an event ends (after delivering it to them): one user's, or
+/// everyone's (`None`), with the reason.
+fn ends_subscription(event: &Event) -> Option<(Option<Uuid>, &'static str)> {
+    match &event.body {
+        EventBody::MemberKicked(m) => Some((Some(m.user_id), "kicked")),
+        EventBody::MemberBanned(m) => Some((Some(m.user_id), "banned")),
+        EventBody::MemberLeft(m) => Some((Some(m.user_id), "left")),
+        EventBody::RoomArchived(_) => Some((None, "archived")),
+        // Non-members may have been reading it while it was public: everyone subscribes again
+        // and is checked again.
+        EventBody::RoomUpdated(u) if u.visibility == Some(Visibility::Private) => {
+            Some((None, "visibility_changed"))
+        }
+        _ => None,
+    }
+}
+
+/// Hands one event's frame to every session of the room that may have it, and applies what
+/// the event changes for them: membership, or the end of their subscription.
+fn deliver(room: Uuid, seq: u64, event: &Event, frame: Utf8Bytes, sessions: &Sessions) {
+    let members_only = wire::members_only(event);
+    let mut delivered = 0u64;
+    for sub in read(sessions).values() {
+        if members_only && !sub.member {
+            continue;
+        }
+        sub.handle.push(Outbound::Event {
+            room,
+            seq,
+            frame: frame.clone(),
+        });
+        delivered += 1;
+    }
+    metrics::counter!("natter_gateway_deliveries_total").increment(delivered);
+    if let EventBody::MemberJoined(m) | EventBody::MemberInvited(m) = &event.body {
+        for sub in write(sessions).values_mut() {
+            if sub.handle.user == m.user_id && sub.member_as_of <= seq {
+                sub.member = true;
+                sub.member_as_of = seq;
+            }
+        }
+    }
+    if let Some((target, reason)) = ends_subscription(event) {
+        let notice = encode(&ServerFrame::Unsubscribed {
+            room_id: room,
+            reason: reason.to_owned(),
+        });
+        write(sessions).retain(|_, sub| {
+            let ends = target.is_none_or(|user| user == sub.handle.user);
+            if ends {
+                sub.handle.push(Outbound::Forget {
+                    room,
+                    notice: Some(notice.clone()),
+                });
+            }
+            !ends
+        });
+    }
+}
+
+/// How long a typist is shown typing after their last `start` when nothing more is heard (their
+/// gateway stops them after 5 s; this covers a gateway that died before it could).
+const TYPING_SHOWN: Duration = Duration::from_secs(6);
+
+/// Forwards a room's typing signals to its local sockets, except the typist's own, and sends
+/// `stop` for typists not heard from for [`TYPING_SHOWN`].
+async fn typing_task(room: Uuid, mut subscriber: async_nats::Subscriber, sessions: Sessions) {
+    #[derive(serde::Deserialize)]
+    struct Signal {
+        user_id: Uuid,
+        state: TypingState,
+    }
+    let forward = |user: Uuid, frame: &Utf8Bytes| {
+        for sub in read(&sessions).values().filter(|s| s.handle.user != user) {
+            sub.handle.push(Outbound::Frame(frame.clone()));
+        }
+    };
+    let mut typists: HashMap<Uuid, tokio::time::Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            message = subscriber.next() => {
+                let Some(message) = message else { break };
+                let Ok(signal) = serde_json::from_slice::<Signal>(&message.payload) else {
+                    continue;
+                };
+                match signal.state {
+                    TypingState::Start => {
+                        typists.insert(signal.user_id, tokio::time::Instant::now() + TYPING_SHOWN);
+                    }
+                    TypingState::Stop => {
+                        if typists.remove(&signal.user_id).is_none() {
+                            continue;
+                        }
+                    }
+                }
+                let Ok(text) = std::str::from_utf8(&message.payload) else { continue };
+                forward(signal.user_id, &Utf8Bytes::from(text));
+            }
+            _ = tick.tick() => {
+                let now = tokio::time::Instant::now();
+                let gone: Vec<Uuid> =
+                    typists.iter().filter(|(_, until)| **until <= now).map(|(u, _)| *u).collect();
+                for user in gone {
+                    typists.remove(&user);
+                    forward(user, &encode(&ServerFrame::Typing { room_id: room, user_id: user, state: TypingState::Stop }));
+                }
+            }
+        }
+    }
+}
