@@ -170,6 +170,46 @@ pub fn mentioned_usernames(body: &str, max: usize) -> Vec<String> {
     names
 }
 
+/// Refuses NUL in any string of a request (a key or a value, at any depth): PostgreSQL's text
+/// cannot hold it. The error names the field (`member_ids[2]`, `a.b`).
+pub fn no_nul_in(value: &serde_json::Value) -> Result<(), ApiError> {
+    match nul_field(value, String::new()) {
+        None => Ok(()),
+        Some(field) => {
+            let message = format!("{} must not contain NUL", display(&field));
+            Err(ApiError::invalid(display(&field), message))
+        }
+    }
+}
+
+fn display(field: &str) -> &str {
+    if field.is_empty() { "body" } else { field }
+}
+
+fn nul_field(value: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Some(at),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_field(item, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let path = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            if key.contains('\0') {
+                Some(path)
+            } else {
+                nul_field(item, path)
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// Search page size: default 20, at most 50.
 pub fn search_limit(raw: Option<usize>) -> Result<usize, ApiError> {
     match raw {
@@ -233,6 +273,25 @@ mod tests {
         assert!(username("ab").is_err());
         assert!(username("a.b.c").is_err());
         assert!(username(&"a".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn nul_is_refused_anywhere_and_named() {
+        let field = |v: serde_json::Value| no_nul_in(&v).err().and_then(|e| e.0.field);
+        assert_eq!(field(serde_json::json!({"a": "ok", "b": [1, "x"]})), None);
+        assert_eq!(
+            field(serde_json::json!({"q": "a\u{0}b"})).as_deref(),
+            Some("q")
+        );
+        assert_eq!(
+            field(serde_json::json!({"member_ids": ["x", "\u{0}"]})).as_deref(),
+            Some("member_ids[1]")
+        );
+        assert_eq!(
+            field(serde_json::json!({"a": {"b": "\u{0}"}})).as_deref(),
+            Some("a.b")
+        );
+        assert_eq!(field(serde_json::json!("\u{0}")).as_deref(), Some("body"));
     }
 
     #[test]

@@ -1,16 +1,34 @@
-//! Extractors whose rejections use the public error shape.
+//! Extractors whose rejections use the public error shape, and that refuse text the database
+//! cannot hold (NUL) in any field, naming it, before a handler sees it.
 
-use axum::extract::FromRequest;
-use axum::extract::FromRequestParts;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::validate;
 
-/// `Json<T>` answering bad bodies with `invalid` (413 `payload_too_large` when too big).
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json<T>` answering bad bodies with `invalid` (413 `payload_too_large` when too big, and
+/// `invalid` naming the field for a string holding NUL).
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        validate::no_nul_in(&value)?;
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|e| ApiError::invalid("body", format!("the JSON body does not fit: {e}")))
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -23,9 +41,24 @@ impl From<JsonRejection> for ApiError {
 }
 
 /// `Path<T>` answering malformed ids with `invalid`.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(ApiError::invalid("path", "the path must not contain NUL"));
+        }
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(value))
+    }
+}
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
@@ -33,13 +66,40 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// `Query<T>` answering bad parameters with `invalid`.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// `Query<T>` answering bad parameters with `invalid` (naming the parameter that holds NUL).
 pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(query) = parts.uri.query()
+            && let Some(pair) = query.split('&').find(|pair| has_encoded_nul(pair))
+        {
+            let name = pair.split('=').next().unwrap_or_default();
+            let field = if has_encoded_nul(name) { "query" } else { name };
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} must not contain NUL"),
+            ));
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::invalid("query", rejection.body_text())
     }
+}
+
+/// A percent-encoded NUL (`%00`) in a path or query (a raw NUL cannot be in a URI).
+fn has_encoded_nul(raw: &str) -> bool {
+    raw.as_bytes().windows(3).any(|w| w == b"%00")
 }

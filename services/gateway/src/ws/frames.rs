@@ -58,6 +58,11 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             }
         },
     };
+    // PostgreSQL's text cannot hold NUL: refused here, naming the field, whatever the frame.
+    if let Err(e) = crate::validate::no_nul_in(&value) {
+        error_frame(ctx, id, e).await;
+        return Handled::Continue;
+    }
     let frame = match serde_json::from_value::<ClientFrame>(value) {
         Ok(frame) => frame,
         Err(e) => {
