@@ -16,6 +16,10 @@ pub enum ErrorCode {
     ContentRejected,
     Unavailable,
     Internal,
+    /// The path exists, not with this method (405).
+    MethodNotAllowed,
+    /// The request's headers are too many or too large (431).
+    HeadersTooLarge,
 }
 
 impl ErrorCode {
@@ -32,6 +36,8 @@ impl ErrorCode {
             Self::ContentRejected => 422,
             Self::Unavailable => 503,
             Self::Internal => 500,
+            Self::MethodNotAllowed => 405,
+            Self::HeadersTooLarge => 431,
         }
     }
 
@@ -47,6 +53,8 @@ impl ErrorCode {
             Self::ContentRejected => "content_rejected",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::HeadersTooLarge => "headers_too_large",
         }
     }
 }

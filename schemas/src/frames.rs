@@ -271,6 +271,8 @@ pub mod close_code {
     pub const SLOW_CONSUMER: u16 = 4008;
     /// The server is shutting down; reconnect (to another gateway).
     pub const GOING_AWAY: u16 = 1001;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame was larger than the limit.
     pub const TOO_BIG: u16 = 1009;
     /// Deliveries to this gateway were interrupted; reconnect and resume with `since`.

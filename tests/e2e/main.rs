@@ -6,6 +6,7 @@ mod auth;
 mod bench;
 mod cluster;
 mod config;
+mod connections;
 mod delivery;
 mod history;
 mod idempotency;

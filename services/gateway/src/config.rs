@@ -57,6 +57,8 @@ pub struct GatewayConfig {
     #[arg(long, env = "NATTER_ADMIN_USER_IDS", value_delimiter = ',')]
     pub admin_user_ids: Vec<uuid::Uuid>,
     #[command(flatten)]
+    pub net: crate::net::NetConfig,
+    #[command(flatten)]
     pub presence: crate::presence::PresenceConfig,
     #[command(flatten)]
     pub rate: crate::ratelimit::RateLimits,
@@ -81,6 +83,7 @@ impl Default for GatewayConfig {
             max_subscriptions: 1000,
             allowed_origins: Vec::new(),
             admin_user_ids: Vec::new(),
+            net: crate::net::NetConfig::default(),
             presence: crate::presence::PresenceConfig::default(),
             rate: crate::ratelimit::RateLimits::default(),
             moderation: crate::moderation::ModerationConfig::default(),

@@ -9,6 +9,7 @@
 //! - [`commands`]: the write paths, shared by REST and WebSocket.
 //! - [`rest`]: one module per REST resource, each with its routes.
 //! - [`ws`]: the WebSocket session and frame handling.
+//! - [`net`]: accepting connections: caps, the request-head timeout, trusted proxies.
 //! - [`hub`]: one NATS subscription per room (and user) per gateway, fanned out in-process.
 //! - [`wire`]: events as clients see them (frames, and what a replay may show now).
 //! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod moderation;
+pub mod net;
 pub mod openapi;
 pub mod presence;
 pub mod ratelimit;
@@ -31,7 +33,6 @@ pub mod validate;
 pub mod wire;
 pub mod ws;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use config::GatewayConfig;
@@ -49,16 +50,13 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway listening");
     let app = rest::router(state.clone());
-    let stop = shutdown.clone();
-    // Small frames must leave at once: no Nagle delay on sockets.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
+    net::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        &state.config().net,
+        state.conns().clone(),
+        shutdown,
     )
-    .with_graceful_shutdown(async move { stop.wait().await })
     .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while state.hub().session_count() > 0 && tokio::time::Instant::now() < deadline {

@@ -53,6 +53,8 @@ struct Inner {
     search: ProjectionWatch,
     metrics: Option<PrometheusHandle>,
     shutdown: Shutdown,
+    /// Open connections, capped in all and per client address.
+    conns: crate::net::Conns,
 }
 
 impl AppState {
@@ -89,6 +91,7 @@ impl AppState {
             deps.redis.clone(),
             deps.bus.subjects().redis_prefix(),
         );
+        let config_net = config.net.clone();
         let state = Self(Arc::new(Inner {
             config,
             bus: deps.bus,
@@ -107,9 +110,17 @@ impl AppState {
             search,
             metrics: deps.metrics,
             shutdown,
+            conns: crate::net::Conns::new(
+                config_net.max_connections,
+                config_net.max_connections_per_ip,
+            ),
         }));
         state.start_background();
         Ok(state)
+    }
+
+    pub fn conns(&self) -> &crate::net::Conns {
+        &self.0.conns
     }
 
     pub fn config(&self) -> &GatewayConfig {

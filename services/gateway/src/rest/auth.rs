@@ -1,8 +1,6 @@
 //! `POST /v1/auth/register`, `POST /v1/auth/login`.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use natter_schemas::rest::{AuthResponse, LoginRequest, RegisterRequest};
@@ -36,12 +34,12 @@ pub fn routes() -> Api {
 
 async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: crate::net::ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AuthResponse>)> {
     state
         .limiter()
-        .check(Action::AuthIp, &peer.ip().to_string())
+        .check(Action::AuthIp, &client.ip.to_string())
         .await?;
     let res = commands::register(
         &state,
@@ -55,13 +53,13 @@ async fn register(
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: crate::net::ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<AuthResponse>> {
     // Per address (many names from one place) and per name (one name from many places).
     state
         .limiter()
-        .check(Action::AuthIp, &peer.ip().to_string())
+        .check(Action::AuthIp, &client.ip.to_string())
         .await?;
     state
         .limiter()

@@ -52,12 +52,22 @@ pub fn router(state: AppState) -> Router {
         )
         .router()
         .fallback(|| async { crate::error::ApiError::not_found("route") })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            crate::error::ApiError::new(
+                natter_schemas::ErrorCode::MethodNotAllowed,
+                format!("{method} is not allowed on this path"),
+            )
+        })
         .layer(DefaultBodyLimit::max(limit))
         // Spans carry the path only: a WebSocket upgrade's query holds its token.
         .layer(TraceLayer::new_for_http().make_span_with(
             |req: &axum::http::Request<axum::body::Body>| {
                 tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
             },
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.config().net.max_header_bytes,
+            crate::net::head_limits,
         ))
         .layer(CatchPanicLayer::new())
         .with_state(state)

@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
+    client: crate::net::ClientAddr,
     auth: Result<AuthUser, ApiError>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -46,6 +47,22 @@ pub async fn upgrade(
         )
         .into_response();
     }
+    // Behind a trusted proxy the TCP connection counted as the proxy's: the client's own
+    // sockets are counted here, per forwarded address.
+    let forwarded = if client.forwarded {
+        match state.conns().admit_forwarded(client.ip) {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return ApiError::rate_limited(
+                    "too many connections from this address; close some first",
+                    1000,
+                )
+                .into_response();
+            }
+        }
+    } else {
+        None
+    };
     let max = state.config().max_frame_bytes;
     // Explicit buffer sizes: the defaults cost over 100 KB per socket.
     ws.max_frame_size(max)
@@ -54,6 +71,7 @@ pub async fn upgrade(
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(max.max(64 * 1024) * 4)
         .on_upgrade(move |socket| async move {
+            let _forwarded = forwarded;
             let (sink, stream) = socket.split();
             let info = session::SessionInfo {
                 id: Uuid::now_v7(),

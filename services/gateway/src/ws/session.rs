@@ -170,6 +170,9 @@ async fn read_loop<R>(
                     || text.contains("capacity")
                 {
                     ctx.handle.close(close_code::TOO_BIG, "frame too large");
+                } else if text.contains("UTF-8") {
+                    ctx.handle
+                        .close(close_code::INVALID_PAYLOAD, "text frames must be UTF-8");
                 } else {
                     tracing::debug!(error = %text, "socket read error");
                 }
@@ -185,8 +188,8 @@ async fn read_loop<R>(
             }
             Message::Binary(_) => {
                 ctx.send(&ServerFrame::Error {
-                    error: natter_schemas::ErrorDetail::new(
-                        natter_schemas::ErrorCode::Invalid,
+                    error: natter_schemas::ErrorDetail::invalid(
+                        "frame",
                         "binary frames are not supported: send JSON text frames",
                     ),
                 })
