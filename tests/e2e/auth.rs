@@ -144,3 +144,75 @@ async fn socket_closes_with_4001_when_its_token_expires() {
     assert!(started.elapsed() < Duration::from_secs(8));
     s.finish().await;
 }
+
+fn signed(claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(natter_gateway::config::DEV_JWT_SECRET.as_bytes()),
+    )
+    .expect("encode")
+}
+
+/// The contract needs `sub` and `exp` only; a future `nbf` is refused, and so is a validly
+/// signed token of no registered user. natter's own tokens carry `iat` and a session id.
+#[tokio::test]
+async fn token_claims_follow_the_contract() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let now = chrono::Utc::now().timestamp();
+
+    let minimal = alice.with_token(Some(signed(json!({"sub": alice.id(), "exp": now + 600}))));
+    let (status, me) = minimal.get("/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+
+    let early = signed(json!({"sub": alice.id(), "exp": now + 600, "nbf": now + 300}));
+    let (status, body) = alice.with_token(Some(early.clone())).get("/v1/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(Ws::connect(&s.natter.ws_url(), &early).await.is_err());
+    let started = signed(json!({"sub": alice.id(), "exp": now + 600, "nbf": now - 5}));
+    let (status, _) = alice.with_token(Some(started)).get("/v1/me").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let ghost_token = signed(json!({"sub": uuid::Uuid::now_v7(), "exp": now + 600}));
+    let ghost = alice.with_token(Some(ghost_token.clone()));
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/v1/me".to_owned(), None),
+        (
+            reqwest::Method::POST,
+            "/v1/rooms".to_owned(),
+            Some(json!({"name": "g", "visibility": "public"})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/dms".to_owned(),
+            Some(json!({"user_ids": [alice.id()]})),
+        ),
+    ] {
+        let (status, body) = ghost.request(method, &path, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+    }
+    let err = Ws::connect(&s.natter.ws_url(), &ghost_token)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("401"), "{err}");
+
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+    let own = jsonwebtoken::decode::<serde_json::Value>(
+        alice.token(),
+        &jsonwebtoken::DecodingKey::from_secret(natter_gateway::config::DEV_JWT_SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("natter's token")
+    .claims;
+    assert!(own["iat"].is_u64(), "{own}");
+    assert!(
+        own["sid"]
+            .as_str()
+            .is_some_and(|s| s.parse::<uuid::Uuid>().is_ok()),
+        "{own}"
+    );
+    s.finish().await;
+}

@@ -11,13 +11,23 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// What a token says. The contract requires `sub` and `exp` only (an identity provider may
+/// send no more); tokens natter issues also carry `iat` and a session id `sid`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
     pub sub: Uuid,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
-    pub iat: u64,
+    /// Issued at, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not before, seconds since the epoch: refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// The session (one sign-in) the token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
     /// Set by an identity provider for administrators (natter never issues it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
@@ -36,6 +46,7 @@ impl Tokens {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -50,7 +61,9 @@ impl Tokens {
         let claims = Claims {
             sub: user,
             exp: now.saturating_add(self.ttl.as_secs()),
-            iat: now,
+            iat: Some(now),
+            nbf: None,
+            sid: Some(Uuid::now_v7()),
             admin: false,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
@@ -66,6 +79,9 @@ impl Tokens {
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     ApiError::unauthorized("the token has expired")
+                }
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                    ApiError::unauthorized("the token is not valid yet (nbf)")
                 }
                 _ => ApiError::unauthorized("the token is invalid"),
             })
@@ -97,6 +113,10 @@ impl FromRequestParts<AppState> for AuthUser {
             .or_else(|| query_token(parts))
             .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         let claims = state.tokens().verify(&token)?;
+        // A validly signed token of no registered user is refused like a bad one.
+        if !state.user_exists(claims.sub).await? {
+            return Err(ApiError::unauthorized("the token's user does not exist"));
+        }
         Ok(Self {
             id: claims.sub,
             exp: claims.exp,

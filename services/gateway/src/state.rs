@@ -55,7 +55,12 @@ struct Inner {
     shutdown: Shutdown,
     /// Open connections, capped in all and per client address.
     conns: crate::net::Conns,
+    /// Users known to exist (every request's token names one): looked up once each.
+    known_users: std::sync::RwLock<std::collections::HashSet<uuid::Uuid>>,
 }
+
+/// Most users remembered as existing; past it the memory starts over.
+const KNOWN_USERS: usize = 1_000_000;
 
 impl AppState {
     /// Fails when the configuration names a file that cannot be read (the blocklist).
@@ -114,9 +119,28 @@ impl AppState {
                 config_net.max_connections,
                 config_net.max_connections_per_ip,
             ),
+            known_users: std::sync::RwLock::default(),
         }));
         state.start_background();
         Ok(state)
+    }
+
+    /// Whether `user` is a registered user: from memory once seen, else one indexed read.
+    pub async fn user_exists(&self, user: uuid::Uuid) -> Result<bool, ApiError> {
+        let known = |set: &std::collections::HashSet<uuid::Uuid>| set.contains(&user);
+        if self.0.known_users.read().is_ok_and(|set| known(&set)) {
+            return Ok(true);
+        }
+        let found = !natter_projections::history::queries::existing_users(self.pool(), &[user])
+            .await?
+            .is_empty();
+        if found && let Ok(mut set) = self.0.known_users.write() {
+            if set.len() >= KNOWN_USERS {
+                set.clear();
+            }
+            set.insert(user);
+        }
+        Ok(found)
     }
 
     pub fn conns(&self) -> &crate::net::Conns {
