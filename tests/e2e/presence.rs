@@ -153,3 +153,48 @@ async fn heartbeats_keep_connected_users_online() {
     }
     env.cleanup().await;
 }
+
+/// A clean disconnect is the last word: the sweep that follows the sockets' expiry neither
+/// moves `last_seen` nor tells watchers `offline` a second time.
+#[tokio::test]
+async fn a_clean_disconnect_keeps_its_last_seen() {
+    let env = TestEnv::new().await;
+    let config = natter_gateway::GatewayConfig {
+        presence: natter_gateway::presence::PresenceConfig {
+            presence_ttl_secs: 1,
+        },
+        ..natter_testkit::gateway_config()
+    };
+    let gateway = Natter::start_role(&env, Role::Gateway, config).await;
+    let projector =
+        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+    let alice = Api::register(&gateway.base, "alice").await;
+    let bob = Api::register(&gateway.base, "bobby").await;
+    let mut watcher = Ws::connect(&gateway.ws_url(), bob.token())
+        .await
+        .expect("ws");
+    watcher
+        .ok(json!({"type": "presence_subscribe", "user_ids": [alice.id()]}))
+        .await;
+    let ws = Ws::connect(&gateway.ws_url(), alice.token())
+        .await
+        .expect("ws");
+    assert_eq!(next_presence(&mut watcher).await["status"], "online");
+    ws.close().await;
+    let offline = next_presence(&mut watcher).await;
+    assert_eq!(offline["status"], "offline");
+    // Past the sockets' expiry (1 s) and the next sweeps (every 2 s).
+    let later = watcher.drain(std::time::Duration::from_secs(5)).await;
+    assert!(
+        later.iter().all(|f| f["type"] != "presence"),
+        "a second presence change: {later:?}"
+    );
+    let (_, now) = bob
+        .get(&format!("/v1/presence?user_ids={}", alice.id()))
+        .await;
+    assert_eq!(now["users"][0]["last_seen"], offline["last_seen"], "{now}");
+    for n in [gateway, projector] {
+        n.stop().await;
+    }
+    env.cleanup().await;
+}

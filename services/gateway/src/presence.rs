@@ -63,17 +63,21 @@ redis.call('ZADD', KEYS[2], 'GT', expiry, ARGV[1])
 if before == 0 then return 1 end
 return 0";
 
-/// KEYS: conns, pres. ARGV: session. Returns 1 when the user went offline.
+/// KEYS: conns, pres, live. ARGV: session, user. Returns 1 when the user went offline (and
+/// takes them off the sweep's list: nothing of theirs is left to expire).
 const DISCONNECT: &str = "
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[2], 'last_seen', now)
+  redis.call('ZREM', KEYS[3], ARGV[2])
   return 1
 end
 return 0";
 
 /// KEYS: live. ARGV: key prefix. Returns the users who went offline (their sockets expired).
+/// A user whose sockets all closed cleanly has no expired socket: they went offline then, and
+/// their `last_seen` stays.
 const SWEEP: &str = "
 local gone = {}
 for _, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)) do
@@ -81,7 +85,7 @@ for _, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT',
   local last = redis.call('ZRANGE', conns, -1, -1, 'WITHSCORES')
   redis.call('ZREMRANGEBYSCORE', conns, '-inf', now)
   redis.call('ZREM', KEYS[1], user)
-  if redis.call('ZCARD', conns) == 0 then
+  if last[2] and redis.call('ZCARD', conns) == 0 then
     local seen = now
     if last[2] then seen = tonumber(last[2]) end
     redis.call('HSET', ARGV[1] .. 'pres:' .. user, 'last_seen', seen)
@@ -169,9 +173,13 @@ impl Presence {
 
     /// A socket of `user` closed.
     pub async fn disconnected(&self, user: Uuid, session: Uuid) {
-        let keys = [self.key("conns", user), self.key("pres", user)];
+        let keys = [
+            self.key("conns", user),
+            self.key("pres", user),
+            format!("{}pres:live", self.prefix),
+        ];
         match self
-            .eval::<i64>(DISCONNECT, &keys, &[session.to_string()])
+            .eval::<i64>(DISCONNECT, &keys, &[session.to_string(), user.to_string()])
             .await
         {
             Ok(1) => {

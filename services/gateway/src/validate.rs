@@ -91,9 +91,11 @@ pub fn limit(raw: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-/// A reaction: one emoji (a Unicode emoji sequence: pictographs with their joiners, variation
-/// selectors, skin tones, flags, keycaps) or a `:shortcode:` of `a-z 0-9 _ + -`. At most 32
-/// bytes either way.
+/// A reaction: one emoji of Unicode's recommended set (pictographs with their joiners,
+/// variation selectors, skin tones, flags, keycaps: what keyboards offer), normalised to its
+/// fully-qualified form so that `❤` and `❤️` are one reaction; or a `:shortcode:` of
+/// `a-z 0-9 _ + -`. At most 32 bytes either way. Runs of emoji, other text, invisible
+/// characters before or after an emoji (joiners, tags) are refused.
 pub fn emoji(raw: &str) -> Result<String, ApiError> {
     let bad = || {
         ApiError::invalid(
@@ -111,37 +113,12 @@ pub fn emoji(raw: &str) -> Result<String, ApiError> {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_+-".contains(c));
         return if ok { Ok(raw.to_owned()) } else { Err(bad()) };
     }
-    let pictographs = raw.chars().filter(|c| is_pictograph(*c)).count();
-    let keycap = raw.ends_with('\u{20E3}');
-    let all_emoji_parts = raw.chars().all(|c| {
-        is_pictograph(c)
-            || matches!(c,
-                '\u{200D}'                     // zero-width joiner
-                | '\u{FE0E}' | '\u{FE0F}'       // variation selectors
-                | '\u{1F3FB}'..='\u{1F3FF}'     // skin tones
-                | '\u{E0020}'..='\u{E007F}'     // tag sequences (subdivision flags)
-                | '\u{20E3}')                   // keycap
-            || (keycap && (c.is_ascii_digit() || c == '#' || c == '*'))
-    });
-    if all_emoji_parts && (pictographs > 0 || keycap) {
-        Ok(raw.to_owned())
-    } else {
-        Err(bad())
-    }
-}
-
-/// Characters that are emoji on their own (the Unicode blocks that hold them).
-fn is_pictograph(c: char) -> bool {
-    matches!(c,
-        '\u{00A9}' | '\u{00AE}' | '\u{203C}' | '\u{2049}' | '\u{2122}' | '\u{2139}'
-        | '\u{2194}'..='\u{21FF}'
-        | '\u{2300}'..='\u{23FF}'
-        | '\u{24C2}'
-        | '\u{25A0}'..='\u{27BF}'
-        | '\u{2900}'..='\u{297F}'
-        | '\u{2B00}'..='\u{2BFF}'
-        | '\u{3030}' | '\u{303D}' | '\u{3297}' | '\u{3299}'
-        | '\u{1F000}'..='\u{1FAFF}')
+    // As typed, or without the emoji-presentation selectors some keyboards leave out or add.
+    let bare: String = raw.chars().filter(|c| *c != '\u{FE0F}').collect();
+    emojis::get(raw)
+        .or_else(|| emojis::get(&bare))
+        .map(|e| e.as_str().to_owned())
+        .ok_or_else(bad)
 }
 
 /// The usernames `@mentioned` in a body, lowercased, each once, at most `max`. A mention is
@@ -232,12 +209,19 @@ mod tests {
             "👨‍👩‍👧",
             "🇫🇷",
             "1️⃣",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
             ":thumbsup:",
             ":+1:",
             "✅",
         ] {
-            assert!(emoji(ok).is_ok(), "{ok} should be accepted");
+            assert_eq!(
+                emoji(ok).ok().as_deref(),
+                Some(ok),
+                "{ok} should be kept as is"
+            );
         }
+        // One reaction, however the selector was typed.
+        assert_eq!(emoji("❤").ok().as_deref(), Some("❤️"));
         for bad in [
             "",
             "a",
@@ -247,8 +231,13 @@ mod tests {
             ":Thumbs:",
             "👍 ",
             "<b>",
-            &"👍".repeat(9),
+            "👍👍👍",
+            "©©©©",
+            "\u{200D}👍",
+            "👍\u{200D}",
+            "👍\u{E0041}\u{E0042}",
             "\u{200D}",
+            "\u{FE0F}",
         ] {
             assert!(emoji(bad).is_err(), "{bad:?} should be refused");
         }
