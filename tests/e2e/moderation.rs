@@ -103,3 +103,89 @@ async fn moderators_mute_and_ban_and_the_rules_hold() {
     assert_eq!(status, StatusCode::OK);
     s.finish().await;
 }
+
+/// A muted member reads and deletes their own messages but does not edit, react or type; an
+/// archived room takes no changes at all: no messages, reactions, typing, roles, moderation.
+#[tokio::test]
+async fn muted_members_and_archived_rooms_change_nothing() {
+    let s = crate::Setup::new().await;
+    let owner = s.user("owner").await;
+    let bob = s.user("bobby").await;
+    let carol = s.user("carol").await;
+    let room = owner.create_room("r", "public").await;
+    for user in [&bob, &carol] {
+        user.post(&format!("/v1/rooms/{room}/join"), json!({}))
+            .await;
+    }
+    bob.send(room, "b1", "first").await;
+    bob.send(room, "b2", "second").await;
+    let messages = crate::wait_history(&bob, room, 2).await;
+    let (first, second) = (
+        messages[0]["id"].as_str().expect("id").to_owned(),
+        messages[1]["id"].as_str().expect("id").to_owned(),
+    );
+    let (status, body) = owner
+        .put(
+            &format!("/v1/rooms/{room}/members/{}/mute", bob.id()),
+            json!({"minutes": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = bob
+        .patch(&format!("/v1/messages/{first}"), json!({"body": "edited"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = bob
+        .put(&format!("/v1/messages/{first}/reactions/👍"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut ws = s.ws(&bob).await;
+    let reply = ws
+        .request(json!({"type": "typing", "room_id": room, "state": "start"}))
+        .await;
+    assert_eq!(reply["error"]["code"], "forbidden", "{reply}");
+    let (status, _) = bob.delete(&format!("/v1/messages/{second}")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a muted member deletes their own message"
+    );
+
+    let (status, _) = owner.delete(&format!("/v1/rooms/{room}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let member = |path: &str| format!("/v1/rooms/{room}/members/{}{path}", carol.id());
+    let refused = [
+        owner.put(&member("/role"), json!({"role": "admin"})).await,
+        owner.put(&member("/mute"), json!({"minutes": 5})).await,
+        owner.delete(&member("")).await,
+        owner
+            .put(&format!("/v1/rooms/{room}/bans/{}", carol.id()), json!({}))
+            .await,
+        carol
+            .put(&format!("/v1/messages/{first}/reactions/👍"), json!({}))
+            .await,
+        carol
+            .post(
+                &format!("/v1/rooms/{room}/messages"),
+                json!({"body": "x", "client_msg_id": "c1"}),
+            )
+            .await,
+    ];
+    for (i, (status, body)) in refused.iter().enumerate() {
+        assert_eq!(*status, StatusCode::FORBIDDEN, "{i}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden", "{i}: {body}");
+    }
+    let mut ws = s.ws(&carol).await;
+    let reply = ws
+        .request(json!({"type": "typing", "room_id": room, "state": "start"}))
+        .await;
+    assert_eq!(reply["error"]["code"], "forbidden", "{reply}");
+    // Reading and leaving still work.
+    let (status, _) = carol.get(&format!("/v1/rooms/{room}/messages")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = carol
+        .post(&format!("/v1/rooms/{room}/leave"), json!({}))
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    s.finish().await;
+}

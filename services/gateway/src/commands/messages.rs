@@ -14,7 +14,9 @@ use natter_schemas::rest::ChangeReply;
 use natter_schemas::{Event, ids};
 use uuid::Uuid;
 
-use crate::commands::{admin_of, member_room, message_state, not_archived, resolve_mentions};
+use crate::commands::{
+    admin_of, member_room, message_state, not_archived, not_muted, resolve_mentions,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::Action;
 use crate::state::AppState;
@@ -88,10 +90,11 @@ pub async fn edit(
 ) -> ApiResult<ChangeReply> {
     let body = validate::body(body, state.config().max_message_chars)?;
     state.blocklist().check(&body)?;
-    let (m, _) = changeable(state, actor, message, None).await?;
+    let (m, access) = changeable(state, actor, message, None).await?;
     if m.sender_id != actor {
         return Err(ApiError::forbidden("only the author can edit a message"));
     }
+    not_muted(&access)?;
     if m.deleted {
         return Err(gone());
     }
@@ -139,7 +142,8 @@ pub async fn react(
         .limiter()
         .check(Action::Reaction, &actor.to_string())
         .await?;
-    let (m, _) = changeable(state, actor, message, Some(&emoji)).await?;
+    let (m, access) = changeable(state, actor, message, Some(&emoji)).await?;
+    not_muted(&access)?;
     if m.deleted {
         return Err(gone());
     }

@@ -172,12 +172,33 @@ fn not_dm(access: &RoomAccess) -> ApiResult<()> {
     }
 }
 
+/// An archived room is read-only: members read it, move their read positions and may leave;
+/// nothing else changes in it (messages, reactions, pins, typing, members, roles, moderation).
 pub(crate) fn not_archived(access: &RoomAccess) -> ApiResult<()> {
     if access.archived {
         Err(ApiError::forbidden("the room is archived"))
     } else {
         Ok(())
     }
+}
+
+/// A muted member reads, marks read, deletes their own messages and may leave; until the mute
+/// ends they do not send, edit, react or type.
+pub(crate) fn not_muted(access: &RoomAccess) -> ApiResult<()> {
+    match access.muted_until.filter(|u| *u > chrono::Utc::now()) {
+        Some(until) => Err(ApiError::forbidden(format!(
+            "you are muted in this room until {}",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A room the caller may show as typing in: a member, not muted, not archived.
+pub async fn typing_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<()> {
+    let access = member_room(state, room, actor).await?;
+    not_archived(&access)?;
+    not_muted(&access)
 }
 
 /// Appends a room event and waits until the history and unread models have applied it (so that
@@ -454,6 +475,7 @@ async fn moderate(
     let access = member_room(state, room, actor).await?;
     not_dm(&access)?;
     let actor_role = admin_of(&access)?;
+    not_archived(&access)?;
     if user == actor {
         return Err(ApiError::invalid(
             "user_id",
@@ -555,6 +577,7 @@ pub async fn set_role(
     if access.role != Some(Role::Owner) {
         return Err(ApiError::forbidden("only an owner can change roles"));
     }
+    not_archived(&access)?;
     let target = member_of(state, room, user)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
@@ -651,12 +674,7 @@ pub async fn publish_message(
     if check.access.role.is_none() {
         return Err(ApiError::forbidden("you are not a member of this room"));
     }
-    if let Some(until) = check.access.muted_until.filter(|u| *u > chrono::Utc::now()) {
-        return Err(ApiError::forbidden(format!(
-            "you are muted in this room until {}",
-            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )));
-    }
+    not_muted(&check.access)?;
     not_archived(&check.access)?;
     // A retry after JetStream's dedupe window: answer from the read model.
     if let Some((existing_room, seq)) = check.existing {

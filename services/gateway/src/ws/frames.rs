@@ -146,9 +146,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                     let checked = if typing.is_recent(ctx.info.user, room_id) {
                         Ok(())
                     } else {
-                        commands::member_room(&ctx.state, room_id, ctx.info.user)
-                            .await
-                            .map(drop)
+                        commands::typing_room(&ctx.state, room_id, ctx.info.user).await
                     };
                     match checked {
                         Ok(()) => {
