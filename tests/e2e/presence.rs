@@ -8,6 +8,12 @@ async fn next_presence(ws: &mut Ws) -> Value {
     ws.next_of("presence").await
 }
 
+/// Presence is shown to those who share a room (here a direct conversation).
+async fn share_a_room(a: &Api, b: &Api) {
+    let (status, body) = a.post("/v1/dms", json!({"user_ids": [b.id()]})).await;
+    assert!(status.is_success(), "{body}");
+}
+
 #[tokio::test]
 async fn presence_follows_every_device_on_every_gateway() {
     let env = TestEnv::new().await;
@@ -17,7 +23,14 @@ async fn presence_follows_every_device_on_every_gateway() {
         Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
     let alice = Api::register(&a.base, "alice").await;
     let bob = Api::register(&b.base, "bobby").await;
+    let carol = Api::register(&b.base, "carol").await;
+    share_a_room(&alice, &bob).await;
     let me = json!(alice.id());
+    // A stranger (no room in common) sees no presence and follows none.
+    let mut stranger = Ws::connect(&b.ws_url(), carol.token()).await.expect("ws");
+    stranger
+        .ok(json!({"type": "presence_subscribe", "user_ids": [alice.id()]}))
+        .await;
 
     let mut watcher = Ws::connect(&b.ws_url(), bob.token()).await.expect("ws");
     let reply = watcher
@@ -78,6 +91,16 @@ async fn presence_follows_every_device_on_every_gateway() {
         .await;
     assert_eq!(now["users"][0]["status"], "offline");
     assert_eq!(now["users"][1]["status"], "online");
+    let frames = stranger.settle().await;
+    assert!(
+        frames.iter().all(|f| f["type"] != "presence"),
+        "a stranger followed presence: {frames:?}"
+    );
+    let (_, seen) = carol
+        .get(&format!("/v1/presence?user_ids={}", alice.id()))
+        .await;
+    assert_eq!(seen["users"][0]["status"], "offline", "{seen}");
+    assert!(seen["users"][0]["last_seen"].is_null(), "{seen}");
 
     // Bad input.
     let reply = hidden
@@ -109,6 +132,7 @@ async fn users_of_a_dead_gateway_go_offline_within_the_ttl() {
         NatterProcess::spawn_with(&env, "gateway", &[("NATTER_PRESENCE_TTL_SECS", "2")]).await;
     let alice = Api::register(&survivor.base, "alice").await;
     let bob = Api::register(&survivor.base, "bobby").await;
+    share_a_room(&alice, &bob).await;
     let mut watcher = Ws::connect(&survivor.ws_url(), bob.token())
         .await
         .expect("ws");
@@ -170,6 +194,7 @@ async fn a_clean_disconnect_keeps_its_last_seen() {
         Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
     let alice = Api::register(&gateway.base, "alice").await;
     let bob = Api::register(&gateway.base, "bobby").await;
+    share_a_room(&alice, &bob).await;
     let mut watcher = Ws::connect(&gateway.ws_url(), bob.token())
         .await
         .expect("ws");

@@ -66,6 +66,23 @@ pub async fn existing_users(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, sq
         .await
 }
 
+/// Which of `users` share a room (or a direct conversation) with `viewer`.
+pub async fn sharing_a_room(
+    pool: &PgPool,
+    viewer: Uuid,
+    users: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT o.user_id FROM members v
+         JOIN members o ON o.room_id = v.room_id
+         WHERE v.user_id = $1 AND o.user_id = ANY($2)",
+    )
+    .bind(viewer)
+    .bind(users)
+    .fetch_all(pool)
+    .await
+}
+
 /// What the gateway needs to authorise an action in a room.
 #[derive(Debug, Clone)]
 pub struct RoomAccess {

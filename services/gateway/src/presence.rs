@@ -39,6 +39,16 @@ impl Default for PresenceConfig {
     }
 }
 
+/// How a user whose presence the viewer may not see looks.
+fn hidden(user: Uuid) -> UserPresence {
+    UserPresence {
+        user_id: user,
+        status: PresenceStatus::Offline,
+        text: None,
+        last_seen: None,
+    }
+}
+
 fn frame(p: &UserPresence) -> ServerFrame {
     ServerFrame::Presence {
         user_id: p.user_id,
@@ -211,6 +221,49 @@ impl Presence {
             .map_err(|e| ApiError::unavailable(format!("presence store: {e}")))?;
         let now = self.announce(user).await;
         now.ok_or_else(|| ApiError::unavailable("presence store: not readable"))
+    }
+
+    /// Which of `users` `viewer` may see the presence of: themself, and those they share a
+    /// room or a direct conversation with. Others look offline (no text, no `last_seen`), as
+    /// an unknown id does, so presence cannot be used to watch strangers.
+    pub async fn visible_to(
+        &self,
+        pool: &sqlx::PgPool,
+        viewer: Uuid,
+        users: &[Uuid],
+    ) -> ApiResult<Vec<Uuid>> {
+        let mut visible =
+            natter_projections::history::queries::sharing_a_room(pool, viewer, users).await?;
+        if users.contains(&viewer) && !visible.contains(&viewer) {
+            visible.push(viewer);
+        }
+        Ok(visible)
+    }
+
+    /// The presence of each of `users` as `viewer` sees it (see [`Presence::visible_to`]).
+    pub async fn read_for(
+        &self,
+        pool: &sqlx::PgPool,
+        viewer: Uuid,
+        users: &[Uuid],
+    ) -> ApiResult<Vec<UserPresence>> {
+        let visible = self.visible_to(pool, viewer, users).await?;
+        let shown: Vec<Uuid> = users
+            .iter()
+            .copied()
+            .filter(|u| visible.contains(u))
+            .collect();
+        let mut read = self.read(&shown).await?.into_iter();
+        Ok(users
+            .iter()
+            .map(|&user| {
+                if visible.contains(&user) {
+                    read.next().unwrap_or_else(|| hidden(user))
+                } else {
+                    hidden(user)
+                }
+            })
+            .collect())
     }
 
     /// The presence of each of `users`, as others see it.

@@ -32,7 +32,7 @@ struct PresenceQuery {
 
 async fn presence(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Query(q): Query<PresenceQuery>,
 ) -> ApiResult<axum::Json<PresenceList>> {
     let raw = q.user_ids.unwrap_or_default();
@@ -50,6 +50,9 @@ async fn presence(
         ));
     }
     Ok(axum::Json(PresenceList {
-        users: state.presence().read(&ids).await?,
+        users: state
+            .presence()
+            .read_for(state.pool(), user.id, &ids)
+            .await?,
     }))
 }

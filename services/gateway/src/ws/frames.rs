@@ -267,7 +267,13 @@ async fn presence_subscribe(
             format!("a socket follows at most {MAX_FOLLOWED} users"),
         ));
     }
-    for &user in &users {
+    // Only those the caller shares a room with (others look offline and are not followed).
+    let visible = ctx
+        .state
+        .presence()
+        .visible_to(ctx.state.pool(), ctx.info.user, &users)
+        .await?;
+    for &user in &visible {
         if ctx.followed.insert(user) {
             ctx.state
                 .hub()
@@ -276,7 +282,11 @@ async fn presence_subscribe(
         }
     }
     // Subscribed first, read second: a change in between arrives as a frame after the reply.
-    let now = ctx.state.presence().read(&users).await?;
+    let now = ctx
+        .state
+        .presence()
+        .read_for(ctx.state.pool(), ctx.info.user, &users)
+        .await?;
     Ok(Some(serde_json::json!({ "users": now })))
 }
 
