@@ -462,3 +462,30 @@ fn admin_token(user: Uuid) -> String {
     )
     .expect("token")
 }
+
+/// Names people are shown cannot reorder text or hide in invisible characters.
+#[tokio::test]
+async fn names_refuse_text_direction_and_invisible_characters() {
+    let s = crate::Setup::new().await;
+    let alice = s.user("alice").await;
+    for name in [
+        "abc\u{202E}gpj.exe",
+        "\u{200B}",
+        "\u{3164}",
+        "\u{200D}admin",
+    ] {
+        let (status, body) = alice.patch("/v1/me", json!({"display_name": name})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}: {body}");
+        assert_eq!(body["error"]["field"], "display_name");
+        let (status, body) = alice
+            .post("/v1/rooms", json!({"name": name, "visibility": "public"}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}: {body}");
+        assert_eq!(body["error"]["field"], "name");
+    }
+    let (status, me) = alice
+        .patch("/v1/me", json!({"display_name": "Zoë 👩‍💻"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    s.finish().await;
+}

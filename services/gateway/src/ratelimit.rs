@@ -33,6 +33,8 @@ pub enum Action {
     AuthIp,
     /// Logins, per username.
     AuthUser,
+    /// Events replayed to resuming subscriptions (`subscribe` with `since`), per user.
+    Replay,
 }
 
 impl Action {
@@ -44,6 +46,7 @@ impl Action {
             Self::RoomCreate => "room",
             Self::AuthIp => "auth_ip",
             Self::AuthUser => "auth_user",
+            Self::Replay => "replay",
         }
     }
 
@@ -55,6 +58,7 @@ impl Action {
             Self::RoomCreate => "new rooms",
             Self::AuthIp => "sign-in attempts from this address",
             Self::AuthUser => "sign-in attempts for this user",
+            Self::Replay => "replayed events",
         }
     }
 }
@@ -148,6 +152,10 @@ pub struct RateLimits {
     /// Logins per username.
     #[arg(long, env = "NATTER_RATE_AUTH_USER", default_value = "10/1m")]
     pub rate_auth_user: Limit,
+    /// Events replayed to one user's resuming subscriptions: the burst lets every socket of a
+    /// user resume at once after an outage, the rate keeps resubscribing in a loop cheap.
+    #[arg(long, env = "NATTER_RATE_REPLAY", default_value = "50000/1m")]
+    pub rate_replay: Limit,
 }
 
 impl Default for RateLimits {
@@ -160,6 +168,7 @@ impl Default for RateLimits {
             rate_rooms: parse("30/1h"),
             rate_auth_ip: parse("30/1m"),
             rate_auth_user: parse("10/1m"),
+            rate_replay: parse("50000/1m"),
         }
     }
 }
@@ -174,6 +183,7 @@ impl RateLimits {
             rate_rooms: Limit(None),
             rate_auth_ip: Limit(None),
             rate_auth_user: Limit(None),
+            rate_replay: Limit(None),
         }
     }
 
@@ -185,23 +195,27 @@ impl RateLimits {
             Action::RoomCreate => self.rate_rooms.0,
             Action::AuthIp => self.rate_auth_ip.0,
             Action::AuthUser => self.rate_auth_user.0,
+            Action::Replay => self.rate_replay.0,
         }
     }
 }
 
 /// GCRA on one key, atomically, in Redis time (so that gateways with skewed clocks agree).
-/// Returns 0 when allowed, else the ms until the next request would be.
+/// ARGV: interval, tolerance, cost (requests counted), charge (1: count them even when over
+/// the limit, for work already done). Returns 0 when allowed, else the ms until the next
+/// request would be.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + t[2] / 1000
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-if tat - tolerance > now then
+if ARGV[4] ~= '1' and tat - tolerance > now then
   return math.ceil(tat - tolerance - now)
 end
-local next_tat = tat + interval
+local next_tat = tat + interval * cost
 redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil(next_tat - now) + 1000)
 return 0
 ";
@@ -232,12 +246,30 @@ impl Limiter {
     /// Counts one `action` by `subject` (a user id, an IP, a username); `rate_limited` with
     /// `retry_after_ms` when over the limit.
     pub async fn check(&self, action: Action, subject: &str) -> Result<(), ApiError> {
+        self.count(action, subject, 1, false).await
+    }
+
+    /// Counts `cost` more of `action` by `subject` that already happened (the events a replay
+    /// sent): never refused, but later checks wait for it.
+    pub async fn charge(&self, action: Action, subject: &str, cost: u64) {
+        if cost > 0 {
+            let _ = self.count(action, subject, cost, true).await;
+        }
+    }
+
+    async fn count(
+        &self,
+        action: Action,
+        subject: &str,
+        cost: u64,
+        charge: bool,
+    ) -> Result<(), ApiError> {
         let Some(rate) = self.limits.rate(action) else {
             return Ok(());
         };
-        let wait_ms = match self.redis_check(action, subject, rate).await {
+        let wait_ms = match self.redis_check(action, subject, rate, cost, charge).await {
             Some(wait) => wait,
-            None => self.local_check(action, subject, rate),
+            None => self.local_check(action, subject, rate, cost, charge),
         };
         if wait_ms == 0 {
             return Ok(());
@@ -249,7 +281,14 @@ impl Limiter {
         ))
     }
 
-    async fn redis_check(&self, action: Action, subject: &str, rate: Rate) -> Option<u64> {
+    async fn redis_check(
+        &self,
+        action: Action,
+        subject: &str,
+        rate: Rate,
+        cost: u64,
+        charge: bool,
+    ) -> Option<u64> {
         let key = format!("{}rl:{}:{subject}", self.prefix, action.key());
         let mut redis = self.redis.clone();
         let mut cmd = redis::cmd("EVAL");
@@ -257,7 +296,9 @@ impl Limiter {
             .arg(1)
             .arg(&key)
             .arg(rate.interval_ms())
-            .arg(rate.tolerance_ms());
+            .arg(rate.tolerance_ms())
+            .arg(cost)
+            .arg(if charge { "1" } else { "0" });
         let call = cmd.query_async::<i64>(&mut redis);
         match tokio::time::timeout(REDIS_TIMEOUT, call).await {
             Ok(Ok(wait)) => {
@@ -282,7 +323,14 @@ impl Limiter {
         }
     }
 
-    fn local_check(&self, action: Action, subject: &str, rate: Rate) -> u64 {
+    fn local_check(
+        &self,
+        action: Action,
+        subject: &str,
+        rate: Rate,
+        cost: u64,
+        charge: bool,
+    ) -> u64 {
         let now = self.started.elapsed().as_secs_f64() * 1000.0;
         let mut local = self
             .local
@@ -294,10 +342,10 @@ impl Limiter {
         }
         let tat = local.entry((action, subject.to_owned())).or_insert(now);
         let scheduled = tat.max(now);
-        if scheduled - rate.tolerance_ms() > now {
+        if !charge && scheduled - rate.tolerance_ms() > now {
             return (scheduled - rate.tolerance_ms() - now).ceil() as u64;
         }
-        *tat = scheduled + rate.interval_ms();
+        *tat = scheduled + rate.interval_ms() * cost as f64;
         0
     }
 }

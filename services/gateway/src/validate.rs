@@ -43,14 +43,51 @@ pub fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, Ap
     }
     if value
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
     {
         return Err(ApiError::invalid(
             field,
-            format!("{field} must not contain control characters"),
+            format!("{field} must not contain control or text-direction characters"),
         ));
     }
     Ok(value.to_owned())
+}
+
+/// Bidirectional embeddings, overrides and isolates: they reorder the text around them, so
+/// `abc\u{202E}gpj.exe` shows as `abcexe.jpg`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing (or a blank) and serve to fake an empty or look-alike name.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{180E}' | '\u{200B}' | '\u{2060}'
+            ..='\u{2064}' | '\u{2800}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
+    ) || is_bidi_control(c)
+}
+
+/// A name people are shown (display names, room names): [`text`], and no bidirectional
+/// controls or invisible characters; zero-width joiners only between visible characters (as
+/// in emoji sequences and some scripts).
+pub fn name(field: &str, raw: &str, min: usize, max: usize) -> Result<String, ApiError> {
+    let value = text(field, raw, min, max)?;
+    let chars: Vec<char> = value.chars().collect();
+    let joiner = |c: char| c == '\u{200C}' || c == '\u{200D}';
+    let hidden = |c: char| is_invisible(c) || joiner(c);
+    let misplaced_joiner = chars.iter().enumerate().any(|(i, &c)| {
+        joiner(c)
+            && (i == 0 || i + 1 == chars.len() || hidden(chars[i - 1]) || hidden(chars[i + 1]))
+    });
+    let blank = !chars.is_empty() && chars.iter().all(|c| c.is_whitespace() || hidden(*c));
+    if chars.iter().any(|c| is_invisible(*c)) || misplaced_joiner || blank {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain invisible or text-direction characters"),
+        ));
+    }
+    Ok(value)
 }
 
 /// A message body: not blank, at most `max` characters (longer is `payload_too_large`).
@@ -262,6 +299,33 @@ mod tests {
         assert!(username("ab").is_err());
         assert!(username("a.b.c").is_err());
         assert!(username(&"a".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn names_show_what_they_are() {
+        for ok in [
+            "Alice",
+            "Zoë Ω",
+            "👨\u{200D}👩\u{200D}👧 family",
+            "मिक्\u{200D}स",
+            "علي",
+        ] {
+            assert_eq!(name("n", ok, 1, 64).ok().as_deref(), Some(ok), "{ok:?}");
+        }
+        for bad in [
+            "abc\u{202E}gpj.exe",
+            "\u{2066}x\u{2069}",
+            "\u{200B}",
+            "a\u{200B}b",
+            "\u{200D}admin",
+            "admin\u{200D}",
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            "a\u{00AD}dmin",
+        ] {
+            assert!(name("n", bad, 1, 64).is_err(), "{bad:?} should be refused");
+        }
+        assert!(text("topic", "x\u{202E}y", 0, 10).is_err());
     }
 
     #[test]

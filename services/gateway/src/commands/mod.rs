@@ -51,7 +51,7 @@ pub async fn register(
     let username = validate::username(username)?;
     validate::password(password)?;
     let display_name = match display_name {
-        Some(d) => validate::text("display_name", d, 1, 64)?,
+        Some(d) => validate::name("display_name", d, 1, 64)?,
         None => username.clone(),
     };
     let password_hash = hash_password(password.to_owned()).await?;
@@ -107,7 +107,7 @@ pub async fn update_me(state: &AppState, actor: Uuid, req: &UpdateMeRequest) -> 
     let display_name = req
         .display_name
         .as_deref()
-        .map(|d| validate::text("display_name", d, 1, 64))
+        .map(|d| validate::name("display_name", d, 1, 64))
         .transpose()?;
     let status_text = req
         .status_text
@@ -244,7 +244,7 @@ pub async fn create_room(
     actor: Uuid,
     req: &CreateRoomRequest,
 ) -> ApiResult<Room> {
-    let name = validate::text("name", &req.name, 1, 80)?;
+    let name = validate::name("name", &req.name, 1, 80)?;
     let topic = req
         .topic
         .as_deref()
@@ -354,7 +354,7 @@ pub async fn update_room(
         name: req
             .name
             .as_deref()
-            .map(|n| validate::text("name", n, 1, 80))
+            .map(|n| validate::name("name", n, 1, 80))
             .transpose()?,
         topic: req
             .topic

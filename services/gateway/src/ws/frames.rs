@@ -440,6 +440,10 @@ async fn start(
         None => (true, 0, Vec::new()),
         Some(_) if epoch.as_deref().is_some_and(|e| e != server_epoch) => (false, 0, Vec::new()),
         Some(since) => {
+            state
+                .limiter()
+                .check(crate::ratelimit::Action::Replay, &ctx.info.user.to_string())
+                .await?;
             let head = state.bus().last_seq().await?;
             if since > head {
                 // Seqs from the future: not this log.
@@ -452,6 +456,14 @@ async fn start(
                     .await?
                 {
                     Replay::Events(raw) => {
+                        state
+                            .limiter()
+                            .charge(
+                                crate::ratelimit::Action::Replay,
+                                &ctx.info.user.to_string(),
+                                raw.len() as u64,
+                            )
+                            .await;
                         let mut events = Vec::with_capacity(raw.len());
                         for (seq, bytes) in raw {
                             match Event::from_bytes(&bytes) {
