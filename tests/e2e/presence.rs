@@ -150,19 +150,25 @@ async fn users_of_a_dead_gateway_go_offline_within_the_ttl() {
     env.cleanup().await;
 }
 
-/// A connected user stays online past the TTL: their gateway's heartbeats keep the socket live.
-#[tokio::test]
-async fn heartbeats_keep_connected_users_online() {
-    let env = TestEnv::new().await;
+/// A gateway whose sockets expire 1 s after its last heartbeat, and a projector.
+async fn short_ttl(env: &TestEnv) -> (Natter, Natter) {
     let config = natter_gateway::GatewayConfig {
         presence: natter_gateway::presence::PresenceConfig {
             presence_ttl_secs: 1,
         },
         ..natter_testkit::gateway_config()
     };
-    let gateway = Natter::start_role(&env, Role::Gateway, config).await;
+    let gateway = Natter::start_role(env, Role::Gateway, config).await;
     let projector =
-        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+        Natter::start_role(env, Role::Projector, natter_testkit::gateway_config()).await;
+    (gateway, projector)
+}
+
+/// A connected user stays online past the TTL: their gateway's heartbeats keep the socket live.
+#[tokio::test]
+async fn heartbeats_keep_connected_users_online() {
+    let env = TestEnv::new().await;
+    let (gateway, projector) = short_ttl(&env).await;
     let alice = Api::register(&gateway.base, "alice").await;
     let _ws = Ws::connect(&gateway.ws_url(), alice.token())
         .await
@@ -183,15 +189,7 @@ async fn heartbeats_keep_connected_users_online() {
 #[tokio::test]
 async fn a_clean_disconnect_keeps_its_last_seen() {
     let env = TestEnv::new().await;
-    let config = natter_gateway::GatewayConfig {
-        presence: natter_gateway::presence::PresenceConfig {
-            presence_ttl_secs: 1,
-        },
-        ..natter_testkit::gateway_config()
-    };
-    let gateway = Natter::start_role(&env, Role::Gateway, config).await;
-    let projector =
-        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+    let (gateway, projector) = short_ttl(&env).await;
     let alice = Api::register(&gateway.base, "alice").await;
     let bob = Api::register(&gateway.base, "bobby").await;
     share_a_room(&alice, &bob).await;
