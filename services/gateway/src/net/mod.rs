@@ -169,7 +169,9 @@ pub async fn head_limits(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let headers = req.headers();
-    let bytes: usize = req.uri().to_string().len()
+    let uri = req.uri();
+    let bytes: usize = uri.path().len()
+        + uri.query().map_or(0, str::len)
         + headers
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
