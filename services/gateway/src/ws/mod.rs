@@ -1,10 +1,13 @@
 //! `GET /v1/ws`: the WebSocket endpoint.
 //!
 //! - [`session`]: one socket's reader, writer and outbound queue.
-//! - [`frames`]: client frames and their replies.
+//! - [`frames`]: client frames and their replies; [`subscribe`] and [`presence`] handle those
+//!   frames.
 
 pub mod frames;
+mod presence;
 pub mod session;
+mod subscribe;
 
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
