@@ -14,6 +14,9 @@ use natter_schemas::Event;
 use crate::error::{BusError, BusErrorKind};
 use crate::subjects::Subjects;
 
+/// How long a room replay waits for its next event before checking that one is still due.
+const REPLAY_IDLE_CHECK: Duration = Duration::from_millis(100);
+
 /// The header on fan-out deliveries that carries the event's stream sequence.
 pub const SEQ_HEADER: &str = "Natter-Seq";
 /// The header on fan-out deliveries that carries the seq of the room's previous event (when
@@ -393,7 +396,7 @@ impl Bus {
     }
 
     /// Reads every event of `room` with `seq > since`, up to the head of the log at the time of
-    /// the call, unless more than `max` were missed.
+    /// the call (or a little past it), unless more than `max` were missed.
     pub async fn replay_room(
         &self,
         room: uuid::Uuid,
@@ -426,10 +429,22 @@ impl Bus {
             .await
             .map_err(|e| BusError::unavailable(format!("replay: {e}")))?;
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = since;
         while (events.len() as u64) < missed {
-            let next = tokio::time::timeout_at(deadline, messages.next())
-                .await
-                .map_err(|_| BusError::unavailable("replay timed out"))?;
+            let wait = tokio::time::Instant::now() + REPLAY_IDLE_CHECK;
+            let next = match tokio::time::timeout_at(wait.min(deadline), messages.next()).await {
+                Ok(next) => next,
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(BusError::unavailable("replay timed out"));
+                }
+                // nats-server 2.9 sometimes counts more pending messages for a wildcard filter
+                // than there are: when the stream goes quiet, ask whether any room event
+                // follows the last one read; none means the replay is complete.
+                Err(_) => match self.next_room_event(room, last + 1).await? {
+                    None => break,
+                    Some(_) => continue,
+                },
+            };
             let message = match next {
                 Some(Ok(m)) => m,
                 Some(Err(e)) => return Err(BusError::unavailable(format!("replay: {e}"))),
@@ -439,9 +454,23 @@ impl Bus {
                 .info()
                 .map_err(|e| BusError::other(format!("replay message info: {e}")))?
                 .stream_sequence;
+            last = seq;
             events.push((seq, message.message.payload.clone()));
         }
         Ok(Replay::Events(events))
+    }
+
+    /// The seq of the first event of `room` at or after `from`, if there is one.
+    async fn next_room_event(&self, room: uuid::Uuid, from: u64) -> Result<Option<u64>, BusError> {
+        match self
+            .stream()?
+            .get_first_raw_message_by_subject(self.subjects.room_events(room), from)
+            .await
+        {
+            Ok(message) => Ok(Some(message.sequence)),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(BusError::unavailable(format!("next event of {room}: {e}"))),
+        }
     }
 
     /// Publishes on core NATS (not stored): deliveries, checkpoints.
