@@ -59,29 +59,67 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Characters that show nothing (or a blank) and serve to fake an empty or look-alike name.
+/// The two overrides, which force a direction on everything up to the next pop: never needed
+/// in prose (isolates and marks are), only to disguise it.
+fn is_bidi_override(c: char) -> bool {
+    matches!(c, '\u{202D}' | '\u{202E}')
+}
+
+/// Characters that show nothing (or a blank) wherever they stand, and direction marks: in a
+/// name they only serve to fake an empty or look-alike one.
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{180E}' | '\u{200B}' | '\u{2060}'
-            ..='\u{2064}' | '\u{2800}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{2060}'..='\u{2064}' | '\u{2800}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
     ) || is_bidi_control(c)
 }
 
-/// A name people are shown (display names, room names): [`text`], and no bidirectional
-/// controls or invisible characters; zero-width joiners only between visible characters (as
-/// in emoji sequences and some scripts).
+/// Characters that change the one before them and show nothing alone.
+fn is_modifier(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Tag characters: only the tail of a subdivision flag (`🏴` + tags + cancel tag).
+fn is_tag(c: char) -> bool {
+    matches!(c, '\u{E0020}'..='\u{E007F}')
+}
+
+/// A name people are shown (display names, room names): [`text`], without invisible
+/// characters or direction controls and marks; joiners only between two characters outside
+/// ASCII (emoji sequences, scripts that need them), variation selectors only after a
+/// character, tags only in a flag. Something in it must show.
 pub fn name(field: &str, raw: &str, min: usize, max: usize) -> Result<String, ApiError> {
     let value = text(field, raw, min, max)?;
     let chars: Vec<char> = value.chars().collect();
     let joiner = |c: char| c == '\u{200C}' || c == '\u{200D}';
-    let hidden = |c: char| is_invisible(c) || joiner(c);
-    let misplaced_joiner = chars.iter().enumerate().any(|(i, &c)| {
-        joiner(c)
-            && (i == 0 || i + 1 == chars.len() || hidden(chars[i - 1]) || hidden(chars[i + 1]))
+    let hidden = |c: char| is_invisible(c) || joiner(c) || is_modifier(c) || is_tag(c);
+    let shows = |c: &char| !c.is_whitespace() && !hidden(*c);
+    let placed = chars.iter().enumerate().all(|(i, &c)| {
+        let before = i.checked_sub(1).map(|p| chars[p]);
+        let after = chars.get(i + 1).copied();
+        if joiner(c) {
+            before.is_some_and(|b| !b.is_ascii() && !hidden(b))
+                && after.is_some_and(|a| !a.is_ascii() && !hidden(a))
+        } else if is_modifier(c) {
+            before.is_some_and(|b| shows(&b))
+        } else if is_tag(c) {
+            before.is_some_and(|b| b == '\u{1F3F4}' || is_tag(b))
+        } else {
+            !is_invisible(c)
+        }
     });
-    let blank = !chars.is_empty() && chars.iter().all(|c| c.is_whitespace() || hidden(*c));
-    if chars.iter().any(|c| is_invisible(*c)) || misplaced_joiner || blank {
+    if !placed || !chars.iter().any(shows) {
         return Err(ApiError::invalid(
             field,
             format!("{field} must not contain invisible or text-direction characters"),
@@ -103,6 +141,12 @@ pub fn body(raw: &str, max: usize) -> Result<String, ApiError> {
     }
     if raw.contains('\0') {
         return Err(ApiError::invalid("body", "body must not contain NUL"));
+    }
+    if raw.chars().any(is_bidi_override) {
+        return Err(ApiError::invalid(
+            "body",
+            "body must not contain text-direction overrides (U+202D, U+202E): use isolates",
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -322,6 +366,14 @@ mod tests {
             "\u{3164}",
             "\u{2800}\u{2800}",
             "a\u{00AD}dmin",
+            "ab\u{200D}cd",
+            "\u{E0041}\u{E0042}",
+            "x\u{E0041}",
+            "\u{FE0F}",
+            "\u{E0100}",
+            "\u{17B5}",
+            "a\u{061C}b",
+            "a\u{200F}b",
         ] {
             assert!(name("n", bad, 1, 64).is_err(), "{bad:?} should be refused");
         }
@@ -350,6 +402,11 @@ mod tests {
     #[test]
     fn bodies_must_have_content_and_fit() {
         assert!(body("   ", 10).is_err());
+        assert!(body("a\u{202E}b", 10).is_err());
+        assert!(
+            body("\u{2067}שלום\u{2069} ok", 20).is_ok(),
+            "isolates are for prose"
+        );
         assert_eq!(
             body(&"x".repeat(11), 10).expect_err("too long").code(),
             natter_schemas::ErrorCode::PayloadTooLarge
