@@ -509,5 +509,18 @@ async fn replays_are_limited_by_the_events_they_send() {
     let frame = resume(&mut other);
     let reply = other.ok(frame).await;
     assert_eq!(reply["replayed"], 20);
+    // Sockets resuming at the same moment are counted one after another too.
+    let carol = s.user("carol").await;
+    let mut sockets = Vec::new();
+    for _ in 0..5 {
+        sockets.push(s.ws(&carol).await);
+    }
+    let replies = futures::future::join_all(sockets.iter_mut().map(|ws| {
+        let frame = resume(ws);
+        async move { ws.request(frame).await }
+    }))
+    .await;
+    let accepted = replies.iter().filter(|r| r["ok"] == true).count();
+    assert_eq!(accepted, 2, "{replies:?}");
     s.finish().await;
 }

@@ -7,15 +7,11 @@ use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context};
 use async_nats::{Client, ConnectOptions};
 use bytes::Bytes;
-use futures::StreamExt;
 use natter_common::Namespace;
 use natter_schemas::Event;
 
 use crate::error::{BusError, BusErrorKind};
 use crate::subjects::Subjects;
-
-/// How long a room replay waits for its next event before checking that one is still due.
-const REPLAY_IDLE_CHECK: Duration = Duration::from_millis(100);
 
 /// The header on fan-out deliveries that carries the event's stream sequence.
 pub const SEQ_HEADER: &str = "Natter-Seq";
@@ -84,15 +80,6 @@ impl std::future::IntoFuture for PendingAppend {
             })
         })
     }
-}
-
-/// The missed events of one room, for resume.
-#[derive(Debug)]
-pub enum Replay {
-    /// Every event after the requested seq, in order: `(seq, stored bytes)`.
-    Events(Vec<(u64, Bytes)>),
-    /// More were missed than the caller allows; nothing was read.
-    TooMany { missed: u64 },
 }
 
 /// Connection trouble that may have cost core-NATS messages (deliveries are at-most-once).
@@ -192,7 +179,7 @@ impl Bus {
         Ok(())
     }
 
-    fn stream(&self) -> Result<&stream::Stream, BusError> {
+    pub(crate) fn stream(&self) -> Result<&stream::Stream, BusError> {
         self.stream
             .get()
             .ok_or_else(|| BusError::other("ensure_stream was not called"))
@@ -393,84 +380,6 @@ impl Bus {
             .await
             .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))?;
         Ok((messages, pending))
-    }
-
-    /// Reads every event of `room` with `seq > since`, up to the head of the log at the time of
-    /// the call (or a little past it), unless more than `max` were missed.
-    pub async fn replay_room(
-        &self,
-        room: uuid::Uuid,
-        since: u64,
-        max: u64,
-        timeout: Duration,
-    ) -> Result<Replay, BusError> {
-        let config = pull::OrderedConfig {
-            filter_subject: self.subjects.room_events(room),
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: since + 1,
-            },
-            ..Default::default()
-        };
-        let consumer = self
-            .stream()?
-            .create_consumer(config)
-            .await
-            .map_err(|e| BusError::unavailable(format!("replay consumer: {e}")))?;
-        let missed = consumer.cached_info().num_pending;
-        if missed > max {
-            return Ok(Replay::TooMany { missed });
-        }
-        let mut events = Vec::with_capacity(usize::try_from(missed).unwrap_or(0));
-        if missed == 0 {
-            return Ok(Replay::Events(events));
-        }
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| BusError::unavailable(format!("replay: {e}")))?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = since;
-        while (events.len() as u64) < missed {
-            let wait = tokio::time::Instant::now() + REPLAY_IDLE_CHECK;
-            let next = match tokio::time::timeout_at(wait.min(deadline), messages.next()).await {
-                Ok(next) => next,
-                Err(_) if tokio::time::Instant::now() >= deadline => {
-                    return Err(BusError::unavailable("replay timed out"));
-                }
-                // nats-server 2.9 sometimes counts more pending messages for a wildcard filter
-                // than there are: when the stream goes quiet, ask whether any room event
-                // follows the last one read; none means the replay is complete.
-                Err(_) => match self.next_room_event(room, last + 1).await? {
-                    None => break,
-                    Some(_) => continue,
-                },
-            };
-            let message = match next {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => return Err(BusError::unavailable(format!("replay: {e}"))),
-                None => return Err(BusError::unavailable("replay ended early")),
-            };
-            let seq = message
-                .info()
-                .map_err(|e| BusError::other(format!("replay message info: {e}")))?
-                .stream_sequence;
-            last = seq;
-            events.push((seq, message.message.payload.clone()));
-        }
-        Ok(Replay::Events(events))
-    }
-
-    /// The seq of the first event of `room` at or after `from`, if there is one.
-    async fn next_room_event(&self, room: uuid::Uuid, from: u64) -> Result<Option<u64>, BusError> {
-        match self
-            .stream()?
-            .get_first_raw_message_by_subject(self.subjects.room_events(room), from)
-            .await
-        {
-            Ok(message) => Ok(Some(message.sequence)),
-            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(e) => Err(BusError::unavailable(format!("next event of {room}: {e}"))),
-        }
     }
 
     /// Publishes on core NATS (not stored): deliveries, checkpoints.

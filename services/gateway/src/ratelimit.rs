@@ -201,9 +201,8 @@ impl RateLimits {
 }
 
 /// GCRA on one key, atomically, in Redis time (so that gateways with skewed clocks agree).
-/// ARGV: interval, tolerance, cost (requests counted), charge (1: count them even when over
-/// the limit, for work already done). Returns 0 when allowed, else the ms until the next
-/// request would be.
+/// ARGV: interval, tolerance, cost (how many requests this one counts as). Returns 0 when
+/// allowed, else the ms until the next request would be.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + t[2] / 1000
@@ -212,7 +211,7 @@ local tolerance = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-if ARGV[4] ~= '1' and tat - tolerance > now then
+if tat - tolerance > now then
   return math.ceil(tat - tolerance - now)
 end
 local next_tat = tat + interval * cost
@@ -246,30 +245,24 @@ impl Limiter {
     /// Counts one `action` by `subject` (a user id, an IP, a username); `rate_limited` with
     /// `retry_after_ms` when over the limit.
     pub async fn check(&self, action: Action, subject: &str) -> Result<(), ApiError> {
-        self.count(action, subject, 1, false).await
+        self.check_cost(action, subject, 1).await
     }
 
-    /// Counts `cost` more of `action` by `subject` that already happened (the events a replay
-    /// sent): never refused, but later checks wait for it.
-    pub async fn charge(&self, action: Action, subject: &str, cost: u64) {
-        if cost > 0 {
-            let _ = self.count(action, subject, cost, true).await;
-        }
-    }
-
-    async fn count(
+    /// Counts `cost` of `action` by `subject` at once (the events a replay is about to send):
+    /// allowed while the subject is within its limit, even when `cost` takes it past it
+    /// (later requests then wait for that).
+    pub async fn check_cost(
         &self,
         action: Action,
         subject: &str,
         cost: u64,
-        charge: bool,
     ) -> Result<(), ApiError> {
         let Some(rate) = self.limits.rate(action) else {
             return Ok(());
         };
-        let wait_ms = match self.redis_check(action, subject, rate, cost, charge).await {
+        let wait_ms = match self.redis_check(action, subject, rate, cost).await {
             Some(wait) => wait,
-            None => self.local_check(action, subject, rate, cost, charge),
+            None => self.local_check(action, subject, rate, cost),
         };
         if wait_ms == 0 {
             return Ok(());
@@ -287,7 +280,6 @@ impl Limiter {
         subject: &str,
         rate: Rate,
         cost: u64,
-        charge: bool,
     ) -> Option<u64> {
         let key = format!("{}rl:{}:{subject}", self.prefix, action.key());
         let mut redis = self.redis.clone();
@@ -297,8 +289,7 @@ impl Limiter {
             .arg(&key)
             .arg(rate.interval_ms())
             .arg(rate.tolerance_ms())
-            .arg(cost)
-            .arg(if charge { "1" } else { "0" });
+            .arg(cost);
         let call = cmd.query_async::<i64>(&mut redis);
         match tokio::time::timeout(REDIS_TIMEOUT, call).await {
             Ok(Ok(wait)) => {
@@ -323,14 +314,7 @@ impl Limiter {
         }
     }
 
-    fn local_check(
-        &self,
-        action: Action,
-        subject: &str,
-        rate: Rate,
-        cost: u64,
-        charge: bool,
-    ) -> u64 {
+    fn local_check(&self, action: Action, subject: &str, rate: Rate, cost: u64) -> u64 {
         let now = self.started.elapsed().as_secs_f64() * 1000.0;
         let mut local = self
             .local
@@ -342,7 +326,7 @@ impl Limiter {
         }
         let tat = local.entry((action, subject.to_owned())).or_insert(now);
         let scheduled = tat.max(now);
-        if !charge && scheduled - rate.tolerance_ms() > now {
+        if scheduled - rate.tolerance_ms() > now {
             return (scheduled - rate.tolerance_ms() - now).ceil() as u64;
         }
         *tat = scheduled + rate.interval_ms() * cost as f64;

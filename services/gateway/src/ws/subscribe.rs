@@ -144,30 +144,28 @@ async fn start(
         None => (true, 0, Vec::new()),
         Some(_) if epoch.as_deref().is_some_and(|e| e != server_epoch) => (false, 0, Vec::new()),
         Some(since) => {
-            state
-                .limiter()
-                .check(crate::ratelimit::Action::Replay, &ctx.info.user.to_string())
-                .await?;
             let head = state.bus().last_seq().await?;
             if since > head {
                 // Seqs from the future: not this log.
                 (false, 0, Vec::new())
             } else {
                 let timeout = state.config().read_wait();
-                match state
-                    .bus()
-                    .replay_room(room, since, state.config().max_replay, timeout)
-                    .await?
-                {
+                let max = state.config().max_replay;
+                let replay = state.bus().open_room_replay(room, since).await?;
+                // Counted before anything is read, so that sockets resuming at once cannot
+                // all pass a limit that none of them has been charged to yet.
+                if replay.missed() <= max {
+                    state
+                        .limiter()
+                        .check_cost(
+                            crate::ratelimit::Action::Replay,
+                            &ctx.info.user.to_string(),
+                            replay.missed().max(1),
+                        )
+                        .await?;
+                }
+                match replay.read(max, timeout).await? {
                     Replay::Events(raw) => {
-                        state
-                            .limiter()
-                            .charge(
-                                crate::ratelimit::Action::Replay,
-                                &ctx.info.user.to_string(),
-                                raw.len() as u64,
-                            )
-                            .await;
                         let mut events = Vec::with_capacity(raw.len());
                         for (seq, bytes) in raw {
                             match Event::from_bytes(&bytes) {
