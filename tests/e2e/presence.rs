@@ -221,3 +221,63 @@ async fn a_clean_disconnect_keeps_its_last_seen() {
     }
     env.cleanup().await;
 }
+
+/// A follower who no longer shares a room with the followed user hears nothing more of their
+/// presence, and hears it again once they share one and ask again.
+#[tokio::test]
+async fn presence_stops_when_the_shared_room_is_gone() {
+    let s = crate::Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bobby").await;
+    let (_, room) = alice
+        .post(
+            "/v1/rooms",
+            json!({"name": "r", "visibility": "private", "member_ids": [bob.id()]}),
+        )
+        .await;
+    let room = room["id"].as_str().expect("id").to_owned();
+    let mut watcher = s.ws(&bob).await;
+    watcher
+        .ok(json!({"type": "presence_subscribe", "user_ids": [alice.id()]}))
+        .await;
+    let mut typist = s.ws(&alice).await;
+    assert_eq!(next_presence(&mut watcher).await["status"], "online");
+    let (status, _) = alice
+        .delete(&format!("/v1/rooms/{room}/members/{}", bob.id()))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    typist
+        .ok(json!({"type": "presence", "status": "away", "text": "after the kick"}))
+        .await;
+    // Alice's own other socket hears it: by then every follower on the gateway has been
+    // handed the frame, or not.
+    let mut own = s.ws(&alice).await;
+    own.ok(json!({"type": "presence_subscribe", "user_ids": [alice.id()]}))
+        .await;
+    typist
+        .ok(json!({"type": "presence", "status": "busy"}))
+        .await;
+    while next_presence(&mut own).await["status"] != "busy" {}
+    let frames = watcher.settle().await;
+    assert!(
+        frames.iter().all(|f| f["type"] != "presence"),
+        "presence after the shared room was gone: {frames:?}"
+    );
+    // Sharing a room again, and asking again, brings it back.
+    let (status, body) = alice
+        .post(
+            &format!("/v1/rooms/{room}/members"),
+            json!({"user_id": bob.id()}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let reply = watcher
+        .ok(json!({"type": "presence_subscribe", "user_ids": [alice.id()]}))
+        .await;
+    assert_eq!(reply["users"][0]["status"], "busy", "{reply}");
+    typist
+        .ok(json!({"type": "presence", "status": "online"}))
+        .await;
+    assert_eq!(next_presence(&mut watcher).await["status"], "online");
+    s.finish().await;
+}

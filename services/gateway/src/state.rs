@@ -87,7 +87,7 @@ impl AppState {
         let search =
             ProjectionWatch::start(&deps.bus, deps.pool.clone(), Search::NAME, shutdown.clone())
                 .await;
-        let hub = Hub::new(deps.bus.clone());
+        let hub = Hub::new(deps.bus.clone(), deps.pool.clone());
         let typing = Typing::new(deps.bus.clone(), shutdown.clone());
         let presence = Presence::new(&config.presence, deps.redis.clone(), deps.bus.clone());
         presence.start(hub.clone(), shutdown.clone());

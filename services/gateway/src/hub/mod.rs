@@ -67,6 +67,8 @@ pub struct Hub(Arc<Inner>);
 
 struct Inner {
     bus: Bus,
+    /// The read models, for who may still see whose presence.
+    pool: sqlx::PgPool,
     /// Room events and typing signals, per room.
     rooms: Mutex<HashMap<Uuid, Entry>>,
     users: Mutex<HashMap<Uuid, Entry>>,
@@ -76,9 +78,10 @@ struct Inner {
 }
 
 impl Hub {
-    pub fn new(bus: Bus) -> Self {
+    pub fn new(bus: Bus, pool: sqlx::PgPool) -> Self {
         let hub = Self(Arc::new(Inner {
             bus,
+            pool,
             rooms: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
@@ -145,12 +148,14 @@ impl Hub {
         }
     }
 
-    /// Delivers `followed`'s presence changes to `session`.
+    /// Delivers `followed`'s presence changes to `session`, for as long as the two users
+    /// share a room (checked at each change).
     pub async fn follow_presence(
         &self,
         followed: Uuid,
         session: SessionHandle,
     ) -> Result<(), BusError> {
+        let pool = self.0.pool.clone();
         join(
             &self.0.bus,
             &self.0.presence,
@@ -158,7 +163,7 @@ impl Hub {
             self.0.bus.subjects().presence(followed),
             Sub::new(session, true),
             std::future::ready(Ok(0)),
-            |sub, sessions, _, _| signals::presence_task(sub, sessions),
+            |sub, sessions, _, _| signals::presence_task(followed, sub, sessions, pool),
         )
         .await?;
         Ok(())

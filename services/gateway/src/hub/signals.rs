@@ -6,19 +6,45 @@ use natter_bus::DeliveryHeaders;
 use natter_schemas::Event;
 use natter_schemas::frames::ServerFrame;
 
-use super::{Outbound, Sessions, read};
+use natter_projections::history::queries;
+use uuid::Uuid;
+
+use super::{Outbound, Sessions, read, write};
 use crate::wire::{encode, wire_event};
 
-/// Forwards a followed user's presence frames (already encoded by the publisher).
-pub(super) async fn presence_task(mut subscriber: async_nats::Subscriber, sessions: Sessions) {
+/// Forwards a followed user's presence frames (already encoded by the publisher) to the
+/// sockets of users who still share a room with them; a follower who no longer does stops
+/// following (one query per change, for all of this gateway's followers).
+pub(super) async fn presence_task(
+    followed: Uuid,
+    mut subscriber: async_nats::Subscriber,
+    sessions: Sessions,
+    pool: sqlx::PgPool,
+) {
     while let Some(message) = subscriber.next().await {
         let Ok(text) = std::str::from_utf8(&message.payload) else {
             continue;
         };
         let frame = Utf8Bytes::from(text);
-        for sub in read(&sessions).values() {
-            sub.handle.push(Outbound::Frame(frame.clone()));
-        }
+        let mut followers: Vec<Uuid> = read(&sessions).values().map(|s| s.handle.user).collect();
+        followers.sort_unstable();
+        followers.dedup();
+        let sharing = match queries::sharing_a_room(&pool, followed, &followers).await {
+            Ok(sharing) => sharing,
+            Err(e) => {
+                // Not known now: nothing is shown rather than something that may not be.
+                tracing::warn!(%followed, error = %e, "cannot check who may see a presence change");
+                continue;
+            }
+        };
+        let may_see = |user: Uuid| user == followed || sharing.contains(&user);
+        write(&sessions).retain(|_, sub| {
+            let keep = may_see(sub.handle.user);
+            if keep {
+                sub.handle.push(Outbound::Frame(frame.clone()));
+            }
+            keep
+        });
     }
 }
 

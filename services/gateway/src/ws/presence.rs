@@ -59,13 +59,14 @@ pub(crate) async fn presence_subscribe(
         .presence()
         .visible_to(ctx.state.pool(), ctx.info.user, &users)
         .await?;
+    // Followed again even when followed before: the hub drops a follow once the two users
+    // no longer share a room, and they may share one again.
     for &user in &visible {
-        if ctx.followed.insert(user) {
-            ctx.state
-                .hub()
-                .follow_presence(user, ctx.handle.clone())
-                .await?;
-        }
+        ctx.followed.insert(user);
+        ctx.state
+            .hub()
+            .follow_presence(user, ctx.handle.clone())
+            .await?;
     }
     // Subscribed first, read second: a change in between arrives as a frame after the reply.
     let now = ctx
