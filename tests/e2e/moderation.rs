@@ -189,3 +189,56 @@ async fn muted_members_and_archived_rooms_change_nothing() {
     assert!(status.is_success(), "{status} {body}");
     s.finish().await;
 }
+
+/// A mute outlives leaving: a muted member who leaves and joins again is still muted.
+#[tokio::test]
+async fn a_mute_survives_leaving_and_joining_again() {
+    let s = crate::Setup::new().await;
+    let owner = s.user("owner").await;
+    let bob = s.user("bobby").await;
+    let room = owner.create_room("r", "public").await;
+    bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    let (status, muted) = owner
+        .put(
+            &format!("/v1/rooms/{room}/members/{}/mute", bob.id()),
+            json!({"minutes": 60}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{muted}");
+    let (status, _) = bob
+        .post(&format!("/v1/rooms/{room}/leave"), json!({}))
+        .await;
+    assert!(status.is_success());
+    let (status, _) = bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = bob
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            json!({"body": "escaped?", "client_msg_id": "e1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, members) = owner.get(&format!("/v1/rooms/{room}/members")).await;
+    let me = members["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["user_id"] == json!(bob.id())))
+        .cloned()
+        .expect("bob is a member");
+    assert_eq!(me["muted_until"], muted["muted_until"], "{members}");
+    // Lifted, it stays lifted through another leave and join.
+    let (status, _) = owner
+        .delete(&format!("/v1/rooms/{room}/members/{}/mute", bob.id()))
+        .await;
+    assert!(status.is_success());
+    bob.post(&format!("/v1/rooms/{room}/leave"), json!({}))
+        .await;
+    bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    let (status, body) = bob
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            json!({"body": "free", "client_msg_id": "e2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    s.finish().await;
+}

@@ -46,6 +46,7 @@ impl Projection for History {
             "reactions",
             "pins",
             "bans",
+            "mutes",
         ]
     }
 
@@ -438,9 +439,12 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
                 .await?;
         }
         EventBody::MemberJoined(m) | EventBody::MemberInvited(m) => {
+            // A mute from before the user left stays with them.
             sqlx::query(
-                "INSERT INTO members (room_id, user_id, role, joined_at, joined_seq)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                "INSERT INTO members (room_id, user_id, role, joined_at, joined_seq, muted_until)
+                     VALUES ($1, $2, $3, $4, $5,
+                             (SELECT until FROM mutes WHERE room_id = $1 AND user_id = $2))
+                     ON CONFLICT DO NOTHING",
             )
             .bind(event.room_id)
             .bind(m.user_id)
@@ -500,16 +504,24 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
         | EventBody::ReactionRemoved(_)
         | EventBody::ReadUpdated(_) => {}
         EventBody::MemberMuted(m) => {
-            sqlx::query("UPDATE members SET muted_until = $3 WHERE room_id = $1 AND user_id = $2")
-                .bind(event.room_id)
-                .bind(m.user_id)
-                .bind(m.until)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "WITH mute AS (
+                     INSERT INTO mutes (room_id, user_id, until, seq) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (room_id, user_id)
+                     DO UPDATE SET until = EXCLUDED.until, seq = EXCLUDED.seq)
+                 UPDATE members SET muted_until = $3 WHERE room_id = $1 AND user_id = $2",
+            )
+            .bind(event.room_id)
+            .bind(m.user_id)
+            .bind(m.until)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
         }
         EventBody::MemberUnmuted(m) => {
             sqlx::query(
-                "UPDATE members SET muted_until = NULL WHERE room_id = $1 AND user_id = $2",
+                "WITH lifted AS (DELETE FROM mutes WHERE room_id = $1 AND user_id = $2)
+                 UPDATE members SET muted_until = NULL WHERE room_id = $1 AND user_id = $2",
             )
             .bind(event.room_id)
             .bind(m.user_id)
