@@ -22,6 +22,7 @@ async fn bench_workloads_report_sane_figures_and_lose_nothing() {
         warmup: 0,
         window: 8,
         body_bytes: 64,
+        preset: None,
     };
     let r = fanout::run(&client, &args, me).await.expect("fanout");
     assert!(r.accepted > 0 && r.accepted_per_s > 0.0, "{r:?}");
@@ -42,6 +43,8 @@ async fn bench_workloads_report_sane_figures_and_lose_nothing() {
     );
     assert!(r.errors.is_empty(), "{r:?}");
     assert!(r.server.cpu_percent > 0.0, "{r:?}");
+    // The whole stack's cost per message (natter runs in this process here).
+    assert!(r.stack.stack_ms_per_msg > 0.0 && r.stack.cores > 0, "{r:?}");
 
     let args = history::HistoryArgs {
         readers: 2,

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::client::{Client, User, send_json, subscribe};
+use crate::stack::{StackMeter, StackUsage};
 use crate::stats::{Percentiles, Samples, ServerUsage, UsageMeter, ms, table};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +44,47 @@ pub struct FanoutArgs {
     /// Message body size in bytes.
     #[arg(long, default_value_t = 100)]
     pub body_bytes: usize,
+    /// A named shape (sets rooms, subscribers, senders, window and rate; the other flags
+    /// still apply): the shapes natter's figures are measured with.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+}
+
+/// The shapes of the README's figures (and of issue 12's comparison with a plain server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// 1 room x 50 sockets, 5 senders with 4 sends in flight each, as fast as it goes.
+    #[value(name = "1x50")]
+    OneRoom,
+    /// 10 rooms x 20 sockets, 2 senders per room, 4 in flight each, as fast as it goes.
+    #[value(name = "10x20")]
+    TenRooms,
+    /// 100 rooms x 10 sockets, 1 sender per room, 4 in flight each, as fast as it goes.
+    #[value(name = "100x10")]
+    HundredRooms,
+    /// 1 room x 50 sockets, 5 senders, 400 messages/s in all.
+    #[value(name = "rate400")]
+    Rate400,
+}
+
+impl FanoutArgs {
+    /// These arguments with `preset`'s shape, if one was named.
+    pub fn shaped(&self) -> Self {
+        let mut args = self.clone();
+        let (rooms, subscribers, senders, rate) = match self.preset {
+            None => return args,
+            Some(Preset::OneRoom) => (1, 50, 5, 0),
+            Some(Preset::TenRooms) => (10, 20, 20, 0),
+            Some(Preset::HundredRooms) => (100, 10, 100, 0),
+            Some(Preset::Rate400) => (1, 50, 5, 400),
+        };
+        args.rooms = rooms;
+        args.subscribers = subscribers;
+        args.senders = senders;
+        args.rate = rate;
+        args.window = 4;
+        args
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +110,8 @@ pub struct FanoutReport {
     /// Messages more than once in history.
     pub history_doubled: u64,
     pub server: ServerUsage,
+    /// natter, nats-server, PostgreSQL and Redis over the measured window.
+    pub stack: StackUsage,
 }
 
 /// A message's identity: sender index and sequence number.
@@ -116,6 +160,7 @@ pub async fn run(
     args: &FanoutArgs,
     server_pid: Option<u32>,
 ) -> anyhow::Result<FanoutReport> {
+    let args = &args.shaped();
     let tag = format!("b{:08x}", rand_u32());
     eprintln!(
         "setting up {} rooms, {} subscriber sockets, {} senders ...",
@@ -279,9 +324,11 @@ pub async fn run(
 
     tokio::time::sleep_until(meter_at.into()).await;
     let meter = UsageMeter::start(server_pid);
+    let stack_meter = StackMeter::start(server_pid);
     let delivered_at_window = delivered.load(Ordering::Relaxed);
     tokio::time::sleep_until((start + total).into()).await;
     let server = meter.finish();
+    let stack_window = stack_meter.stop();
     let delivered_in_window = delivered.load(Ordering::Relaxed) - delivered_at_window;
     eprintln!("sending done; waiting for the last acks and deliveries ...");
     for task in sender_tasks {
@@ -363,6 +410,7 @@ pub async fn run(
         history_lost,
         history_doubled,
         server,
+        stack: stack_window.usage(accepted_in_window),
     })
 }
 
@@ -410,6 +458,32 @@ async fn check_history(
 }
 
 pub fn print(report: &FanoutReport) {
+    let mut rows = vec![
+        ("accepted sends/s", format!("{:.0}", report.accepted_per_s)),
+        ("deliveries/s", format!("{:.0}", report.deliveries_per_s)),
+        ("send -> deliver", ms(&report.send_to_deliver)),
+        ("send -> ack", ms(&report.send_to_ack)),
+        ("errors", format!("{:?}", report.errors)),
+        (
+            "lost / doubled (sockets)",
+            format!("{} / {}", report.lost, report.doubled),
+        ),
+        (
+            "lost / doubled (history)",
+            format!("{} / {}", report.history_lost, report.history_doubled),
+        ),
+        (
+            "server cpu / rss",
+            format!(
+                "{:.0}% of one core, {:.0} -> {:.0} MiB (pid {:?})",
+                report.server.cpu_percent,
+                report.server.rss_mib_start,
+                report.server.rss_mib_end,
+                report.server.pid
+            ),
+        ),
+    ];
+    rows.extend(crate::stack::rows(&report.stack));
     table(
         &format!(
             "fanout: {} rooms x {} subscribers, {} senders, target {} msg/s, {} s",
@@ -423,31 +497,7 @@ pub fn print(report: &FanoutReport) {
             },
             report.duration_s
         ),
-        &[
-            ("accepted sends/s", format!("{:.0}", report.accepted_per_s)),
-            ("deliveries/s", format!("{:.0}", report.deliveries_per_s)),
-            ("send -> deliver", ms(&report.send_to_deliver)),
-            ("send -> ack", ms(&report.send_to_ack)),
-            ("errors", format!("{:?}", report.errors)),
-            (
-                "lost / doubled (sockets)",
-                format!("{} / {}", report.lost, report.doubled),
-            ),
-            (
-                "lost / doubled (history)",
-                format!("{} / {}", report.history_lost, report.history_doubled),
-            ),
-            (
-                "server cpu / rss",
-                format!(
-                    "{:.0}% of one core, {:.0} -> {:.0} MiB (pid {:?})",
-                    report.server.cpu_percent,
-                    report.server.rss_mib_start,
-                    report.server.rss_mib_end,
-                    report.server.pid
-                ),
-            ),
-        ],
+        &rows,
     );
 }
 
@@ -476,6 +526,33 @@ pub fn rand_u32() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presets_set_the_shape_and_keep_the_rest() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: FanoutArgs,
+        }
+        let cli = Cli::parse_from(["bench", "--preset", "rate400", "--duration", "3"]);
+        let args = cli.args.shaped();
+        assert_eq!(
+            (
+                args.rooms,
+                args.subscribers,
+                args.senders,
+                args.rate,
+                args.window
+            ),
+            (1, 50, 5, 400, 4)
+        );
+        assert_eq!(args.duration, 3);
+        let cli = Cli::parse_from(["bench", "--preset", "100x10"]);
+        assert_eq!(cli.args.shaped().rooms, 100);
+        let cli = Cli::parse_from(["bench", "--rooms", "7"]);
+        assert_eq!(cli.args.shaped().rooms, 7, "no preset: as given");
+    }
 
     #[test]
     fn bench_bodies_round_trip_in_frames_and_in_history() {

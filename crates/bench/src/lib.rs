@@ -16,6 +16,7 @@ pub mod fanout;
 pub mod history;
 pub mod idle;
 pub mod replay;
+pub mod stack;
 pub mod stats;
 
 use clap::{Args, Subcommand};
