@@ -114,6 +114,9 @@ pub struct FanoutReport {
     pub stack: StackUsage,
 }
 
+/// Most sockets the bench opens for one user (natter's default `NATTER_MAX_CONNECTIONS_PER_USER`).
+const SOCKETS_PER_USER: usize = 20;
+
 /// A message's identity: sender index and sequence number.
 type Key = (u32, u64);
 
@@ -173,11 +176,19 @@ pub async fn run(
     for r in 0..args.rooms {
         rooms.push(client.create_room(&owner, &format!("{tag}-{r}")).await?);
     }
-    let subscribers = users(client, &tag, "s", args.subscribers).await?;
+    // Each subscribing user holds at most SOCKETS_PER_USER sockets (the server's default cap
+    // per user and gateway): with more rooms, each subscriber is several users.
+    let chunks = args.rooms.div_ceil(SOCKETS_PER_USER).max(1);
+    let subscriber_users = users(client, &tag, "s", args.subscribers * chunks).await?;
     let senders = users(client, &tag, "p", args.senders).await?;
-    for user in &subscribers {
-        for room in &rooms {
-            client.join(user, *room).await?;
+    let mut subscriptions: Vec<(&User, usize)> = Vec::new();
+    for (i, user) in subscriber_users.iter().enumerate() {
+        let chunk = i % chunks;
+        for r in (chunk * SOCKETS_PER_USER..(chunk + 1) * SOCKETS_PER_USER)
+            .take_while(|r| *r < rooms.len())
+        {
+            client.join(user, rooms[r]).await?;
+            subscriptions.push((user, r));
         }
     }
     for (i, user) in senders.iter().enumerate() {
@@ -191,8 +202,9 @@ pub async fn run(
 
     // Subscribers: one socket per (user, room).
     let mut receiver_tasks = Vec::new();
-    for user in &subscribers {
-        for (r, room) in rooms.iter().enumerate() {
+    for (user, r) in subscriptions {
+        let room = &rooms[r];
+        {
             let (mut sink, mut source, _) = client.connect(user).await?;
             subscribe(&mut sink, &mut source, *room, None).await?;
             let stop = stop_receivers.clone();
