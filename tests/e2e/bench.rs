@@ -3,7 +3,7 @@
 //! the README.)
 
 use natter_bench::client::Client;
-use natter_bench::{connect, dataset, fanout, history, idle};
+use natter_bench::{connect, dataset, fanout, floor, history, idle};
 
 use crate::Setup;
 
@@ -45,6 +45,28 @@ async fn bench_workloads_report_sane_figures_and_lose_nothing() {
     assert!(r.server.cpu_percent > 0.0, "{r:?}");
     // The whole stack's cost per message (natter runs in this process here).
     assert!(r.stack.stack_ms_per_msg > 0.0 && r.stack.cores > 0, "{r:?}");
+
+    // The floor's broadcaster, here in this process (the CLI runs it as a process of its own).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("ws://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(floor::serve(listener));
+    let args = floor::FloorArgs {
+        subscribers: 3,
+        publishers: 2,
+        rate: 50,
+        duration: 1,
+        frame_bytes: 200,
+    };
+    let f = floor::run(&args, &url, std::process::id())
+        .await
+        .expect("floor");
+    assert!(f.sent_per_s > 0.0, "{f:?}");
+    assert!(
+        f.send_to_deliver.count > 0 && f.deliveries_per_s > f.sent_per_s,
+        "every message to each of the 3 subscribers: {f:?}"
+    );
 
     let args = history::HistoryArgs {
         readers: 2,

@@ -2,6 +2,8 @@
 //! REST surface only, like a client fleet, and prints figures (a table, or `--json`).
 //!
 //! - [`fanout`]: rooms x subscribers x senders; throughput, latency, lost and doubled.
+//! - [`floor`]: the same shape through a bare WebSocket broadcaster: what socket writes alone
+//!   cost here.
 //! - [`history`]: concurrent history readers.
 //! - [`idle`]: many idle subscribed sockets; gateway memory per socket.
 //! - [`connect`]: a reconnect storm resuming with `since`.
@@ -13,6 +15,7 @@ pub mod client;
 pub mod connect;
 pub mod dataset;
 pub mod fanout;
+pub mod floor;
 pub mod history;
 pub mod idle;
 pub mod replay;
@@ -55,6 +58,37 @@ pub enum Workload {
     Dataset(dataset::DatasetArgs),
     /// Read-model rebuild speed: each projection replays a (generated) 1M-event log.
     Replay(replay::ReplayArgs),
+    /// The floor: the rate400 shape through a bare WebSocket broadcaster (its own process).
+    Floor(floor::FloorArgs),
+    /// The broadcaster `floor` runs (prints its port, then serves).
+    #[command(hide = true)]
+    FloorServer,
+}
+
+/// Runs `floor` against a broadcaster in a process of its own (this binary, `bench
+/// floor-server`), so that its CPU is its own.
+async fn floor_in_child(args: &floor::FloorArgs) -> anyhow::Result<floor::FloorReport> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "floor-server"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout from the broadcaster"))?;
+    let mut port = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut port)
+        .await?;
+    let port: u16 = port.trim().parse()?;
+    let pid = child
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("the broadcaster exited"))?;
+    let report = floor::run(args, &format!("ws://127.0.0.1:{port}"), pid).await;
+    let _ = child.kill().await;
+    report
 }
 
 /// Runs a workload and prints its report.
@@ -103,6 +137,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
                 dataset::print(&r);
             }
             serde_json::to_value(r)?
+        }
+        Workload::Floor(a) => {
+            let r = floor_in_child(a).await?;
+            if !args.json {
+                floor::print(&r);
+            }
+            serde_json::to_value(r)?
+        }
+        Workload::FloorServer => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            println!("{}", listener.local_addr()?.port());
+            floor::serve(listener).await;
+            serde_json::Value::Null
         }
     };
     if args.json {
