@@ -747,10 +747,7 @@ async fn a_replay_passes_over_events_that_aged_out_of_the_log() {
         users.push(name);
     }
     assert_eq!(bus.seq_range().await.expect("range"), (6, 10));
-    let until = |seq| natter_projector::ReplayOptions {
-        batch: 100,
-        until: natter_projector::Until::Seq(seq),
-    };
+    let until = |seq| natter_projector::ReplayOptions::new(100, natter_projector::Until::Seq(seq));
     let none = |_| std::future::ready(());
     let shutdown = Shutdown::new();
     let reached = natter_projector::replay(&bus, &pool, &History, until(3), &shutdown, none)

@@ -24,6 +24,11 @@ pub struct ProjectorConfig {
     /// Most events applied in one transaction.
     #[arg(long, env = "NATTER_PROJECTOR_BATCH", default_value_t = 500)]
     pub projector_batch: usize,
+    /// Group commit, in milliseconds: under a steady stream each projection commits at most
+    /// once per this long, taking everything that arrived meanwhile (an event after a quiet
+    /// spell is applied at once); 0 commits each stretch as it is read.
+    #[arg(long, env = "NATTER_PROJECTOR_LINGER_MS", default_value_t = 5)]
+    pub projector_linger_ms: u64,
     /// PostgreSQL text-search configuration for the search index (`english`, `simple`,
     /// `german`, ...). Changing it applies to new messages; rebuild the search projection to
     /// re-index old ones.
@@ -35,6 +40,7 @@ impl Default for ProjectorConfig {
     fn default() -> Self {
         Self {
             projector_batch: 500,
+            projector_linger_ms: 5,
             search_config: Search::DEFAULT_CONFIG.to_owned(),
         }
     }
@@ -122,6 +128,7 @@ pub async fn run_projection<P: Projection>(
     let options = ReplayOptions {
         batch: config.projector_batch,
         until: Until::Forever,
+        linger: std::time::Duration::from_millis(config.projector_linger_ms),
     };
     replay(
         &bus,

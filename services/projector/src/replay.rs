@@ -55,6 +55,22 @@ pub struct ReplayOptions {
     /// Most events per transaction.
     pub batch: usize,
     pub until: Until,
+    /// Group commit: a stretch that arrives within this long of the previous commit waits out
+    /// the rest of it and takes whatever else has arrived by then into the same transaction.
+    /// Under a steady stream that is one commit per `linger` instead of one per event; an
+    /// event after a quiet spell is applied at once. Zero: never wait.
+    pub linger: std::time::Duration,
+}
+
+impl ReplayOptions {
+    /// Options that never wait for more (bulk replays: stretches are full anyway).
+    pub fn new(batch: usize, until: Until) -> Self {
+        Self {
+            batch,
+            until,
+            linger: std::time::Duration::ZERO,
+        }
+    }
 }
 
 /// Reads the log from a seq on, decoding on its own task, in stretches of at most `max`
@@ -178,6 +194,20 @@ impl LogReader {
     pub async fn next(&mut self) -> Option<Result<Stretch, BusError>> {
         self.stretches.recv().await
     }
+
+    /// The next stretch if one is ready now.
+    fn ready(&mut self) -> Option<Result<Stretch, BusError>> {
+        self.stretches.try_recv().ok()
+    }
+}
+
+impl Stretch {
+    /// This stretch and the one right after it, as one.
+    fn extend(&mut self, next: Stretch) {
+        debug_assert_eq!(next.from, self.through + 1);
+        self.through = next.through;
+        self.events.extend(next.events);
+    }
 }
 
 /// What one applied stretch did, for progress and metrics.
@@ -216,6 +246,7 @@ where
     let mut backoff = Backoff::default();
     let mut reopening = false;
     let mut statistics = Statistics::from(reached);
+    let mut last_commit: Option<tokio::time::Instant> = None;
     'open: loop {
         if std::mem::take(&mut reopening) {
             // After a failure: pause, then start again from what the database says.
@@ -245,12 +276,17 @@ where
                     continue 'open;
                 }
             };
+        // A stretch (or a failure) read while gathering for a group commit, handled next.
+        let mut held: Option<Result<Stretch, BusError>> = None;
         loop {
-            let stretch = tokio::select! {
-                () = shutdown.wait() => return Ok(reached),
-                s = reader.next() => s,
+            let stretch = match held.take() {
+                Some(item) => Some(item),
+                None => tokio::select! {
+                    () = shutdown.wait() => return Ok(reached),
+                    s = reader.next() => s,
+                },
             };
-            let stretch = match stretch {
+            let mut stretch = match stretch {
                 Some(Ok(s)) => s,
                 // The reader stops only at its `until` (checked at the top of the loop), or
                 // when its task died.
@@ -267,6 +303,28 @@ where
                     continue 'open;
                 }
             };
+            // Group commit: under a steady stream, wait out the linger since the last commit
+            // and take what else has arrived into the same transaction.
+            if let Some(at) = last_commit
+                && !options.linger.is_zero()
+                && at.elapsed() < options.linger
+                && stretch.events.len() < options.batch
+            {
+                tokio::select! {
+                    () = shutdown.wait() => return Ok(reached),
+                    () = tokio::time::sleep_until(at + options.linger) => {}
+                }
+                while stretch.events.len() < options.batch {
+                    match reader.ready() {
+                        Some(Ok(next)) => stretch.extend(next),
+                        Some(Err(e)) => {
+                            held = Some(Err(e));
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
             // Apply the same stretch until it commits: nothing after it is read before that.
             loop {
                 match apply_batch(
@@ -280,6 +338,7 @@ where
                 {
                     Ok(now) => {
                         let covered = stretch.through + 1 - stretch.from;
+                        last_commit = Some(tokio::time::Instant::now());
                         reached = now;
                         backoff = Backoff::default();
                         statistics.reached(pool, projection, reached).await;

@@ -178,10 +178,7 @@ async fn replay_into<P: Projection>(
     shutdown: &Shutdown,
     report: Reporter<'_>,
 ) -> Result<u64, ToolError> {
-    let replay_options = ReplayOptions {
-        batch: options.batch,
-        until: Until::Seq(target),
-    };
+    let replay_options = ReplayOptions::new(options.batch, Until::Seq(target));
     let reached = replay(
         bus,
         shadow.pool(),
