@@ -27,7 +27,7 @@ pub struct ProjectorConfig {
     /// Group commit, in milliseconds: under a steady stream each projection commits at most
     /// once per this long, taking everything that arrived meanwhile (an event after a quiet
     /// spell is applied at once); 0 commits each stretch as it is read.
-    #[arg(long, env = "NATTER_PROJECTOR_LINGER_MS", default_value_t = 5)]
+    #[arg(long, env = "NATTER_PROJECTOR_LINGER_MS", default_value_t = 10)]
     pub projector_linger_ms: u64,
     /// PostgreSQL text-search configuration for the search index (`english`, `simple`,
     /// `german`, ...). Changing it applies to new messages; rebuild the search projection to
@@ -40,7 +40,7 @@ impl Default for ProjectorConfig {
     fn default() -> Self {
         Self {
             projector_batch: 500,
-            projector_linger_ms: 5,
+            projector_linger_ms: 10,
             search_config: Search::DEFAULT_CONFIG.to_owned(),
         }
     }
