@@ -766,3 +766,86 @@ async fn a_replay_passes_over_events_that_aged_out_of_the_log() {
     pool.close().await;
     env.cleanup().await;
 }
+
+/// Group commit: events that arrive while a projection lingers after a commit go into one
+/// transaction, in order, and every one is applied.
+#[tokio::test]
+async fn a_lingering_projection_applies_a_burst_in_fewer_commits() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    bus.ensure_stream(&natter_bus::StreamSettings::default())
+        .await
+        .expect("stream");
+    let pool = env.pool().await;
+    let register = |i: usize| {
+        let user = Uuid::now_v7();
+        let name = format!("burst{i}");
+        (
+            name.clone(),
+            Event::new(
+                user,
+                None,
+                EventBody::UserRegistered(natter_schemas::event::UserRegistered {
+                    user_id: user,
+                    username: name.clone(),
+                    display_name: name,
+                    credentials: natter_schemas::event::Credentials::Password { hash: "h".into() },
+                }),
+            ),
+        )
+    };
+    const BURST: usize = 20;
+    let commits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let options = natter_projector::ReplayOptions {
+        linger: std::time::Duration::from_millis(400),
+        ..natter_projector::ReplayOptions::new(100, natter_projector::Until::Seq(1 + BURST as u64))
+    };
+    let shutdown = Shutdown::new();
+    let replaying = {
+        let (bus, pool, commits, shutdown) =
+            (bus.clone(), pool.clone(), commits.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            natter_projector::replay(&bus, &pool, &History, options, &shutdown, |applied| {
+                commits.lock().expect("lock").push(applied.covered);
+                std::future::ready(())
+            })
+            .await
+        })
+    };
+    // One event, committed alone; then a burst while the projection lingers after it.
+    let (name, event) = register(0);
+    bus.append(bus.subjects().username_claim(&name), &event, None, false)
+        .await
+        .expect("append");
+    natter_testkit::wait_until(
+        "the first commit",
+        std::time::Duration::from_secs(10),
+        || {
+            let n = commits.lock().expect("lock").len();
+            async move { (n > 0).then_some(()) }
+        },
+    )
+    .await;
+    for i in 1..=BURST {
+        let (name, event) = register(i);
+        bus.append(bus.subjects().username_claim(&name), &event, None, false)
+            .await
+            .expect("append");
+    }
+    let reached = replaying.await.expect("task").expect("replay");
+    assert_eq!(reached, 1 + BURST as u64);
+    let commits = commits.lock().expect("lock").clone();
+    assert_eq!(commits.iter().sum::<u64>(), 1 + BURST as u64, "{commits:?}");
+    assert_eq!(
+        commits,
+        [1, BURST as u64],
+        "the burst that came during the linger is one commit"
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(n, 1 + BURST as i64);
+    pool.close().await;
+    env.cleanup().await;
+}

@@ -56,7 +56,7 @@ pub struct ReplayOptions {
     pub batch: usize,
     pub until: Until,
     /// Group commit: a stretch that arrives within this long of the previous commit waits out
-    /// the rest of it and takes whatever else has arrived by then into the same transaction.
+    /// the rest of it, gathering whatever else arrives by then into the same transaction.
     /// Under a steady stream that is one commit per `linger` instead of one per event; an
     /// event after a quiet spell is applied at once. Zero: never wait.
     pub linger: std::time::Duration,
@@ -194,11 +194,6 @@ impl LogReader {
     pub async fn next(&mut self) -> Option<Result<Stretch, BusError>> {
         self.stretches.recv().await
     }
-
-    /// The next stretch if one is ready now.
-    fn ready(&mut self) -> Option<Result<Stretch, BusError>> {
-        self.stretches.try_recv().ok()
-    }
 }
 
 impl Stretch {
@@ -276,11 +271,12 @@ where
                     continue 'open;
                 }
             };
-        // A stretch (or a failure) read while gathering for a group commit, handled next.
-        let mut held: Option<Result<Stretch, BusError>> = None;
+        // What the reader said while a group commit was gathering (a failure, or its end),
+        // handled next.
+        let mut held: Option<Option<Result<Stretch, BusError>>> = None;
         loop {
             let stretch = match held.take() {
-                Some(item) => Some(item),
+                Some(item) => item,
                 None => tokio::select! {
                     () = shutdown.wait() => return Ok(reached),
                     s = reader.next() => s,
@@ -303,25 +299,24 @@ where
                     continue 'open;
                 }
             };
-            // Group commit: under a steady stream, wait out the linger since the last commit
-            // and take what else has arrived into the same transaction.
+            // Group commit: under a steady stream (the last commit was less than a linger
+            // ago), gather what arrives until the linger is out into the same transaction.
             if let Some(at) = last_commit
                 && !options.linger.is_zero()
                 && at.elapsed() < options.linger
-                && stretch.events.len() < options.batch
             {
-                tokio::select! {
-                    () = shutdown.wait() => return Ok(reached),
-                    () = tokio::time::sleep_until(at + options.linger) => {}
-                }
-                while stretch.events.len() < options.batch {
-                    match reader.ready() {
-                        Some(Ok(next)) => stretch.extend(next),
-                        Some(Err(e)) => {
-                            held = Some(Err(e));
-                            break;
-                        }
-                        None => break,
+                let deadline = at + options.linger;
+                while stretch.through + 1 - stretch.from < options.batch as u64 {
+                    tokio::select! {
+                        () = shutdown.wait() => return Ok(reached),
+                        () = tokio::time::sleep_until(deadline) => break,
+                        next = reader.next() => match next {
+                            Some(Ok(next)) => stretch.extend(next),
+                            other => {
+                                held = Some(other);
+                                break;
+                            }
+                        },
                     }
                 }
             }
