@@ -106,6 +106,9 @@ pub async fn serve(listener: TcpListener) {
 /// process `server_pid`.
 pub async fn run(args: &FloorArgs, url: &str, server_pid: u32) -> anyhow::Result<FloorReport> {
     let start = Instant::now();
+    // Latency counts messages sent after the warm-up (connections settle in it).
+    let warmup = Duration::from_secs(1);
+    let measured_from = u64::try_from(warmup.as_micros()).unwrap_or(0);
     let stop = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
     let mut receivers = Vec::new();
@@ -126,7 +129,7 @@ pub async fn run(args: &FloorArgs, url: &str, server_pid: u32) -> anyhow::Result
                 };
                 delivered.fetch_add(1, Ordering::Relaxed);
                 let sent: Option<u64> = text.split(' ').next().and_then(|m| m.parse().ok());
-                if let Some(micros) = sent {
+                if let Some(micros) = sent.filter(|m| *m >= measured_from) {
                     let at = start + Duration::from_micros(micros);
                     latency.push(Instant::now().saturating_duration_since(at));
                 }
@@ -136,7 +139,6 @@ pub async fn run(args: &FloorArgs, url: &str, server_pid: u32) -> anyhow::Result
     }
     // Subscribed before the first message: the broadcaster registers a socket on its first frame.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let warmup = Duration::from_secs(1);
     let total = warmup + Duration::from_secs(args.duration);
     let sent = Arc::new(AtomicU64::new(0));
     let count = args.publishers.max(1);
