@@ -4,6 +4,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::Setup;
+use natter_gateway::GatewayConfig;
+use natter_gateway::ratelimit::RateLimits;
 use natter_testkit::Ws;
 
 /// A client drops, messages keep coming, it resumes with `since`: every message exactly once,
@@ -163,5 +165,64 @@ async fn a_resume_over_every_kind_of_event_replays_them_all() {
         assert_eq!(events[1]["seq"], json!(last));
         ws.close().await;
     }
+    s.finish().await;
+}
+
+/// Replays are charged by the events they send, per user: a resubscribe loop runs out, another
+/// user's resume does not.
+#[tokio::test]
+async fn replays_are_limited_by_the_events_they_send() {
+    let config = GatewayConfig {
+        rate: RateLimits {
+            rate_replay: "30/1m".parse().expect("rate"),
+            ..RateLimits::off()
+        },
+        ..natter_testkit::gateway_config()
+    };
+    let s = crate::Setup::with_gateway(config).await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bobby").await;
+    let room = alice.create_room("r", "public").await;
+    let mut first = 0;
+    for i in 0..20 {
+        let seq = alice.send(room, &format!("m{i}"), "x").await;
+        if i == 0 {
+            first = seq;
+        }
+    }
+    let resume = |ws: &mut natter_testkit::Ws| {
+        let epoch = ws.hello["epoch"].clone();
+        json!({"type": "subscribe", "room_id": room, "since": first - 1, "epoch": epoch})
+    };
+    let mut ws = s.ws(&alice).await;
+    let frame = resume(&mut ws);
+    let reply = ws.ok(frame.clone()).await;
+    assert_eq!(reply["replayed"], 20, "{reply}");
+    ws.ok(json!({"type": "unsubscribe", "room_id": room})).await;
+    let reply = ws.ok(frame.clone()).await;
+    assert_eq!(reply["replayed"], 20, "within the burst: {reply}");
+    ws.ok(json!({"type": "unsubscribe", "room_id": room})).await;
+    let refused = ws.request(frame).await;
+    assert_eq!(refused["error"]["code"], "rate_limited", "{refused}");
+    assert!(refused["error"]["retry_after_ms"].as_u64() > Some(0));
+    // A live subscription without `since` is not a replay.
+    ws.ok(json!({"type": "subscribe", "room_id": room})).await;
+    let mut other = s.ws(&bob).await;
+    let frame = resume(&mut other);
+    let reply = other.ok(frame).await;
+    assert_eq!(reply["replayed"], 20);
+    // Sockets resuming at the same moment are counted one after another too.
+    let carol = s.user("carol").await;
+    let mut sockets = Vec::new();
+    for _ in 0..5 {
+        sockets.push(s.ws(&carol).await);
+    }
+    let replies = futures::future::join_all(sockets.iter_mut().map(|ws| {
+        let frame = resume(ws);
+        async move { ws.request(frame).await }
+    }))
+    .await;
+    let accepted = replies.iter().filter(|r| r["ok"] == true).count();
+    assert_eq!(accepted, 2, "{replies:?}");
     s.finish().await;
 }

@@ -248,6 +248,15 @@ impl Presence {
         users: &[Uuid],
     ) -> ApiResult<Vec<UserPresence>> {
         let visible = self.visible_to(pool, viewer, users).await?;
+        self.read_shown(users, &visible).await
+    }
+
+    /// The presence of each of `users`, those not in `visible` looking offline.
+    pub async fn read_shown(
+        &self,
+        users: &[Uuid],
+        visible: &[Uuid],
+    ) -> ApiResult<Vec<UserPresence>> {
         let shown: Vec<Uuid> = users
             .iter()
             .copied()

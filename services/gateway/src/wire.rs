@@ -99,15 +99,18 @@ pub fn replay_frames(room: Uuid, events: &[(u64, Event)], reader: Reader) -> Vec
     events
         .iter()
         .filter(|(_, event)| reader == Reader::Member || !members_only(event))
-        .map(|(seq, event)| {
-            let frame = if shows_deleted_text(event, &deleted) {
-                redacted_frame(room, *seq, event)
-            } else {
-                event_frame(room, *seq, event)
-            };
-            (*seq, frame)
-        })
+        .map(|(seq, event)| (*seq, stretch_frame(room, *seq, event, &deleted)))
         .collect()
+}
+
+/// The frame of one event of a stretch read from the log, given the messages the stretch
+/// deletes ([`deleted_in`]): redacted when it carries text of one of them.
+pub fn stretch_frame(room: Uuid, seq: u64, event: &Event, deleted: &HashSet<Uuid>) -> Utf8Bytes {
+    if shows_deleted_text(event, deleted) {
+        redacted_frame(room, seq, event)
+    } else {
+        event_frame(room, seq, event)
+    }
 }
 
 /// The messages a stretch of events deletes.
@@ -122,7 +125,7 @@ pub fn deleted_in(events: &[(u64, Event)]) -> HashSet<Uuid> {
 }
 
 /// Whether `event` carries text of one of the `deleted` messages.
-pub fn shows_deleted_text(event: &Event, deleted: &HashSet<Uuid>) -> bool {
+fn shows_deleted_text(event: &Event, deleted: &HashSet<Uuid>) -> bool {
     match &event.body {
         EventBody::MessagePosted(p) => deleted.contains(&p.message_id),
         EventBody::MessageEdited(e) => deleted.contains(&e.message_id),

@@ -6,6 +6,7 @@
 //! stretch again; a crash after it starts after the checkpoint; events at or below the
 //! checkpoint are skipped, so nothing is applied twice and nothing is skipped.
 
+pub mod reader;
 pub mod replay;
 pub mod tools;
 

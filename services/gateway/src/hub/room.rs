@@ -124,11 +124,7 @@ async fn backfill(
     let deleted = wire::deleted_in(&events);
     for (seq, event) in &events {
         seen.store(*seq, Ordering::Relaxed);
-        let frame = if wire::shows_deleted_text(event, &deleted) {
-            wire::redacted_frame(room, *seq, event)
-        } else {
-            wire::event_frame(room, *seq, event)
-        };
+        let frame = wire::stretch_frame(room, *seq, event, &deleted);
         deliver(room, *seq, event, frame, sessions);
     }
     Ok(())

@@ -69,10 +69,6 @@ pub(crate) async fn presence_subscribe(
             .await?;
     }
     // Subscribed first, read second: a change in between arrives as a frame after the reply.
-    let now = ctx
-        .state
-        .presence()
-        .read_for(ctx.state.pool(), ctx.info.user, &users)
-        .await?;
+    let now = ctx.state.presence().read_shown(&users, &visible).await?;
     Ok(Some(serde_json::json!({ "users": now })))
 }

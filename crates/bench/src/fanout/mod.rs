@@ -1,6 +1,14 @@
 //! `fanout`: R rooms x S subscribed sockets per room x P senders, at a fixed total rate or as
 //! fast as possible. Every message carries its send time; afterwards every accepted message
 //! must have reached every subscriber of its room exactly once, and be in history exactly once.
+//!
+//! [`shape`] holds the flags and presets, [`report`] the findings and their table.
+
+mod report;
+mod shape;
+
+pub use report::{FanoutReport, print};
+pub use shape::{FanoutArgs, Preset};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -8,111 +16,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::client::{Client, User, send_json, subscribe};
-use crate::stack::{StackMeter, StackUsage};
-use crate::stats::{Percentiles, Samples, ServerUsage, UsageMeter, ms, table};
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct FanoutArgs {
-    /// Rooms.
-    #[arg(long, default_value_t = 10)]
-    pub rooms: usize,
-    /// Subscribed sockets per room (each its own connection).
-    #[arg(long, default_value_t = 10)]
-    pub subscribers: usize,
-    /// Sending sockets in all, spread over the rooms.
-    #[arg(long, default_value_t = 20)]
-    pub senders: usize,
-    /// Total messages per second; 0 sends as fast as acks allow.
-    #[arg(long, default_value_t = 1000)]
-    pub rate: u64,
-    /// Measured seconds (after the warm-up).
-    #[arg(long, default_value_t = 10)]
-    pub duration: u64,
-    /// Warm-up seconds, not measured.
-    #[arg(long, default_value_t = 2)]
-    pub warmup: u64,
-    /// Sends in flight per sending socket.
-    #[arg(long, default_value_t = 32)]
-    pub window: usize,
-    /// Message body size in bytes.
-    #[arg(long, default_value_t = 100)]
-    pub body_bytes: usize,
-    /// A named shape (sets rooms, subscribers, senders, window and rate; the other flags
-    /// still apply): the shapes natter's figures are measured with.
-    #[arg(long, value_enum)]
-    pub preset: Option<Preset>,
-}
-
-/// The shapes of the README's figures (and of issue 12's comparison with a plain server).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Preset {
-    /// 1 room x 50 sockets, 5 senders with 4 sends in flight each, as fast as it goes.
-    #[value(name = "1x50")]
-    OneRoom,
-    /// 10 rooms x 20 sockets, 2 senders per room, 4 in flight each, as fast as it goes.
-    #[value(name = "10x20")]
-    TenRooms,
-    /// 100 rooms x 10 sockets, 1 sender per room, 4 in flight each, as fast as it goes.
-    #[value(name = "100x10")]
-    HundredRooms,
-    /// 1 room x 50 sockets, 5 senders, 400 messages/s in all.
-    #[value(name = "rate400")]
-    Rate400,
-}
-
-impl FanoutArgs {
-    /// These arguments with `preset`'s shape, if one was named.
-    pub fn shaped(&self) -> Self {
-        let mut args = self.clone();
-        let (rooms, subscribers, senders, rate) = match self.preset {
-            None => return args,
-            Some(Preset::OneRoom) => (1, 50, 5, 0),
-            Some(Preset::TenRooms) => (10, 20, 20, 0),
-            Some(Preset::HundredRooms) => (100, 10, 100, 0),
-            Some(Preset::Rate400) => (1, 50, 5, 400),
-        };
-        args.rooms = rooms;
-        args.subscribers = subscribers;
-        args.senders = senders;
-        args.rate = rate;
-        args.window = 4;
-        args
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FanoutReport {
-    pub rooms: usize,
-    pub subscribers_per_room: usize,
-    pub senders: usize,
-    pub target_rate: u64,
-    pub duration_s: u64,
-    pub accepted: u64,
-    pub accepted_per_s: f64,
-    pub deliveries: u64,
-    pub deliveries_per_s: f64,
-    pub send_to_deliver: Percentiles,
-    pub send_to_ack: Percentiles,
-    pub errors: BTreeMap<String, u64>,
-    /// Accepted messages a subscriber of their room never got.
-    pub lost: u64,
-    /// Deliveries beyond the first of a message to one socket.
-    pub doubled: u64,
-    /// Accepted messages missing from history.
-    pub history_lost: u64,
-    /// Messages more than once in history.
-    pub history_doubled: u64,
-    pub server: ServerUsage,
-    /// natter, nats-server, PostgreSQL and Redis over the measured window.
-    pub stack: StackUsage,
-}
+use crate::stack::StackMeter;
+use crate::stats::{Samples, UsageMeter};
 
 /// Most sockets the bench opens for one user (natter's default `NATTER_MAX_CONNECTIONS_PER_USER`).
 const SOCKETS_PER_USER: usize = 20;
@@ -469,50 +380,6 @@ async fn check_history(
     Ok((lost, doubled))
 }
 
-pub fn print(report: &FanoutReport) {
-    let mut rows = vec![
-        ("accepted sends/s", format!("{:.0}", report.accepted_per_s)),
-        ("deliveries/s", format!("{:.0}", report.deliveries_per_s)),
-        ("send -> deliver", ms(&report.send_to_deliver)),
-        ("send -> ack", ms(&report.send_to_ack)),
-        ("errors", format!("{:?}", report.errors)),
-        (
-            "lost / doubled (sockets)",
-            format!("{} / {}", report.lost, report.doubled),
-        ),
-        (
-            "lost / doubled (history)",
-            format!("{} / {}", report.history_lost, report.history_doubled),
-        ),
-        (
-            "server cpu / rss",
-            format!(
-                "{:.0}% of one core, {:.0} -> {:.0} MiB (pid {:?})",
-                report.server.cpu_percent,
-                report.server.rss_mib_start,
-                report.server.rss_mib_end,
-                report.server.pid
-            ),
-        ),
-    ];
-    rows.extend(crate::stack::rows(&report.stack));
-    table(
-        &format!(
-            "fanout: {} rooms x {} subscribers, {} senders, target {} msg/s, {} s",
-            report.rooms,
-            report.subscribers_per_room,
-            report.senders,
-            if report.target_rate == 0 {
-                "max".to_owned()
-            } else {
-                report.target_rate.to_string()
-            },
-            report.duration_s
-        ),
-        &rows,
-    );
-}
-
 async fn users(client: &Client, tag: &str, kind: &str, n: usize) -> anyhow::Result<Vec<User>> {
     let mut tasks = Vec::new();
     for i in 0..n {
@@ -534,37 +401,9 @@ pub fn rand_u32() -> u32 {
         .unwrap_or(0);
     nanos ^ std::process::id().rotate_left(16)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn presets_set_the_shape_and_keep_the_rest() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: FanoutArgs,
-        }
-        let cli = Cli::parse_from(["bench", "--preset", "rate400", "--duration", "3"]);
-        let args = cli.args.shaped();
-        assert_eq!(
-            (
-                args.rooms,
-                args.subscribers,
-                args.senders,
-                args.rate,
-                args.window
-            ),
-            (1, 50, 5, 400, 4)
-        );
-        assert_eq!(args.duration, 3);
-        let cli = Cli::parse_from(["bench", "--preset", "100x10"]);
-        assert_eq!(cli.args.shaped().rooms, 100);
-        let cli = Cli::parse_from(["bench", "--rooms", "7"]);
-        assert_eq!(cli.args.shaped().rooms, 7, "no preset: as given");
-    }
 
     #[test]
     fn bench_bodies_round_trip_in_frames_and_in_history() {

@@ -1,0 +1,104 @@
+//! Accounts: registration, sign-in, one's own profile.
+
+use natter_projections::history::queries::{self};
+use natter_schemas::Event;
+use natter_schemas::event::{Credentials, EventBody, UserProfileUpdated, UserRegistered};
+use natter_schemas::model::User;
+use natter_schemas::rest::{AuthResponse, UpdateMeRequest};
+use uuid::Uuid;
+
+use crate::auth::{hash_password, verify_password};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::validate;
+
+pub async fn register(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    display_name: Option<&str>,
+) -> ApiResult<AuthResponse> {
+    let username = validate::username(username)?;
+    validate::password(password)?;
+    let display_name = match display_name {
+        Some(d) => validate::name("display_name", d, 1, 64)?,
+        None => username.clone(),
+    };
+    let password_hash = hash_password(password.to_owned()).await?;
+    let user_id = Uuid::now_v7();
+    let event = Event::new(
+        user_id,
+        None,
+        EventBody::UserRegistered(UserRegistered {
+            user_id,
+            username: username.clone(),
+            display_name,
+            credentials: Credentials::Password {
+                hash: password_hash,
+            },
+        }),
+    );
+    let subject = state.bus().subjects().username_claim(&username);
+    let appended = state
+        .bus()
+        .append(subject, &event, None, true)
+        .await
+        .map_err(|e| match e.kind {
+            natter_bus::BusErrorKind::Conflict => ApiError::conflict("username is taken"),
+            _ => e.into(),
+        })?;
+    state.projected(appended.seq).await?;
+    let user = queries::user(state.pool(), user_id)
+        .await?
+        .ok_or_else(|| ApiError::unavailable("the account is not readable yet; retry"))?;
+    let token = state.tokens().issue(user_id)?;
+    Ok(AuthResponse { user, token })
+}
+
+pub async fn login(state: &AppState, username: &str, password: &str) -> ApiResult<AuthResponse> {
+    let bad = || ApiError::unauthorized("invalid username or password");
+    let Ok(username) = validate::username(username) else {
+        return Err(bad());
+    };
+    let Some(creds) = queries::credentials_by_username(state.pool(), &username).await? else {
+        return Err(bad());
+    };
+    if !verify_password(password.to_owned(), creds.password_hash.clone()).await {
+        return Err(bad());
+    }
+    let token = state.tokens().issue(creds.id)?;
+    Ok(AuthResponse {
+        user: creds.user(),
+        token,
+    })
+}
+
+pub async fn update_me(state: &AppState, actor: Uuid, req: &UpdateMeRequest) -> ApiResult<User> {
+    let display_name = req
+        .display_name
+        .as_deref()
+        .map(|d| validate::name("display_name", d, 1, 64))
+        .transpose()?;
+    let status_text = req
+        .status_text
+        .as_deref()
+        .map(|s| validate::text("status_text", s, 0, 140))
+        .transpose()?;
+    if display_name.is_some() || status_text.is_some() {
+        let event = Event::new(
+            actor,
+            None,
+            EventBody::UserProfileUpdated(UserProfileUpdated {
+                user_id: actor,
+                display_name,
+                status_text,
+            }),
+        );
+        let subject = state.bus().subjects().user_event(actor, event.type_name());
+        let appended = state.bus().append(subject, &event, None, false).await?;
+        state.projected(appended.seq).await?;
+    }
+    queries::user(state.pool(), actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
+}

@@ -1,0 +1,198 @@
+//! Sending: validation, the pipelined append, and what a retry gets.
+
+use natter_projections::history::queries::{self};
+use natter_schemas::event::{EventBody, MessagePosted};
+use natter_schemas::frames::SendReply;
+use natter_schemas::rest::SendMessageRequest;
+use natter_schemas::{Event, ids};
+use uuid::Uuid;
+
+use super::access::{not_archived, not_muted};
+use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::Action;
+use crate::state::AppState;
+use crate::validate;
+
+/// Posts a message and waits for the log's ack. See the module docs for what a retry does.
+pub async fn send_message(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    req: &SendMessageRequest,
+) -> ApiResult<SendReply> {
+    match publish_message(state, actor, room, req).await? {
+        Published::Answered(reply) => Ok(reply),
+        Published::Pending(pending) => pending.ack().await,
+    }
+}
+
+/// A send whose event is on its way to the log.
+pub enum Published {
+    /// Answered without appending (a retry of a message the read model has).
+    Answered(SendReply),
+    /// Sent to the log; [`PendingSend::ack`] waits for the log's answer.
+    Pending(PendingSend),
+}
+
+pub struct PendingSend {
+    state: AppState,
+    room: Uuid,
+    message_id: Uuid,
+    ack: natter_bus::PendingAppend,
+    started: std::time::Instant,
+}
+
+impl PendingSend {
+    pub async fn ack(self) -> ApiResult<SendReply> {
+        let appended = self.ack.await?;
+        metrics::histogram!("natter_send_seconds").record(self.started.elapsed().as_secs_f64());
+        if appended.duplicate {
+            // Inside the dedupe window JetStream answers with the first message under this
+            // id: make sure it was this send, not the same client_msg_id in another room.
+            let original = Event::from_bytes(&self.state.bus().get(appended.seq).await?)
+                .map_err(|e| ApiError::new(natter_schemas::ErrorCode::Internal, e.to_string()))?;
+            if original.room_id != Some(self.room) {
+                return Err(reused_client_msg_id());
+            }
+        } else {
+            metrics::counter!("natter_messages_sent_total").increment(1);
+        }
+        Ok(SendReply {
+            message_id: self.message_id,
+            seq: appended.seq,
+            duplicate: appended.duplicate,
+        })
+    }
+}
+
+/// Validates a send (one read-model query) and sends its event to the log without waiting for
+/// the ack, so that one socket's sends are pipelined, in order.
+pub async fn publish_message(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    req: &SendMessageRequest,
+) -> ApiResult<Published> {
+    let started = std::time::Instant::now();
+    validate::client_msg_id(&req.client_msg_id)?;
+    let body = validate::body(&req.body, state.config().max_message_chars)?;
+    state.blocklist().check(&body)?;
+    // Before anything is looked up or appended: a refused send is never stored.
+    state
+        .limiter()
+        .check(Action::Message, &actor.to_string())
+        .await?;
+    let message_id = ids::message_id(actor, &req.client_msg_id);
+    let check = queries::send_check(state.pool(), room, actor, message_id)
+        .await?
+        .filter(|c| c.access.can_read())
+        .ok_or_else(|| ApiError::not_found("room"))?;
+    if check.access.role.is_none() {
+        return Err(ApiError::forbidden("you are not a member of this room"));
+    }
+    not_muted(&check.access)?;
+    not_archived(&check.access)?;
+    // A retry after JetStream's dedupe window: answer from the read model.
+    if let Some((existing_room, seq)) = check.existing {
+        if existing_room != room {
+            return Err(reused_client_msg_id());
+        }
+        return Ok(Published::Answered(SendReply {
+            message_id,
+            seq,
+            duplicate: true,
+        }));
+    }
+    let thread_root_id = match req.thread_root_id {
+        None => None,
+        Some(root_id) => {
+            let root = message_state(state, root_id, actor, None)
+                .await?
+                .filter(|m| m.room_id == room)
+                .ok_or_else(|| {
+                    ApiError::invalid("thread_root_id", "no such message in this room")
+                })?;
+            // A reply to a reply belongs to the root's thread.
+            Some(root.thread_root_id.unwrap_or(root_id))
+        }
+    };
+    let mentions = resolve_mentions(state, room, actor, &body).await?;
+    let event = Event::new(
+        actor,
+        Some(room),
+        EventBody::MessagePosted(MessagePosted {
+            message_id,
+            client_msg_id: req.client_msg_id.clone(),
+            body,
+            thread_root_id,
+            mentions,
+        }),
+    );
+    let subject = state.bus().subjects().room_event(room, event.type_name());
+    let msg_id = format!("{actor}:{}", req.client_msg_id);
+    let ack = state
+        .bus()
+        .append_pipelined(subject, &event, Some(&msg_id), false)
+        .await?;
+    Ok(Published::Pending(PendingSend {
+        state: state.clone(),
+        room,
+        message_id,
+        ack,
+        started,
+    }))
+}
+
+/// A message's state for a change that names it. A message just sent is in the log before it
+/// is in the read model: when the id is unknown, wait (bounded) for the read model to reach
+/// the log's head and look again, so that "send, then edit (or reply, react, pin)" works.
+pub(crate) async fn message_state(
+    state: &AppState,
+    id: Uuid,
+    actor: Uuid,
+    emoji: Option<&str>,
+) -> ApiResult<Option<queries::MessageState>> {
+    if let Some(found) = queries::message_state(state.pool(), id, actor, emoji).await? {
+        return Ok(Some(found));
+    }
+    // Look again once the read model has the head, even when it already had it by the time
+    // we asked: it may have reached it just after the first look.
+    let head = state.bus().last_seq().await?;
+    if !state
+        .history()
+        .wait_for(head, state.config().read_wait())
+        .await
+    {
+        return Ok(None);
+    }
+    Ok(queries::message_state(state.pool(), id, actor, emoji).await?)
+}
+
+/// Most distinct users one message can mention.
+const MAX_MENTIONS: usize = 50;
+
+/// The members of `room` that `body` mentions by `@username`, besides the author.
+pub(crate) async fn resolve_mentions(
+    state: &AppState,
+    room: Uuid,
+    actor: Uuid,
+    body: &str,
+) -> ApiResult<Vec<Uuid>> {
+    let names = validate::mentioned_usernames(body, MAX_MENTIONS);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = queries::members_named(state.pool(), room, &names).await?;
+    ids.retain(|id| *id != actor);
+    Ok(ids)
+}
+
+fn reused_client_msg_id() -> ApiError {
+    ApiError(natter_schemas::ErrorDetail {
+        field: Some("client_msg_id".into()),
+        ..natter_schemas::ErrorDetail::new(
+            natter_schemas::ErrorCode::Conflict,
+            "this client_msg_id was already used for a message in another room",
+        )
+    })
+}

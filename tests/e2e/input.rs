@@ -1,0 +1,188 @@
+//! Input the database cannot hold or people could be fooled by: NUL anywhere, names that
+//! reorder or hide their text.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// NUL (which PostgreSQL's text cannot hold) in any parameter or body field of any operation
+/// of the OpenAPI document, and in the fields of every WebSocket frame, is `invalid` naming
+/// the field: never a 500.
+#[tokio::test]
+async fn nul_in_any_text_input_is_invalid_and_named() {
+    let s = crate::Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bobby").await;
+    let room = alice.create_room("r", "public").await;
+    alice.send(room, "m", "hello").await;
+    let message = crate::wait_history(&alice, room, 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // An administrator (a token that says so), so that the admin API's inputs are reached.
+    let alice = alice.with_token(Some(admin_token(alice.id())));
+    let (_, doc) = alice.get("/openapi.json").await;
+    let schemas = doc["components"]["schemas"].clone();
+    let invalid = |what: &str, status: StatusCode, body: &Value, field: &str| {
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {status} {body}"
+        );
+        assert_eq!(body["error"]["code"], "invalid", "{what}: {body}");
+        assert_eq!(body["error"]["field"], field, "{what}: {body}");
+    };
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for (method, op) in ops.as_object().expect("ops") {
+            let method: reqwest::Method = method.to_uppercase().parse().expect("method");
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let fill = |name: &str| -> String {
+                match name {
+                    "id" if path.starts_with("/v1/messages") => message.clone(),
+                    "id" if path.starts_with("/v1/rooms") => room.to_string(),
+                    "message_id" => message.clone(),
+                    "user_id" => bob.id().to_string(),
+                    "emoji" => "%F0%9F%91%8D".into(),
+                    _ => Uuid::now_v7().to_string(),
+                }
+            };
+            let url_with = |nul_in: Option<&str>| {
+                let mut url = path.clone();
+                for p in params.iter().filter(|p| p["in"] == "path") {
+                    let name = p["name"].as_str().expect("name");
+                    let value = if Some(name) == nul_in {
+                        "a%00b".into()
+                    } else {
+                        fill(name)
+                    };
+                    url = url.replace(&format!("{{{name}}}"), &value);
+                }
+                url
+            };
+            for p in &params {
+                let name = p["name"].as_str().expect("name");
+                let (url, field) = if p["in"] == "path" {
+                    (url_with(Some(name)), "path")
+                } else {
+                    (format!("{}?{name}=a%00b", url_with(None)), name)
+                };
+                let (status, body) = alice.request(method.clone(), &url, None).await;
+                invalid(&format!("{method} {url}"), status, &body, field);
+                checked += 1;
+            }
+            let Some(reference) =
+                op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            else {
+                continue;
+            };
+            let schema = &schemas[reference.rsplit('/').next().expect("name")];
+            let mut fields: Vec<String> = schema["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            if fields.is_empty() {
+                fields.push("anything".into());
+            }
+            for field in fields {
+                let url = url_with(None);
+                let (status, body) = alice
+                    .request(
+                        method.clone(),
+                        &url,
+                        Some(json!({ field.clone(): "a\u{0}b" })),
+                    )
+                    .await;
+                invalid(&format!("{method} {url} {field}"), status, &body, &field);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} inputs checked");
+
+    let mut ws = s.ws(&alice).await;
+    for (frame, field) in [
+        (
+            json!({"type": "subscribe", "room_id": room, "epoch": "a\u{0}"}),
+            "epoch",
+        ),
+        (
+            json!({"type": "send", "room_id": room, "client_msg_id": "c", "body": "a\u{0}"}),
+            "body",
+        ),
+        (
+            json!({"type": "send", "room_id": room, "client_msg_id": "\u{0}", "body": "b"}),
+            "client_msg_id",
+        ),
+        (
+            json!({"type": "edit", "message_id": message, "body": "a\u{0}"}),
+            "body",
+        ),
+        (
+            json!({"type": "react", "message_id": message, "emoji": "\u{0}", "on": true}),
+            "emoji",
+        ),
+        (
+            json!({"type": "presence", "status": "online", "text": "a\u{0}"}),
+            "text",
+        ),
+        (json!({"type": "auth", "token": "a\u{0}"}), "token"),
+        (
+            json!({"type": "typing", "room_id": "\u{0}", "state": "start"}),
+            "room_id",
+        ),
+        (
+            json!({"type": "ping", "extra": {"deep": ["\u{0}"]}}),
+            "extra.deep[0]",
+        ),
+    ] {
+        let reply = ws.request(frame.clone()).await;
+        assert_eq!(reply["error"]["code"], "invalid", "{frame}: {reply}");
+        assert_eq!(reply["error"]["field"], field, "{frame}: {reply}");
+    }
+    // The case that was a 500.
+    let (status, body) = alice.get("/v1/search?q=%00").await;
+    invalid("search", status, &body, "q");
+    s.finish().await;
+}
+
+/// A token of `user` with `"admin": true`, as an identity provider would issue it, signed with
+/// the development secret the test gateways use.
+fn admin_token(user: Uuid) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": user, "exp": now + 600, "iat": now, "admin": true}),
+        &jsonwebtoken::EncodingKey::from_secret(natter_gateway::config::DEV_JWT_SECRET.as_bytes()),
+    )
+    .expect("token")
+}
+
+/// Names people are shown cannot reorder text or hide in invisible characters.
+#[tokio::test]
+async fn names_refuse_text_direction_and_invisible_characters() {
+    let s = crate::Setup::new().await;
+    let alice = s.user("alice").await;
+    for name in [
+        "abc\u{202E}gpj.exe",
+        "\u{200B}",
+        "\u{3164}",
+        "\u{200D}admin",
+    ] {
+        let (status, body) = alice.patch("/v1/me", json!({"display_name": name})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}: {body}");
+        assert_eq!(body["error"]["field"], "display_name");
+        let (status, body) = alice
+            .post("/v1/rooms", json!({"name": name, "visibility": "public"}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}: {body}");
+        assert_eq!(body["error"]["field"], "name");
+    }
+    let (status, me) = alice
+        .patch("/v1/me", json!({"display_name": "Zoë 👩‍💻"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    s.finish().await;
+}
