@@ -1,0 +1,14 @@
+//! Reads of the history model, for the gateway. Every query is one indexed lookup or range.
+//!
+//! Layout: [`users`], [`access`] (authorising actions in a room), [`rooms`] (with members and
+//! bans), [`messages`] (history, threads, edits, pins).
+
+mod access;
+mod messages;
+mod rooms;
+mod users;
+
+pub use access::*;
+pub use messages::*;
+pub use rooms::*;
+pub use users::*;

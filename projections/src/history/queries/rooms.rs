@@ -1,0 +1,179 @@
+//! Rooms as a viewer sees them, their members, bans and roles.
+
+use chrono::{DateTime, Utc};
+use natter_schemas::model::{Member, Role, Room, RoomKind, Visibility};
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+#[derive(FromRow)]
+struct RoomRow {
+    id: Uuid,
+    kind: String,
+    name: String,
+    topic: Option<String>,
+    visibility: String,
+    archived: bool,
+    created_by: Uuid,
+    created_at: DateTime<Utc>,
+    last_seq: i64,
+    member_count: i64,
+    my_role: Option<String>,
+}
+
+impl From<RoomRow> for Room {
+    fn from(r: RoomRow) -> Self {
+        Room {
+            id: r.id,
+            kind: RoomKind::parse(&r.kind).unwrap_or(RoomKind::Room),
+            name: r.name,
+            topic: r.topic,
+            visibility: Visibility::parse(&r.visibility).unwrap_or(Visibility::Private),
+            archived: r.archived,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            member_count: r.member_count,
+            last_seq: r.last_seq,
+            my_role: r.my_role.as_deref().and_then(Role::parse),
+            unread: None,
+            mentions: None,
+            last_read_seq: None,
+        }
+    }
+}
+
+const ROOM_SELECT: &str = "SELECT r.id, r.kind, r.name, r.topic, r.visibility, r.archived,
+        r.created_by, r.created_at, r.last_seq,
+        (SELECT count(*) FROM members c WHERE c.room_id = r.id) AS member_count,
+        m.role AS my_role
+    FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $1";
+
+/// One room as `viewer` sees it (whether they may see it is the caller's decision).
+pub async fn room(pool: &PgPool, id: Uuid, viewer: Uuid) -> Result<Option<Room>, sqlx::Error> {
+    let row: Option<RoomRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{ROOM_SELECT} WHERE r.id = $2"
+    )))
+    .bind(viewer)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(Room::from))
+}
+
+/// The rooms `user` belongs to, most recently active first.
+pub async fn joined_rooms(pool: &PgPool, user: Uuid) -> Result<Vec<Room>, sqlx::Error> {
+    let rows: Vec<RoomRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{ROOM_SELECT} WHERE m.user_id IS NOT NULL ORDER BY r.last_seq DESC"
+    )))
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Room::from).collect())
+}
+
+/// Public, unarchived rooms, newest first (at most `limit`).
+pub async fn public_rooms(
+    pool: &PgPool,
+    viewer: Uuid,
+    limit: i64,
+) -> Result<Vec<Room>, sqlx::Error> {
+    let rows: Vec<RoomRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{ROOM_SELECT} WHERE r.visibility = 'public' AND NOT r.archived
+         ORDER BY r.created_at DESC LIMIT $2"
+    )))
+    .bind(viewer)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Room::from).collect())
+}
+
+#[derive(FromRow)]
+struct MemberRow {
+    muted_until: Option<DateTime<Utc>>,
+    user_id: Uuid,
+    username: String,
+    display_name: String,
+    role: String,
+    joined_at: DateTime<Utc>,
+}
+
+const MEMBER_SELECT: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at,
+        CASE WHEN m.muted_until > now() THEN m.muted_until END AS muted_until
+    FROM members m JOIN users u ON u.id = m.user_id";
+
+impl From<MemberRow> for Member {
+    fn from(r: MemberRow) -> Self {
+        Member {
+            user_id: r.user_id,
+            username: r.username,
+            display_name: r.display_name,
+            role: Role::parse(&r.role).unwrap_or(Role::Member),
+            joined_at: r.joined_at,
+            muted_until: r.muted_until,
+        }
+    }
+}
+
+pub async fn members(pool: &PgPool, room: Uuid) -> Result<Vec<Member>, sqlx::Error> {
+    let rows: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MEMBER_SELECT} WHERE m.room_id = $1 ORDER BY m.joined_seq, u.username"
+    )))
+    .bind(room)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Member::from).collect())
+}
+
+/// One member of a room (one primary-key lookup).
+pub async fn member(pool: &PgPool, room: Uuid, user: Uuid) -> Result<Option<Member>, sqlx::Error> {
+    let row: Option<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MEMBER_SELECT} WHERE m.room_id = $1 AND m.user_id = $2"
+    )))
+    .bind(room)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(Member::from))
+}
+
+/// A room's bans, newest first.
+pub async fn bans(
+    pool: &PgPool,
+    room: Uuid,
+) -> Result<Vec<natter_schemas::model::Ban>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT user_id, banned_by, banned_at FROM bans WHERE room_id = $1 ORDER BY seq DESC",
+    )
+    .bind(room)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(user_id, banned_by, banned_at)| natter_schemas::model::Ban {
+                user_id,
+                banned_by,
+                banned_at,
+            },
+        )
+        .collect())
+}
+
+/// Whether `user` is banned from `room`.
+pub async fn banned(pool: &PgPool, room: Uuid, user: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bans WHERE room_id = $1 AND user_id = $2)")
+        .bind(room)
+        .bind(user)
+        .fetch_one(pool)
+        .await
+}
+
+/// How many owners, and how many members in all, a room has.
+pub async fn role_counts(pool: &PgPool, room: Uuid) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE role = 'owner'), count(*) FROM members WHERE room_id = $1",
+    )
+    .bind(room)
+    .fetch_one(pool)
+    .await
+}
