@@ -1,5 +1,6 @@
 //! The bulk of a log, a stretch at a time: messages, edits, deletes and reactions in a few
-//! set-based statements per stretch.
+//! set-based statements per stretch. One job, kept in one file (past 400 lines) because the
+//! four statements share the stretch's segmentation and must change together.
 
 use natter_schemas::Event;
 use std::collections::HashMap;
