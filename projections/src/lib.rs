@@ -7,12 +7,15 @@
 //! - [`history`]: users, rooms, members and roles, messages, threads, edits, reactions, pins.
 //! - [`unread`]: read positions, unread and mention counts, receipts.
 //! - [`search`]: the full-text index.
+//! - [`live`] and [`group`]: the three applied together, one transaction per stretch.
 //!
 //! Each projection has its appliers (`mod.rs`) and its reads (`queries.rs`), writes only its own
 //! tables, and so can be rebuilt from the log alone.
 
 pub mod db;
+pub mod group;
 pub mod history;
+pub mod live;
 pub mod search;
 pub mod shadow;
 pub mod unread;

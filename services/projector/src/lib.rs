@@ -6,16 +6,15 @@
 //! stretch again; a crash after it starts after the checkpoint; events at or below the
 //! checkpoint are skipped, so nothing is applied twice and nothing is skipped.
 
+pub mod live;
 pub mod reader;
 pub mod replay;
 pub mod tools;
 
-use bytes::Bytes;
 use natter_bus::{Bus, BusError};
 use natter_common::Shutdown;
-use natter_projections::history::History;
+use natter_projections::live::Live;
 use natter_projections::search::Search;
-use natter_projections::unread::Unread;
 use natter_projections::{Projection, ProjectionError};
 pub use replay::{Applied, LogReader, ReplayOptions, Until, replay};
 use sqlx::PgPool;
@@ -55,8 +54,8 @@ pub enum ProjectorError {
     Projection(#[from] ProjectionError),
 }
 
-/// Runs every projection until `shutdown`, each on its own durable consumer: history, unread
-/// and search move at their own pace (the search index is the slowest to write).
+/// Runs every live projection until `shutdown`: the log read once, each stretch applied to
+/// history, unread and search in one transaction (see [`live`]).
 pub async fn run(
     bus: Bus,
     pool: PgPool,
@@ -65,96 +64,5 @@ pub async fn run(
 ) -> Result<(), ProjectorError> {
     let search = Search::new(config.search_config.clone());
     search.prepare(&pool).await.map_err(ProjectionError::from)?;
-    let stop_all = shutdown.clone();
-    // When one ends (an error), stop the others.
-    let ending = |r: Result<(), ProjectorError>| {
-        stop_all.trigger();
-        r
-    };
-    let (history, unread, search) = tokio::join!(
-        async {
-            ending(
-                run_projection(
-                    bus.clone(),
-                    pool.clone(),
-                    History,
-                    config.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            ending(
-                run_projection(
-                    bus.clone(),
-                    pool.clone(),
-                    Unread,
-                    config.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            ending(
-                run_projection(
-                    bus.clone(),
-                    pool.clone(),
-                    search,
-                    config.clone(),
-                    shutdown.clone(),
-                )
-                .await,
-            )
-        },
-    );
-    history.and(unread).and(search)
-}
-
-/// Runs one projection until `shutdown`: a [`replay`] from its checkpoint that never ends,
-/// announcing each commit (metrics, and the checkpoint on core NATS for readers waiting on it).
-pub async fn run_projection<P: Projection>(
-    bus: Bus,
-    pool: PgPool,
-    projection: P,
-    config: ProjectorConfig,
-    shutdown: Shutdown,
-) -> Result<(), ProjectorError> {
-    let name = projection.name();
-    // Before 0.2 each projection read the log through a durable consumer; the checkpoint in
-    // the database is what counts, so that consumer is only in the way.
-    bus.delete_durable(name).await?;
-    tracing::info!(projection = name, "projector started");
-    let options = ReplayOptions {
-        batch: config.projector_batch,
-        until: Until::Forever,
-        linger: std::time::Duration::from_millis(config.projector_linger_ms),
-    };
-    replay(
-        &bus,
-        &pool,
-        &projection,
-        options,
-        &shutdown,
-        |applied: Applied| {
-            metrics::counter!("natter_projected_events_total", "projection" => name)
-                .increment(applied.covered);
-            metrics::gauge!("natter_projection_checkpoint", "projection" => name)
-                .set(applied.reached as f64);
-            let bus = bus.clone();
-            async move {
-                let _ = bus
-                    .notify(
-                        bus.subjects().checkpoint(name),
-                        None,
-                        Bytes::from(applied.reached.to_string()),
-                    )
-                    .await;
-            }
-        },
-    )
-    .await?;
-    tracing::info!(projection = name, "projector stopped");
-    Ok(())
+    live::run_live(bus, pool, Live::all(search), config, shutdown).await
 }

@@ -3,6 +3,7 @@
 
 use futures::{FutureExt, StreamExt};
 use natter_bus::{Bus, BusError};
+use natter_common::Shutdown;
 use natter_schemas::Event;
 use tokio::sync::mpsc;
 
@@ -154,6 +155,37 @@ impl LogReader {
     pub async fn next(&mut self) -> Option<Result<Stretch, BusError>> {
         self.stretches.recv().await
     }
+
+    /// Group commit: extends `stretch` with the stretches that arrive until `deadline`, up to
+    /// `max` events in all.
+    pub(crate) async fn gather(
+        &mut self,
+        stretch: &mut Stretch,
+        deadline: tokio::time::Instant,
+        max: usize,
+        shutdown: &Shutdown,
+    ) -> Gathered {
+        while stretch.through + 1 - stretch.from < max as u64 {
+            tokio::select! {
+                () = shutdown.wait() => return Gathered::Shutdown,
+                () = tokio::time::sleep_until(deadline) => break,
+                next = self.next() => match next {
+                    Some(Ok(next)) => stretch.extend(next),
+                    other => return Gathered::Held(other),
+                },
+            }
+        }
+        Gathered::Done
+    }
+}
+
+/// How [`LogReader::gather`] ended.
+pub(crate) enum Gathered {
+    /// The deadline passed, or the stretch is full.
+    Done,
+    /// The reader failed or ended meanwhile: what it said, to be handled after this stretch.
+    Held(Option<Result<Stretch, BusError>>),
+    Shutdown,
 }
 
 impl Stretch {

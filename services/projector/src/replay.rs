@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::ProjectorError;
 
+use crate::reader::Gathered;
 pub use crate::reader::{LogReader, Stretch, Until};
 
 /// How a replay reads and applies.
@@ -147,19 +148,13 @@ where
                 && !options.linger.is_zero()
                 && at.elapsed() < options.linger
             {
-                let deadline = at + options.linger;
-                while stretch.through + 1 - stretch.from < options.batch as u64 {
-                    tokio::select! {
-                        () = shutdown.wait() => return Ok(reached),
-                        () = tokio::time::sleep_until(deadline) => break,
-                        next = reader.next() => match next {
-                            Some(Ok(next)) => stretch.extend(next),
-                            other => {
-                                held = Some(other);
-                                break;
-                            }
-                        },
-                    }
+                match reader
+                    .gather(&mut stretch, at + options.linger, options.batch, shutdown)
+                    .await
+                {
+                    Gathered::Done => {}
+                    Gathered::Held(other) => held = Some(other),
+                    Gathered::Shutdown => return Ok(reached),
                 }
             }
             // Apply the same stretch until it commits: nothing after it is read before that.
@@ -212,7 +207,7 @@ where
 /// replay slowed down as the tables grew, to under 2,000 events/s at 200k). Autovacuum would
 /// see to it in its own time, when it runs at all: statistics are refreshed each time the
 /// checkpoint has doubled, from 2,000 on.
-struct Statistics {
+pub(crate) struct Statistics {
     next: u64,
 }
 
@@ -225,7 +220,12 @@ impl From<u64> for Statistics {
 }
 
 impl Statistics {
-    async fn reached<P: Projection>(&mut self, pool: &PgPool, projection: &P, reached: u64) {
+    pub(crate) async fn reached<P: Projection>(
+        &mut self,
+        pool: &PgPool,
+        projection: &P,
+        reached: u64,
+    ) {
         if reached >= self.next {
             self.next = reached * 2;
             self.refresh(pool, projection).await;
@@ -378,7 +378,7 @@ where
 }
 
 /// Doubling pauses between retries, 100 ms to 5 s.
-struct Backoff(Duration);
+pub(crate) struct Backoff(Duration);
 
 impl Default for Backoff {
     fn default() -> Self {
@@ -388,7 +388,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// Sleeps; true when `shutdown` came first.
-    async fn wait(&mut self, shutdown: &Shutdown) -> bool {
+    pub(crate) async fn wait(&mut self, shutdown: &Shutdown) -> bool {
         let pause = self.0;
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
         tokio::select! {

@@ -1,0 +1,353 @@
+//! The live projector: the log read once, each stretch applied to every live read model in one
+//! transaction ([`natter_projections::group`]), with group commit.
+//!
+//! A read model that cannot go with the others runs alone for a while: one whose statement the
+//! database refuses (so that search failing never holds up history), one whose checkpoint row
+//! is held elsewhere (a rebuild swapping it in: the others are not stalled), and one that is
+//! behind the rest at start. Alone, it replays on a reader of its own with its own
+//! transactions, as a rebuild's catch-up does, retrying with backoff; once it is within one
+//! batch of the group it hands back, and the group brings it the last few events and takes it
+//! in again. Every checkpoint stays its own row, so nothing is applied twice or skipped
+//! whichever way a read model went.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use natter_bus::{Bus, BusError};
+use natter_common::Shutdown;
+use natter_projections::group::{GroupFailure, Member, apply_group, ensure_checkpoints};
+use natter_projections::live::Live;
+use natter_projections::{Projection, apply_batch, checkpoint, record_failure};
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+
+use crate::reader::{Gathered, LogReader, Stretch, Until};
+use crate::replay::{Applied, Backoff, ReplayOptions, Statistics, replay};
+use crate::{ProjectorConfig, ProjectorError};
+
+/// Where one read model is.
+enum State {
+    /// Applied with the others, in the group's transaction.
+    Together,
+    /// Replaying on its own (its task is in the lanes).
+    Alone,
+    /// Its lane ended within a batch of the group: taken in again before the next stretch.
+    Returning,
+}
+
+struct Slot {
+    projection: Arc<Live>,
+    state: State,
+    statistics: Statistics,
+}
+
+/// What the group and the lanes share.
+#[derive(Clone)]
+struct Shared {
+    bus: Bus,
+    pool: PgPool,
+    batch: usize,
+    /// The seq through which the group has applied the log.
+    at: Arc<AtomicU64>,
+    shutdown: Shutdown,
+}
+
+/// Runs the live read models until `shutdown`.
+pub async fn run_live(
+    bus: Bus,
+    pool: PgPool,
+    projections: Vec<Live>,
+    config: ProjectorConfig,
+    shutdown: Shutdown,
+) -> Result<(), ProjectorError> {
+    let names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
+    for name in &names {
+        // Before 0.2 each projection read the log through a durable consumer; the checkpoint
+        // in the database is what counts, so that consumer is only in the way.
+        bus.delete_durable(name).await?;
+    }
+    ensure_checkpoints(&pool, &names)
+        .await
+        .map_err(natter_projections::ProjectionError::from)?;
+    let mut slots = Vec::with_capacity(projections.len());
+    let mut at = Vec::with_capacity(projections.len());
+    for projection in projections {
+        let reached = checkpoint(&pool, projection.name()).await?;
+        at.push(reached);
+        slots.push(Slot {
+            projection: Arc::new(projection),
+            state: State::Together,
+            statistics: Statistics::from(reached),
+        });
+    }
+    // The group starts where the furthest read model stands; the others catch up alone.
+    let mut reached = at.iter().copied().max().unwrap_or(0);
+    let shared = Shared {
+        bus: bus.clone(),
+        pool: pool.clone(),
+        batch: config.projector_batch.max(1),
+        at: Arc::new(AtomicU64::new(reached)),
+        shutdown: shutdown.clone(),
+    };
+    let linger = std::time::Duration::from_millis(config.projector_linger_ms);
+    let mut lanes: JoinSet<(usize, Result<(), ProjectorError>)> = JoinSet::new();
+    for (i, slot) in slots.iter_mut().enumerate() {
+        if at[i] < reached {
+            tracing::info!(
+                projection = slot.projection.name(),
+                at = at[i],
+                group = reached,
+                "behind the others: catching up alone"
+            );
+            go_alone(&mut lanes, &shared, i, slot);
+        }
+    }
+    tracing::info!(projections = ?names, from = reached + 1, "projector started");
+    let mut backoff = Backoff::default();
+    let mut last_commit: Option<tokio::time::Instant> = None;
+    let mut reopening = false;
+    let result: Result<(), ProjectorError> = 'open: loop {
+        if std::mem::take(&mut reopening) && backoff.wait(&shutdown).await {
+            break Ok(());
+        }
+        let mut reader =
+            match LogReader::open(&bus, reached + 1, Until::Forever, shared.batch, "live").await {
+                Ok(reader) => reader,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the log, retrying");
+                    reopening = true;
+                    continue 'open;
+                }
+            };
+        let mut held: Option<Option<Result<Stretch, BusError>>> = None;
+        loop {
+            let item = match held.take() {
+                Some(item) => item,
+                None => tokio::select! {
+                    () = shutdown.wait() => break 'open Ok(()),
+                    Some(ended) = lanes.join_next() => {
+                        match ended {
+                            Ok((i, Ok(()))) => slots[i].state = State::Returning,
+                            Ok((_, Err(e))) => break 'open Err(e),
+                            Err(e) => break 'open Err(BusError::other(format!("a projection task died: {e}")).into()),
+                        }
+                        continue;
+                    }
+                    s = reader.next() => s,
+                },
+            };
+            let mut stretch = match item {
+                Some(Ok(stretch)) => stretch,
+                None => {
+                    tracing::warn!("the log reader stopped, reading again");
+                    reopening = true;
+                    continue 'open;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "reading the log failed, reading again");
+                    reopening = true;
+                    continue 'open;
+                }
+            };
+            if let Some(at) = last_commit
+                && !linger.is_zero()
+                && at.elapsed() < linger
+            {
+                match reader
+                    .gather(&mut stretch, at + linger, shared.batch, &shutdown)
+                    .await
+                {
+                    Gathered::Done => {}
+                    Gathered::Held(other) => held = Some(other),
+                    Gathered::Shutdown => break 'open Ok(()),
+                }
+            }
+            for (i, slot) in slots.iter_mut().enumerate() {
+                if matches!(slot.state, State::Returning) {
+                    match catch_up(&shared, &slot.projection, stretch.from - 1).await {
+                        Ok(()) => {
+                            tracing::info!(
+                                projection = slot.projection.name(),
+                                "caught up: applied with the others again"
+                            );
+                            slot.state = State::Together;
+                        }
+                        Err(e) => {
+                            tracing::warn!(projection = slot.projection.name(), error = %e, "catching up failed: alone again");
+                            go_alone(&mut lanes, &shared, i, slot);
+                        }
+                    }
+                }
+            }
+            // Apply the stretch to those together until it commits: nothing after it is read
+            // before that.
+            loop {
+                let together: Vec<usize> = (0..slots.len())
+                    .filter(|&i| matches!(slots[i].state, State::Together))
+                    .collect();
+                if together.is_empty() {
+                    break;
+                }
+                let group: Vec<&Live> = together.iter().map(|&i| &*slots[i].projection).collect();
+                match apply_group(
+                    &pool,
+                    &group,
+                    &stretch.events,
+                    stretch.from,
+                    stretch.through,
+                )
+                .await
+                {
+                    Ok(members) => {
+                        last_commit = Some(tokio::time::Instant::now());
+                        backoff = Backoff::default();
+                        let covered = stretch.through + 1 - stretch.from;
+                        for (k, member) in members.into_iter().enumerate() {
+                            let slot = &mut slots[together[k]];
+                            match member {
+                                Member::Applied(reached) => {
+                                    slot.statistics
+                                        .reached(&pool, &*slot.projection, reached)
+                                        .await;
+                                    announce(
+                                        &bus,
+                                        slot.projection.name(),
+                                        Applied { reached, covered },
+                                    )
+                                    .await;
+                                }
+                                Member::Held | Member::Behind(_) => {
+                                    tracing::info!(
+                                        projection = slot.projection.name(),
+                                        ?member,
+                                        "held elsewhere or moved: going on alone"
+                                    );
+                                    go_alone(&mut lanes, &shared, together[k], slot);
+                                }
+                            }
+                        }
+                        break;
+                    }
+                    Err(GroupFailure {
+                        culprit: Some(k),
+                        error,
+                    }) => {
+                        let slot = &mut slots[together[k]];
+                        let name = slot.projection.name();
+                        tracing::error!(projection = name, error = %error, "applying events failed: it retries alone, the others go on");
+                        let _ = record_failure(&pool, name, &error.to_string()).await;
+                        metrics::counter!("natter_projection_errors_total", "projection" => name)
+                            .increment(1);
+                        go_alone(&mut lanes, &shared, together[k], slot);
+                    }
+                    Err(GroupFailure {
+                        culprit: None,
+                        error,
+                    }) => {
+                        tracing::error!(error = %error, "applying events failed, retrying");
+                        for &i in &together {
+                            let name = slots[i].projection.name();
+                            let _ = record_failure(&pool, name, &error.to_string()).await;
+                            metrics::counter!("natter_projection_errors_total", "projection" => name)
+                                .increment(1);
+                        }
+                        if backoff.wait(&shutdown).await {
+                            break 'open Ok(());
+                        }
+                    }
+                }
+            }
+            reached = stretch.through;
+            shared.at.store(reached, Ordering::Release);
+        }
+    };
+    shutdown.trigger();
+    while let Some(ended) = lanes.join_next().await {
+        if let Ok((i, Err(e))) = ended {
+            tracing::warn!(projection = slots[i].projection.name(), error = %e, "stopped with an error");
+        }
+    }
+    tracing::info!("projector stopped");
+    result
+}
+
+/// Hands a read model to a lane of its own.
+fn go_alone(
+    lanes: &mut JoinSet<(usize, Result<(), ProjectorError>)>,
+    shared: &Shared,
+    i: usize,
+    slot: &mut Slot,
+) {
+    slot.state = State::Alone;
+    let shared = shared.clone();
+    let projection = slot.projection.clone();
+    lanes.spawn(async move { (i, alone(shared, projection).await) });
+}
+
+/// Replays one read model on its own until it is within a batch of the group (or shutdown).
+async fn alone(shared: Shared, projection: Arc<Live>) -> Result<(), ProjectorError> {
+    let name = projection.name();
+    loop {
+        let target = shared.at.load(Ordering::Acquire);
+        let options = ReplayOptions::new(shared.batch, Until::Seq(target));
+        let reached = replay(
+            &shared.bus,
+            &shared.pool,
+            &*projection,
+            options,
+            &shared.shutdown,
+            |applied| announce(&shared.bus, name, applied),
+        )
+        .await?;
+        if shared.shutdown.is_triggered()
+            || shared.at.load(Ordering::Acquire).saturating_sub(reached) <= shared.batch as u64
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// Brings a read model that is within a batch of the group to `through`, without retrying:
+/// a failure sends it back to its lane.
+async fn catch_up(shared: &Shared, projection: &Live, through: u64) -> Result<(), ProjectorError> {
+    let at = checkpoint(&shared.pool, projection.name()).await?;
+    if at >= through {
+        return Ok(());
+    }
+    let mut reader = LogReader::open(
+        &shared.bus,
+        at + 1,
+        Until::Seq(through),
+        shared.batch,
+        projection.name(),
+    )
+    .await?;
+    while let Some(stretch) = reader.next().await {
+        let stretch = stretch?;
+        apply_batch(
+            &shared.pool,
+            projection,
+            &stretch.events,
+            stretch.from,
+            stretch.through,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Metrics for a commit, and its checkpoint on core NATS for readers waiting on it.
+async fn announce(bus: &Bus, name: &'static str, applied: Applied) {
+    metrics::counter!("natter_projected_events_total", "projection" => name)
+        .increment(applied.covered);
+    metrics::gauge!("natter_projection_checkpoint", "projection" => name)
+        .set(applied.reached as f64);
+    let _ = bus
+        .notify(
+            bus.subjects().checkpoint(name),
+            None,
+            Bytes::from(applied.reached.to_string()),
+        )
+        .await;
+}
