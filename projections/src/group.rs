@@ -128,3 +128,14 @@ pub async fn apply_group<P: Projection>(
     tx.commit().await.map_err(|e| GroupFailure::of(None, e))?;
     Ok(members)
 }
+
+/// Waits until no other transaction holds the checkpoint row of `name` (a rebuild's swap, a
+/// group transaction elsewhere), taking and releasing it.
+pub async fn wait_unheld(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}

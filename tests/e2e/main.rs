@@ -27,6 +27,7 @@ mod rooms;
 mod search;
 mod security;
 mod suite;
+mod together;
 mod typing;
 
 use std::time::Duration;

@@ -16,9 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use natter_bus::{Bus, BusError};
 use natter_common::Shutdown;
-use natter_projections::group::{GroupFailure, Member, apply_group, ensure_checkpoints};
+use natter_projections::group::{
+    GroupFailure, Member, apply_group, ensure_checkpoints, wait_unheld,
+};
 use natter_projections::live::Live;
-use natter_projections::{Projection, apply_batch, checkpoint, record_failure};
+use natter_projections::{Projection, checkpoint, record_failure};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 
@@ -32,14 +34,26 @@ enum State {
     Together,
     /// Replaying on its own (its task is in the lanes).
     Alone,
-    /// Its lane ended within a batch of the group: taken in again before the next stretch.
-    Returning,
 }
 
 struct Slot {
     projection: Arc<Live>,
     state: State,
     statistics: Statistics,
+}
+
+impl Slot {
+    /// Moves to `state`; `natter_projection_alone` shows read models replaying on their own.
+    fn set(&mut self, state: State) {
+        let alone = if matches!(state, State::Together) {
+            0.0
+        } else {
+            1.0
+        };
+        metrics::gauge!("natter_projection_alone", "projection" => self.projection.name())
+            .set(alone);
+        self.state = state;
+    }
 }
 
 /// What the group and the lanes share.
@@ -75,11 +89,13 @@ pub async fn run_live(
     for projection in projections {
         let reached = checkpoint(&pool, projection.name()).await?;
         at.push(reached);
-        slots.push(Slot {
+        let mut slot = Slot {
             projection: Arc::new(projection),
             state: State::Together,
             statistics: Statistics::from(reached),
-        });
+        };
+        slot.set(State::Together);
+        slots.push(slot);
     }
     // The group starts where the furthest read model stands; the others catch up alone.
     let mut reached = at.iter().copied().max().unwrap_or(0);
@@ -128,7 +144,8 @@ pub async fn run_live(
                     () = shutdown.wait() => break 'open Ok(()),
                     Some(ended) = lanes.join_next() => {
                         match ended {
-                            Ok((i, Ok(()))) => slots[i].state = State::Returning,
+                            // Within a batch of the group: the last few events, and it is back.
+                            Ok((i, Ok(()))) => rejoin(&mut lanes, &shared, i, &mut slots[i], reached).await,
                             Ok((_, Err(e))) => break 'open Err(e),
                             Err(e) => break 'open Err(BusError::other(format!("a projection task died: {e}")).into()),
                         }
@@ -161,23 +178,6 @@ pub async fn run_live(
                     Gathered::Done => {}
                     Gathered::Held(other) => held = Some(other),
                     Gathered::Shutdown => break 'open Ok(()),
-                }
-            }
-            for (i, slot) in slots.iter_mut().enumerate() {
-                if matches!(slot.state, State::Returning) {
-                    match catch_up(&shared, &slot.projection, stretch.from - 1).await {
-                        Ok(()) => {
-                            tracing::info!(
-                                projection = slot.projection.name(),
-                                "caught up: applied with the others again"
-                            );
-                            slot.state = State::Together;
-                        }
-                        Err(e) => {
-                            tracing::warn!(projection = slot.projection.name(), error = %e, "catching up failed: alone again");
-                            go_alone(&mut lanes, &shared, i, slot);
-                        }
-                    }
                 }
             }
             // Apply the stretch to those together until it commits: nothing after it is read
@@ -279,7 +279,7 @@ fn go_alone(
     i: usize,
     slot: &mut Slot,
 ) {
-    slot.state = State::Alone;
+    slot.set(State::Alone);
     let shared = shared.clone();
     let projection = slot.projection.clone();
     lanes.spawn(async move { (i, alone(shared, projection).await) });
@@ -289,6 +289,10 @@ fn go_alone(
 async fn alone(shared: Shared, projection: Arc<Live>) -> Result<(), ProjectorError> {
     let name = projection.name();
     loop {
+        // Whoever holds the checkpoint row (a rebuild's swap) finishes first.
+        if let Err(e) = wait_unheld(&shared.pool, name).await {
+            tracing::warn!(projection = name, error = %e, "cannot read the checkpoint");
+        }
         let target = shared.at.load(Ordering::Acquire);
         let options = ReplayOptions::new(shared.batch, Until::Seq(target));
         let reached = replay(
@@ -308,12 +312,43 @@ async fn alone(shared: Shared, projection: Arc<Live>) -> Result<(), ProjectorErr
     }
 }
 
-/// Brings a read model that is within a batch of the group to `through`, without retrying:
-/// a failure sends it back to its lane.
-async fn catch_up(shared: &Shared, projection: &Live, through: u64) -> Result<(), ProjectorError> {
+/// Takes a read model whose lane ended back into the group: brings it to `through` (the
+/// group's position; it is within a batch of it) without waiting for its checkpoint row, or
+/// sends it back to a lane when that row is held or the database refuses.
+async fn rejoin(
+    lanes: &mut JoinSet<(usize, Result<(), ProjectorError>)>,
+    shared: &Shared,
+    i: usize,
+    slot: &mut Slot,
+    through: u64,
+) {
+    match catch_up(shared, &slot.projection, through).await {
+        Ok(true) => {
+            tracing::info!(
+                projection = slot.projection.name(),
+                "caught up: applied with the others again"
+            );
+            slot.set(State::Together);
+        }
+        Ok(false) => go_alone(lanes, shared, i, slot),
+        Err(e) => {
+            tracing::warn!(projection = slot.projection.name(), error = %e, "catching up failed: alone again");
+            go_alone(lanes, shared, i, slot);
+        }
+    }
+}
+
+/// Applies the log to `projection` from its checkpoint through `through`, in stretches, each
+/// as a group of one (so a held checkpoint row answers at once instead of being waited for).
+/// False when the row is held or moved meanwhile.
+async fn catch_up(
+    shared: &Shared,
+    projection: &Live,
+    through: u64,
+) -> Result<bool, ProjectorError> {
     let at = checkpoint(&shared.pool, projection.name()).await?;
     if at >= through {
-        return Ok(());
+        return Ok(true);
     }
     let mut reader = LogReader::open(
         &shared.bus,
@@ -325,16 +360,20 @@ async fn catch_up(shared: &Shared, projection: &Live, through: u64) -> Result<()
     .await?;
     while let Some(stretch) = reader.next().await {
         let stretch = stretch?;
-        apply_batch(
+        let members = apply_group(
             &shared.pool,
-            projection,
+            &[projection],
             &stretch.events,
             stretch.from,
             stretch.through,
         )
-        .await?;
+        .await
+        .map_err(|failure| failure.error)?;
+        if !matches!(members[..], [Member::Applied(_)]) {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Metrics for a commit, and its checkpoint on core NATS for readers waiting on it.

@@ -1,0 +1,165 @@
+//! The live read models applied together (one reader, one transaction per stretch), and the
+//! ways one of them leaves the group: a failure, a checkpoint held by a rebuild's swap. The
+//! others never wait for it, and it comes back with nothing lost or doubled.
+
+use std::time::Duration;
+
+use natter_projections::history::History;
+use natter_projections::search::Search;
+use natter_projections::unread::Unread;
+use natter_projections::{Projection, checkpoint};
+use natter_testkit::{Api, wait_until};
+use uuid::Uuid;
+
+use crate::Setup;
+
+/// Sends `n` messages `{prefix}{i}` and returns the seq of the last.
+async fn send_n(api: &Api, room: Uuid, prefix: &str, n: usize) -> u64 {
+    let mut last = 0;
+    for i in 0..n {
+        last = api
+            .send(room, &format!("{prefix}-{i}"), &format!("{prefix} {i}"))
+            .await;
+    }
+    last
+}
+
+async fn wait_checkpoint(pool: &sqlx::PgPool, name: &'static str, seq: u64) {
+    wait_until(
+        &format!("{name} to reach {seq}"),
+        Duration::from_secs(20),
+        || async { (checkpoint(pool, name).await.ok()? >= seq).then_some(()) },
+    )
+    .await;
+}
+
+/// `natter_projection_alone{projection=name}` as the gateway's metrics show it.
+async fn alone(api: &Api, name: &str) -> Option<f64> {
+    let (_, text) = api.get("/metrics").await;
+    let text = text.as_str().unwrap_or_default();
+    let key = format!("natter_projection_alone{{projection=\"{name}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn search_hits(api: &Api, room: Uuid, word: &str) -> usize {
+    let (_, found) = api
+        .get(&format!("/v1/search?q={word}&room_id={room}&limit=50"))
+        .await;
+    found["results"].as_array().map_or(0, Vec::len)
+}
+
+/// Search refusing every row (a trigger raising an error) does not hold up history or unread:
+/// they go on; search records its error, replays alone with backoff, and once the database
+/// takes its rows again it catches up, rejoins the group, and holds every message once.
+#[tokio::test]
+async fn a_failing_read_model_goes_alone_and_the_others_go_on() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let pool = s.env.pool().await;
+    let before = send_n(&alice, room, "apple", 3).await;
+    wait_checkpoint(&pool, Search::NAME, before).await;
+    assert_eq!(
+        alone(&alice, Search::NAME).await,
+        Some(0.0),
+        "together at first"
+    );
+
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_for_test() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+         CREATE TRIGGER refuse_for_test BEFORE INSERT ON search_messages
+           FOR EACH ROW EXECUTE FUNCTION refuse_for_test();",
+    )
+    .execute(&pool)
+    .await
+    .expect("trigger");
+    let during = send_n(&alice, room, "walrus", 10).await;
+    wait_checkpoint(&pool, History::NAME, during).await;
+    wait_checkpoint(&pool, Unread::NAME, during).await;
+    crate::wait_history(&alice, room, 13).await;
+    let (search_at, error): (i64, Option<String>) =
+        sqlx::query_as("SELECT last_seq, last_error FROM projection_checkpoints WHERE name = $1")
+            .bind(Search::NAME)
+            .fetch_one(&pool)
+            .await
+            .expect("checkpoint");
+    assert!(
+        (search_at as u64) < during,
+        "search cannot have applied the refused rows"
+    );
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("refused by the test")),
+        "the failure is recorded: {error:?}"
+    );
+    assert_eq!(alone(&alice, Search::NAME).await, Some(1.0));
+    assert_eq!(alone(&alice, History::NAME).await, Some(0.0));
+
+    sqlx::raw_sql("DROP TRIGGER refuse_for_test ON search_messages")
+        .execute(&pool)
+        .await
+        .expect("drop trigger");
+    wait_checkpoint(&pool, Search::NAME, during).await;
+    wait_until("search to rejoin", Duration::from_secs(20), || async {
+        (alone(&alice, Search::NAME).await == Some(0.0)).then_some(())
+    })
+    .await;
+    let after = send_n(&alice, room, "zebra", 3).await;
+    for name in [History::NAME, Unread::NAME, Search::NAME] {
+        wait_checkpoint(&pool, name, after).await;
+    }
+    assert_eq!(
+        search_hits(&alice, room, "walrus").await,
+        10,
+        "every refused message, once"
+    );
+    assert_eq!(search_hits(&alice, room, "zebra").await, 3);
+    crate::replay::verify_matches(&s.env, &pool, &History).await;
+    crate::replay::verify_matches(&s.env, &pool, &Unread).await;
+    crate::replay::verify_matches(&s.env, &pool, &Search::default()).await;
+    pool.close().await;
+    s.finish().await;
+}
+
+/// A checkpoint row held by another transaction (what a rebuild's swap holds while it catches
+/// up and swaps) leaves that read model out: the others commit meanwhile. Released, it
+/// catches up and rejoins.
+#[tokio::test]
+async fn a_held_read_model_does_not_stall_the_others() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let pool = s.env.pool().await;
+    let before = send_n(&alice, room, "apple", 2).await;
+    wait_checkpoint(&pool, Search::NAME, before).await;
+
+    let mut swap = pool.begin().await.expect("begin");
+    sqlx::query("SELECT last_seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+        .bind(Search::NAME)
+        .execute(&mut *swap)
+        .await
+        .expect("hold search");
+    let during = send_n(&alice, room, "walrus", 8).await;
+    wait_checkpoint(&pool, History::NAME, during).await;
+    wait_checkpoint(&pool, Unread::NAME, during).await;
+    assert!(checkpoint(&pool, Search::NAME).await.expect("search") < during);
+    swap.rollback().await.expect("release");
+
+    wait_checkpoint(&pool, Search::NAME, during).await;
+    wait_until("search to rejoin", Duration::from_secs(20), || async {
+        (alone(&alice, Search::NAME).await == Some(0.0)).then_some(())
+    })
+    .await;
+    let after = send_n(&alice, room, "zebra", 2).await;
+    wait_checkpoint(&pool, Search::NAME, after).await;
+    assert_eq!(search_hits(&alice, room, "walrus").await, 8);
+    crate::replay::verify_matches(&s.env, &pool, &History).await;
+    crate::replay::verify_matches(&s.env, &pool, &Unread).await;
+    crate::replay::verify_matches(&s.env, &pool, &Search::default()).await;
+    pool.close().await;
+    s.finish().await;
+}
