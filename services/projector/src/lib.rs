@@ -1,10 +1,12 @@
 //! natter-projector: applies the event log to the Postgres read models.
 //!
-//! Each projection replays the log from its checkpoint (see [`replay`]): every stretch of
-//! events is applied in one transaction that also moves the projection's checkpoint. The
-//! database, not NATS, is the truth about progress: a crash before a commit reads the
-//! stretch again; a crash after it starts after the checkpoint; events at or below the
-//! checkpoint are skipped, so nothing is applied twice and nothing is skipped.
+//! Every replay goes through [`replay`]: each stretch of events is applied in one transaction
+//! that also moves the projection's checkpoint. The database, not NATS, is the truth about
+//! progress: a crash before a commit reads the stretch again; a crash after it starts after
+//! the checkpoint; events at or below the checkpoint are skipped, so nothing is applied twice
+//! and nothing is skipped. The live projector ([`live`]) reads the log once for every read
+//! model and applies each stretch to all of them in one transaction, each keeping its own
+//! checkpoint; one that cannot go along replays alone until it has caught up.
 
 pub mod live;
 pub mod reader;
@@ -24,7 +26,7 @@ pub struct ProjectorConfig {
     /// Most events applied in one transaction.
     #[arg(long, env = "NATTER_PROJECTOR_BATCH", default_value_t = 500)]
     pub projector_batch: usize,
-    /// Group commit, in milliseconds: under a steady stream each projection commits at most
+    /// Group commit, in milliseconds: under a steady stream the live projector commits at most
     /// once per this long, taking everything that arrived meanwhile (an event after a quiet
     /// spell is applied at once); 0 commits each stretch as it is read.
     #[arg(long, env = "NATTER_PROJECTOR_LINGER_MS", default_value_t = 10)]

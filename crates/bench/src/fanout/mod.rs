@@ -4,6 +4,7 @@
 //!
 //! [`shape`] holds the flags and presets, [`report`] the findings and their table.
 
+mod lag;
 mod report;
 mod shape;
 
@@ -165,12 +166,15 @@ pub async fn run(
     };
     let mut sender_tasks = Vec::new();
     let mut reply_tasks = Vec::new();
+    // The newest seq acknowledged so far.
+    let head = Arc::new(AtomicU64::new(0));
     let meter_at = start + warmup;
     for (i, user) in senders.iter().enumerate() {
         let room_index = i % rooms.len();
         let room = rooms[room_index];
         let (mut sink, mut source, _) = client.connect(user).await?;
         let window = Arc::new(Semaphore::new(args.window.max(1)));
+        let head = head.clone();
         let pending: Arc<std::sync::Mutex<HashMap<u64, Duration>>> = Arc::default();
         let body_bytes = args.body_bytes;
         let sender_index = i as u32;
@@ -194,6 +198,9 @@ pub async fn run(
                     let sent = pending.lock().map(|mut p| p.remove(&n)).ok().flatten();
                     window.add_permits(1);
                     if frame["ok"] == true {
+                        if let Some(seq) = frame["data"]["seq"].as_u64() {
+                            head.fetch_max(seq, Ordering::Relaxed);
+                        }
                         if frame["data"]["duplicate"] == false {
                             out.accepted.push((sender_index, n));
                         }
@@ -253,6 +260,12 @@ pub async fn run(
     let server = meter.finish();
     let stack_window = stack_meter.stop();
     let delivered_in_window = delivered.load(Ordering::Relaxed) - delivered_at_window;
+    let lag = tokio::spawn({
+        let client = client.clone();
+        let seq = head.load(Ordering::Relaxed);
+        let since = Instant::now();
+        async move { lag::catch_up_ms(&client, seq, since).await }
+    });
     eprintln!("sending done; waiting for the last acks and deliveries ...");
     for task in sender_tasks {
         task.await?;
@@ -300,6 +313,7 @@ pub async fn run(
             .sum::<u64>();
         latency.extend(rx.latency);
     }
+    let projection_lag_ms = lag.await.ok().flatten();
     let (history_lost, history_doubled) =
         check_history(client, &owner, &rooms, &accepted_by_room).await?;
 
@@ -332,6 +346,7 @@ pub async fn run(
         doubled,
         history_lost,
         history_doubled,
+        projection_lag_ms,
         server,
         stack: stack_window.usage(accepted_in_window),
     })

@@ -29,6 +29,9 @@ pub struct FanoutReport {
     pub history_lost: u64,
     /// Messages more than once in history.
     pub history_doubled: u64,
+    /// From the window's end until history, unread and search had every message acknowledged
+    /// by then (`None`: the projector's metrics are not on the gateway).
+    pub projection_lag_ms: Option<f64>,
     pub server: ServerUsage,
     /// natter, nats-server, PostgreSQL and Redis over the measured window.
     pub stack: StackUsage,
@@ -48,6 +51,14 @@ pub fn print(report: &FanoutReport) {
         (
             "lost / doubled (history)",
             format!("{} / {}", report.history_lost, report.history_doubled),
+        ),
+        (
+            "read models caught up",
+            report
+                .projection_lag_ms
+                .map_or("n/a (projector not in this process)".to_owned(), |ms| {
+                    format!("{ms:.0} ms after the window")
+                }),
         ),
         (
             "server cpu / rss",
