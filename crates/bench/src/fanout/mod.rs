@@ -4,6 +4,7 @@
 //!
 //! [`shape`] holds the flags and presets, [`report`] the findings and their table.
 
+mod history;
 mod lag;
 mod report;
 mod shape;
@@ -20,7 +21,6 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
-use uuid::Uuid;
 
 use crate::client::{Client, User, send_json, subscribe};
 use crate::stack::StackMeter;
@@ -315,7 +315,7 @@ pub async fn run(
     }
     let projection_lag_ms = lag.await.ok().flatten();
     let (history_lost, history_doubled) =
-        check_history(client, &owner, &rooms, &accepted_by_room).await?;
+        history::check_history(client, &owner, &rooms, &accepted_by_room).await?;
 
     let mut ack = Samples::default();
     let mut errors = BTreeMap::new();
@@ -350,49 +350,6 @@ pub async fn run(
         server,
         stack: stack_window.usage(accepted_in_window),
     })
-}
-
-/// Reads every room's whole history and checks each accepted message is there exactly once.
-async fn check_history(
-    client: &Client,
-    reader: &User,
-    rooms: &[Uuid],
-    accepted: &[HashSet<Key>],
-) -> anyhow::Result<(u64, u64)> {
-    let (mut lost, mut doubled) = (0u64, 0u64);
-    for (room, want) in rooms.iter().zip(accepted) {
-        let mut seen: HashMap<Key, u32> = HashMap::new();
-        let mut after = 0u64;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let path = format!("/v1/rooms/{room}/messages?after={after}&limit=100");
-            let (status, page) = client
-                .call(reqwest::Method::GET, &path, Some(&reader.token), None)
-                .await?;
-            anyhow::ensure!(status == 200, "history: {status} {page}");
-            let messages = page["messages"].as_array().cloned().unwrap_or_default();
-            for m in &messages {
-                after = after.max(m["seq"].as_u64().unwrap_or(0));
-                if let Some((sender, n, _)) = m["body"].as_str().and_then(parse_bench) {
-                    *seen.entry((sender, n)).or_default() += 1;
-                }
-            }
-            if page["has_more_after"] != true {
-                // The projection may still be catching up: wait until it has everything.
-                let missing = want.iter().filter(|k| !seen.contains_key(k)).count();
-                if missing == 0 || Instant::now() > deadline {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-        lost += want.iter().filter(|k| !seen.contains_key(k)).count() as u64;
-        doubled += seen
-            .values()
-            .map(|c| u64::from(c.saturating_sub(1)))
-            .sum::<u64>();
-    }
-    Ok((lost, doubled))
 }
 
 async fn users(client: &Client, tag: &str, kind: &str, n: usize) -> anyhow::Result<Vec<User>> {
