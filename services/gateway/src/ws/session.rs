@@ -263,41 +263,23 @@ async fn write_until_closed<S>(
         let remaining = exp.saturating_sub(crate::auth::now_secs()).min(TEN_YEARS);
         Instant::now() + Duration::from_secs(remaining)
     };
+    let mut expires = deadline(*limits.token_exp.borrow_and_update());
     let heartbeat = limits.heartbeat;
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
-    // The futures that outlive a frame are made once, not once per frame written: each one
-    // made anew would register a waiter or a timer, only to drop it when a frame arrives.
-    let killed = async {
-        kill.wait_for(Option::is_some)
-            .await
-            .ok()
-            .and_then(|r| r.clone())
-    };
-    tokio::pin!(killed);
-    let stopping = shutdown.wait();
-    tokio::pin!(stopping);
-    let expiry = tokio::time::sleep_until(deadline(*limits.token_exp.borrow_and_update()));
-    tokio::pin!(expiry);
-    // Each new expiry an `auth` frame sets; ends when the session's sender is gone.
-    let renewals = futures::stream::unfold(limits.token_exp, |mut rx| async move {
-        rx.changed().await.ok()?;
-        let exp = *rx.borrow_and_update();
-        Some((exp, rx))
-    })
-    .fuse();
-    tokio::pin!(renewals);
     let close = loop {
         tokio::select! {
             biased;
-            reason = &mut killed => break reason,
-            () = &mut stopping => {
+            reason = async { kill.wait_for(Option::is_some).await.ok().and_then(|r| r.clone()) } => {
+                break reason;
+            }
+            () = shutdown.wait() => {
                 break Some(CloseReason { code: close_code::GOING_AWAY, reason: "server shutting down".into() });
             }
-            Some(exp) = renewals.next() => {
-                expiry.as_mut().reset(deadline(exp));
+            Ok(()) = limits.token_exp.changed() => {
+                expires = deadline(*limits.token_exp.borrow_and_update());
                 continue;
             }
-            () = &mut expiry => {
+            () = tokio::time::sleep_until(expires) => {
                 break Some(CloseReason { code: close_code::UNAUTHORIZED, reason: "token expired".into() });
             }
             _ = ping.tick() => {
