@@ -163,3 +163,55 @@ async fn a_held_read_model_does_not_stall_the_others() {
     pool.close().await;
     s.finish().await;
 }
+
+/// Catching up (stretches of at least half a batch), each read model is applied in its own
+/// transaction, at once; the result equals a fresh rebuild of each.
+#[tokio::test]
+async fn catching_up_applies_each_read_model_on_its_own_and_matches_a_rebuild() {
+    use natter_testkit::{Natter, Role, TestEnv};
+    let env = TestEnv::new().await;
+    let gateway = Natter::start_role(&env, Role::Gateway, natter_testkit::gateway_config()).await;
+    let projector =
+        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+    let alice = Api::register(&gateway.base, "alice").await;
+    let bob = Api::register(&gateway.base, "bobby").await;
+    let room = alice.create_room("r", "public").await;
+    bob.post(&format!("/v1/rooms/{room}/join"), serde_json::json!({}))
+        .await;
+    projector.stop().await;
+
+    // While no projector runs: messages, mentions, and reads.
+    let mut last = 0;
+    for i in 0..40 {
+        let (who, body) = if i % 3 == 0 {
+            (&bob, format!("walrus {i} @alice"))
+        } else {
+            (&alice, format!("walrus {i} @bobby"))
+        };
+        last = who.send(room, &format!("c{i}"), &body).await;
+    }
+    let pool = env.pool().await;
+    let shutdown = natter_common::Shutdown::new();
+    let config = natter_projector::ProjectorConfig {
+        projector_batch: 8,
+        projector_linger_ms: 0,
+        ..Default::default()
+    };
+    let running = tokio::spawn(natter_projector::run(
+        env.bus().await,
+        pool.clone(),
+        config,
+        shutdown.clone(),
+    ));
+    for name in [History::NAME, Unread::NAME, Search::NAME] {
+        wait_checkpoint(&pool, name, last).await;
+    }
+    shutdown.trigger();
+    running.await.expect("join").expect("projector");
+    crate::replay::verify_matches(&env, &pool, &History).await;
+    crate::replay::verify_matches(&env, &pool, &Unread).await;
+    crate::replay::verify_matches(&env, &pool, &Search::default()).await;
+    pool.close().await;
+    gateway.stop().await;
+    env.cleanup().await;
+}

@@ -190,15 +190,7 @@ pub async fn run_live(
                     break;
                 }
                 let group: Vec<&Live> = together.iter().map(|&i| &*slots[i].projection).collect();
-                match apply_group(
-                    &pool,
-                    &group,
-                    &stretch.events,
-                    stretch.from,
-                    stretch.through,
-                )
-                .await
-                {
+                match apply(&pool, &group, &stretch, shared.batch).await {
                     Ok(members) => {
                         last_commit = Some(tokio::time::Instant::now());
                         backoff = Backoff::default();
@@ -270,6 +262,59 @@ pub async fn run_live(
     }
     tracing::info!("projector stopped");
     result
+}
+
+/// Applies a stretch to the read models together: in one transaction, or while catching up
+/// (a stretch of at least half a batch) in one transaction each, at once, so that PostgreSQL
+/// works on both cores and the slowest model bounds the stretch instead of the sum of them.
+async fn apply(
+    pool: &PgPool,
+    group: &[&Live],
+    stretch: &Stretch,
+    batch: usize,
+) -> Result<Vec<Member>, GroupFailure> {
+    let (events, from, through) = (&stretch.events, stretch.from, stretch.through);
+    if group.len() < 2 || through + 1 - from < (batch as u64 / 2).max(2) {
+        return apply_group(pool, group, events, from, through).await;
+    }
+    let each = futures::future::join_all(
+        group
+            .iter()
+            .map(|p| apply_group(pool, std::slice::from_ref(p), events, from, through)),
+    )
+    .await;
+    let mut members = Vec::with_capacity(group.len());
+    let mut refused = None;
+    for (k, result) in each.into_iter().enumerate() {
+        match result {
+            Ok(one) => members.extend(one),
+            // Everyone's failure first: those that committed skip the stretch when it is
+            // applied again.
+            Err(GroupFailure {
+                culprit: None,
+                error,
+            }) => {
+                return Err(GroupFailure {
+                    culprit: None,
+                    error,
+                });
+            }
+            Err(GroupFailure {
+                culprit: Some(_),
+                error,
+            }) => {
+                refused.get_or_insert(GroupFailure {
+                    culprit: Some(k),
+                    error,
+                });
+                members.push(Member::Held);
+            }
+        }
+    }
+    match refused {
+        Some(failure) => Err(failure),
+        None => Ok(members),
+    }
 }
 
 /// Hands a read model to a lane of its own.
