@@ -81,10 +81,10 @@ where
         epoch: state.bus().epoch().to_owned(),
     };
     let _ = tx.send(Outbound::Frame(encode(&hello))).await;
-    if let Err(e) = state.hub().subscribe_user(handle.clone()).await {
+    if let Err(e) = Box::pin(state.hub().subscribe_user(handle.clone())).await {
         tracing::warn!(error = %e, "cannot subscribe to user notices");
     }
-    state.presence().connected(info.user, info.id).await;
+    Box::pin(state.presence().connected(info.user, info.id)).await;
 
     let heartbeat = Duration::from_millis(config.heartbeat_ms.max(100));
     let (token_exp, token_exp_rx) = watch::channel(info.token_exp);
@@ -114,18 +114,22 @@ where
     read_loop(&mut ctx, stream, kill_rx, heartbeat * 3).await;
 
     // Clean up: stop typing, leave every room, stop notices, let the writer finish what is
-    // queued.
-    state.typing().session_closed(ctx.info.id).await;
-    for followed in std::mem::take(&mut ctx.followed) {
-        state.hub().unfollow_presence(followed, ctx.info.id).await;
-    }
-    for room in std::mem::take(&mut ctx.rooms) {
-        state.hub().unsubscribe_room(room, ctx.info.id).await;
-    }
-    state
-        .hub()
-        .unsubscribe_user(ctx.info.user, ctx.info.id)
-        .await;
+    // queued. Boxed, like the setup above: only the state of what is running takes room in
+    // an idle socket's task.
+    Box::pin(async {
+        state.typing().session_closed(ctx.info.id).await;
+        for followed in std::mem::take(&mut ctx.followed) {
+            state.hub().unfollow_presence(followed, ctx.info.id).await;
+        }
+        for room in std::mem::take(&mut ctx.rooms) {
+            state.hub().unsubscribe_room(room, ctx.info.id).await;
+        }
+        state
+            .hub()
+            .unsubscribe_user(ctx.info.user, ctx.info.id)
+            .await;
+    })
+    .await;
     handle.close(1000, "bye");
     let (info_user, info_id) = (ctx.info.user, ctx.info.id);
     drop(ctx);
@@ -182,7 +186,9 @@ async fn read_loop<R>(
         };
         match message {
             Message::Text(text) => {
-                if let Handled::Close = handle_text(ctx, text.as_str()).await {
+                // Boxed: a frame's handler is a large future (every command's state), and
+                // held inline it would sit in every idle socket's task.
+                if let Handled::Close = Box::pin(handle_text(ctx, text.as_str())).await {
                     return;
                 }
             }
