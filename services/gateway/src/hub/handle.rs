@@ -21,17 +21,22 @@ pub enum Outbound {
     /// Buffer the room's live events until `ReplayEnd`.
     ReplayBegin { room: Uuid },
     /// Write `reply`, then `events` (after `floor`), then the buffered live events after them.
-    ReplayEnd {
-        room: Uuid,
-        reply: Option<Utf8Bytes>,
-        floor: u64,
-        events: Vec<(u64, Utf8Bytes)>,
-    },
+    /// Boxed: rare, and the largest variant would size every slot of every socket's queue.
+    ReplayEnd(Box<ReplayEnd>),
     /// The subscription ended (client unsubscribed, or removed by the server with `reason`).
     Forget {
         room: Uuid,
         notice: Option<Utf8Bytes>,
     },
+}
+
+/// The end of a room's replay (see [`Outbound::ReplayEnd`]).
+#[derive(Debug)]
+pub struct ReplayEnd {
+    pub room: Uuid,
+    pub reply: Option<Utf8Bytes>,
+    pub floor: u64,
+    pub events: Vec<(u64, Utf8Bytes)>,
 }
 
 /// Why a session is being closed.

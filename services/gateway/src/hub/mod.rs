@@ -23,7 +23,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 pub use crate::wire::{encode, event_frame, wire_event};
-pub use handle::{CloseReason, Outbound, SessionHandle};
+pub use handle::{CloseReason, Outbound, ReplayEnd, SessionHandle};
 
 /// One socket subscribed to an entry.
 #[derive(Clone)]

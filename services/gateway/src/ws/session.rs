@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::hub::{CloseReason, Outbound, SessionHandle, encode};
+use crate::hub::{CloseReason, Outbound, ReplayEnd, SessionHandle, encode};
 use crate::state::AppState;
 use crate::ws::frames::{Handled, handle_text};
 
@@ -404,12 +404,13 @@ where
             );
             Ok(())
         }
-        Outbound::ReplayEnd {
-            room,
-            reply,
-            floor,
-            events,
-        } => {
+        Outbound::ReplayEnd(end) => {
+            let ReplayEnd {
+                room,
+                reply,
+                floor,
+                events,
+            } = *end;
             if let Some(reply) = reply {
                 sink.feed(text(reply)).await.map_err(gone)?;
             }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::commands;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Outbound, encode};
+use crate::hub::{Outbound, ReplayEnd, encode};
 use crate::ws::frames::to_value;
 use crate::ws::session::SessionCtx;
 
@@ -67,12 +67,12 @@ pub(crate) async fn subscribe(
                 ctx.queue(Outbound::Forget { room, notice: None }).await;
             } else {
                 // Keep the subscription the socket already had.
-                ctx.queue(Outbound::ReplayEnd {
+                ctx.queue(Outbound::ReplayEnd(Box::new(ReplayEnd {
                     room,
                     reply: None,
                     floor: 0,
                     events: Vec::new(),
-                })
+                })))
                 .await;
             }
             return Err(e);
@@ -87,12 +87,12 @@ pub(crate) async fn subscribe(
             error: None,
         })
     });
-    ctx.queue(Outbound::ReplayEnd {
+    ctx.queue(Outbound::ReplayEnd(Box::new(ReplayEnd {
         room,
         reply,
         floor,
         events,
-    })
+    })))
     .await;
     Ok(())
 }
