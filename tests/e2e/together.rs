@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use natter_projections::checkpoint;
 use natter_projections::history::History;
 use natter_projections::search::Search;
 use natter_projections::unread::Unread;
-use natter_projections::{Projection, checkpoint};
 use natter_testkit::{Api, wait_until};
 use uuid::Uuid;
 
