@@ -67,10 +67,13 @@ pub async fn upgrade(
         None
     };
     let max = state.config().max_frame_bytes;
-    // Explicit buffer sizes: the defaults cost over 100 KB per socket.
+    // Explicit buffer sizes: the defaults cost over 100 KB per socket. The read buffer is
+    // allocated for every socket (2 KiB: clients send small frames; a larger one takes more
+    // reads); the write buffer grows only while writing, and 4 KiB lets a burst of events
+    // leave in one write.
     ws.max_frame_size(max)
         .max_message_size(max)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(max.max(64 * 1024) * 4)
         .on_upgrade(move |socket| async move {
