@@ -23,7 +23,8 @@ use sqlx::PgPool;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProjectorConfig {
-    /// Most events applied in one transaction.
+    /// Most events applied in one transaction. A stretch of at least half of it (catching up)
+    /// is applied to each read model in a transaction of its own, at once.
     #[arg(long, env = "NATTER_PROJECTOR_BATCH", default_value_t = 500)]
     pub projector_batch: usize,
     /// Group commit, in milliseconds: under a steady stream the live projector commits at most
