@@ -43,6 +43,23 @@ async fn alone(api: &Api, name: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Waits until `name` is applied with the others again.
+async fn rejoined(api: &Api, name: &str) {
+    wait_until(
+        &format!("{name} to rejoin"),
+        Duration::from_secs(20),
+        || async { (alone(api, name).await == Some(0.0)).then_some(()) },
+    )
+    .await;
+}
+
+/// Each live read model equals a fresh rebuild of it from the log.
+async fn equal_to_a_rebuild(env: &natter_testkit::TestEnv, pool: &sqlx::PgPool) {
+    crate::replay::verify_matches(env, pool, &History).await;
+    crate::replay::verify_matches(env, pool, &Unread).await;
+    crate::replay::verify_matches(env, pool, &Search::default()).await;
+}
+
 async fn search_hits(api: &Api, room: Uuid, word: &str) -> usize {
     let (_, found) = api
         .get(&format!("/v1/search?q={word}&room_id={room}&limit=50"))
@@ -104,10 +121,7 @@ async fn a_failing_read_model_goes_alone_and_the_others_go_on() {
         .await
         .expect("drop trigger");
     wait_checkpoint(&pool, Search::NAME, during).await;
-    wait_until("search to rejoin", Duration::from_secs(20), || async {
-        (alone(&alice, Search::NAME).await == Some(0.0)).then_some(())
-    })
-    .await;
+    rejoined(&alice, Search::NAME).await;
     let after = send_n(&alice, room, "zebra", 3).await;
     for name in [History::NAME, Unread::NAME, Search::NAME] {
         wait_checkpoint(&pool, name, after).await;
@@ -118,9 +132,7 @@ async fn a_failing_read_model_goes_alone_and_the_others_go_on() {
         "every refused message, once"
     );
     assert_eq!(search_hits(&alice, room, "zebra").await, 3);
-    crate::replay::verify_matches(&s.env, &pool, &History).await;
-    crate::replay::verify_matches(&s.env, &pool, &Unread).await;
-    crate::replay::verify_matches(&s.env, &pool, &Search::default()).await;
+    equal_to_a_rebuild(&s.env, &pool).await;
     pool.close().await;
     s.finish().await;
 }
@@ -150,16 +162,11 @@ async fn a_held_read_model_does_not_stall_the_others() {
     swap.rollback().await.expect("release");
 
     wait_checkpoint(&pool, Search::NAME, during).await;
-    wait_until("search to rejoin", Duration::from_secs(20), || async {
-        (alone(&alice, Search::NAME).await == Some(0.0)).then_some(())
-    })
-    .await;
+    rejoined(&alice, Search::NAME).await;
     let after = send_n(&alice, room, "zebra", 2).await;
     wait_checkpoint(&pool, Search::NAME, after).await;
     assert_eq!(search_hits(&alice, room, "walrus").await, 8);
-    crate::replay::verify_matches(&s.env, &pool, &History).await;
-    crate::replay::verify_matches(&s.env, &pool, &Unread).await;
-    crate::replay::verify_matches(&s.env, &pool, &Search::default()).await;
+    equal_to_a_rebuild(&s.env, &pool).await;
     pool.close().await;
     s.finish().await;
 }
@@ -208,9 +215,7 @@ async fn catching_up_applies_each_read_model_on_its_own_and_matches_a_rebuild() 
     }
     shutdown.trigger();
     running.await.expect("join").expect("projector");
-    crate::replay::verify_matches(&env, &pool, &History).await;
-    crate::replay::verify_matches(&env, &pool, &Unread).await;
-    crate::replay::verify_matches(&env, &pool, &Search::default()).await;
+    equal_to_a_rebuild(&env, &pool).await;
     pool.close().await;
     gateway.stop().await;
     env.cleanup().await;

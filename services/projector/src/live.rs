@@ -303,11 +303,12 @@ async fn apply(
                 culprit: Some(_),
                 error,
             }) => {
+                // The first refusal is reported; the others come up when the stretch is
+                // applied again without it.
                 refused.get_or_insert(GroupFailure {
                     culprit: Some(k),
                     error,
                 });
-                members.push(Member::Held);
             }
         }
     }
