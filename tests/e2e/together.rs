@@ -43,6 +43,20 @@ async fn alone(api: &Api, name: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Makes the database refuse every new row of the search index (drop `refuse_for_test` on
+/// `search_messages` to end it).
+async fn refuse_search_rows(pool: &sqlx::PgPool) {
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_for_test() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+         CREATE TRIGGER refuse_for_test BEFORE INSERT ON search_messages
+           FOR EACH ROW EXECUTE FUNCTION refuse_for_test();",
+    )
+    .execute(pool)
+    .await
+    .expect("trigger");
+}
+
 /// Waits until `name` is applied with the others again.
 async fn rejoined(api: &Api, name: &str) {
     wait_until(
@@ -84,15 +98,7 @@ async fn a_failing_read_model_goes_alone_and_the_others_go_on() {
         "together at first"
     );
 
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_for_test() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
-         CREATE TRIGGER refuse_for_test BEFORE INSERT ON search_messages
-           FOR EACH ROW EXECUTE FUNCTION refuse_for_test();",
-    )
-    .execute(&pool)
-    .await
-    .expect("trigger");
+    refuse_search_rows(&pool).await;
     let during = send_n(&alice, room, "walrus", 10).await;
     wait_checkpoint(&pool, History::NAME, during).await;
     wait_checkpoint(&pool, Unread::NAME, during).await;
@@ -175,6 +181,20 @@ async fn a_held_read_model_does_not_stall_the_others() {
 /// transaction, at once; the result equals a fresh rebuild of each.
 #[tokio::test]
 async fn catching_up_applies_each_read_model_on_its_own_and_matches_a_rebuild() {
+    catch_up_a_backlog(false).await;
+}
+
+/// Catching up, a read model whose rows the database refuses goes alone while the others
+/// commit their stretches; the stretches it shared are applied again, and the ones that had
+/// committed skip them: once the refusal ends, all three equal a fresh rebuild.
+#[tokio::test]
+async fn a_refusal_while_catching_up_loses_and_doubles_nothing() {
+    catch_up_a_backlog(true).await;
+}
+
+/// Runs the projector (batch 8, no linger) over a backlog of 40 messages with mentions, with
+/// search refusing its rows until history and unread are through when `refuse`.
+async fn catch_up_a_backlog(refuse: bool) {
     use natter_testkit::{Natter, Role, TestEnv};
     let env = TestEnv::new().await;
     let gateway = Natter::start_role(&env, Role::Gateway, natter_testkit::gateway_config()).await;
@@ -198,6 +218,9 @@ async fn catching_up_applies_each_read_model_on_its_own_and_matches_a_rebuild() 
         last = who.send(room, &format!("c{i}"), &body).await;
     }
     let pool = env.pool().await;
+    if refuse {
+        refuse_search_rows(&pool).await;
+    }
     let shutdown = natter_common::Shutdown::new();
     let config = natter_projector::ProjectorConfig {
         projector_batch: 8,
@@ -210,9 +233,16 @@ async fn catching_up_applies_each_read_model_on_its_own_and_matches_a_rebuild() 
         config,
         shutdown.clone(),
     ));
-    for name in [History::NAME, Unread::NAME, Search::NAME] {
-        wait_checkpoint(&pool, name, last).await;
+    wait_checkpoint(&pool, History::NAME, last).await;
+    wait_checkpoint(&pool, Unread::NAME, last).await;
+    if refuse {
+        assert!(checkpoint(&pool, Search::NAME).await.expect("search") < last);
+        sqlx::raw_sql("DROP TRIGGER refuse_for_test ON search_messages")
+            .execute(&pool)
+            .await
+            .expect("drop trigger");
     }
+    wait_checkpoint(&pool, Search::NAME, last).await;
     shutdown.trigger();
     running.await.expect("join").expect("projector");
     equal_to_a_rebuild(&env, &pool).await;
