@@ -8,6 +8,7 @@ pub mod frames;
 mod presence;
 pub mod session;
 mod subscribe;
+mod writer;
 
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
