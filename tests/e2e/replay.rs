@@ -1,5 +1,6 @@
 //! Replay tooling: rebuilds while natter keeps serving and taking writes, verify, a rebuild
-//! killed with SIGKILL and run again.
+//! killed with SIGKILL and run again. One job, with the helpers other files' tests use
+//! (`caught_up`, `verify_matches`), so one file a little past 400 lines.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

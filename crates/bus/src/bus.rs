@@ -1,3 +1,7 @@
+//! The bus: the event stream (created when missing), appends, reads from a seq, durable
+//! consumers, core NATS notifications. One job, a few lines past 400; replays live in
+//! `replay.rs`, batched reading in `batches.rs`.
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
