@@ -67,8 +67,11 @@ pub async fn create_database_if_missing(
             .await
         {
             Ok(_) => tracing::info!(database = %name, "created database"),
-            // Another process created it at the same moment.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            // Another process created it at the same moment: PostgreSQL answers
+            // `duplicate_database`, or, when both got past its own check, a unique violation
+            // on `pg_database`'s name index.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => {}
             Err(e) => return Err(e.into()),
         }
     }

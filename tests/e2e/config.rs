@@ -41,3 +41,25 @@ async fn unreachable_servers_are_named_with_a_hint() {
         env.cleanup().await;
     }
 }
+
+/// Roles started together on a fresh database all create it and migrate it without tripping
+/// over each other (PostgreSQL answers a concurrent `CREATE DATABASE` with a unique violation).
+#[tokio::test]
+async fn roles_starting_together_on_a_new_database_all_start() {
+    for _ in 0..3 {
+        let env = TestEnv::new().await;
+        let url = env.conn.database_url.clone();
+        let starts = (0..4).map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                natter_projections::db::connect_and_migrate(&url, 2, Duration::from_secs(10))
+                    .await
+                    .map(|_| ())
+            })
+        });
+        for start in futures::future::join_all(starts).await {
+            start.expect("task").expect("every role starts");
+        }
+        env.cleanup().await;
+    }
+}

@@ -28,6 +28,17 @@ where
     }
 }
 
+/// Logs go to the test's captured output (shown when it fails): warnings and errors by default,
+/// `RUST_LOG` for more.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// A fresh namespace on the local NATS, Postgres and Redis.
 pub struct TestEnv {
     pub conn: Connections,
@@ -47,6 +58,7 @@ fn database_url_for(namespace: &str) -> String {
 
 impl TestEnv {
     pub async fn new() -> Self {
+        init_logs();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -196,7 +208,7 @@ impl Natter {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
-            match role {
+            let ended = match role {
                 Role::All => {
                     let config = UpConfig {
                         gateway,
@@ -211,7 +223,12 @@ impl Natter {
                 Role::Projector => {
                     natter::projector(&conn, ProjectorConfig::default(), &stream, stop).await
                 }
+            };
+            // A role that fails in a test is otherwise silent until something times out.
+            if let Err(e) = &ended {
+                eprintln!("role {role:?} ended with an error: {e:#}");
             }
+            ended
         });
         let natter = Self {
             base,
