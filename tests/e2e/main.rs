@@ -27,6 +27,7 @@ mod resume;
 mod rooms;
 mod search;
 mod security;
+mod sendcheck;
 mod sockets;
 mod suite;
 mod together;

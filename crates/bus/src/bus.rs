@@ -189,6 +189,12 @@ impl Bus {
             .ok_or_else(|| BusError::other("ensure_stream was not called"))
     }
 
+    /// The window in which the log drops a second append with the same `Nats-Msg-Id`, as
+    /// the server has it (an existing stream keeps the window it was created with).
+    pub fn duplicate_window(&self) -> Result<Duration, BusError> {
+        Ok(self.stream()?.cached_info().config.duplicate_window)
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

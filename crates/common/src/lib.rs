@@ -5,6 +5,7 @@
 //! - [`telemetry`]: tracing setup (text or JSON logs).
 //! - [`shutdown`]: SIGINT/SIGTERM into a cloneable shutdown notice.
 
+pub mod bloom;
 pub mod config;
 pub mod shutdown;
 pub mod telemetry;

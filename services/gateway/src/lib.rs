@@ -27,6 +27,7 @@ pub mod presence;
 pub mod ratelimit;
 pub mod readwait;
 pub mod rest;
+pub mod sent;
 pub mod state;
 pub mod typing;
 pub mod validate;

@@ -20,6 +20,7 @@ use crate::moderation::Blocklist;
 use crate::presence::Presence;
 use crate::ratelimit::Limiter;
 use crate::readwait::ProjectionWatch;
+use crate::sent::SentIds;
 use crate::typing::Typing;
 
 /// The connections a gateway needs.
@@ -51,6 +52,8 @@ struct Inner {
     history: ProjectionWatch,
     unread: ProjectionWatch,
     search: ProjectionWatch,
+    /// Which message ids each sender here has posted (a send's duplicate check).
+    sent: SentIds,
     metrics: Option<PrometheusHandle>,
     shutdown: Shutdown,
     /// Open connections, capped in all and per client address.
@@ -88,6 +91,13 @@ impl AppState {
             ProjectionWatch::start(&deps.bus, deps.pool.clone(), Search::NAME, shutdown.clone())
                 .await;
         let hub = Hub::new(deps.bus.clone(), deps.pool.clone());
+        let sent = SentIds::new(
+            deps.bus.clone(),
+            deps.pool.clone(),
+            history.clone(),
+            deps.bus.duplicate_window().unwrap_or_default(),
+            config.read_wait(),
+        );
         let typing = Typing::new(deps.bus.clone(), shutdown.clone());
         let presence = Presence::new(&config.presence, deps.redis.clone(), deps.bus.clone());
         presence.start(hub.clone(), shutdown.clone());
@@ -113,6 +123,7 @@ impl AppState {
             history,
             unread,
             search,
+            sent,
             metrics: deps.metrics,
             shutdown,
             conns: crate::net::Conns::new(
@@ -221,6 +232,9 @@ impl AppState {
     }
     pub fn history(&self) -> &ProjectionWatch {
         &self.0.history
+    }
+    pub fn sent(&self) -> &SentIds {
+        &self.0.sent
     }
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
         self.0.metrics.as_ref()

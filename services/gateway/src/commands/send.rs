@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::access::{not_archived, not_muted};
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::Action;
+use crate::sent::Sent;
 use crate::state::AppState;
 use crate::validate;
 
@@ -56,6 +57,7 @@ impl PendingSend {
             }
         } else {
             metrics::counter!("natter_messages_sent_total").increment(1);
+            self.state.hub().appended(self.room, appended.seq).await;
         }
         Ok(SendReply {
             message_id: self.message_id,
@@ -83,7 +85,7 @@ pub async fn publish_message(
         .check(Action::Message, &actor.to_string())
         .await?;
     let message_id = ids::message_id(actor, &req.client_msg_id);
-    let check = queries::send_check(state.pool(), room, actor, message_id)
+    let check = send_check(state, room, actor, message_id)
         .await?
         .filter(|c| c.access.can_read())
         .ok_or_else(|| ApiError::not_found("room"))?;
@@ -141,6 +143,34 @@ pub async fn publish_message(
         ack,
         started,
     }))
+}
+
+/// The sender's access to the room and whether the message exists already: from this
+/// gateway's memory when it can vouch for both (the room's rules kept from its delivery feed,
+/// and the sender's posted ids: see [`crate::hub`] and [`crate::sent`]), else in one query.
+async fn send_check(
+    state: &AppState,
+    room: Uuid,
+    actor: Uuid,
+    message_id: Uuid,
+) -> ApiResult<Option<queries::SendCheck>> {
+    if !state.config().send_check_from_memory {
+        return Ok(queries::send_check(state.pool(), room, actor, message_id).await?);
+    }
+    let sent = state.sent().check(actor, message_id);
+    let access = state
+        .hub()
+        .send_access(room, actor, state.history(), state.config().read_wait())
+        .await;
+    if let (Some(access), Sent::New) = (access, sent) {
+        metrics::counter!("natter_send_checks_total", "from" => "memory").increment(1);
+        return Ok(Some(queries::SendCheck {
+            access,
+            existing: None,
+        }));
+    }
+    metrics::counter!("natter_send_checks_total", "from" => "database").increment(1);
+    Ok(queries::send_check(state.pool(), room, actor, message_id).await?)
 }
 
 /// A message's state for a change that names it. A message just sent is in the log before it

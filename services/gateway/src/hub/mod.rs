@@ -6,11 +6,12 @@
 //! the room down for the others.
 //!
 //! Layout: [`handle`] is what the hub holds of a socket; [`room`] delivers a room's events and
-//! typing signals (one set of sockets for both, so that a removal ends both); [`signals`]
-//! forwards notices and presence.
+//! typing signals (one set of sockets for both, so that a removal ends both), and keeps its
+//! [`rules`] (who may send) from them; [`signals`] forwards notices and presence.
 
 mod handle;
 mod room;
+mod rules;
 mod signals;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 pub use crate::wire::{encode, event_frame, wire_event};
 pub use handle::{CloseReason, Outbound, ReplayEnd, SessionHandle};
+use rules::{Rules, Verdict};
 
 /// One socket subscribed to an entry.
 #[derive(Clone)]
@@ -52,6 +54,8 @@ struct Entry {
     /// The newest seq this gateway delivered for the room (or user); for a room, it starts
     /// at the log's head when the subscription began (what came before is the replay's).
     last_seq: Arc<AtomicU64>,
+    /// For rooms: who may send, kept from the room's events (unused for the other entries).
+    rules: Arc<Rules>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -94,6 +98,10 @@ impl Hub {
         tokio::spawn(async move {
             while let Ok(event) = events.recv().await {
                 let Some(inner) = weak.upgrade() else { break };
+                // Room events may have been lost too: no room's rules can be vouched for.
+                for entry in inner.rooms.lock().await.values() {
+                    entry.rules.broke();
+                }
                 let users = inner.users.lock().await;
                 for entry in users.values() {
                     for sub in read(&entry.sessions).values() {
@@ -134,6 +142,44 @@ impl Hub {
             .await
             .get(&room)
             .is_some_and(|e| read(&e.sessions).contains_key(&session))
+    }
+
+    /// `user`'s access to `room` from this gateway's memory of the room's events, when it can
+    /// vouch for it (see [`rules`]); None sends the caller to PostgreSQL. The first call for
+    /// a room starts reading its rules, once the history read model has reached the room's
+    /// feed.
+    pub(crate) async fn send_access(
+        &self,
+        room: Uuid,
+        user: Uuid,
+        history: &crate::readwait::ProjectionWatch,
+        wait: std::time::Duration,
+    ) -> Option<natter_projections::history::queries::RoomAccess> {
+        let rules = self.0.rooms.lock().await.get(&room)?.rules.clone();
+        match rules.check(user) {
+            Verdict::Known(access) => Some(access),
+            Verdict::Unknown { load } => {
+                if load {
+                    let (pool, history) = (self.0.pool.clone(), history.clone());
+                    tokio::spawn(async move {
+                        if history.wait_for(rules.load_from(), wait).await {
+                            rules.load(&pool, room).await;
+                        } else {
+                            rules.load_failed();
+                        }
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// This gateway appended an event to `room` at `seq`: its feed owes it (a feed that
+    /// falls behind is not trusted for sends).
+    pub(crate) async fn appended(&self, room: Uuid, seq: u64) {
+        if let Some(entry) = self.0.rooms.lock().await.get(&room) {
+            entry.rules.appended(seq);
+        }
     }
 
     /// Records whether `session`'s user is a member of `room`, as of `seq` (ignored when the
@@ -259,7 +305,7 @@ impl Hub {
             subject,
             Sub::new(session, member),
             self.0.bus.last_seq(),
-            |sub, sessions, seen, _| room::room_task(bus, room, sub, sessions, seen),
+            |sub, sessions, seen, rules| room::room_task(bus, room, sub, sessions, seen, rules),
         )
         .await?;
         metrics::gauge!("natter_gateway_rooms").set(count as f64);
@@ -307,7 +353,7 @@ async fn join<P, F, T>(
 ) -> Result<usize, BusError>
 where
     P: std::future::Future<Output = Result<u64, BusError>>,
-    F: FnOnce(async_nats::Subscriber, Sessions, Arc<AtomicU64>, u64) -> T,
+    F: FnOnce(async_nats::Subscriber, Sessions, Arc<AtomicU64>, Arc<Rules>) -> T,
     T: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut entries = entries.lock().await;
@@ -325,12 +371,19 @@ where
     let sessions: Sessions = Arc::default();
     write(&sessions).insert(session.handle.id, session);
     let last_seq = Arc::new(AtomicU64::new(floor));
-    let task = tokio::spawn(task(subscriber, sessions.clone(), last_seq.clone(), floor));
+    let rules = Arc::new(Rules::new(floor));
+    let task = tokio::spawn(task(
+        subscriber,
+        sessions.clone(),
+        last_seq.clone(),
+        rules.clone(),
+    ));
     entries.insert(
         key,
         Entry {
             sessions,
             last_seq,
+            rules,
             task,
         },
     );

@@ -15,7 +15,7 @@ use natter_schemas::frames::{ServerFrame, TypingState, close_code};
 use natter_schemas::model::Visibility;
 use uuid::Uuid;
 
-use super::{Outbound, Sessions, read, write};
+use super::{Outbound, Rules, Sessions, read, write};
 use crate::wire::{self, encode};
 
 /// Delivers the room's events and typing signals until the entry is dropped.
@@ -25,6 +25,7 @@ pub(super) async fn room_task(
     events: async_nats::Subscriber,
     sessions: Sessions,
     seen: Arc<AtomicU64>,
+    rules: Arc<Rules>,
 ) {
     let typing = match bus
         .client()
@@ -43,7 +44,7 @@ pub(super) async fn room_task(
         }
     };
     tokio::join!(
-        event_task(bus.clone(), room, events, sessions.clone(), seen),
+        event_task(bus.clone(), room, events, sessions.clone(), seen, &rules),
         typing
     );
 }
@@ -54,6 +55,7 @@ async fn event_task(
     mut subscriber: async_nats::Subscriber,
     sessions: Sessions,
     seen: Arc<AtomicU64>,
+    rules: &Rules,
 ) {
     // Events up to the log's head when the subscription began belong to the sessions' own
     // replays; after it, every room event must arrive here. The fan-out may also deliver a
@@ -70,9 +72,10 @@ async fn event_task(
         // it (core NATS dropped it, or interest had not reached the fan-out's server yet),
         // read the hole from the log before going on.
         if let Some(prev) = DeliveryHeaders::prev_seq(&message).filter(|p| *p > floor)
-            && let Err(e) = backfill(&bus, room, floor, seq, &sessions, &seen).await
+            && let Err(e) = backfill(&bus, room, floor, seq, &sessions, &seen, rules).await
         {
             tracing::warn!(%room, floor, prev, error = %e, "cannot fill a delivery gap; closing the room's sockets");
+            rules.broke();
             for sub in read(&sessions).values() {
                 sub.handle.close(
                     close_code::SERVICE_RESTART,
@@ -86,9 +89,12 @@ async fn event_task(
             Ok(event) => event,
             Err(e) => {
                 tracing::error!(%room, seq, error = %e, "undecodable delivery");
+                // It may have changed who may send: the rules cannot tell.
+                rules.broke();
                 continue;
             }
         };
+        rules.feed(seq, &event);
         deliver(
             room,
             seq,
@@ -97,6 +103,8 @@ async fn event_task(
             &sessions,
         );
     }
+    // The subscription ended: nothing more is heard of the room here.
+    rules.broke();
 }
 
 /// Reads the room's events after `floor` and before `until` from the log and delivers them
@@ -108,6 +116,7 @@ async fn backfill(
     until: u64,
     sessions: &Sessions,
     seen: &AtomicU64,
+    rules: &Rules,
 ) -> Result<(), BusError> {
     metrics::counter!("natter_gateway_delivery_gaps_total").increment(1);
     let replay = bus
@@ -116,14 +125,18 @@ async fn backfill(
     let natter_bus::Replay::Events(raw) = replay else {
         return Err(BusError::other("gap too large to fill"));
     };
+    let raw: Vec<_> = raw.into_iter().filter(|(s, _)| *s < until).collect();
     let events: Vec<(u64, Event)> = raw
-        .into_iter()
-        .filter(|(s, _)| *s < until)
-        .filter_map(|(seq, bytes)| Event::from_bytes(&bytes).ok().map(|e| (seq, e)))
+        .iter()
+        .filter_map(|(seq, bytes)| Event::from_bytes(bytes).ok().map(|e| (*seq, e)))
         .collect();
+    if events.len() != raw.len() {
+        rules.broke();
+    }
     let deleted = wire::deleted_in(&events);
     for (seq, event) in &events {
         seen.store(*seq, Ordering::Relaxed);
+        rules.feed(*seq, event);
         let frame = wire::stretch_frame(room, *seq, event, &deleted);
         deliver(room, *seq, event, frame, sessions);
     }

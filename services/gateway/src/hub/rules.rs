@@ -1,0 +1,466 @@
+//! Who may send in a room, kept in memory from the room's delivery feed, so that a send to a
+//! room with a socket on this gateway needs no PostgreSQL query.
+//!
+//! The rules (the room's kind, visibility and archive flag; its members' roles, mutes and
+//! bans) are read from the history read model once, at a seq `h` that is at least where the
+//! room's feed began, and every access change the feed delivered after `h` is applied on top;
+//! from then on the feed applies each change as it arrives. The feed is gap-checked (every
+//! delivery names the room's previous seq, and a hole is read from the log), so the rules are
+//! those of the log at the feed's position. They stop being used when that cannot be
+//! vouched for:
+//! - the feed broke (a hole it could not fill, a lost NATS connection, its task ended);
+//! - the feed fell behind: an event this gateway appended to the room has not come back on
+//!   the feed within [`BEHIND`] (the fan-out is down or slow), so changes appended elsewhere
+//!   may be missing too.
+//!
+//! Then, and until the rules are loaded, sends are checked against PostgreSQL as before. Either
+//! way the check sees the log as of some recent seq, and a removal appended after that seq but
+//! before the send's own event is not seen: the README's "Access, privacy and limits" says how
+//! far that goes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use natter_projections::history::queries::RoomAccess;
+use natter_schemas::Event;
+use natter_schemas::event::EventBody;
+use natter_schemas::model::{Role, RoomKind, Visibility};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// How long an event this gateway appended may take to come back on the room's feed before
+/// the feed counts as behind.
+pub(crate) const BEHIND: Duration = Duration::from_millis(500);
+/// Most access changes held while the rules load; past it the room is checked in PostgreSQL.
+const MAX_PENDING: usize = 10_000;
+/// Rooms with more members than this are checked in PostgreSQL (their rules would take
+/// megabytes on every gateway with a socket in them).
+const MAX_MEMBERS: i64 = 50_000;
+
+/// A change to who may send, as the feed delivers it.
+#[derive(Debug, Clone)]
+enum Change {
+    Member(Uuid, Role),
+    Role(Uuid, Role),
+    Removed(Uuid),
+    Banned(Uuid),
+    Unbanned(Uuid),
+    Muted(Uuid, DateTime<Utc>),
+    Unmuted(Uuid),
+    Archived,
+    Visibility(Visibility),
+}
+
+impl Change {
+    fn of(event: &Event) -> Option<Self> {
+        Some(match &event.body {
+            EventBody::MemberJoined(m) | EventBody::MemberInvited(m) => {
+                Self::Member(m.user_id, m.role)
+            }
+            EventBody::MemberRoleChanged(m) => Self::Role(m.user_id, m.role),
+            EventBody::MemberLeft(m) | EventBody::MemberKicked(m) => Self::Removed(m.user_id),
+            EventBody::MemberBanned(m) => Self::Banned(m.user_id),
+            EventBody::MemberUnbanned(m) => Self::Unbanned(m.user_id),
+            EventBody::MemberMuted(m) => Self::Muted(m.user_id, m.until),
+            EventBody::MemberUnmuted(m) => Self::Unmuted(m.user_id),
+            EventBody::RoomArchived(_) => Self::Archived,
+            EventBody::RoomUpdated(u) => Self::Visibility(u.visibility?),
+            _ => return None,
+        })
+    }
+}
+
+/// A room's rules at one seq: what the history read model's `rooms`, `members`, `bans` and
+/// `mutes` rows say, changed the way the history projection changes them.
+#[derive(Debug, Clone)]
+struct RoomRules {
+    kind: RoomKind,
+    visibility: Visibility,
+    archived: bool,
+    roles: HashMap<Uuid, Role>,
+    bans: HashSet<Uuid>,
+    /// Kept across leaving and joining again, like the `mutes` table.
+    mutes: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl RoomRules {
+    fn apply(&mut self, change: &Change) {
+        match *change {
+            // Joining again keeps the role held (the projection's ON CONFLICT DO NOTHING).
+            Change::Member(user, role) => {
+                self.roles.entry(user).or_insert(role);
+            }
+            Change::Role(user, role) => {
+                if let Some(held) = self.roles.get_mut(&user) {
+                    *held = role;
+                }
+            }
+            Change::Removed(user) => {
+                self.roles.remove(&user);
+            }
+            Change::Banned(user) => {
+                self.roles.remove(&user);
+                self.bans.insert(user);
+            }
+            Change::Unbanned(user) => {
+                self.bans.remove(&user);
+            }
+            Change::Muted(user, until) => {
+                self.mutes.insert(user, until);
+            }
+            Change::Unmuted(user) => {
+                self.mutes.remove(&user);
+            }
+            Change::Archived => self.archived = true,
+            Change::Visibility(v) => self.visibility = v,
+        }
+    }
+
+    fn access(&self, user: Uuid, last_seq: u64) -> RoomAccess {
+        let role = self.roles.get(&user).copied();
+        RoomAccess {
+            kind: self.kind,
+            visibility: self.visibility,
+            archived: self.archived,
+            last_seq,
+            role,
+            // A member's mute, as `members.muted_until` has it.
+            muted_until: role.and(self.mutes.get(&user).copied()),
+            banned: self.bans.contains(&user),
+        }
+    }
+}
+
+enum State {
+    /// Not loaded yet: the access changes the feed delivered since it began.
+    Loading {
+        pending: Vec<(u64, Change)>,
+        started: bool,
+    },
+    Ready {
+        rules: RoomRules,
+        /// Changes at or below this seq are in the rules already.
+        as_of: u64,
+    },
+    /// Not to be trusted any more (or never: a room too large).
+    Off,
+}
+
+/// One room's rules on this gateway, fed by its delivery task.
+pub(crate) struct Rules {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    state: State,
+    /// The feed began after this seq: every room event above it comes through the feed.
+    began: u64,
+    /// The newest seq the feed delivered.
+    fed: u64,
+    /// The feed has delivered an event, its previous seq checked: nothing between its start
+    /// and its position is missing. (Before that, an event appended while the subscription
+    /// was being made may not have come, in a cluster where interest takes a moment to
+    /// spread.)
+    proven: bool,
+    /// The newest seq this gateway appended to the room and the feed has not delivered yet,
+    /// and since when the feed owes one.
+    owed: Option<(u64, Instant)>,
+}
+
+/// What a send check gets from the rules.
+pub(crate) enum Verdict {
+    /// The sender's access, as of the feed's position.
+    Known(RoomAccess),
+    /// Ask PostgreSQL; `load` says the caller should start loading the rules.
+    Unknown { load: bool },
+}
+
+impl Rules {
+    pub(crate) fn new(began: u64) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                state: State::Loading {
+                    pending: Vec::new(),
+                    started: false,
+                },
+                began,
+                fed: began,
+                proven: false,
+                owed: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The feed delivered `event` at `seq` (in seq order, after any hole was filled).
+    pub(crate) fn feed(&self, seq: u64, event: &Event) {
+        let mut inner = self.lock();
+        inner.fed = inner.fed.max(seq);
+        inner.proven = true;
+        if inner.owed.is_some_and(|(owed, _)| owed <= seq) {
+            inner.owed = None;
+        }
+        let Some(change) = Change::of(event) else {
+            return;
+        };
+        match &mut inner.state {
+            State::Loading { pending, .. } => {
+                if pending.len() >= MAX_PENDING {
+                    inner.state = State::Off;
+                } else {
+                    pending.push((seq, change));
+                }
+            }
+            State::Ready { rules, as_of } => {
+                if seq > *as_of {
+                    rules.apply(&change);
+                    *as_of = seq;
+                }
+            }
+            State::Off => {}
+        }
+    }
+
+    /// This gateway appended an event to the room at `seq`: the feed owes it.
+    pub(crate) fn appended(&self, seq: u64) {
+        let mut inner = self.lock();
+        if seq > inner.fed {
+            let since = inner.owed.map_or_else(Instant::now, |(_, since)| since);
+            let owed = inner.owed.map_or(seq, |(owed, _)| owed.max(seq));
+            inner.owed = Some((owed, since));
+        }
+    }
+
+    /// The feed can no longer be vouched for.
+    pub(crate) fn broke(&self) {
+        self.lock().state = State::Off;
+    }
+
+    pub(crate) fn check(&self, user: Uuid) -> Verdict {
+        let mut inner = self.lock();
+        let behind = inner
+            .owed
+            .is_some_and(|(_, since)| since.elapsed() > BEHIND);
+        let trusted = inner.proven && !behind;
+        let fed = inner.fed;
+        match &mut inner.state {
+            State::Ready { rules, as_of } if trusted => {
+                Verdict::Known(rules.access(user, fed.max(*as_of)))
+            }
+            State::Loading { started, .. } if !*started => {
+                *started = true;
+                Verdict::Unknown { load: true }
+            }
+            _ => Verdict::Unknown { load: false },
+        }
+    }
+
+    /// The seq the history read model must reach before the rules are read: the feed's
+    /// position, so that every change between the read and the feed is in `pending`.
+    pub(crate) fn load_from(&self) -> u64 {
+        self.lock().fed
+    }
+
+    /// Reads the rules from the history read model and installs them; when that fails they
+    /// stay unloaded and the next check tries again.
+    pub(crate) async fn load(&self, pool: &PgPool, room: Uuid) {
+        match read(pool, room).await {
+            Ok(Some((rules, at))) => self.install(rules, at),
+            Ok(None) => self.lock().state = State::Off,
+            Err(e) => {
+                tracing::debug!(%room, error = %e, "cannot read the room's rules");
+                self.load_failed();
+            }
+        }
+    }
+
+    /// Loading could not start (the history read model did not reach the feed in time): the
+    /// next check tries again.
+    pub(crate) fn load_failed(&self) {
+        if let State::Loading { started, .. } = &mut self.lock().state {
+            *started = false;
+        }
+    }
+
+    fn install(&self, mut rules: RoomRules, at: u64) {
+        let mut inner = self.lock();
+        if at < inner.began {
+            // Changes between the read and the feed's start were never seen: try again later.
+            drop(inner);
+            self.load_failed();
+            return;
+        }
+        let State::Loading { pending, .. } = &mut inner.state else {
+            return;
+        };
+        for (_, change) in pending.iter().filter(|(seq, _)| *seq > at) {
+            rules.apply(change);
+        }
+        let as_of = pending.last().map_or(at, |(seq, _)| at.max(*seq));
+        inner.state = State::Ready { rules, as_of };
+    }
+}
+
+/// The room's rules and the history checkpoint they are at, read in one snapshot; None for a
+/// room that is not there or too large to hold.
+async fn read(pool: &PgPool, room: Uuid) -> Result<Option<(RoomRules, u64)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let at = natter_projections::checkpoint(&mut *tx, natter_projections::history::History::NAME)
+        .await
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    let room_row: Option<(String, String, bool, i64)> = sqlx::query_as(
+        "SELECT kind, visibility, archived,
+                (SELECT count(*) FROM members WHERE room_id = $1)
+         FROM rooms WHERE id = $1",
+    )
+    .bind(room)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((kind, visibility, archived, members)) = room_row else {
+        return Ok(None);
+    };
+    if members > MAX_MEMBERS {
+        return Ok(None);
+    }
+    let roles: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT user_id, role FROM members WHERE room_id = $1")
+            .bind(room)
+            .fetch_all(&mut *tx)
+            .await?;
+    let bans: Vec<Uuid> = sqlx::query_scalar("SELECT user_id FROM bans WHERE room_id = $1")
+        .bind(room)
+        .fetch_all(&mut *tx)
+        .await?;
+    let mutes: Vec<(Uuid, DateTime<Utc>)> =
+        sqlx::query_as("SELECT user_id, until FROM mutes WHERE room_id = $1")
+            .bind(room)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    let rules = RoomRules {
+        kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Room),
+        visibility: Visibility::parse(&visibility).unwrap_or(Visibility::Private),
+        archived,
+        roles: roles
+            .into_iter()
+            .filter_map(|(user, role)| Some((user, Role::parse(&role)?)))
+            .collect(),
+        bans: bans.into_iter().collect(),
+        mutes: mutes.into_iter().collect(),
+    };
+    Ok(Some((rules, at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natter_schemas::event::{MemberChanged, MemberRemoved, RoomArchived, RoomUpdated};
+
+    fn rules() -> RoomRules {
+        RoomRules {
+            kind: RoomKind::Room,
+            visibility: Visibility::Public,
+            archived: false,
+            roles: HashMap::new(),
+            bans: HashSet::new(),
+            mutes: HashMap::new(),
+        }
+    }
+
+    fn event(body: EventBody) -> Event {
+        Event::new(Uuid::new_v4(), Some(Uuid::new_v4()), body)
+    }
+
+    fn ready(r: &Rules) -> RoomRules {
+        match &r.lock().state {
+            State::Ready { rules, .. } => rules.clone(),
+            _ => panic!("not ready"),
+        }
+    }
+
+    #[test]
+    fn changes_after_the_read_are_applied_once_and_those_before_are_not() {
+        let alice = Uuid::new_v4();
+        let r = Rules::new(10);
+        let join = event(EventBody::MemberJoined(MemberChanged {
+            user_id: alice,
+            role: Role::Member,
+        }));
+        let kick = event(EventBody::MemberKicked(MemberRemoved { user_id: alice }));
+        r.feed(11, &join);
+        r.feed(12, &kick);
+        r.feed(13, &join);
+        // Read at 12: the join at 11 and the kick at 12 are in the rows (alice is not a
+        // member), the join at 13 is not.
+        r.install(rules(), 12);
+        assert_eq!(ready(&r).roles.get(&alice), Some(&Role::Member));
+        // Redelivered or older changes do nothing; newer ones apply.
+        r.feed(12, &kick);
+        assert!(ready(&r).roles.contains_key(&alice));
+        r.feed(14, &kick);
+        assert!(!ready(&r).roles.contains_key(&alice));
+    }
+
+    #[test]
+    fn a_read_from_before_the_feed_began_is_not_installed() {
+        let r = Rules::new(10);
+        r.install(rules(), 9);
+        assert!(matches!(
+            r.check(Uuid::new_v4()),
+            Verdict::Unknown { load: true }
+        ));
+    }
+
+    #[test]
+    fn a_feed_that_owes_this_gateway_an_event_for_too_long_is_not_trusted() {
+        let r = Rules::new(0);
+        r.install(rules(), 0);
+        // Not before the feed proved itself with a delivery.
+        assert!(matches!(
+            r.check(Uuid::new_v4()),
+            Verdict::Unknown { load: false }
+        ));
+        r.feed(
+            1,
+            &event(EventBody::RoomUpdated(RoomUpdated {
+                name: None,
+                topic: None,
+                visibility: None,
+            })),
+        );
+        assert!(matches!(r.check(Uuid::new_v4()), Verdict::Known(_)));
+        r.appended(5);
+        assert!(matches!(r.check(Uuid::new_v4()), Verdict::Known(_)));
+        r.lock().owed = Some((5, Instant::now() - BEHIND - Duration::from_millis(1)));
+        assert!(matches!(
+            r.check(Uuid::new_v4()),
+            Verdict::Unknown { load: false }
+        ));
+        r.feed(5, &event(EventBody::RoomArchived(RoomArchived {})));
+        assert!(matches!(r.check(Uuid::new_v4()), Verdict::Known(a) if a.archived));
+    }
+
+    #[test]
+    fn a_ban_removes_the_member_and_a_mute_outlives_leaving() {
+        let bob = Uuid::new_v4();
+        let mut rules = rules();
+        rules.apply(&Change::Member(bob, Role::Member));
+        let until = Utc::now() + chrono::Duration::hours(1);
+        rules.apply(&Change::Muted(bob, until));
+        rules.apply(&Change::Removed(bob));
+        assert_eq!(rules.access(bob, 0).muted_until, None);
+        rules.apply(&Change::Member(bob, Role::Member));
+        assert_eq!(rules.access(bob, 0).muted_until, Some(until));
+        rules.apply(&Change::Banned(bob));
+        let access = rules.access(bob, 0);
+        assert!(access.banned && access.role.is_none());
+    }
+}
