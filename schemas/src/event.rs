@@ -295,6 +295,12 @@ pub struct MessagePosted {
     pub thread_root_id: Option<Uuid>,
     #[serde(default)]
     pub mentions: Vec<Uuid>,
+    /// The seq of the log as the send's access check saw it: the history read model's
+    /// checkpoint in the query, or the position of the gateway's feed of the room. Lets every
+    /// reader of the log tell whether the sender lost the right to post in the room between
+    /// that check and the post itself. Absent in posts from before 0.3 and in generated logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<u64>,
 }
 
 /// A message's body was changed by its author. `mentions` replaces the message's mentions.
@@ -340,6 +346,7 @@ mod tests {
                 body: "hi".into(),
                 thread_root_id: None,
                 mentions: vec![],
+                checked_at: None,
             }),
         );
         let bytes = event.to_bytes();

@@ -83,6 +83,7 @@ fn posted(room: Uuid, sender: Uuid, n: usize, root: Option<Uuid>) -> Event {
             body: format!("m{n}"),
             thread_root_id: root,
             mentions: vec![],
+            checked_at: None,
         }),
     )
 }

@@ -345,6 +345,7 @@ async fn rebuild_killed_mid_way_leaves_live_untouched_and_reruns_cleanly() {
                 body: format!("bulk message {i}"),
                 thread_root_id: None,
                 mentions: Vec::new(),
+                checked_at: None,
             }),
         );
         let subject = bus.subjects().room_event(room, event.type_name());

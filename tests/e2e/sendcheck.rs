@@ -204,3 +204,56 @@ async fn a_retry_after_the_dedupe_window_is_answered_with_the_original() {
     assert_eq!(fresh["duplicate"], false, "{fresh}");
     env.cleanup().await;
 }
+
+/// The post's `checked_at` from the event in the log.
+async fn checked_at(env: &TestEnv, seq: u64) -> u64 {
+    let bus = env.bus().await;
+    let event =
+        natter_schemas::Event::from_bytes(&bus.get(seq).await.expect("event")).expect("decodes");
+    match event.body {
+        natter_schemas::event::EventBody::MessagePosted(p) => p.checked_at.expect("checked_at"),
+        other => panic!("not a post: {other:?}"),
+    }
+}
+
+/// Every post records the seq of the log its access check saw, checked in PostgreSQL or from
+/// memory: at or past the sender's joining (the check saw them a member), before the post.
+#[tokio::test]
+async fn posts_record_the_seq_their_check_saw() {
+    let env = TestEnv::new().await;
+    let db = Natter::start_role(&env, Role::All, natter_testkit::gateway_config()).await;
+    let memory = Natter::start_role(&env, Role::Gateway, memory_config()).await;
+    let alice = Api::register(&db.base, "alice").await;
+    let bob = Api::register(&db.base, "bob").await;
+    let room = alice.create_room("r", "public").await;
+    let (status, joined) = bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let bus = env.bus().await;
+    let joined_at = bus.last_seq().await.expect("head");
+
+    let seq = bob.send(room, "from-db", "checked in PostgreSQL").await;
+    let at = checked_at(&env, seq).await;
+    assert!(
+        (joined_at..seq).contains(&at),
+        "{joined_at} <= {at} < {seq}"
+    );
+
+    let bob_m = bob.at(&memory.base);
+    let mut ws = Ws::connect(&memory.ws_url(), bob.token())
+        .await
+        .expect("ws");
+    ws.subscribe(room).await;
+    warm_up(&mut ws, &bob_m, room, "warm").await;
+    let before = checks(&bob_m, "memory").await;
+    let reply = ws
+        .send_message(room, "from-memory", "checked from memory")
+        .await;
+    assert_eq!(checks(&bob_m, "memory").await, before + 1);
+    let seq = reply["seq"].as_u64().expect("seq");
+    let at = checked_at(&env, seq).await;
+    assert!(
+        (joined_at..seq).contains(&at),
+        "{joined_at} <= {at} < {seq}"
+    );
+    env.cleanup().await;
+}

@@ -112,6 +112,7 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         body: text,
                         thread_root_id: root,
                         mentions,
+                        checked_at: None,
                     }),
                 );
                 posted.push((
@@ -240,6 +241,7 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         body: "posted after an edit".to_owned(),
                         thread_root_id: None,
                         mentions: Vec::new(),
+                        checked_at: None,
                     }),
                 );
                 posted.push((room, id, actor, event.clone()));
@@ -312,6 +314,7 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
             body: "after a read that named it".into(),
             thread_root_id: None,
             mentions: vec![reader],
+            checked_at: None,
         }),
     ));
     events

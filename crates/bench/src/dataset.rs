@@ -321,6 +321,7 @@ async fn seed(client: &Client, args: &DatasetArgs) -> anyhow::Result<(Seeded, f6
                 body,
                 thread_root_id,
                 mentions,
+                checked_at: None,
             }),
         );
         out.append(&event, false).await?;

@@ -255,6 +255,7 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
                     body: sentence(&mut rng, &words),
                     thread_root_id,
                     mentions,
+                    checked_at: None,
                 })
             }
         };

@@ -161,6 +161,7 @@ mod tests {
                     body: body.into(),
                     thread_root_id: None,
                     mentions: vec![alice],
+                    checked_at: None,
                 }),
             )
         };

@@ -83,6 +83,9 @@ impl From<AccessRow> for RoomAccess {
 pub struct SendCheck {
     pub access: RoomAccess,
     pub existing: Option<(Uuid, u64)>,
+    /// The history read model's checkpoint in the same snapshot: the seq of the log this
+    /// check saw (a post's `checked_at`).
+    pub checked_at: u64,
 }
 
 #[derive(FromRow)]
@@ -91,6 +94,7 @@ struct SendCheckRow {
     access: AccessRow,
     existing_room: Option<Uuid>,
     existing_seq: Option<i64>,
+    checked_at: Option<i64>,
 }
 
 pub async fn send_check(
@@ -100,7 +104,8 @@ pub async fn send_check(
     message: Uuid,
 ) -> Result<Option<SendCheck>, sqlx::Error> {
     let row: Option<SendCheckRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ACCESS_COLUMNS}, x.room_id AS existing_room, x.seq AS existing_seq
+        "SELECT {ACCESS_COLUMNS}, x.room_id AS existing_room, x.seq AS existing_seq,
+                (SELECT last_seq FROM projection_checkpoints WHERE name = 'history') AS checked_at
          FROM rooms r
          LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2
          LEFT JOIN messages x ON x.id = $3
@@ -112,6 +117,10 @@ pub async fn send_check(
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| SendCheck {
+        checked_at: r
+            .checked_at
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(0),
         access: r.access.into(),
         existing: r
             .existing_room

@@ -128,6 +128,7 @@ pub async fn publish_message(
             body,
             thread_root_id,
             mentions,
+            checked_at: Some(check.checked_at),
         }),
     );
     let subject = state.bus().subjects().room_event(room, event.type_name());
@@ -165,6 +166,8 @@ async fn send_check(
     if let (Some(access), Sent::New) = (access, sent) {
         metrics::counter!("natter_send_checks_total", "from" => "memory").increment(1);
         return Ok(Some(queries::SendCheck {
+            // The rules are the log's as of this seq (the feed's position, or their read).
+            checked_at: access.last_seq,
             access,
             existing: None,
         }));
