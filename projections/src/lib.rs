@@ -16,6 +16,7 @@ pub mod db;
 pub mod group;
 pub mod history;
 pub mod live;
+mod losses;
 pub mod search;
 pub mod shadow;
 pub mod unread;

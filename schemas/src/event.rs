@@ -137,6 +137,54 @@ impl EventBody {
     }
 }
 
+/// Whose right to post in a room an event takes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostingLoss {
+    /// One user's: they left, were kicked, banned or muted.
+    User(Uuid),
+    /// Everyone's: the room was archived.
+    Everyone,
+}
+
+impl PostingLoss {
+    /// Whether this loss concerns posts by `sender`.
+    pub fn concerns(self, sender: Uuid) -> bool {
+        match self {
+            Self::User(user) => user == sender,
+            Self::Everyone => true,
+        }
+    }
+}
+
+impl EventBody {
+    /// Whose right to post in the event's room this event takes away.
+    pub fn posting_loss(&self) -> Option<PostingLoss> {
+        match self {
+            Self::MemberLeft(m) | Self::MemberKicked(m) | Self::MemberBanned(m) => {
+                Some(PostingLoss::User(m.user_id))
+            }
+            Self::MemberMuted(m) => Some(PostingLoss::User(m.user_id)),
+            Self::RoomArchived(_) => Some(PostingLoss::Everyone),
+            _ => None,
+        }
+    }
+}
+
+impl MessagePosted {
+    /// The rule every reader of the log applies to a post: it is **void** (no read model,
+    /// delivery or replay shows it) when, between the seq its access check saw
+    /// (`checked_at`) and its own `seq`, the log took its sender's right to post in the room
+    /// ([`EventBody::posting_loss`]). `lost` lists the seqs of such losses for this sender in
+    /// this room (every one below `seq` that the caller knows of, at least those above
+    /// `checked_at`). A post without `checked_at` (written before 0.3) is never void.
+    pub fn void_given(&self, seq: u64, lost: impl IntoIterator<Item = u64>) -> bool {
+        let Some(checked) = self.checked_at else {
+            return false;
+        };
+        lost.into_iter().any(|at| checked < at && at < seq)
+    }
+}
+
 /// The version written for new events of type `event_type`. Bump it when the shape of a type's
 /// `data` changes, and add the upcaster from the previous version in [`crate::upcast`].
 pub fn current_version(event_type: &str) -> u32 {

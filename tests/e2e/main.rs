@@ -32,6 +32,7 @@ mod sockets;
 mod suite;
 mod together;
 mod typing;
+mod void;
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! Sends checked from a gateway's memory (`NATTER_SEND_CHECK_FROM_MEMORY`): the room's rules
-//! kept from its delivery feed, and each sender's posted ids.
+//! Sends checked from a gateway's memory (`NATTER_SEND_CHECK_FROM_MEMORY`, the default): the
+//! room's rules kept from its delivery feed, and each sender's posted ids.
 
 use std::time::Duration;
 
@@ -8,6 +8,14 @@ use natter_testkit::{Api, Natter, Role, TestEnv, Ws};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+/// Sends checked in PostgreSQL, one query each.
+fn database_config() -> natter_gateway::GatewayConfig {
+    natter_gateway::GatewayConfig {
+        send_check_from_memory: false,
+        ..natter_testkit::gateway_config()
+    }
+}
 
 fn memory_config() -> natter_gateway::GatewayConfig {
     natter_gateway::GatewayConfig {
@@ -221,7 +229,7 @@ async fn checked_at(env: &TestEnv, seq: u64) -> u64 {
 #[tokio::test]
 async fn posts_record_the_seq_their_check_saw() {
     let env = TestEnv::new().await;
-    let db = Natter::start_role(&env, Role::All, natter_testkit::gateway_config()).await;
+    let db = Natter::start_role(&env, Role::All, database_config()).await;
     let memory = Natter::start_role(&env, Role::Gateway, memory_config()).await;
     let alice = Api::register(&db.base, "alice").await;
     let bob = Api::register(&db.base, "bob").await;

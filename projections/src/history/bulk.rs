@@ -345,6 +345,7 @@ async fn messages_posted(
     let mut times = Vec::with_capacity(n);
     let mut roots: Vec<Option<Uuid>> = Vec::with_capacity(n);
     let mut mentions = Vec::with_capacity(n);
+    let mut checked = Vec::with_capacity(n);
     for (seq, event) in events {
         let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) else {
             continue;
@@ -357,6 +358,7 @@ async fn messages_posted(
         bodies.push(p.body.as_str());
         times.push(event.occurred_at);
         roots.push(p.thread_root_id);
+        checked.push(crate::losses::checked_at(event));
         // Arrays of arrays cannot be unnested row by row: mentions travel as text.
         mentions.push(
             p.mentions
@@ -366,28 +368,40 @@ async fn messages_posted(
                 .join(","),
         );
     }
-    let inserted: Vec<(Option<Uuid>, Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
-                               thread_root_id, mentions)
-         SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
-                COALESCE(string_to_array(NULLIF(mentions, ''), ',')::uuid[], '{}')
-         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
-                     $7::timestamptz[], $8::uuid[], $9::text[])
-              AS t(id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id, mentions)
-         ON CONFLICT DO NOTHING
-         RETURNING thread_root_id, sender_id, created_at",
-    )
-    .bind(&ids)
-    .bind(&rooms)
-    .bind(&seqs)
-    .bind(&senders)
-    .bind(&client_ids)
-    .bind(&bodies)
-    .bind(&times)
-    .bind(&roots)
-    .bind(&mentions)
-    .fetch_all(&mut *conn)
-    .await?;
+    // Void posts (their sender lost the right to post after their check) are left out.
+    let void = crate::losses::void_sql(
+        "history_posting_losses",
+        "t.room_id",
+        "t.sender_id",
+        "t.checked",
+        "t.seq",
+    );
+    let inserted: Vec<(Option<Uuid>, Uuid, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
+                                   thread_root_id, mentions)
+             SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
+                    COALESCE(string_to_array(NULLIF(mentions, ''), ',')::uuid[], '{{}}')
+             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
+                         $7::timestamptz[], $8::uuid[], $9::text[], $10::bigint[])
+                  AS t(id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
+                       mentions, checked)
+             WHERE NOT {void}
+             ON CONFLICT DO NOTHING
+             RETURNING thread_root_id, sender_id, created_at"
+        )))
+        .bind(&ids)
+        .bind(&rooms)
+        .bind(&seqs)
+        .bind(&senders)
+        .bind(&client_ids)
+        .bind(&bodies)
+        .bind(&times)
+        .bind(&roots)
+        .bind(&mentions)
+        .bind(&checked)
+        .fetch_all(&mut *conn)
+        .await?;
     // Thread summaries: per root, the replies of this batch (in log order).
     let mut threads: HashMap<Uuid, (i32, chrono::DateTime<chrono::Utc>, Vec<Uuid>)> =
         HashMap::new();

@@ -51,6 +51,7 @@ impl Projection for History {
             "pins",
             "bans",
             "mutes",
+            "history_posting_losses",
         ]
     }
 
@@ -66,7 +67,10 @@ impl Projection for History {
         for segment in segments(events) {
             match segment {
                 Segment::Bulk(stretch) => apply_bulk(conn, stretch).await?,
-                Segment::One(seq, event) => apply_one(conn, seq, event).await?,
+                Segment::One(seq, event) => {
+                    apply_one(conn, seq, event).await?;
+                    crate::losses::record(conn, "history_posting_losses", seq, event).await?;
+                }
             }
         }
         raise_room_heads(conn, "rooms", "id", events).await

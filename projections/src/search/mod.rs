@@ -54,7 +54,11 @@ impl Projection for Search {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["search_messages", "search_settings"]
+        &[
+            "search_messages",
+            "search_settings",
+            "search_posting_losses",
+        ]
     }
 
     async fn prepare(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
@@ -66,14 +70,15 @@ impl Projection for Search {
         conn: &mut PgConnection,
         events: &[(u64, Event)],
     ) -> Result<(), sqlx::Error> {
-        // Only messages, edits and deletes matter here; runs of messages go in one insert.
+        // Only messages, edits, deletes and posting losses matter here; runs of messages go
+        // in one insert.
         let ignored = |e: &Event| {
             !matches!(
                 e.body,
                 EventBody::MessagePosted(_)
                     | EventBody::MessageEdited(_)
                     | EventBody::MessageDeleted(_)
-            )
+            ) && e.body.posting_loss().is_none()
         };
         let bulk = |_: u64, e: &Event| matches!(e.body, EventBody::MessagePosted(_));
         for step in steps(events, ignored, bulk) {
@@ -82,7 +87,12 @@ impl Projection for Search {
                     self.messages_posted(conn, &run).await?;
                     continue;
                 }
-                Step::One(_, event) => event,
+                Step::One(seq, event) => {
+                    if crate::losses::record(conn, "search_posting_losses", seq, event).await? {
+                        continue;
+                    }
+                    event
+                }
             };
             match &event.body {
                 EventBody::MessageEdited(e) => {
@@ -164,6 +174,7 @@ impl Search {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let mut checked = Vec::with_capacity(n);
         for (seq, event) in events {
             let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) else {
                 continue;
@@ -174,14 +185,25 @@ impl Search {
             senders.push(event.actor_id);
             times.push(event.occurred_at);
             bodies.push(p.body.as_str());
+            checked.push(crate::losses::checked_at(event));
         }
-        sqlx::query(
+        // Void posts are not indexed.
+        let void = crate::losses::void_sql(
+            "search_posting_losses",
+            "t.room_id",
+            "t.sender_id",
+            "t.checked",
+            "t.seq",
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO search_messages (message_id, room_id, seq, sender_id, created_at, tsv)
              SELECT id, room_id, seq, sender_id, created_at, to_tsvector($7::regconfig, body)
              FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::timestamptz[],
-                         $6::text[]) AS t(id, room_id, seq, sender_id, created_at, body)
-             ON CONFLICT DO NOTHING",
-        )
+                         $6::text[], $8::bigint[])
+                  AS t(id, room_id, seq, sender_id, created_at, body, checked)
+             WHERE NOT {void}
+             ON CONFLICT DO NOTHING"
+        )))
         .bind(&ids)
         .bind(&rooms)
         .bind(&seqs)
@@ -189,6 +211,7 @@ impl Search {
         .bind(&times)
         .bind(&bodies)
         .bind(&self.config)
+        .bind(&checked)
         .execute(&mut *conn)
         .await?;
         Ok(())

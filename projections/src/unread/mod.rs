@@ -46,6 +46,7 @@ impl Projection for Unread {
             "unread_messages",
             "read_positions",
             "unread_mentions",
+            "unread_posting_losses",
         ]
     }
 
@@ -60,7 +61,10 @@ impl Projection for Unread {
                     messages_posted(conn, &run).await?;
                     reads(conn, &run).await?;
                 }
-                Step::One(seq, event) => apply_one(conn, seq, event).await?,
+                Step::One(seq, event) => {
+                    apply_one(conn, seq, event).await?;
+                    crate::losses::record(conn, "unread_posting_losses", seq, event).await?;
+                }
             }
         }
         raise_room_heads(conn, "unread_rooms", "room_id", events).await
@@ -164,19 +168,20 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
 
 /// Events that change nothing here.
 fn ignored(event: &Event) -> bool {
-    !matches!(
-        event.body,
-        EventBody::RoomCreated(_)
-            | EventBody::MemberJoined(_)
-            | EventBody::MemberInvited(_)
-            | EventBody::MemberLeft(_)
-            | EventBody::MemberKicked(_)
-            | EventBody::MemberBanned(_)
-            | EventBody::ReadUpdated(_)
-            | EventBody::MessageEdited(_)
-            | EventBody::MessageDeleted(_)
-            | EventBody::MessagePosted(_)
-    )
+    event.body.posting_loss().is_none()
+        && !matches!(
+            event.body,
+            EventBody::RoomCreated(_)
+                | EventBody::MemberJoined(_)
+                | EventBody::MemberInvited(_)
+                | EventBody::MemberLeft(_)
+                | EventBody::MemberKicked(_)
+                | EventBody::MemberBanned(_)
+                | EventBody::ReadUpdated(_)
+                | EventBody::MessageEdited(_)
+                | EventBody::MessageDeleted(_)
+                | EventBody::MessagePosted(_)
+        )
 }
 
 /// Messages and reads go in bulk: a stretch of them is applied as its messages, then its reads.
@@ -303,11 +308,36 @@ async fn messages_posted(
         })
         .collect();
     let ids: Vec<Uuid> = posted.iter().map(|p| p.2).collect();
-    let known: Vec<Uuid> =
-        sqlx::query_scalar("SELECT message_id FROM unread_messages WHERE message_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rooms: Vec<Uuid> = posted.iter().map(|p| p.1).collect();
+    let senders: Vec<Uuid> = posted.iter().map(|p| p.3.actor_id).collect();
+    let checked: Vec<Option<i64>> = posted
+        .iter()
+        .map(|p| crate::losses::checked_at(p.3))
+        .collect();
+    let seqs: Vec<i64> = posted.iter().map(|p| p.0).collect();
+    // Counted already, or void (its sender lost the right to post after its check): either
+    // way not counted now.
+    let void = crate::losses::void_sql(
+        "unread_posting_losses",
+        "v.room",
+        "v.sender",
+        "v.checked",
+        "v.seq",
+    );
+    let known: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT message_id FROM unread_messages WHERE message_id = ANY($1)
+         UNION ALL
+         SELECT v.id FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[])
+                          AS v(id, room, sender, checked, seq)
+         WHERE {void}"
+    )))
+    .bind(&ids)
+    .bind(&rooms)
+    .bind(&senders)
+    .bind(&checked)
+    .bind(&seqs)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut seen: std::collections::HashSet<Uuid> = known.into_iter().collect();
     let fresh: Vec<_> = posted.into_iter().filter(|p| seen.insert(p.2)).collect();
     if fresh.is_empty() {

@@ -42,11 +42,9 @@ pub struct GatewayConfig {
     pub read_wait_ms: u64,
     /// Check sends against this gateway's memory of the room (kept from its delivery feed)
     /// and of the sender's message ids, instead of a PostgreSQL query per send, where that
-    /// memory can be vouched for. Off by default: that memory lags the log by the fan-out's
-    /// delay, so a mute or kick acknowledged to a moderator may not stop a send that another
-    /// gateway checks a moment later, until every reader of the log voids such posts (README,
-    /// "A send races a removal").
-    #[arg(long, env = "NATTER_SEND_CHECK_FROM_MEMORY", default_value_t = false)]
+    /// memory can be vouched for. Either way a post whose sender lost the right to post after
+    /// the check is void (README, "A send races a removal").
+    #[arg(long, env = "NATTER_SEND_CHECK_FROM_MEMORY", default_value_t = true, action = clap::ArgAction::Set)]
     pub send_check_from_memory: bool,
     /// Most sockets one user may hold open on one gateway; more are refused with 429.
     #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
@@ -87,7 +85,7 @@ impl Default for GatewayConfig {
             max_replay: 5000,
             heartbeat_ms: 30_000,
             read_wait_ms: 5000,
-            send_check_from_memory: false,
+            send_check_from_memory: true,
             max_connections_per_user: 20,
             max_subscriptions: 1000,
             allowed_origins: Vec::new(),

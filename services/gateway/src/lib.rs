@@ -31,6 +31,7 @@ pub mod sent;
 pub mod state;
 pub mod typing;
 pub mod validate;
+pub mod void;
 pub mod wire;
 pub mod ws;
 

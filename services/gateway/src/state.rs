@@ -90,7 +90,12 @@ impl AppState {
         let search =
             ProjectionWatch::start(&deps.bus, deps.pool.clone(), Search::NAME, shutdown.clone())
                 .await;
-        let hub = Hub::new(deps.bus.clone(), deps.pool.clone());
+        let hub = Hub::new(
+            deps.bus.clone(),
+            deps.pool.clone(),
+            history.clone(),
+            config.read_wait(),
+        );
         let sent = SentIds::new(
             deps.bus.clone(),
             deps.pool.clone(),

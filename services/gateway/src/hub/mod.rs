@@ -71,6 +71,9 @@ pub struct Hub(Arc<Inner>);
 
 struct Inner {
     bus: Bus,
+    /// The history read model's progress, for the losses a room's feed did not see.
+    history: crate::readwait::ProjectionWatch,
+    read_wait: std::time::Duration,
     /// The read models, for who may still see whose presence.
     pool: sqlx::PgPool,
     /// Room events and typing signals, per room.
@@ -82,9 +85,16 @@ struct Inner {
 }
 
 impl Hub {
-    pub fn new(bus: Bus, pool: sqlx::PgPool) -> Self {
+    pub fn new(
+        bus: Bus,
+        pool: sqlx::PgPool,
+        history: crate::readwait::ProjectionWatch,
+        read_wait: std::time::Duration,
+    ) -> Self {
         let hub = Self(Arc::new(Inner {
             bus,
+            history,
+            read_wait,
             pool,
             rooms: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
@@ -305,7 +315,19 @@ impl Hub {
             subject,
             Sub::new(session, member),
             self.0.bus.last_seq(),
-            |sub, sessions, seen, rules| room::room_task(bus, room, sub, sessions, seen, rules),
+            |sub, sessions, seen, rules| {
+                let feed = room::Feed {
+                    bus,
+                    room,
+                    sessions,
+                    seen,
+                    rules,
+                    pool: self.0.pool.clone(),
+                    history: self.0.history.clone(),
+                    read_wait: self.0.read_wait,
+                };
+                room::room_task(feed, sub)
+            },
         )
         .await?;
         metrics::gauge!("natter_gateway_rooms").set(count as f64);

@@ -16,17 +16,26 @@ use natter_schemas::model::Visibility;
 use uuid::Uuid;
 
 use super::{Outbound, Rules, Sessions, read, write};
+use crate::readwait::ProjectionWatch;
 use crate::wire::{self, encode};
 
+/// What a room's delivery task works with.
+pub(super) struct Feed {
+    pub bus: Bus,
+    pub room: Uuid,
+    pub sessions: Sessions,
+    /// The newest seq delivered (shared with the hub's entry).
+    pub seen: Arc<AtomicU64>,
+    pub rules: Arc<Rules>,
+    /// The history read model, for the losses before the feed began (void posts).
+    pub pool: sqlx::PgPool,
+    pub history: ProjectionWatch,
+    pub read_wait: Duration,
+}
+
 /// Delivers the room's events and typing signals until the entry is dropped.
-pub(super) async fn room_task(
-    bus: Bus,
-    room: Uuid,
-    events: async_nats::Subscriber,
-    sessions: Sessions,
-    seen: Arc<AtomicU64>,
-    rules: Arc<Rules>,
-) {
+pub(super) async fn room_task(feed: Feed, events: async_nats::Subscriber) {
+    let (bus, room) = (&feed.bus, feed.room);
     let typing = match bus
         .client()
         .subscribe(bus.subjects().typing_room(room))
@@ -40,27 +49,18 @@ pub(super) async fn room_task(
     };
     let typing = async {
         if let Some(typing) = typing {
-            typing_task(room, typing, sessions.clone()).await;
+            typing_task(room, typing, feed.sessions.clone()).await;
         }
     };
-    tokio::join!(
-        event_task(bus.clone(), room, events, sessions.clone(), seen, &rules),
-        typing
-    );
+    tokio::join!(event_task(&feed, events), typing);
 }
 
-async fn event_task(
-    bus: Bus,
-    room: Uuid,
-    mut subscriber: async_nats::Subscriber,
-    sessions: Sessions,
-    seen: Arc<AtomicU64>,
-    rules: &Rules,
-) {
+async fn event_task(feed: &Feed, mut subscriber: async_nats::Subscriber) {
+    let (room, rules, sessions) = (feed.room, &feed.rules, &feed.sessions);
     // Events up to the log's head when the subscription began belong to the sessions' own
     // replays; after it, every room event must arrive here. The fan-out may also deliver a
     // batch twice after a crash: each room's seqs only grow, so repeats are dropped.
-    let mut floor = seen.load(Ordering::Relaxed);
+    let mut floor = feed.seen.load(Ordering::Relaxed);
     while let Some(message) = subscriber.next().await {
         let Some(seq) = DeliveryHeaders::seq(&message) else {
             continue;
@@ -72,19 +72,13 @@ async fn event_task(
         // it (core NATS dropped it, or interest had not reached the fan-out's server yet),
         // read the hole from the log before going on.
         if let Some(prev) = DeliveryHeaders::prev_seq(&message).filter(|p| *p > floor)
-            && let Err(e) = backfill(&bus, room, floor, seq, &sessions, &seen, rules).await
+            && let Err(e) = backfill(feed, floor, seq).await
         {
             tracing::warn!(%room, floor, prev, error = %e, "cannot fill a delivery gap; closing the room's sockets");
-            rules.broke();
-            for sub in read(&sessions).values() {
-                sub.handle.close(
-                    close_code::SERVICE_RESTART,
-                    "deliveries were interrupted; reconnect and resume with since",
-                );
-            }
+            interrupted(feed);
         }
         floor = seq;
-        seen.store(seq, Ordering::Relaxed);
+        feed.seen.store(seq, Ordering::Relaxed);
         let event = match Event::from_bytes(&message.payload) {
             Ok(event) => event,
             Err(e) => {
@@ -95,31 +89,74 @@ async fn event_task(
             }
         };
         rules.feed(seq, &event);
-        deliver(
-            room,
-            seq,
-            &event,
-            wire::event_frame(room, seq, &event),
-            &sessions,
-        );
+        if passes(feed, seq, &event).await {
+            deliver(
+                room,
+                seq,
+                &event,
+                wire::event_frame(room, seq, &event),
+                sessions,
+            );
+        }
     }
     // The subscription ended: nothing more is heard of the room here.
     rules.broke();
 }
 
+/// Closes the room's sockets here: they resume with `since`, and the resume decides.
+fn interrupted(feed: &Feed) {
+    feed.rules.broke();
+    for sub in read(&feed.sessions).values() {
+        sub.handle.close(
+            close_code::SERVICE_RESTART,
+            "deliveries were interrupted; reconnect and resume with since",
+        );
+    }
+}
+
+/// Whether the event at `seq` (already fed to the rules) may be delivered: not a void post.
+/// A post whose check saw the log before this feed began is judged with the history read
+/// model's losses; when that cannot be done the sockets are closed instead.
+async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
+    let Some((post, sender)) = crate::void::post(event) else {
+        return true;
+    };
+    let Some(checked) = post.checked_at else {
+        return true;
+    };
+    let (from, mut losses) = feed.rules.losses();
+    if checked < from {
+        let read = async {
+            if !feed.history.wait_for(from, feed.read_wait).await {
+                return None;
+            }
+            crate::void::losses_from_history(&feed.pool, feed.room, checked, from)
+                .await
+                .ok()
+        };
+        match read.await {
+            Some(before) => losses.extend(before),
+            None => {
+                tracing::warn!(room = %feed.room, seq, "cannot tell whether a post is void; closing the room's sockets");
+                interrupted(feed);
+                return false;
+            }
+        }
+    }
+    if crate::void::is_void(post, sender, seq, &losses) {
+        metrics::counter!("natter_gateway_void_posts_total").increment(1);
+        return false;
+    }
+    true
+}
+
 /// Reads the room's events after `floor` and before `until` from the log and delivers them
 /// (without the text of messages deleted within them, as a resume would).
-async fn backfill(
-    bus: &Bus,
-    room: Uuid,
-    floor: u64,
-    until: u64,
-    sessions: &Sessions,
-    seen: &AtomicU64,
-    rules: &Rules,
-) -> Result<(), BusError> {
+async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
     metrics::counter!("natter_gateway_delivery_gaps_total").increment(1);
-    let replay = bus
+    let room = feed.room;
+    let replay = feed
+        .bus
         .replay_room(room, floor, 10_000, Duration::from_secs(5))
         .await?;
     let natter_bus::Replay::Events(raw) = replay else {
@@ -131,14 +168,16 @@ async fn backfill(
         .filter_map(|(seq, bytes)| Event::from_bytes(bytes).ok().map(|e| (*seq, e)))
         .collect();
     if events.len() != raw.len() {
-        rules.broke();
+        feed.rules.broke();
     }
     let deleted = wire::deleted_in(&events);
     for (seq, event) in &events {
-        seen.store(*seq, Ordering::Relaxed);
-        rules.feed(*seq, event);
-        let frame = wire::stretch_frame(room, *seq, event, &deleted);
-        deliver(room, *seq, event, frame, sessions);
+        feed.seen.store(*seq, Ordering::Relaxed);
+        feed.rules.feed(*seq, event);
+        if passes(feed, *seq, event).await {
+            let frame = wire::stretch_frame(room, *seq, event, &deleted);
+            deliver(room, *seq, event, frame, &feed.sessions);
+        }
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use natter_projections::history::queries::RoomAccess;
 use natter_schemas::Event;
-use natter_schemas::event::EventBody;
+use natter_schemas::event::{EventBody, PostingLoss};
 use natter_schemas::model::{Role, RoomKind, Visibility};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -35,6 +35,9 @@ use uuid::Uuid;
 pub(crate) const BEHIND: Duration = Duration::from_millis(500);
 /// Most access changes held while the rules load; past it the room is checked in PostgreSQL.
 const MAX_PENDING: usize = 10_000;
+/// Most posting losses remembered for void posts; past it the older half is asked of the
+/// history read model instead.
+const MAX_LOSSES: usize = 10_000;
 /// Rooms with more members than this are checked in PostgreSQL (their rules would take
 /// megabytes on every gateway with a socket in them).
 const MAX_MEMBERS: i64 = 50_000;
@@ -167,6 +170,9 @@ struct Inner {
     /// The newest seq this gateway appended to the room and the feed has not delivered yet,
     /// and since when the feed owes one.
     owed: Option<(u64, Instant)>,
+    /// The room's posting losses the feed delivered after `losses_from` (for void posts).
+    losses: Vec<(u64, PostingLoss)>,
+    losses_from: u64,
 }
 
 /// What a send check gets from the rules.
@@ -189,6 +195,8 @@ impl Rules {
                 fed: began,
                 proven: false,
                 owed: None,
+                losses: Vec::new(),
+                losses_from: began,
             }),
         }
     }
@@ -204,6 +212,13 @@ impl Rules {
         inner.proven = true;
         if inner.owed.is_some_and(|(owed, _)| owed <= seq) {
             inner.owed = None;
+        }
+        if let Some(loss) = event.body.posting_loss() {
+            if inner.losses.len() >= MAX_LOSSES {
+                let older: Vec<_> = inner.losses.drain(..MAX_LOSSES / 2).collect();
+                inner.losses_from = older.last().map_or(inner.losses_from, |(seq, _)| *seq);
+            }
+            inner.losses.push((seq, loss));
         }
         let Some(change) = Change::of(event) else {
             return;
@@ -234,6 +249,12 @@ impl Rules {
             let owed = inner.owed.map_or(seq, |(owed, _)| owed.max(seq));
             inner.owed = Some((owed, since));
         }
+    }
+
+    /// The room's posting losses the feed delivered, and the seq after which it has them all.
+    pub(crate) fn losses(&self) -> (u64, Vec<(u64, PostingLoss)>) {
+        let inner = self.lock();
+        (inner.losses_from, inner.losses.clone())
     }
 
     /// The feed can no longer be vouched for.

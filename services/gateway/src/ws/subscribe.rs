@@ -176,6 +176,22 @@ async fn start(
                             }
                             last_seq = last_seq.max(seq);
                         }
+                        // Void posts are left out: those whose check saw the log before
+                        // the stretch are judged with the history read model's losses.
+                        let before = match crate::void::needs_before(&events, since) {
+                            None => Vec::new(),
+                            Some(lowest) => {
+                                if !state.history().wait_for(since, timeout).await {
+                                    return Err(ApiError::unavailable(format!(
+                                        "the read models have not reached seq {since} yet; retry shortly"
+                                    )));
+                                }
+                                crate::void::losses_from_history(state.pool(), room, lowest, since)
+                                    .await?
+                            }
+                        };
+                        let void = crate::void::void_in(&events, &before);
+                        events.retain(|(seq, _)| !void.contains(seq));
                         (
                             true,
                             since,

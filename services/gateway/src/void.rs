@@ -1,0 +1,92 @@
+//! Void posts, for the gateway's readers of the log (live deliveries, filled gaps, resumes).
+//!
+//! A post is void when its sender lost the right to post in the room between the seq its
+//! access check saw and its own ([`MessagePosted::void_given`]); the read models leave such
+//! posts out, and no socket gets them either. A reader of a stretch of the log knows the
+//! losses inside the stretch; for a post whose check saw the log before the stretch began,
+//! the losses before it come from the history read model's `history_posting_losses`.
+
+use std::collections::HashSet;
+
+use natter_schemas::Event;
+use natter_schemas::event::{EventBody, MessagePosted, PostingLoss};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// The post in `event`, with its sender.
+pub fn post(event: &Event) -> Option<(&MessagePosted, Uuid)> {
+    match &event.body {
+        EventBody::MessagePosted(p) => Some((p, event.actor_id)),
+        _ => None,
+    }
+}
+
+/// Whether a post at `seq` by `sender` is void given `losses` (seq, loss): at least every loss
+/// of the room above the post's `checked_at` and below `seq`.
+pub fn is_void(
+    post: &MessagePosted,
+    sender: Uuid,
+    seq: u64,
+    losses: &[(u64, PostingLoss)],
+) -> bool {
+    post.void_given(
+        seq,
+        losses
+            .iter()
+            .filter(|(_, loss)| loss.concerns(sender))
+            .map(|(at, _)| *at),
+    )
+}
+
+/// The lowest `checked_at` of the stretch's posts that saw the log before `start` (so need
+/// losses from before the stretch), if any.
+pub fn needs_before(events: &[(u64, Event)], start: u64) -> Option<u64> {
+    events
+        .iter()
+        .filter_map(|(_, e)| post(e).and_then(|(p, _)| p.checked_at))
+        .filter(|checked| *checked < start)
+        .min()
+}
+
+/// The seqs of the void posts of a stretch of a room's events, given the room's losses before
+/// it (at least those above [`needs_before`]).
+pub fn void_in(events: &[(u64, Event)], before: &[(u64, PostingLoss)]) -> HashSet<u64> {
+    let mut losses = before.to_vec();
+    let mut void = HashSet::new();
+    for (seq, event) in events {
+        if let Some(loss) = event.body.posting_loss() {
+            losses.push((*seq, loss));
+        } else if let Some((p, sender)) = post(event)
+            && is_void(p, sender, *seq, &losses)
+        {
+            void.insert(*seq);
+        }
+    }
+    void
+}
+
+/// The room's posting losses at seqs in `(after, through]`, from the history read model (which
+/// must have applied `through`).
+pub async fn losses_from_history(
+    pool: &PgPool,
+    room: Uuid,
+    after: u64,
+    through: u64,
+) -> Result<Vec<(u64, PostingLoss)>, sqlx::Error> {
+    let rows: Vec<(i64, Option<Uuid>)> = sqlx::query_as(
+        "SELECT seq, user_id FROM history_posting_losses
+         WHERE room_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+    )
+    .bind(room)
+    .bind(i64::try_from(after).unwrap_or(i64::MAX))
+    .bind(i64::try_from(through).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, user)| {
+            let loss = user.map_or(PostingLoss::Everyone, PostingLoss::User);
+            (u64::try_from(seq).unwrap_or(0), loss)
+        })
+        .collect())
+}

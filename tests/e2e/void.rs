@@ -1,0 +1,151 @@
+//! Void posts: a post whose sender lost the right to post in the room between the seq its
+//! check saw (`checked_at`) and its own is shown by no reader of the log: not history, unread
+//! or search, not a live socket (on a gateway whose feed saw the loss, or one that began after
+//! it), not a resume.
+
+use natter_bus::Bus;
+use natter_schemas::Event;
+use natter_schemas::event::{EventBody, MessagePosted};
+use natter_testkit::{Api, Natter, Role, TestEnv, Ws};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Appends a post by `sender` whose check saw the log at `checked_at`, as a gateway would.
+async fn post(bus: &Bus, room: Uuid, sender: Uuid, body: &str, checked_at: Option<u64>) -> u64 {
+    let event = Event::new(
+        sender,
+        Some(room),
+        EventBody::MessagePosted(MessagePosted {
+            message_id: natter_schemas::ids::message_id(sender, body),
+            client_msg_id: body.to_owned(),
+            body: body.to_owned(),
+            thread_root_id: None,
+            mentions: Vec::new(),
+            checked_at,
+        }),
+    );
+    let subject = bus.subjects().room_event(room, event.type_name());
+    bus.append(subject, &event, None, false)
+        .await
+        .expect("append")
+        .seq
+}
+
+/// The bodies of the posts among `frames` (room events).
+fn bodies(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["event"]["type"] == "message.posted")
+        .filter_map(|f| f["event"]["data"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Room events on `ws` until the post with body `last`.
+async fn posts_until(ws: &mut Ws, last: &str) -> Vec<String> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = ws.next_of("event").await;
+        let done = frame["event"]["data"]["body"] == last;
+        frames.push(frame);
+        if done {
+            return bodies(&frames);
+        }
+    }
+}
+
+/// The posts a resume from `since` replays.
+async fn replayed(ws_url: &str, api: &Api, room: Uuid, since: u64, last: &str) -> Vec<String> {
+    let mut ws = Ws::connect(ws_url, api.token()).await.expect("ws");
+    let reply = ws
+        .request(json!({"type": "subscribe", "room_id": room, "since": since}))
+        .await;
+    assert_eq!(reply["data"]["recovered"], true, "{reply}");
+    posts_until(&mut ws, last).await
+}
+
+#[tokio::test]
+async fn a_post_whose_sender_lost_the_right_after_its_check_is_shown_nowhere() {
+    let env = TestEnv::new().await;
+    let a = Natter::start(&env).await;
+    let b = Natter::start_role(&env, Role::Gateway, natter_testkit::gateway_config()).await;
+    let bus = env.bus().await;
+    let alice = Api::register(&a.base, "alice").await;
+    let bob = Api::register(&a.base, "bob").await;
+    let room = alice.create_room("r", "public").await;
+    let (status, _) = bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    // On gateway A the room's feed begins before the kick.
+    let mut on_a = Ws::connect(&a.ws_url(), alice.token()).await.expect("ws");
+    on_a.subscribe(room).await;
+    let before = bus.last_seq().await.expect("head");
+
+    let (status, _) = alice
+        .delete(&format!("/v1/rooms/{room}/members/{}", bob.id()))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let kicked = bus.last_seq().await.expect("head");
+    // On gateway B it begins after it.
+    let mut on_b = Ws::connect(&b.ws_url(), alice.token()).await.expect("ws");
+    on_b.subscribe(room).await;
+
+    // Checked before the kick, appended after it: void. Checked after it (the rule alone
+    // decides here), or from before checks were recorded: kept.
+    post(&bus, room, bob.id(), "voided", Some(kicked - 1)).await;
+    post(&bus, room, bob.id(), "checked-after", Some(kicked)).await;
+    let last = post(&bus, room, bob.id(), "unchecked", None).await;
+    let kept = vec!["checked-after".to_owned(), "unchecked".to_owned()];
+
+    assert_eq!(posts_until(&mut on_a, "unchecked").await, kept, "live on A");
+    assert_eq!(posts_until(&mut on_b, "unchecked").await, kept, "live on B");
+    // Resumes: the kick inside the stretch, and before it (from the history read model).
+    assert_eq!(
+        replayed(&a.ws_url(), &alice, room, before, "unchecked").await,
+        kept
+    );
+    assert_eq!(
+        replayed(&b.ws_url(), &alice, room, kicked, "unchecked").await,
+        kept
+    );
+
+    let (_, page) = alice
+        .get(&format!(
+            "/v1/rooms/{room}/messages?limit=100&min_seq={last}"
+        ))
+        .await;
+    let history: Vec<&str> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert!(!history.contains(&"voided"), "{history:?}");
+    assert!(history.contains(&"checked-after") && history.contains(&"unchecked"));
+    let (_, unread) = alice.get(&format!("/v1/unread?min_seq={last}")).await;
+    assert_eq!(unread["rooms"][0]["unread"], 2, "{unread}");
+    let (_, found) = alice
+        .get(&format!("/v1/search?q=voided&min_seq={last}"))
+        .await;
+    assert_eq!(found["results"], json!([]), "{found}");
+    let (_, found) = alice
+        .get(&format!("/v1/search?q=unchecked&min_seq={last}"))
+        .await;
+    assert_eq!(
+        found["results"].as_array().map(Vec::len),
+        Some(1),
+        "{found}"
+    );
+
+    // Archiving takes everyone's right: a post checked before it is void too.
+    let (status, _) = alice.delete(&format!("/v1/rooms/{room}")).await;
+    assert!(status.is_success(), "{status}");
+    let archived = bus.last_seq().await.expect("head");
+    let last = post(&bus, room, alice.id(), "after-archive", Some(archived - 1)).await;
+    let (_, page) = alice
+        .get(&format!(
+            "/v1/rooms/{room}/messages?limit=100&min_seq={last}"
+        ))
+        .await;
+    assert!(!page.to_string().contains("after-archive"), "{page}");
+    env.cleanup().await;
+}
