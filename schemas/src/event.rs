@@ -384,6 +384,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_post_is_void_only_for_a_loss_strictly_between_its_check_and_itself() {
+        let post = |checked_at| MessagePosted {
+            message_id: Uuid::nil(),
+            client_msg_id: "c".into(),
+            body: "b".into(),
+            thread_root_id: None,
+            mentions: Vec::new(),
+            checked_at,
+        };
+        // Post at 10, checked at 5.
+        assert!(post(Some(5)).void_given(10, [7]));
+        assert!(!post(Some(5)).void_given(10, [5]), "the check saw it");
+        assert!(!post(Some(5)).void_given(10, [10, 12]), "after the post");
+        assert!(!post(Some(5)).void_given(10, []));
+        assert!(!post(None).void_given(10, [7]), "written before checked_at");
+    }
+
+    #[test]
     fn round_trips_through_bytes_with_type_and_data() {
         let event = Event::new(
             Uuid::now_v7(),
