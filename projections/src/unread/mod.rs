@@ -14,7 +14,7 @@
 
 pub mod queries;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
@@ -225,46 +225,39 @@ async fn reads(conn: &mut PgConnection, events: &[(u64, &Event)]) -> Result<(), 
         seqs.push(seq);
         ats.push(at);
     }
-    let moved: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
-        "UPDATE read_positions p SET last_read_seq = v.s, read_at = v.at,
-                read_ordinal = GREATEST(p.read_ordinal, COALESCE(
-                    (SELECT ordinal FROM unread_messages
-                     WHERE room_id = v.r AND seq <= v.s ORDER BY seq DESC LIMIT 1), 0))
-         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[]) AS v(r, u, s, at)
-         WHERE p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
-         RETURNING p.room_id, p.user_id, p.last_read_seq",
-    )
-    .bind(&rooms)
-    .bind(&users)
-    .bind(&seqs)
-    .bind(&ats)
-    .fetch_all(&mut *conn)
-    .await?;
-    drop_passed_mentions(conn, moved).await
-}
-
-/// Drops the unread mentions at or before each moved position `(room, user, seq)`.
-async fn drop_passed_mentions(
-    conn: &mut PgConnection,
-    moved: Vec<(Uuid, Uuid, i64)>,
-) -> Result<(), sqlx::Error> {
-    if moved.is_empty() {
-        return Ok(());
-    }
-    let (rooms, (users, seqs)): (Vec<Uuid>, (Vec<Uuid>, Vec<i64>)) =
-        moved.into_iter().map(|(r, u, s)| (r, (u, s))).unzip();
-    sqlx::query(sqlx::AssertSqlSafe(drop_mentions(
-        "(room_id, user_id, seq) IN (
-             SELECT x.room_id, x.user_id, x.seq FROM unread_mentions x
-             JOIN unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(r, u, s)
-               ON x.room_id = v.r AND x.user_id = v.u AND x.seq <= v.s)",
+    sqlx::query(sqlx::AssertSqlSafe(move_positions(
+        "last_read_seq = v.s, read_at = v.at,
+         read_ordinal = GREATEST(p.read_ordinal, COALESCE(
+             (SELECT ordinal FROM unread_messages
+              WHERE room_id = v.r AND seq <= v.s ORDER BY seq DESC LIMIT 1), 0))",
+        "unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[]) AS v(r, u, s, at)",
     )))
     .bind(&rooms)
     .bind(&users)
     .bind(&seqs)
+    .bind(&ats)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Moves members' positions forward (`set`, with the positions in `from` as `v.r`, `v.u`,
+/// `v.s`; never back), drops the unread mentions each moved position passes and lowers their
+/// counters by as many, in one statement. (The counter is lowered in the same update: a row
+/// is updated once per statement, and the count reads the mentions as they were before.)
+fn move_positions(set: &str, from: &str) -> String {
+    format!(
+        "WITH moved AS (
+             UPDATE read_positions p SET {set},
+                    mentions = p.mentions - (SELECT count(*) FROM unread_mentions x
+                                             WHERE x.room_id = p.room_id AND x.user_id = p.user_id
+                                               AND x.seq <= v.s)
+             FROM {from}
+             WHERE p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
+             RETURNING p.room_id, p.user_id, p.last_read_seq)
+         DELETE FROM unread_mentions x USING moved m
+         WHERE x.room_id = m.room_id AND x.user_id = m.user_id AND x.seq <= m.last_read_seq"
+    )
 }
 
 /// Deletes the `unread_mentions` rows matching `condition` and lowers their members'
@@ -315,8 +308,12 @@ async fn messages_posted(
         .map(|p| crate::losses::checked_at(p.3))
         .collect();
     let seqs: Vec<i64> = posted.iter().map(|p| p.0).collect();
-    // Counted already, or void (its sender lost the right to post after its check): either
-    // way not counted now.
+    let mut locked = rooms.clone();
+    locked.sort_unstable();
+    locked.dedup();
+    // One statement: each room's count so far (its row locked, in a fixed order), and the
+    // posts not to count: counted already, or void (their sender lost the right to post
+    // after their check).
     let void = crate::losses::void_sql(
         "unread_posting_losses",
         "v.room",
@@ -324,36 +321,44 @@ async fn messages_posted(
         "v.checked",
         "v.seq",
     );
-    let known: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT message_id FROM unread_messages WHERE message_id = ANY($1)
-         UNION ALL
-         SELECT v.id FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[])
-                          AS v(id, room, sender, checked, seq)
-         WHERE {void}"
-    )))
-    .bind(&ids)
-    .bind(&rooms)
-    .bind(&senders)
-    .bind(&checked)
-    .bind(&seqs)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut seen: std::collections::HashSet<Uuid> = known.into_iter().collect();
+    let rows: Vec<(Option<Uuid>, Option<Uuid>, Option<i64>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH counts AS (
+                 INSERT INTO unread_rooms (room_id) SELECT unnest($6::uuid[])
+                 ON CONFLICT (room_id) DO UPDATE SET messages = unread_rooms.messages
+                 RETURNING room_id, messages)
+             SELECT NULL::uuid, room_id, messages FROM counts
+             UNION ALL
+             SELECT message_id, NULL, NULL FROM unread_messages WHERE message_id = ANY($1)
+             UNION ALL
+             SELECT v.id, NULL, NULL
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[])
+                  AS v(id, room, sender, checked, seq)
+             WHERE {void}"
+        )))
+        .bind(&ids)
+        .bind(&rooms)
+        .bind(&senders)
+        .bind(&checked)
+        .bind(&seqs)
+        .bind(&locked)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut seen: std::collections::HashSet<Uuid> = HashSet::new();
+    let mut counts: Vec<(Uuid, i64)> = Vec::new();
+    for row in rows {
+        match row {
+            (Some(id), _, _) => {
+                seen.insert(id);
+            }
+            (None, Some(room), Some(n)) => counts.push((room, n)),
+            _ => {}
+        }
+    }
     let fresh: Vec<_> = posted.into_iter().filter(|p| seen.insert(p.2)).collect();
     if fresh.is_empty() {
         return Ok(());
     }
-    let mut rooms: Vec<Uuid> = fresh.iter().map(|p| p.1).collect();
-    rooms.sort_unstable();
-    rooms.dedup();
-    let counts: Vec<(Uuid, i64)> = sqlx::query_as(
-        "INSERT INTO unread_rooms (room_id) SELECT unnest($1::uuid[])
-         ON CONFLICT (room_id) DO UPDATE SET messages = unread_rooms.messages
-         RETURNING room_id, messages",
-    )
-    .bind(&rooms)
-    .fetch_all(&mut *conn)
-    .await?;
     let mut counts: HashMap<Uuid, i64> = counts.into_iter().collect();
 
     let n = fresh.len();
@@ -383,22 +388,19 @@ async fn messages_posted(
             x_ids.push(*id);
         }
     }
+    let (c_rooms, c_counts): (Vec<Uuid>, Vec<i64>) = counts.into_iter().unzip();
     sqlx::query(
-        "INSERT INTO unread_messages (room_id, seq, ordinal, message_id)
-         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::uuid[])
-         ON CONFLICT DO NOTHING",
+        "WITH added AS (
+             INSERT INTO unread_messages (room_id, seq, ordinal, message_id)
+             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::uuid[])
+             ON CONFLICT DO NOTHING)
+         UPDATE unread_rooms r SET messages = v.n
+         FROM unnest($5::uuid[], $6::bigint[]) AS v(id, n) WHERE r.room_id = v.id",
     )
     .bind(&m_rooms)
     .bind(&m_seqs)
     .bind(&m_ords)
     .bind(&m_ids)
-    .execute(&mut *conn)
-    .await?;
-    let (c_rooms, c_counts): (Vec<Uuid>, Vec<i64>) = counts.into_iter().unzip();
-    sqlx::query(
-        "UPDATE unread_rooms r SET messages = v.n
-         FROM unnest($1::uuid[], $2::bigint[]) AS v(id, n) WHERE r.room_id = v.id",
-    )
     .bind(&c_rooms)
     .bind(&c_counts)
     .execute(&mut *conn)
@@ -432,19 +434,17 @@ async fn messages_posted(
         s_ords.push(ord);
         s_ats.push(at);
     }
-    let moved: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
-        "UPDATE read_positions p SET last_read_seq = v.s, read_ordinal = v.o, read_at = v.at
-         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::timestamptz[])
-              AS v(r, u, s, o, at)
-         WHERE p.room_id = v.r AND p.user_id = v.u AND p.last_read_seq < v.s
-         RETURNING p.room_id, p.user_id, p.last_read_seq",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(move_positions(
+        "last_read_seq = v.s, read_ordinal = v.o, read_at = v.at",
+        "unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+              AS v(r, u, s, o, at)",
+    )))
     .bind(&s_rooms)
     .bind(&s_users)
     .bind(&s_seqs)
     .bind(&s_ords)
     .bind(&s_ats)
-    .fetch_all(&mut *conn)
+    .execute(&mut *conn)
     .await?;
-    drop_passed_mentions(conn, moved).await
+    Ok(())
 }
