@@ -12,7 +12,14 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// Appends a post by `sender` whose check saw the log at `checked_at`, as a gateway would.
-async fn post(bus: &Bus, room: Uuid, sender: Uuid, body: &str, checked_at: Option<u64>) -> u64 {
+async fn post(
+    bus: &Bus,
+    room: Uuid,
+    sender: Uuid,
+    body: &str,
+    checked_at: Option<u64>,
+    mentions: Vec<Uuid>,
+) -> u64 {
     let event = Event::new(
         sender,
         Some(room),
@@ -21,7 +28,7 @@ async fn post(bus: &Bus, room: Uuid, sender: Uuid, body: &str, checked_at: Optio
             client_msg_id: body.to_owned(),
             body: body.to_owned(),
             thread_root_id: None,
-            mentions: Vec::new(),
+            mentions,
             checked_at,
         }),
     );
@@ -91,11 +98,19 @@ async fn a_post_whose_sender_lost_the_right_after_its_check_is_shown_nowhere() {
 
     // Checked before the kick, appended after it: void. Checked after it (the rule alone
     // decides here), or from before checks were recorded: kept.
-    post(&bus, room, bob.id(), "voided", Some(kicked - 1)).await;
-    post(&bus, room, bob.id(), "checked-after", Some(kicked)).await;
-    let last = post(&bus, room, bob.id(), "unchecked", None).await;
+    // Alice is mentioned in both: only the post that stands reaches her as a notice.
+    let mut notices = Ws::connect(&a.ws_url(), alice.token()).await.expect("ws");
+    let me = vec![alice.id()];
+    post(&bus, room, bob.id(), "voided", Some(kicked - 1), me.clone()).await;
+    post(&bus, room, bob.id(), "checked-after", Some(kicked), me).await;
+    let last = post(&bus, room, bob.id(), "unchecked", None, Vec::new()).await;
     let kept = vec!["checked-after".to_owned(), "unchecked".to_owned()];
 
+    let notice = notices.next_of("notice").await;
+    assert_eq!(
+        notice["event"]["data"]["body"], "checked-after",
+        "the void post's notice came first: {notice}"
+    );
     assert_eq!(posts_until(&mut on_a, "unchecked").await, kept, "live on A");
     assert_eq!(posts_until(&mut on_b, "unchecked").await, kept, "live on B");
     // Resumes: the kick inside the stretch, and before it (from the history read model).
@@ -140,7 +155,15 @@ async fn a_post_whose_sender_lost_the_right_after_its_check_is_shown_nowhere() {
     let (status, _) = alice.delete(&format!("/v1/rooms/{room}")).await;
     assert!(status.is_success(), "{status}");
     let archived = bus.last_seq().await.expect("head");
-    let last = post(&bus, room, alice.id(), "after-archive", Some(archived - 1)).await;
+    let last = post(
+        &bus,
+        room,
+        alice.id(),
+        "after-archive",
+        Some(archived - 1),
+        Vec::new(),
+    )
+    .await;
     let (_, page) = alice
         .get(&format!(
             "/v1/rooms/{room}/messages?limit=100&min_seq={last}"

@@ -350,7 +350,15 @@ impl Hub {
             subject,
             Sub::new(session, true),
             std::future::ready(Ok(0)),
-            |sub, sessions, _, _| signals::user_task(sub, sessions),
+            |sub, sessions, _, _| {
+                signals::user_task(
+                    sub,
+                    sessions,
+                    self.0.pool.clone(),
+                    self.0.history.clone(),
+                    self.0.read_wait,
+                )
+            },
         )
         .await?;
         Ok(())
