@@ -172,3 +172,68 @@ async fn a_post_whose_sender_lost_the_right_after_its_check_is_shown_nowhere() {
     assert!(!page.to_string().contains("after-archive"), "{page}");
     env.cleanup().await;
 }
+
+/// A send checked against a read model that had not seen the sender's kick yet is appended
+/// after it: the gateway whose feed has the kick answers `forbidden` instead of an ack, and the
+/// post is void everywhere.
+#[tokio::test]
+async fn a_send_that_lands_after_its_senders_kick_is_refused_not_acked() {
+    let env = TestEnv::new().await;
+    let config = natter_gateway::GatewayConfig {
+        // Checked in PostgreSQL, which is made to lag below; short read-your-writes waits.
+        send_check_from_memory: false,
+        read_wait_ms: 300,
+        ..natter_testkit::gateway_config()
+    };
+    let projector =
+        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+    let _fanout = Natter::start_role(&env, Role::Fanout, natter_testkit::gateway_config()).await;
+    let gateway = Natter::start_role(&env, Role::Gateway, config).await;
+    let bus = env.bus().await;
+    let alice = Api::register(&gateway.base, "alice").await;
+    let bob = Api::register(&gateway.base, "bob").await;
+    let room = alice.create_room("r", "public").await;
+    let (status, _) = bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut on = Ws::connect(&gateway.ws_url(), alice.token())
+        .await
+        .expect("ws");
+    on.subscribe(room).await;
+
+    // The read models stop; the kick is appended all the same (its reply waits for them in
+    // vain), and the gateway's feed delivers it.
+    projector.stop().await;
+    let (status, reply) = alice
+        .delete(&format!("/v1/rooms/{room}/members/{}", bob.id()))
+        .await;
+    assert!(
+        status == StatusCode::SERVICE_UNAVAILABLE || status.is_success(),
+        "{status} {reply}"
+    );
+    let kicked = bus.last_seq().await.expect("head");
+    loop {
+        let frame = on.next_of("event").await;
+        if frame["seq"] == kicked {
+            break;
+        }
+    }
+    let (status, reply) = bob
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            json!({"client_msg_id": "late", "body": "late"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+    let late = bus.last_seq().await.expect("head");
+    assert!(late > kicked, "the post was appended");
+
+    let _projector =
+        Natter::start_role(&env, Role::Projector, natter_testkit::gateway_config()).await;
+    let (_, page) = alice
+        .get(&format!(
+            "/v1/rooms/{room}/messages?limit=100&min_seq={late}"
+        ))
+        .await;
+    assert!(!page.to_string().contains("\"late\""), "{page}");
+    env.cleanup().await;
+}

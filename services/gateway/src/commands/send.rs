@@ -38,6 +38,9 @@ pub enum Published {
 pub struct PendingSend {
     state: AppState,
     room: Uuid,
+    actor: Uuid,
+    /// The seq of the log the send's check saw (the post's `checked_at`).
+    checked_at: u64,
     message_id: Uuid,
     ack: natter_bus::PendingAppend,
     started: std::time::Instant,
@@ -57,7 +60,19 @@ impl PendingSend {
             }
         } else {
             metrics::counter!("natter_messages_sent_total").increment(1);
-            self.state.hub().appended(self.room, appended.seq).await;
+            let hub = self.state.hub();
+            hub.appended(self.room, appended.seq).await;
+            // The sender lost the right to post after the check and before the post landed,
+            // and this gateway's feed of the room already shows it: the post is void, and the
+            // sender is told so rather than acked.
+            if hub
+                .known_void(self.room, self.actor, self.checked_at, appended.seq)
+                .await
+            {
+                return Err(ApiError::forbidden(
+                    "you lost the right to post in this room before your message arrived: it is not shown",
+                ));
+            }
         }
         Ok(SendReply {
             message_id: self.message_id,
@@ -140,6 +155,8 @@ pub async fn publish_message(
     Ok(Published::Pending(PendingSend {
         state: state.clone(),
         room,
+        actor,
+        checked_at: check.checked_at,
         message_id,
         ack,
         started,

@@ -184,6 +184,33 @@ impl Hub {
         }
     }
 
+    /// Whether this gateway's feed of `room` already shows that `sender` lost the right to
+    /// post there after `checked_at` and before `seq` (so their post at `seq` is void). False
+    /// when it does not know of such a loss.
+    pub(crate) async fn known_void(
+        &self,
+        room: Uuid,
+        sender: Uuid,
+        checked_at: u64,
+        seq: u64,
+    ) -> bool {
+        let Some(rules) = self
+            .0
+            .rooms
+            .lock()
+            .await
+            .get(&room)
+            .map(|e| e.rules.clone())
+        else {
+            return false;
+        };
+        // A loss found proves it; one before the feed's memory is simply not found.
+        let (_, losses) = rules.losses();
+        losses
+            .iter()
+            .any(|(at, loss)| checked_at < *at && *at < seq && loss.concerns(sender))
+    }
+
     /// This gateway appended an event to `room` at `seq`: its feed owes it (a feed that
     /// falls behind is not trusted for sends).
     pub(crate) async fn appended(&self, room: Uuid, seq: u64) {
