@@ -193,20 +193,34 @@ pub(crate) fn steps<'a>(
     })
 }
 
-/// Raises `<table>.last_seq` (rows keyed by `<key>`) to each room's newest seq among `events`:
-/// once per room per batch, whatever the events were.
+/// Each room's newest seq among `events`.
+pub(crate) fn room_heads<'a>(
+    events: impl IntoIterator<Item = (u64, &'a Event)>,
+) -> std::collections::HashMap<uuid::Uuid, i64> {
+    let mut heads = std::collections::HashMap::new();
+    for (seq, event) in events {
+        if let Some(room) = event.room_id {
+            let head: &mut i64 = heads.entry(room).or_default();
+            *head = (*head).max(seq_i64(seq));
+        }
+    }
+    heads
+}
+
+/// Raises `table`'s `last_seq` of each room in `events` to the room's newest seq there, in one
+/// statement; rooms that `raised` already took that far (in a statement of their own) are left
+/// out, and no statement runs when none is left.
 pub(crate) async fn raise_room_heads(
     conn: &mut PgConnection,
     table: &'static str,
     key: &'static str,
     events: &[(u64, Event)],
+    raised: &std::collections::HashMap<uuid::Uuid, i64>,
 ) -> Result<(), sqlx::Error> {
-    let mut heads: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
-    for (seq, event) in events {
-        if let Some(room) = event.room_id {
-            let head = heads.entry(room).or_default();
-            *head = (*head).max(seq_i64(*seq));
-        }
+    let mut heads = room_heads(events.iter().map(|(seq, e)| (*seq, e)));
+    heads.retain(|room, head| raised.get(room).is_none_or(|done| done < head));
+    if heads.is_empty() {
+        return Ok(());
     }
     let (rooms, seqs): (Vec<uuid::Uuid>, Vec<i64>) = heads.into_iter().unzip();
     sqlx::query(sqlx::AssertSqlSafe(format!(

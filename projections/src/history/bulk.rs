@@ -78,22 +78,26 @@ pub(super) fn segments(events: &[(u64, Event)]) -> impl Iterator<Item = Segment<
     })
 }
 
-/// Applies a bulk stretch (see [`segments`]).
+/// Applies a bulk stretch (see [`segments`]); returns the rooms' `last_seq` it raised (to
+/// their newest post in the stretch).
 pub(super) async fn apply_bulk(
     conn: &mut PgConnection,
     events: &[(u64, Event)],
-) -> Result<(), sqlx::Error> {
+) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
     let posts: Vec<(u64, &Event)> = events
         .iter()
         .filter(|(_, e)| matches!(e.body, EventBody::MessagePosted(_)))
         .map(|(seq, e)| (*seq, e))
         .collect();
+    let mut raised = HashMap::new();
     if !posts.is_empty() {
-        messages_posted(conn, &posts).await?;
+        raised = crate::room_heads(posts.iter().copied());
+        messages_posted(conn, &posts, &raised).await?;
     }
     reactions(conn, events).await?;
     edits(conn, events).await?;
-    deletes(conn, events).await
+    deletes(conn, events).await?;
+    Ok(raised)
 }
 
 /// The reactions of a stretch, reduced per (message, emoji, user) in log order: a key whose
@@ -328,13 +332,17 @@ async fn deletes(conn: &mut PgConnection, events: &[(u64, Event)]) -> Result<(),
 /// Most thread participants kept on a thread root.
 const MAX_THREAD_PARTICIPANTS: i32 = 20;
 
-/// Inserts a run of `message.posted` events with one statement. The primary key is derived
+/// Inserts a run of `message.posted` events with one statement, which also raises the rooms'
+/// `last_seq` to `heads`. The primary key is derived
 /// from (sender, client_msg_id): a send appended twice (a retry after the log's dedupe window)
 /// leaves one message, the first, and counts as one reply.
 async fn messages_posted(
     conn: &mut PgConnection,
     events: &[(u64, &Event)],
+    heads: &HashMap<Uuid, i64>,
 ) -> Result<(), sqlx::Error> {
+    let (head_rooms, head_seqs): (Vec<Uuid>, Vec<i64>) =
+        heads.iter().map(|(room, seq)| (*room, *seq)).unzip();
     let n = events.len();
     let mut ids = Vec::with_capacity(n);
     let mut rooms = Vec::with_capacity(n);
@@ -378,7 +386,10 @@ async fn messages_posted(
     );
     let inserted: Vec<(Option<Uuid>, Uuid, chrono::DateTime<chrono::Utc>)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
+            "WITH heads AS (
+                 UPDATE rooms r SET last_seq = GREATEST(r.last_seq, h.seq)
+                 FROM unnest($11::uuid[], $12::bigint[]) AS h(id, seq) WHERE r.id = h.id)
+             INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
                                    thread_root_id, mentions)
              SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
                     COALESCE(string_to_array(NULLIF(mentions, ''), ',')::uuid[], '{{}}')
@@ -400,6 +411,8 @@ async fn messages_posted(
         .bind(&roots)
         .bind(&mentions)
         .bind(&checked)
+        .bind(&head_rooms)
+        .bind(&head_seqs)
         .fetch_all(&mut *conn)
         .await?;
     // Thread summaries: per root, the replies of this batch (in log order).

@@ -63,17 +63,18 @@ impl Projection for History {
         // The bulk of a log (messages, edits, deletes, reactions, reads) is applied a
         // stretch at a time, a few set-based statements per stretch; everything else (rooms,
         // members, pins, ...) one event at a time, in log order. Each room's `last_seq` is
-        // raised once per batch.
+        // raised once per batch (with its posts, when they are the room's newest events).
+        let mut raised = std::collections::HashMap::new();
         for segment in segments(events) {
             match segment {
-                Segment::Bulk(stretch) => apply_bulk(conn, stretch).await?,
+                Segment::Bulk(stretch) => raised.extend(apply_bulk(conn, stretch).await?),
                 Segment::One(seq, event) => {
                     apply_one(conn, seq, event).await?;
                     crate::losses::record(conn, "history_posting_losses", seq, event).await?;
                 }
             }
         }
-        raise_room_heads(conn, "rooms", "id", events).await
+        raise_room_heads(conn, "rooms", "id", events, &raised).await
     }
 }
 

@@ -55,10 +55,11 @@ impl Projection for Unread {
         conn: &mut PgConnection,
         events: &[(u64, Event)],
     ) -> Result<(), sqlx::Error> {
+        let mut raised = HashMap::new();
         for step in steps(events, ignored, bulk) {
             match step {
                 Step::Bulk(run) => {
-                    messages_posted(conn, &run).await?;
+                    raised.extend(messages_posted(conn, &run).await?);
                     reads(conn, &run).await?;
                 }
                 Step::One(seq, event) => {
@@ -67,7 +68,7 @@ impl Projection for Unread {
                 }
             }
         }
-        raise_room_heads(conn, "unread_rooms", "room_id", events).await
+        raise_room_heads(conn, "unread_rooms", "room_id", events, &raised).await
     }
 }
 
@@ -290,7 +291,7 @@ fn add_mentions(select: &str) -> String {
 async fn messages_posted(
     conn: &mut PgConnection,
     events: &[(u64, &Event)],
-) -> Result<(), sqlx::Error> {
+) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
     let posted: Vec<(i64, Uuid, Uuid, &Event, &[Uuid])> = events
         .iter()
         .filter_map(|(seq, e)| match (&e.body, e.room_id) {
@@ -355,9 +356,15 @@ async fn messages_posted(
             _ => {}
         }
     }
+    // Each room's newest post of the run: its `last_seq`, raised with the counts below.
+    let heads = crate::room_heads(
+        posted
+            .iter()
+            .map(|p| (u64::try_from(p.0).unwrap_or(0), p.3)),
+    );
     let fresh: Vec<_> = posted.into_iter().filter(|p| seen.insert(p.2)).collect();
     if fresh.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
     let mut counts: HashMap<Uuid, i64> = counts.into_iter().collect();
 
@@ -389,13 +396,18 @@ async fn messages_posted(
         }
     }
     let (c_rooms, c_counts): (Vec<Uuid>, Vec<i64>) = counts.into_iter().unzip();
+    let c_heads: Vec<i64> = c_rooms
+        .iter()
+        .map(|room| heads.get(room).copied().unwrap_or(0))
+        .collect();
     sqlx::query(
         "WITH added AS (
              INSERT INTO unread_messages (room_id, seq, ordinal, message_id)
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::uuid[])
              ON CONFLICT DO NOTHING)
-         UPDATE unread_rooms r SET messages = v.n
-         FROM unnest($5::uuid[], $6::bigint[]) AS v(id, n) WHERE r.room_id = v.id",
+         UPDATE unread_rooms r SET messages = v.n, last_seq = GREATEST(r.last_seq, v.head)
+         FROM unnest($5::uuid[], $6::bigint[], $7::bigint[]) AS v(id, n, head)
+         WHERE r.room_id = v.id",
     )
     .bind(&m_rooms)
     .bind(&m_seqs)
@@ -403,6 +415,7 @@ async fn messages_posted(
     .bind(&m_ids)
     .bind(&c_rooms)
     .bind(&c_counts)
+    .bind(&c_heads)
     .execute(&mut *conn)
     .await?;
     // Mentions first: a mentioned member who posts later in this run reads past them below.
@@ -446,5 +459,5 @@ async fn messages_posted(
     .bind(&s_ats)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(heads)
 }
