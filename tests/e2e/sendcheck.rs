@@ -265,3 +265,73 @@ async fn posts_record_the_seq_their_check_saw() {
     );
     env.cleanup().await;
 }
+
+/// With PostgreSQL out of reach, sends to a room whose rules and sender this gateway holds
+/// still go through and reach the room's sockets; once it is back, history has them.
+#[tokio::test]
+async fn sends_go_on_while_postgres_is_out_of_reach() {
+    let proxy = natter_testkit::Proxy::start("127.0.0.1:5432").await;
+    let env = TestEnv::new().await.database_via(proxy.port);
+    let natter = Natter::start_role(&env, Role::All, memory_config()).await;
+    let alice = Api::register(&natter.base, "alice").await;
+    let bob = Api::register(&natter.base, "bob").await;
+    let room = alice.create_room("r", "public").await;
+    let (status, _) = bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut alice_ws = Ws::connect(&natter.ws_url(), alice.token())
+        .await
+        .expect("ws");
+    alice_ws.subscribe(room).await;
+    let mut bob_ws = Ws::connect(&natter.ws_url(), bob.token())
+        .await
+        .expect("ws");
+    bob_ws.subscribe(room).await;
+    warm_up(&mut bob_ws, &bob, room, "warm").await;
+
+    proxy.cut();
+    // Out of reach indeed: what needs PostgreSQL fails.
+    let (status, reply) = alice.get(&format!("/v1/rooms/{room}/messages")).await;
+    assert!(status.is_server_error(), "{status} {reply}");
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let reply = bob_ws
+            .send_message(room, &format!("down-{i}"), &format!("while down {i}"))
+            .await;
+        sent.push(reply["seq"].as_u64().expect("seq"));
+    }
+    let mut delivered = Vec::new();
+    while delivered.len() < 3 {
+        let frame = alice_ws.next_of("event").await;
+        if frame["event"]["data"]["body"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("while down"))
+        {
+            delivered.push(frame["seq"].as_u64().expect("seq"));
+        }
+    }
+    assert_eq!(delivered, sent);
+
+    proxy.restore();
+    let last = *sent.last().expect("sent");
+    let (status, page) = alice
+        .get(&format!(
+            "/v1/rooms/{room}/messages?limit=10&min_seq={last}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let stored: Vec<u64> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("while down"))
+        })
+        .filter_map(|m| m["seq"].as_u64())
+        .collect();
+    let mut stored = stored;
+    stored.sort_unstable();
+    assert_eq!(stored, sent);
+    env.cleanup().await;
+}

@@ -82,6 +82,18 @@ impl TestEnv {
         self
     }
 
+    /// Reaches PostgreSQL through `127.0.0.1:<port>` (a [`crate::Proxy`] to it).
+    pub fn database_via(mut self, port: u16) -> Self {
+        let url = &self.conn.database_url;
+        let (Some(at), Some(scheme)) = (url.find('@'), url.find("://")) else {
+            panic!("cannot reroute {url}");
+        };
+        let start = at.max(scheme + 2) + 1;
+        let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        self.conn.database_url = format!("{}127.0.0.1:{port}{}", &url[..start], &url[end..]);
+        self
+    }
+
     /// The log of this namespace, opened as the roles open it.
     pub async fn bus(&self) -> natter_bus::Bus {
         natter::open_log(&self.conn, &StreamArgs::default(), "natter-test")

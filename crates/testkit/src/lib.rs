@@ -8,11 +8,14 @@
 //!   [`NatterProcess`]: the real binary as a child process (for kill -9 and multi-process).
 //! - [`Api`]: a REST client; [`Ws`]: a WebSocket client.
 //! - [`wait_until`]: poll a condition instead of sleeping.
+//! - [`Proxy`]: a TCP proxy to cut a server away from natter and give it back.
 
 mod client;
 mod env;
 mod process;
+mod proxy;
 
 pub use client::{Api, Ws, WsClosed, seqs};
 pub use env::{Natter, Role, TestEnv, gateway_config, wait_until};
 pub use process::{NatterProcess, natter_binary};
+pub use proxy::Proxy;
