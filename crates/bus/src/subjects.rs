@@ -82,8 +82,21 @@ impl Subjects {
         format!("{}.typing.room.{room}", self.ns)
     }
 
+    /// Where a projection's checkpoint is announced after each commit of its own.
     pub fn checkpoint(&self, projection: &str) -> String {
         format!("{}.proj.{projection}", self.ns)
+    }
+
+    /// Where the live projector announces the checkpoints of the read models it applied
+    /// together, in one message (`name=seq` pairs, space-separated).
+    pub fn checkpoints_together(&self) -> String {
+        format!("{}.proj.together", self.ns)
+    }
+
+    /// Every checkpoint announcement: [`Subjects::checkpoint`] and
+    /// [`Subjects::checkpoints_together`].
+    pub fn all_checkpoints(&self) -> String {
+        format!("{}.proj.*", self.ns)
     }
 
     /// The prefix of every Redis key of this namespace (`<ns>:`).

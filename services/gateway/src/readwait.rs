@@ -1,9 +1,11 @@
 //! Read-your-writes: wait (bounded) until a projection has applied a given seq.
 //!
-//! Projectors announce their checkpoint on `<ns>.proj.<name>` after every commit; this keeps the
-//! newest value in a watch channel. A slow poll of the checkpoint row covers announcements that
-//! were lost (core NATS is at-most-once) or sent before this gateway started.
+//! Projectors announce checkpoints after every commit (`<ns>.proj.<name>` for one read model,
+//! `<ns>.proj.together` for those the live projector applied in one transaction); this keeps
+//! each read model's newest value in a watch channel. A slow poll of the checkpoint rows covers
+//! announcements that were lost (core NATS is at-most-once) or sent before this gateway started.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,24 +22,38 @@ pub struct ProjectionWatch {
 }
 
 impl ProjectionWatch {
-    pub async fn start(bus: &Bus, pool: PgPool, name: &'static str, shutdown: Shutdown) -> Self {
-        let initial = natter_projections::checkpoint(&pool, name)
-            .await
-            .unwrap_or(0);
-        let (tx, rx) = watch::channel(initial);
-        let tx = Arc::new(tx);
+    /// Watches of `names`, fed by one subscription to every checkpoint announcement (a read
+    /// model's own, and the live projector's for those applied together) and one poll of
+    /// their rows every 500 ms.
+    pub async fn start_all<const N: usize>(
+        bus: &Bus,
+        pool: PgPool,
+        names: [&'static str; N],
+        shutdown: Shutdown,
+    ) -> [Self; N] {
+        let mut initial = [0u64; N];
+        for (at, name) in initial.iter_mut().zip(names) {
+            *at = natter_projections::checkpoint(&pool, name)
+                .await
+                .unwrap_or(0);
+        }
+        let watches: [Self; N] = std::array::from_fn(|i| {
+            let (tx, rx) = watch::channel(initial[i]);
+            Self {
+                rx,
+                tx: Arc::new(tx),
+            }
+        });
+        let by_name: Arc<HashMap<&'static str, Self>> =
+            Arc::new(names.iter().copied().zip(watches.iter().cloned()).collect());
         let subscription = bus
             .client()
-            .subscribe(bus.subjects().checkpoint(name))
+            .subscribe(bus.subjects().all_checkpoints())
             .await;
-        let announced = tx.clone();
-        let stop = shutdown.clone();
+        let (announced, stop) = (by_name.clone(), shutdown.clone());
         tokio::spawn(async move {
             let Ok(mut sub) = subscription else {
-                tracing::warn!(
-                    projection = name,
-                    "cannot subscribe to checkpoints; polling only"
-                );
+                tracing::warn!("cannot subscribe to checkpoints; polling only");
                 return;
             };
             loop {
@@ -45,28 +61,38 @@ impl ProjectionWatch {
                     () = stop.wait() => break,
                     msg = sub.next() => {
                         let Some(msg) = msg else { break };
-                        if let Some(seq) = std::str::from_utf8(&msg.payload).ok().and_then(|s| s.parse().ok()) {
-                            announced.send_if_modified(|cur| raise(cur, seq));
+                        for (name, seq) in parse(&msg.subject, &msg.payload) {
+                            if let Some(watch) = announced.get(name) {
+                                watch.observe(seq);
+                            }
                         }
                     }
                 }
             }
         });
-        let polled = tx.clone();
+        let all: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tokio::select! {
                     () = shutdown.wait() => break,
                     _ = tick.tick() => {
-                        if let Ok(seq) = natter_projections::checkpoint(&pool, name).await {
-                            polled.send_if_modified(|cur| raise(cur, seq));
+                        let rows: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+                            "SELECT name, last_seq FROM projection_checkpoints WHERE name = ANY($1)",
+                        )
+                        .bind(&all)
+                        .fetch_all(&pool)
+                        .await;
+                        for (name, seq) in rows.unwrap_or_default() {
+                            if let (Some(watch), Ok(seq)) = (by_name.get(name.as_str()), u64::try_from(seq)) {
+                                watch.observe(seq);
+                            }
                         }
                     }
                 }
             }
         });
-        Self { rx, tx }
+        watches
     }
 
     /// The newest checkpoint known.
@@ -95,5 +121,43 @@ fn raise(current: &mut u64, seq: u64) -> bool {
         true
     } else {
         false
+    }
+}
+
+/// The `(projection, seq)` pairs of a checkpoint announcement: `<ns>.proj.<name>` carries one
+/// seq; `<ns>.proj.together` carries `name=seq` pairs.
+fn parse<'a>(subject: &'a str, payload: &'a [u8]) -> Vec<(&'a str, u64)> {
+    let Ok(text) = std::str::from_utf8(payload) else {
+        return Vec::new();
+    };
+    let name = subject.rsplit('.').next().unwrap_or_default();
+    if name == "together" {
+        text.split_whitespace()
+            .filter_map(|pair| {
+                let (name, seq) = pair.split_once('=')?;
+                Some((name, seq.parse().ok()?))
+            })
+            .collect()
+    } else {
+        text.trim()
+            .parse()
+            .map(|seq| vec![(name, seq)])
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn announcements_of_one_and_of_several_read_models() {
+        assert_eq!(parse("ns.proj.history", b"42"), vec![("history", 42)]);
+        assert_eq!(
+            parse("ns.proj.together", b"history=7 unread=7 search=6"),
+            vec![("history", 7), ("unread", 7), ("search", 6)]
+        );
+        assert!(parse("ns.proj.history", b"x").is_empty());
+        assert!(parse("ns.proj.together", b"history=x").is_empty());
     }
 }

@@ -77,19 +77,13 @@ impl AppState {
             config.jwt_secret().as_bytes(),
             Duration::from_secs(config.token_ttl_secs),
         );
-        let history = ProjectionWatch::start(
+        let [history, unread, search] = ProjectionWatch::start_all(
             &deps.bus,
             deps.pool.clone(),
-            History::NAME,
+            [History::NAME, Unread::NAME, Search::NAME],
             shutdown.clone(),
         )
         .await;
-        let unread =
-            ProjectionWatch::start(&deps.bus, deps.pool.clone(), Unread::NAME, shutdown.clone())
-                .await;
-        let search =
-            ProjectionWatch::start(&deps.bus, deps.pool.clone(), Search::NAME, shutdown.clone())
-                .await;
         let hub = Hub::new(
             deps.bus.clone(),
             deps.pool.clone(),

@@ -196,6 +196,7 @@ pub async fn run_live(
                         last_commit = Some(tokio::time::Instant::now());
                         backoff = Backoff::default();
                         let covered = stretch.through + 1 - stretch.from;
+                        let mut applied = Vec::with_capacity(members.len());
                         for (k, member) in members.into_iter().enumerate() {
                             let slot = &mut slots[together[k]];
                             match member {
@@ -203,12 +204,10 @@ pub async fn run_live(
                                     slot.statistics
                                         .reached(&pool, &*slot.projection, reached)
                                         .await;
-                                    announce(
-                                        &bus,
+                                    applied.push((
                                         slot.projection.name(),
                                         Applied { reached, covered },
-                                    )
-                                    .await;
+                                    ));
                                 }
                                 Member::Held | Member::Behind(_) => {
                                     tracing::info!(
@@ -220,6 +219,7 @@ pub async fn run_live(
                                 }
                             }
                         }
+                        announce_together(&bus, &applied).await;
                         break;
                     }
                     Err(GroupFailure {
@@ -321,10 +321,7 @@ async fn apply(
 
 /// Metrics for a commit, and its checkpoint on core NATS for readers waiting on it.
 async fn announce(bus: &Bus, name: &'static str, applied: Applied) {
-    metrics::counter!("natter_projected_events_total", "projection" => name)
-        .increment(applied.covered);
-    metrics::gauge!("natter_projection_checkpoint", "projection" => name)
-        .set(applied.reached as f64);
+    record(name, applied);
     let _ = bus
         .notify(
             bus.subjects().checkpoint(name),
@@ -332,4 +329,34 @@ async fn announce(bus: &Bus, name: &'static str, applied: Applied) {
             Bytes::from(applied.reached.to_string()),
         )
         .await;
+}
+
+/// Announces the read models applied together in one message (one NATS message per commit,
+/// however many read models; `name=seq` pairs).
+async fn announce_together(bus: &Bus, applied: &[(&'static str, Applied)]) {
+    if applied.is_empty() {
+        return;
+    }
+    let mut payload = String::new();
+    for (name, applied) in applied {
+        record(name, *applied);
+        if !payload.is_empty() {
+            payload.push(' ');
+        }
+        payload.push_str(&format!("{name}={}", applied.reached));
+    }
+    let _ = bus
+        .notify(
+            bus.subjects().checkpoints_together(),
+            None,
+            Bytes::from(payload),
+        )
+        .await;
+}
+
+fn record(name: &'static str, applied: Applied) {
+    metrics::counter!("natter_projected_events_total", "projection" => name)
+        .increment(applied.covered);
+    metrics::gauge!("natter_projection_checkpoint", "projection" => name)
+        .set(applied.reached as f64);
 }
