@@ -3,7 +3,7 @@
 //! voids ([`natter_schemas::event::MessagePosted::void_given`]) and is still rebuilt alone.
 
 use natter_schemas::Event;
-use natter_schemas::event::PostingLoss;
+use natter_schemas::posting::PostingLoss;
 use sqlx::PgConnection;
 
 use crate::seq_i64;

@@ -18,6 +18,7 @@ pub mod export;
 pub mod frames;
 pub mod ids;
 pub mod model;
+pub mod posting;
 pub mod rest;
 pub mod upcast;
 

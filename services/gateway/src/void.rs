@@ -9,7 +9,8 @@
 use std::collections::HashSet;
 
 use natter_schemas::Event;
-use natter_schemas::event::{EventBody, MessagePosted, PostingLoss};
+use natter_schemas::event::{EventBody, MessagePosted};
+use natter_schemas::posting::PostingLoss;
 use sqlx::PgPool;
 use uuid::Uuid;
 

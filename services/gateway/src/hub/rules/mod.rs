@@ -18,17 +18,18 @@
 //! before the send's own event is not seen: the README's "Access, privacy and limits" says how
 //! far that goes.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use natter_projections::history::queries::RoomAccess;
 use natter_schemas::Event;
-use natter_schemas::event::{EventBody, PostingLoss};
-use natter_schemas::model::{Role, RoomKind, Visibility};
+use natter_schemas::posting::PostingLoss;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+mod room;
+
+use room::{Change, RoomRules, read};
 
 /// How long an event this gateway appended may take to come back on the room's feed before
 /// the feed counts as behind.
@@ -38,104 +39,6 @@ const MAX_PENDING: usize = 10_000;
 /// Most posting losses remembered for void posts; past it the older half is asked of the
 /// history read model instead.
 const MAX_LOSSES: usize = 10_000;
-/// Rooms with more members than this are checked in PostgreSQL (their rules would take
-/// megabytes on every gateway with a socket in them).
-const MAX_MEMBERS: i64 = 50_000;
-
-/// A change to who may send, as the feed delivers it.
-#[derive(Debug, Clone)]
-enum Change {
-    Member(Uuid, Role),
-    Role(Uuid, Role),
-    Removed(Uuid),
-    Banned(Uuid),
-    Unbanned(Uuid),
-    Muted(Uuid, DateTime<Utc>),
-    Unmuted(Uuid),
-    Archived,
-    Visibility(Visibility),
-}
-
-impl Change {
-    fn of(event: &Event) -> Option<Self> {
-        Some(match &event.body {
-            EventBody::MemberJoined(m) | EventBody::MemberInvited(m) => {
-                Self::Member(m.user_id, m.role)
-            }
-            EventBody::MemberRoleChanged(m) => Self::Role(m.user_id, m.role),
-            EventBody::MemberLeft(m) | EventBody::MemberKicked(m) => Self::Removed(m.user_id),
-            EventBody::MemberBanned(m) => Self::Banned(m.user_id),
-            EventBody::MemberUnbanned(m) => Self::Unbanned(m.user_id),
-            EventBody::MemberMuted(m) => Self::Muted(m.user_id, m.until),
-            EventBody::MemberUnmuted(m) => Self::Unmuted(m.user_id),
-            EventBody::RoomArchived(_) => Self::Archived,
-            EventBody::RoomUpdated(u) => Self::Visibility(u.visibility?),
-            _ => return None,
-        })
-    }
-}
-
-/// A room's rules at one seq: what the history read model's `rooms`, `members`, `bans` and
-/// `mutes` rows say, changed the way the history projection changes them.
-#[derive(Debug, Clone)]
-struct RoomRules {
-    kind: RoomKind,
-    visibility: Visibility,
-    archived: bool,
-    roles: HashMap<Uuid, Role>,
-    bans: HashSet<Uuid>,
-    /// Kept across leaving and joining again, like the `mutes` table.
-    mutes: HashMap<Uuid, DateTime<Utc>>,
-}
-
-impl RoomRules {
-    fn apply(&mut self, change: &Change) {
-        match *change {
-            // Joining again keeps the role held (the projection's ON CONFLICT DO NOTHING).
-            Change::Member(user, role) => {
-                self.roles.entry(user).or_insert(role);
-            }
-            Change::Role(user, role) => {
-                if let Some(held) = self.roles.get_mut(&user) {
-                    *held = role;
-                }
-            }
-            Change::Removed(user) => {
-                self.roles.remove(&user);
-            }
-            Change::Banned(user) => {
-                self.roles.remove(&user);
-                self.bans.insert(user);
-            }
-            Change::Unbanned(user) => {
-                self.bans.remove(&user);
-            }
-            Change::Muted(user, until) => {
-                self.mutes.insert(user, until);
-            }
-            Change::Unmuted(user) => {
-                self.mutes.remove(&user);
-            }
-            Change::Archived => self.archived = true,
-            Change::Visibility(v) => self.visibility = v,
-        }
-    }
-
-    fn access(&self, user: Uuid, last_seq: u64) -> RoomAccess {
-        let role = self.roles.get(&user).copied();
-        RoomAccess {
-            kind: self.kind,
-            visibility: self.visibility,
-            archived: self.archived,
-            last_seq,
-            role,
-            // A member's mute, as `members.muted_until` has it.
-            muted_until: role.and(self.mutes.get(&user).copied()),
-            banned: self.bans.contains(&user),
-        }
-    }
-}
-
 enum State {
     /// Not loaded yet: the access changes the feed delivered since it began.
     Loading {
@@ -327,73 +230,16 @@ impl Rules {
     }
 }
 
-/// The room's rules and the history checkpoint they are at, read in one snapshot; None for a
-/// room that is not there or too large to hold.
-async fn read(pool: &PgPool, room: Uuid) -> Result<Option<(RoomRules, u64)>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let at = natter_projections::checkpoint(&mut *tx, natter_projections::history::History::NAME)
-        .await
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-    let room_row: Option<(String, String, bool, i64)> = sqlx::query_as(
-        "SELECT kind, visibility, archived,
-                (SELECT count(*) FROM members WHERE room_id = $1)
-         FROM rooms WHERE id = $1",
-    )
-    .bind(room)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((kind, visibility, archived, members)) = room_row else {
-        return Ok(None);
-    };
-    if members > MAX_MEMBERS {
-        return Ok(None);
-    }
-    let roles: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT user_id, role FROM members WHERE room_id = $1")
-            .bind(room)
-            .fetch_all(&mut *tx)
-            .await?;
-    let bans: Vec<Uuid> = sqlx::query_scalar("SELECT user_id FROM bans WHERE room_id = $1")
-        .bind(room)
-        .fetch_all(&mut *tx)
-        .await?;
-    let mutes: Vec<(Uuid, DateTime<Utc>)> =
-        sqlx::query_as("SELECT user_id, until FROM mutes WHERE room_id = $1")
-            .bind(room)
-            .fetch_all(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    let rules = RoomRules {
-        kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Room),
-        visibility: Visibility::parse(&visibility).unwrap_or(Visibility::Private),
-        archived,
-        roles: roles
-            .into_iter()
-            .filter_map(|(user, role)| Some((user, Role::parse(&role)?)))
-            .collect(),
-        bans: bans.into_iter().collect(),
-        mutes: mutes.into_iter().collect(),
-    };
-    Ok(Some((rules, at)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use natter_schemas::event::EventBody;
     use natter_schemas::event::{MemberChanged, MemberRemoved, RoomArchived, RoomUpdated};
+    use natter_schemas::model::Role;
+    use std::time::Duration;
 
     fn rules() -> RoomRules {
-        RoomRules {
-            kind: RoomKind::Room,
-            visibility: Visibility::Public,
-            archived: false,
-            roles: HashMap::new(),
-            bans: HashSet::new(),
-            mutes: HashMap::new(),
-        }
+        RoomRules::public_room()
     }
 
     fn event(body: EventBody) -> Event {
@@ -467,21 +313,5 @@ mod tests {
         ));
         r.feed(5, &event(EventBody::RoomArchived(RoomArchived {})));
         assert!(matches!(r.check(Uuid::new_v4()), Verdict::Known(a) if a.archived));
-    }
-
-    #[test]
-    fn a_ban_removes_the_member_and_a_mute_outlives_leaving() {
-        let bob = Uuid::new_v4();
-        let mut rules = rules();
-        rules.apply(&Change::Member(bob, Role::Member));
-        let until = Utc::now() + chrono::Duration::hours(1);
-        rules.apply(&Change::Muted(bob, until));
-        rules.apply(&Change::Removed(bob));
-        assert_eq!(rules.access(bob, 0).muted_until, None);
-        rules.apply(&Change::Member(bob, Role::Member));
-        assert_eq!(rules.access(bob, 0).muted_until, Some(until));
-        rules.apply(&Change::Banned(bob));
-        let access = rules.access(bob, 0);
-        assert!(access.banned && access.role.is_none());
     }
 }
