@@ -120,6 +120,23 @@ impl Api {
             .expect("room id")
     }
 
+    /// The bodies of the room's newest 100 messages (deleted ones have none), once the history
+    /// read model has `min_seq`.
+    pub async fn history_bodies(&self, room: Uuid, min_seq: u64) -> Vec<String> {
+        let (status, page) = self
+            .get(&format!(
+                "/v1/rooms/{room}/messages?limit=100&min_seq={min_seq}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "history: {page}");
+        page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["body"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Sends a message over REST and returns its seq.
     pub async fn send(&self, room: Uuid, client_msg_id: &str, body: &str) -> u64 {
         let (status, reply) = self
