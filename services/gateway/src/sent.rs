@@ -35,9 +35,10 @@ fn margin(window: Duration) -> Duration {
 }
 /// Filters of users who sent nothing for this long are dropped.
 const IDLE: Duration = Duration::from_secs(600);
-/// A user with more messages than this goes to PostgreSQL for every send (a filter would
-/// take more than about a megabyte).
-const MAX_IDS: usize = 1_000_000;
+/// A user with more messages than this goes to PostgreSQL for every send (their filter would
+/// take more than about 250 KB, and its refreshes would read that many rows), and is not
+/// read again for [`IDLE`].
+const MAX_IDS: usize = 200_000;
 
 #[derive(Clone)]
 pub struct SentIds(Arc<Inner>);
@@ -60,6 +61,8 @@ struct Known {
     /// When the last successful refresh began.
     refreshed: Option<Instant>,
     refreshing: bool,
+    /// More messages than [`MAX_IDS`]: looked up in PostgreSQL.
+    heavy: bool,
     used: Instant,
 }
 
@@ -104,6 +107,7 @@ impl SentIds {
                 through: 0,
                 refreshed: None,
                 refreshing: false,
+                heavy: false,
                 used: now,
             });
             known.used = now;
@@ -112,7 +116,8 @@ impl SentIds {
                 (Some(ids), Some(age)) if age < trusted && !ids.may_contain(message) => Sent::New,
                 _ => Sent::Unknown,
             };
-            let due = age.is_none_or(|age| age >= self.0.window / 4);
+            let every = if known.heavy { IDLE } else { self.0.window / 4 };
+            let due = age.is_none_or(|age| age >= every);
             let refresh = due && !known.refreshing;
             if refresh {
                 known.refreshing = true;
@@ -137,16 +142,17 @@ impl SentIds {
         known.refreshing = false;
         match result {
             Ok((head, rows)) => {
-                let full = known.ids.is_none() || through == 0;
-                if full && rows.len() > MAX_IDS {
+                if through == 0 && rows.len() > MAX_IDS {
                     // Not worth the memory: this user's sends are looked up.
                     known.ids = None;
+                    known.heavy = true;
                     known.refreshed = Some(started);
                     return;
                 }
+                known.heavy = false;
                 let ids = known
                     .ids
-                    .get_or_insert_with(|| Bloom::with_capacity(rows.len() * 2 + 1024));
+                    .get_or_insert_with(|| Bloom::with_capacity(rows.len() * 2 + 64));
                 for (id, _) in &rows {
                     ids.insert(*id);
                 }
@@ -166,19 +172,25 @@ impl SentIds {
     }
 
     /// The log's head once the history read model has it, and the user's messages past
-    /// `through` (all of them when `through` is 0).
+    /// `through` (all of them when `through` is 0, up to one more than [`MAX_IDS`]).
     async fn read(&self, user: Uuid, through: u64) -> Result<(u64, Vec<(Uuid, u64)>), String> {
         let head = self.0.bus.last_seq().await.map_err(|e| e.to_string())?;
         if !self.0.history.wait_for(head, self.0.read_wait).await {
             return Err(format!("history has not reached {head} yet"));
         }
-        let rows: Vec<(Uuid, i64)> =
-            sqlx::query_as("SELECT id, seq FROM messages WHERE sender_id = $1 AND seq > $2")
-                .bind(user)
-                .bind(i64::try_from(through).unwrap_or(i64::MAX))
-                .fetch_all(&self.0.pool)
-                .await
-                .map_err(|e| e.to_string())?;
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT id, seq FROM messages WHERE sender_id = $1 AND seq > $2 LIMIT $3",
+        )
+        .bind(user)
+        .bind(i64::try_from(through).unwrap_or(i64::MAX))
+        .bind(if through == 0 {
+            MAX_IDS as i64 + 1
+        } else {
+            i64::MAX
+        })
+        .fetch_all(&self.0.pool)
+        .await
+        .map_err(|e| e.to_string())?;
         let rows = rows
             .into_iter()
             .map(|(id, seq)| (id, u64::try_from(seq).unwrap_or(0)))
