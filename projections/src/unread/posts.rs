@@ -48,6 +48,7 @@ pub(super) async fn messages_posted(
         "v.checked",
         "v.seq",
     );
+    // Rows: (a counted message, a room and its count, a void post's seq).
     let rows: Vec<(Option<Uuid>, Option<Uuid>, Option<i64>)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH counts AS (
@@ -58,7 +59,7 @@ pub(super) async fn messages_posted(
              UNION ALL
              SELECT message_id, NULL, NULL FROM unread_messages WHERE message_id = ANY($1)
              UNION ALL
-             SELECT v.id, NULL, NULL
+             SELECT NULL, NULL, v.seq
              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[])
                   AS v(id, room, sender, checked, seq)
              WHERE {void}"
@@ -71,7 +72,9 @@ pub(super) async fn messages_posted(
         .bind(&locked)
         .fetch_all(&mut *conn)
         .await?;
-    let mut seen: std::collections::HashSet<Uuid> = HashSet::new();
+    let mut seen: HashSet<Uuid> = HashSet::new();
+    // By seq: a void post and a later retry of it (same id) that stands may share a run.
+    let mut void: HashSet<i64> = HashSet::new();
     let mut counts: Vec<(Uuid, i64)> = Vec::new();
     for row in rows {
         match row {
@@ -79,6 +82,9 @@ pub(super) async fn messages_posted(
                 seen.insert(id);
             }
             (None, Some(room), Some(n)) => counts.push((room, n)),
+            (None, None, Some(seq)) => {
+                void.insert(seq);
+            }
             _ => {}
         }
     }
@@ -88,7 +94,10 @@ pub(super) async fn messages_posted(
             .iter()
             .map(|p| (u64::try_from(p.0).unwrap_or(0), p.3)),
     );
-    let fresh: Vec<_> = posted.into_iter().filter(|p| seen.insert(p.2)).collect();
+    let fresh: Vec<_> = posted
+        .into_iter()
+        .filter(|p| !void.contains(&p.0) && seen.insert(p.2))
+        .collect();
     if fresh.is_empty() {
         return Ok(HashMap::new());
     }

@@ -84,12 +84,7 @@ impl AppState {
             shutdown.clone(),
         )
         .await;
-        let hub = Hub::new(
-            deps.bus.clone(),
-            deps.pool.clone(),
-            history.clone(),
-            config.read_wait(),
-        );
+        let hub = Hub::new(deps.bus.clone(), deps.pool.clone());
         let sent = SentIds::new(
             deps.bus.clone(),
             deps.pool.clone(),

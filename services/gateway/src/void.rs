@@ -4,14 +4,16 @@
 //! access check saw and its own ([`MessagePosted::void_given`]); the read models leave such
 //! posts out, and no socket gets them either. A reader of a stretch of the log knows the
 //! losses inside the stretch; for a post whose check saw the log before the stretch began,
-//! the losses before it come from the history read model's `history_posting_losses`.
+//! the losses before it are read back from the log (no read model has to be up to date).
 
 use std::collections::HashSet;
 
 use natter_schemas::Event;
 use natter_schemas::event::{EventBody, MessagePosted};
 use natter_schemas::posting::PostingLoss;
-use sqlx::PgPool;
+use std::time::Duration;
+
+use natter_bus::{Bus, BusError, Replay};
 use uuid::Uuid;
 
 /// The post in `event`, with its sender.
@@ -66,28 +68,35 @@ pub fn void_in(events: &[(u64, Event)], before: &[(u64, PostingLoss)]) -> HashSe
     void
 }
 
-/// The room's posting losses at seqs in `(after, through]`, from the history read model (which
-/// must have applied `through`).
-pub async fn losses_from_history(
-    pool: &PgPool,
+/// Most room events read back from the log to find the losses before a stretch.
+const MAX_LOOKBACK: u64 = 10_000;
+
+/// The room's posting losses at seqs in `(after, through]`, read from the log itself (so that
+/// no read model has to be up to date); an error when they cannot all be read.
+pub async fn losses_from_log(
+    bus: &Bus,
     room: Uuid,
     after: u64,
     through: u64,
-) -> Result<Vec<(u64, PostingLoss)>, sqlx::Error> {
-    let rows: Vec<(i64, Option<Uuid>)> = sqlx::query_as(
-        "SELECT seq, user_id FROM history_posting_losses
-         WHERE room_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
-    )
-    .bind(room)
-    .bind(i64::try_from(after).unwrap_or(i64::MAX))
-    .bind(i64::try_from(through).unwrap_or(i64::MAX))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(seq, user)| {
-            let loss = user.map_or(PostingLoss::Everyone, PostingLoss::User);
-            (u64::try_from(seq).unwrap_or(0), loss)
-        })
-        .collect())
+) -> Result<Vec<(u64, PostingLoss)>, BusError> {
+    if through <= after {
+        return Ok(Vec::new());
+    }
+    let Replay::Events(raw) = bus
+        .replay_room(room, after, MAX_LOOKBACK, Duration::from_secs(5))
+        .await?
+    else {
+        return Err(BusError::other(format!(
+            "more than {MAX_LOOKBACK} events of {room} to look back through"
+        )));
+    };
+    let mut losses = Vec::new();
+    for (seq, bytes) in raw.into_iter().filter(|(seq, _)| *seq <= through) {
+        let event = Event::from_bytes(&bytes)
+            .map_err(|e| BusError::other(format!("event {seq} of {room}: {e}")))?;
+        if let Some(loss) = event.body.posting_loss() {
+            losses.push((seq, loss));
+        }
+    }
+    Ok(losses)
 }

@@ -51,13 +51,14 @@ impl Sub {
 
 type Sessions = Arc<RwLock<HashMap<Uuid, Sub>>>;
 
+/// The rules of each room entry, by room.
+type RulesIndex = RwLock<HashMap<Uuid, Arc<Rules>>>;
+
 struct Entry {
     sessions: Sessions,
     /// The newest seq this gateway delivered for the room (or user); for a room, it starts
     /// at the log's head when the subscription began (what came before is the replay's).
     last_seq: Arc<AtomicU64>,
-    /// For rooms: who may send, kept from the room's events (unused for the other entries).
-    rules: Arc<Rules>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -73,13 +74,13 @@ pub struct Hub(Arc<Inner>);
 
 struct Inner {
     bus: Bus,
-    /// The history read model's progress, for the losses a room's feed did not see.
-    history: crate::readwait::ProjectionWatch,
-    read_wait: std::time::Duration,
     /// The read models, for who may still see whose presence.
     pool: sqlx::PgPool,
     /// Room events and typing signals, per room.
     rooms: Mutex<HashMap<Uuid, Entry>>,
+    /// Each room entry's rules, kept with the entries (made and dropped under their lock), so
+    /// that a send does not wait on that lock (held while a new room is subscribed to).
+    rules: RulesIndex,
     users: Mutex<HashMap<Uuid, Entry>>,
     /// Presence changes per followed user.
     presence: Mutex<HashMap<Uuid, Entry>>,
@@ -87,18 +88,12 @@ struct Inner {
 }
 
 impl Hub {
-    pub fn new(
-        bus: Bus,
-        pool: sqlx::PgPool,
-        history: crate::readwait::ProjectionWatch,
-        read_wait: std::time::Duration,
-    ) -> Self {
+    pub fn new(bus: Bus, pool: sqlx::PgPool) -> Self {
         let hub = Self(Arc::new(Inner {
             bus,
-            history,
-            read_wait,
             pool,
             rooms: Mutex::new(HashMap::new()),
+            rules: RwLock::default(),
             users: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
@@ -111,8 +106,13 @@ impl Hub {
             while let Ok(event) = events.recv().await {
                 let Some(inner) = weak.upgrade() else { break };
                 // Room events may have been lost too: no room's rules can be vouched for.
-                for entry in inner.rooms.lock().await.values() {
-                    entry.rules.broke();
+                for rules in inner
+                    .rules
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                {
+                    rules.broke();
                 }
                 let users = inner.users.lock().await;
                 for entry in users.values() {
@@ -178,7 +178,7 @@ impl Hub {
         let pool = self.0.pool.clone();
         join(
             &self.0.bus,
-            &self.0.presence,
+            (&self.0.presence, None),
             followed,
             self.0.bus.subjects().presence(followed),
             Sub::new(session, true),
@@ -190,7 +190,7 @@ impl Hub {
     }
 
     pub async fn unfollow_presence(&self, followed: Uuid, session: Uuid) {
-        leave(&self.0.presence, followed, session).await;
+        leave((&self.0.presence, None), followed, session).await;
     }
 
     /// The users with sockets on this gateway, with their sockets.
@@ -274,7 +274,7 @@ impl Hub {
         // before the subscription was active is found through the next delivery's previous seq.
         let count = join(
             &self.0.bus,
-            &self.0.rooms,
+            (&self.0.rooms, Some(&self.0.rules)),
             room,
             subject,
             Sub::new(session, member),
@@ -286,9 +286,6 @@ impl Hub {
                     sessions,
                     seen,
                     rules,
-                    pool: self.0.pool.clone(),
-                    history: self.0.history.clone(),
-                    read_wait: self.0.read_wait,
                 };
                 room::room_task(feed, sub)
             },
@@ -299,7 +296,7 @@ impl Hub {
     }
 
     pub async fn unsubscribe_room(&self, room: Uuid, session: Uuid) {
-        let count = leave(&self.0.rooms, room, session).await;
+        let count = leave((&self.0.rooms, Some(&self.0.rules)), room, session).await;
         metrics::gauge!("natter_gateway_rooms").set(count as f64);
     }
 
@@ -309,36 +306,28 @@ impl Hub {
         let subject = self.0.bus.subjects().deliver_user(user);
         join(
             &self.0.bus,
-            &self.0.users,
+            (&self.0.users, None),
             user,
             subject,
             Sub::new(session, true),
             std::future::ready(Ok(0)),
-            |sub, sessions, _, _| {
-                signals::user_task(
-                    sub,
-                    sessions,
-                    self.0.pool.clone(),
-                    self.0.history.clone(),
-                    self.0.read_wait,
-                )
-            },
+            |sub, sessions, _, _| signals::user_task(sub, sessions, self.0.bus.clone()),
         )
         .await?;
         Ok(())
     }
 
     pub async fn unsubscribe_user(&self, user: Uuid, session: Uuid) {
-        leave(&self.0.users, user, session).await;
+        leave((&self.0.users, None), user, session).await;
     }
 }
 
-/// Adds `session` under `key`. When it is the first, awaits `floor`, subscribes to `subject`
-/// and starts the entry's task (whose `last_seq` starts at the floor). Returns how many
-/// entries there are.
+/// Adds `session` under `key` in `entries`. When it is the first, awaits `floor`, subscribes
+/// to `subject` and starts the entry's task (whose `last_seq` starts at the floor), and files
+/// its rules in the index when given one (rooms). Returns how many entries there are.
 async fn join<P, F, T>(
     bus: &Bus,
-    entries: &Mutex<HashMap<Uuid, Entry>>,
+    (entries, index): (&Mutex<HashMap<Uuid, Entry>>, Option<&RulesIndex>),
     key: Uuid,
     subject: String,
     session: Sub,
@@ -366,6 +355,12 @@ where
     write(&sessions).insert(session.handle.id, session);
     let last_seq = Arc::new(AtomicU64::new(floor));
     let rules = Arc::new(Rules::new(floor));
+    if let Some(index) = index {
+        index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, rules.clone());
+    }
     let task = tokio::spawn(task(
         subscriber,
         sessions.clone(),
@@ -377,7 +372,6 @@ where
         Entry {
             sessions,
             last_seq,
-            rules,
             task,
         },
     );
@@ -386,7 +380,11 @@ where
 
 /// Removes `session` from `key`; the last one out ends the NATS subscription. Returns how many
 /// entries remain.
-async fn leave(entries: &Mutex<HashMap<Uuid, Entry>>, key: Uuid, session: Uuid) -> usize {
+async fn leave(
+    (entries, index): (&Mutex<HashMap<Uuid, Entry>>, Option<&RulesIndex>),
+    key: Uuid,
+    session: Uuid,
+) -> usize {
     let mut entries = entries.lock().await;
     let empty = entries.get(&key).is_some_and(|entry| {
         let mut sessions = write(&entry.sessions);
@@ -395,6 +393,12 @@ async fn leave(entries: &Mutex<HashMap<Uuid, Entry>>, key: Uuid, session: Uuid) 
     });
     if empty {
         entries.remove(&key);
+        if let Some(index) = index {
+            index
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        }
     }
     entries.len()
 }

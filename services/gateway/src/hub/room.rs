@@ -16,7 +16,6 @@ use natter_schemas::model::Visibility;
 use uuid::Uuid;
 
 use super::{Outbound, Rules, Sessions, read, write};
-use crate::readwait::ProjectionWatch;
 use crate::wire::{self, encode};
 
 /// What a room's delivery task works with.
@@ -27,10 +26,6 @@ pub(super) struct Feed {
     /// The newest seq delivered (shared with the hub's entry).
     pub seen: Arc<AtomicU64>,
     pub rules: Arc<Rules>,
-    /// The history read model, for the losses before the feed began (void posts).
-    pub pool: sqlx::PgPool,
-    pub history: ProjectionWatch,
-    pub read_wait: Duration,
 }
 
 /// Delivers the room's events and typing signals until the entry is dropped.
@@ -70,11 +65,14 @@ async fn event_task(feed: &Feed, mut subscriber: async_nats::Subscriber) {
         }
         // The fan-out says which room event came before this one: if this gateway never got
         // it (core NATS dropped it, or interest had not reached the fan-out's server yet),
-        // read the hole from the log before going on.
-        if let Some(prev) = DeliveryHeaders::prev_seq(&message).filter(|p| *p > floor)
+        // read the hole from the log before going on. A delivery that does not say (the
+        // fan-out's first of the room since it started) may follow a hole too.
+        let prev = DeliveryHeaders::prev_seq(&message);
+        if prev.is_none_or(|p| p > floor)
+            && seq > floor + 1
             && let Err(e) = backfill(feed, floor, seq).await
         {
-            tracing::warn!(%room, floor, prev, error = %e, "cannot fill a delivery gap; closing the room's sockets");
+            tracing::warn!(%room, floor, ?prev, error = %e, "cannot fill a delivery gap; closing the room's sockets");
             interrupted(feed);
         }
         floor = seq;
@@ -115,8 +113,8 @@ fn interrupted(feed: &Feed) {
 }
 
 /// Whether the event at `seq` (already fed to the rules) may be delivered: not a void post.
-/// A post whose check saw the log before this feed began is judged with the history read
-/// model's losses; when that cannot be done the sockets are closed instead.
+/// For a post whose check saw the log before this feed's losses begin, those before are read
+/// back from the log; when that cannot be done the sockets are closed instead.
 async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
     let Some((post, sender)) = crate::void::post(event) else {
         return true;
@@ -124,26 +122,26 @@ async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
     let Some(checked) = post.checked_at else {
         return true;
     };
-    let (from, mut losses) = feed.rules.losses();
-    if checked < from {
-        let read = async {
-            if !feed.history.wait_for(from, feed.read_wait).await {
-                return None;
-            }
-            crate::void::losses_from_history(&feed.pool, feed.room, checked, from)
-                .await
-                .ok()
-        };
-        match read.await {
-            Some(before) => losses.extend(before),
-            None => {
-                tracing::warn!(room = %feed.room, seq, "cannot tell whether a post is void; closing the room's sockets");
-                interrupted(feed);
-                return false;
+    let void = match feed.rules.void(sender, checked, seq) {
+        Some(void) => void,
+        None => {
+            // The check saw the log before what this feed knows: read the losses in between
+            // back from the log, and keep them for the posts after this one.
+            let from = feed.rules.losses_from();
+            match crate::void::losses_from_log(&feed.bus, feed.room, checked, from).await {
+                Ok(older) => {
+                    feed.rules.add_older_losses(checked, older);
+                    feed.rules.void(sender, checked, seq).unwrap_or(false)
+                }
+                Err(e) => {
+                    tracing::warn!(room = %feed.room, seq, error = %e, "cannot tell whether a post is void; closing the room's sockets");
+                    interrupted(feed);
+                    return false;
+                }
             }
         }
-    }
-    if crate::void::is_void(post, sender, seq, &losses) {
+    };
+    if void {
         metrics::counter!("natter_gateway_void_posts_total").increment(1);
         return false;
     }
@@ -153,7 +151,6 @@ async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
 /// Reads the room's events after `floor` and before `until` from the log and delivers them
 /// (without the text of messages deleted within them, as a resume would).
 async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
-    metrics::counter!("natter_gateway_delivery_gaps_total").increment(1);
     let room = feed.room;
     let replay = feed
         .bus
@@ -169,6 +166,9 @@ async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
         .collect();
     if events.len() != raw.len() {
         feed.rules.broke();
+    }
+    if !events.is_empty() {
+        metrics::counter!("natter_gateway_delivery_gaps_total").increment(1);
     }
     let deleted = wire::deleted_in(&events);
     for (seq, event) in &events {

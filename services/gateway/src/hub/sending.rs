@@ -3,8 +3,10 @@
 
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use super::Hub;
-use super::rules::Verdict;
+use super::rules::{Rules, Verdict};
 use natter_projections::history::queries::RoomAccess;
 
 impl Hub {
@@ -19,7 +21,7 @@ impl Hub {
         history: &crate::readwait::ProjectionWatch,
         wait: std::time::Duration,
     ) -> Option<RoomAccess> {
-        let rules = self.0.rooms.lock().await.get(&room)?.rules.clone();
+        let rules = self.rules_of(room)?;
         match rules.check(user) {
             Verdict::Known(access) => Some(access),
             Verdict::Unknown { load } => {
@@ -48,28 +50,25 @@ impl Hub {
         checked_at: u64,
         seq: u64,
     ) -> bool {
-        let Some(rules) = self
-            .0
-            .rooms
-            .lock()
-            .await
-            .get(&room)
-            .map(|e| e.rules.clone())
-        else {
-            return false;
-        };
-        // A loss found proves it; one before the feed's memory is simply not found.
-        let (_, losses) = rules.losses();
-        losses
-            .iter()
-            .any(|(at, loss)| checked_at < *at && *at < seq && loss.concerns(sender))
+        self.rules_of(room)
+            .is_some_and(|rules| rules.known_void(sender, checked_at, seq))
     }
 
     /// This gateway appended an event to `room` at `seq`: its feed owes it (a feed that
     /// falls behind is not trusted for sends).
     pub(crate) async fn appended(&self, room: Uuid, seq: u64) {
-        if let Some(entry) = self.0.rooms.lock().await.get(&room) {
-            entry.rules.appended(seq);
+        if let Some(rules) = self.rules_of(room) {
+            rules.appended(seq);
         }
+    }
+
+    /// The rules of the room's entry here (without waiting on the entries' lock).
+    fn rules_of(&self, room: Uuid) -> Option<Arc<Rules>> {
+        self.0
+            .rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&room)
+            .cloned()
     }
 }

@@ -50,13 +50,11 @@ pub(super) async fn presence_task(
 
 /// Forwards a user's notices, once each, in seq order. A post they are mentioned in is
 /// forwarded unless it is void: when its check saw the log before the event just ahead of it,
-/// the history read model's posting losses decide (once it has those seqs).
+/// the room's losses in between are read back from the log.
 pub(super) async fn user_task(
     mut subscriber: async_nats::Subscriber,
     sessions: Sessions,
-    pool: sqlx::PgPool,
-    history: crate::readwait::ProjectionWatch,
-    wait: std::time::Duration,
+    bus: natter_bus::Bus,
 ) {
     let mut last_seq = 0u64;
     while let Some(message) = subscriber.next().await {
@@ -70,7 +68,7 @@ pub(super) async fn user_task(
         let Ok(event) = Event::from_bytes(&message.payload) else {
             continue;
         };
-        if !shown(&pool, &history, wait, seq, &event).await {
+        if !shown(&bus, seq, &event).await {
             continue;
         }
         let frame = encode(&ServerFrame::Notice {
@@ -84,34 +82,20 @@ pub(super) async fn user_task(
     }
 }
 
-/// Whether a notice's event may be shown: anything but a void post. Undecidable (the history
-/// read model too far behind, or unreachable) counts as void: the notice is dropped, the
-/// message itself still reaches the room's subscribers and history if it stands.
-async fn shown(
-    pool: &sqlx::PgPool,
-    history: &crate::readwait::ProjectionWatch,
-    wait: std::time::Duration,
-    seq: u64,
-    event: &Event,
-) -> bool {
+/// Whether a notice's event may be shown: anything but a void post. Undecidable (the log
+/// out of reach, or too much to read back) counts as void: the notice is dropped, the message
+/// itself still reaches the room's subscribers and history if it stands.
+async fn shown(bus: &natter_bus::Bus, seq: u64, event: &Event) -> bool {
     let (Some((post, sender)), Some(room)) = (crate::void::post(event), event.room_id) else {
         return true;
     };
     let Some(checked) = post.checked_at.filter(|c| c + 1 < seq) else {
         return true;
     };
-    let losses = async {
-        if !history.wait_for(seq - 1, wait).await {
-            return None;
-        }
-        crate::void::losses_from_history(pool, room, checked, seq - 1)
-            .await
-            .ok()
-    };
-    match losses.await {
-        Some(losses) => !crate::void::is_void(post, sender, seq, &losses),
-        None => {
-            tracing::warn!(%room, seq, "cannot tell whether a mentioning post is void; its notice is dropped");
+    match crate::void::losses_from_log(bus, room, checked, seq - 1).await {
+        Ok(losses) => !crate::void::is_void(post, sender, seq, &losses),
+        Err(e) => {
+            tracing::warn!(%room, seq, error = %e, "cannot tell whether a mentioning post is void; its notice is dropped");
             false
         }
     }

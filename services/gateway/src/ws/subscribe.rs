@@ -176,17 +176,12 @@ async fn start(
                             }
                             last_seq = last_seq.max(seq);
                         }
-                        // Void posts are left out: those whose check saw the log before
-                        // the stretch are judged with the history read model's losses.
+                        // Void posts are left out: for those whose check saw the log before
+                        // the stretch, the room's losses before it are read back too.
                         let before = match crate::void::needs_before(&events, since) {
                             None => Vec::new(),
                             Some(lowest) => {
-                                if !state.history().wait_for(since, timeout).await {
-                                    return Err(ApiError::unavailable(format!(
-                                        "the read models have not reached seq {since} yet; retry shortly"
-                                    )));
-                                }
-                                crate::void::losses_from_history(state.pool(), room, lowest, since)
+                                crate::void::losses_from_log(state.bus(), room, lowest, since)
                                     .await?
                             }
                         };

@@ -36,6 +36,8 @@ use room::{Change, RoomRules, read};
 pub(crate) const BEHIND: Duration = Duration::from_millis(500);
 /// Most access changes held while the rules load; past it the room is checked in PostgreSQL.
 const MAX_PENDING: usize = 10_000;
+/// `losses_from` while nothing is known (after a break, until the next delivery).
+const UNKNOWN: u64 = u64::MAX;
 /// Most posting losses remembered for void posts; past it the older half is asked of the
 /// history read model instead.
 const MAX_LOSSES: usize = 10_000;
@@ -113,6 +115,10 @@ impl Rules {
         let mut inner = self.lock();
         inner.fed = inner.fed.max(seq);
         inner.proven = true;
+        if inner.losses_from == UNKNOWN {
+            // After a break: what came before this delivery is not known here.
+            inner.losses_from = seq - 1;
+        }
         if inner.owed.is_some_and(|(owed, _)| owed <= seq) {
             inner.owed = None;
         }
@@ -155,14 +161,59 @@ impl Rules {
     }
 
     /// The room's posting losses the feed delivered, and the seq after which it has them all.
-    pub(crate) fn losses(&self) -> (u64, Vec<(u64, PostingLoss)>) {
-        let inner = self.lock();
-        (inner.losses_from, inner.losses.clone())
+    pub(crate) fn losses_from(&self) -> u64 {
+        self.lock().losses_from
     }
 
-    /// The feed can no longer be vouched for.
+    /// Whether the post by `sender` at `seq` whose check saw `checked` is void, by the losses
+    /// the feed delivered; None when some of `(checked, seq)` is before what it knows.
+    pub(crate) fn void(&self, sender: Uuid, checked: u64, seq: u64) -> Option<bool> {
+        let inner = self.lock();
+        if checked < inner.losses_from {
+            return None;
+        }
+        Some(
+            inner
+                .losses
+                .iter()
+                .any(|(at, loss)| checked < *at && *at < seq && loss.concerns(sender)),
+        )
+    }
+
+    /// Whether the feed already delivered a loss of `sender`'s right to post after `checked`
+    /// and before `seq` (false when it knows of none, which proves nothing).
+    pub(crate) fn known_void(&self, sender: Uuid, checked: u64, seq: u64) -> bool {
+        let inner = self.lock();
+        inner
+            .losses
+            .iter()
+            .any(|(at, loss)| checked < *at && *at < seq && loss.concerns(sender))
+    }
+
+    /// Adds the room's losses in `(after, losses_from]`, read elsewhere (the log), so that
+    /// the feed knows them all after `after`.
+    pub(crate) fn add_older_losses(&self, after: u64, older: Vec<(u64, PostingLoss)>) {
+        let mut inner = self.lock();
+        if after >= inner.losses_from || inner.losses_from == UNKNOWN {
+            return;
+        }
+        let from = inner.losses_from;
+        let mut losses: Vec<_> = older
+            .into_iter()
+            .filter(|(at, _)| after < *at && *at <= from)
+            .collect();
+        losses.append(&mut inner.losses);
+        inner.losses = losses;
+        inner.losses_from = after;
+    }
+
+    /// The feed can no longer be vouched for: its rules are not used again, and the losses it
+    /// knows start over at its next delivery (there may be a hole before it).
     pub(crate) fn broke(&self) {
-        self.lock().state = State::Off;
+        let mut inner = self.lock();
+        inner.state = State::Off;
+        inner.losses.clear();
+        inner.losses_from = UNKNOWN;
     }
 
     pub(crate) fn check(&self, user: Uuid) -> Verdict {
