@@ -231,6 +231,16 @@ impl Bus {
         self.epoch.get().map(String::as_str).unwrap_or("")
     }
 
+    /// The newest seq in the log and the log's dedupe window, as the server has them now.
+    pub async fn head_and_window(&self) -> Result<(u64, Duration), BusError> {
+        let info = self
+            .stream()?
+            .get_info()
+            .await
+            .map_err(|e| BusError::unavailable(format!("stream info: {e}")))?;
+        Ok((info.state.last_sequence, info.config.duplicate_window))
+    }
+
     /// The newest seq in the log.
     pub async fn last_seq(&self) -> Result<u64, BusError> {
         let info = self

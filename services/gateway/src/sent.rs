@@ -47,8 +47,9 @@ struct Inner {
     bus: Bus,
     pool: PgPool,
     history: ProjectionWatch,
-    /// The log's dedupe window; zero turns the filters off.
-    window: Duration,
+    /// The log's dedupe window as last read (from the stream, at start and at each refresh);
+    /// zero turns the filters off.
+    window: Mutex<Duration>,
     read_wait: Duration,
     users: Mutex<HashMap<Uuid, Known>>,
 }
@@ -60,6 +61,8 @@ struct Known {
     through: u64,
     /// When the last successful refresh began.
     refreshed: Option<Instant>,
+    /// The dedupe window when it did (a window shortened since is what counts).
+    window: Duration,
     refreshing: bool,
     /// More messages than [`MAX_IDS`]: looked up in PostgreSQL.
     heavy: bool,
@@ -87,7 +90,7 @@ impl SentIds {
             bus,
             pool,
             history,
-            window,
+            window: Mutex::new(window),
             read_wait,
             users: Mutex::new(HashMap::new()),
         }))
@@ -95,8 +98,8 @@ impl SentIds {
 
     /// Whether `user` certainly never posted `message`; starts a refresh when one is due.
     pub fn check(&self, user: Uuid, message: Uuid) -> Sent {
-        let trusted = self.0.window.saturating_sub(margin(self.0.window));
-        if trusted.is_zero() {
+        let window = *self.0.window.lock().unwrap_or_else(|e| e.into_inner());
+        if window.is_zero() {
             return Sent::Unknown;
         }
         let now = Instant::now();
@@ -106,17 +109,22 @@ impl SentIds {
                 ids: None,
                 through: 0,
                 refreshed: None,
+                window: Duration::ZERO,
                 refreshing: false,
                 heavy: false,
                 used: now,
             });
             known.used = now;
             let age = known.refreshed.map(|at| now.duration_since(at));
+            // Messages appended after the refresh began are deduplicated by JetStream for the
+            // window they were appended under: the shorter of then and now.
+            let held = known.window.min(window);
+            let trusted = held.saturating_sub(margin(held));
             let answer = match (&known.ids, age) {
                 (Some(ids), Some(age)) if age < trusted && !ids.may_contain(message) => Sent::New,
                 _ => Sent::Unknown,
             };
-            let every = if known.heavy { IDLE } else { self.0.window / 4 };
+            let every = if known.heavy { IDLE } else { window / 4 };
             let due = age.is_none_or(|age| age >= every);
             let refresh = due && !known.refreshing;
             if refresh {
@@ -141,7 +149,8 @@ impl SentIds {
         };
         known.refreshing = false;
         match result {
-            Ok((head, rows)) => {
+            Ok((head, window, rows)) => {
+                known.window = window;
                 if through == 0 && rows.len() > MAX_IDS {
                     // Not worth the memory: this user's sends are looked up.
                     known.ids = None;
@@ -173,8 +182,18 @@ impl SentIds {
 
     /// The log's head once the history read model has it, and the user's messages past
     /// `through` (all of them when `through` is 0, up to one more than [`MAX_IDS`]).
-    async fn read(&self, user: Uuid, through: u64) -> Result<(u64, Vec<(Uuid, u64)>), String> {
-        let head = self.0.bus.last_seq().await.map_err(|e| e.to_string())?;
+    async fn read(
+        &self,
+        user: Uuid,
+        through: u64,
+    ) -> Result<(u64, Duration, Vec<(Uuid, u64)>), String> {
+        let (head, window) = self
+            .0
+            .bus
+            .head_and_window()
+            .await
+            .map_err(|e| e.to_string())?;
+        *self.0.window.lock().unwrap_or_else(|e| e.into_inner()) = window;
         if !self.0.history.wait_for(head, self.0.read_wait).await {
             return Err(format!("history has not reached {head} yet"));
         }
@@ -195,7 +214,7 @@ impl SentIds {
             .into_iter()
             .map(|(id, seq)| (id, u64::try_from(seq).unwrap_or(0)))
             .collect();
-        Ok((head, rows))
+        Ok((head, window, rows))
     }
 
     fn with<T>(&self, user: Uuid, f: impl FnOnce(&Known) -> T) -> Option<T> {
