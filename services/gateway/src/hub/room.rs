@@ -131,7 +131,15 @@ async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
             match crate::void::losses_from_log(&feed.bus, feed.room, checked, from).await {
                 Ok(older) => {
                     feed.rules.add_older_losses(checked, older);
-                    feed.rules.void(sender, checked, seq).unwrap_or(false)
+                    match feed.rules.void(sender, checked, seq) {
+                        Some(void) => void,
+                        // The feed broke meanwhile: what it knows has a hole.
+                        None => {
+                            tracing::warn!(room = %feed.room, seq, "the feed broke while judging a post; closing the room's sockets");
+                            interrupted(feed);
+                            return false;
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(room = %feed.room, seq, error = %e, "cannot tell whether a post is void; closing the room's sockets");
@@ -159,20 +167,28 @@ async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
     let natter_bus::Replay::Events(raw) = replay else {
         return Err(BusError::other("gap too large to fill"));
     };
-    let raw: Vec<_> = raw.into_iter().filter(|(s, _)| *s < until).collect();
-    let events: Vec<(u64, Event)> = raw
-        .iter()
-        .filter_map(|(seq, bytes)| Event::from_bytes(bytes).ok().map(|e| (*seq, e)))
+    let read: Vec<(u64, Option<Event>)> = raw
+        .into_iter()
+        .filter(|(s, _)| *s < until)
+        .map(|(seq, bytes)| (seq, Event::from_bytes(&bytes).ok()))
         .collect();
-    if events.len() != raw.len() {
-        feed.rules.broke();
-    }
-    if !events.is_empty() {
+    if !read.is_empty() {
         metrics::counter!("natter_gateway_delivery_gaps_total").increment(1);
     }
+    let events: Vec<(u64, Event)> = read
+        .iter()
+        .filter_map(|(seq, e)| e.clone().map(|e| (*seq, e)))
+        .collect();
     let deleted = wire::deleted_in(&events);
-    for (seq, event) in &events {
+    for (seq, event) in &read {
         feed.seen.store(*seq, Ordering::Relaxed);
+        let Some(event) = event else {
+            // It may have changed who may send or post: the rules and losses start over
+            // after it, where it stands.
+            tracing::error!(%room, seq, "undecodable event in a delivery gap");
+            feed.rules.broke();
+            continue;
+        };
         feed.rules.feed(*seq, event);
         if passes(feed, *seq, event).await {
             let frame = wire::stretch_frame(room, *seq, event, &deleted);
