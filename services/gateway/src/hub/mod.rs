@@ -80,7 +80,7 @@ struct Inner {
     rooms: Mutex<HashMap<Uuid, Entry>>,
     /// Each room entry's rules, kept with the entries (made and dropped under their lock), so
     /// that a send does not wait on that lock (held while a new room is subscribed to).
-    rules: RulesIndex,
+    rules: Arc<RulesIndex>,
     users: Mutex<HashMap<Uuid, Entry>>,
     /// Presence changes per followed user.
     presence: Mutex<HashMap<Uuid, Entry>>,
@@ -93,7 +93,7 @@ impl Hub {
             bus,
             pool,
             rooms: Mutex::new(HashMap::new()),
-            rules: RwLock::default(),
+            rules: Arc::default(),
             users: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
@@ -311,7 +311,9 @@ impl Hub {
             subject,
             Sub::new(session, true),
             std::future::ready(Ok(0)),
-            |sub, sessions, _, _| signals::user_task(sub, sessions, self.0.bus.clone()),
+            |sub, sessions, _, _| {
+                signals::user_task(sub, sessions, self.0.bus.clone(), self.0.rules.clone())
+            },
         )
         .await?;
         Ok(())

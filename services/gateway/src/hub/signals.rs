@@ -9,7 +9,9 @@ use natter_schemas::frames::ServerFrame;
 use natter_projections::history::queries;
 use uuid::Uuid;
 
-use super::{Outbound, Sessions, read, write};
+use std::sync::Arc;
+
+use super::{Outbound, RulesIndex, Sessions, read, write};
 use crate::wire::{encode, wire_event};
 
 /// Forwards a followed user's presence frames (already encoded by the publisher) to the
@@ -50,11 +52,13 @@ pub(super) async fn presence_task(
 
 /// Forwards a user's notices, once each, in seq order. A post they are mentioned in is
 /// forwarded unless it is void: when its check saw the log before the event just ahead of it,
-/// the room's losses in between are read back from the log.
+/// the room's feed here decides when it has delivered everything before the post, else the
+/// room's losses in between are read back from the log.
 pub(super) async fn user_task(
     mut subscriber: async_nats::Subscriber,
     sessions: Sessions,
     bus: natter_bus::Bus,
+    rules: Arc<RulesIndex>,
 ) {
     let mut last_seq = 0u64;
     while let Some(message) = subscriber.next().await {
@@ -68,7 +72,8 @@ pub(super) async fn user_task(
         let Ok(event) = Event::from_bytes(&message.payload) else {
             continue;
         };
-        if !shown(&bus, seq, &event).await {
+        let prev = DeliveryHeaders::prev_seq(&message);
+        if !shown(&bus, &rules, (seq, prev), &event).await {
             continue;
         }
         let frame = encode(&ServerFrame::Notice {
@@ -85,13 +90,26 @@ pub(super) async fn user_task(
 /// Whether a notice's event may be shown: anything but a void post. Undecidable (the log
 /// out of reach, or too much to read back) counts as void: the notice is dropped, the message
 /// itself still reaches the room's subscribers and history if it stands.
-async fn shown(bus: &natter_bus::Bus, seq: u64, event: &Event) -> bool {
+async fn shown(
+    bus: &natter_bus::Bus,
+    index: &RulesIndex,
+    (seq, prev): (u64, Option<u64>),
+    event: &Event,
+) -> bool {
     let (Some((post, sender)), Some(room)) = (crate::void::post(event), event.room_id) else {
         return true;
     };
     let Some(checked) = post.checked_at.filter(|c| c + 1 < seq) else {
         return true;
     };
+    let feed = index
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&room)
+        .cloned();
+    if let Some(void) = feed.and_then(|rules| rules.void_once_fed(sender, checked, seq, prev)) {
+        return !void;
+    }
     match crate::void::losses_from_log(bus, room, checked, seq - 1).await {
         Ok(losses) => !crate::void::is_void(post, sender, seq, &losses),
         Err(e) => {

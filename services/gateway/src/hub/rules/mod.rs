@@ -180,6 +180,23 @@ impl Rules {
         )
     }
 
+    /// Like [`Rules::void`], only once the feed has delivered every room event before `seq`
+    /// (`prev`, the room's event before it, as the fan-out said; so that no loss in between
+    /// can still be on its way): for readers beside the feed.
+    pub(crate) fn void_once_fed(
+        &self,
+        sender: Uuid,
+        checked: u64,
+        seq: u64,
+        prev: Option<u64>,
+    ) -> Option<bool> {
+        let fed = self.lock().fed;
+        if fed + 1 < seq && prev.is_none_or(|prev| fed < prev) {
+            return None;
+        }
+        self.void(sender, checked, seq)
+    }
+
     /// Whether the feed already delivered a loss of `sender`'s right to post after `checked`
     /// and before `seq` (false when it knows of none, which proves nothing).
     pub(crate) fn known_void(&self, sender: Uuid, checked: u64, seq: u64) -> bool {
@@ -364,5 +381,29 @@ mod tests {
         ));
         r.feed(5, &event(EventBody::RoomArchived(RoomArchived {})));
         assert!(matches!(r.check(Uuid::new_v4()), Verdict::Known(a) if a.archived));
+    }
+
+    #[test]
+    fn a_reader_beside_the_feed_is_answered_once_the_feed_has_what_came_before() {
+        let bob = Uuid::new_v4();
+        let r = Rules::new(0);
+        r.feed(
+            2,
+            &event(EventBody::MemberJoined(MemberChanged {
+                user_id: bob,
+                role: Role::Member,
+            })),
+        );
+        r.feed(
+            5,
+            &event(EventBody::MemberKicked(MemberRemoved { user_id: bob })),
+        );
+        // Bob's post at 10, checked at 3; the room's event before it was 5, fed here.
+        assert_eq!(r.void_once_fed(bob, 3, 10, Some(5)), Some(true));
+        assert_eq!(r.void_once_fed(bob, 5, 10, Some(5)), Some(false));
+        // The room's event before it (8) has not come yet: no answer.
+        assert_eq!(r.void_once_fed(bob, 3, 10, Some(8)), None);
+        assert_eq!(r.void_once_fed(bob, 3, 10, None), None);
+        assert_eq!(r.void_once_fed(bob, 3, 6, None), Some(true));
     }
 }
