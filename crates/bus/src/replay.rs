@@ -102,11 +102,22 @@ impl RoomReplay<'_> {
 
     /// Reads the events, unless more than `max` were missed, within `timeout`.
     pub async fn read(self, max: u64, timeout: Duration) -> Result<Replay, BusError> {
+        self.read_through(u64::MAX, max, timeout).await
+    }
+
+    /// Reads the events up to seq `through` (those after it are not read), unless more than
+    /// `max` of them are, within `timeout`.
+    pub async fn read_through(
+        self,
+        through: u64,
+        max: u64,
+        timeout: Duration,
+    ) -> Result<Replay, BusError> {
         let missed = self.missed;
-        if missed > max {
+        if missed > max && through == u64::MAX {
             return Ok(Replay::TooMany { missed });
         }
-        let mut events = Vec::with_capacity(usize::try_from(missed).unwrap_or(0));
+        let mut events = Vec::with_capacity(usize::try_from(missed.min(max)).unwrap_or(0));
         if missed == 0 {
             return Ok(Replay::Events(events));
         }
@@ -129,6 +140,7 @@ impl RoomReplay<'_> {
                 // follows the last one read; none means the replay is complete.
                 Err(_) => match self.bus.next_room_event(self.room, last + 1).await? {
                     None => break,
+                    Some(next) if next > through => break,
                     Some(_) => continue,
                 },
             };
@@ -141,8 +153,17 @@ impl RoomReplay<'_> {
                 .info()
                 .map_err(|e| BusError::other(format!("replay message info: {e}")))?
                 .stream_sequence;
+            if seq > through {
+                break;
+            }
+            if events.len() as u64 >= max {
+                return Ok(Replay::TooMany { missed });
+            }
             last = seq;
             events.push((seq, message.message.payload.clone()));
+            if seq == through {
+                break;
+            }
         }
         Ok(Replay::Events(events))
     }

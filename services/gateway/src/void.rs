@@ -68,7 +68,8 @@ pub fn void_in(events: &[(u64, Event)], before: &[(u64, PostingLoss)]) -> HashSe
     void
 }
 
-/// Most room events read back from the log to find the losses before a stretch.
+/// Most room events read back from the log (up to the seq needed) to find the losses before a
+/// stretch.
 const MAX_LOOKBACK: u64 = 10_000;
 
 /// The room's posting losses at seqs in `(after, through]`, read from the log itself (so that
@@ -83,7 +84,9 @@ pub async fn losses_from_log(
         return Ok(Vec::new());
     }
     let Replay::Events(raw) = bus
-        .replay_room(room, after, MAX_LOOKBACK, Duration::from_secs(5))
+        .open_room_replay(room, after)
+        .await?
+        .read_through(through, MAX_LOOKBACK, Duration::from_secs(5))
         .await?
     else {
         return Err(BusError::other(format!(
