@@ -97,6 +97,11 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     .filter(|u| *u != actor)
                     .collect();
                 let client_msg_id = format!("c{k}");
+                // Most posts say what their check saw, up to 40 events back: those whose sender
+                // left or was muted in between are void in every read model.
+                let seq = events.len() as u64 + 1;
+                let checked_at =
+                    (rng.below(4) != 0).then(|| seq.saturating_sub(1 + rng.below(40) as u64));
                 let text = format!(
                     "{} {} {}",
                     rng.pick(WORDS),
@@ -112,7 +117,7 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         body: text,
                         thread_root_id: root,
                         mentions,
-                        checked_at: None,
+                        checked_at,
                     }),
                 );
                 posted.push((
@@ -294,7 +299,24 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                 }
             }
         };
+        let lost = body.posting_loss().is_some();
         events.push(Event::new(actor, Some(room), body));
+        if lost && rng.below(2) == 0 {
+            // A post of theirs that raced the loss: checked before it, landing after it (void).
+            let client_msg_id = format!("raced{k}");
+            events.push(Event::new(
+                actor,
+                Some(room),
+                EventBody::MessagePosted(MessagePosted {
+                    message_id: natter_schemas::ids::message_id(actor, &client_msg_id),
+                    client_msg_id,
+                    body: format!("raced {}", rng.pick(WORDS)),
+                    thread_root_id: None,
+                    mentions: vec![users[0].0],
+                    checked_at: Some(events.len() as u64 - 1),
+                }),
+            ));
+        }
     }
     // Last (so that nothing after it hides its effect): a read naming a seq past its own, then
     // a message that lands at or before that seq.
@@ -322,6 +344,31 @@ fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
         .enumerate()
         .map(|(i, e)| (i as u64 + 1, e))
         .collect()
+}
+
+/// The message ids of `log`'s void posts (their sender lost the right to post between their
+/// check and themselves) that no post standing in the log shares.
+fn void_only(log: &[(u64, Event)]) -> Vec<Uuid> {
+    let mut losses: Vec<(u64, Uuid, natter_schemas::posting::PostingLoss)> = Vec::new();
+    let (mut void, mut standing) = (Vec::new(), std::collections::HashSet::new());
+    for (seq, event) in log {
+        if let (Some(loss), Some(room)) = (event.body.posting_loss(), event.room_id) {
+            losses.push((*seq, room, loss));
+        }
+        if let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) {
+            let lost = losses
+                .iter()
+                .filter(|(_, r, loss)| *r == room && loss.concerns(event.actor_id))
+                .map(|(at, _, _)| *at);
+            if p.void_given(*seq, lost) {
+                void.push(p.message_id);
+            } else {
+                standing.insert(p.message_id);
+            }
+        }
+    }
+    void.retain(|id| !standing.contains(id));
+    void
 }
 
 type Contents = BTreeMap<&'static str, Vec<String>>;
@@ -425,6 +472,21 @@ async fn suite<P: Projection>(projection: P) {
 #[tokio::test]
 async fn history_behaves_as_a_projection() {
     suite(History).await;
+    // The generated log has void posts, and history keeps none of them.
+    let env = TestEnv::new().await;
+    let pool = env.pool().await;
+    let log = generated_log(0x5eed_2222, 600);
+    let void = void_only(&log);
+    assert!(!void.is_empty(), "the log has void posts");
+    build(&pool, &History, &log, &[5, 40, 1], true).await;
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE id = ANY($1)")
+        .bind(&void)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(kept, 0, "void posts in history");
+    pool.close().await;
+    env.cleanup().await;
 }
 
 #[tokio::test]
