@@ -243,12 +243,7 @@ impl Bus {
 
     /// The newest seq in the log.
     pub async fn last_seq(&self) -> Result<u64, BusError> {
-        let info = self
-            .stream()?
-            .get_info()
-            .await
-            .map_err(|e| BusError::unavailable(format!("stream info: {e}")))?;
-        Ok(info.state.last_sequence)
+        Ok(self.head_and_window().await?.0)
     }
 
     /// Appends an event and waits for the log's ack.

@@ -172,12 +172,7 @@ impl Rules {
         if checked < inner.losses_from {
             return None;
         }
-        Some(
-            inner
-                .losses
-                .iter()
-                .any(|(at, loss)| checked < *at && *at < seq && loss.concerns(sender)),
-        )
+        Some(lost_between(&inner.losses, sender, checked, seq))
     }
 
     /// Like [`Rules::void`], only once the feed has delivered every room event before `seq`
@@ -200,11 +195,7 @@ impl Rules {
     /// Whether the feed already delivered a loss of `sender`'s right to post after `checked`
     /// and before `seq` (false when it knows of none, which proves nothing).
     pub(crate) fn known_void(&self, sender: Uuid, checked: u64, seq: u64) -> bool {
-        let inner = self.lock();
-        inner
-            .losses
-            .iter()
-            .any(|(at, loss)| checked < *at && *at < seq && loss.concerns(sender))
+        lost_between(&self.lock().losses, sender, checked, seq)
     }
 
     /// Adds the room's losses in `(after, losses_from]`, read elsewhere (the log), so that
@@ -296,6 +287,13 @@ impl Rules {
         let as_of = pending.last().map_or(at, |(seq, _)| at.max(*seq));
         inner.state = State::Ready { rules, as_of };
     }
+}
+
+/// Whether `losses` hold one of `sender`'s right to post strictly between `checked` and `seq`.
+fn lost_between(losses: &[(u64, PostingLoss)], sender: Uuid, checked: u64, seq: u64) -> bool {
+    losses
+        .iter()
+        .any(|(at, loss)| checked < *at && *at < seq && loss.concerns(sender))
 }
 
 #[cfg(test)]
