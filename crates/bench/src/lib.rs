@@ -16,6 +16,7 @@ pub mod connect;
 pub mod dataset;
 pub mod fanout;
 pub mod floor;
+pub mod generate;
 pub mod history;
 pub mod idle;
 pub mod replay;

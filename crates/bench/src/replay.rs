@@ -26,7 +26,7 @@ use natter_schemas::model::{Role, RoomKind, Visibility};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::dataset::{Appender, Rng, skewed, vocabulary};
+use crate::generate::{Appender, Rng, skewed, vocabulary};
 use crate::stats::table;
 
 #[derive(Debug, Clone, clap::Args)]
