@@ -67,13 +67,21 @@ mod tests {
         let ok = spawn_role("ok", || async { Ok(()) }).await;
         assert!(ok.is_ok());
         let failed = spawn_role("failed", || async { Err(anyhow::anyhow!("no database")) }).await;
-        assert_eq!(failed.unwrap_err().to_string(), "no database");
+        assert_eq!(
+            failed.expect_err("the role failed").to_string(),
+            "no database"
+        );
     }
 
     #[tokio::test]
     async fn a_panic_is_an_error_not_a_hang() {
         let panicked = spawn_role("panics", || async { panic!("boom") }).await;
-        assert!(panicked.unwrap_err().to_string().contains("panicked"));
+        assert!(
+            panicked
+                .expect_err("the role panicked")
+                .to_string()
+                .contains("panicked")
+        );
     }
 
     /// Dropping the handle drops the role's future where it waits, as a killed process would.
