@@ -8,6 +8,7 @@
 //! - [`unread`]: read positions, unread and mention counts, receipts.
 //! - [`search`]: the full-text index.
 //! - [`live`] and [`group`]: the three applied together, one transaction per stretch.
+//! - [`identity`]: which log the read models were built from; another log's are refused.
 //!
 //! Each projection has its appliers (`mod.rs`) and its reads (`queries.rs`), writes only its own
 //! tables, and so can be rebuilt from the log alone.
@@ -15,6 +16,7 @@
 pub mod db;
 pub mod group;
 pub mod history;
+pub mod identity;
 pub mod live;
 mod losses;
 pub mod search;

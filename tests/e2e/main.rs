@@ -11,6 +11,7 @@ mod content;
 mod delivery;
 mod history;
 mod idempotency;
+mod identity;
 mod input;
 mod inspect;
 mod limits;

@@ -69,7 +69,10 @@ pub(crate) async fn rebuild<P: Projection + Clone + 'static>(
         &bus,
         pool,
         p,
-        RebuildOptions { batch },
+        RebuildOptions {
+            batch,
+            ..RebuildOptions::default()
+        },
         &Shutdown::new(),
         &mut |_| {},
     )

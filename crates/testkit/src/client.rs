@@ -393,6 +393,24 @@ impl Ws {
         }
     }
 
+    /// Every frame until the server closes the socket, and how it closed.
+    pub async fn frames_until_closed(&mut self) -> (Vec<Value>, WsClosed) {
+        let mut frames: Vec<Value> = self.pending.drain(..).collect();
+        loop {
+            match self.read().await {
+                Some(Ok(frame)) => frames.push(frame),
+                Some(Err(closed)) => return (frames, closed),
+                None => {
+                    let closed = WsClosed {
+                        code: None,
+                        reason: "stream ended".into(),
+                    };
+                    return (frames, closed);
+                }
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }

@@ -122,18 +122,20 @@ impl NatterProcess {
         let _ = self.child.wait().await;
     }
 
-    /// SIGTERM, then wait for a graceful exit.
-    pub async fn stop(mut self) {
+    /// SIGTERM, then wait for a graceful exit: its status, or `None` if it had to be killed
+    /// after 15 s.
+    pub async fn stop(mut self) -> Option<std::process::ExitStatus> {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status();
         }
-        if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.start_kill();
+        match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                let _ = self.child.start_kill();
+                None
+            }
         }
     }
 }

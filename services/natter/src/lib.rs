@@ -14,6 +14,7 @@ use natter_common::Shutdown;
 use natter_common::config::{Connections, redact_url};
 use natter_fanout::FanoutConfig;
 use natter_gateway::{AppState, Deps, GatewayConfig};
+use natter_projections::identity::{self, IdentityError, LogIdentity};
 use natter_projector::ProjectorConfig;
 use sqlx::PgPool;
 
@@ -158,15 +159,64 @@ pub async fn open_log(
     Ok(bus)
 }
 
+/// The read models' database is another log's (see [`natter_projections::identity`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the database {database} holds another log's read models: {cause}. Give this log a database of its own (DATABASE_URL), or rebuild the read models from this log with `natter projections rebuild all` (the other log's read models are then gone)"
+)]
+pub struct LogMismatch {
+    pub database: String,
+    pub cause: IdentityError,
+}
+
+/// The log `bus` reads, as the read models record it.
+pub fn log_identity(bus: &Bus) -> LogIdentity {
+    LogIdentity {
+        stream: bus.subjects().stream_name(),
+        epoch: bus.epoch().to_owned(),
+    }
+}
+
+/// Checks that `pool`'s read models were built from the log `bus` reads (recording it on a new
+/// database).
+pub async fn check_read_models(conn: &Connections, bus: &Bus, pool: &PgPool) -> anyhow::Result<()> {
+    let head = bus.last_seq().await.map_err(|e| StartError {
+        server: "NATS JetStream",
+        url: redact_url(&conn.nats_url),
+        cause: e.to_string(),
+        hint: NATS_HINT,
+    })?;
+    match identity::claim(pool, &log_identity(bus), head).await {
+        Ok(()) => Ok(()),
+        Err(IdentityError::Db(e)) => Err(StartError {
+            server: "PostgreSQL",
+            url: redact_url(&conn.database_url),
+            cause: e.to_string(),
+            hint: PG_HINT,
+        }
+        .into()),
+        Err(cause) => Err(LogMismatch {
+            database: redact_url(&conn.database_url),
+            cause,
+        }
+        .into()),
+    }
+}
+
+/// The read models' database, connected, migrated and checked to be this log's.
+pub async fn open_read_models(conn: &Connections, bus: &Bus, max: u32) -> anyhow::Result<PgPool> {
+    let pool = connect_postgres(conn, max).await?;
+    check_read_models(conn, bus, &pool).await?;
+    Ok(pool)
+}
+
 /// Everything a gateway connects to.
-async fn gateway_deps(
-    conn: &Connections,
-    stream: &StreamArgs,
-    name: &str,
-) -> Result<Deps, StartError> {
+async fn gateway_deps(conn: &Connections, stream: &StreamArgs, name: &str) -> anyhow::Result<Deps> {
+    let bus = open_log(conn, stream, name).await?;
+    let pool = open_read_models(conn, &bus, 16).await?;
     Ok(Deps {
-        bus: open_log(conn, stream, name).await?,
-        pool: connect_postgres(conn, 16).await?,
+        bus,
+        pool,
         redis: connect_redis(conn).await?,
         metrics: metrics_handle(),
     })
@@ -241,7 +291,7 @@ pub async fn projector(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let bus = open_log(conn, stream, "natter-projector").await?;
-    let pool = connect_postgres(conn, 4).await?;
+    let pool = open_read_models(conn, &bus, 4).await?;
     natter_projector::run(bus, pool, config, shutdown).await?;
     Ok(())
 }

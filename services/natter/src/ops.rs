@@ -11,7 +11,9 @@ use natter_projections::search::Search;
 use natter_projections::unread::Unread;
 use natter_projector::tools::{self, Progress, RebuildOptions, Verified};
 
-use crate::{StreamArgs, connect_postgres, open_log};
+use natter_projections::identity;
+
+use crate::{StreamArgs, check_read_models, connect_postgres, log_identity, open_log};
 
 /// `natter projections ...`
 #[derive(Args)]
@@ -110,8 +112,14 @@ pub struct Mismatch(pub usize);
 pub async fn projections(args: ProjectionsArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let bus = open_log(&args.conn, &args.stream, "natter-projections").await?;
     let pool = connect_postgres(&args.conn, 8).await?;
+    // Another log's read models: status says so, verify refuses, and only a rebuild of all
+    // of them (which then records this log) may go on.
+    let checked = check_read_models(&args.conn, &bus, &pool).await;
     match args.command {
         ProjectionsCommand::Status { json } => {
+            if let Err(e) = &checked {
+                eprintln!("natter: {e}");
+            }
             let mut rows = Vec::new();
             for which in parse_names("all", &args.search_config)? {
                 rows.push(with_projection!(&which, |p| tools::status(&bus, &pool, p).await)?);
@@ -142,8 +150,18 @@ pub async fn projections(args: ProjectionsArgs, shutdown: Shutdown) -> anyhow::R
             Ok(())
         }
         ProjectionsCommand::Rebuild { name, options } => {
+            let over_another_log = checked.is_err();
+            if let Err(e) = checked {
+                if name != "all" {
+                    return Err(e.context(
+                        "only `natter projections rebuild all` can take these read models over",
+                    ));
+                }
+                eprintln!("natter: {e}\nnatter: rebuilding all of them from this log");
+            }
             let options = RebuildOptions {
                 batch: options.batch.max(1),
+                over_another_log,
             };
             for which in parse_names(&name, &args.search_config)? {
                 let label = with_projection!(&which, |p| natter_projections::Projection::name(p));
@@ -161,11 +179,16 @@ pub async fn projections(args: ProjectionsArgs, shutdown: Shutdown) -> anyhow::R
                     rebuilt.checkpoint
                 );
             }
+            if name == "all" {
+                identity::record(&pool, &log_identity(&bus)).await?;
+            }
             Ok(())
         }
         ProjectionsCommand::Verify { name, options } => {
+            checked?;
             let options = RebuildOptions {
                 batch: options.batch.max(1),
+                ..RebuildOptions::default()
             };
             let mut differing = 0;
             for which in parse_names(&name, &args.search_config)? {

@@ -314,7 +314,10 @@ async fn a_partitioned_replay_equals_applying_the_log_in_order() {
             bus,
             pool,
             &p,
-            natter_projector::tools::RebuildOptions { batch: 40 },
+            natter_projector::tools::RebuildOptions {
+                batch: 40,
+                ..Default::default()
+            },
             &natter_common::Shutdown::new(),
             &mut |_| {},
         )

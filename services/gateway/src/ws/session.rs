@@ -63,7 +63,7 @@ impl SessionCtx {
 
 /// Runs a socket until the client leaves, the server shuts down, the token expires, or the
 /// socket is closed for a reason (slow, too big a frame).
-pub async fn run<S, R>(state: AppState, info: SessionInfo, sink: S, stream: R)
+pub async fn run<S, R>(state: AppState, info: SessionInfo, sink: S, mut stream: R)
 where
     S: Sink<Message> + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
@@ -112,7 +112,7 @@ where
         token_exp,
         kill: kill_rx.clone(),
     };
-    read_loop(&mut ctx, stream, kill_rx, heartbeat * 3).await;
+    read_loop(&mut ctx, &mut stream, kill_rx, heartbeat * 3).await;
 
     // Clean up: stop typing, leave every room, stop notices, let the writer finish what is
     // queued. Boxed, like the setup above: only the state of what is running takes room in
@@ -142,13 +142,27 @@ where
     {
         writer.abort();
     }
+    // The closing handshake: read (and drop) what the client still sends until its Close
+    // frame. Closing the TCP connection with its frames unread would make the kernel reset
+    // it, and a client still sending could lose our Close frame (and its code) to the reset.
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
     state.hub().session_closed();
     state.presence().disconnected(info_user, info_id).await;
 }
 
+/// How long a closed socket waits for the client's Close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
 async fn read_loop<R>(
     ctx: &mut SessionCtx,
-    mut stream: R,
+    stream: &mut R,
     mut kill: watch::Receiver<Option<CloseReason>>,
     idle: Duration,
 ) where

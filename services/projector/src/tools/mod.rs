@@ -82,11 +82,17 @@ impl From<natter_bus::BusError> for ToolError {
 pub struct RebuildOptions {
     /// Most events per transaction.
     pub batch: usize,
+    /// The live read model was built from another log (see `natter_projections::identity`):
+    /// its checkpoint is no seq of this log, so the swap does not wait for the log to reach it.
+    pub over_another_log: bool,
 }
 
 impl Default for RebuildOptions {
     fn default() -> Self {
-        Self { batch: 5_000 }
+        Self {
+            batch: 5_000,
+            over_another_log: false,
+        }
     }
 }
 
@@ -310,7 +316,12 @@ pub async fn rebuild<P: Projection + Clone + 'static>(
         let mut attempt = 0u32;
         let checkpoint = loop {
             let (lock, live_at) = shadow.lock_live(live, name).await?;
-            let target = bus.last_seq().await?.max(live_at);
+            let head = bus.last_seq().await?;
+            let target = if options.over_another_log {
+                head
+            } else {
+                head.max(live_at)
+            };
             replay_into(bus, &shadow, projection, options, target, shutdown, report).await?;
             match lock.commit(&shadow, SWAP_LOCK_WAIT).await {
                 Ok(checkpoint) => break checkpoint,
