@@ -18,11 +18,13 @@ async fn unreachable_servers_are_named_with_a_hint() {
         let started = Instant::now();
         let result = tokio::time::timeout(
             Duration::from_secs(20),
-            natter::up(
+            natter::serve(
                 &env.conn,
+                &natter::Role::ALL,
                 natter::UpConfig::default(),
-                listener,
+                Some(listener),
                 natter_common::Shutdown::new(),
+                natter_common::Ready::new(),
             ),
         )
         .await

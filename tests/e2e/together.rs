@@ -232,6 +232,7 @@ async fn catch_up_a_backlog(refuse: bool) {
         pool.clone(),
         config,
         shutdown.clone(),
+        natter_common::Ready::new(),
     ));
     wait_checkpoint(&pool, History::NAME, last).await;
     wait_checkpoint(&pool, Unread::NAME, last).await;

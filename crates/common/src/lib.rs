@@ -7,10 +7,12 @@
 
 pub mod bloom;
 pub mod config;
+pub mod ready;
 pub mod shutdown;
 pub mod telemetry;
 
 mod namespace;
 
 pub use namespace::{Namespace, NamespaceError};
+pub use ready::Ready;
 pub use shutdown::Shutdown;

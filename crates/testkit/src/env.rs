@@ -3,7 +3,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use natter::{StreamArgs, UpConfig};
 use natter_common::config::Connections;
-use natter_common::{Namespace, Shutdown};
+use natter_common::{Namespace, Ready, Shutdown};
 use natter_fanout::FanoutConfig;
 use natter_gateway::GatewayConfig;
 use natter_projector::ProjectorConfig;
@@ -209,61 +209,49 @@ impl Natter {
         Self::start_role(env, Role::All, gateway_config()).await
     }
 
-    /// Starts one role (or all) with a gateway config (its `http_addr` is ignored: port 0).
+    /// Starts one role (or all) with a gateway config (its `http_addr` is ignored: port 0),
+    /// and waits until each has said it started.
     pub async fn start_role(env: &TestEnv, role: Role, gateway: GatewayConfig) -> Self {
         let shutdown = Shutdown::new();
+        let ready = Ready::new();
         let conn = env.conn.clone();
-        let stream = StreamArgs::default();
+        let roles: Vec<natter::Role> = match role {
+            Role::All => natter::Role::ALL.to_vec(),
+            Role::Gateway => vec![natter::Role::Gateway],
+            Role::Fanout => vec![natter::Role::Fanout],
+            Role::Projector => vec![natter::Role::Projector],
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let stop = shutdown.clone();
-        let task = tokio::spawn(async move {
-            let ended = match role {
-                Role::All => {
-                    let config = UpConfig {
-                        gateway,
-                        fanout: FanoutConfig::default(),
-                        projector: ProjectorConfig::default(),
-                        stream,
-                    };
-                    natter::up(&conn, config, listener, stop).await
-                }
-                Role::Gateway => natter::gateway(&conn, gateway, &stream, listener, stop).await,
-                Role::Fanout => natter::fanout(&conn, FanoutConfig::default(), &stream, stop).await,
-                Role::Projector => {
-                    natter::projector(&conn, ProjectorConfig::default(), &stream, stop).await
-                }
-            };
+        let listener = roles.contains(&natter::Role::Gateway).then_some(listener);
+        let config = UpConfig {
+            gateway,
+            fanout: FanoutConfig::default(),
+            projector: ProjectorConfig::default(),
+            stream: StreamArgs::default(),
+        };
+        let (stop, told) = (shutdown.clone(), ready.clone());
+        let count = roles.len();
+        let mut task = tokio::spawn(async move {
+            let ended = natter::serve(&conn, &roles, config, listener, stop, told).await;
             // A role that fails in a test is otherwise silent until something times out.
             if let Err(e) = &ended {
                 eprintln!("role {role:?} ended with an error: {e:#}");
             }
             ended
         });
-        let natter = Self {
+        tokio::select! {
+            () = ready.wait(count) => {}
+            ended = &mut task => panic!("natter {role:?} ended before it was ready: {ended:?}"),
+            () = tokio::time::sleep(Duration::from_secs(30)) => panic!("natter {role:?} was not ready after 30 s"),
+        }
+        Self {
             base,
             shutdown,
             task,
-        };
-        if matches!(role, Role::All | Role::Gateway) {
-            let url = format!("{}/readyz", natter.base);
-            let http = reqwest::Client::new();
-            wait_until("natter to be ready", Duration::from_secs(20), || {
-                let http = http.clone();
-                let url = url.clone();
-                async move {
-                    let ok = http.get(&url).send().await.ok()?.status().is_success();
-                    ok.then_some(())
-                }
-            })
-            .await;
-        } else {
-            // Roles without HTTP are up once their consumer exists; give them a moment.
-            tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        natter
     }
 
     pub fn ws_url(&self) -> String {

@@ -18,7 +18,7 @@ use async_nats::jetstream::consumer::DeliverPolicy;
 use std::collections::HashMap;
 
 use natter_bus::{Batches, Bus, BusError, Next, PREV_SEQ_HEADER, SEQ_HEADER, ack_through, seq_of};
-use natter_common::Shutdown;
+use natter_common::{Ready, Shutdown};
 use natter_schemas::Event;
 
 /// The durable consumer's role name.
@@ -37,11 +37,18 @@ impl Default for FanoutConfig {
     }
 }
 
-pub async fn run(bus: Bus, config: FanoutConfig, shutdown: Shutdown) -> Result<(), BusError> {
+/// Delivers until `shutdown`; `ready` is told once the consumer is open.
+pub async fn run(
+    bus: Bus,
+    config: FanoutConfig,
+    shutdown: Shutdown,
+    ready: Ready,
+) -> Result<(), BusError> {
     let mut batches = open(&bus, config.fanout_batch).await?;
     // Each room's last delivered seq in this run, sent along as the next event's "previous".
     let mut rooms: HashMap<uuid::Uuid, u64> = HashMap::new();
     tracing::info!("fanout started");
+    ready.started();
     loop {
         let batch = match batches.next_or_stop(&shutdown, ROLE).await {
             Next::Batch(batch) => batch,

@@ -38,19 +38,21 @@ pub mod ws;
 use std::time::Duration;
 
 pub use config::GatewayConfig;
-use natter_common::Shutdown;
+use natter_common::{Ready, Shutdown};
 pub use state::{AppState, Deps};
 use tokio::net::TcpListener;
 
 /// Serves the gateway on `listener` until `shutdown`; then closes every socket with 1001 and
-/// waits (bounded) for the sessions to finish.
+/// waits (bounded) for the sessions to finish. `ready` is told once it accepts connections.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: Shutdown,
+    ready: Ready,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway listening");
+    ready.started();
     let app = rest::router(state.clone());
     net::serve(
         listener,

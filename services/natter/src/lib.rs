@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use natter_bus::{Bus, StreamSettings};
-use natter_common::Shutdown;
 use natter_common::config::{Connections, redact_url};
+use natter_common::{Ready, Shutdown};
 use natter_fanout::FanoutConfig;
 use natter_gateway::{AppState, Deps, GatewayConfig};
 use natter_projections::identity::{self, IdentityError, LogIdentity};
@@ -222,34 +222,83 @@ async fn gateway_deps(conn: &Connections, stream: &StreamArgs, name: &str) -> an
     })
 }
 
-/// Runs the gateway, fan-out and projector in one process until `shutdown`. `listener` is the
-/// gateway's (bound by the caller, so tests can use port 0).
-pub async fn up(
+/// A role a process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// REST and WebSocket.
+    Gateway,
+    /// Delivers the log's events to the gateways.
+    Fanout,
+    /// Builds the read models.
+    Projector,
+}
+
+impl Role {
+    /// What `natter up` runs.
+    pub const ALL: [Role; 3] = [Role::Gateway, Role::Fanout, Role::Projector];
+}
+
+/// Runs `roles` in this process until `shutdown`, or until one of them fails: the first role
+/// to end stops the others, and every role is awaited, so that the gateway's drain and the
+/// projector's last commit finish before this returns (with the first error, if any).
+/// `listener` is the gateway's (bound by the caller, so tests can use port 0). `ready` counts
+/// each role once it has started: `natter up`, each single role and the test kit all start
+/// roles through here.
+pub async fn serve(
     conn: &Connections,
+    roles: &[Role],
     config: UpConfig,
-    listener: tokio::net::TcpListener,
+    listener: Option<tokio::net::TcpListener>,
     shutdown: Shutdown,
+    ready: Ready,
 ) -> anyhow::Result<()> {
-    let deps = gateway_deps(conn, &config.stream, "natter-up").await?;
-    let state = AppState::new(config.gateway, deps, shutdown.clone()).await?;
-    let mut roles = tokio::task::JoinSet::new();
-    // The projector on a thread of its own (see `thread`); the fan-out stays on the gateway's
-    // runtime, where it measured better (a thread of its own lengthened `1x50`'s p99), but
-    // on its own NATS connection, as when it runs alone.
-    roles.spawn(thread::spawn_role("projector", {
-        let (conn, stream, shutdown) = (conn.clone(), config.stream.clone(), shutdown.clone());
-        move || async move { projector(&conn, config.projector, &stream, shutdown).await }
-    }));
-    {
-        let (conn, stream, shutdown) = (conn.clone(), config.stream.clone(), shutdown.clone());
-        roles.spawn(async move { fanout(&conn, config.fanout, &stream, shutdown).await });
+    let UpConfig {
+        gateway,
+        fanout: fanout_config,
+        projector: projector_config,
+        stream,
+    } = config;
+    let mut tasks = tokio::task::JoinSet::new();
+    // The gateway's state first: if it cannot start, nothing else has.
+    if roles.contains(&Role::Gateway) {
+        let listener =
+            listener.ok_or_else(|| anyhow::anyhow!("the gateway role needs a listener"))?;
+        let deps = gateway_deps(conn, &stream, "natter-gateway").await?;
+        let state = AppState::new(gateway, deps, shutdown.clone()).await?;
+        let run = natter_gateway::run(listener, state, shutdown.clone(), ready.clone());
+        tasks.spawn(async move { run.await.map_err(anyhow::Error::from) });
     }
-    let gateway = natter_gateway::run(listener, state, shutdown.clone());
-    roles.spawn(async move { gateway.await.map_err(anyhow::Error::from) });
-    // The first role to end stops the others; each is awaited, so that the gateway's drain
-    // and the projector's last commit finish before `up` returns.
+    if roles.contains(&Role::Fanout) {
+        // With a gateway, the fan-out stays on its runtime, where it measured better than on
+        // a thread of its own (`1x50`'s p99 was longer), on a NATS connection of its own.
+        let (conn, stream, shutdown, ready) = (
+            conn.clone(),
+            stream.clone(),
+            shutdown.clone(),
+            ready.clone(),
+        );
+        tasks.spawn(async move { fanout(&conn, fanout_config, &stream, shutdown, ready).await });
+    }
+    if roles.contains(&Role::Projector) {
+        let (conn, stream, shutdown, ready) = (
+            conn.clone(),
+            stream.clone(),
+            shutdown.clone(),
+            ready.clone(),
+        );
+        if roles.contains(&Role::Gateway) {
+            // Beside a gateway, on a thread of its own (see `thread`).
+            tasks.spawn(thread::spawn_role("projector", move || async move {
+                projector(&conn, projector_config, &stream, shutdown, ready).await
+            }));
+        } else {
+            tasks.spawn(async move {
+                projector(&conn, projector_config, &stream, shutdown, ready).await
+            });
+        }
+    }
     let mut result = Ok(());
-    while let Some(ended) = roles.join_next().await {
+    while let Some(ended) = tasks.join_next().await {
         shutdown.trigger();
         let ended = ended.map_err(anyhow::Error::from).and_then(|r| r);
         if result.is_ok() {
@@ -259,39 +308,27 @@ pub async fn up(
     result
 }
 
-/// Runs one gateway until `shutdown`.
-pub async fn gateway(
-    conn: &Connections,
-    config: GatewayConfig,
-    stream: &StreamArgs,
-    listener: tokio::net::TcpListener,
-    shutdown: Shutdown,
-) -> anyhow::Result<()> {
-    let deps = gateway_deps(conn, stream, "natter-gateway").await?;
-    let state = AppState::new(config, deps, shutdown.clone()).await?;
-    natter_gateway::run(listener, state, shutdown).await?;
-    Ok(())
-}
-
-pub async fn fanout(
+async fn fanout(
     conn: &Connections,
     config: FanoutConfig,
     stream: &StreamArgs,
     shutdown: Shutdown,
+    ready: Ready,
 ) -> anyhow::Result<()> {
     let bus = open_log(conn, stream, "natter-fanout").await?;
-    natter_fanout::run(bus, config, shutdown).await?;
+    natter_fanout::run(bus, config, shutdown, ready).await?;
     Ok(())
 }
 
-pub async fn projector(
+async fn projector(
     conn: &Connections,
     config: ProjectorConfig,
     stream: &StreamArgs,
     shutdown: Shutdown,
+    ready: Ready,
 ) -> anyhow::Result<()> {
     let bus = open_log(conn, stream, "natter-projector").await?;
     let pool = open_read_models(conn, &bus, 4).await?;
-    natter_projector::run(bus, pool, config, shutdown).await?;
+    natter_projector::run(bus, pool, config, shutdown, ready).await?;
     Ok(())
 }

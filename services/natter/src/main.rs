@@ -8,9 +8,9 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Args, Parser, Subcommand};
-use natter::{StartError, StreamArgs, UpConfig};
+use natter::{Role, StartError, StreamArgs, UpConfig};
 use natter_common::config::Connections;
-use natter_common::{Shutdown, telemetry};
+use natter_common::{Ready, Shutdown, telemetry};
 use natter_fanout::FanoutConfig;
 use natter_gateway::GatewayConfig;
 use natter_projector::ProjectorConfig;
@@ -109,18 +109,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 projector: args.role.projector,
                 stream: args.stream,
             };
-            natter::up(&args.conn, config, listener, shutdown).await
+            natter::serve(
+                &args.conn,
+                &Role::ALL,
+                config,
+                Some(listener),
+                shutdown,
+                Ready::new(),
+            )
+            .await
         }
         Command::Gateway(args) => {
             warn_dev_secret(&args.role);
             let listener = bind(&args.role).await?;
-            natter::gateway(&args.conn, args.role, &args.stream, listener, shutdown).await
+            let config = UpConfig {
+                gateway: args.role,
+                stream: args.stream,
+                ..UpConfig::default()
+            };
+            let roles = [Role::Gateway];
+            natter::serve(
+                &args.conn,
+                &roles,
+                config,
+                Some(listener),
+                shutdown,
+                Ready::new(),
+            )
+            .await
         }
         Command::Fanout(args) => {
-            natter::fanout(&args.conn, args.role, &args.stream, shutdown).await
+            let config = UpConfig {
+                fanout: args.role,
+                stream: args.stream,
+                ..UpConfig::default()
+            };
+            natter::serve(
+                &args.conn,
+                &[Role::Fanout],
+                config,
+                None,
+                shutdown,
+                Ready::new(),
+            )
+            .await
         }
         Command::Projector(args) => {
-            natter::projector(&args.conn, args.role, &args.stream, shutdown).await
+            let config = UpConfig {
+                projector: args.role,
+                stream: args.stream,
+                ..UpConfig::default()
+            };
+            let roles = [Role::Projector];
+            natter::serve(&args.conn, &roles, config, None, shutdown, Ready::new()).await
         }
         Command::Projections(args) => natter::ops::projections(args, shutdown).await,
         Command::Events(args) => natter::inspect::events(args, shutdown).await,

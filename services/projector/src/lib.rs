@@ -14,7 +14,7 @@ pub mod replay;
 pub mod tools;
 
 use natter_bus::{Bus, BusError};
-use natter_common::Shutdown;
+use natter_common::{Ready, Shutdown};
 use natter_projections::live::Live;
 use natter_projections::search::Search;
 use natter_projections::{Projection, ProjectionError};
@@ -64,8 +64,9 @@ pub async fn run(
     pool: PgPool,
     config: ProjectorConfig,
     shutdown: Shutdown,
+    ready: Ready,
 ) -> Result<(), ProjectorError> {
     let search = Search::new(config.search_config.clone());
     search.prepare(&pool).await.map_err(ProjectionError::from)?;
-    live::run_live(bus, pool, Live::all(search), config, shutdown).await
+    live::run_live(bus, pool, Live::all(search), config, shutdown, ready).await
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use natter_bus::{Bus, BusError};
-use natter_common::Shutdown;
+use natter_common::{Ready, Shutdown};
 use natter_projections::group::{GroupFailure, Member, apply_group, ensure_checkpoints};
 use natter_projections::live::Live;
 use natter_projections::{Projection, checkpoint, record_failure};
@@ -75,6 +75,7 @@ pub async fn run_live(
     projections: Vec<Live>,
     config: ProjectorConfig,
     shutdown: Shutdown,
+    ready: Ready,
 ) -> Result<(), ProjectorError> {
     let names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
     for name in &names {
@@ -121,6 +122,7 @@ pub async fn run_live(
         }
     }
     tracing::info!(projections = ?names, from = reached + 1, "projector started");
+    ready.started();
     let mut backoff = Backoff::default();
     let mut last_commit: Option<tokio::time::Instant> = None;
     let mut reopening = false;
