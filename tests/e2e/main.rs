@@ -9,6 +9,7 @@ mod config;
 mod connections;
 mod content;
 mod delivery;
+mod faults;
 mod history;
 mod idempotency;
 mod identity;

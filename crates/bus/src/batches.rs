@@ -4,6 +4,7 @@ use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::{self, pull};
 use futures::{FutureExt, StreamExt};
 
+use crate::bus::{ConnectionEvent, reconnected};
 use crate::error::BusError;
 
 /// Yields what is ready, in log order: waits for the first message, then takes every further
@@ -12,6 +13,8 @@ use crate::error::BusError;
 pub struct Batches {
     messages: pull::Stream,
     max: usize,
+    /// When given: the connection came back, so reopen (see [`Batches::reopen_on_reconnect`]).
+    connection: Option<tokio::sync::broadcast::Receiver<ConnectionEvent>>,
 }
 
 impl Batches {
@@ -26,28 +29,50 @@ impl Batches {
             .messages()
             .await
             .map_err(|e| BusError::unavailable(format!("consumer stream: {e}")))?;
-        Ok(Self { messages, max })
+        Ok(Self {
+            messages,
+            max,
+            connection: None,
+        })
+    }
+
+    /// [`Batches::next_or_stop`] answers [`Next::Reopen`] once the connection comes back
+    /// after a drop (`events` from [`crate::Bus::connection_events`]): a pull request lost
+    /// with a restarted server is otherwise only noticed when it expires.
+    pub fn reopen_on_reconnect(
+        mut self,
+        events: tokio::sync::broadcast::Receiver<ConnectionEvent>,
+    ) -> Self {
+        self.connection = Some(events);
+        self
     }
 
     /// The next batch; `None` when the consumer stream ended.
     pub async fn next(&mut self) -> Option<Result<Vec<Message>, BusError>> {
-        let first = match self.messages.next().await? {
-            Ok(m) => m,
-            Err(e) => return Some(Err(BusError::unavailable(format!("consumer: {e}")))),
-        };
-        let mut batch = vec![first];
-        while batch.len() < self.max {
-            match self.messages.next().now_or_never() {
-                Some(Some(Ok(m))) => batch.push(m),
-                Some(Some(Err(e))) => {
-                    tracing::warn!(error = %e, "consumer stream error inside a batch");
-                    break;
-                }
-                Some(None) | None => break,
-            }
-        }
-        Some(Ok(batch))
+        next_batch(&mut self.messages, self.max).await
     }
+}
+
+async fn next_batch(
+    messages: &mut pull::Stream,
+    max: usize,
+) -> Option<Result<Vec<Message>, BusError>> {
+    let first = match messages.next().await? {
+        Ok(m) => m,
+        Err(e) => return Some(Err(BusError::unavailable(format!("consumer: {e}")))),
+    };
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match messages.next().now_or_never() {
+            Some(Some(Ok(m))) => batch.push(m),
+            Some(Some(Err(e))) => {
+                tracing::warn!(error = %e, "consumer stream error inside a batch");
+                break;
+            }
+            Some(None) | None => break,
+        }
+    }
+    Some(Ok(batch))
 }
 
 /// What a role's loop does next.
@@ -64,9 +89,24 @@ impl Batches {
     /// retried after a short pause.
     pub async fn next_or_stop(&mut self, shutdown: &natter_common::Shutdown, role: &str) -> Next {
         loop {
+            let Self {
+                messages,
+                max,
+                connection,
+            } = self;
+            let reconnected = async {
+                match connection.as_mut() {
+                    Some(events) => reconnected(events).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
             let batch = tokio::select! {
                 () = shutdown.wait() => return Next::Stop,
-                batch = self.next() => batch,
+                () = reconnected => {
+                    tracing::info!(role, "NATS is back: reading the consumer again");
+                    return Next::Reopen;
+                }
+                batch = next_batch(messages, *max) => batch,
             };
             match batch {
                 Some(Ok(batch)) => return Next::Batch(batch),

@@ -69,15 +69,30 @@ pub struct Appended {
 }
 
 /// An append on its way to the log; await it for the log's answer.
-pub struct PendingAppend(async_nats::jetstream::context::PublishAckFuture);
+///
+/// If the connection drops before the answer, the append is answered "unavailable" at once
+/// rather than when the ack's timeout (10 s) runs out: the server may or may not have stored
+/// it, as with any error, and a retry with the same `Nats-Msg-Id` is safe.
+pub struct PendingAppend {
+    ack: async_nats::jetstream::context::PublishAckFuture,
+    drops: tokio::sync::watch::Receiver<u64>,
+}
 
 impl std::future::IntoFuture for PendingAppend {
     type Output = Result<Appended, BusError>;
     type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
+        let Self { ack, mut drops } = self;
         Box::pin(async move {
-            let ack = self.0.await?;
+            let ack = tokio::select! {
+                ack = ack => ack?,
+                Ok(()) = drops.changed() => {
+                    return Err(BusError::unavailable(
+                        "the connection to NATS dropped before the log answered",
+                    ));
+                }
+            };
             Ok(Appended {
                 seq: ack.sequence,
                 duplicate: ack.duplicate,
@@ -86,13 +101,39 @@ impl std::future::IntoFuture for PendingAppend {
     }
 }
 
-/// Connection trouble that may have cost core-NATS messages (deliveries are at-most-once).
+/// What happened to the connection: trouble that may have cost core-NATS messages
+/// (deliveries are at-most-once), and its coming back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionEvent {
     /// The connection dropped; anything buffered or in flight may be gone.
     Disconnected,
     /// A subscription's buffer overflowed and messages were dropped.
     SlowConsumer,
+    /// The connection is back after a drop. The server may have restarted meanwhile: its
+    /// ephemeral consumers (the log readers) are gone, and a reader opened before the drop
+    /// should be opened again rather than left to notice by itself (it takes a pull request's
+    /// expiry, 10-20 s).
+    Reconnected,
+}
+
+impl ConnectionEvent {
+    /// Whether messages may have been lost.
+    pub fn is_trouble(self) -> bool {
+        !matches!(self, Self::Reconnected)
+    }
+}
+
+/// Resolves at the next [`ConnectionEvent::Reconnected`] on `events` (never, once the
+/// connection is gone for good).
+pub async fn reconnected(events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(ConnectionEvent::Reconnected) => return,
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
 }
 
 /// The NATS connection, the event stream and the subjects of one namespace. Cheap to clone.
@@ -100,6 +141,8 @@ pub enum ConnectionEvent {
 pub struct Bus {
     client: Client,
     events: tokio::sync::broadcast::Sender<ConnectionEvent>,
+    /// How many times the connection dropped: appends waiting for an ack give up on a drop.
+    drops: Arc<tokio::sync::watch::Sender<u64>>,
     js: Context,
     subjects: Subjects,
     stream: Arc<OnceLock<stream::Stream>>,
@@ -116,18 +159,28 @@ impl Bus {
         name: &str,
     ) -> Result<Self, BusError> {
         let (events, _) = tokio::sync::broadcast::channel(16);
+        let drops = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let sender = events.clone();
+        let dropped = drops.clone();
         let options = ConnectOptions::new()
             .event_callback(move |event| {
                 let sender = sender.clone();
+                if matches!(event, async_nats::Event::Disconnected) {
+                    dropped.send_modify(|n| *n += 1);
+                }
                 async move {
                     let mapped = match event {
                         async_nats::Event::Disconnected => Some(ConnectionEvent::Disconnected),
                         async_nats::Event::SlowConsumer(_) => Some(ConnectionEvent::SlowConsumer),
+                        async_nats::Event::Connected => Some(ConnectionEvent::Reconnected),
                         _ => None,
                     };
                     if let Some(mapped) = mapped {
-                        tracing::warn!(event = ?mapped, "nats connection trouble");
+                        if mapped.is_trouble() {
+                            tracing::warn!(event = ?mapped, "nats connection trouble");
+                        } else {
+                            tracing::info!("nats connection back");
+                        }
                         let _ = sender.send(mapped);
                     }
                 }
@@ -146,6 +199,7 @@ impl Bus {
         Ok(Self {
             client,
             events,
+            drops,
             js,
             subjects: Subjects::new(namespace),
             stream: Arc::new(OnceLock::new()),
@@ -282,8 +336,15 @@ impl Bus {
         if first_on_subject {
             publish = publish.expected_last_subject_sequence(0);
         }
+        // Subscribed before sending: a drop after this is one the append may have met.
+        let drops = self.drops.subscribe();
+        // While the connection is down an append would wait in the client's buffer until the
+        // ack's timeout: say so now instead.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(BusError::unavailable("not connected to NATS"));
+        }
         let ack = self.js.send_publish(subject, publish).await?;
-        Ok(PendingAppend(ack))
+        Ok(PendingAppend { ack, drops })
     }
 
     /// The durable pull consumer of a role (`fanout`, a projection), over every event, acked

@@ -17,7 +17,7 @@ pub mod subjects;
 pub use batches::{Batches, Next, ack_through, seq_of};
 pub use bus::{
     Appended, Bus, ConnectionEvent, DeliveryHeaders, PREV_SEQ_HEADER, PendingAppend, SEQ_HEADER,
-    StreamSettings,
+    StreamSettings, reconnected,
 };
 pub use error::{BusError, BusErrorKind};
 pub use replay::{Replay, RoomReplay};

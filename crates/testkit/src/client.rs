@@ -393,6 +393,18 @@ impl Ws {
         }
     }
 
+    /// The next frame of any type, or `None` once the socket is closed (or broken).
+    pub async fn next_any(&mut self) -> Option<Value> {
+        if let Some(frame) = self.pending.pop_front() {
+            return Some(frame);
+        }
+        match self.socket.next().await? {
+            Ok(Message::Text(text)) => serde_json::from_str(text.as_str()).ok(),
+            Ok(Message::Close(_)) | Err(_) => None,
+            Ok(_) => Some(Value::Null),
+        }
+    }
+
     /// Every frame until the server closes the socket, and how it closed.
     pub async fn frames_until_closed(&mut self) -> (Vec<Value>, WsClosed) {
         let mut frames: Vec<Value> = self.pending.drain(..).collect();

@@ -9,13 +9,16 @@
 //! - [`Api`]: a REST client; [`Ws`]: a WebSocket client.
 //! - [`wait_until`]: poll a condition instead of sleeping.
 //! - [`Proxy`]: a TCP proxy to cut a server away from natter and give it back.
+//! - [`PrivateNats`]: a nats-server of the test's own, to kill and restart.
 
 mod client;
 mod env;
 mod process;
 mod proxy;
+mod servers;
 
 pub use client::{Api, Ws, WsClosed, seqs};
 pub use env::{Natter, Role, TestEnv, gateway_config, wait_until};
 pub use process::{NatterProcess, natter_binary};
 pub use proxy::Proxy;
+pub use servers::PrivateNats;

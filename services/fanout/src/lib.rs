@@ -142,5 +142,7 @@ async fn open(bus: &Bus, batch: usize) -> Result<Batches, BusError> {
         Some((acked, _)) => bus.durable_at(ROLE, acked + 1).await?,
         None => bus.durable(ROLE, DeliverPolicy::New).await?,
     };
-    Batches::new(&consumer, batch).await
+    Ok(Batches::new(&consumer, batch)
+        .await?
+        .reopen_on_reconnect(bus.connection_events()))
 }

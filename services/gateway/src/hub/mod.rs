@@ -104,6 +104,9 @@ impl Hub {
         let weak = Arc::downgrade(&hub.0);
         tokio::spawn(async move {
             while let Ok(event) = events.recv().await {
+                if !event.is_trouble() {
+                    continue;
+                }
                 let Some(inner) = weak.upgrade() else { break };
                 // Room events may have been lost too: no room's rules can be vouched for.
                 for rules in inner

@@ -126,6 +126,10 @@ pub async fn run_live(
     let mut backoff = Backoff::default();
     let mut last_commit: Option<tokio::time::Instant> = None;
     let mut reopening = false;
+    // A server restarted under the reader took its (ephemeral) consumer along: once the
+    // connection is back, read again from the last commit at once rather than after the
+    // reader notices by itself (a pull request's expiry, 10-20 s).
+    let mut connection = bus.connection_events();
     let result: Result<(), ProjectorError> = 'open: loop {
         if std::mem::take(&mut reopening) && backoff.wait(&shutdown).await {
             break Ok(());
@@ -145,6 +149,10 @@ pub async fn run_live(
                 Some(item) => item,
                 None => tokio::select! {
                     () = shutdown.wait() => break 'open Ok(()),
+                    () = natter_bus::reconnected(&mut connection) => {
+                        tracing::info!(from = reached + 1, "NATS is back: reading the log again");
+                        continue 'open;
+                    }
                     Some(ended) = lanes.join_next() => {
                         match ended {
                             // Within a batch of the group: the last few events, and it is back.
