@@ -261,7 +261,8 @@ async fn posts_record_the_seq_their_check_saw() {
 }
 
 /// With PostgreSQL out of reach, sends to a room whose rules and sender this gateway holds
-/// still go through and reach the room's sockets; once it is back, history has them.
+/// still go through and reach the room's sockets, and what needs the database is answered
+/// `unavailable` at once; once it is back, history has them and every read model verifies.
 #[tokio::test]
 async fn sends_go_on_while_postgres_is_out_of_reach() {
     let proxy = natter_testkit::Proxy::start("127.0.0.1:5432").await;
@@ -270,6 +271,8 @@ async fn sends_go_on_while_postgres_is_out_of_reach() {
     let alice = Api::register(&natter.base, "alice").await;
     let bob = Api::register(&natter.base, "bob").await;
     let room = alice.create_room("r", "public").await;
+    // A room no socket here is in: its sends need the database.
+    let elsewhere = alice.create_room("elsewhere", "public").await;
     let (status, _) = bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     let mut alice_ws = Ws::connect(&natter.ws_url(), alice.token())
@@ -283,9 +286,28 @@ async fn sends_go_on_while_postgres_is_out_of_reach() {
     warm_up(&mut bob_ws, &bob, room, "warm").await;
 
     proxy.cut();
-    // Out of reach indeed: what needs PostgreSQL fails.
+    // Out of reach indeed: what needs PostgreSQL fails, with the error shape, without
+    // waiting for a pool timeout.
+    let started = std::time::Instant::now();
     let (status, reply) = alice.get(&format!("/v1/rooms/{room}/messages")).await;
-    assert!(status.is_server_error(), "{status} {reply}");
+    let read_answered = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    assert_eq!(reply["error"]["code"], "unavailable", "{reply}");
+    let started = std::time::Instant::now();
+    let (status, reply) = alice
+        .post(
+            &format!("/v1/rooms/{elsewhere}/messages"),
+            json!({"body": "needs the database", "client_msg_id": "elsewhere-1"}),
+        )
+        .await;
+    let send_answered = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    assert_eq!(reply["error"]["code"], "unavailable", "{reply}");
+    println!(
+        "postgres out of reach: a history read answered 503 in {} ms, a send that needs the database in {} ms",
+        read_answered.as_millis(),
+        send_answered.as_millis()
+    );
     let mut sent = Vec::new();
     for i in 0..3 {
         let reply = bob_ws
@@ -318,5 +340,16 @@ async fn sends_go_on_while_postgres_is_out_of_reach() {
     for body in &expected {
         assert!(stored.contains(body), "{body}: {stored:?}");
     }
+    // Every read model caught up and agrees with a rebuild from the log.
+    let mut verify = natter_testkit::NatterProcess::command(&env);
+    verify.args(["projections", "verify", "all"]);
+    let out = verify.output().await.expect("natter projections verify");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    natter.stop().await;
     env.cleanup().await;
 }
