@@ -259,6 +259,29 @@ async fn without_redis_each_gateway_limits_locally_and_says_so() {
         ))
         .await;
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(6));
+    // Chat goes on without Redis: a new socket connects and is delivered messages, typing
+    // passes (it never touches Redis), presence answers `unavailable` (it lives in Redis).
+    let mut other = Ws::connect(&natter.ws_url(), alice.token())
+        .await
+        .expect("a socket connects without Redis");
+    other.subscribe(room).await;
+    let bob = Api::register(&natter.base, "bob").await;
+    bob.post(&format!("/v1/rooms/{room}/join"), json!({})).await;
+    let mut bobs = Ws::connect(&natter.ws_url(), bob.token())
+        .await
+        .expect("ws");
+    bobs.subscribe(room).await;
+    bobs.ok(json!({"type": "typing", "room_id": room, "state": "start"}))
+        .await;
+    let typing = other.next_of("typing").await;
+    assert_eq!(typing["user_id"], json!(bob.id()), "{typing}");
+    bobs.send_message(room, "b1", "without redis").await;
+    let event = other.next_of("event").await;
+    assert_eq!(event["event"]["data"]["body"], "without redis", "{event}");
+    let reply = other
+        .request(json!({"type": "presence", "status": "away"}))
+        .await;
+    assert_eq!(reply["error"]["code"], "unavailable", "{reply}");
     natter.stop().await;
     env.cleanup().await;
 }
