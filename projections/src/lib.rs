@@ -40,7 +40,7 @@ pub enum ProjectionError {
 
 /// A read model: plain event-to-SQL functions run inside the caller's transaction.
 pub trait Projection: Send + Sync {
-    /// The checkpoint row and the durable consumer are named after it.
+    /// Its checkpoint row (and its shadow schema in a rebuild) are named after it.
     fn name(&self) -> &'static str;
 
     /// The tables this projection writes (and nothing else writes).

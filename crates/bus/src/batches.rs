@@ -1,4 +1,4 @@
-//! Batched reading of a durable consumer, shared by the fan-out worker and the projectors.
+//! Batched reading of a durable consumer (the fan-out worker's).
 
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::{self, pull};
