@@ -64,6 +64,24 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `T` with the defaults its clap attributes declare, environment ignored: the one place a
+/// setting's default is written, so that `Default` cannot drift from the flags. Panics only if
+/// `T` has a required setting without a default, which its `Default` test shows at once.
+pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults"))
+        .mut_args(|arg| arg.env(None::<&'static str>));
+    let parsed = command
+        .try_get_matches_from(["defaults"])
+        .and_then(|matches| T::from_arg_matches(&matches));
+    match parsed {
+        Ok(config) => config,
+        Err(e) => panic!(
+            "{} has a setting without a default: {e}",
+            std::any::type_name::<T>()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

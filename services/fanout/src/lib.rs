@@ -32,8 +32,9 @@ pub struct FanoutConfig {
 }
 
 impl Default for FanoutConfig {
+    /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {
-        Self { fanout_batch: 1000 }
+        natter_common::config::defaults()
     }
 }
 

@@ -73,28 +73,9 @@ pub struct GatewayConfig {
 }
 
 impl Default for GatewayConfig {
+    /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {
-        Self {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            jwt_secret: None,
-            token_ttl_secs: 86_400,
-            max_frame_bytes: 65_536,
-            max_json_bytes: 65_536,
-            max_message_chars: 4000,
-            outbound_queue: 1024,
-            max_replay: 5000,
-            heartbeat_ms: 30_000,
-            read_wait_ms: 5000,
-            send_check_from_memory: true,
-            max_connections_per_user: 20,
-            max_subscriptions: 1000,
-            allowed_origins: Vec::new(),
-            admin_user_ids: Vec::new(),
-            net: crate::net::NetConfig::default(),
-            presence: crate::presence::PresenceConfig::default(),
-            rate: crate::ratelimit::RateLimits::default(),
-            moderation: crate::moderation::ModerationConfig::default(),
-        }
+        natter_common::config::defaults()
     }
 }
 
@@ -105,5 +86,26 @@ impl GatewayConfig {
 
     pub fn jwt_secret(&self) -> &str {
         self.jwt_secret.as_deref().unwrap_or(DEV_JWT_SECRET)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults come from the flags' declarations, environment ignored.
+    #[test]
+    fn defaults_are_the_declared_ones() {
+        let config = GatewayConfig::default();
+        assert_eq!(config.http_addr, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(config.max_frame_bytes, 65_536);
+        assert!(config.send_check_from_memory);
+        assert_eq!(config.net.max_connections_per_ip, 4096);
+        assert_eq!(config.presence.presence_ttl_secs, 30);
+        assert_eq!(
+            config.rate.rate_messages,
+            "30/10s".parse().expect("a limit")
+        );
+        assert!(config.allowed_origins.is_empty() && config.jwt_secret.is_none());
     }
 }

@@ -32,10 +32,9 @@ pub struct PresenceConfig {
 }
 
 impl Default for PresenceConfig {
+    /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {
-        Self {
-            presence_ttl_secs: 30,
-        }
+        natter_common::config::defaults()
     }
 }
 

@@ -159,17 +159,9 @@ pub struct RateLimits {
 }
 
 impl Default for RateLimits {
+    /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {
-        let parse = |s: &str| s.parse().unwrap_or(Limit(None));
-        Self {
-            rate_messages: parse("30/10s"),
-            rate_reactions: parse("60/10s"),
-            rate_typing: parse("30/10s"),
-            rate_rooms: parse("30/1h"),
-            rate_auth_ip: parse("30/1m"),
-            rate_auth_user: parse("10/1m"),
-            rate_replay: parse("50000/1m"),
-        }
+        natter_common::config::defaults()
     }
 }
 

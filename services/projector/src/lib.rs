@@ -40,12 +40,9 @@ pub struct ProjectorConfig {
 }
 
 impl Default for ProjectorConfig {
+    /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {
-        Self {
-            projector_batch: 500,
-            projector_linger_ms: 10,
-            search_config: Search::DEFAULT_CONFIG.to_owned(),
-        }
+        natter_common::config::defaults()
     }
 }
 

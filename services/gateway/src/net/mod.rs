@@ -51,14 +51,9 @@ pub struct NetConfig {
 }
 
 impl Default for NetConfig {
+    /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {
-        Self {
-            max_connections: 16_384,
-            max_connections_per_ip: 4096,
-            header_timeout_ms: 10_000,
-            max_header_bytes: 16_384,
-            trusted_proxies: Vec::new(),
-        }
+        natter_common::config::defaults()
     }
 }
 
