@@ -4,7 +4,7 @@ use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::{self, pull};
 use futures::{FutureExt, StreamExt};
 
-use crate::bus::{ConnectionEvent, reconnected};
+use crate::connection::{ConnectionEvent, reconnected};
 use crate::error::BusError;
 
 /// Yields what is ready, in log order: waits for the first message, then takes every further

@@ -6,14 +6,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, pull};
-use async_nats::jetstream::message::PublishMessage as Publish;
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context};
 use async_nats::{Client, ConnectOptions};
 use bytes::Bytes;
 use natter_common::Namespace;
-use natter_schemas::Event;
 
+use crate::connection::ConnectionEvent;
 use crate::error::{BusError, BusErrorKind};
 use crate::subjects::Subjects;
 
@@ -60,90 +59,14 @@ impl Default for StreamSettings {
     }
 }
 
-/// What the log answered to an append.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Appended {
-    pub seq: u64,
-    /// The `Nats-Msg-Id` was seen inside the dedupe window: `seq` is the original's.
-    pub duplicate: bool,
-}
-
-/// An append on its way to the log; await it for the log's answer.
-///
-/// If the connection drops before the answer, the append is answered "unavailable" at once
-/// rather than when the ack's timeout (10 s) runs out: the server may or may not have stored
-/// it, as with any error, and a retry with the same `Nats-Msg-Id` is safe.
-pub struct PendingAppend {
-    ack: async_nats::jetstream::context::PublishAckFuture,
-    drops: tokio::sync::watch::Receiver<u64>,
-}
-
-impl std::future::IntoFuture for PendingAppend {
-    type Output = Result<Appended, BusError>;
-    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let Self { ack, mut drops } = self;
-        Box::pin(async move {
-            let ack = tokio::select! {
-                ack = ack => ack?,
-                Ok(()) = drops.changed() => {
-                    return Err(BusError::unavailable(
-                        "the connection to NATS dropped before the log answered",
-                    ));
-                }
-            };
-            Ok(Appended {
-                seq: ack.sequence,
-                duplicate: ack.duplicate,
-            })
-        })
-    }
-}
-
-/// What happened to the connection: trouble that may have cost core-NATS messages
-/// (deliveries are at-most-once), and its coming back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionEvent {
-    /// The connection dropped; anything buffered or in flight may be gone.
-    Disconnected,
-    /// A subscription's buffer overflowed and messages were dropped.
-    SlowConsumer,
-    /// The connection is back after a drop. The server may have restarted meanwhile: its
-    /// ephemeral consumers (the log readers) are gone, and a reader opened before the drop
-    /// should be opened again rather than left to notice by itself (it takes a pull request's
-    /// expiry, 10-20 s).
-    Reconnected,
-}
-
-impl ConnectionEvent {
-    /// Whether messages may have been lost.
-    pub fn is_trouble(self) -> bool {
-        !matches!(self, Self::Reconnected)
-    }
-}
-
-/// Resolves at the next [`ConnectionEvent::Reconnected`] on `events` (never, once the
-/// connection is gone for good).
-pub async fn reconnected(events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        match events.recv().await {
-            Ok(ConnectionEvent::Reconnected) => return,
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => std::future::pending::<()>().await,
-        }
-    }
-}
-
 /// The NATS connection, the event stream and the subjects of one namespace. Cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
-    client: Client,
+    pub(crate) client: Client,
     events: tokio::sync::broadcast::Sender<ConnectionEvent>,
     /// How many times the connection dropped: appends waiting for an ack give up on a drop.
-    drops: Arc<tokio::sync::watch::Sender<u64>>,
-    js: Context,
+    pub(crate) drops: Arc<tokio::sync::watch::Sender<u64>>,
+    pub(crate) js: Context,
     subjects: Subjects,
     stream: Arc<OnceLock<stream::Stream>>,
     epoch: Arc<OnceLock<String>>,
@@ -298,53 +221,6 @@ impl Bus {
     /// The newest seq in the log.
     pub async fn last_seq(&self) -> Result<u64, BusError> {
         Ok(self.head_and_window().await?.0)
-    }
-
-    /// Appends an event and waits for the log's ack.
-    ///
-    /// - `msg_id` sets `Nats-Msg-Id`: a second append with the same id inside the dedupe window
-    ///   is not stored again and answers the original's seq with `duplicate: true`.
-    /// - `first_on_subject` requires that nothing was ever appended on `subject` (one room
-    ///   creation per room, one registration per username); otherwise the error kind is
-    ///   [`BusErrorKind::Conflict`].
-    pub async fn append(
-        &self,
-        subject: String,
-        event: &Event,
-        msg_id: Option<&str>,
-        first_on_subject: bool,
-    ) -> Result<Appended, BusError> {
-        self.append_pipelined(subject, event, msg_id, first_on_subject)
-            .await?
-            .await
-    }
-
-    /// Like [`Bus::append`], but returns once the event is sent, with a future for the ack.
-    /// Appends made one after another from one task reach the log in that order, so a caller
-    /// can pipeline them and await the acks later.
-    pub async fn append_pipelined(
-        &self,
-        subject: String,
-        event: &Event,
-        msg_id: Option<&str>,
-        first_on_subject: bool,
-    ) -> Result<PendingAppend, BusError> {
-        let mut publish = Publish::build().payload(Bytes::from(event.to_bytes()));
-        if let Some(id) = msg_id {
-            publish = publish.message_id(id);
-        }
-        if first_on_subject {
-            publish = publish.expected_last_subject_sequence(0);
-        }
-        // Subscribed before sending: a drop after this is one the append may have met.
-        let drops = self.drops.subscribe();
-        // While the connection is down an append would wait in the client's buffer until the
-        // ack's timeout: say so now instead.
-        if self.client.connection_state() != async_nats::connection::State::Connected {
-            return Err(BusError::unavailable("not connected to NATS"));
-        }
-        let ack = self.js.send_publish(subject, publish).await?;
-        Ok(PendingAppend { ack, drops })
     }
 
     /// The durable pull consumer of a role (`fanout`, a projection), over every event, acked

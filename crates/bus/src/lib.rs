@@ -1,24 +1,26 @@
 //! natter-bus: everything that touches NATS.
 //!
 //! - [`subjects`]: every subject and stream name, derived from the namespace.
-//! - [`Bus`]: the connection, the event stream, appends with idempotency and one-of-a-kind
-//!   guards, durable consumers for the roles.
+//! - [`Bus`]: the connection, the event stream, durable consumers for the roles; appends with
+//!   idempotency and one-of-a-kind guards are in `append`, the connection's ups and downs
+//!   ([`ConnectionEvent`]) in `connection`.
 //! - [`RoomReplay`]: a room's missed events, read back for resume.
 //! - [`BusError`]: failures with a kind, so callers can retry, nak or answer.
 //!
 //! Nothing else in the workspace publishes to JetStream.
 
+mod append;
 pub mod batches;
 mod bus;
+mod connection;
 mod error;
 mod replay;
 pub mod subjects;
 
+pub use append::{Appended, PendingAppend};
 pub use batches::{Batches, Next, ack_through, seq_of};
-pub use bus::{
-    Appended, Bus, ConnectionEvent, DeliveryHeaders, PREV_SEQ_HEADER, PendingAppend, SEQ_HEADER,
-    StreamSettings, reconnected,
-};
+pub use bus::{Bus, DeliveryHeaders, PREV_SEQ_HEADER, SEQ_HEADER, StreamSettings};
+pub use connection::{ConnectionEvent, reconnected};
 pub use error::{BusError, BusErrorKind};
 pub use replay::{Replay, RoomReplay};
 pub use subjects::Subjects;
