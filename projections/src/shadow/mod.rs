@@ -7,12 +7,15 @@
 //! (which name tables unqualified) write into it unchanged, and the live tables are never
 //! touched until [`SwapLock::commit`] puts the shadow in their place in one transaction.
 
-use std::collections::BTreeMap;
-
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::Projection;
+
+mod copy;
+mod digest;
+use copy::copy_table;
+pub use digest::{TableDigest, differing_rows, digests};
 
 /// The schema a rebuild of `projection` builds in.
 pub fn rebuild_schema(projection: &str) -> String {
@@ -263,159 +266,6 @@ pub fn is_lock_timeout(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03"))
 }
 
-/// Creates `to.table` like `from.table`: columns, defaults, not-null and check constraints,
-/// generated columns, storage; then its primary key and unique constraints and its other
-/// indexes under the same names, and its columns' statistics targets. Foreign keys are not
-/// copied (read-model tables have none). Indexes named in `defer` are not built: their
-/// statements are returned.
-async fn copy_table(
-    conn: &mut PgConnection,
-    from: &str,
-    to: &str,
-    table: &str,
-    defer: &[&str],
-) -> Result<Vec<String>, sqlx::Error> {
-    let (f, t) = (ident(from), ident(to));
-    let source = format!("{f}.{table}");
-    let target = format!("{t}.{table}");
-    sqlx::query(AssertSqlSafe(format!(
-        "CREATE TABLE {target} (LIKE {source} INCLUDING DEFAULTS INCLUDING CONSTRAINTS
-                                INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)"
-    )))
-    .execute(&mut *conn)
-    .await?;
-    let keys: Vec<(String, String)> = sqlx::query_as(
-        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
-         WHERE conrelid = $1::regclass AND contype IN ('p', 'u') ORDER BY conname",
-    )
-    .bind(&source)
-    .fetch_all(&mut *conn)
-    .await?;
-    for (name, definition) in keys {
-        sqlx::query(AssertSqlSafe(format!(
-            "ALTER TABLE {target} ADD CONSTRAINT {} {definition}",
-            ident(&name)
-        )))
-        .execute(&mut *conn)
-        .await?;
-    }
-    let indexes: Vec<(String, String)> = sqlx::query_as(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
-         WHERE i.indrelid = $1::regclass
-           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-         ORDER BY i.indexrelid",
-    )
-    .bind(&source)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut later = Vec::new();
-    for (name, definition) in indexes {
-        let statement = retarget_index(&definition, &target);
-        // The name may print schema-qualified.
-        let bare = name.rsplit('.').next().unwrap_or(&name).trim_matches('"');
-        if defer.contains(&bare) {
-            later.push(statement);
-            continue;
-        }
-        sqlx::query(AssertSqlSafe(statement))
-            .execute(&mut *conn)
-            .await?;
-    }
-    let targets: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT attname::text, attstattarget::int FROM pg_attribute
-         WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attstattarget > 0",
-    )
-    .bind(&source)
-    .fetch_all(&mut *conn)
-    .await?;
-    for (column, stats) in targets {
-        sqlx::query(AssertSqlSafe(format!(
-            "ALTER TABLE {target} ALTER COLUMN {} SET STATISTICS {stats}",
-            ident(&column)
-        )))
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(later)
-}
-
-/// `CREATE [UNIQUE] INDEX name ON <table> USING ...` (as `pg_get_indexdef` prints it) made to
-/// build the same index on `target`.
-fn retarget_index(definition: &str, target: &str) -> String {
-    match (definition.find(" ON "), definition.find(" USING ")) {
-        (Some(on), Some(using)) if on < using => {
-            let only = if definition[on + 4..].starts_with("ONLY ") {
-                "ONLY "
-            } else {
-                ""
-            };
-            format!(
-                "{} ON {only}{target}{}",
-                &definition[..on],
-                &definition[using..]
-            )
-        }
-        _ => definition.to_owned(),
-    }
-}
-
-/// A table's row count and a hash of its contents that does not depend on row order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableDigest {
-    pub rows: i64,
-    pub hash: String,
-}
-
-/// The digest of each of `projection`'s tables in `schema`, read on `conn` (inside a
-/// transaction, the tables as of its snapshot).
-pub async fn digests<P: Projection>(
-    conn: &mut PgConnection,
-    schema: &str,
-    projection: &P,
-) -> Result<BTreeMap<&'static str, TableDigest>, sqlx::Error> {
-    let s = ident(schema);
-    let mut out = BTreeMap::new();
-    for table in projection.tables() {
-        // Each row's text hashed to 60 bits, summed (as numeric, which cannot overflow).
-        let (rows, hash): (i64, String) = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT count(*), to_hex((COALESCE(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)
-                                      % 9223372036854775807)::bigint)
-             FROM {s}.{table} t"
-        )))
-        .fetch_one(&mut *conn)
-        .await?;
-        out.insert(*table, TableDigest { rows, hash });
-    }
-    Ok(out)
-}
-
-/// Up to `limit` rows (as text) of `table` that are in schema `a` and not in `b`, and the same
-/// the other way round.
-pub async fn differing_rows(
-    conn: &mut PgConnection,
-    a: &str,
-    b: &str,
-    table: &str,
-    limit: i64,
-) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
-    let (a, b) = (ident(a), ident(b));
-    let only = |x: &str, y: &str| {
-        format!(
-            "SELECT r FROM (SELECT t::text AS r FROM {x}.{table} t
-                            EXCEPT SELECT t::text FROM {y}.{table} t) d ORDER BY r LIMIT $1"
-        )
-    };
-    let only_a = sqlx::query_scalar(AssertSqlSafe(only(&a, &b)))
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-    let only_b = sqlx::query_scalar(AssertSqlSafe(only(&b, &a)))
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((only_a, only_b))
-}
-
 /// Locks the checkpoint row of `name` in `schema` (the first on the `search_path` when
 /// `None`) for the rest of the transaction, creating it at 0 when missing, and returns it:
 /// whoever holds it is the one writer of that projection's tables.
@@ -462,27 +312,4 @@ pub async fn checkpoint_in<'e, E: sqlx::PgExecutor<'e>>(
     .fetch_optional(executor)
     .await?;
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_definitions_are_moved_to_the_target_table() {
-        assert_eq!(
-            retarget_index(
-                "CREATE INDEX members_by_user ON public.members USING btree (user_id, room_id)",
-                "\"s\".members"
-            ),
-            "CREATE INDEX members_by_user ON \"s\".members USING btree (user_id, room_id)"
-        );
-        assert_eq!(
-            retarget_index(
-                "CREATE UNIQUE INDEX x ON ONLY public.t USING btree (a) WHERE deleted",
-                "\"s\".t"
-            ),
-            "CREATE UNIQUE INDEX x ON ONLY \"s\".t USING btree (a) WHERE deleted"
-        );
-    }
 }
