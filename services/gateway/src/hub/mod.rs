@@ -5,12 +5,14 @@
 //! socket whose queue is full is closed with 4008 (it resumes with `since`), and never slows
 //! the room down for the others.
 //!
-//! Layout: [`handle`] is what the hub holds of a socket; [`room`] delivers a room's events and
+//! Layout: [`handle`] is what the hub holds of a socket; [`registry`] keeps each room's and
+//! user's set of sockets with its one subscription; [`room`] delivers a room's events and
 //! typing signals (one set of sockets for both, so that a removal ends both), and keeps its
 //! [`rules`] (who may send) from them, which [`sending`] answers sends from; [`signals`]
 //! forwards notices and presence.
 
 mod handle;
+mod registry;
 mod room;
 mod rules;
 mod sending;
@@ -27,6 +29,7 @@ use uuid::Uuid;
 
 pub use crate::wire::{encode, event_frame, wire_event};
 pub use handle::{CloseReason, Outbound, ReplayEnd, SessionHandle};
+use registry::{join, leave, read, write};
 use rules::Rules;
 
 /// One socket subscribed to an entry.
@@ -325,97 +328,4 @@ impl Hub {
     pub async fn unsubscribe_user(&self, user: Uuid, session: Uuid) {
         leave((&self.0.users, None), user, session).await;
     }
-}
-
-/// Adds `session` under `key` in `entries`. When it is the first, awaits `floor`, subscribes
-/// to `subject` and starts the entry's task (whose `last_seq` starts at the floor), and files
-/// its rules in the index when given one (rooms). Returns how many entries there are.
-async fn join<P, F, T>(
-    bus: &Bus,
-    (entries, index): (&Mutex<HashMap<Uuid, Entry>>, Option<&RulesIndex>),
-    key: Uuid,
-    subject: String,
-    session: Sub,
-    floor: P,
-    task: F,
-) -> Result<usize, BusError>
-where
-    P: std::future::Future<Output = Result<u64, BusError>>,
-    F: FnOnce(async_nats::Subscriber, Sessions, Arc<AtomicU64>, Arc<Rules>) -> T,
-    T: std::future::Future<Output = ()> + Send + 'static,
-{
-    let mut entries = entries.lock().await;
-    if let Some(entry) = entries.get(&key) {
-        write(&entry.sessions).insert(session.handle.id, session);
-        return Ok(entries.len());
-    }
-    let floor = floor.await?;
-    let subscriber = bus
-        .client()
-        .subscribe(subject)
-        .await
-        .map_err(BusError::unavailable)?;
-    bus.flush().await?;
-    let sessions: Sessions = Arc::default();
-    write(&sessions).insert(session.handle.id, session);
-    let last_seq = Arc::new(AtomicU64::new(floor));
-    let rules = Arc::new(Rules::new(floor));
-    if let Some(index) = index {
-        index
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, rules.clone());
-    }
-    let task = tokio::spawn(task(
-        subscriber,
-        sessions.clone(),
-        last_seq.clone(),
-        rules.clone(),
-    ));
-    entries.insert(
-        key,
-        Entry {
-            sessions,
-            last_seq,
-            task,
-        },
-    );
-    Ok(entries.len())
-}
-
-/// Removes `session` from `key`; the last one out ends the NATS subscription. Returns how many
-/// entries remain.
-async fn leave(
-    (entries, index): (&Mutex<HashMap<Uuid, Entry>>, Option<&RulesIndex>),
-    key: Uuid,
-    session: Uuid,
-) -> usize {
-    let mut entries = entries.lock().await;
-    let empty = entries.get(&key).is_some_and(|entry| {
-        let mut sessions = write(&entry.sessions);
-        sessions.remove(&session);
-        sessions.is_empty()
-    });
-    if empty {
-        entries.remove(&key);
-        if let Some(index) = index {
-            index
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
-        }
-    }
-    entries.len()
-}
-
-fn write(sessions: &Sessions) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, Sub>> {
-    sessions
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn read(sessions: &Sessions) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, Sub>> {
-    sessions
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
