@@ -51,6 +51,10 @@ pub async fn run(
     ready: Ready,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
+    // Its background tasks, joined after the drain (they end on shutdown).
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(admin::serve(state.clone(), state.gateway_id()));
+    background.spawn(state.clone().sample_log());
     tracing::info!(%addr, "gateway listening");
     ready.started();
     let app = rest::router(state.clone());
@@ -66,6 +70,7 @@ pub async fn run(
     while state.hub().session_count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    while background.join_next().await.is_some() {}
     tracing::info!(%addr, "gateway stopped");
     Ok(())
 }

@@ -126,7 +126,6 @@ impl AppState {
             ),
             known_users: std::sync::RwLock::default(),
         }));
-        state.start_background();
         Ok(state)
     }
 
@@ -170,31 +169,33 @@ impl AppState {
     pub fn hub(&self) -> &Hub {
         &self.0.hub
     }
-    /// Admin answers and the events/s sampler, until shutdown.
-    fn start_background(&self) {
-        tokio::spawn(crate::admin::serve(self.clone(), self.0.gateway_id));
-        let weak = Arc::downgrade(&self.0);
+    /// This gateway's id (the admin API names its sockets by it).
+    pub fn gateway_id(&self) -> uuid::Uuid {
+        self.0.gateway_id
+    }
+
+    /// Samples the log's head every 2 s for [`AppState::event_rate`], until shutdown. Its
+    /// owner ([`crate::run`]) spawns and joins it.
+    pub async fn sample_log(self) {
         let shutdown = self.0.shutdown.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                tokio::select! {
-                    () = shutdown.wait() => break,
-                    _ = tick.tick() => {}
-                }
-                let Some(inner) = weak.upgrade() else { break };
-                if let Ok(seq) = inner.bus.last_seq().await {
-                    let mut samples = inner
-                        .log_samples
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    samples.push_back((std::time::Instant::now(), seq));
-                    while samples.len() > 6 {
-                        samples.pop_front();
-                    }
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => break,
+                _ = tick.tick() => {}
+            }
+            if let Ok(seq) = self.0.bus.last_seq().await {
+                let mut samples = self
+                    .0
+                    .log_samples
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                samples.push_back((std::time::Instant::now(), seq));
+                while samples.len() > 6 {
+                    samples.pop_front();
                 }
             }
-        });
+        }
     }
 
     /// Events appended per second over the last samples (0 until there are two).

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::commands;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::{Outbound, encode};
-use crate::ws::session::SessionCtx;
+use crate::ws::ctx::SessionCtx;
 
 pub enum Handled {
     Continue,

@@ -4,6 +4,7 @@
 //! - [`frames`]: client frames and their replies; [`subscribe`] and [`presence`] handle those
 //!   frames.
 
+mod ctx;
 pub mod frames;
 mod presence;
 pub mod session;
@@ -80,7 +81,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| async move {
             let _forwarded = forwarded;
             let (sink, stream) = socket.split();
-            let info = session::SessionInfo {
+            let info = ctx::SessionInfo {
                 id: Uuid::now_v7(),
                 user: user.id,
                 token_exp: user.exp,

@@ -5,8 +5,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::ws::ctx::SessionCtx;
 use crate::ws::frames::to_value;
-use crate::ws::session::SessionCtx;
 
 pub(crate) async fn presence_set(
     ctx: &SessionCtx,
