@@ -16,6 +16,7 @@ mod identity;
 mod input;
 mod inspect;
 mod limits;
+mod marks;
 mod messages;
 mod moderation;
 mod ops;
