@@ -11,14 +11,16 @@
 //! - [`Proxy`]: a TCP proxy to cut a server away from natter and give it back.
 //! - [`PrivateNats`]: a nats-server of the test's own, to kill and restart.
 
-mod client;
+mod api;
 mod env;
 mod process;
 mod proxy;
 mod servers;
+mod ws;
 
-pub use client::{Api, Ws, WsClosed, seqs};
+pub use api::Api;
 pub use env::{Natter, Role, TestEnv, gateway_config, wait_until};
 pub use process::{NatterProcess, natter_binary};
 pub use proxy::Proxy;
 pub use servers::PrivateNats;
+pub use ws::{Ws, WsClosed, seqs};
