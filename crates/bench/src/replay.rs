@@ -16,7 +16,7 @@ use natter_projections::search::Search;
 use natter_projections::shadow::{Indexes, Shadow};
 use natter_projections::unread::Unread;
 use natter_projections::{Projection, db};
-use natter_projector::replay::{Bulk, replay_partitioned};
+use natter_replay::{Bulk, replay_partitioned};
 use natter_schemas::Event;
 use natter_schemas::event::{
     Credentials, EventBody, MessageEdited, MessagePosted, MessageRef, ReactionChanged, ReadUpdated,

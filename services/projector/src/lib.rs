@@ -9,16 +9,16 @@
 //! checkpoint; one that cannot go along replays alone until it has caught up.
 
 pub mod live;
-pub mod reader;
-pub mod replay;
 pub mod tools;
 
-use natter_bus::{Bus, BusError};
+use natter_bus::Bus;
 use natter_common::{Ready, Shutdown};
 use natter_projections::live::Live;
 use natter_projections::search::Search;
 use natter_projections::{Projection, ProjectionError};
-pub use replay::{Applied, LogReader, ReplayOptions, Until, replay};
+/// A replay's failure is the projector's.
+pub use natter_replay::ReplayError as ProjectorError;
+pub use natter_replay::{Applied, LogReader, ReplayOptions, Until, replay};
 use sqlx::PgPool;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -44,14 +44,6 @@ impl Default for ProjectorConfig {
     fn default() -> Self {
         natter_common::config::defaults()
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectorError {
-    #[error("nats: {0}")]
-    Bus(#[from] BusError),
-    #[error("postgres: {0}")]
-    Projection(#[from] ProjectionError),
 }
 
 /// Runs every live projection until `shutdown`: the log read once, each stretch applied to

@@ -12,8 +12,8 @@ use tokio::task::JoinSet;
 
 use super::{Shared, Slot, State, announce};
 use crate::ProjectorError;
-use crate::reader::{LogReader, Until};
-use crate::replay::{ReplayOptions, replay};
+use natter_replay::reader::{LogReader, Until};
+use natter_replay::replay::{ReplayOptions, replay};
 
 /// Hands a read model to a lane of its own.
 pub(super) fn go_alone(

@@ -24,10 +24,10 @@ use tokio::task::JoinSet;
 
 mod alone;
 
-use crate::reader::{Gathered, LogReader, Stretch, Until};
-use crate::replay::{Applied, Backoff, Statistics};
 use crate::{ProjectorConfig, ProjectorError};
 use alone::{go_alone, rejoin};
+use natter_replay::reader::{Gathered, LogReader, Stretch, Until};
+use natter_replay::replay::{Applied, Backoff, Statistics};
 
 /// Where one read model is.
 enum State {

@@ -22,7 +22,7 @@ use natter_projections::{Projection, ProjectionError};
 use sqlx::PgPool;
 
 use crate::ProjectorError;
-use crate::replay::{ReplayOptions, Until, replay};
+use natter_replay::replay::{ReplayOptions, Until, replay};
 
 /// What a long-running tool reports as it goes.
 #[derive(Debug, Clone, Copy)]
@@ -230,11 +230,11 @@ async fn bulk_into<P: Projection + Clone + 'static>(
     shutdown: &Shutdown,
     report: Reporter<'_>,
 ) -> Result<u64, ToolError> {
-    let reached = crate::replay::replay_partitioned(
+    let reached = natter_replay::replay::replay_partitioned(
         bus,
         shadow.pool(),
         projection,
-        crate::replay::Bulk {
+        natter_replay::replay::Bulk {
             batch: options.batch,
             target,
             partitions: BULK_PARTITIONS,

@@ -158,7 +158,7 @@ impl LogReader {
 
     /// Group commit: extends `stretch` with the stretches that arrive until `deadline`, up to
     /// `max` events in all.
-    pub(crate) async fn gather(
+    pub async fn gather(
         &mut self,
         stretch: &mut Stretch,
         deadline: tokio::time::Instant,
@@ -180,7 +180,7 @@ impl LogReader {
 }
 
 /// How [`LogReader::gather`] ended.
-pub(crate) enum Gathered {
+pub enum Gathered {
     /// The deadline passed, or the stretch is full.
     Done,
     /// The reader failed or ended meanwhile: what it said, to be handled after this stretch.
@@ -190,7 +190,7 @@ pub(crate) enum Gathered {
 
 impl Stretch {
     /// This stretch and the one right after it, as one.
-    pub(crate) fn extend(&mut self, next: Stretch) {
+    pub fn extend(&mut self, next: Stretch) {
         debug_assert_eq!(next.from, self.through + 1);
         self.through = next.through;
         self.events.extend(next.events);

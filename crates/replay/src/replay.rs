@@ -19,8 +19,7 @@ use natter_schemas::Event;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
-use crate::ProjectorError;
-
+use crate::ReplayError as ProjectorError;
 use crate::reader::Gathered;
 pub use crate::reader::{LogReader, Stretch, Until};
 
@@ -207,7 +206,7 @@ where
 /// replay slowed down as the tables grew, to under 2,000 events/s at 200k). Autovacuum would
 /// see to it in its own time, when it runs at all: statistics are refreshed each time the
 /// checkpoint has doubled, from 2,000 on.
-pub(crate) struct Statistics {
+pub struct Statistics {
     next: u64,
 }
 
@@ -220,12 +219,7 @@ impl From<u64> for Statistics {
 }
 
 impl Statistics {
-    pub(crate) async fn reached<P: Projection>(
-        &mut self,
-        pool: &PgPool,
-        projection: &P,
-        reached: u64,
-    ) {
+    pub async fn reached<P: Projection>(&mut self, pool: &PgPool, projection: &P, reached: u64) {
         if reached >= self.next {
             self.next = reached * 2;
             self.refresh(pool, projection).await;
@@ -378,7 +372,7 @@ where
 }
 
 /// Doubling pauses between retries, 100 ms to 5 s.
-pub(crate) struct Backoff(Duration);
+pub struct Backoff(Duration);
 
 impl Default for Backoff {
     fn default() -> Self {
@@ -388,7 +382,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// Sleeps; true when `shutdown` came first.
-    pub(crate) async fn wait(&mut self, shutdown: &Shutdown) -> bool {
+    pub async fn wait(&mut self, shutdown: &Shutdown) -> bool {
         let pause = self.0;
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
         tokio::select! {
