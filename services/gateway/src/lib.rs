@@ -66,9 +66,17 @@ pub async fn run(
         shutdown,
     )
     .await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while state.hub().session_count() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Every session was told to close (1001) by the shutdown; wait for each to finish its
+    // closing handshake and cleanup.
+    state.sessions().close();
+    if tokio::time::timeout(Duration::from_secs(10), state.sessions().wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = state.sessions().len(),
+            "sockets still closing after 10 s; stopping anyway"
+        );
     }
     while background.join_next().await.is_some() {}
     tracing::info!(%addr, "gateway stopped");

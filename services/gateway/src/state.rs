@@ -43,6 +43,8 @@ struct Inner {
     hub: Hub,
     /// This gateway's id (admin answers name it).
     gateway_id: uuid::Uuid,
+    /// Every open socket's session, so that the drain can wait for them.
+    sessions: tokio_util::task::TaskTracker,
     /// (when, log head) samples of the last ~10 s, for events/s.
     log_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
     presence: Presence,
@@ -109,6 +111,7 @@ impl AppState {
             tokens,
             hub,
             gateway_id: uuid::Uuid::now_v7(),
+            sessions: tokio_util::task::TaskTracker::new(),
             log_samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
             presence,
             typing,
@@ -169,6 +172,11 @@ impl AppState {
     pub fn hub(&self) -> &Hub {
         &self.0.hub
     }
+    /// The open sockets' sessions.
+    pub fn sessions(&self) -> &tokio_util::task::TaskTracker {
+        &self.0.sessions
+    }
+
     /// This gateway's id (the admin API names its sockets by it).
     pub fn gateway_id(&self) -> uuid::Uuid {
         self.0.gateway_id

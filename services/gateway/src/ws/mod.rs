@@ -86,6 +86,10 @@ pub async fn upgrade(
                 user: user.id,
                 token_exp: user.exp,
             };
-            session::run(state, info, sink, stream).await;
+            // Tracked, so that the drain waits for every session's end (cleanup included).
+            let sessions = state.sessions().clone();
+            sessions
+                .track_future(session::run(state, info, sink, stream))
+                .await;
         })
 }
