@@ -21,6 +21,7 @@ pub mod model;
 pub mod posting;
 pub mod rest;
 pub mod upcast;
+pub mod wire;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::{Event, EventBody};

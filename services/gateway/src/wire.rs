@@ -1,40 +1,18 @@
-//! Events as clients see them: the wire form of a stored event, serialised once per frame, and
-//! what a stretch read back from the log may show now.
+//! Events as frames, serialised once per frame for every socket that gets them; the wire form
+//! itself, and what a stretch read back from the log may show, are `natter_schemas::wire`.
 
 use std::collections::HashSet;
 
 use axum::extract::ws::Utf8Bytes;
 use natter_schemas::Event;
-use natter_schemas::event::EventBody;
-use natter_schemas::frames::{ServerFrame, WireEvent};
-use natter_schemas::model::Message;
+use natter_schemas::frames::ServerFrame;
+pub use natter_schemas::wire::{Reader, deleted_in, members_only, wire_event};
+use natter_schemas::wire::{redacted_wire_event, shows_deleted_text};
 use uuid::Uuid;
 
 /// Serialises a frame once, for every socket that gets it.
 pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
-}
-
-/// The wire form of a stored event: for `message.posted`, `data` is the message object.
-pub fn wire_event(seq: u64, event: &Event) -> WireEvent {
-    let data = match (&event.body, event.room_id) {
-        (EventBody::MessagePosted(posted), Some(room)) => serde_json::to_value(
-            Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted),
-        )
-        .unwrap_or_default(),
-        _ => serde_json::to_value(&event.body)
-            .ok()
-            .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
-            .unwrap_or_default(),
-    };
-    WireEvent {
-        id: event.id,
-        event_type: event.type_name().to_owned(),
-        actor_id: event.actor_id,
-        occurred_at: event.occurred_at,
-        data,
-        redacted: false,
-    }
 }
 
 /// The `event` frame for a room event.
@@ -46,47 +24,17 @@ pub fn event_frame(room: Uuid, seq: u64, event: &Event) -> Utf8Bytes {
     })
 }
 
-/// The `event` frame for a room event whose message has been deleted since: it keeps its seq
-/// and its place, not its text. `message.posted` carries the message as history shows it now
-/// (`body: null, deleted: true`, no mentions); `message.edited` carries only `message_id`.
-/// Both are marked `redacted`.
+/// The `event` frame for a room event whose message has been deleted since
+/// ([`natter_schemas::wire::redacted_wire_event`]); other events as they are.
 pub fn redacted_frame(room: Uuid, seq: u64, event: &Event) -> Utf8Bytes {
-    let mut wire = wire_event(seq, event);
-    match &event.body {
-        EventBody::MessagePosted(posted) => {
-            let mut message =
-                Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted);
-            message.body = None;
-            message.deleted = true;
-            message.mentions.clear();
-            wire.data = serde_json::to_value(message).unwrap_or_default();
-        }
-        EventBody::MessageEdited(edited) => {
-            wire.data = serde_json::json!({ "message_id": edited.message_id });
-        }
-        _ => return event_frame(room, seq, event),
+    match redacted_wire_event(room, seq, event) {
+        Some(wire) => encode(&ServerFrame::Event {
+            room_id: room,
+            seq,
+            event: wire,
+        }),
+        None => event_frame(room, seq, event),
     }
-    wire.redacted = true;
-    encode(&ServerFrame::Event {
-        room_id: room,
-        seq,
-        event: wire,
-    })
-}
-
-/// Who reads a stretch of a room's events taken from the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reader {
-    /// A member of the room: sees every event.
-    Member,
-    /// A reader of a public room who is not a member: members-only events are left out.
-    Visitor,
-}
-
-/// Events only members receive: who read how far is the members' business (as the receipts
-/// endpoint is).
-pub fn members_only(event: &Event) -> bool {
-    matches!(event.body, EventBody::ReadUpdated(_))
 }
 
 /// The frames of a stretch of a room's events read from the log (a resume), in order, showing
@@ -113,29 +61,9 @@ pub fn stretch_frame(room: Uuid, seq: u64, event: &Event, deleted: &HashSet<Uuid
     }
 }
 
-/// The messages a stretch of events deletes.
-pub fn deleted_in(events: &[(u64, Event)]) -> HashSet<Uuid> {
-    events
-        .iter()
-        .filter_map(|(_, event)| match &event.body {
-            EventBody::MessageDeleted(d) => Some(d.message_id),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Whether `event` carries text of one of the `deleted` messages.
-fn shows_deleted_text(event: &Event, deleted: &HashSet<Uuid>) -> bool {
-    match &event.body {
-        EventBody::MessagePosted(p) => deleted.contains(&p.message_id),
-        EventBody::MessageEdited(e) => deleted.contains(&e.message_id),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use natter_schemas::event::{MessageEdited, MessagePosted, MessageRef, ReadUpdated};
+    use natter_schemas::event::{EventBody, MessageEdited, MessagePosted, MessageRef, ReadUpdated};
 
     use super::*;
 

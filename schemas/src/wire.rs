@@ -1,0 +1,93 @@
+//! Events as clients see them: the wire form of a stored event, and what a stretch of a room's
+//! events read back from the log may show now (no text of messages deleted since, no
+//! members-only events for visitors).
+
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
+use crate::Event;
+use crate::event::EventBody;
+use crate::frames::WireEvent;
+use crate::model::Message;
+
+/// The wire form of a stored event: for `message.posted`, `data` is the message object.
+pub fn wire_event(seq: u64, event: &Event) -> WireEvent {
+    let data = match (&event.body, event.room_id) {
+        (EventBody::MessagePosted(posted), Some(room)) => serde_json::to_value(
+            Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted),
+        )
+        .unwrap_or_default(),
+        _ => serde_json::to_value(&event.body)
+            .ok()
+            .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
+            .unwrap_or_default(),
+    };
+    WireEvent {
+        id: event.id,
+        event_type: event.type_name().to_owned(),
+        actor_id: event.actor_id,
+        occurred_at: event.occurred_at,
+        data,
+        redacted: false,
+    }
+}
+
+/// The wire form of a room event whose message has been deleted since: it keeps its seq and
+/// its place, not its text. `message.posted` carries the message as history shows it now
+/// (`body: null, deleted: true`, no mentions); `message.edited` carries only `message_id`.
+/// Both are marked `redacted`. `None` for events that carry no message text.
+pub fn redacted_wire_event(room: Uuid, seq: u64, event: &Event) -> Option<WireEvent> {
+    let mut wire = wire_event(seq, event);
+    match &event.body {
+        EventBody::MessagePosted(posted) => {
+            let mut message =
+                Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted);
+            message.body = None;
+            message.deleted = true;
+            message.mentions.clear();
+            wire.data = serde_json::to_value(message).unwrap_or_default();
+        }
+        EventBody::MessageEdited(edited) => {
+            wire.data = serde_json::json!({ "message_id": edited.message_id });
+        }
+        _ => return None,
+    }
+    wire.redacted = true;
+    Some(wire)
+}
+
+/// Who reads a stretch of a room's events taken from the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// A member of the room: sees every event.
+    Member,
+    /// A reader of a public room who is not a member: members-only events are left out.
+    Visitor,
+}
+
+/// Events only members receive: who read how far is the members' business (as the receipts
+/// endpoint is).
+pub fn members_only(event: &Event) -> bool {
+    matches!(event.body, EventBody::ReadUpdated(_))
+}
+
+/// The messages a stretch of events deletes.
+pub fn deleted_in(events: &[(u64, Event)]) -> HashSet<Uuid> {
+    events
+        .iter()
+        .filter_map(|(_, event)| match &event.body {
+            EventBody::MessageDeleted(d) => Some(d.message_id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `event` carries text of one of the `deleted` messages.
+pub fn shows_deleted_text(event: &Event, deleted: &HashSet<Uuid>) -> bool {
+    match &event.body {
+        EventBody::MessagePosted(p) => deleted.contains(&p.message_id),
+        EventBody::MessageEdited(e) => deleted.contains(&e.message_id),
+        _ => false,
+    }
+}
