@@ -10,7 +10,8 @@
 //! - [`rest`]: one module per REST resource, each with its routes.
 //! - [`ws`]: the WebSocket session and frame handling.
 //! - [`net`]: accepting connections: caps, the request-head timeout, trusted proxies.
-//! - [`hub`]: one NATS subscription per room (and user) per gateway, fanned out in-process.
+//! - [`realtime`]: the hub (one NATS subscription per room and user, fanned out in-process),
+//!   typing, presence and read waits.
 //! - [`wire`]: events as clients see them (frames, and what a replay may show now).
 //! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
 
@@ -19,21 +20,21 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod error;
-pub mod hub;
 pub mod moderation;
 pub mod net;
 pub mod openapi;
-pub mod presence;
 pub mod ratelimit;
-pub mod readwait;
+pub mod realtime;
 pub mod rest;
 pub mod sent;
 pub mod state;
-pub mod typing;
 pub mod validate;
 pub mod void;
 pub mod wire;
 pub mod ws;
+
+// The realtime pieces by their short names, as the rest of the gateway uses them.
+pub use realtime::{hub, presence, readwait, typing};
 
 use std::time::Duration;
 
