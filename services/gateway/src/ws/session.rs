@@ -142,17 +142,18 @@ async fn read_loop<R>(
             }
             Ok(None) => return,
             Ok(Some(Err(e))) => {
-                let text = e.to_string();
-                if text.contains("too long")
-                    || text.contains("Space limit")
-                    || text.contains("capacity")
-                {
-                    ctx.handle.close(close_code::TOO_BIG, "frame too large");
-                } else if text.contains("UTF-8") {
-                    ctx.handle
-                        .close(close_code::INVALID_PAYLOAD, "text frames must be UTF-8");
-                } else {
-                    tracing::debug!(error = %text, "socket read error");
+                use tokio_tungstenite::tungstenite::Error as WsError;
+                // By the error's kind (axum wraps tungstenite's), not by its text.
+                match e.into_inner().downcast::<WsError>().map(|e| *e) {
+                    Ok(WsError::Capacity(_)) => {
+                        ctx.handle.close(close_code::TOO_BIG, "frame too large");
+                    }
+                    Ok(WsError::Utf8(_)) => {
+                        ctx.handle
+                            .close(close_code::INVALID_PAYLOAD, "text frames must be UTF-8");
+                    }
+                    Ok(e) => tracing::debug!(error = %e, "socket read error"),
+                    Err(e) => tracing::debug!(error = %e, "socket read error"),
                 }
                 return;
             }
