@@ -55,7 +55,9 @@ pub async fn run(
     // Its background tasks, joined after the drain (they end on shutdown).
     let mut background = tokio::task::JoinSet::new();
     background.spawn(admin::serve(state.clone(), state.gateway_id()));
-    background.spawn(state.clone().sample_log());
+    for task in state.background() {
+        background.spawn(task);
+    }
     tracing::info!(%addr, "gateway listening");
     ready.started();
     let app = rest::router(state.clone());

@@ -94,9 +94,8 @@ impl AppState {
             deps.bus.duplicate_window().unwrap_or_default(),
             config.read_wait(),
         );
-        let typing = Typing::new(deps.bus.clone(), shutdown.clone());
+        let typing = Typing::new(deps.bus.clone());
         let presence = Presence::new(&config.presence, deps.redis.clone(), deps.bus.clone());
-        presence.start(hub.clone(), shutdown.clone());
         let limiter = Limiter::new(
             config.rate.clone(),
             deps.redis.clone(),
@@ -172,6 +171,22 @@ impl AppState {
     pub fn hub(&self) -> &Hub {
         &self.0.hub
     }
+    /// The tasks the state's parts need while the gateway runs (presence heartbeats and
+    /// sweeps, stopping quiet typists, the log sampler), each ending at shutdown: the owner
+    /// ([`crate::run`]) spawns and joins them.
+    pub fn background(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
+        use futures::FutureExt;
+        let shutdown = self.0.shutdown.clone();
+        vec![
+            self.presence()
+                .clone()
+                .keep(self.hub().clone(), shutdown.clone())
+                .boxed(),
+            self.typing().clone().stop_quiet_typists(shutdown).boxed(),
+            self.clone().sample_log().boxed(),
+        ]
+    }
+
     /// The open sockets' sessions.
     pub fn sessions(&self) -> &tokio_util::task::TaskTracker {
         &self.0.sessions

@@ -349,10 +349,10 @@ impl Presence {
     }
 
     /// Heartbeats for this gateway's sockets, and sweeps of everyone's expired ones, until
-    /// `shutdown`.
-    pub fn start(&self, hub: Hub, shutdown: Shutdown) {
-        let presence = self.clone();
-        tokio::spawn(async move {
+    /// `shutdown`. Its owner (`crate::run`) spawns and joins it.
+    pub async fn keep(self, hub: Hub, shutdown: Shutdown) {
+        let presence = self;
+        {
             let mut beat = tokio::time::interval(presence.ttl / 3);
             let mut sweep = tokio::time::interval(Duration::from_secs(2));
             loop {
@@ -373,6 +373,6 @@ impl Presence {
                     }
                 }
             }
-        });
+        }
     }
 }

@@ -37,14 +37,19 @@ struct Inner {
 }
 
 impl Typing {
-    /// Starts the timer that stops quiet typists.
-    pub fn new(bus: Bus, shutdown: Shutdown) -> Self {
-        let typing = Self(std::sync::Arc::new(Inner {
+    pub fn new(bus: Bus) -> Self {
+        Self(std::sync::Arc::new(Inner {
             bus,
             typists: Mutex::new(HashMap::new()),
-        }));
-        let weak = std::sync::Arc::downgrade(&typing.0);
-        tokio::spawn(async move {
+        }))
+    }
+
+    /// Every 250 ms, stops the typists not heard from in time, until `shutdown`. Its owner
+    /// (`crate::run`) spawns and joins it.
+    pub async fn stop_quiet_typists(self, shutdown: Shutdown) {
+        let weak = std::sync::Arc::downgrade(&self.0);
+        drop(self);
+        {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tokio::select! {
@@ -69,8 +74,7 @@ impl Typing {
                     publish(&inner.bus, room, user, TypingState::Stop).await;
                 }
             }
-        });
-        typing
+        }
     }
 
     /// `user` (on socket `session`) is typing in `room`. The caller has checked membership.
