@@ -151,32 +151,9 @@ async fn sigterm_to_natter_up_drains_every_role() {
     }
     // Started again, natter has every acked message in history, once.
     let again = Natter::start(&env).await;
-    let head = env.bus().await.last_seq().await.expect("head");
     let pool = env.pool().await;
-    natter_testkit::wait_until(
-        "history to reach the log's head",
-        Duration::from_secs(20),
-        || {
-            let pool = pool.clone();
-            async move {
-                let at: i64 = sqlx::query_scalar(
-                    "SELECT last_seq FROM projection_checkpoints WHERE name = 'history'",
-                )
-                .fetch_one(&pool)
-                .await
-                .ok()?;
-                (at as u64 >= head).then_some(())
-            }
-        },
-    )
-    .await;
-    let stored: Vec<(String, i64)> =
-        sqlx::query_as("SELECT body, count(*) FROM messages WHERE room_id = $1 GROUP BY body")
-            .bind(room)
-            .fetch_all(&pool)
-            .await
-            .expect("history");
-    let stored: std::collections::HashMap<String, i64> = stored.into_iter().collect();
+    crate::replay::caught_up(&env, &pool).await;
+    let stored = crate::faults::stored_counts(&pool, room).await;
     for body in &acked {
         let times = stored.get(body).copied().unwrap_or(0);
         assert_eq!(times, 1, "acked {body} is in history {times} times");

@@ -22,15 +22,20 @@ use crate::Setup;
 /// Waits until every projection's checkpoint reaches the log's head.
 pub(crate) async fn caught_up(env: &TestEnv, pool: &sqlx::PgPool) -> u64 {
     let head = env.bus().await.last_seq().await.expect("head");
+    caught_up_to(pool, head).await;
+    head
+}
+
+/// Waits until every live read model has applied `seq`.
+pub(crate) async fn caught_up_to(pool: &sqlx::PgPool, seq: u64) {
     for name in [History::NAME, Unread::NAME, Search::NAME] {
         wait_until(
-            "projections to reach the head",
+            "projections to reach the seq",
             Duration::from_secs(30),
-            || async { (checkpoint(pool, name).await.ok()? >= head).then_some(()) },
+            || async { (checkpoint(pool, name).await.ok()? >= seq).then_some(()) },
         )
         .await;
     }
-    head
 }
 
 pub(crate) async fn verify_matches<P: Projection + Clone + 'static>(
