@@ -352,24 +352,22 @@ impl Presence {
     /// `shutdown`. Its owner (`crate::run`) spawns and joins it.
     pub async fn keep(self, hub: Hub, shutdown: Shutdown) {
         let presence = self;
-        {
-            let mut beat = tokio::time::interval(presence.ttl / 3);
-            let mut sweep = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                tokio::select! {
-                    () = shutdown.wait() => break,
-                    _ = beat.tick() => presence.heartbeat(hub.local_users().await).await,
-                    _ = sweep.tick() => {
-                        let keys = [format!("{}pres:live", presence.prefix)];
-                        match presence.eval::<Vec<String>>(SWEEP, &keys, std::slice::from_ref(&presence.prefix)).await {
-                            Ok(gone) => {
-                                for user in gone.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
-                                    tracing::info!(%user, "user went offline: their sockets expired");
-                                    presence.announce(user).await;
-                                }
+        let mut beat = tokio::time::interval(presence.ttl / 3);
+        let mut sweep = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => break,
+                _ = beat.tick() => presence.heartbeat(hub.local_users().await).await,
+                _ = sweep.tick() => {
+                    let keys = [format!("{}pres:live", presence.prefix)];
+                    match presence.eval::<Vec<String>>(SWEEP, &keys, std::slice::from_ref(&presence.prefix)).await {
+                        Ok(gone) => {
+                            for user in gone.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
+                                tracing::info!(%user, "user went offline: their sockets expired");
+                                presence.announce(user).await;
                             }
-                            Err(e) => tracing::debug!(error = %e.0.message, "presence sweep failed"),
                         }
+                        Err(e) => tracing::debug!(error = %e.0.message, "presence sweep failed"),
                     }
                 }
             }

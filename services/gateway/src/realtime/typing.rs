@@ -47,32 +47,27 @@ impl Typing {
     /// Every 250 ms, stops the typists not heard from in time, until `shutdown`. Its owner
     /// (`crate::run`) spawns and joins it.
     pub async fn stop_quiet_typists(self, shutdown: Shutdown) {
-        let weak = std::sync::Arc::downgrade(&self.0);
-        drop(self);
-        {
-            let mut tick = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                tokio::select! {
-                    () = shutdown.wait() => break,
-                    _ = tick.tick() => {}
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => break,
+                _ = tick.tick() => {}
+            }
+            let now = Instant::now();
+            let quiet: Vec<(Uuid, Uuid)> = {
+                let mut typists = lock(&self.0.typists);
+                let quiet: Vec<_> = typists
+                    .iter()
+                    .filter(|(_, t)| t.until <= now)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in &quiet {
+                    typists.remove(key);
                 }
-                let Some(inner) = weak.upgrade() else { break };
-                let now = Instant::now();
-                let quiet: Vec<(Uuid, Uuid)> = {
-                    let mut typists = lock(&inner.typists);
-                    let quiet: Vec<_> = typists
-                        .iter()
-                        .filter(|(_, t)| t.until <= now)
-                        .map(|(k, _)| *k)
-                        .collect();
-                    for key in &quiet {
-                        typists.remove(key);
-                    }
-                    quiet
-                };
-                for (user, room) in quiet {
-                    publish(&inner.bus, room, user, TypingState::Stop).await;
-                }
+                quiet
+            };
+            for (user, room) in quiet {
+                publish(&self.0.bus, room, user, TypingState::Stop).await;
             }
         }
     }
