@@ -65,3 +65,46 @@ async fn roles_starting_together_on_a_new_database_all_start() {
         env.cleanup().await;
     }
 }
+
+/// Settings that cannot work are all named at start (each by its variable and flag, with
+/// what would work), and natter exits 2 before it binds or connects to anything.
+#[tokio::test]
+async fn unusable_settings_are_named_at_start() {
+    let env = TestEnv::new().await;
+    let mut command = natter_testkit::NatterProcess::command(&env);
+    command
+        .arg("up")
+        .env("NATTER_LOG_FORMAT", "text")
+        .env("NATTER_HTTP_ADDR", "127.0.0.1:0")
+        .env("NATTER_MAX_FRAME_BYTES", "0")
+        .env("NATTER_ALLOWED_ORIGINS", "https://app.example.com/")
+        .env("NATTER_FANOUT_BATCH", "0")
+        .env("NATTER_STREAM_REPLICAS", "7")
+        .env("NATTER_JWT_SECRET", "too-short")
+        .env("NATS_URL", "http://127.0.0.1:1");
+    let out = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("natter must not hang")
+        .expect("run natter");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for named in [
+        "NATTER_MAX_FRAME_BYTES (--max-frame-bytes): 0 bytes: use 1024 to",
+        "NATTER_ALLOWED_ORIGINS (--allowed-origins): `https://app.example.com/` is not an origin",
+        "NATTER_FANOUT_BATCH (--fanout-batch)",
+        "NATTER_STREAM_REPLICAS (--stream-replicas)",
+        "NATTER_JWT_SECRET (--jwt-secret): 9 bytes",
+        "NATS_URL (--nats-url)",
+    ] {
+        assert!(stderr.contains(named), "names {named}: {stderr}");
+    }
+    assert!(
+        !stderr.contains("too-short"),
+        "the secret stays out: {stderr}"
+    );
+    assert!(
+        !stderr.contains("cannot reach"),
+        "nothing is connected to: {stderr}"
+    );
+    env.cleanup().await;
+}

@@ -159,9 +159,16 @@ async fn sigterm_to_natter_up_drains_every_role() {
         assert_eq!(times, 1, "acked {body} is in history {times} times");
     }
     assert!(stored.values().all(|&n| n == 1), "nothing doubled");
+    // And the drain answered every send it read: nothing was stored without its sender
+    // hearing so.
+    let unanswered: Vec<&String> = stored.keys().filter(|b| !acked.contains(b)).collect();
+    assert!(
+        unanswered.is_empty(),
+        "stored but never acked: {unanswered:?}"
+    );
     pool.close().await;
     println!(
-        "sigterm under load: {} of {} sends acked before the drain, all stored once",
+        "sigterm under load: {} of {} sends acked before the drain, all stored once, none stored unacked",
         acked.len(),
         SOCKETS * SENDS
     );

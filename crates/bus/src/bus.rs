@@ -6,8 +6,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
+use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::stream::{self, StorageType};
-use async_nats::jetstream::{self, Context};
+use async_nats::jetstream::{self, Context, ErrorCode};
 use async_nats::{Client, ConnectOptions};
 use bytes::Bytes;
 use natter_common::Namespace;
@@ -280,7 +282,7 @@ impl Bus {
         let name = self.subjects.consumer(role);
         match self.stream()?.consumer_info(&name).await {
             Ok(info) => Ok(Some((info.ack_floor.stream_sequence, info.num_pending))),
-            Err(e) if e.to_string().contains("not found") => Ok(None),
+            Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => Ok(None),
             Err(e) => Err(BusError::unavailable(format!("consumer {name}: {e}"))),
         }
     }
@@ -290,7 +292,12 @@ impl Bus {
         let name = self.subjects.consumer(role);
         match self.stream()?.delete_consumer(&name).await {
             Ok(_) => Ok(()),
-            Err(e) if e.to_string().contains("not found") => Ok(()),
+            Err(e)
+                if matches!(e.kind(), ConsumerErrorKind::JetStream(ref j)
+                    if j.error_code() == ErrorCode::CONSUMER_NOT_FOUND) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(BusError::unavailable(format!(
                 "delete consumer {name}: {e}"
             ))),

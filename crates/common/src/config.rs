@@ -45,6 +45,107 @@ impl Connections {
     }
 }
 
+/// A setting that cannot work, named as the operator sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Its environment variable (the flag is the same name, lower case, without `NATTER_`).
+    pub env: &'static str,
+    pub why: String,
+}
+
+/// Every unusable setting found at start; natter refuses to start with them.
+#[derive(Debug, thiserror::Error)]
+pub struct InvalidConfig(pub Vec<Invalid>);
+
+impl std::fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for Invalid { env, why } in &self.0 {
+            write!(f, "\n  {env} (--{}): {why}", flag_of(env))?;
+        }
+        Ok(())
+    }
+}
+
+/// The flag of a setting read from `env`: `NATTER_MAX_FRAME_BYTES` is `max-frame-bytes`.
+fn flag_of(env: &str) -> String {
+    env.strip_prefix("NATTER_")
+        .unwrap_or(env)
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+/// Collects the problems of a configuration: each config type checks its own settings into
+/// one of these, and the composition refuses to start when any was found.
+#[derive(Debug, Default)]
+pub struct Checks(Vec<Invalid>);
+
+impl Checks {
+    /// Records that the setting read from `env` cannot work unless `ok`, saying `why`.
+    pub fn require(&mut self, ok: bool, env: &'static str, why: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(Invalid { env, why: why() });
+        }
+    }
+
+    /// Every problem found, or none.
+    pub fn finish(self) -> Result<(), InvalidConfig> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(InvalidConfig(self.0))
+        }
+    }
+}
+
+impl Connections {
+    /// Adds the problems of the server settings to `checks`.
+    pub fn check(&self, checks: &mut Checks) {
+        let schemes = |url: &str, allowed: &[&str]| {
+            url.split(',').all(|one| {
+                let one = one.trim();
+                !one.is_empty() && allowed.iter().any(|s| one.starts_with(&format!("{s}://")))
+            })
+        };
+        // A bare host:port is accepted by the NATS client, as are its own schemes.
+        let nats_ok = self.nats_url.split(',').all(|one| {
+            let one = one.trim();
+            !one.is_empty() && (!one.contains("://") || schemes(one, &["nats", "tls", "ws", "wss"]))
+        });
+        checks.require(nats_ok, "NATS_URL", || {
+            format!(
+                "`{}` is not a list of NATS servers (nats://host:port, comma-separated)",
+                redact_url(&self.nats_url)
+            )
+        });
+        checks.require(
+            schemes(&self.database_url, &["postgres", "postgresql"]),
+            "DATABASE_URL",
+            || {
+                format!(
+                    "`{}` is not a PostgreSQL URL (postgres://user@host:port/database)",
+                    redact_url(&self.database_url)
+                )
+            },
+        );
+        checks.require(
+            schemes(&self.redis_url, &["redis", "rediss", "unix", "redis+unix"]),
+            "REDIS_URL",
+            || {
+                format!(
+                    "`{}` is not a Redis URL (redis://host:port)",
+                    redact_url(&self.redis_url)
+                )
+            },
+        );
+        checks.require(
+            (100..=600_000).contains(&self.connect_timeout_ms),
+            "NATTER_CONNECT_TIMEOUT_MS",
+            || format!("{} ms: use 100 to 600000", self.connect_timeout_ms),
+        );
+    }
+}
+
 /// The URL with any password replaced by `***`, for logs and error messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -84,6 +185,28 @@ pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn problems_name_the_variable_and_the_flag() {
+        use super::{Checks, Connections, defaults};
+        let mut conn: Connections = defaults();
+        let mut checks = Checks::default();
+        conn.check(&mut checks);
+        assert!(checks.finish().is_ok(), "the defaults are valid");
+        conn.database_url = "mysql://u:secret@h/db".into();
+        conn.connect_timeout_ms = 0;
+        conn.nats_url = "127.0.0.1:4222,nats://h:4222".into();
+        let mut checks = Checks::default();
+        conn.check(&mut checks);
+        let text = checks.finish().expect_err("two problems").to_string();
+        assert!(text.contains("DATABASE_URL (--database-url)"), "{text}");
+        assert!(
+            text.contains("NATTER_CONNECT_TIMEOUT_MS (--connect-timeout-ms)"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "passwords stay out: {text}");
+        assert!(!text.contains("NATS_URL"), "{text}");
+    }
+
     #[test]
     fn redacts_passwords_only() {
         use super::redact_url;

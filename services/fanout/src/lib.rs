@@ -31,6 +31,17 @@ pub struct FanoutConfig {
     pub fanout_batch: usize,
 }
 
+impl FanoutConfig {
+    /// Adds the settings that cannot work to `checks`.
+    pub fn check(&self, checks: &mut natter_common::config::Checks) {
+        checks.require(
+            (1..=100_000).contains(&self.fanout_batch),
+            "NATTER_FANOUT_BATCH",
+            || format!("{} events: use 1 to 100000", self.fanout_batch),
+        );
+    }
+}
+
 impl Default for FanoutConfig {
     /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use bytes::Bytes;
 use futures::StreamExt;
+use natter_bus::BusError;
 use natter_projections::history::History;
 use natter_projections::search::Search;
 use natter_projections::unread::Unread;
@@ -217,12 +218,12 @@ async fn ask(state: &AppState, request: &Request) -> ApiResult<Vec<Answer>> {
     let mut answers = client
         .subscribe(inbox.clone())
         .await
-        .map_err(|e| ApiError::unavailable(format!("admin request: {e}")))?;
+        .map_err(BusError::unavailable)?;
     let payload = Bytes::from(serde_json::to_vec(request).unwrap_or_default());
     client
         .publish_with_reply(state.bus().subjects().admin(), inbox, payload)
         .await
-        .map_err(|e| ApiError::unavailable(format!("admin request: {e}")))?;
+        .map_err(BusError::unavailable)?;
     let mut out = Vec::new();
     let until = tokio::time::Instant::now() + GATHER;
     while let Ok(Some(message)) = tokio::time::timeout_at(until, answers.next()).await {
@@ -248,9 +249,7 @@ async fn stats(
         });
     }
     for name in [History::NAME, Unread::NAME, Search::NAME] {
-        let at = natter_projections::checkpoint(state.pool(), name)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let at = natter_projections::checkpoint(state.pool(), name).await?;
         consumers.push(ConsumerLag {
             name: name.to_owned(),
             lag: last_seq.saturating_sub(at),

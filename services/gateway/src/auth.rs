@@ -201,17 +201,32 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
             .map(|h| h.to_string())
     })
     .await
-    .and_then(Result::ok)
-    .ok_or_else(|| ApiError::new(natter_schemas::ErrorCode::Internal, "internal error"))
+    .ok_or_else(|| ApiError::internal(&"the password hashing threads are gone"))?
+    .map_err(|e| ApiError::internal(&format_args!("hashing a password: {e}")))
 }
 
+/// Whether `password` is the one `hash` was made from. A stored hash that cannot be read (or
+/// no hashing thread) is logged, and the password refused.
 pub async fn verify_password(password: String, hash: String) -> bool {
-    on_hasher(move || {
+    let verified = on_hasher(move || {
         use argon2::PasswordVerifier;
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
+        use argon2::password_hash::Error;
+        match argon2::Argon2::default().verify_password(password.as_bytes(), hash.as_str()) {
+            Ok(()) => Ok(true),
+            Err(Error::PasswordInvalid) => Ok(false),
+            Err(e) => Err(e),
+        }
     })
-    .await
-    .unwrap_or(false)
+    .await;
+    match verified {
+        Some(Ok(ok)) => ok,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "a stored password hash cannot be read");
+            false
+        }
+        None => {
+            tracing::error!("the password hashing threads are gone");
+            false
+        }
+    }
 }

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use natter_common::config::Checks;
+
 /// Used when `NATTER_JWT_SECRET` is not set; `natter` warns loudly when it is.
 pub const DEV_JWT_SECRET: &str = "natter-dev-secret-do-not-use-in-production";
 
@@ -87,6 +89,151 @@ impl GatewayConfig {
     pub fn jwt_secret(&self) -> &str {
         self.jwt_secret.as_deref().unwrap_or(DEV_JWT_SECRET)
     }
+
+    /// Adds the settings that cannot work to `checks` (what clap's parsing cannot see:
+    /// ranges, and settings that must agree).
+    pub fn check(&self, checks: &mut Checks) {
+        const MIB: usize = 1024 * 1024;
+        let within = |checks: &mut Checks, env, value: u64, lo: u64, hi: u64, unit: &str| {
+            checks.require((lo..=hi).contains(&value), env, || {
+                format!("{value} {unit}: use {lo} to {hi}")
+            });
+        };
+        let secret_len = self.jwt_secret.as_ref().map_or(usize::MAX, String::len);
+        checks.require(secret_len >= 32, "NATTER_JWT_SECRET", || {
+            format!("{secret_len} bytes: use at least 32 random bytes (HS256 needs 256 bits)")
+        });
+        within(
+            checks,
+            "NATTER_TOKEN_TTL_SECS",
+            self.token_ttl_secs,
+            1,
+            366 * 86_400,
+            "s",
+        );
+        let sizes = [
+            ("NATTER_MAX_FRAME_BYTES", self.max_frame_bytes),
+            ("NATTER_MAX_JSON_BYTES", self.max_json_bytes),
+        ];
+        for (env, value) in sizes {
+            within(checks, env, value as u64, 1024, 64 * MIB as u64, "bytes");
+        }
+        checks.require(
+            (1..=self.max_frame_bytes.max(1)).contains(&self.max_message_chars),
+            "NATTER_MAX_MESSAGE_CHARS",
+            || {
+                format!(
+                    "{} characters: use 1 to NATTER_MAX_FRAME_BYTES ({}), so that a message that long fits a frame",
+                    self.max_message_chars, self.max_frame_bytes
+                )
+            },
+        );
+        let counts = [
+            ("NATTER_OUTBOUND_QUEUE", self.outbound_queue, 1_000_000),
+            (
+                "NATTER_MAX_CONNECTIONS_PER_USER",
+                self.max_connections_per_user,
+                1_000_000,
+            ),
+            (
+                "NATTER_MAX_SUBSCRIPTIONS",
+                self.max_subscriptions,
+                1_000_000,
+            ),
+            (
+                "NATTER_MAX_CONNECTIONS",
+                self.net.max_connections,
+                10_000_000,
+            ),
+            (
+                "NATTER_MAX_CONNECTIONS_PER_IP",
+                self.net.max_connections_per_ip,
+                10_000_000,
+            ),
+        ];
+        for (env, value, hi) in counts {
+            within(checks, env, value as u64, 1, hi, "");
+        }
+        within(
+            checks,
+            "NATTER_MAX_REPLAY",
+            self.max_replay,
+            0,
+            10_000_000,
+            "events",
+        );
+        within(
+            checks,
+            "NATTER_HEARTBEAT_MS",
+            self.heartbeat_ms,
+            100,
+            3_600_000,
+            "ms",
+        );
+        within(
+            checks,
+            "NATTER_READ_WAIT_MS",
+            self.read_wait_ms,
+            1,
+            60_000,
+            "ms",
+        );
+        within(
+            checks,
+            "NATTER_HEADER_TIMEOUT_MS",
+            self.net.header_timeout_ms,
+            100,
+            600_000,
+            "ms",
+        );
+        let header_bytes = self.net.max_header_bytes as u64;
+        within(
+            checks,
+            "NATTER_MAX_HEADER_BYTES",
+            header_bytes,
+            1024,
+            MIB as u64,
+            "bytes",
+        );
+        let presence_ttl = self.presence.presence_ttl_secs;
+        within(
+            checks,
+            "NATTER_PRESENCE_TTL_SECS",
+            presence_ttl,
+            1,
+            86_400,
+            "s",
+        );
+        for origin in &self.allowed_origins {
+            checks.require(is_origin(origin), "NATTER_ALLOWED_ORIGINS", || {
+                format!(
+                    "`{origin}` is not an origin: write scheme://host[:port], as browsers send it (no path, no trailing slash)"
+                )
+            });
+        }
+    }
+}
+
+/// Whether `s` is written as browsers send `Origin`: `scheme://host[:port]`.
+fn is_origin(s: &str) -> bool {
+    let Some((scheme, authority)) = s.split_once("://") else {
+        return false;
+    };
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, port)| {
+            if port.parse::<u16>().is_ok() {
+                host
+            } else {
+                ""
+            }
+        });
+    !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !host.is_empty()
+        && !authority.contains(['/', '?', '#', '@', ' '])
 }
 
 #[cfg(test)]
@@ -107,5 +254,42 @@ mod tests {
             "30/10s".parse().expect("a limit")
         );
         assert!(config.allowed_origins.is_empty() && config.jwt_secret.is_none());
+    }
+
+    /// The defaults pass; each unusable setting is named once.
+    #[test]
+    fn unusable_settings_are_named() {
+        let mut checks = Checks::default();
+        GatewayConfig::default().check(&mut checks);
+        assert!(checks.finish().is_ok());
+        let config = GatewayConfig {
+            jwt_secret: Some("short".into()),
+            max_frame_bytes: 0,
+            heartbeat_ms: 5,
+            allowed_origins: vec![
+                "https://app.example.com".into(),
+                "http://127.0.0.1:8080".into(),
+                "https://app.example.com/".into(),
+                "app.example.com".into(),
+            ],
+            ..GatewayConfig::default()
+        };
+        let mut checks = Checks::default();
+        config.check(&mut checks);
+        let invalid = checks.finish().expect_err("invalid").0;
+        let named: Vec<&str> = invalid.iter().map(|i| i.env).collect();
+        assert_eq!(
+            named,
+            [
+                "NATTER_JWT_SECRET",
+                "NATTER_MAX_FRAME_BYTES",
+                "NATTER_MAX_MESSAGE_CHARS",
+                "NATTER_HEARTBEAT_MS",
+                "NATTER_ALLOWED_ORIGINS",
+                "NATTER_ALLOWED_ORIGINS",
+            ]
+        );
+        assert!(invalid[0].why.starts_with("5 bytes"), "{invalid:?}");
+        assert!(!invalid[0].why.contains("short"), "the secret stays out");
     }
 }

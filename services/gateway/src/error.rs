@@ -57,6 +57,13 @@ impl ApiError {
         Self::new(ErrorCode::PayloadTooLarge, message)
     }
 
+    /// An internal failure: `cause` is logged here, where it is answered; the client hears
+    /// only that it was internal.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
     pub fn code(&self) -> ErrorCode {
         self.0.code
     }
@@ -90,6 +97,15 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %err, "database error");
                 Self::new(ErrorCode::Internal, "internal error")
             }
+        }
+    }
+}
+
+impl From<natter_projections::ProjectionError> for ApiError {
+    fn from(err: natter_projections::ProjectionError) -> Self {
+        match err {
+            natter_projections::ProjectionError::Db(e) => e.into(),
+            other => Self::internal(&other),
         }
     }
 }

@@ -186,16 +186,11 @@ impl SentIds {
         &self,
         user: Uuid,
         through: u64,
-    ) -> Result<(u64, Duration, Vec<(Uuid, u64)>), String> {
-        let (head, window) = self
-            .0
-            .bus
-            .head_and_window()
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<(u64, Duration, Vec<(Uuid, u64)>), RefreshError> {
+        let (head, window) = self.0.bus.head_and_window().await?;
         *self.0.window.lock().unwrap_or_else(|e| e.into_inner()) = window;
         if !self.0.history.wait_for(head, self.0.read_wait).await {
-            return Err(format!("history has not reached {head} yet"));
+            return Err(RefreshError::Behind(head));
         }
         let rows: Vec<(Uuid, i64)> = sqlx::query_as(
             "SELECT id, seq FROM messages WHERE sender_id = $1 AND seq > $2 LIMIT $3",
@@ -208,8 +203,7 @@ impl SentIds {
             i64::MAX
         })
         .fetch_all(&self.0.pool)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let rows = rows
             .into_iter()
             .map(|(id, seq)| (id, u64::try_from(seq).unwrap_or(0)))
@@ -221,4 +215,15 @@ impl SentIds {
         let users = self.0.users.lock().unwrap_or_else(|e| e.into_inner());
         users.get(&user).map(f)
     }
+}
+
+/// Why a sender's ids could not be refreshed (its sends are then looked up).
+#[derive(Debug, thiserror::Error)]
+enum RefreshError {
+    #[error(transparent)]
+    Log(#[from] natter_bus::BusError),
+    #[error("history has not reached {0} yet")]
+    Behind(u64),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
 }

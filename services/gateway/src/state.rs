@@ -19,7 +19,7 @@ use crate::hub::Hub;
 use crate::moderation::Blocklist;
 use crate::presence::Presence;
 use crate::ratelimit::Limiter;
-use crate::readwait::ProjectionWatch;
+use crate::readwait::{CheckpointFeed, ProjectionWatch};
 use crate::sent::SentIds;
 use crate::typing::Typing;
 
@@ -54,6 +54,7 @@ struct Inner {
     history: ProjectionWatch,
     unread: ProjectionWatch,
     search: ProjectionWatch,
+    checkpoints: CheckpointFeed,
     /// Which message ids each sender here has posted (a send's duplicate check).
     sent: SentIds,
     metrics: Option<PrometheusHandle>,
@@ -79,11 +80,10 @@ impl AppState {
             config.jwt_secret().as_bytes(),
             Duration::from_secs(config.token_ttl_secs),
         );
-        let [history, unread, search] = ProjectionWatch::start_all(
+        let ([history, unread, search], checkpoints) = ProjectionWatch::start_all(
             &deps.bus,
             deps.pool.clone(),
             [History::NAME, Unread::NAME, Search::NAME],
-            shutdown.clone(),
         )
         .await;
         let hub = Hub::new(deps.bus.clone(), deps.pool.clone());
@@ -119,6 +119,7 @@ impl AppState {
             history,
             unread,
             search,
+            checkpoints,
             sent,
             metrics: deps.metrics,
             shutdown,
@@ -171,13 +172,21 @@ impl AppState {
     pub fn hub(&self) -> &Hub {
         &self.0.hub
     }
-    /// The tasks the state's parts need while the gateway runs (presence heartbeats and
-    /// sweeps, stopping quiet typists, the log sampler), each ending at shutdown: the owner
-    /// ([`crate::run`]) spawns and joins them.
+    /// The tasks the state's parts need while the gateway runs (the read models' checkpoints,
+    /// closing sockets after lost deliveries, presence heartbeats and sweeps, stopping quiet
+    /// typists, the log sampler), each ending at shutdown: the owner ([`crate::run`]) spawns
+    /// and joins them. Constructing the state spawns nothing.
     pub fn background(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
         use futures::FutureExt;
         let shutdown = self.0.shutdown.clone();
+        let this = self.clone();
+        let checkpoints_shutdown = shutdown.clone();
         vec![
+            async move { this.0.checkpoints.run(checkpoints_shutdown).await }.boxed(),
+            self.hub()
+                .clone()
+                .close_on_lost_deliveries(shutdown.clone())
+                .boxed(),
             self.presence()
                 .clone()
                 .keep(self.hub().clone(), shutdown.clone())

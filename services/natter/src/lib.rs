@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use natter_bus::{Bus, StreamSettings};
-use natter_common::config::{Connections, redact_url};
+use natter_common::config::{Checks, Connections, InvalidConfig, redact_url};
 use natter_common::{Ready, Shutdown};
 use natter_fanout::FanoutConfig;
 use natter_gateway::{AppState, Deps, GatewayConfig};
@@ -31,15 +31,27 @@ pub struct StreamArgs {
 }
 
 impl Default for StreamArgs {
+    /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {
-        Self {
-            stream_replicas: 1,
-            dedupe_window_secs: 120,
-        }
+        natter_common::config::defaults()
     }
 }
 
 impl StreamArgs {
+    /// Adds the settings that cannot work to `checks`.
+    pub fn check(&self, checks: &mut Checks) {
+        checks.require(
+            (1..=5).contains(&self.stream_replicas),
+            "NATTER_STREAM_REPLICAS",
+            || format!("{}: JetStream keeps 1 to 5 replicas", self.stream_replicas),
+        );
+        checks.require(
+            (1..=7 * 86_400).contains(&self.dedupe_window_secs),
+            "NATTER_DEDUPE_WINDOW_SECS",
+            || format!("{} s: use 1 to 604800", self.dedupe_window_secs),
+        );
+    }
+
     pub fn settings(&self) -> StreamSettings {
         StreamSettings {
             replicas: self.stream_replicas,
@@ -233,6 +245,23 @@ pub enum Role {
     Projector,
 }
 
+impl UpConfig {
+    /// The settings `roles` use that cannot work, each named; checked before anything starts.
+    pub fn check(&self, conn: &Connections, roles: &[Role]) -> Result<(), InvalidConfig> {
+        let mut checks = Checks::default();
+        conn.check(&mut checks);
+        self.stream.check(&mut checks);
+        for role in roles {
+            match role {
+                Role::Gateway => self.gateway.check(&mut checks),
+                Role::Fanout => self.fanout.check(&mut checks),
+                Role::Projector => self.projector.check(&mut checks),
+            }
+        }
+        checks.finish()
+    }
+}
+
 impl Role {
     /// What `natter up` runs.
     pub const ALL: [Role; 3] = [Role::Gateway, Role::Fanout, Role::Projector];
@@ -252,6 +281,7 @@ pub async fn serve(
     shutdown: Shutdown,
     ready: Ready,
 ) -> anyhow::Result<()> {
+    config.check(conn, roles)?;
     let UpConfig {
         gateway,
         fanout: fanout_config,
@@ -301,8 +331,11 @@ pub async fn serve(
     while let Some(ended) = tasks.join_next().await {
         shutdown.trigger();
         let ended = ended.map_err(anyhow::Error::from).and_then(|r| r);
-        if result.is_ok() {
-            result = ended;
+        match ended {
+            Err(e) if result.is_ok() => result = Err(e),
+            // Only the first failure is returned; the others are not dropped unheard.
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "another role failed too"),
+            Ok(()) => {}
         }
     }
     result

@@ -23,10 +23,16 @@ use natter_projector::ProjectorConfig;
 )]
 struct Cli {
     /// Log format: `text` or `json`. Levels come from NATTER_LOG (or RUST_LOG), default `info`.
-    #[arg(long, env = "NATTER_LOG_FORMAT", default_value = "text", global = true)]
-    log_format: String,
+    #[arg(long, env = "NATTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -102,13 +108,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
             warn_dev_secret(&args.role.gateway);
-            let listener = bind(&args.role.gateway).await?;
             let config = UpConfig {
                 gateway: args.role.gateway,
                 fanout: args.role.fanout,
                 projector: args.role.projector,
                 stream: args.stream,
             };
+            // Named before anything is bound or connected.
+            config.check(&args.conn, &Role::ALL)?;
+            let listener = bind(&config.gateway).await?;
             natter::serve(
                 &args.conn,
                 &Role::ALL,
@@ -121,13 +129,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Gateway(args) => {
             warn_dev_secret(&args.role);
-            let listener = bind(&args.role).await?;
             let config = UpConfig {
                 gateway: args.role,
                 stream: args.stream,
                 ..UpConfig::default()
             };
             let roles = [Role::Gateway];
+            config.check(&args.conn, &roles)?;
+            let listener = bind(&config.gateway).await?;
             natter::serve(
                 &args.conn,
                 &roles,
@@ -178,14 +187,17 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Bench(_) => {}
         Command::Projections(_) | Command::Events(_) | Command::Rooms(_) => {
-            telemetry::init_to(cli.log_format == "json", true)
+            telemetry::init_to(cli.log_format == LogFormat::Json, true)
         }
-        _ => telemetry::init(cli.log_format == "json"),
+        _ => telemetry::init(cli.log_format == LogFormat::Json),
     }
+    let cli_json = cli.log_format == LogFormat::Json;
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(start) = e.downcast_ref::<StartError>() {
+            // Said on stderr, where whoever started natter sees it; with JSON logs (read by
+            // machines) an unreachable server is logged as fields too, not twice as text.
+            if let (true, Some(start)) = (cli_json, e.downcast_ref::<StartError>()) {
                 tracing::error!(server = start.server, url = %start.url, cause = %start.cause, "cannot start");
             }
             eprintln!("natter: {e}");

@@ -39,6 +39,23 @@ pub struct ProjectorConfig {
     pub search_config: String,
 }
 
+impl ProjectorConfig {
+    /// Adds the settings that cannot work to `checks` (the search configuration is checked
+    /// against PostgreSQL at start).
+    pub fn check(&self, checks: &mut natter_common::config::Checks) {
+        checks.require(
+            (1..=100_000).contains(&self.projector_batch),
+            "NATTER_PROJECTOR_BATCH",
+            || format!("{} events: use 1 to 100000", self.projector_batch),
+        );
+        checks.require(
+            self.projector_linger_ms <= 10_000,
+            "NATTER_PROJECTOR_LINGER_MS",
+            || format!("{} ms: use 0 to 10000", self.projector_linger_ms),
+        );
+    }
+}
+
 impl Default for ProjectorConfig {
     /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
     fn default() -> Self {

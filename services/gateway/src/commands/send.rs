@@ -53,8 +53,13 @@ impl PendingSend {
         if appended.duplicate {
             // Inside the dedupe window JetStream answers with the first message under this
             // id: make sure it was this send, not the same client_msg_id in another room.
-            let original = Event::from_bytes(&self.state.bus().get(appended.seq).await?)
-                .map_err(|e| ApiError::new(natter_schemas::ErrorCode::Internal, e.to_string()))?;
+            let original =
+                Event::from_bytes(&self.state.bus().get(appended.seq).await?).map_err(|e| {
+                    ApiError::internal(&format_args!(
+                        "the original of a repeated send at seq {}: {e}",
+                        appended.seq
+                    ))
+                })?;
             if original.room_id != Some(self.room) {
                 return Err(reused_client_msg_id());
             }

@@ -48,6 +48,23 @@ fn hidden(user: Uuid) -> UserPresence {
     }
 }
 
+/// The presence store (Redis) failed or did not answer. Presence may be lost: answered as
+/// `unavailable`, its cause logged where it is answered.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[source] redis::RedisError),
+    #[error("redis: no answer within {REDIS_TIMEOUT:?}")]
+    NoAnswer,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "presence store");
+        ApiError::unavailable("presence is unavailable; retry shortly")
+    }
+}
+
 fn frame(p: &UserPresence) -> ServerFrame {
     ServerFrame::Presence {
         user_id: p.user_id,
@@ -152,15 +169,18 @@ impl Presence {
         body: &str,
         keys: &[String],
         args: &[String],
-    ) -> ApiResult<T> {
+    ) -> Result<T, StoreError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(script(body)).arg(keys.len()).arg(keys).arg(args);
+        self.query(cmd).await
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
         let mut redis = self.redis.clone();
-        match tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut redis)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ApiError::unavailable(format!("presence store: {e}"))),
-            Err(_) => Err(ApiError::unavailable("presence store: no answer")),
-        }
+        tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut redis))
+            .await
+            .map_err(|_| StoreError::NoAnswer)?
+            .map_err(StoreError::Redis)
     }
 
     fn ttl_ms(&self) -> String {
@@ -173,10 +193,12 @@ impl Presence {
         let args = [user.to_string(), session.to_string(), self.ttl_ms()];
         match self.eval::<i64>(CONNECT, &keys, &args).await {
             Ok(1) => {
-                self.announce(user).await;
+                if let Err(e) = self.announce(user).await {
+                    tracing::warn!(%user, error = %e, "presence change not announced");
+                }
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e.0.message, "presence not recorded"),
+            Err(e) => tracing::warn!(error = %e, "presence not recorded"),
         }
     }
 
@@ -192,10 +214,12 @@ impl Presence {
             .await
         {
             Ok(1) => {
-                self.announce(user).await;
+                if let Err(e) = self.announce(user).await {
+                    tracing::warn!(%user, error = %e, "presence change not announced");
+                }
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e.0.message, "presence not recorded"),
+            Err(e) => tracing::warn!(error = %e, "presence not recorded"),
         }
     }
 
@@ -213,13 +237,8 @@ impl Presence {
         if let Some(text) = text {
             cmd.arg("text").arg(text);
         }
-        let mut redis = self.redis.clone();
-        tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<i64>(&mut redis))
-            .await
-            .map_err(|_| ApiError::unavailable("presence store: no answer"))?
-            .map_err(|e| ApiError::unavailable(format!("presence store: {e}")))?;
-        let now = self.announce(user).await;
-        now.ok_or_else(|| ApiError::unavailable("presence store: not readable"))
+        self.query::<i64>(cmd).await?;
+        Ok(self.announce(user).await?)
     }
 
     /// Which of `users` `viewer` may see the presence of: themself, and those they share a
@@ -275,7 +294,7 @@ impl Presence {
     }
 
     /// The presence of each of `users`, as others see it.
-    pub async fn read(&self, users: &[Uuid]) -> ApiResult<Vec<UserPresence>> {
+    pub async fn read(&self, users: &[Uuid]) -> Result<Vec<UserPresence>, StoreError> {
         let mut out = Vec::with_capacity(users.len());
         for &user in users {
             let keys = [self.key("conns", user), self.key("pres", user)];
@@ -302,14 +321,18 @@ impl Presence {
     }
 
     /// Publishes `user`'s presence to the gateways of those who follow it.
-    async fn announce(&self, user: Uuid) -> Option<UserPresence> {
-        let now = self.read(&[user]).await.ok()?.pop()?;
+    async fn announce(&self, user: Uuid) -> Result<UserPresence, StoreError> {
+        let now = self
+            .read(&[user])
+            .await?
+            .pop()
+            .unwrap_or_else(|| hidden(user));
         let payload = Bytes::from(serde_json::to_vec(&frame(&now)).unwrap_or_default());
         let _ = self
             .bus
             .notify(self.bus.subjects().presence(user), None, payload)
             .await;
-        Some(now)
+        Ok(now)
     }
 
     /// Pushes the expiry of every local socket forward: one pipelined round trip per 500
@@ -364,10 +387,12 @@ impl Presence {
                         Ok(gone) => {
                             for user in gone.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
                                 tracing::info!(%user, "user went offline: their sockets expired");
-                                presence.announce(user).await;
+                                if let Err(e) = presence.announce(user).await {
+                                    tracing::warn!(%user, error = %e, "offline not announced");
+                                }
                             }
                         }
-                        Err(e) => tracing::debug!(error = %e.0.message, "presence sweep failed"),
+                        Err(e) => tracing::debug!(error = %e, "presence sweep failed"),
                     }
                 }
             }

@@ -15,6 +15,64 @@ use natter_common::Shutdown;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+/// What keeps a set of [`ProjectionWatch`]es current.
+pub struct CheckpointFeed {
+    by_name: HashMap<&'static str, ProjectionWatch>,
+    /// Taken by [`CheckpointFeed::run`].
+    subscription: std::sync::Mutex<Option<async_nats::Subscriber>>,
+    pool: PgPool,
+}
+
+impl CheckpointFeed {
+    /// Feeds the watches from announcements and the poll until `shutdown`.
+    pub async fn run(&self, shutdown: Shutdown) {
+        let subscription = self
+            .subscription
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let announced = async {
+            let Some(mut sub) = subscription else {
+                return std::future::pending().await;
+            };
+            while let Some(msg) = sub.next().await {
+                for (name, seq) in parse(&msg.subject, &msg.payload) {
+                    if let Some(watch) = self.by_name.get(name) {
+                        watch.observe(seq);
+                    }
+                }
+            }
+            // The subscription ended (the connection closed): the poll goes on.
+            std::future::pending::<()>().await;
+        };
+        let all: Vec<String> = self.by_name.keys().map(|n| (*n).to_owned()).collect();
+        let polled = async {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let rows: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+                    "SELECT name, last_seq FROM projection_checkpoints WHERE name = ANY($1)",
+                )
+                .bind(&all)
+                .fetch_all(&self.pool)
+                .await;
+                for (name, seq) in rows.unwrap_or_default() {
+                    if let (Some(watch), Ok(seq)) =
+                        (self.by_name.get(name.as_str()), u64::try_from(seq))
+                    {
+                        watch.observe(seq);
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = shutdown.wait() => {}
+            () = announced => {}
+            () = polled => {}
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct ProjectionWatch {
     rx: watch::Receiver<u64>,
@@ -22,15 +80,15 @@ pub struct ProjectionWatch {
 }
 
 impl ProjectionWatch {
-    /// Watches of `names`, fed by one subscription to every checkpoint announcement (a read
-    /// model's own, and the live projector's for those applied together) and one poll of
-    /// their rows every 500 ms.
+    /// Watches of `names`, starting at their checkpoints now, and the feed that keeps them
+    /// current: one subscription to every checkpoint announcement (a read model's own, and
+    /// the live projector's for those applied together) and one poll of their rows every
+    /// 500 ms. The feed's owner runs it ([`CheckpointFeed::run`]).
     pub async fn start_all<const N: usize>(
         bus: &Bus,
         pool: PgPool,
         names: [&'static str; N],
-        shutdown: Shutdown,
-    ) -> [Self; N] {
+    ) -> ([Self; N], CheckpointFeed) {
         let mut initial = [0u64; N];
         for (at, name) in initial.iter_mut().zip(names) {
             *at = natter_projections::checkpoint(&pool, name)
@@ -44,55 +102,21 @@ impl ProjectionWatch {
                 tx: Arc::new(tx),
             }
         });
-        let by_name: Arc<HashMap<&'static str, Self>> =
-            Arc::new(names.iter().copied().zip(watches.iter().cloned()).collect());
+        // Subscribed now, so that no announcement after the reads above is missed.
         let subscription = bus
             .client()
             .subscribe(bus.subjects().all_checkpoints())
-            .await;
-        let (announced, stop) = (by_name.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let Ok(mut sub) = subscription else {
-                tracing::warn!("cannot subscribe to checkpoints; polling only");
-                return;
-            };
-            loop {
-                tokio::select! {
-                    () = stop.wait() => break,
-                    msg = sub.next() => {
-                        let Some(msg) = msg else { break };
-                        for (name, seq) in parse(&msg.subject, &msg.payload) {
-                            if let Some(watch) = announced.get(name) {
-                                watch.observe(seq);
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        let all: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
-            loop {
-                tokio::select! {
-                    () = shutdown.wait() => break,
-                    _ = tick.tick() => {
-                        let rows: Result<Vec<(String, i64)>, _> = sqlx::query_as(
-                            "SELECT name, last_seq FROM projection_checkpoints WHERE name = ANY($1)",
-                        )
-                        .bind(&all)
-                        .fetch_all(&pool)
-                        .await;
-                        for (name, seq) in rows.unwrap_or_default() {
-                            if let (Some(watch), Ok(seq)) = (by_name.get(name.as_str()), u64::try_from(seq)) {
-                                watch.observe(seq);
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        watches
+            .await
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "cannot subscribe to checkpoints; polling only"),
+            )
+            .ok();
+        let feed = CheckpointFeed {
+            by_name: names.iter().copied().zip(watches.iter().cloned()).collect(),
+            subscription: std::sync::Mutex::new(subscription),
+            pool,
+        };
+        (watches, feed)
     }
 
     /// The newest checkpoint known.

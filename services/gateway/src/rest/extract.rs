@@ -34,6 +34,11 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large("the request body is too large")
+        } else if let JsonRejection::BytesRejection(e) = &rejection {
+            // The connection failed while the body was read: its cause is not the client's
+            // JSON, and its text is the transport's.
+            tracing::debug!(error = %e, "request body not read");
+            ApiError::invalid("body", "the request body could not be read")
         } else {
             ApiError::invalid("body", rejection.body_text())
         }
@@ -62,7 +67,11 @@ where
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        ApiError::invalid("path", format!("malformed id: {}", rejection.body_text()))
+        match rejection {
+            // A route without the parameters its handler takes: natter's bug, not the client's.
+            PathRejection::MissingPathParams(e) => ApiError::internal(&e),
+            other => ApiError::invalid("path", format!("malformed id: {}", other.body_text())),
+        }
     }
 }
 

@@ -143,9 +143,15 @@ async fn readable_message(state: &AppState, id: Uuid, viewer: Uuid) -> ApiResult
     let message = queries::message(state.pool(), id, viewer)
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
+    // Not allowed to read the room looks like no message; a failure stays what it is.
     commands::readable_room(state, message.room_id, viewer)
         .await
-        .map_err(|_| ApiError::not_found("message"))?;
+        .map_err(|e| match e.code() {
+            natter_schemas::ErrorCode::NotFound | natter_schemas::ErrorCode::Forbidden => {
+                ApiError::not_found("message")
+            }
+            _ => e,
+        })?;
     Ok(message)
 }
 

@@ -46,36 +46,23 @@ async fn healthz() -> axum::Json<Health> {
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
     let timeout = std::time::Duration::from_secs(2);
-    let mut checks = BTreeMap::new();
     let nats = match state.bus().client().connection_state() {
-        async_nats::connection::State::Connected => "ok".to_owned(),
-        other => format!("{other:?}"),
+        async_nats::connection::State::Connected => Check::Ok,
+        _ => Check::Down,
     };
-    checks.insert("nats".to_owned(), nats);
     let pg = tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(state.pool())).await;
-    checks.insert(
-        "postgres".to_owned(),
-        match pg {
-            Ok(Ok(_)) => "ok".to_owned(),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "timed out".to_owned(),
-        },
-    );
     let mut redis = state.redis();
     let pong = tokio::time::timeout(
         timeout,
         redis::cmd("PING").query_async::<String>(&mut redis),
     )
     .await;
-    checks.insert(
-        "redis".to_owned(),
-        match pong {
-            Ok(Ok(_)) => "ok".to_owned(),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "timed out".to_owned(),
-        },
-    );
-    let ready = checks.values().all(|v| v == "ok") && !state.shutdown().is_triggered();
+    let checks = [
+        ("nats", nats),
+        ("postgres", Check::of("postgres", pg)),
+        ("redis", Check::of("redis", pong)),
+    ];
+    let ready = checks.iter().all(|(_, c)| *c == Check::Ok) && !state.shutdown().is_triggered();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -83,9 +70,47 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health
     };
     let health = Health {
         status: if ready { "ok" } else { "unavailable" }.into(),
-        checks,
+        checks: checks
+            .into_iter()
+            .map(|(name, check)| (name.to_owned(), check.as_str().to_owned()))
+            .collect(),
     };
     (status, axum::Json(health))
+}
+
+/// One dependency's readiness, as the public answer says it (the cause goes to the log).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Ok,
+    Down,
+    TimedOut,
+}
+
+impl Check {
+    fn of<T, E: std::fmt::Display>(
+        name: &str,
+        result: Result<Result<T, E>, tokio::time::error::Elapsed>,
+    ) -> Self {
+        match result {
+            Ok(Ok(_)) => Self::Ok,
+            Ok(Err(e)) => {
+                tracing::warn!(check = name, error = %e, "not ready");
+                Self::Down
+            }
+            Err(_) => {
+                tracing::warn!(check = name, "not ready: timed out");
+                Self::TimedOut
+            }
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Down => "unavailable",
+            Self::TimedOut => "timed out",
+        }
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

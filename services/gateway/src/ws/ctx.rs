@@ -30,6 +30,9 @@ pub struct SessionCtx {
     pub followed: HashSet<Uuid>,
     /// When the socket's token expires (seconds since the epoch); an `auth` frame moves it.
     pub token_exp: watch::Sender<u64>,
+    /// Replies still owed for sends whose events are on their way to the log: the session
+    /// waits for them before it closes, so that a drain answers every send it read.
+    pub acks: tokio_util::task::TaskTracker,
     pub(super) kill: watch::Receiver<Option<CloseReason>>,
 }
 

@@ -180,7 +180,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                 Ok(commands::Published::Answered(reply)) => Ok(Some(to_value(&reply))),
                 Ok(commands::Published::Pending(pending)) => {
                     let tx = ctx.tx.clone();
-                    tokio::spawn(async move {
+                    ctx.acks.spawn(async move {
                         let frame = match (pending.ack().await, reply_id) {
                             (Ok(reply), Some(id)) => ServerFrame::Reply {
                                 id,

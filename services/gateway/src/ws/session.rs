@@ -69,9 +69,15 @@ where
         rooms: HashSet::new(),
         followed: HashSet::new(),
         token_exp,
+        acks: tokio_util::task::TaskTracker::new(),
         kill: kill_rx.clone(),
     };
-    read_loop(&mut ctx, &mut stream, kill_rx, heartbeat * 3).await;
+    let shutting_down = read_loop(&mut ctx, &mut stream, kill_rx, heartbeat * 3).await;
+    // Every send read so far gets its reply before the socket closes (each is bounded by
+    // the append's own timeout); frames not read yet are not answered, and the client
+    // resends them with the same `client_msg_id`.
+    ctx.acks.close();
+    let _ = tokio::time::timeout(ACK_DRAIN, ctx.acks.wait()).await;
 
     // Clean up: stop typing, leave every room, stop notices, let the writer finish what is
     // queued. Boxed, like the setup above: only the state of what is running takes room in
@@ -90,7 +96,11 @@ where
             .await;
     })
     .await;
-    handle.close(1000, "bye");
+    if shutting_down {
+        handle.close(close_code::GOING_AWAY, SHUTTING_DOWN);
+    } else {
+        handle.close(1000, "bye");
+    }
     let (info_user, info_id) = (ctx.info.user, ctx.info.id);
     drop(ctx);
     drop(handle);
@@ -119,17 +129,28 @@ where
 /// How long a closed socket waits for the client's Close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
+/// Longest a closing session waits for the replies it owes.
+const ACK_DRAIN: Duration = Duration::from_secs(5);
+
+/// The close reason of a drain (code 1001).
+pub(super) const SHUTTING_DOWN: &str = "server shutting down";
+
+/// Reads and handles frames until the socket is done; true when it stopped because the
+/// server is shutting down.
 async fn read_loop<R>(
     ctx: &mut SessionCtx,
     stream: &mut R,
     mut kill: watch::Receiver<Option<CloseReason>>,
     idle: Duration,
-) where
+) -> bool
+where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
+    let shutdown = ctx.state.shutdown().clone();
     loop {
         let next = tokio::select! {
-            () = async { let _ = kill.wait_for(Option::is_some).await; } => return,
+            () = async { let _ = kill.wait_for(Option::is_some).await; } => return false,
+            () = shutdown.wait() => return true,
             next = tokio::time::timeout(idle, stream.next()) => next,
         };
         let message = match next {
@@ -138,9 +159,9 @@ async fn read_loop<R>(
                     close_code::GOING_AWAY,
                     "no frames within the heartbeat interval",
                 );
-                return;
+                return false;
             }
-            Ok(None) => return,
+            Ok(None) => return false,
             Ok(Some(Err(e))) => {
                 use tokio_tungstenite::tungstenite::Error as WsError;
                 // By the error's kind (axum wraps tungstenite's), not by its text.
@@ -155,7 +176,7 @@ async fn read_loop<R>(
                     Ok(e) => tracing::debug!(error = %e, "socket read error"),
                     Err(e) => tracing::debug!(error = %e, "socket read error"),
                 }
-                return;
+                return false;
             }
             Ok(Some(Ok(message))) => message,
         };
@@ -164,7 +185,7 @@ async fn read_loop<R>(
                 // Boxed: a frame's handler is a large future (every command's state), and
                 // held inline it would sit in every idle socket's task.
                 if let Handled::Close = Box::pin(handle_text(ctx, text.as_str())).await {
-                    return;
+                    return false;
                 }
             }
             Message::Binary(_) => {
@@ -176,7 +197,7 @@ async fn read_loop<R>(
                 })
                 .await;
             }
-            Message::Close(_) => return,
+            Message::Close(_) => return false,
             Message::Ping(_) | Message::Pong(_) => {}
         }
     }

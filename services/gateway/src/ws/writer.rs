@@ -18,6 +18,9 @@ use crate::hub::{CloseReason, Outbound, ReplayEnd};
 /// Longest a single write to the socket may take before the peer is given up on.
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long after shutdown began the writer closes a session that has not closed itself.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(6);
+
 /// Per-room delivery state in the writer.
 enum RoomState {
     /// Live events are written if newer than `last`.
@@ -80,14 +83,21 @@ async fn write_until_closed<S>(
     let mut expires = deadline(*limits.token_exp.borrow_and_update());
     let heartbeat = limits.heartbeat;
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    // At shutdown the reader stops and closes the session once its owed replies are queued;
+    // should it be held up past the grace, the writer closes by itself.
+    let overdue = async {
+        shutdown.wait().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::pin!(overdue);
     let close = loop {
         tokio::select! {
             biased;
             reason = async { kill.wait_for(Option::is_some).await.ok().and_then(|r| r.clone()) } => {
                 break reason;
             }
-            () = shutdown.wait() => {
-                break Some(CloseReason { code: close_code::GOING_AWAY, reason: "server shutting down".into() });
+            () = &mut overdue => {
+                break Some(CloseReason { code: close_code::GOING_AWAY, reason: super::session::SHUTTING_DOWN.into() });
             }
             Ok(()) = limits.token_exp.changed() => {
                 expires = deadline(*limits.token_exp.borrow_and_update());

@@ -92,7 +92,7 @@ struct Inner {
 
 impl Hub {
     pub fn new(bus: Bus, pool: sqlx::PgPool) -> Self {
-        let hub = Self(Arc::new(Inner {
+        Self(Arc::new(Inner {
             bus,
             pool,
             rooms: Mutex::new(HashMap::new()),
@@ -100,43 +100,54 @@ impl Hub {
             users: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
-        }));
-        // Deliveries are core NATS: a disconnect or an overflowing subscription loses some.
-        // Sockets cannot tell, so they are closed with 1012 and resume with `since`.
-        let mut events = hub.0.bus.connection_events();
-        let weak = Arc::downgrade(&hub.0);
-        tokio::spawn(async move {
-            while let Ok(event) = events.recv().await {
-                if !event.is_trouble() {
-                    continue;
+        }))
+    }
+
+    /// Closes every socket with 1012 whenever the NATS connection had trouble, until
+    /// `shutdown`. Deliveries are core NATS: a disconnect or an overflowing subscription loses
+    /// some, and sockets cannot tell, so they resume with `since`. Its owner
+    /// ([`crate::run`], through the state's background tasks) spawns and joins it.
+    pub async fn close_on_lost_deliveries(self, shutdown: natter_common::Shutdown) {
+        let mut events = self.0.bus.connection_events();
+        loop {
+            let event = tokio::select! {
+                () = shutdown.wait() => break,
+                event = events.recv() => event,
+            };
+            let event = match event {
+                Ok(event) if !event.is_trouble() => continue,
+                Ok(event) => format!("{event:?}"),
+                // Events were missed: some may have been trouble.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    format!("{n} connection events missed")
                 }
-                let Some(inner) = weak.upgrade() else { break };
-                // Room events may have been lost too: no room's rules can be vouched for.
-                for rules in inner
-                    .rules
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                {
-                    rules.broke();
-                }
-                let users = inner.users.lock().await;
-                for entry in users.values() {
-                    for sub in read(&entry.sessions).values() {
-                        sub.handle.close(
-                            close_code::SERVICE_RESTART,
-                            "deliveries were interrupted; reconnect and resume with since",
-                        );
-                    }
-                }
-                tracing::warn!(
-                    ?event,
-                    sessions = users.len(),
-                    "closed sockets after lost deliveries"
-                );
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            // Room events may have been lost too: no room's rules can be vouched for.
+            for rules in self
+                .0
+                .rules
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+            {
+                rules.broke();
             }
-        });
-        hub
+            let users = self.0.users.lock().await;
+            for entry in users.values() {
+                for sub in read(&entry.sessions).values() {
+                    sub.handle.close(
+                        close_code::SERVICE_RESTART,
+                        "deliveries were interrupted; reconnect and resume with since",
+                    );
+                }
+            }
+            tracing::warn!(
+                %event,
+                sessions = users.len(),
+                "closed sockets after lost deliveries"
+            );
+        }
     }
 
     /// The newest seq this gateway has delivered for `room`, or the log's head when the

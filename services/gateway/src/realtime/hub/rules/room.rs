@@ -135,7 +135,10 @@ pub(super) async fn read(
         .await?;
     let at = natter_projections::checkpoint(&mut *tx, natter_projections::history::History::NAME)
         .await
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        .map_err(|e| match e {
+            natter_projections::ProjectionError::Db(e) => e,
+            other => sqlx::Error::Protocol(other.to_string()),
+        })?;
     let room_row: Option<(String, String, bool, i64)> = sqlx::query_as(
         "SELECT kind, visibility, archived,
                 (SELECT count(*) FROM members WHERE room_id = $1)
