@@ -9,6 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::files::AttachmentRef;
+pub use crate::files::{FileRemoved, FileUploaded};
 use crate::model::{Role, RoomKind, Visibility};
 
 /// One event as stored in the log. The JetStream stream sequence is its `seq`; it is not part of
@@ -79,6 +81,10 @@ pub enum EventBody {
     MessageUnpinned(MessageRef),
     #[serde(rename = "read.updated")]
     ReadUpdated(ReadUpdated),
+    #[serde(rename = "file.uploaded")]
+    FileUploaded(FileUploaded),
+    #[serde(rename = "file.removed")]
+    FileRemoved(FileRemoved),
 }
 
 impl EventBody {
@@ -107,6 +113,8 @@ impl EventBody {
             Self::MessagePinned(_) => "message.pinned",
             Self::MessageUnpinned(_) => "message.unpinned",
             Self::ReadUpdated(_) => "read.updated",
+            Self::FileUploaded(_) => "file.uploaded",
+            Self::FileRemoved(_) => "file.removed",
         }
     }
 
@@ -301,6 +309,9 @@ pub struct MessagePosted {
     /// that check and the post itself. Absent in posts from before 0.3 and in generated logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_at: Option<u64>,
+    /// The sender's uploads it carries, as they were when it was sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// A message's body was changed by its author. `mentions` replaces the message's mentions.
@@ -347,6 +358,7 @@ mod tests {
                 thread_root_id: None,
                 mentions: vec![],
                 checked_at: None,
+                attachments: Vec::new(),
             }),
         );
         let bytes = event.to_bytes();

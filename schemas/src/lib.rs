@@ -8,6 +8,7 @@
 //! - [`model`]: API objects (users, rooms, members, messages).
 //! - [`frames`]: WebSocket frames.
 //! - [`rest`]: REST bodies.
+//! - [`files`]: file events, and attachments as messages carry them.
 //! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
 //! - [`export`]: JSON Schema files for `schemas/json/`.
@@ -15,6 +16,7 @@
 pub mod error;
 pub mod event;
 pub mod export;
+pub mod files;
 pub mod frames;
 pub mod ids;
 pub mod model;

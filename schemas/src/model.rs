@@ -175,7 +175,7 @@ pub struct Message {
     pub thread_participants: Vec<Uuid>,
     /// Counts per emoji, in order of first use.
     pub reactions: Vec<Reaction>,
-    pub attachments: Vec<serde_json::Value>,
+    pub attachments: Vec<crate::files::Attachment>,
     pub mentions: Vec<Uuid>,
 }
 
@@ -187,6 +187,7 @@ impl Message {
         sender_id: Uuid,
         occurred_at: DateTime<Utc>,
         posted: &crate::event::MessagePosted,
+        urls: &dyn crate::files::FileUrls,
     ) -> Self {
         Self {
             id: posted.message_id,
@@ -203,7 +204,11 @@ impl Message {
             last_reply_at: None,
             thread_participants: Vec::new(),
             reactions: Vec::new(),
-            attachments: Vec::new(),
+            attachments: posted
+                .attachments
+                .iter()
+                .map(|a| a.to_attachment(urls))
+                .collect(),
             mentions: posted.mentions.clone(),
         }
     }

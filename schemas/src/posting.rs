@@ -66,6 +66,7 @@ mod tests {
             thread_root_id: None,
             mentions: Vec::new(),
             checked_at,
+            attachments: Vec::new(),
         };
         // Post at 10, checked at 5.
         assert!(post(Some(5)).void_given(10, [7]));

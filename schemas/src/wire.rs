@@ -8,14 +8,16 @@ use uuid::Uuid;
 
 use crate::Event;
 use crate::event::EventBody;
+use crate::files::{FileUrls, PlainUrls};
 use crate::frames::WireEvent;
 use crate::model::Message;
 
 /// The wire form of a stored event: for `message.posted`, `data` is the message object.
-pub fn wire_event(seq: u64, event: &Event) -> WireEvent {
+/// Files are named by URLs from `urls`.
+pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
     let data = match (&event.body, event.room_id) {
         (EventBody::MessagePosted(posted), Some(room)) => serde_json::to_value(
-            Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted),
+            Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted, urls),
         )
         .unwrap_or_default(),
         _ => serde_json::to_value(&event.body)
@@ -36,16 +38,24 @@ pub fn wire_event(seq: u64, event: &Event) -> WireEvent {
 /// The wire form of a room event whose message has been deleted since: it keeps its seq and
 /// its place, not its text. `message.posted` carries the message as history shows it now
 /// (`body: null, deleted: true`, no mentions); `message.edited` carries only `message_id`.
-/// Both are marked `redacted`. `None` for events that carry no message text.
+/// Both are marked `redacted`, and a deleted message's files are not named. `None` for events
+/// that carry no message text.
 pub fn redacted_wire_event(room: Uuid, seq: u64, event: &Event) -> Option<WireEvent> {
-    let mut wire = wire_event(seq, event);
+    let mut wire = wire_event(seq, event, &PlainUrls);
     match &event.body {
         EventBody::MessagePosted(posted) => {
-            let mut message =
-                Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted);
+            let mut message = Message::from_posted(
+                room,
+                seq,
+                event.actor_id,
+                event.occurred_at,
+                posted,
+                &PlainUrls,
+            );
             message.body = None;
             message.deleted = true;
             message.mentions.clear();
+            message.attachments.clear();
             wire.data = serde_json::to_value(message).unwrap_or_default();
         }
         EventBody::MessageEdited(edited) => {

@@ -10,6 +10,7 @@ mod connections;
 mod content;
 mod delivery;
 mod faults;
+mod files;
 mod history;
 mod idempotency;
 mod identity;

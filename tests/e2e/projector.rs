@@ -84,6 +84,7 @@ fn posted(room: Uuid, sender: Uuid, n: usize, root: Option<Uuid>) -> Event {
             thread_root_id: root,
             mentions: vec![],
             checked_at: None,
+            attachments: Vec::new(),
         }),
     )
 }

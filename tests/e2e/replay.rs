@@ -354,6 +354,7 @@ async fn rebuild_killed_mid_way_leaves_live_untouched_and_reruns_cleanly() {
                 thread_root_id: None,
                 mentions: Vec::new(),
                 checked_at: None,
+                attachments: Vec::new(),
             }),
         );
         let subject = bus.subjects().room_event(room, event.type_name());

@@ -30,6 +30,7 @@ async fn post(
             thread_root_id: None,
             mentions,
             checked_at,
+            attachments: Vec::new(),
         }),
     );
     let subject = bus.subjects().room_event(room, event.type_name());

@@ -28,6 +28,7 @@ pub struct User {
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        natter_common::tls::install_crypto();
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()

@@ -256,6 +256,7 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
                     thread_root_id,
                     mentions,
                     checked_at: None,
+                    attachments: Vec::new(),
                 })
             }
         };

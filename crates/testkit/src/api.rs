@@ -15,6 +15,7 @@ pub struct Api {
 
 impl Api {
     pub fn anonymous(base: &str) -> Self {
+        natter_common::tls::install_crypto();
         Self {
             base: base.to_owned(),
             token: None,
@@ -102,6 +103,49 @@ impl Api {
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Uploads `bytes` as the multipart field `file` named `name`: (status, body).
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str("text/html")
+            .expect("a mime type");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let mut req = self
+            .http
+            .post(format!("{}/v1/uploads", self.base))
+            .multipart(form);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("http request");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GETs `path` (with this client's token, if any, and `range` if given) for its bytes:
+    /// (status, headers, body).
+    pub async fn fetch(
+        &self,
+        path: &str,
+        range: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(range) = range {
+            req = req.header(reqwest::header::RANGE, range);
+        }
+        let res = req.send().await.expect("http request");
+        let (status, headers) = (res.status(), res.headers().clone());
+        let body = res.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        (status, headers, body)
     }
 
     /// Creates a room and returns its id.

@@ -59,6 +59,7 @@ fn database_url_for(namespace: &str) -> String {
 impl TestEnv {
     pub async fn new() -> Self {
         init_logs();
+        natter_common::tls::install_crypto();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -111,9 +112,18 @@ impl TestEnv {
         .expect("postgres")
     }
 
-    /// Deletes the namespace's stream and database.
+    /// Where this namespace's uploads are kept (a directory of its own under the system's
+    /// temporary directory).
+    pub fn upload_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir()
+            .join("natter-tests")
+            .join(self.conn.namespace.as_str())
+    }
+
+    /// Deletes the namespace's stream, database and uploads.
     pub async fn cleanup(self) {
         cleanup(&self.conn).await;
+        let _ = std::fs::remove_dir_all(self.upload_dir());
     }
 }
 
@@ -211,7 +221,11 @@ impl Natter {
 
     /// Starts one role (or all) with a gateway config (its `http_addr` is ignored: port 0),
     /// and waits until each has said it started.
-    pub async fn start_role(env: &TestEnv, role: Role, gateway: GatewayConfig) -> Self {
+    pub async fn start_role(env: &TestEnv, role: Role, mut gateway: GatewayConfig) -> Self {
+        // Uploads go to the namespace's own directory, unless the test chose a place.
+        if gateway.files.store == natter_files::StoreConfig::default() {
+            gateway.files.store.upload_dir = env.upload_dir();
+        }
         let shutdown = Shutdown::new();
         let ready = Ready::new();
         let conn = env.conn.clone();

@@ -56,6 +56,7 @@ impl NatterProcess {
             .env("DATABASE_URL", &env.conn.database_url)
             .env("REDIS_URL", &env.conn.redis_url)
             .env("NATTER_HTTP_ADDR", "127.0.0.1:0")
+            .env("NATTER_UPLOAD_DIR", env.upload_dir())
             .env("NATTER_LOG_FORMAT", "json")
             .env("NATTER_LOG", "info")
             .env("NATTER_RATE_MESSAGES", "off")

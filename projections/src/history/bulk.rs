@@ -354,6 +354,8 @@ async fn messages_posted(
     let mut roots: Vec<Option<Uuid>> = Vec::with_capacity(n);
     let mut mentions = Vec::with_capacity(n);
     let mut checked = Vec::with_capacity(n);
+    let mut attachments = Vec::with_capacity(n);
+    let mut attaching = Vec::new();
     for (seq, event) in events {
         let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) else {
             continue;
@@ -367,6 +369,10 @@ async fn messages_posted(
         times.push(event.occurred_at);
         roots.push(p.thread_root_id);
         checked.push(crate::losses::checked_at(event));
+        attachments.push(super::files::attachments_column(p));
+        if !p.attachments.is_empty() {
+            attaching.push(p.message_id);
+        }
         // Arrays of arrays cannot be unnested row by row: mentions travel as text.
         mentions.push(
             p.mentions
@@ -390,13 +396,14 @@ async fn messages_posted(
                  UPDATE rooms r SET last_seq = GREATEST(r.last_seq, h.seq)
                  FROM unnest($11::uuid[], $12::bigint[]) AS h(id, seq) WHERE r.id = h.id)
              INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
-                                   thread_root_id, mentions)
+                                   thread_root_id, mentions, attachments)
              SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
-                    COALESCE(string_to_array(NULLIF(mentions, ''), ',')::uuid[], '{{}}')
+                    COALESCE(string_to_array(NULLIF(mentions, ''), ',')::uuid[], '{{}}'),
+                    NULLIF(attachments, '')::jsonb
              FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
-                         $7::timestamptz[], $8::uuid[], $9::text[], $10::bigint[])
+                         $7::timestamptz[], $8::uuid[], $9::text[], $10::bigint[], $13::text[])
                   AS t(id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
-                       mentions, checked)
+                       mentions, checked, attachments)
              WHERE NOT {void}
              ON CONFLICT DO NOTHING
              RETURNING thread_root_id, sender_id, created_at"
@@ -413,8 +420,12 @@ async fn messages_posted(
         .bind(&checked)
         .bind(&head_rooms)
         .bind(&head_seqs)
+        .bind(&attachments)
         .fetch_all(&mut *conn)
         .await?;
+    if !attaching.is_empty() {
+        super::files::mark_attached(conn, &attaching).await?;
+    }
     // Thread summaries: per root, the replies of this batch (in log order).
     let mut threads: HashMap<Uuid, (i32, chrono::DateTime<chrono::Utc>, Vec<Uuid>)> =
         HashMap::new();

@@ -6,6 +6,7 @@
 //! [`one`]; [`queries`] reads them for the gateway.
 
 mod bulk;
+mod files;
 mod one;
 pub mod queries;
 
@@ -43,6 +44,7 @@ impl Projection for History {
     fn tables(&self) -> &'static [&'static str] {
         &[
             "users",
+            "files",
             "rooms",
             "members",
             "messages",

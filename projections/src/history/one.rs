@@ -16,6 +16,9 @@ pub(super) async fn apply_one(
     seq: u64,
     event: &Event,
 ) -> Result<(), sqlx::Error> {
+    if super::files::apply_file_event(conn, seq, event).await? {
+        return Ok(());
+    }
     let seq = seq_i64(seq);
     let at = event.occurred_at;
     match &event.body {
@@ -136,7 +139,9 @@ pub(super) async fn apply_one(
         | EventBody::MessageDeleted(_)
         | EventBody::ReactionAdded(_)
         | EventBody::ReactionRemoved(_)
-        | EventBody::ReadUpdated(_) => {}
+        | EventBody::ReadUpdated(_)
+        | EventBody::FileUploaded(_)
+        | EventBody::FileRemoved(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query(
                 "WITH mute AS (

@@ -97,13 +97,15 @@ impl Projection for Search {
             match &event.body {
                 EventBody::MessageEdited(e) => {
                     sqlx::query(
-                        "UPDATE search_messages SET tsv = to_tsvector($4::regconfig, $3)
+                        "UPDATE search_messages SET tsv = to_tsvector($4::regconfig, $3),
+                                has_link = $5
                          WHERE message_id = $1 AND room_id = $2",
                     )
                     .bind(e.message_id)
                     .bind(event.room_id)
                     .bind(&e.body)
                     .bind(&self.config)
+                    .bind(has_link(&e.body))
                     .execute(&mut *conn)
                     .await?;
                 }
@@ -175,10 +177,18 @@ impl Search {
             Vec::with_capacity(n),
         );
         let mut checked = Vec::with_capacity(n);
+        let (mut files, mut images, mut links) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for (seq, event) in events {
             let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) else {
                 continue;
             };
+            files.push(!p.attachments.is_empty());
+            images.push(p.attachments.iter().any(|a| a.is_image()));
+            links.push(has_link(&p.body));
             ids.push(p.message_id);
             rooms.push(room);
             seqs.push(seq_i64(*seq));
@@ -196,11 +206,14 @@ impl Search {
             "t.seq",
         );
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO search_messages (message_id, room_id, seq, sender_id, created_at, tsv)
-             SELECT id, room_id, seq, sender_id, created_at, to_tsvector($7::regconfig, body)
+            "INSERT INTO search_messages (message_id, room_id, seq, sender_id, created_at, tsv,
+                                          has_attachment, has_image, has_link)
+             SELECT id, room_id, seq, sender_id, created_at, to_tsvector($7::regconfig, body),
+                    has_attachment, has_image, has_link
              FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::timestamptz[],
-                         $6::text[], $8::bigint[])
-                  AS t(id, room_id, seq, sender_id, created_at, body, checked)
+                         $6::text[], $8::bigint[], $9::bool[], $10::bool[], $11::bool[])
+                  AS t(id, room_id, seq, sender_id, created_at, body, checked, has_attachment,
+                       has_image, has_link)
              WHERE NOT {void}
              ON CONFLICT DO NOTHING"
         )))
@@ -212,8 +225,21 @@ impl Search {
         .bind(&bodies)
         .bind(&self.config)
         .bind(&checked)
+        .bind(&files)
+        .bind(&images)
+        .bind(&links)
         .execute(&mut *conn)
         .await?;
         Ok(())
     }
+}
+
+/// Whether a message's text holds a web link (`has=link`).
+pub fn has_link(body: &str) -> bool {
+    let lower = body.to_ascii_lowercase();
+    ["http://", "https://"].iter().any(|scheme| {
+        lower
+            .match_indices(scheme)
+            .any(|(at, _)| lower[at + scheme.len()..].starts_with(|c: char| c.is_alphanumeric()))
+    })
 }

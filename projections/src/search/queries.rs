@@ -5,7 +5,7 @@ use natter_schemas::rest::SearchHit;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
-use crate::history::queries::{MESSAGE_COLUMNS, MessageRow};
+use crate::history::queries::{MESSAGE_COLUMNS, MessageRow, Viewer};
 
 /// What to search for, and where.
 #[derive(Debug, Clone, Default)]
@@ -16,10 +16,38 @@ pub struct SearchQuery {
     pub sender_id: Option<Uuid>,
     pub after: Option<DateTime<Utc>>,
     pub before: Option<DateTime<Utc>>,
-    pub has_attachment: bool,
+    /// Only messages with attachments, images or links.
+    pub has: Option<Has>,
     /// Continue after this hit: (rank, seq) of the last hit of the previous page.
     pub cursor: Option<(f32, i64)>,
     pub limit: usize,
+}
+
+/// What a hit must carry (`has=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Has {
+    Attachment,
+    Image,
+    Link,
+}
+
+impl Has {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "attachment" => Some(Self::Attachment),
+            "image" => Some(Self::Image),
+            "link" => Some(Self::Link),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Attachment => "attachment",
+            Self::Image => "image",
+            Self::Link => "link",
+        }
+    }
 }
 
 #[derive(FromRow)]
@@ -56,10 +84,10 @@ async fn scope(pool: &PgPool, viewer: Uuid) -> Result<(String, Vec<Uuid>), sqlx:
 /// [`CANDIDATES`] matches. Returns the page and whether more follow.
 pub async fn search(
     pool: &PgPool,
-    viewer: Uuid,
+    viewer: Viewer<'_>,
     query: &SearchQuery,
 ) -> Result<(Vec<SearchHit>, bool), sqlx::Error> {
-    let (config, mut rooms) = scope(pool, viewer).await?;
+    let (config, mut rooms) = scope(pool, viewer.id).await?;
     if let Some(room) = query.room_id {
         rooms.retain(|r| *r == room);
     }
@@ -78,7 +106,8 @@ pub async fn search(
               AND ($6::uuid IS NULL OR s.sender_id = $6)
               AND ($7::timestamptz IS NULL OR s.created_at > $7)
               AND ($8::timestamptz IS NULL OR s.created_at < $8)
-              AND (NOT $9 OR s.has_attachment)
+              AND ($9::text IS NULL OR ($9 = 'attachment' AND s.has_attachment)
+                   OR ($9 = 'image' AND s.has_image) OR ($9 = 'link' AND s.has_link))
             ORDER BY s.seq DESC
             LIMIT $12),
          ranked AS (
@@ -98,7 +127,7 @@ pub async fn search(
          ORDER BY page.rank DESC, page.seq DESC"
     )))
     .persistent(false)
-    .bind(viewer)
+    .bind(viewer.id)
     .bind(&config)
     .bind(&query.text)
     .bind(i64::try_from(query.limit + 1).unwrap_or(i64::MAX))
@@ -106,7 +135,7 @@ pub async fn search(
     .bind(query.sender_id)
     .bind(query.after)
     .bind(query.before)
-    .bind(query.has_attachment)
+    .bind(query.has.map(Has::as_str))
     .bind(query.cursor.map(|c| c.0))
     .bind(query.cursor.map_or(0, |c| c.1))
     .bind(CANDIDATES)
@@ -117,7 +146,7 @@ pub async fn search(
         .into_iter()
         .take(query.limit)
         .map(|r| {
-            let message: natter_schemas::model::Message = r.message.into();
+            let message = r.message.into_message(viewer.urls);
             SearchHit {
                 room_id: message.room_id,
                 message,

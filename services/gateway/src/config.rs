@@ -72,6 +72,8 @@ pub struct GatewayConfig {
     pub rate: crate::ratelimit::RateLimits,
     #[command(flatten)]
     pub moderation: crate::moderation::ModerationConfig,
+    #[command(flatten)]
+    pub files: crate::files::FilesConfig,
 }
 
 impl Default for GatewayConfig {
@@ -204,6 +206,7 @@ impl GatewayConfig {
             86_400,
             "s",
         );
+        self.files.check(checks);
         for origin in &self.allowed_origins {
             checks.require(is_origin(origin), "NATTER_ALLOWED_ORIGINS", || {
                 format!(

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod moderation;
 pub mod net;
 pub mod openapi;

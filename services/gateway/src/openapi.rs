@@ -25,6 +25,8 @@ pub struct Doc {
     summary: &'static str,
     auth: bool,
     body: Option<SchemaFn>,
+    /// The body is `multipart/form-data` with one file in the field `file`.
+    file_body: bool,
     responses: Vec<(u16, &'static str, Option<SchemaFn>)>,
     query: Vec<(&'static str, &'static str, &'static str)>,
 }
@@ -36,6 +38,7 @@ impl Doc {
             summary,
             auth: true,
             body: None,
+            file_body: false,
             responses: Vec::new(),
             query: Vec::new(),
         }
@@ -62,6 +65,11 @@ impl Doc {
     }
     pub fn body<T: JsonSchema>(mut self) -> Self {
         self.body = Some(schema_of::<T>);
+        self
+    }
+    /// The body is `multipart/form-data` with the file in the field `file`.
+    pub fn file_body(mut self) -> Self {
+        self.file_body = true;
         self
     }
     pub fn ok<T: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
@@ -160,6 +168,12 @@ impl Api {
                 "parameters": parameters,
                 "responses": responses,
             });
+            if doc.file_body {
+                operation["requestBody"] = json!({"required": true,
+                    "content": {"multipart/form-data": {"schema": {
+                        "type": "object", "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}}}}}});
+            }
             if let Some(body) = doc.body {
                 operation["requestBody"] = json!({"required": true,
                     "content": {"application/json": {"schema": body(&mut generator)}}});

@@ -35,6 +35,8 @@ pub enum Action {
     AuthUser,
     /// Events replayed to resuming subscriptions (`subscribe` with `since`), per user.
     Replay,
+    /// Files uploaded, per user.
+    Upload,
 }
 
 impl Action {
@@ -47,6 +49,7 @@ impl Action {
             Self::AuthIp => "auth_ip",
             Self::AuthUser => "auth_user",
             Self::Replay => "replay",
+            Self::Upload => "upload",
         }
     }
 
@@ -59,6 +62,7 @@ impl Action {
             Self::AuthIp => "sign-in attempts from this address",
             Self::AuthUser => "sign-in attempts for this user",
             Self::Replay => "replayed events",
+            Self::Upload => "uploads",
         }
     }
 }
@@ -156,6 +160,9 @@ pub struct RateLimits {
     /// user resume at once after an outage, the rate keeps resubscribing in a loop cheap.
     #[arg(long, env = "NATTER_RATE_REPLAY", default_value = "50000/1m")]
     pub rate_replay: Limit,
+    /// Files uploaded per user.
+    #[arg(long, env = "NATTER_RATE_UPLOADS", default_value = "30/1m")]
+    pub rate_uploads: Limit,
 }
 
 impl Default for RateLimits {
@@ -176,6 +183,7 @@ impl RateLimits {
             rate_auth_ip: Limit(None),
             rate_auth_user: Limit(None),
             rate_replay: Limit(None),
+            rate_uploads: Limit(None),
         }
     }
 
@@ -188,6 +196,7 @@ impl RateLimits {
             Action::AuthIp => self.rate_auth_ip.0,
             Action::AuthUser => self.rate_auth_user.0,
             Action::Replay => self.rate_replay.0,
+            Action::Upload => self.rate_uploads.0,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use axum::extract::ws::Utf8Bytes;
 use natter_schemas::Event;
+use natter_schemas::files::FileUrls;
 use natter_schemas::frames::ServerFrame;
 pub use natter_schemas::wire::{Reader, deleted_in, members_only, wire_event};
 use natter_schemas::wire::{redacted_wire_event, shows_deleted_text};
@@ -15,25 +16,25 @@ pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
 }
 
-/// The `event` frame for a room event.
-pub fn event_frame(room: Uuid, seq: u64, event: &Event) -> Utf8Bytes {
+/// The `event` frame for a room event, its files named by `urls`.
+pub fn event_frame(room: Uuid, seq: u64, event: &Event, urls: &dyn FileUrls) -> Utf8Bytes {
     encode(&ServerFrame::Event {
         room_id: room,
         seq,
-        event: wire_event(seq, event),
+        event: wire_event(seq, event, urls),
     })
 }
 
 /// The `event` frame for a room event whose message has been deleted since
 /// ([`natter_schemas::wire::redacted_wire_event`]); other events as they are.
-pub fn redacted_frame(room: Uuid, seq: u64, event: &Event) -> Utf8Bytes {
+pub fn redacted_frame(room: Uuid, seq: u64, event: &Event, urls: &dyn FileUrls) -> Utf8Bytes {
     match redacted_wire_event(room, seq, event) {
         Some(wire) => encode(&ServerFrame::Event {
             room_id: room,
             seq,
             event: wire,
         }),
-        None => event_frame(room, seq, event),
+        None => event_frame(room, seq, event, urls),
     }
 }
 
@@ -42,22 +43,33 @@ pub fn redacted_frame(room: Uuid, seq: u64, event: &Event) -> Utf8Bytes {
 /// events' seqs but not its text (the post's body, mentions and the bodies its edits carried);
 /// a delete after the stretch's end arrives live after it, as it would have on a socket that
 /// never left. Members-only events are left out for a [`Reader::Visitor`].
-pub fn replay_frames(room: Uuid, events: &[(u64, Event)], reader: Reader) -> Vec<(u64, Utf8Bytes)> {
+pub fn replay_frames(
+    room: Uuid,
+    events: &[(u64, Event)],
+    reader: Reader,
+    urls: &dyn FileUrls,
+) -> Vec<(u64, Utf8Bytes)> {
     let deleted = deleted_in(events);
     events
         .iter()
         .filter(|(_, event)| reader == Reader::Member || !members_only(event))
-        .map(|(seq, event)| (*seq, stretch_frame(room, *seq, event, &deleted)))
+        .map(|(seq, event)| (*seq, stretch_frame(room, *seq, event, &deleted, urls)))
         .collect()
 }
 
 /// The frame of one event of a stretch read from the log, given the messages the stretch
 /// deletes ([`deleted_in`]): redacted when it carries text of one of them.
-pub fn stretch_frame(room: Uuid, seq: u64, event: &Event, deleted: &HashSet<Uuid>) -> Utf8Bytes {
+pub fn stretch_frame(
+    room: Uuid,
+    seq: u64,
+    event: &Event,
+    deleted: &HashSet<Uuid>,
+    urls: &dyn FileUrls,
+) -> Utf8Bytes {
     if shows_deleted_text(event, deleted) {
-        redacted_frame(room, seq, event)
+        redacted_frame(room, seq, event, urls)
     } else {
-        event_frame(room, seq, event)
+        event_frame(room, seq, event, urls)
     }
 }
 
@@ -90,6 +102,7 @@ mod tests {
                     thread_root_id: None,
                     mentions: vec![alice],
                     checked_at: None,
+                    attachments: Vec::new(),
                 }),
             )
         };
@@ -125,7 +138,8 @@ mod tests {
                 ),
             ),
         ];
-        let frames = replay_frames(room, &events, Reader::Visitor);
+        let urls = natter_schemas::files::PlainUrls;
+        let frames = replay_frames(room, &events, Reader::Visitor, &urls);
         assert_eq!(
             frames.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             [1, 2, 3, 4],
@@ -141,6 +155,6 @@ mod tests {
         assert_eq!(first["event"]["data"]["mentions"], serde_json::json!([]));
         let second: serde_json::Value = serde_json::from_str(frames[1].1.as_str()).expect("json");
         assert!(second["event"].get("redacted").is_none());
-        assert_eq!(replay_frames(room, &events, Reader::Member).len(), 5);
+        assert_eq!(replay_frames(room, &events, Reader::Member, &urls).len(), 5);
     }
 }

@@ -181,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    natter_common::tls::install_crypto();
     let cli = Cli::parse();
     // The bench prints its own report; keep its output clean of info logs.
     // Operator commands print their results on stdout: their logs go to stderr.

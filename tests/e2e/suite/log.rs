@@ -102,6 +102,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         thread_root_id: root,
                         mentions,
                         checked_at,
+                        attachments: Vec::new(),
                     }),
                 );
                 posted.push((
@@ -231,6 +232,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         thread_root_id: None,
                         mentions: Vec::new(),
                         checked_at: None,
+                        attachments: Vec::new(),
                     }),
                 );
                 posted.push((room, id, actor, event.clone()));
@@ -298,6 +300,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     thread_root_id: None,
                     mentions: vec![users[0].0],
                     checked_at: Some(events.len() as u64 - 1),
+                    attachments: Vec::new(),
                 }),
             ));
         }
@@ -321,6 +324,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
             thread_root_id: None,
             mentions: vec![reader],
             checked_at: None,
+            attachments: Vec::new(),
         }),
     ));
     events

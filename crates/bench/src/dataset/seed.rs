@@ -122,6 +122,7 @@ pub(super) async fn seed(
                 thread_root_id,
                 mentions,
                 checked_at: None,
+                attachments: Vec::new(),
             }),
         );
         out.append(&event, false).await?;

@@ -1,6 +1,7 @@
 //! Messages: one, a page of history, a thread, edit versions, pins, mentioned members.
 
 use chrono::{DateTime, Utc};
+use natter_schemas::files::{AttachmentRef, FileUrls};
 use natter_schemas::model::{Message, MessageVersion, Pin, Reaction};
 use natter_schemas::rest::HistoryPage;
 use sqlx::types::Json;
@@ -26,10 +27,24 @@ pub(crate) struct MessageRow {
     thread_participants: Vec<Uuid>,
     mentions: Vec<Uuid>,
     reactions: Json<Vec<Reaction>>,
+    attachments: Option<Json<Vec<AttachmentRef>>>,
 }
 
-impl From<MessageRow> for Message {
-    fn from(r: MessageRow) -> Self {
+/// Who reads messages: their id (for `me` on reactions), and how their files' URLs are made.
+#[derive(Clone, Copy)]
+pub struct Viewer<'a> {
+    pub id: Uuid,
+    pub urls: &'a dyn FileUrls,
+}
+
+impl MessageRow {
+    /// The message object, its files named by `urls` (none for a deleted message).
+    pub(crate) fn into_message(self, urls: &dyn FileUrls) -> Message {
+        let r = self;
+        let attachments = match (&r.attachments, r.deleted) {
+            (Some(files), false) => files.0.iter().map(|a| a.to_attachment(urls)).collect(),
+            _ => Vec::new(),
+        };
         Message {
             id: r.id,
             room_id: r.room_id,
@@ -45,7 +60,7 @@ impl From<MessageRow> for Message {
             last_reply_at: r.last_reply_at,
             thread_participants: r.thread_participants,
             reactions: r.reactions.0,
-            attachments: Vec::new(),
+            attachments,
             mentions: r.mentions,
         }
     }
@@ -56,7 +71,7 @@ impl From<MessageRow> for Message {
 pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body,
     m.created_at, m.edited_at, m.deleted, m.thread_root_id, m.reply_count, m.last_reply_at,
-    m.thread_participants, m.mentions,
+    m.thread_participants, m.mentions, m.attachments,
     COALESCE((SELECT json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
                               ORDER BY x.first)
               FROM (SELECT r.emoji, count(*) AS n, bool_or(r.user_id = $1) AS me,
@@ -68,16 +83,16 @@ pub(crate) const MESSAGE_COLUMNS: &str =
 pub async fn message(
     pool: &PgPool,
     id: Uuid,
-    viewer: Uuid,
+    viewer: Viewer<'_>,
 ) -> Result<Option<Message>, sqlx::Error> {
     let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = $2"
     )))
-    .bind(viewer)
+    .bind(viewer.id)
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(Message::from))
+    Ok(row.map(|r| r.into_message(viewer.urls)))
 }
 
 /// What a change to a message needs to know about it: where it is, who wrote it, its state.
@@ -138,7 +153,7 @@ pub enum Page {
 async fn range(
     pool: &PgPool,
     scope: Scope,
-    viewer: Uuid,
+    viewer: Viewer<'_>,
     condition: &'static str,
     descending: bool,
     bound: u64,
@@ -150,13 +165,16 @@ async fn range(
         "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE {filter} AND {condition}
          ORDER BY m.seq {order} LIMIT $4"
     )))
-    .bind(viewer)
+    .bind(viewer.id)
     .bind(scope.id())
     .bind(seq_i64(bound))
     .bind(i64::try_from(limit).unwrap_or(100))
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(Message::from).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| r.into_message(viewer.urls))
+        .collect())
 }
 
 /// A room's messages, or one thread's replies.
@@ -200,7 +218,7 @@ async fn exists(
 pub async fn history(
     pool: &PgPool,
     room: Uuid,
-    viewer: Uuid,
+    viewer: Viewer<'_>,
     page: Page,
     limit: usize,
 ) -> Result<HistoryPage, sqlx::Error> {
@@ -278,7 +296,7 @@ pub async fn history(
 pub async fn thread_replies(
     pool: &PgPool,
     root: Uuid,
-    viewer: Uuid,
+    viewer: Viewer<'_>,
     after: u64,
     limit: usize,
 ) -> Result<(Vec<Message>, bool), sqlx::Error> {
@@ -343,20 +361,20 @@ struct PinRow {
 }
 
 /// A room's pinned messages, newest pin first.
-pub async fn pins(pool: &PgPool, room: Uuid, viewer: Uuid) -> Result<Vec<Pin>, sqlx::Error> {
+pub async fn pins(pool: &PgPool, room: Uuid, viewer: Viewer<'_>) -> Result<Vec<Pin>, sqlx::Error> {
     let rows: Vec<PinRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS}, p.pinned_by, p.pinned_at, p.seq AS pin_seq
          FROM pins p JOIN messages m ON m.id = p.message_id
          WHERE p.room_id = $2 ORDER BY p.seq DESC"
     )))
-    .bind(viewer)
+    .bind(viewer.id)
     .bind(room)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
         .map(|r| Pin {
-            message: r.message.into(),
+            message: r.message.into_message(viewer.urls),
             pinned_by: r.pinned_by,
             pinned_at: r.pinned_at,
             seq: r.pin_seq,

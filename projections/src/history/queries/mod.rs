@@ -1,14 +1,16 @@
 //! Reads of the history model, for the gateway. Every query is one indexed lookup or range.
 //!
 //! Layout: [`users`], [`access`] (authorising actions in a room), [`rooms`] (with members and
-//! bans), [`messages`] (history, threads, edits, pins).
+//! bans), [`messages`] (history, threads, edits, pins), [`files`] (uploads, who shows them).
 
 mod access;
+mod files;
 mod messages;
 mod rooms;
 mod users;
 
 pub use access::*;
+pub use files::*;
 pub use messages::*;
 pub use rooms::*;
 pub use users::*;

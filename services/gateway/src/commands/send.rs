@@ -2,6 +2,7 @@
 
 use natter_projections::history::queries::{self};
 use natter_schemas::event::{EventBody, MessagePosted};
+use natter_schemas::files::AttachmentRef;
 use natter_schemas::frames::SendReply;
 use natter_schemas::rest::SendMessageRequest;
 use natter_schemas::{Event, ids};
@@ -97,7 +98,13 @@ pub async fn publish_message(
 ) -> ApiResult<Published> {
     let started = std::time::Instant::now();
     validate::client_msg_id(&req.client_msg_id)?;
-    let body = validate::body(&req.body, state.config().max_message_chars)?;
+    let attachment_ids = attachment_ids(req.attachment_ids.as_deref())?;
+    // A message may be its files alone.
+    let body = if attachment_ids.is_empty() || !req.body.trim().is_empty() {
+        validate::body(&req.body, state.config().max_message_chars)?
+    } else {
+        String::new()
+    };
     state.blocklist().check(&body)?;
     // Before anything is looked up or appended: a refused send is never stored.
     state
@@ -139,6 +146,7 @@ pub async fn publish_message(
         }
     };
     let mentions = resolve_mentions(state, room, actor, &body).await?;
+    let attachments = resolve_attachments(state, actor, &attachment_ids).await?;
     let event = Event::new(
         actor,
         Some(room),
@@ -149,6 +157,7 @@ pub async fn publish_message(
             thread_root_id,
             mentions,
             checked_at: Some(check.checked_at),
+            attachments,
         }),
     );
     let subject = state.bus().subjects().room_event(room, event.type_name());
@@ -221,6 +230,55 @@ pub(crate) async fn message_state(
         return Ok(None);
     }
     Ok(queries::message_state(state.pool(), id, actor, emoji).await?)
+}
+
+/// Most files one message can carry.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// The distinct ids of `ids`, in order, at most [`MAX_ATTACHMENTS`].
+fn attachment_ids(ids: Option<&[Uuid]>) -> ApiResult<Vec<Uuid>> {
+    let mut distinct: Vec<Uuid> = Vec::new();
+    for id in ids.unwrap_or_default() {
+        if !distinct.contains(id) {
+            distinct.push(*id);
+        }
+    }
+    if distinct.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::invalid(
+            "attachment_ids",
+            format!("a message carries at most {MAX_ATTACHMENTS} files"),
+        ));
+    }
+    Ok(distinct)
+}
+
+/// The sender's own uploads named by `ids`, in order, as the message will carry them; any
+/// id that is not one of them (someone else's, removed, unknown) refuses the send.
+async fn resolve_attachments(
+    state: &AppState,
+    actor: Uuid,
+    ids: &[Uuid],
+) -> ApiResult<Vec<AttachmentRef>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = queries::own_files(state.pool(), actor, ids).await?;
+    ids.iter()
+        .map(|id| {
+            found
+                .iter()
+                .find(|f| f.id == *id)
+                .map(queries::FileRow::attachment_ref)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "attachment_ids",
+                        format!(
+                            "{id} is not one of your uploads: upload it with POST /v1/uploads first"
+                        ),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Most distinct users one message can mention.

@@ -122,7 +122,7 @@ async fn history(
     // page is only returned when the check passes.
     let (access, page) = tokio::join!(
         commands::readable_room(&state, id, user.id),
-        queries::history(state.pool(), id, user.id, page, limit)
+        queries::history(state.pool(), id, state.viewer(user.id), page, limit)
     );
     access?;
     Ok(axum::Json(page?))
@@ -140,7 +140,7 @@ async fn send(
 
 /// One message, when the caller may read its room (else `not_found`, as for no message).
 async fn readable_message(state: &AppState, id: Uuid, viewer: Uuid) -> ApiResult<Message> {
-    let message = queries::message(state.pool(), id, viewer)
+    let message = queries::message(state.pool(), id, state.viewer(viewer))
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
     // Not allowed to read the room looks like no message; a failure stays what it is.
@@ -220,8 +220,14 @@ async fn thread(
             "this message is a reply: read its thread_root_id's thread",
         ));
     }
-    let (replies, has_more) =
-        queries::thread_replies(state.pool(), id, user.id, q.after.unwrap_or(0), limit).await?;
+    let (replies, has_more) = queries::thread_replies(
+        state.pool(),
+        id,
+        state.viewer(user.id),
+        q.after.unwrap_or(0),
+        limit,
+    )
+    .await?;
     Ok(axum::Json(ThreadPage {
         root,
         replies,

@@ -23,6 +23,11 @@ use crate::state::AppState;
 
 /// Every documented route, without state (also what the OpenAPI document is made of).
 pub fn api() -> Api {
+    api_with(crate::files::FilesConfig::default().max_upload_bytes)
+}
+
+/// The routes, with the upload route's body limit.
+fn api_with(max_upload_bytes: u64) -> Api {
     Api::default()
         .merge(auth::routes())
         .merge(me::routes())
@@ -33,13 +38,15 @@ pub fn api() -> Api {
         .merge(presence::routes())
         .merge(reading::routes())
         .merge(search::routes())
+        .merge(crate::files::upload_routes(max_upload_bytes))
+        .merge(crate::files::download_routes())
         .merge(crate::admin::routes())
         .merge(ops::routes())
 }
 
 /// The whole HTTP surface: REST, `/v1/ws`, operations, `/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let api = api();
+    let api = api_with(state.config().files.max_upload_bytes);
     let document = std::sync::Arc::new(api.document());
     let limit = state.config().max_json_bytes;
     api.undocumented("/v1/ws", get(crate::ws::upgrade))

@@ -42,7 +42,7 @@ async fn list(
 ) -> ApiResult<axum::Json<PinList>> {
     commands::readable_room(&state, id, user.id).await?;
     Ok(axum::Json(PinList {
-        pins: queries::pins(state.pool(), id, user.id).await?,
+        pins: queries::pins(state.pool(), id, state.viewer(user.id)).await?,
     }))
 }
 

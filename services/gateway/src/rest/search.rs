@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
-use natter_projections::search::queries::{self, SearchQuery};
+use natter_projections::search::queries::{self, Has, SearchQuery};
 use natter_schemas::rest::SearchPage;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -40,7 +40,7 @@ pub fn routes() -> Api {
             .query(
                 "has",
                 "string",
-                "`attachment`: only messages with attachments",
+                "`attachment`, `image` or `link`: only messages with files, images or web links",
             )
             .query("limit", "integer", "1 to 50, default 20")
             .query("cursor", "string", "`next_cursor` of the previous page")
@@ -108,18 +108,20 @@ async fn search(
     if text.chars().count() > 256 {
         return Err(ApiError::invalid("q", "q must be at most 256 characters"));
     }
-    let has_attachment = match p.has.as_deref() {
-        None => false,
-        Some("attachment") => true,
-        Some(_) => return Err(ApiError::invalid("has", "has is `attachment`")),
-    };
+    let has =
+        match p.has.as_deref() {
+            None => None,
+            Some(has) => Some(Has::parse(has).ok_or_else(|| {
+                ApiError::invalid("has", "has is `attachment`, `image` or `link`")
+            })?),
+        };
     let query = SearchQuery {
         text: text.to_owned(),
         room_id: p.room_id,
         sender_id: p.sender_id,
         after: time("after", p.after.as_deref())?,
         before: time("before", p.before.as_deref())?,
-        has_attachment,
+        has,
         cursor: p.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: validate::search_limit(p.limit)?,
     };
@@ -129,7 +131,7 @@ async fn search(
         let (search, history) = tokio::join!(state.projected_search(seq), state.projected(seq));
         search.and(history)?;
     }
-    let (results, more) = queries::search(state.pool(), user.id, &query).await?;
+    let (results, more) = queries::search(state.pool(), state.viewer(user.id), &query).await?;
     let next_cursor = more
         .then(|| results.last().map(|h| encode_cursor(h.rank, h.message.seq)))
         .flatten();

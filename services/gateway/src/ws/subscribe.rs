@@ -190,7 +190,7 @@ async fn start(
                         (
                             true,
                             since,
-                            crate::wire::replay_frames(room, &events, reader),
+                            crate::wire::replay_frames(room, &events, reader, state.file_urls()),
                         )
                     }
                     Replay::TooMany { missed } => {

@@ -28,6 +28,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 pub use crate::wire::{encode, event_frame, wire_event};
+
+/// How frames name files: shared by every task that encodes events.
+pub type FileUrlsRef = Arc<dyn natter_schemas::files::FileUrls>;
 pub use handle::{CloseReason, Outbound, ReplayEnd, SessionHandle};
 use registry::{join, leave, read, write};
 use rules::Rules;
@@ -79,6 +82,8 @@ struct Inner {
     bus: Bus,
     /// The read models, for who may still see whose presence.
     pool: sqlx::PgPool,
+    /// How events name files (signed URLs), once per event and gateway.
+    urls: FileUrlsRef,
     /// Room events and typing signals, per room.
     rooms: Mutex<HashMap<Uuid, Entry>>,
     /// Each room entry's rules, kept with the entries (made and dropped under their lock), so
@@ -91,10 +96,11 @@ struct Inner {
 }
 
 impl Hub {
-    pub fn new(bus: Bus, pool: sqlx::PgPool) -> Self {
+    pub fn new(bus: Bus, pool: sqlx::PgPool, urls: FileUrlsRef) -> Self {
         Self(Arc::new(Inner {
             bus,
             pool,
+            urls,
             rooms: Mutex::new(HashMap::new()),
             rules: Arc::default(),
             users: Mutex::new(HashMap::new()),
@@ -286,6 +292,7 @@ impl Hub {
     ) -> Result<(), BusError> {
         let subject = self.0.bus.subjects().deliver_room(room);
         let bus = self.0.bus.clone();
+        let urls = self.0.urls.clone();
         // Read before subscribing (once per gateway, when the room's entry is made): events up
         // to here belong to the sessions' replays, and any later one that the fan-out sent
         // before the subscription was active is found through the next delivery's previous seq.
@@ -303,6 +310,7 @@ impl Hub {
                     sessions,
                     seen,
                     rules,
+                    urls,
                 };
                 room::room_task(feed, sub)
             },
@@ -329,7 +337,13 @@ impl Hub {
             Sub::new(session, true),
             std::future::ready(Ok(0)),
             |sub, sessions, _, _| {
-                signals::user_task(sub, sessions, self.0.bus.clone(), self.0.rules.clone())
+                signals::user_task(
+                    sub,
+                    sessions,
+                    self.0.bus.clone(),
+                    self.0.rules.clone(),
+                    self.0.urls.clone(),
+                )
             },
         )
         .await?;

@@ -26,6 +26,7 @@ pub(super) struct Feed {
     /// The newest seq delivered (shared with the hub's entry).
     pub seen: Arc<AtomicU64>,
     pub rules: Arc<Rules>,
+    pub urls: super::FileUrlsRef,
 }
 
 /// Delivers the room's events and typing signals until the entry is dropped.
@@ -92,7 +93,7 @@ async fn event_task(feed: &Feed, mut subscriber: async_nats::Subscriber) {
                 room,
                 seq,
                 &event,
-                wire::event_frame(room, seq, &event),
+                wire::event_frame(room, seq, &event, &*feed.urls),
                 sessions,
             );
         }
@@ -191,7 +192,7 @@ async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
         };
         feed.rules.feed(*seq, event);
         if passes(feed, *seq, event).await {
-            let frame = wire::stretch_frame(room, *seq, event, &deleted);
+            let frame = wire::stretch_frame(room, *seq, event, &deleted, &*feed.urls);
             deliver(room, *seq, event, frame, &feed.sessions);
         }
     }

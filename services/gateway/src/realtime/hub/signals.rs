@@ -59,6 +59,7 @@ pub(super) async fn user_task(
     sessions: Sessions,
     bus: natter_bus::Bus,
     rules: Arc<RulesIndex>,
+    urls: super::FileUrlsRef,
 ) {
     let mut last_seq = 0u64;
     while let Some(message) = subscriber.next().await {
@@ -79,7 +80,7 @@ pub(super) async fn user_task(
         let frame = encode(&ServerFrame::Notice {
             room_id: event.room_id,
             seq,
-            event: wire_event(seq, &event),
+            event: wire_event(seq, &event, &*urls),
         });
         for sub in read(&sessions).values() {
             sub.handle.push(Outbound::Frame(frame.clone()));

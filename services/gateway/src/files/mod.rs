@@ -1,0 +1,127 @@
+//! Files: uploads (`POST /v1/uploads`), downloads (`GET /v1/files/{id}`, with a Bearer token
+//! or a signed URL), and the signed URLs messages name their files by.
+//!
+//! The bytes go to the file store (a directory, or S3) as they arrive and never through NATS;
+//! once they are stored, `file.uploaded` records the file in the log. A crash in between
+//! leaves bytes that no event names: the sweeper removes them. See `access` for who may read
+//! a file.
+
+mod access;
+mod download;
+mod upload;
+
+use std::sync::Arc;
+
+use natter_common::config::Checks;
+use natter_files::{Signer, Store, StoreConfig, Variant, window_expiry};
+use natter_schemas::files::FileUrls;
+use uuid::Uuid;
+
+pub use access::readable;
+pub use download::download_routes;
+pub use upload::upload_routes;
+
+/// Files' settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FilesConfig {
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// Largest upload, in bytes; larger is 413 `payload_too_large`.
+    #[arg(long, env = "NATTER_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// Bytes of files one user may keep (those not removed); an upload past it is 413.
+    #[arg(long, env = "NATTER_UPLOAD_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+    /// Secret of signed file URLs and file hashes. Unset: derived from NATTER_JWT_SECRET.
+    #[arg(long, env = "NATTER_FILES_SECRET", hide_env_values = true)]
+    pub files_secret: Option<String>,
+    /// Shortest life of a signed file URL, in seconds (URLs are minted per window of this
+    /// length, so they live one to two windows).
+    #[arg(long, env = "NATTER_FILE_URL_TTL_SECS", default_value_t = 3600)]
+    pub file_url_ttl_secs: u64,
+}
+
+impl Default for FilesConfig {
+    /// The defaults the flags declare (one place: [`natter_common::config::defaults`]).
+    fn default() -> Self {
+        natter_common::config::defaults()
+    }
+}
+
+impl FilesConfig {
+    /// Adds the settings that cannot work to `checks`.
+    pub fn check(&self, checks: &mut Checks) {
+        const GIB: u64 = 1024 * 1024 * 1024;
+        checks.require(
+            (1..=100 * GIB).contains(&self.max_upload_bytes),
+            "NATTER_MAX_UPLOAD_BYTES",
+            || format!("{} bytes: use 1 to {}", self.max_upload_bytes, 100 * GIB),
+        );
+        checks.require(
+            (60..=7 * 86_400).contains(&self.file_url_ttl_secs),
+            "NATTER_FILE_URL_TTL_SECS",
+            || format!("{} s: use 60 to 604800", self.file_url_ttl_secs),
+        );
+        let secret_len = self.files_secret.as_ref().map_or(usize::MAX, String::len);
+        checks.require(secret_len >= 32, "NATTER_FILES_SECRET", || {
+            format!("{secret_len} bytes: use at least 32 random bytes")
+        });
+        checks.require(
+            self.store.s3_bucket.is_some() || !self.store.upload_dir.as_os_str().is_empty(),
+            "NATTER_UPLOAD_DIR",
+            || "empty: name a directory, or set NATTER_S3_BUCKET".into(),
+        );
+    }
+}
+
+/// The file store and the keys of its URLs.
+pub struct Files {
+    pub config: FilesConfig,
+    pub store: Store,
+    pub signer: Signer,
+    pub urls: Arc<SignedUrls>,
+}
+
+impl Files {
+    /// Opens the store (creating its directory); `jwt_secret` keys the URLs unless
+    /// `NATTER_FILES_SECRET` is set.
+    pub fn open(config: FilesConfig, jwt_secret: &str) -> Result<Self, natter_files::StoreError> {
+        let store = Store::open(&config.store)?;
+        let secret = match &config.files_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => [b"files:".as_slice(), jwt_secret.as_bytes()].concat(),
+        };
+        let signer = Signer::new(&secret);
+        let urls = Arc::new(SignedUrls {
+            signer: signer.clone(),
+            ttl: config.file_url_ttl_secs,
+        });
+        tracing::info!(store = store.describe(), "files");
+        Ok(Self {
+            config,
+            store,
+            signer,
+            urls,
+        })
+    }
+}
+
+/// Mints signed URLs: the same for every reader within one window (see
+/// [`natter_files::sign`]).
+pub struct SignedUrls {
+    signer: Signer,
+    ttl: u64,
+}
+
+impl FileUrls for SignedUrls {
+    fn url(&self, file: Uuid, thumbnail: bool) -> String {
+        let expires = window_expiry(crate::auth::now_secs(), self.ttl);
+        let (variant, suffix) = if thumbnail {
+            (Variant::Thumbnail, "/thumbnail")
+        } else {
+            (Variant::Original, "")
+        };
+        let sig = self.signer.sign(file, variant, expires);
+        format!("/v1/files/{file}{suffix}?exp={expires}&sig={sig}")
+    }
+}

@@ -1,0 +1,307 @@
+//! Files: uploads streamed to the store and recorded in the log, served to those who may read
+//! them (Bearer or signed URL, whole or a range), carried by messages, found by search.
+
+use natter_testkit::{Api, Ws};
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{Setup, wait_history};
+
+/// The start of a PNG, then some bytes: natter knows a PNG by its signature.
+fn png_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..n).map(|i| (i % 251) as u8));
+    bytes
+}
+
+fn file_id(body: &serde_json::Value) -> Uuid {
+    body["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("an id")
+}
+
+fn url(body: &serde_json::Value) -> String {
+    body["url"].as_str().expect("a url").to_owned()
+}
+
+/// An upload is detected from its bytes (not the client's type), named without its path, and
+/// served to its uploader and to whoever holds its signed URL, never to anyone else.
+#[tokio::test]
+async fn an_upload_is_detected_stored_and_served_only_to_who_may_read_it() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let bytes = png_bytes(100_000);
+    let (status, file) = alice.upload("../../holiday/cat.png", bytes.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    assert_eq!(file["name"], "cat.png");
+    assert_eq!(file["size"], bytes.len());
+    assert_eq!(
+        file["content_type"], "image/png",
+        "from the bytes, not the client's text/html"
+    );
+    let id = file_id(&file);
+    let signed = url(&file);
+    assert!(
+        signed.starts_with(&format!("/v1/files/{id}?exp=")),
+        "{signed}"
+    );
+
+    // The uploader, with a token.
+    let (status, headers, body) = alice.fetch(&format!("/v1/files/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, bytes);
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("inline")
+    );
+    // Anyone else with a token: as if there were no such file.
+    let (status, _, _) = bob.fetch(&format!("/v1/files/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nobody without a token or a signature.
+    let anon = Api::anonymous(&s.natter.base);
+    let (status, _, _) = anon.fetch(&format!("/v1/files/{id}"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Whoever holds the signed URL, without a token; a forged or stretched one is nothing.
+    let (status, _, body) = anon.fetch(&signed, None).await;
+    assert_eq!((status, body.len()), (StatusCode::OK, bytes.len()));
+    let forged = format!("{}x", &signed[..signed.len() - 1]);
+    assert_eq!(anon.fetch(&forged, None).await.0, StatusCode::NOT_FOUND);
+    let stretched = signed.replace("exp=", "exp=9");
+    assert_eq!(anon.fetch(&stretched, None).await.0, StatusCode::NOT_FOUND);
+
+    // Ranges: one range is 206 with exactly its bytes; past the end is 416.
+    let (status, headers, body) = anon.fetch(&signed, Some("bytes=10-19")).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, bytes[10..20]);
+    assert_eq!(
+        headers["content-range"],
+        format!("bytes 10-19/{}", bytes.len()).as_str()
+    );
+    let (status, _, body) = anon.fetch(&signed, Some("bytes=-5")).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::PARTIAL_CONTENT, &bytes[bytes.len() - 5..])
+    );
+    let past = format!("bytes={}-", bytes.len());
+    assert_eq!(
+        anon.fetch(&signed, Some(&past)).await.0,
+        StatusCode::RANGE_NOT_SATISFIABLE
+    );
+    s.natter.stop().await;
+    s.env.cleanup().await;
+}
+
+/// A page or a script uploaded as a file is served as a download, never as a page of
+/// natter's origin; an empty file or a missing field is refused.
+#[tokio::test]
+async fn pages_are_never_served_inline() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let page = b"<!doctype html><script>alert(document.cookie)</script>".to_vec();
+    let (status, file) = alice.upload("evil.html", page).await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    let (_, headers, _) = alice.fetch(&url(&file), None).await;
+    assert_eq!(
+        headers["content-type"], "application/octet-stream",
+        "{file}"
+    );
+    let disposition = headers["content-disposition"].to_str().unwrap_or_default();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("sandbox")
+    );
+    let (status, body) = alice.upload("empty.txt", Vec::new()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid"))
+    );
+    s.natter.stop().await;
+    s.env.cleanup().await;
+}
+
+/// Past the upload limit: 413, and nothing is recorded or left in the store.
+#[tokio::test]
+async fn an_upload_past_the_limit_is_refused_and_leaves_nothing() {
+    let mut config = natter_testkit::gateway_config();
+    config.files.max_upload_bytes = 64 * 1024;
+    let s = Setup::with_gateway(config).await;
+    let alice = s.user("alice").await;
+    let (status, body) = alice.upload("big.bin", vec![7u8; 200 * 1024]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    let pool = s.env.pool().await;
+    let files: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(files, 0, "nothing recorded");
+    let stored = std::fs::read_dir(s.env.upload_dir().join("files"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(stored, 0, "nothing left in the store");
+    // Just under the limit is fine.
+    let (status, _) = alice.upload("ok.bin", vec![7u8; 60 * 1024]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    pool.close().await;
+    s.natter.stop().await;
+    s.env.cleanup().await;
+}
+
+/// Files travel with messages: live, in history and in search, with signed URLs that work for
+/// the room's members; only the sender's own uploads can be attached; a deleted message takes
+/// its files with it.
+#[tokio::test]
+async fn attachments_travel_with_messages_and_follow_who_may_read_them() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let carol = s.user("carol").await;
+    let room = alice.create_room("photos", "private").await;
+    let (status, _) = alice
+        .post(
+            &format!("/v1/rooms/{room}/members"),
+            json!({"user_id": bob.id()}),
+        )
+        .await;
+    assert!(status.is_success());
+    let mut bob_ws = Ws::connect(&s.natter.ws_url(), bob.token())
+        .await
+        .expect("ws");
+    bob_ws.subscribe(room).await;
+
+    let (_, photo) = alice.upload("cat.png", png_bytes(1000)).await;
+    let (_, notes) = alice
+        .upload("notes.txt", b"see https://example.com".to_vec())
+        .await;
+    let (_, bobs) = bob.upload("bob.png", png_bytes(10)).await;
+    let (photo_id, notes_id) = (file_id(&photo), file_id(&notes));
+
+    // Only the sender's own uploads; nothing is stored otherwise.
+    for ids in [json!([file_id(&bobs)]), json!([Uuid::now_v7()])] {
+        let (status, body) = alice
+            .post(
+                &format!("/v1/rooms/{room}/messages"),
+                json!({"body": "x", "client_msg_id": Uuid::now_v7().to_string(), "attachment_ids": ids}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["field"], "attachment_ids");
+    }
+    let (status, body) = alice
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            json!({"body": "holiday photos", "client_msg_id": "m1",
+                   "attachment_ids": [photo_id, notes_id]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    alice
+        .send(room, "m2", "and a link: https://natter.example/docs")
+        .await;
+    // A message may be its files alone.
+    let (status, body) = alice
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            json!({"body": "", "client_msg_id": "m3", "attachment_ids": [photo_id]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Live, to a member's socket.
+    let event = loop {
+        let frame = bob_ws.next_of("event").await;
+        if frame["event"]["type"] == "message.posted" {
+            break frame;
+        }
+    };
+    let live = &event["event"]["data"]["attachments"];
+    assert_eq!(live.as_array().map(Vec::len), Some(2), "{event}");
+    assert_eq!(live[0]["id"], photo_id.to_string());
+    assert_eq!(live[0]["name"], "cat.png");
+    assert_eq!(live[0]["content_type"], "image/png");
+
+    // In history, with URLs the member can use without a token.
+    wait_history(&bob, room, 3).await;
+    let (_, page) = bob.get(&format!("/v1/rooms/{room}/messages")).await;
+    let first = &page["messages"][0];
+    assert_eq!(first["attachments"][1]["name"], "notes.txt");
+    let photo_url = first["attachments"][0]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let anon = Api::anonymous(&s.natter.base);
+    assert_eq!(anon.fetch(&photo_url, None).await.0, StatusCode::OK);
+    // A member with a token may read it; an outsider may not.
+    assert_eq!(
+        bob.fetch(&format!("/v1/files/{photo_id}"), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        carol.fetch(&format!("/v1/files/{photo_id}"), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Search: has=attachment, has=image, has=link.
+    for (q, has, want) in [
+        ("holiday", "attachment", 1),
+        ("holiday", "image", 1),
+        ("holiday", "link", 0),
+        ("link", "link", 1),
+        ("link", "attachment", 0),
+    ] {
+        let (_, hits) = bob
+            .get(&format!("/v1/search?q={q}&has={has}&min_seq=1"))
+            .await;
+        assert_eq!(
+            hits["results"].as_array().map(Vec::len),
+            Some(want),
+            "{q} {has}: {hits}"
+        );
+        if want == 1 {
+            let found = &hits["results"][0]["message"];
+            assert_eq!(
+                found["attachments"].as_array().map(Vec::len),
+                Some(if has == "link" { 0 } else { 2 })
+            );
+        }
+    }
+    let (status, _) = bob.get("/v1/search?q=link&has=video").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Deleted, the messages take their files: nobody reads them any more, signed or not.
+    for message in page["messages"].as_array().expect("messages") {
+        if message["attachments"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            let id = message["id"].as_str().expect("id");
+            let (status, body) = alice.delete(&format!("/v1/messages/{id}")).await;
+            assert!(status.is_success(), "{body}");
+        }
+    }
+    let path = format!("/v1/files/{photo_id}");
+    natter_testkit::wait_until(
+        "the file to go",
+        std::time::Duration::from_secs(10),
+        || async { (bob.fetch(&path, None).await.0 == StatusCode::NOT_FOUND).then_some(()) },
+    )
+    .await;
+    assert_eq!(anon.fetch(&photo_url, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        alice.fetch(&format!("/v1/files/{photo_id}"), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    s.natter.stop().await;
+    s.env.cleanup().await;
+}
