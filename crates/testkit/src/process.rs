@@ -117,6 +117,11 @@ impl NatterProcess {
         format!("{}/v1/ws", self.base.replacen("http", "ws", 1))
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL: no drain, no acks, no goodbye.
     pub async fn kill(mut self) {
         let _ = self.child.start_kill();

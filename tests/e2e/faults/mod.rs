@@ -5,6 +5,7 @@
 
 mod gateway;
 mod nats;
+mod soak;
 mod storm;
 
 use std::collections::BTreeMap;
