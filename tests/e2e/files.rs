@@ -98,6 +98,54 @@ async fn an_upload_is_detected_stored_and_served_only_to_who_may_read_it() {
     s.env.cleanup().await;
 }
 
+/// A real image: its size is read, its EXIF (with whatever position it holds) is stripped
+/// from the stored bytes, and a thumbnail of at most 320 px is made and served.
+#[tokio::test]
+async fn an_image_loses_its_metadata_and_gets_a_thumbnail() {
+    use image::{DynamicImage, ImageFormat};
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    DynamicImage::new_rgb8(800, 600)
+        .write_to(&mut jpeg, ImageFormat::Jpeg)
+        .expect("encode");
+    let plain = jpeg.into_inner();
+    // An EXIF segment right after the start of the image.
+    let exif = b"Exif\0\0GPS 52.5200 N 13.4050 E";
+    let mut photo = plain[..2].to_vec();
+    photo.extend_from_slice(&[0xFF, 0xE1]);
+    photo.extend_from_slice(&u16::try_from(exif.len() + 2).expect("short").to_be_bytes());
+    photo.extend_from_slice(exif);
+    photo.extend_from_slice(&plain[2..]);
+
+    let (status, file) = alice.upload("IMG_0001.jpg", photo).await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    assert_eq!(
+        (file["width"].as_u64(), file["height"].as_u64()),
+        (Some(800), Some(600))
+    );
+    let (_, headers, stored) = alice.fetch(&url(&file), None).await;
+    assert_eq!(headers["content-type"], "image/jpeg");
+    assert!(
+        !stored.windows(3).any(|w| w == b"GPS"),
+        "the position is gone"
+    );
+    assert_eq!(file["size"], stored.len(), "the size is what is stored");
+    let thumbnail_url = file["thumbnail_url"].as_str().expect("a thumbnail");
+    let (status, headers, thumb) = Api::anonymous(&s.natter.base)
+        .fetch(thumbnail_url, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/jpeg");
+    let small = image::load_from_memory(&thumb).expect("a thumbnail that decodes");
+    assert_eq!((small.width(), small.height()), (320, 240));
+    // A thumbnail URL is for the thumbnail only.
+    let forged = thumbnail_url.replace("/thumbnail", "");
+    assert_eq!(alice.fetch(&forged, None).await.0, StatusCode::NOT_FOUND);
+    s.natter.stop().await;
+    s.env.cleanup().await;
+}
+
 /// A page or a script uploaded as a file is served as a download, never as a page of
 /// natter's origin; an empty file or a missing field is refused.
 #[tokio::test]

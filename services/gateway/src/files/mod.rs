@@ -39,6 +39,13 @@ pub struct FilesConfig {
     /// length, so they live one to two windows).
     #[arg(long, env = "NATTER_FILE_URL_TTL_SECS", default_value_t = 3600)]
     pub file_url_ttl_secs: u64,
+    /// Most pixels of an image natter decodes for its size and thumbnail; a larger one is
+    /// kept as a plain file.
+    #[arg(long, env = "NATTER_MAX_IMAGE_PIXELS", default_value_t = 40_000_000)]
+    pub max_image_pixels: u64,
+    /// Images processed at once (each held in memory while it is): the rest wait.
+    #[arg(long, env = "NATTER_IMAGE_WORKERS", default_value_t = 2)]
+    pub image_workers: usize,
 }
 
 impl Default for FilesConfig {
@@ -67,6 +74,16 @@ impl FilesConfig {
             format!("{secret_len} bytes: use at least 32 random bytes")
         });
         checks.require(
+            (1..=1_000_000_000).contains(&self.max_image_pixels),
+            "NATTER_MAX_IMAGE_PIXELS",
+            || format!("{}: use 1 to 1000000000", self.max_image_pixels),
+        );
+        checks.require(
+            (1..=64).contains(&self.image_workers),
+            "NATTER_IMAGE_WORKERS",
+            || format!("{}: use 1 to 64", self.image_workers),
+        );
+        checks.require(
             self.store.s3_bucket.is_some() || !self.store.upload_dir.as_os_str().is_empty(),
             "NATTER_UPLOAD_DIR",
             || "empty: name a directory, or set NATTER_S3_BUCKET".into(),
@@ -80,6 +97,8 @@ pub struct Files {
     pub store: Store,
     pub signer: Signer,
     pub urls: Arc<SignedUrls>,
+    /// Images held and processed at once.
+    images: Arc<tokio::sync::Semaphore>,
 }
 
 impl Files {
@@ -97,12 +116,49 @@ impl Files {
             ttl: config.file_url_ttl_secs,
         });
         tracing::info!(store = store.describe(), "files");
+        let images = Arc::new(tokio::sync::Semaphore::new(config.image_workers.max(1)));
         Ok(Self {
             config,
             store,
             signer,
             urls,
+            images,
         })
+    }
+
+    /// A turn to hold and process an image (at most `NATTER_IMAGE_WORKERS` at once).
+    pub async fn image_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+        match self.images.clone().acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => unreachable!("the image semaphore is never closed"),
+        }
+    }
+
+    /// Strips an image's metadata and makes its thumbnail, on a blocking thread.
+    pub async fn process_image(
+        &self,
+        kind: natter_files::ImageKind,
+        bytes: bytes::Bytes,
+    ) -> natter_files::Processed {
+        let limits = natter_files::ImageLimits {
+            max_pixels: self.config.max_image_pixels,
+            max_alloc: 512 * 1024 * 1024,
+        };
+        let fallback = bytes.clone();
+        match tokio::task::spawn_blocking(move || natter_files::image::process(kind, bytes, limits))
+            .await
+        {
+            Ok(done) => done,
+            // A decoder that panicked: the file is kept as it came, without a thumbnail.
+            Err(e) => {
+                tracing::warn!(error = %e, "image processing failed");
+                natter_files::Processed {
+                    bytes: fallback,
+                    size: None,
+                    thumbnail: None,
+                }
+            }
+        }
     }
 }
 
