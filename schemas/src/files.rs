@@ -57,6 +57,8 @@ pub struct FileRemoved {
 pub enum RemovalReason {
     /// Never attached to a message within the time allowed.
     NeverAttached,
+    /// Every message that carried it was deleted.
+    NoLongerShown,
 }
 
 /// A file as a message carries it in the log: its metadata when the message was sent.

@@ -353,3 +353,107 @@ async fn attachments_travel_with_messages_and_follow_who_may_read_them() {
     s.natter.stop().await;
     s.env.cleanup().await;
 }
+
+/// The sweeper removes what nobody can read any more, recording each removal in the log
+/// first: an upload never attached in time, a file whose every message is deleted, and bytes
+/// no file names. A file a live message carries stays.
+#[tokio::test]
+async fn the_sweeper_removes_what_nobody_can_read_and_keeps_the_rest() {
+    let mut config = natter_testkit::gateway_config();
+    config.files.unattached_file_secs = 2;
+    config.files.file_sweep_secs = 1;
+    let s = Setup::with_gateway(config).await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let (_, never) = alice.upload("never.txt", b"never attached".to_vec()).await;
+    let (_, kept) = alice
+        .upload("kept.txt", b"attached and shown".to_vec())
+        .await;
+    let (_, gone) = alice
+        .upload("gone.txt", b"attached, then deleted".to_vec())
+        .await;
+    for (id, file) in [("k", &kept), ("g", &gone)] {
+        let (status, body) = alice
+            .post(
+                &format!("/v1/rooms/{room}/messages"),
+                json!({"body": id, "client_msg_id": id, "attachment_ids": [file_id(file)]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let page = wait_history(&alice, room, 2).await;
+    let deleted = page
+        .iter()
+        .find(|m| m["body"] == "g")
+        .and_then(|m| m["id"].as_str())
+        .expect("the message");
+    assert!(
+        alice
+            .delete(&format!("/v1/messages/{deleted}"))
+            .await
+            .0
+            .is_success()
+    );
+    // Bytes no event names (as a crash between storing and recording would leave them).
+    let orphan = Uuid::now_v7();
+    let dir = s.env.upload_dir().join("files");
+    std::fs::write(dir.join(orphan.to_string()), b"orphaned").expect("an orphan");
+
+    let pool = s.env.pool().await;
+    let removed = |id: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+                "SELECT removed_at FROM files WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("the file")
+            .is_some()
+        }
+    };
+    let (never_id, gone_id, kept_id) = (file_id(&never), file_id(&gone), file_id(&kept));
+    natter_testkit::wait_until("the sweep", std::time::Duration::from_secs(20), || async {
+        (removed(never_id).await
+            && removed(gone_id).await
+            && !dir.join(orphan.to_string()).exists())
+        .then_some(())
+    })
+    .await;
+    for id in [never_id, gone_id] {
+        assert!(!dir.join(id.to_string()).exists(), "{id}'s bytes are gone");
+        assert_eq!(
+            alice.fetch(&format!("/v1/files/{id}"), None).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert!(!removed(kept_id).await && dir.join(kept_id.to_string()).exists());
+    assert_eq!(
+        alice.fetch(&format!("/v1/files/{kept_id}"), None).await.0,
+        StatusCode::OK
+    );
+    // Each removal is in the log, with its reason.
+    let reasons: Vec<String> = {
+        let bus = s.env.bus().await;
+        let mut reasons = Vec::new();
+        for (_, event) in natter_testkit::log_events(&bus).await {
+            if let natter_schemas::EventBody::FileRemoved(r) = event.body {
+                reasons.push(format!("{}:{:?}", r.file_id, r.reason));
+            }
+        }
+        reasons
+    };
+    assert!(
+        reasons.contains(&format!("{never_id}:NeverAttached")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&format!("{gone_id}:NoLongerShown")),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons.len(), 2, "each recorded once: {reasons:?}");
+    pool.close().await;
+    s.natter.stop().await;
+    s.env.cleanup().await;
+}

@@ -285,3 +285,17 @@ impl Natter {
         let _ = self.task.await;
     }
 }
+
+/// Every event of a (small) test log, in order, one read per event.
+pub async fn log_events(bus: &natter_bus::Bus) -> Vec<(u64, natter_schemas::Event)> {
+    let head = bus.last_seq().await.expect("the log's head");
+    let mut events = Vec::new();
+    for seq in 1..=head {
+        let bytes = bus.get(seq).await.expect("an event");
+        events.push((
+            seq,
+            natter_schemas::Event::from_bytes(&bytes).expect("decodes"),
+        ));
+    }
+    events
+}

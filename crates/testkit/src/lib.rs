@@ -19,7 +19,7 @@ mod servers;
 mod ws;
 
 pub use api::Api;
-pub use env::{Natter, Role, TestEnv, gateway_config, wait_until};
+pub use env::{Natter, Role, TestEnv, gateway_config, log_events, wait_until};
 pub use process::{NatterProcess, natter_binary};
 pub use proxy::Proxy;
 pub use servers::PrivateNats;

@@ -191,7 +191,7 @@ impl AppState {
         &self.0.hub
     }
     /// The tasks the state's parts need while the gateway runs (the read models' checkpoints,
-    /// closing sockets after lost deliveries, presence heartbeats and sweeps, stopping quiet
+    /// sweeping files, closing sockets after lost deliveries, presence heartbeats and sweeps, stopping quiet
     /// typists, the log sampler), each ending at shutdown: the owner ([`crate::run`]) spawns
     /// and joins them. Constructing the state spawns nothing.
     pub fn background(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
@@ -203,6 +203,7 @@ impl AppState {
         if let Some(metrics) = self.0.metrics.clone() {
             tasks.push(metrics_upkeep(metrics, shutdown.clone()).boxed());
         }
+        tasks.push(crate::files::sweep_files(self.clone(), shutdown.clone()).boxed());
         tasks.extend([
             async move { this.0.checkpoints.run(checkpoints_shutdown).await }.boxed(),
             self.hub()

@@ -8,6 +8,7 @@
 
 mod access;
 mod download;
+mod sweep;
 mod upload;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 pub use access::readable;
 pub use download::download_routes;
+pub use sweep::{sweep_files, sweep_once};
 pub use upload::upload_routes;
 
 /// Files' settings.
@@ -46,6 +48,13 @@ pub struct FilesConfig {
     /// Images processed at once (each held in memory while it is): the rest wait.
     #[arg(long, env = "NATTER_IMAGE_WORKERS", default_value_t = 2)]
     pub image_workers: usize,
+    /// Seconds an upload may wait to be attached to a message before it is removed (also how
+    /// old bytes no file names must be before they are removed).
+    #[arg(long, env = "NATTER_UNATTACHED_FILE_SECS", default_value_t = 86_400)]
+    pub unattached_file_secs: u64,
+    /// How often each gateway sweeps files nobody can read any more, in seconds.
+    #[arg(long, env = "NATTER_FILE_SWEEP_SECS", default_value_t = 300)]
+    pub file_sweep_secs: u64,
 }
 
 impl Default for FilesConfig {
@@ -77,6 +86,16 @@ impl FilesConfig {
             (1..=1_000_000_000).contains(&self.max_image_pixels),
             "NATTER_MAX_IMAGE_PIXELS",
             || format!("{}: use 1 to 1000000000", self.max_image_pixels),
+        );
+        checks.require(
+            (1..=30 * 86_400).contains(&self.unattached_file_secs),
+            "NATTER_UNATTACHED_FILE_SECS",
+            || format!("{} s: use 1 to 2592000", self.unattached_file_secs),
+        );
+        checks.require(
+            (1..=86_400).contains(&self.file_sweep_secs),
+            "NATTER_FILE_SWEEP_SECS",
+            || format!("{} s: use 1 to 86400", self.file_sweep_secs),
         );
         checks.require(
             (1..=64).contains(&self.image_workers),
