@@ -22,5 +22,5 @@ pub use api::Api;
 pub use env::{Natter, Role, TestEnv, gateway_config, log_events, wait_until};
 pub use process::{NatterProcess, natter_binary};
 pub use proxy::Proxy;
-pub use servers::PrivateNats;
+pub use servers::{PrivateNats, PrivateS3};
 pub use ws::{Ws, WsClosed, seqs};

@@ -1,4 +1,5 @@
-//! Private servers a test may kill: a `nats-server` with JetStream in a directory of its own.
+//! Private servers a test may kill: a `nats-server` with JetStream in a directory of its own,
+//! and an S3 stand-in.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -97,5 +98,61 @@ impl Drop for PrivateNats {
             let _ = child.start_kill();
         }
         let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// A local S3 stand-in (`moto_server`, from PyPI's `moto[server]`; `scripts/test` installs
+/// it) on a free port, with one bucket. Killed when dropped.
+pub struct PrivateS3 {
+    _child: Child,
+    port: u16,
+    pub bucket: String,
+}
+
+impl PrivateS3 {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("moto_server (pip install 'moto[server]'; scripts/test installs it)");
+        let bucket = "natter-test".to_owned();
+        natter_common::tls::install_crypto();
+        let http = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/{bucket}");
+        wait_until("moto_server to answer", Duration::from_secs(30), || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let created = http.put(&url).send().await.ok()?;
+                created.status().is_success().then_some(())
+            }
+        })
+        .await;
+        Self {
+            _child: child,
+            port,
+            bucket,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A store config for this bucket (any keys work).
+    pub fn store_config(&self) -> natter_files::StoreConfig {
+        natter_files::StoreConfig {
+            s3_bucket: Some(self.bucket.clone()),
+            s3_endpoint: Some(self.endpoint()),
+            s3_access_key_id: Some("test".into()),
+            s3_secret_access_key: Some("test".into()),
+            ..natter_files::StoreConfig::default()
+        }
     }
 }
