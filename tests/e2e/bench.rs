@@ -3,7 +3,7 @@
 //! the README.)
 
 use natter_bench::client::Client;
-use natter_bench::{connect, dataset, fanout, floor, history, idle};
+use natter_bench::{connect, dataset, fanout, floor, history, idle, upload};
 
 use crate::Setup;
 
@@ -66,6 +66,23 @@ async fn bench_workloads_report_sane_figures_and_lose_nothing() {
     assert!(
         f.send_to_deliver.count > 0 && f.deliveries_per_s > f.sent_per_s,
         "every message to each of the 3 subscribers: {f:?}"
+    );
+
+    let args = upload::UploadArgs {
+        size_mib: 1,
+        files: 2,
+        photos: 2,
+        photo_width: 400,
+        photo_height: 300,
+    };
+    let u = upload::run(&client, &args, me).await.expect("upload");
+    assert!(
+        u.mib_per_s > 0.0 && u.per_file.count == 2 && u.per_photo.count == 2,
+        "{u:?}"
+    );
+    assert!(
+        u.rss_mib_peak > 0.0 && u.server_cpu_ms_per_photo > 0.0,
+        "{u:?}"
     );
 
     let args = history::HistoryArgs {

@@ -68,6 +68,30 @@ impl Client {
         ))
     }
 
+    /// Uploads `bytes` as the multipart field `file`: (status, body).
+    pub async fn upload(
+        &self,
+        user: &User,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+        let res = self
+            .http
+            .post(format!("{}/v1/uploads", self.base))
+            .bearer_auth(&user.token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .context("upload")?;
+        let status = res.status().as_u16();
+        let text = res.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
     /// Registers a fresh user (or logs in when the name exists).
     pub async fn user(&self, username: &str) -> anyhow::Result<User> {
         let creds = json!({"username": username, "password": "bench-password"});

@@ -10,6 +10,7 @@
 //! - [`dataset`]: unread, history, thread and search readers over a seeded data set of a
 //!   million messages.
 //! - [`replay`]: how fast each read model rebuilds from a log of a million events.
+//! - [`upload`]: large uploads (throughput, memory while streaming) and photos (thumbnail cost).
 
 pub mod client;
 pub mod connect;
@@ -22,6 +23,7 @@ pub mod idle;
 pub mod replay;
 pub mod stack;
 pub mod stats;
+pub mod upload;
 
 use clap::{Args, Subcommand};
 
@@ -59,6 +61,8 @@ pub enum Workload {
     Dataset(dataset::DatasetArgs),
     /// Read-model rebuild speed: each projection replays a (generated) 1M-event log.
     Replay(replay::ReplayArgs),
+    /// Uploads: large files (throughput, memory while streaming), then photos (thumbnails).
+    Upload(upload::UploadArgs),
     /// The floor: the rate400 shape through a bare WebSocket broadcaster (its own process).
     Floor(floor::FloorArgs),
     /// The broadcaster `floor` runs (prints its port, then serves).
@@ -122,6 +126,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
             let r = connect::run(&client, a).await?;
             if !args.json {
                 connect::print(&r);
+            }
+            serde_json::to_value(r)?
+        }
+        Workload::Upload(a) => {
+            let r = upload::run(&client, a, pid).await?;
+            if !args.json {
+                upload::print(&r);
             }
             serde_json::to_value(r)?
         }
