@@ -71,9 +71,11 @@ pub struct Store {
     describe: String,
 }
 
-/// Size of each part of a large upload (S3 refuses parts under 5 MiB); also the most a
-/// streaming upload holds in memory.
+/// Size of each part of a large upload (S3 refuses parts under 5 MiB).
 const PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts of one upload being written at once: with the part being filled, what a streaming
+/// upload holds in memory is about (1 + this) parts, whatever the file's size.
+const PARTS_IN_FLIGHT: usize = 2;
 
 impl Store {
     /// Opens the configured store; a directory is created when missing.
@@ -127,11 +129,10 @@ impl Store {
     /// Starts writing `file`'s `variant`: bytes are sent on as they come, at most a part
     /// held in memory; nothing is visible until [`Upload::finish`].
     pub fn upload(&self, file: Uuid, variant: Variant) -> Upload {
-        Upload(BufWriter::with_capacity(
-            self.inner.clone(),
-            Self::path(file, variant),
-            PART_BYTES,
-        ))
+        Upload(
+            BufWriter::with_capacity(self.inner.clone(), Self::path(file, variant), PART_BYTES)
+                .with_max_concurrency(PARTS_IN_FLIGHT),
+        )
     }
 
     /// Writes a small object whole.
