@@ -93,6 +93,7 @@ impl Bus {
                 if matches!(event, async_nats::Event::Disconnected) {
                     dropped.send_modify(|n| *n += 1);
                 }
+                let ever_dropped = *dropped.borrow() > 0;
                 async move {
                     let mapped = match event {
                         async_nats::Event::Disconnected => Some(ConnectionEvent::Disconnected),
@@ -103,8 +104,10 @@ impl Bus {
                     if let Some(mapped) = mapped {
                         if mapped.is_trouble() {
                             tracing::warn!(event = ?mapped, "nats connection trouble");
-                        } else {
+                        } else if ever_dropped {
                             tracing::info!("nats connection back");
+                        } else {
+                            tracing::debug!("nats connected");
                         }
                         let _ = sender.send(mapped);
                     }
