@@ -1,15 +1,17 @@
 //! Reads of the history model, for the gateway. Every query is one indexed lookup or range.
 //!
 //! Layout: [`users`], [`access`] (authorising actions in a room), [`rooms`] (with members and
-//! bans), [`messages`] (history, threads, edits, pins), [`files`] (uploads, who shows them).
+//! bans), [`messages`] (history, threads, pins), [`edits`] (edit history), [`files`] (uploads, who shows them).
 
 mod access;
+mod edits;
 mod files;
 mod messages;
 mod rooms;
 mod users;
 
 pub use access::*;
+pub use edits::*;
 pub use files::*;
 pub use messages::*;
 pub use rooms::*;

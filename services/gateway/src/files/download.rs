@@ -43,12 +43,12 @@ pub fn download_routes() -> Api {
     Api::default()
         .route(
             "/v1/files/{id}",
-            get(original),
+            handler(Variant::Original),
             doc("A file's bytes, with a Bearer token or as a signed URL; 404 for anyone who may not read it"),
         )
         .route(
             "/v1/files/{id}/thumbnail",
-            get(thumbnail),
+            handler(Variant::Thumbnail),
             doc("An image's thumbnail (at most 320 px), like the file itself"),
         )
 }
@@ -59,24 +59,17 @@ struct Signed {
     sig: Option<String>,
 }
 
-async fn original(
-    State(state): State<AppState>,
-    user: Option<AuthUser>,
-    Path(id): Path<Uuid>,
-    Query(signed): Query<Signed>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    serve(&state, user, id, Variant::Original, signed, &headers).await
-}
-
-async fn thumbnail(
-    State(state): State<AppState>,
-    user: Option<AuthUser>,
-    Path(id): Path<Uuid>,
-    Query(signed): Query<Signed>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    serve(&state, user, id, Variant::Thumbnail, signed, &headers).await
+/// The handler of one variant's route.
+fn handler(variant: Variant) -> axum::routing::MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>,
+              user: Option<AuthUser>,
+              Path(id): Path<Uuid>,
+              Query(signed): Query<Signed>,
+              headers: HeaderMap| async move {
+            serve(&state, user, id, variant, signed, &headers).await
+        },
+    )
 }
 
 async fn serve(
