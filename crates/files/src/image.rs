@@ -29,8 +29,10 @@ pub struct ImageLimits {
 /// An image, ready to store.
 #[derive(Debug)]
 pub struct Processed {
-    /// The image's bytes without its metadata.
-    pub bytes: Bytes,
+    /// The image's bytes without its metadata (turned upright when its EXIF said it was
+    /// rotated: the orientation goes with the metadata); `None` when its container could not
+    /// be read, so the metadata could not be taken out: it must not be stored as an image.
+    pub bytes: Option<Bytes>,
     /// Its size, when it could be read and is within the limits.
     pub size: Option<(u32, u32)>,
     /// A thumbnail, when the image could be decoded.
@@ -49,19 +51,43 @@ pub struct Thumbnail {
 /// past the limits, is kept as it is (stripped, if its container could be read) with no size
 /// and no thumbnail: it is still a file.
 pub fn process(kind: ImageKind, bytes: Bytes, limits: ImageLimits) -> Processed {
-    let stripped = strip(kind, bytes.clone()).unwrap_or(bytes.clone());
-    let (size, thumbnail) = match thumbnail(kind, &bytes, limits) {
-        Ok((size, thumb)) => (Some(size), Some(thumb)),
-        Err(e) => {
+    let stripped = strip(kind, bytes.clone());
+    // A decoder that panics (malicious input) costs the thumbnail, not the stripped bytes.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        thumbnail(kind, &bytes, limits)
+    }));
+    match decoded {
+        Ok(Ok(done)) => Processed {
+            // Turned upright, the pixels were re-encoded (without metadata).
+            bytes: done.upright.or(stripped),
+            size: Some(done.size),
+            thumbnail: Some(done.thumbnail),
+        },
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "no thumbnail");
-            (None, None)
+            Processed {
+                bytes: stripped,
+                size: None,
+                thumbnail: None,
+            }
         }
-    };
-    Processed {
-        bytes: stripped,
-        size,
-        thumbnail,
+        Err(_) => {
+            tracing::warn!("an image decoder panicked; the image is kept without a thumbnail");
+            Processed {
+                bytes: stripped,
+                size: None,
+                thumbnail: None,
+            }
+        }
     }
+}
+
+/// What decoding an image gave.
+struct Decoded {
+    size: (u32, u32),
+    thumbnail: Thumbnail,
+    /// The image re-encoded upright, when its EXIF orientation turned it.
+    upright: Option<Bytes>,
 }
 
 /// The image without its metadata; `None` when its container cannot be read.
@@ -118,7 +144,7 @@ fn thumbnail(
     kind: ImageKind,
     bytes: &[u8],
     limits: ImageLimits,
-) -> Result<((u32, u32), Thumbnail), ThumbnailError> {
+) -> Result<Decoded, ThumbnailError> {
     let reader = |bytes| {
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format_of(kind));
         let mut decode = Limits::default();
@@ -137,28 +163,44 @@ fn thumbnail(
     let mut decoder = reader(bytes).into_decoder()?;
     let orientation = decoder.orientation()?;
     let mut image = DynamicImage::from_decoder(decoder)?;
+    let turned = orientation != image::metadata::Orientation::NoTransforms;
     image.apply_orientation(orientation);
     let shown = (image.width(), image.height());
     let small = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
-    let mut out = Cursor::new(Vec::new());
-    // JPEG stays JPEG (smaller); the rest may have transparency: PNG.
-    let content_type = if kind == ImageKind::Jpeg {
-        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80);
-        small.to_rgb8().write_with_encoder(encoder)?;
-        "image/jpeg"
+    let (bytes, content_type) = encode(kind, &small, 80)?;
+    let upright = if turned {
+        Some(encode(kind, &image, 90)?.0)
     } else {
-        small.write_to(&mut out, ImageFormat::Png)?;
-        "image/png"
+        None
     };
-    Ok((
-        shown,
-        Thumbnail {
-            bytes: Bytes::from(out.into_inner()),
+    Ok(Decoded {
+        size: shown,
+        thumbnail: Thumbnail {
+            bytes,
             width: small.width(),
             height: small.height(),
             content_type,
         },
-    ))
+        upright,
+    })
+}
+
+/// `image` encoded as JPEG (for a JPEG: smaller) or PNG (the rest may have transparency).
+fn encode(
+    kind: ImageKind,
+    image: &DynamicImage,
+    quality: u8,
+) -> Result<(Bytes, &'static str), ThumbnailError> {
+    let mut out = Cursor::new(Vec::new());
+    let content_type = if kind == ImageKind::Jpeg {
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+        image.to_rgb8().write_with_encoder(encoder)?;
+        "image/jpeg"
+    } else {
+        image.write_to(&mut out, ImageFormat::Png)?;
+        "image/png"
+    };
+    Ok((Bytes::from(out.into_inner()), content_type))
 }
 
 #[cfg(test)]
@@ -195,16 +237,14 @@ mod tests {
         let bytes = jpeg_with_exif();
         assert!(bytes.windows(10).any(|w| w == b"GPS-SECRET"));
         let done = process(ImageKind::Jpeg, Bytes::from(bytes), LIMITS);
-        assert!(
-            !done.bytes.windows(10).any(|w| w == b"GPS-SECRET"),
-            "EXIF gone"
-        );
+        let stored = done.bytes.clone().expect("stripped");
+        assert!(!stored.windows(10).any(|w| w == b"GPS-SECRET"), "EXIF gone");
         assert_eq!(done.size, Some((640, 480)));
         let thumb = done.thumbnail.expect("a thumbnail");
         assert_eq!((thumb.width, thumb.height), (320, 240));
         assert_eq!(thumb.content_type, "image/jpeg");
         // The stripped image still decodes.
-        let again = image::load_from_memory(&done.bytes).expect("decodes");
+        let again = image::load_from_memory(&stored).expect("decodes");
         assert_eq!((again.width(), again.height()), (640, 480));
     }
 
@@ -264,6 +304,9 @@ mod tests {
             LIMITS,
         );
         assert!(done.size.is_none() && done.thumbnail.is_none());
-        assert_eq!(&done.bytes[..], b"\x89PNG\r\n\x1a\nnot really");
+        assert!(
+            done.bytes.is_none(),
+            "not stored as an image: its metadata could not be read"
+        );
     }
 }

@@ -8,11 +8,21 @@ mod uploads;
 
 use uuid::Uuid;
 
-/// The start of a PNG, then some bytes: natter knows a PNG by its signature.
+/// A real PNG of about `n` bytes (noise does not compress).
 pub(crate) fn png_bytes(n: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    bytes.extend((0..n).map(|i| (i % 251) as u8));
-    bytes
+    let side = ((n / 3) as f64).sqrt().ceil().max(1.0) as u32;
+    let mut seed = 0x2545_F491u32;
+    let image = image::RgbImage::from_fn(side, side, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        image::Rgb([seed as u8, (seed >> 8) as u8, (seed >> 16) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode");
+    out.into_inner()
 }
 
 pub(crate) fn file_id(body: &serde_json::Value) -> Uuid {

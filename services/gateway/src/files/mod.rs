@@ -45,7 +45,8 @@ pub struct FilesConfig {
     /// kept as a plain file.
     #[arg(long, env = "NATTER_MAX_IMAGE_PIXELS", default_value_t = 40_000_000)]
     pub max_image_pixels: u64,
-    /// Images processed at once (each held in memory while it is): the rest wait.
+    /// Images processed at once (each read back from the store into memory while it is):
+    /// the rest wait.
     #[arg(long, env = "NATTER_IMAGE_WORKERS", default_value_t = 2)]
     pub image_workers: usize,
     /// Seconds an upload may wait to be attached to a message before it is removed (also how
@@ -145,34 +146,34 @@ impl Files {
         })
     }
 
-    /// A turn to hold and process an image (at most `NATTER_IMAGE_WORKERS` at once).
-    pub async fn image_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
-        match self.images.clone().acquire_owned().await {
-            Ok(permit) => permit,
-            Err(_) => unreachable!("the image semaphore is never closed"),
-        }
-    }
-
-    /// Strips an image's metadata and makes its thumbnail, on a blocking thread.
+    /// Strips an image's metadata and makes its thumbnail on a blocking thread, at most
+    /// `NATTER_IMAGE_WORKERS` at once: the turn goes with the work, so a client that leaves
+    /// mid-way does not free it while its image is still being decoded.
     pub async fn process_image(
         &self,
         kind: natter_files::ImageKind,
         bytes: bytes::Bytes,
     ) -> natter_files::Processed {
+        let turn = match self.images.clone().acquire_owned().await {
+            Ok(turn) => turn,
+            Err(_) => unreachable!("the image semaphore is never closed"),
+        };
+        // A decode holds about 4 bytes a pixel, and as much again for the turned copy.
+        let max_alloc = self.config.max_image_pixels.saturating_mul(8) + (64 << 20);
         let limits = natter_files::ImageLimits {
             max_pixels: self.config.max_image_pixels,
-            max_alloc: 512 * 1024 * 1024,
+            max_alloc,
         };
-        let fallback = bytes.clone();
-        match tokio::task::spawn_blocking(move || natter_files::image::process(kind, bytes, limits))
-            .await
-        {
+        let work = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            natter_files::image::process(kind, bytes, limits)
+        });
+        match work.await {
             Ok(done) => done,
-            // A decoder that panicked: the file is kept as it came, without a thumbnail.
             Err(e) => {
                 tracing::warn!(error = %e, "image processing failed");
                 natter_files::Processed {
-                    bytes: fallback,
+                    bytes: None,
                     size: None,
                     thumbnail: None,
                 }

@@ -55,6 +55,16 @@ pub enum SweepError {
 
 /// One sweep: how many files (or orphaned bytes) it removed.
 pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
+    // Decided on the read models only once they have the whole log: a file attached, or
+    // uploaded, a moment ago must be seen as such.
+    let head = state.bus().last_seq().await?;
+    if !state
+        .history()
+        .wait_for(head, state.config().read_wait())
+        .await
+    {
+        return Ok(0);
+    }
     let ttl = i64::try_from(state.files().config.unattached_file_secs).unwrap_or(i64::MAX);
     let never: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "SELECT id, owner_id FROM files

@@ -1,8 +1,8 @@
 //! `POST /v1/uploads`: one file in the multipart field `file`, its type detected from its
 //! first bytes, its size held to the limit and the uploader's quota, stored, then recorded in
-//! the log as `file.uploaded`. Anything but an image streams to the store as it arrives (at
-//! most a part of it in memory); an image is held whole, a few at a time, to strip its
-//! metadata and make its thumbnail.
+//! the log as `file.uploaded`. Every file streams to the store as it arrives (at most a few
+//! parts of it in memory, however slowly it comes); an image is then read back, a few at a
+//! time, to strip its metadata and make its thumbnail, and stored again in place.
 //!
 //! On failure nothing is recorded: bytes already written are dropped. A crash after the
 //! bytes are stored and before the event is appended leaves bytes no event names, which the
@@ -12,7 +12,8 @@ use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use axum::routing::post;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use futures::TryStreamExt;
 use natter_files::{HEAD_BYTES, Upload, Variant, detect};
 use natter_projections::history::queries;
 use natter_schemas::event::{Event, EventBody};
@@ -100,13 +101,9 @@ async fn upload(
         .await
     {
         Ok(appended) => appended,
-        Err(e) => {
-            // Not recorded: the bytes go too (the sweeper would find them otherwise).
-            if let Err(e) = state.files().store.delete(id).await {
-                tracing::warn!(file = %id, error = %e, "unrecorded upload left in the store");
-            }
-            return Err(e.into());
-        }
+        // The append may have landed all the same (an ack lost with the connection): the
+        // bytes stay, and the sweeper removes them if no event names them.
+        Err(e) => return Err(e.into()),
     };
     // A message sent right after this reply finds the file.
     state.projected(appended.seq).await?;
@@ -114,12 +111,6 @@ async fn upload(
     metrics::counter!("natter_upload_bytes_total").increment(uploaded.size);
     let attachment = AttachmentRef::of(&uploaded).to_attachment(&*state.files().urls);
     Ok((StatusCode::CREATED, axum::Json(attachment)))
-}
-
-/// The chunks read so far, and how many bytes they hold.
-struct Held {
-    first: Vec<Bytes>,
-    size: u64,
 }
 
 /// A file received and stored.
@@ -153,30 +144,31 @@ async fn receive(
         return Err(ApiError::invalid("file", "the file is empty"));
     }
     let detected = detect(&head);
-    match detected.image {
-        Some(kind) => {
-            let held = Held { first, size };
-            receive_image(state, field, id, (kind, detected.content_type), held, limit).await
+    // Everything streams to the store first: nothing is held in memory while the client
+    // sends, however slowly.
+    let mut upload = state.files().store.upload(id, Variant::Original);
+    let (size, hash) = match stream(state, field, &mut upload, first, size, limit).await {
+        Ok(done) => done,
+        Err(e) => {
+            upload.abort().await;
+            return Err(e);
         }
-        None => {
-            let mut upload = state.files().store.upload(id, Variant::Original);
-            match stream(state, field, &mut upload, first, size, limit).await {
-                Ok((size, hash)) => {
-                    upload.finish().await.map_err(|e| store_unavailable(&e))?;
-                    Ok(Received {
-                        size,
-                        content_type: detected.content_type,
-                        image: None,
-                        hash,
-                    })
-                }
-                Err(e) => {
-                    upload.abort().await;
-                    Err(e)
-                }
-            }
-        }
+    };
+    upload.finish().await.map_err(|e| store_unavailable(&e))?;
+    let received = match detected.image {
+        None => Ok(Received {
+            size,
+            content_type: detected.content_type,
+            image: None,
+            hash,
+        }),
+        Some(kind) => process_image(state, id, kind, detected.content_type).await,
+    };
+    if received.is_err() {
+        // Nothing is recorded: the bytes go too.
+        let _ = state.files().store.delete(id).await;
     }
+    received
 }
 
 /// The next chunk of the field, counted against `limit`.
@@ -220,60 +212,67 @@ async fn stream(
     Ok((size, hasher.finish()))
 }
 
-/// Holds an image whole (one of a few at a time), strips its metadata, makes its thumbnail
-/// and stores both.
-async fn receive_image(
+/// Reads an image back from the store (a few at a time), strips its metadata, makes its
+/// thumbnail, and stores both in place of what came. An image whose metadata cannot be
+/// taken out is kept as bytes to download, never as an image to show.
+async fn process_image(
     state: &AppState,
-    field: &mut Field<'_>,
     id: Uuid,
-    (kind, content_type): (natter_files::ImageKind, &'static str),
-    held: Held,
-    limit: u64,
+    kind: natter_files::ImageKind,
+    content_type: &'static str,
 ) -> ApiResult<Received> {
-    let Held { first, mut size } = held;
     let files = state.files();
-    let _turn = files.image_turn().await;
-    let mut whole = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
-    for chunk in first {
-        whole.extend_from_slice(&chunk);
-    }
-    while let Some(chunk) = next_chunk(field, &mut size, limit).await? {
-        whole.extend_from_slice(&chunk);
-    }
-    let done = files.process_image(kind, whole.freeze()).await;
+    let unavailable = |e: natter_files::StoreError| store_unavailable(&e);
+    let (_, stream) = files
+        .store
+        .get(id, Variant::Original, None)
+        .await
+        .map_err(unavailable)?;
+    let chunks: Vec<Bytes> = stream.try_collect().await.map_err(unavailable)?;
+    let original = Bytes::from(chunks.concat());
+    let done = files.process_image(kind, original.clone()).await;
+    let Some(bytes) = done.bytes else {
+        let mut hasher = files.signer.content_hasher();
+        hasher.update(&original);
+        return Ok(Received {
+            size: original.len() as u64,
+            content_type: "application/octet-stream",
+            image: None,
+            hash: hasher.finish(),
+        });
+    };
     let mut hasher = files.signer.content_hasher();
-    hasher.update(&done.bytes);
-    let stored = done.bytes.len() as u64;
-    let thumbnail = done.thumbnail.map(|t| {
-        let meta = ThumbnailMeta {
-            width: t.width,
-            height: t.height,
-            content_type: t.content_type.to_owned(),
-            size: t.bytes.len() as u64,
-        };
-        (meta, t.bytes)
-    });
-    let put = async {
-        files.store.put(id, Variant::Original, done.bytes).await?;
-        if let Some((_, bytes)) = &thumbnail {
+    hasher.update(&bytes);
+    let stored = bytes.len() as u64;
+    files
+        .store
+        .put(id, Variant::Original, bytes)
+        .await
+        .map_err(unavailable)?;
+    let thumbnail = match done.thumbnail {
+        Some(t) => {
+            let meta = ThumbnailMeta {
+                width: t.width,
+                height: t.height,
+                content_type: t.content_type.to_owned(),
+                size: t.bytes.len() as u64,
+            };
             files
                 .store
-                .put(id, Variant::Thumbnail, bytes.clone())
-                .await?;
+                .put(id, Variant::Thumbnail, t.bytes)
+                .await
+                .map_err(unavailable)?;
+            Some(meta)
         }
-        Ok::<(), natter_files::StoreError>(())
+        None => None,
     };
-    if let Err(e) = put.await {
-        let _ = files.store.delete(id).await;
-        return Err(store_unavailable(&e));
-    }
     Ok(Received {
         size: stored,
         content_type,
         image: done.size.map(|(width, height)| ImageMeta {
             width,
             height,
-            thumbnail: thumbnail.map(|(meta, _)| meta),
+            thumbnail,
         }),
         hash: hasher.finish(),
     })
@@ -298,7 +297,7 @@ fn clean_name(name: Option<&str>) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String = last
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !is_invisible_format(*c))
         .take(255)
         .collect::<String>()
         .trim()
@@ -308,6 +307,12 @@ fn clean_name(name: Option<&str>) -> String {
     } else {
         clean
     }
+}
+
+/// Characters that change how a name reads without showing (text-direction overrides and
+/// isolates, zero-width characters): `invoice\u{202E}fdp.exe`.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 #[cfg(test)]
@@ -320,6 +325,7 @@ mod tests {
         assert_eq!(clean_name(Some("../../etc/passwd")), "passwd");
         assert_eq!(clean_name(Some("a\u{0}b\nc.txt")), "abc.txt");
         assert_eq!(clean_name(Some("..")), "file");
+        assert_eq!(clean_name(Some("invoice\u{202E}fdp.exe")), "invoicefdp.exe");
         assert_eq!(clean_name(None), "file");
         assert_eq!(clean_name(Some(&"x".repeat(300))).len(), 255);
     }
