@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::seq_i64;
 
 /// Applies `file.uploaded` and `file.removed`; false for any other event.
-pub(super) async fn apply_file_event(
+pub(crate) async fn apply_file_event(
     conn: &mut PgConnection,
     seq: u64,
     event: &Event,
@@ -55,7 +55,7 @@ pub(super) async fn apply_file_event(
 
 /// A post's files as the `attachments` column keeps them ('' for none: the bulk insert
 /// passes them as text).
-pub(super) fn attachments_column(posted: &MessagePosted) -> String {
+pub(crate) fn attachments_column(posted: &MessagePosted) -> String {
     if posted.attachments.is_empty() {
         String::new()
     } else {
@@ -65,7 +65,7 @@ pub(super) fn attachments_column(posted: &MessagePosted) -> String {
 
 /// Marks the files of the stored posts among `messages` as attached (from then on only
 /// messages make them readable).
-pub(super) async fn mark_attached(
+pub(crate) async fn mark_attached(
     conn: &mut PgConnection,
     messages: &[Uuid],
 ) -> Result<(), sqlx::Error> {

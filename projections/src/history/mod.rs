@@ -6,7 +6,7 @@
 //! [`one`]; [`queries`] reads them for the gateway.
 
 mod bulk;
-mod files;
+pub(crate) mod files;
 mod one;
 pub mod queries;
 

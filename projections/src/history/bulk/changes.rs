@@ -1,0 +1,248 @@
+//! A stretch's reactions, edits and deletes, each kind in a few set-based statements.
+
+use std::collections::HashMap;
+
+use natter_schemas::Event;
+use natter_schemas::event::EventBody;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::seq_i64;
+
+/// The reactions of a stretch, reduced per (message, emoji, user) in log order: a key whose
+/// last change is a removal is deleted; one whose last change is an addition gets the row of
+/// the first addition after its last removal (the row is replaced), or of its first addition
+/// when nothing removed it here (an existing row stays as it is).
+pub(super) async fn reactions(
+    conn: &mut PgConnection,
+    events: &[(u64, Event)],
+) -> Result<(), sqlx::Error> {
+    /// (message, emoji, user) -> whether this stretch removed it, and the addition that counts
+    /// (its seq and room).
+    type Reduced<'e> = HashMap<(Uuid, &'e str, Uuid), (bool, Option<(i64, Option<Uuid>)>)>;
+    let mut keys: Reduced = HashMap::new();
+    for (seq, event) in events {
+        match &event.body {
+            EventBody::ReactionAdded(r) => {
+                let entry = keys
+                    .entry((r.message_id, r.emoji.as_str(), event.actor_id))
+                    .or_insert((false, None));
+                if entry.1.is_none() {
+                    entry.1 = Some((seq_i64(*seq), event.room_id));
+                }
+            }
+            EventBody::ReactionRemoved(r) => {
+                keys.insert(
+                    (r.message_id, r.emoji.as_str(), event.actor_id),
+                    (true, None),
+                );
+            }
+            _ => {}
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (mut gone_m, mut gone_e, mut gone_u) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut add_m, mut add_e, mut add_u, mut add_s, mut add_r) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((message, emoji, user), (removed, add)) in keys {
+        if removed {
+            gone_m.push(message);
+            gone_e.push(emoji);
+            gone_u.push(user);
+        }
+        if let Some((seq, room)) = add {
+            add_m.push(message);
+            add_e.push(emoji);
+            add_u.push(user);
+            add_s.push(seq);
+            add_r.push(room);
+        }
+    }
+    if !gone_m.is_empty() {
+        sqlx::query(
+            "DELETE FROM reactions r USING unnest($1::uuid[], $2::text[], $3::uuid[]) AS k(m, e, u)
+             WHERE r.message_id = k.m AND r.emoji = k.e AND r.user_id = k.u",
+        )
+        .bind(&gone_m)
+        .bind(&gone_e)
+        .bind(&gone_u)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !add_m.is_empty() {
+        sqlx::query(
+            "INSERT INTO reactions (message_id, emoji, user_id, seq)
+             SELECT k.m, k.e, k.u, k.s
+             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::uuid[])
+                  AS k(m, e, u, s, r)
+             WHERE EXISTS (SELECT 1 FROM messages WHERE id = k.m AND room_id = k.r AND NOT deleted)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&add_m)
+        .bind(&add_e)
+        .bind(&add_u)
+        .bind(&add_s)
+        .bind(&add_r)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The edits of a stretch: each message's chain of edits in log order, every edit keeping the
+/// body it replaced (the first, the stored body); the message gets the last.
+pub(super) async fn edits(
+    conn: &mut PgConnection,
+    events: &[(u64, Event)],
+) -> Result<(), sqlx::Error> {
+    // An edit after the message's delete had no effect (in particular on `edited_at`, which a
+    // delete keeps): leave those out, since deletes are applied after edits.
+    let mut deleted = std::collections::HashSet::new();
+    let mut edits: Vec<(u64, &Event, &natter_schemas::event::MessageEdited)> = Vec::new();
+    for (seq, e) in events {
+        match &e.body {
+            EventBody::MessageDeleted(d) => {
+                deleted.insert(d.message_id);
+            }
+            EventBody::MessageEdited(m) if !deleted.contains(&m.message_id) => {
+                edits.push((*seq, e, m));
+            }
+            _ => {}
+        }
+    }
+    if edits.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = edits.iter().map(|(_, _, m)| m.message_id).collect();
+    let current: Vec<(Uuid, Uuid, Option<String>)> =
+        sqlx::query_as("SELECT id, room_id, body FROM messages WHERE id = ANY($1) AND NOT deleted")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut bodies: HashMap<Uuid, (Uuid, String)> = current
+        .into_iter()
+        .map(|(id, room, body)| (id, (room, body.unwrap_or_default())))
+        .collect();
+    let (mut e_ids, mut e_seqs, mut e_before, mut e_at) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // message -> (body, edited_at, mentions as text) after its last edit
+    let mut last: HashMap<Uuid, (&str, chrono::DateTime<chrono::Utc>, String)> = HashMap::new();
+    for (seq, event, edit) in edits {
+        let Some((room, body)) = bodies.get_mut(&edit.message_id) else {
+            continue;
+        };
+        if Some(*room) != event.room_id {
+            continue;
+        }
+        e_ids.push(edit.message_id);
+        e_seqs.push(seq_i64(seq));
+        e_before.push(std::mem::replace(body, edit.body.clone()));
+        e_at.push(event.occurred_at);
+        last.insert(
+            edit.message_id,
+            (
+                edit.body.as_str(),
+                event.occurred_at,
+                edit.mentions
+                    .iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        );
+    }
+    if e_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO message_edits (message_id, seq, body_before, edited_at)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&e_ids)
+    .bind(&e_seqs)
+    .bind(&e_before)
+    .bind(&e_at)
+    .execute(&mut *conn)
+    .await?;
+    let (mut m_ids, mut m_bodies, mut m_at, mut m_mentions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, (body, at, mentions)) in last {
+        m_ids.push(id);
+        m_bodies.push(body);
+        m_at.push(at);
+        m_mentions.push(mentions);
+    }
+    sqlx::query(
+        "UPDATE messages m SET body = v.body, edited_at = v.at,
+                mentions = COALESCE(string_to_array(NULLIF(v.mentions, ''), ',')::uuid[], '{}')
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, body, at, mentions)
+         WHERE m.id = v.id",
+    )
+    .bind(&m_ids)
+    .bind(&m_bodies)
+    .bind(&m_at)
+    .bind(&m_mentions)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The deletes of a stretch, for all its messages at once. A deleted message keeps its place
+/// (and seq) with no body; its edit history, reactions and pin go, and a reply no longer counts
+/// in its thread.
+pub(super) async fn deletes(
+    conn: &mut PgConnection,
+    events: &[(u64, Event)],
+) -> Result<(), sqlx::Error> {
+    let (mut ids, mut rooms) = (Vec::new(), Vec::new());
+    for (_, event) in events {
+        if let (EventBody::MessageDeleted(d), Some(room)) = (&event.body, event.room_id) {
+            ids.push(d.message_id);
+            rooms.push(room);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let deleted: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
+        "UPDATE messages m SET deleted = true, body = NULL, mentions = '{}'
+         FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::uuid[])) AS v(id, room)
+         WHERE m.id = v.id AND m.room_id = v.room AND NOT m.deleted
+         RETURNING m.id, m.thread_root_id",
+    )
+    .bind(&ids)
+    .bind(&rooms)
+    .fetch_all(&mut *conn)
+    .await?;
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    let gone: Vec<Uuid> = deleted.iter().map(|(id, _)| *id).collect();
+    sqlx::query(
+        "WITH e AS (DELETE FROM message_edits WHERE message_id = ANY($1)),
+              r AS (DELETE FROM reactions WHERE message_id = ANY($1))
+         DELETE FROM pins WHERE message_id = ANY($1)",
+    )
+    .bind(&gone)
+    .execute(&mut *conn)
+    .await?;
+    let mut replies: HashMap<Uuid, i32> = HashMap::new();
+    for root in deleted.iter().filter_map(|(_, root)| *root) {
+        *replies.entry(root).or_default() += 1;
+    }
+    if !replies.is_empty() {
+        let (roots, counts): (Vec<Uuid>, Vec<i32>) = replies.into_iter().unzip();
+        sqlx::query(
+            "UPDATE messages m SET reply_count = greatest(m.reply_count - v.n, 0)
+             FROM unnest($1::uuid[], $2::int[]) AS v(id, n) WHERE m.id = v.id",
+        )
+        .bind(&roots)
+        .bind(&counts)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
