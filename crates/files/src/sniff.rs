@@ -19,16 +19,6 @@ pub struct Detected {
     pub image: Option<ImageKind>,
 }
 
-impl Detected {
-    /// Whether a browser may show it in the page (`Content-Disposition: inline`): images,
-    /// audio and video natter recognised from their bytes. Everything else (HTML, SVG, PDF,
-    /// text, unknown) is served as a download, so that a file can never run as a page of
-    /// natter's origin.
-    pub fn inline(&self) -> bool {
-        inline(self.content_type)
-    }
-}
-
 /// The `Content-Type` a file of `content_type` is served with: the type itself, except for
 /// types a browser would run (HTML, XML, SVG, scripts), which are served as bytes.
 pub fn served_type(content_type: &str) -> &str {
@@ -44,8 +34,10 @@ pub fn served_type(content_type: &str) -> &str {
     }
 }
 
-/// Whether a type [`detect`] gave may be shown in the page: the images natter decodes, audio
-/// and video.
+/// Whether a type [`detect`] gave may be shown in the page (`Content-Disposition: inline`):
+/// the images natter decodes, audio and video. Everything else (HTML, SVG, PDF, text,
+/// unknown) is served as a download, so that a file can never run as a page of natter's
+/// origin.
 pub fn inline(content_type: &str) -> bool {
     matches!(
         content_type,
@@ -117,7 +109,7 @@ mod tests {
         assert_eq!(detect(&[0xFF, 0xD8, 0xFF, 0xE0]).content_type, "image/jpeg");
         assert_eq!(detect(b"GIF89a...").content_type, "image/gif");
         assert_eq!(detect(b"RIFF\0\0\0\0WEBPVP8 ").content_type, "image/webp");
-        assert!(detect(b"GIF89a").inline());
+        assert!(inline(detect(b"GIF89a").content_type));
     }
 
     #[test]
@@ -129,7 +121,7 @@ mod tests {
             b"\x00\x01\x02binary",
         ] {
             let d = detect(bytes);
-            assert!(!d.inline(), "{d:?}");
+            assert!(!inline(d.content_type), "{d:?}");
             assert!(d.image.is_none());
         }
         assert_eq!(detect(b"%PDF-1.7\n").content_type, "application/pdf");

@@ -125,24 +125,6 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// `Option<AuthUser>`: `None` when the request carries no token at all; a bad token is still
-/// refused.
-impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, ApiError> {
-        if bearer(parts).is_none() && query_token(parts).is_none() {
-            return Ok(None);
-        }
-        <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
-            .await
-            .map(Some)
-    }
-}
-
 fn bearer(parts: &Parts) -> Option<String> {
     let value = parts
         .headers

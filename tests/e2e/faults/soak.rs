@@ -16,19 +16,13 @@ async fn a_soak_under_steady_load_loses_nothing_and_keeps_its_memory() {
     let pid = natter.pid().expect("running");
     let sampler = {
         let samples = samples.clone();
-        let status = format!("/proc/{pid}/status");
         tokio::spawn(async move {
-            loop {
-                let rss = std::fs::read_to_string(&status).ok().and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-                });
-                let Some(kib) = rss else { break };
+            // While the process runs.
+            while let Some(p) = natter_bench::stats::read_proc(pid) {
                 samples
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(kib / 1024.0);
+                    .push(p.rss_bytes as f64 / 1048576.0);
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
         })

@@ -231,19 +231,20 @@ async fn process_image(
     let chunks: Vec<Bytes> = stream.try_collect().await.map_err(unavailable)?;
     let original = Bytes::from(chunks.concat());
     let done = files.process_image(kind, original.clone()).await;
-    let Some(bytes) = done.bytes else {
+    let keyed = |bytes: &[u8]| {
         let mut hasher = files.signer.content_hasher();
-        hasher.update(&original);
+        hasher.update(bytes);
+        hasher.finish()
+    };
+    let Some(bytes) = done.bytes else {
         return Ok(Received {
             size: original.len() as u64,
             content_type: "application/octet-stream",
             image: None,
-            hash: hasher.finish(),
+            hash: keyed(&original),
         });
     };
-    let mut hasher = files.signer.content_hasher();
-    hasher.update(&bytes);
-    let stored = bytes.len() as u64;
+    let (stored, hash) = (bytes.len() as u64, keyed(&bytes));
     files
         .store
         .put(id, Variant::Original, bytes)
@@ -274,7 +275,7 @@ async fn process_image(
             height,
             thumbnail,
         }),
-        hash: hasher.finish(),
+        hash,
     })
 }
 
