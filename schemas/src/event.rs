@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::files::AttachmentRef;
 pub use crate::files::{FileRemoved, FileUploaded};
 use crate::model::{Role, RoomKind, Visibility};
+use crate::text::Format;
 
 /// One event as stored in the log. The JetStream stream sequence is its `seq`; it is not part of
 /// the stored bytes because it is only known once the log has accepted the event.
@@ -312,6 +313,13 @@ pub struct MessagePosted {
     /// The sender's uploads it carries, as they were when it was sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentRef>,
+    /// How `body` is written (absent: plain).
+    #[serde(default, skip_serializing_if = "Format::is_plain")]
+    pub format: Format,
+    /// In Markdown, the usernames of `mentions` as the body names them, in the same order, so
+    /// that readers render each as a link to its user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mention_names: Vec<String>,
 }
 
 /// A message's body was changed by its author. `mentions` replaces the message's mentions.
@@ -321,6 +329,12 @@ pub struct MessageEdited {
     pub body: String,
     #[serde(default)]
     pub mentions: Vec<Uuid>,
+    /// How the new `body` is written (absent: plain).
+    #[serde(default, skip_serializing_if = "Format::is_plain")]
+    pub format: Format,
+    /// As in `message.posted`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mention_names: Vec<String>,
 }
 
 /// `message.deleted`, `message.pinned`, `message.unpinned`: something happened to one message.
@@ -359,6 +373,8 @@ mod tests {
                 mentions: vec![],
                 checked_at: None,
                 attachments: Vec::new(),
+                format: Default::default(),
+                mention_names: Vec::new(),
             }),
         );
         let bytes = event.to_bytes();

@@ -46,11 +46,17 @@ pub enum ClientFrame {
         thread_root_id: Option<Uuid>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attachment_ids: Option<Vec<Uuid>>,
+        /// `plain` (the default) or `markdown`.
+        #[serde(default, skip_serializing_if = "crate::text::Format::is_plain")]
+        format: crate::text::Format,
     },
-    /// Change the body of one's own message; reply: `ChangeReply`.
+    /// Change the body of one's own message; reply: `ChangeReply`. Without `format`, the
+    /// new body is written as the message is now.
     Edit {
         message_id: Uuid,
         body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<crate::text::Format>,
     },
     /// Delete a message (its author, or a room owner or admin); reply: `ChangeReply`.
     Delete {

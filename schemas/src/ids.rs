@@ -30,12 +30,22 @@ pub fn dm_room_id(users: &[Uuid]) -> Uuid {
 
 /// The log's dedupe key for an edit: the same new body on the same version of a message is the
 /// same edit, so a retried edit is appended once.
-pub fn edit_key(message: Uuid, version_seq: i64, body: &str) -> String {
-    let mut name = Vec::with_capacity(4 + 16 + 8 + body.len());
+pub fn edit_key(
+    message: Uuid,
+    version_seq: i64,
+    body: &str,
+    format: crate::text::Format,
+) -> String {
+    let mut name = Vec::with_capacity(4 + 16 + 8 + body.len() + 9);
     name.extend_from_slice(b"edit:");
     name.extend_from_slice(message.as_bytes());
     name.extend_from_slice(&version_seq.to_be_bytes());
     name.extend_from_slice(body.as_bytes());
+    // Plain edits keep the key they had before formats existed.
+    if !format.is_plain() {
+        name.extend_from_slice(b"\0");
+        name.extend_from_slice(format.as_str().as_bytes());
+    }
     format!("edit:{}", Uuid::new_v5(&NATTER, &name))
 }
 

@@ -9,6 +9,7 @@
 //! - [`frames`]: WebSocket frames.
 //! - [`rest`]: REST bodies.
 //! - [`files`]: file events, and attachments as messages carry them.
+//! - [`text`]: how a body is written (plain or Markdown) and what readers derive from it.
 //! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
 //! - [`export`]: JSON Schema files for `schemas/json/`.
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod model;
 pub mod posting;
 pub mod rest;
+pub mod text;
 pub mod upcast;
 pub mod wire;
 

@@ -177,6 +177,11 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
     pub attachments: Vec<crate::files::Attachment>,
     pub mentions: Vec<Uuid>,
+    /// How `body` is written.
+    pub format: crate::text::Format,
+    /// Markdown: `body` rendered and sanitised, safe to insert into a page (mentions are
+    /// `<a class="mention" data-user-id>` links); `null` for plain text and deleted messages.
+    pub html: Option<String>,
 }
 
 impl Message {
@@ -210,6 +215,13 @@ impl Message {
                 .map(|a| a.to_attachment(urls))
                 .collect(),
             mentions: posted.mentions.clone(),
+            format: posted.format,
+            html: crate::text::html(
+                &posted.body,
+                posted.format,
+                &posted.mentions,
+                &posted.mention_names,
+            ),
         }
     }
 }
@@ -220,6 +232,9 @@ pub struct MessageVersion {
     /// `seq` of the event that set this body (`message.posted` or `message.edited`).
     pub seq: i64,
     pub body: String,
+    pub format: crate::text::Format,
+    /// As in the message object: the version rendered, for Markdown.
+    pub html: Option<String>,
     pub at: DateTime<Utc>,
 }
 

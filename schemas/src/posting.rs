@@ -67,6 +67,8 @@ mod tests {
             mentions: Vec::new(),
             checked_at,
             attachments: Vec::new(),
+            format: Default::default(),
+            mention_names: Vec::new(),
         };
         // Post at 10, checked at 5.
         assert!(post(Some(5)).void_given(10, [7]));

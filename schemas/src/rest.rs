@@ -98,6 +98,9 @@ pub struct SendMessageRequest {
     pub thread_root_id: Option<Uuid>,
     #[serde(default)]
     pub attachment_ids: Option<Vec<Uuid>>,
+    /// How `body` is written: `plain` (the default) or `markdown`.
+    #[serde(default)]
+    pub format: crate::text::Format,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -135,6 +138,9 @@ pub struct PresenceList {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EditMessageRequest {
     pub body: String,
+    /// How the new `body` is written; absent: as the message is now.
+    #[serde(default)]
+    pub format: Option<crate::text::Format>,
 }
 
 /// The answer to an edit, delete, reaction or pin.

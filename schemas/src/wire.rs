@@ -12,14 +12,22 @@ use crate::files::{FileUrls, PlainUrls};
 use crate::frames::WireEvent;
 use crate::model::Message;
 
-/// The wire form of a stored event: for `message.posted`, `data` is the message object.
-/// Files are named by URLs from `urls`.
+/// The wire form of a stored event: for `message.posted`, `data` is the message object; for
+/// `message.edited`, the event's data with, for Markdown, the new body's `html`. Files are named
+/// by URLs from `urls`.
 pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
     let data = match (&event.body, event.room_id) {
         (EventBody::MessagePosted(posted), Some(room)) => serde_json::to_value(
             Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted, urls),
         )
         .unwrap_or_default(),
+        (EventBody::MessageEdited(edited), _) => {
+            let mut data = serde_json::to_value(edited).unwrap_or_default();
+            if let (Some(html), Some(object)) = (edited_html(edited), data.as_object_mut()) {
+                object.insert("html".into(), html.into());
+            }
+            data
+        }
         _ => serde_json::to_value(&event.body)
             .ok()
             .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
@@ -33,6 +41,16 @@ pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
         data,
         redacted: false,
     }
+}
+
+/// An edit's new body rendered, for Markdown.
+fn edited_html(edited: &crate::event::MessageEdited) -> Option<String> {
+    crate::text::html(
+        &edited.body,
+        edited.format,
+        &edited.mentions,
+        &edited.mention_names,
+    )
 }
 
 /// The wire form of a room event whose message has been deleted since: it keeps its seq and
@@ -53,6 +71,7 @@ pub fn redacted_wire_event(room: Uuid, seq: u64, event: &Event) -> Option<WireEv
                 &PlainUrls,
             );
             message.body = None;
+            message.html = None;
             message.deleted = true;
             message.mentions.clear();
             message.attachments.clear();

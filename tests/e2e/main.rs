@@ -17,6 +17,7 @@ mod identity;
 mod input;
 mod inspect;
 mod limits;
+mod markdown;
 mod marks;
 mod messages;
 mod moderation;

@@ -85,6 +85,8 @@ fn posted(room: Uuid, sender: Uuid, n: usize, root: Option<Uuid>) -> Event {
             mentions: vec![],
             checked_at: None,
             attachments: Vec::new(),
+            format: Default::default(),
+            mention_names: Vec::new(),
         }),
     )
 }

@@ -355,6 +355,8 @@ async fn rebuild_killed_mid_way_leaves_live_untouched_and_reruns_cleanly() {
                 mentions: Vec::new(),
                 checked_at: None,
                 attachments: Vec::new(),
+                format: Default::default(),
+                mention_names: Vec::new(),
             }),
         );
         let subject = bus.subjects().room_event(room, event.type_name());

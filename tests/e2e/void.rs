@@ -31,6 +31,8 @@ async fn post(
             mentions,
             checked_at,
             attachments: Vec::new(),
+            format: Default::default(),
+            mention_names: Vec::new(),
         }),
     );
     let subject = bus.subjects().room_event(room, event.type_name());

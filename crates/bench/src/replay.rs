@@ -230,6 +230,8 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
                     message_id,
                     body: sentence(&mut rng, &words),
                     mentions: Vec::new(),
+                    format: Default::default(),
+                    mention_names: Vec::new(),
                 })
             }
             12 if !room.recent.is_empty() => EventBody::MessageDeleted(MessageRef {
@@ -257,6 +259,8 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
                     mentions,
                     checked_at: None,
                     attachments: Vec::new(),
+                    format: Default::default(),
+                    mention_names: Vec::new(),
                 })
             }
         };

@@ -8,6 +8,7 @@ pub mod queries;
 
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
+use natter_schemas::text::{self, Format};
 use sqlx::PgConnection;
 
 use crate::{Projection, Step, seq_i64, steps};
@@ -103,9 +104,9 @@ impl Projection for Search {
                     )
                     .bind(e.message_id)
                     .bind(event.room_id)
-                    .bind(&e.body)
+                    .bind(text::searchable(&e.body, e.format))
                     .bind(&self.config)
-                    .bind(has_link(&e.body))
+                    .bind(has_link(&e.body, e.format))
                     .execute(&mut *conn)
                     .await?;
                 }
@@ -188,13 +189,13 @@ impl Search {
             };
             files.push(!p.attachments.is_empty());
             images.push(p.attachments.iter().any(|a| a.is_image()));
-            links.push(has_link(&p.body));
+            links.push(has_link(&p.body, p.format));
             ids.push(p.message_id);
             rooms.push(room);
             seqs.push(seq_i64(*seq));
             senders.push(event.actor_id);
             times.push(event.occurred_at);
-            bodies.push(p.body.as_str());
+            bodies.push(text::searchable(&p.body, p.format));
             checked.push(crate::losses::checked_at(event));
         }
         // Void posts are not indexed.
@@ -235,11 +236,6 @@ impl Search {
 }
 
 /// Whether a message's text holds a web link (`has=link`).
-pub fn has_link(body: &str) -> bool {
-    let lower = body.to_ascii_lowercase();
-    ["http://", "https://"].iter().any(|scheme| {
-        lower
-            .match_indices(scheme)
-            .any(|(at, _)| lower[at + scheme.len()..].starts_with(|c: char| c.is_alphanumeric()))
-    })
+pub fn has_link(body: &str, format: Format) -> bool {
+    !text::links(body, format, 1).is_empty()
 }

@@ -204,23 +204,13 @@ pub fn emoji(raw: &str) -> Result<String, ApiError> {
         .ok_or_else(bad)
 }
 
-/// The usernames `@mentioned` in a body, lowercased, each once, at most `max`. A mention is
-/// `@` at the start or after a character that is not part of a word, followed by a username.
+/// The usernames `@mentioned` in a body (see [`natter_richtext::mention_spans`]), lowercased,
+/// each once, at most `max`.
 pub fn mentioned_usernames(body: &str, max: usize) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let mut prev: Option<char> = None;
-    for (i, c) in body.char_indices() {
-        let starts = c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '@');
-        prev = Some(c);
-        if !starts {
-            continue;
-        }
-        let rest = &body[i + 1..];
-        let len = rest
-            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '-'))
-            .unwrap_or(rest.len());
-        let name = rest[..len].trim_end_matches('-').to_ascii_lowercase();
-        if (3..=32).contains(&name.len()) && !names.contains(&name) {
+    for (_, name) in natter_richtext::mention_spans(body) {
+        let name = name.to_ascii_lowercase();
+        if !names.contains(&name) {
             names.push(name);
             if names.len() == max {
                 break;

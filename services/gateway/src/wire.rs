@@ -103,6 +103,8 @@ mod tests {
                     mentions: vec![alice],
                     checked_at: None,
                     attachments: Vec::new(),
+                    format: Default::default(),
+                    mention_names: Vec::new(),
                 }),
             )
         };
@@ -118,6 +120,8 @@ mod tests {
                         message_id: gone,
                         body: "secret-two".into(),
                         mentions: vec![],
+                        format: Default::default(),
+                        mention_names: Vec::new(),
                     }),
                 ),
             ),

@@ -8,6 +8,7 @@ use natter_schemas::event::{
     ReactionChanged, ReadUpdated, RoomCreated, RoomMember, UserRegistered,
 };
 use natter_schemas::model::{Role, RoomKind, Visibility};
+use natter_schemas::text::Format;
 use uuid::Uuid;
 
 const WORDS: &[&str] = &[
@@ -92,6 +93,15 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     rng.pick(WORDS),
                     rng.pick(WORDS)
                 );
+                // Every third post is Markdown, with a link.
+                let (text, format) = if k % 3 == 0 {
+                    (
+                        format!("**{text}** [see](https://example.com/{k})"),
+                        Format::Markdown,
+                    )
+                } else {
+                    (text, Format::Plain)
+                };
                 let event = Event::new(
                     actor,
                     Some(room),
@@ -103,6 +113,8 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         mentions,
                         checked_at,
                         attachments: Vec::new(),
+                        format,
+                        mention_names: Vec::new(),
                     }),
                 );
                 posted.push((
@@ -131,8 +143,10 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     Some(room),
                     EventBody::MessageEdited(MessageEdited {
                         message_id: id,
-                        body: format!("edited {} {}", rng.pick(WORDS), rng.pick(WORDS)),
+                        body: format!("edited _{}_ {}", rng.pick(WORDS), rng.pick(WORDS)),
                         mentions: vec![rng.pick(&members[r])],
+                        format: Format::Markdown,
+                        mention_names: Vec::new(),
                     }),
                 ));
                 continue;
@@ -196,6 +210,8 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         message_id: id,
                         body: "edited after its delete".to_owned(),
                         mentions: Vec::new(),
+                        format: Default::default(),
+                        mention_names: Vec::new(),
                     }),
                 ));
                 events.push(react(true));
@@ -212,6 +228,8 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         message_id: id,
                         body: "edited before it was posted".to_owned(),
                         mentions: Vec::new(),
+                        format: Default::default(),
+                        mention_names: Vec::new(),
                     }),
                 ));
                 events.push(Event::new(
@@ -233,6 +251,8 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         mentions: Vec::new(),
                         checked_at: None,
                         attachments: Vec::new(),
+                        format: Default::default(),
+                        mention_names: Vec::new(),
                     }),
                 );
                 posted.push((room, id, actor, event.clone()));
@@ -301,6 +321,8 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     mentions: vec![users[0].0],
                     checked_at: Some(events.len() as u64 - 1),
                     attachments: Vec::new(),
+                    format: Default::default(),
+                    mention_names: Vec::new(),
                 }),
             ));
         }
@@ -325,6 +347,8 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
             mentions: vec![reader],
             checked_at: None,
             attachments: Vec::new(),
+            format: Default::default(),
+            mention_names: Vec::new(),
         }),
     ));
     events

@@ -123,6 +123,8 @@ pub(super) async fn seed(
                 mentions,
                 checked_at: None,
                 attachments: Vec::new(),
+                format: Default::default(),
+                mention_names: Vec::new(),
             }),
         );
         out.append(&event, false).await?;

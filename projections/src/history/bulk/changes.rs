@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use natter_schemas::Event;
-use natter_schemas::event::EventBody;
+use natter_schemas::event::{EventBody, MessageEdited};
+use natter_schemas::text;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -100,7 +101,7 @@ pub(super) async fn edits(
     // An edit after the message's delete had no effect (in particular on `edited_at`, which a
     // delete keeps): leave those out, since deletes are applied after edits.
     let mut deleted = std::collections::HashSet::new();
-    let mut edits: Vec<(u64, &Event, &natter_schemas::event::MessageEdited)> = Vec::new();
+    let mut edits: Vec<(u64, &Event, &MessageEdited)> = Vec::new();
     for (seq, e) in events {
         match &e.body {
             EventBody::MessageDeleted(d) => {
@@ -116,21 +117,24 @@ pub(super) async fn edits(
         return Ok(());
     }
     let ids: Vec<Uuid> = edits.iter().map(|(_, _, m)| m.message_id).collect();
-    let current: Vec<(Uuid, Uuid, Option<String>)> =
-        sqlx::query_as("SELECT id, room_id, body FROM messages WHERE id = ANY($1) AND NOT deleted")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut bodies: HashMap<Uuid, (Uuid, String)> = current
+    type Current = (Uuid, Uuid, String, Option<String>, Option<String>);
+    let current: Vec<Current> = sqlx::query_as(
+        "SELECT id, room_id, COALESCE(body, ''), format, html
+         FROM messages WHERE id = ANY($1) AND NOT deleted",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut versions: HashMap<Uuid, (Uuid, Version)> = current
         .into_iter()
-        .map(|(id, room, body)| (id, (room, body.unwrap_or_default())))
+        .map(|(id, room, body, format, html)| (id, (room, Version { body, format, html })))
         .collect();
-    let (mut e_ids, mut e_seqs, mut e_before, mut e_at) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    // message -> (body, edited_at, mentions as text) after its last edit
-    let mut last: HashMap<Uuid, (&str, chrono::DateTime<chrono::Utc>, String)> = HashMap::new();
+    let (mut e_ids, mut e_seqs, mut e_at) = (Vec::new(), Vec::new(), Vec::new());
+    let mut before = Versions::default();
+    // message -> (edited_at, mentions as text) after its last edit
+    let mut last: HashMap<Uuid, (chrono::DateTime<chrono::Utc>, String)> = HashMap::new();
     for (seq, event, edit) in edits {
-        let Some((room, body)) = bodies.get_mut(&edit.message_id) else {
+        let Some((room, version)) = versions.get_mut(&edit.message_id) else {
             continue;
         };
         if Some(*room) != event.room_id {
@@ -138,56 +142,92 @@ pub(super) async fn edits(
         }
         e_ids.push(edit.message_id);
         e_seqs.push(seq_i64(seq));
-        e_before.push(std::mem::replace(body, edit.body.clone()));
         e_at.push(event.occurred_at);
+        before.push(std::mem::replace(version, Version::of(edit)));
+        let mentions = edit.mentions.iter().map(Uuid::to_string);
         last.insert(
             edit.message_id,
-            (
-                edit.body.as_str(),
-                event.occurred_at,
-                edit.mentions
-                    .iter()
-                    .map(Uuid::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            (event.occurred_at, mentions.collect::<Vec<_>>().join(",")),
         );
     }
     if e_ids.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO message_edits (message_id, seq, body_before, edited_at)
-         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[])
+        "INSERT INTO message_edits (message_id, seq, body_before, edited_at, format_before,
+                                    html_before)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[],
+                              $6::text[])
          ON CONFLICT DO NOTHING",
     )
     .bind(&e_ids)
     .bind(&e_seqs)
-    .bind(&e_before)
+    .bind(&before.bodies)
     .bind(&e_at)
+    .bind(&before.formats)
+    .bind(&before.htmls)
     .execute(&mut *conn)
     .await?;
-    let (mut m_ids, mut m_bodies, mut m_at, mut m_mentions) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (id, (body, at, mentions)) in last {
+    let (mut m_ids, mut m_at, mut m_mentions) = (Vec::new(), Vec::new(), Vec::new());
+    let mut now = Versions::default();
+    for (id, (at, mentions)) in last {
+        let Some((_, version)) = versions.remove(&id) else {
+            continue;
+        };
         m_ids.push(id);
-        m_bodies.push(body);
         m_at.push(at);
         m_mentions.push(mentions);
+        now.push(version);
     }
     sqlx::query(
-        "UPDATE messages m SET body = v.body, edited_at = v.at,
+        "UPDATE messages m SET body = v.body, edited_at = v.at, format = v.format, html = v.html,
                 mentions = COALESCE(string_to_array(NULLIF(v.mentions, ''), ',')::uuid[], '{}')
-         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, body, at, mentions)
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+              AS v(id, body, at, mentions, format, html)
          WHERE m.id = v.id",
     )
     .bind(&m_ids)
-    .bind(&m_bodies)
+    .bind(&now.bodies)
     .bind(&m_at)
     .bind(&m_mentions)
+    .bind(&now.formats)
+    .bind(&now.htmls)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// One version of a message's text as history keeps it: body, format (`None`: plain) and HTML.
+struct Version {
+    body: String,
+    format: Option<String>,
+    html: Option<String>,
+}
+
+impl Version {
+    fn of(edit: &MessageEdited) -> Self {
+        Self {
+            body: edit.body.clone(),
+            format: (!edit.format.is_plain()).then(|| edit.format.as_str().to_owned()),
+            html: text::html(&edit.body, edit.format, &edit.mentions, &edit.mention_names),
+        }
+    }
+}
+
+/// Versions as columns, for `unnest`.
+#[derive(Default)]
+struct Versions {
+    bodies: Vec<String>,
+    formats: Vec<Option<String>>,
+    htmls: Vec<Option<String>>,
+}
+
+impl Versions {
+    fn push(&mut self, version: Version) {
+        self.bodies.push(version.body);
+        self.formats.push(version.format);
+        self.htmls.push(version.html);
+    }
 }
 
 /// The deletes of a stretch, for all its messages at once. A deleted message keeps its place
@@ -208,7 +248,7 @@ pub(super) async fn deletes(
         return Ok(());
     }
     let deleted: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
-        "UPDATE messages m SET deleted = true, body = NULL, mentions = '{}'
+        "UPDATE messages m SET deleted = true, body = NULL, html = NULL, mentions = '{}'
          FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::uuid[])) AS v(id, room)
          WHERE m.id = v.id AND m.room_id = v.room AND NOT m.deleted
          RETURNING m.id, m.thread_root_id",

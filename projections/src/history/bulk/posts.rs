@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
+use natter_schemas::text;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -35,6 +36,8 @@ pub(super) async fn messages_posted(
     let mut mentions = Vec::with_capacity(n);
     let mut checked = Vec::with_capacity(n);
     let mut attachments = Vec::with_capacity(n);
+    let mut formats: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut htmls: Vec<Option<String>> = Vec::with_capacity(n);
     let mut attaching = Vec::new();
     for (seq, event) in events {
         let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) else {
@@ -50,6 +53,8 @@ pub(super) async fn messages_posted(
         roots.push(p.thread_root_id);
         checked.push(crate::losses::checked_at(event));
         attachments.push(crate::history::files::attachments_column(p));
+        formats.push((!p.format.is_plain()).then(|| p.format.as_str()));
+        htmls.push(text::html(&p.body, p.format, &p.mentions, &p.mention_names));
         if !p.attachments.is_empty() {
             attaching.push(p.message_id);
         }
@@ -76,14 +81,15 @@ pub(super) async fn messages_posted(
                  UPDATE rooms r SET last_seq = GREATEST(r.last_seq, h.seq)
                  FROM unnest($11::uuid[], $12::bigint[]) AS h(id, seq) WHERE r.id = h.id)
              INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
-                                   thread_root_id, mentions, attachments)
+                                   thread_root_id, mentions, attachments, format, html)
              SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
                     COALESCE(string_to_array(NULLIF(mentions, ''), ',')::uuid[], '{{}}'),
-                    NULLIF(attachments, '')::jsonb
+                    NULLIF(attachments, '')::jsonb, format, html
              FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
-                         $7::timestamptz[], $8::uuid[], $9::text[], $10::bigint[], $13::text[])
+                         $7::timestamptz[], $8::uuid[], $9::text[], $10::bigint[], $13::text[],
+                         $14::text[], $15::text[])
                   AS t(id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
-                       mentions, checked, attachments)
+                       mentions, checked, attachments, format, html)
              WHERE NOT {void}
              ON CONFLICT DO NOTHING
              RETURNING thread_root_id, sender_id, created_at"
@@ -101,6 +107,8 @@ pub(super) async fn messages_posted(
         .bind(&head_rooms)
         .bind(&head_seqs)
         .bind(&attachments)
+        .bind(&formats)
+        .bind(&htmls)
         .fetch_all(&mut *conn)
         .await?;
     if !attaching.is_empty() {

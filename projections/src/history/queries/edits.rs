@@ -2,21 +2,25 @@
 
 use chrono::{DateTime, Utc};
 use natter_schemas::model::MessageVersion;
+use natter_schemas::text::Format;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The versions of a message's body, oldest first; empty when it is deleted or unknown.
 pub async fn versions(pool: &PgPool, id: Uuid) -> Result<Vec<MessageVersion>, sqlx::Error> {
-    let Some((seq, body, created_at)): Option<(i64, Option<String>, DateTime<Utc>)> =
-        sqlx::query_as("SELECT seq, body, created_at FROM messages WHERE id = $1 AND NOT deleted")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
+    let Some((seq, created_at, body, format, html)): Option<Row> = sqlx::query_as(
+        "SELECT seq, created_at, COALESCE(body, ''), format, html
+         FROM messages WHERE id = $1 AND NOT deleted",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
     else {
         return Ok(Vec::new());
     };
-    let edits: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT seq, body_before, edited_at FROM message_edits WHERE message_id = $1 ORDER BY seq",
+    let edits: Vec<Row> = sqlx::query_as(
+        "SELECT seq, edited_at, body_before, format_before, html_before
+         FROM message_edits WHERE message_id = $1 ORDER BY seq",
     )
     .bind(id)
     .fetch_all(pool)
@@ -25,18 +29,25 @@ pub async fn versions(pool: &PgPool, id: Uuid) -> Result<Vec<MessageVersion>, sq
     // newest version's body is the current one.
     let mut versions = Vec::with_capacity(edits.len() + 1);
     let (mut at_seq, mut at) = (seq, created_at);
-    for (edit_seq, before, edited_at) in edits {
+    for (edit_seq, edited_at, before, format_before, html_before) in edits {
         versions.push(MessageVersion {
             seq: at_seq,
             body: before,
+            format: Format::from_name(format_before.as_deref()),
+            html: html_before,
             at,
         });
         (at_seq, at) = (edit_seq, edited_at);
     }
     versions.push(MessageVersion {
         seq: at_seq,
-        body: body.unwrap_or_default(),
+        body,
+        format: Format::from_name(format.as_deref()),
+        html,
         at,
     });
     Ok(versions)
 }
+
+/// A version: the seq and time that set it, its body, format and HTML.
+type Row = (i64, DateTime<Utc>, String, Option<String>, Option<String>);

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use natter_schemas::files::{AttachmentRef, FileUrls};
 use natter_schemas::model::{Message, Pin, Reaction};
 use natter_schemas::rest::HistoryPage;
+use natter_schemas::text::Format;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
@@ -28,6 +29,8 @@ pub(crate) struct MessageRow {
     mentions: Vec<Uuid>,
     reactions: Json<Vec<Reaction>>,
     attachments: Option<Json<Vec<AttachmentRef>>>,
+    format: Option<String>,
+    html: Option<String>,
 }
 
 /// Who reads messages: their id (for `me` on reactions), and how their files' URLs are made.
@@ -62,6 +65,8 @@ impl MessageRow {
             reactions: r.reactions.0,
             attachments,
             mentions: r.mentions,
+            format: Format::from_name(r.format.as_deref()),
+            html: if r.deleted { None } else { r.html },
         }
     }
 }
@@ -71,7 +76,7 @@ impl MessageRow {
 pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body,
     m.created_at, m.edited_at, m.deleted, m.thread_root_id, m.reply_count, m.last_reply_at,
-    m.thread_participants, m.mentions, m.attachments,
+    m.thread_participants, m.mentions, m.attachments, m.format, m.html,
     COALESCE((SELECT json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
                               ORDER BY x.first)
               FROM (SELECT r.emoji, count(*) AS n, bool_or(r.user_id = $1) AS me,
@@ -102,6 +107,8 @@ pub struct MessageState {
     pub seq: i64,
     pub sender_id: Uuid,
     pub body: Option<String>,
+    /// `markdown`, or `None` for plain text.
+    pub format: Option<String>,
     pub deleted: bool,
     pub thread_root_id: Option<Uuid>,
     /// seq of the newest edit, or of the post when never edited: the version an edit replaces.
@@ -119,7 +126,7 @@ pub async fn message_state(
     emoji: Option<&str>,
 ) -> Result<Option<MessageState>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT m.room_id, m.seq, m.sender_id, m.body, m.deleted, m.thread_root_id,
+        "SELECT m.room_id, m.seq, m.sender_id, m.body, m.format, m.deleted, m.thread_root_id,
                 COALESCE((SELECT max(e.seq) FROM message_edits e WHERE e.message_id = m.id), m.seq)
                     AS version_seq,
                 EXISTS (SELECT 1 FROM pins p WHERE p.room_id = m.room_id AND p.message_id = m.id)
@@ -354,14 +361,14 @@ pub async fn pin_count(pool: &PgPool, room: Uuid) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Of `usernames`, the ids of those who are members of `room`.
+/// Of `usernames`, the ids and usernames of those who are members of `room`.
 pub async fn members_named(
     pool: &PgPool,
     room: Uuid,
     usernames: &[String],
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT u.id FROM users u JOIN members m ON m.user_id = u.id AND m.room_id = $1
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.username FROM users u JOIN members m ON m.user_id = u.id AND m.room_id = $1
          WHERE u.username = ANY($2) ORDER BY u.username",
     )
     .bind(room)

@@ -11,6 +11,7 @@ use natter_projections::history::MAX_PINS;
 use natter_projections::history::queries::{self, MessageState};
 use natter_schemas::event::{EventBody, MessageEdited, MessageRef, ReactionChanged};
 use natter_schemas::rest::ChangeReply;
+use natter_schemas::text::Format;
 use natter_schemas::{Event, ids};
 use uuid::Uuid;
 
@@ -87,6 +88,7 @@ pub async fn edit(
     actor: Uuid,
     message: Uuid,
     body: &str,
+    format: Option<Format>,
 ) -> ApiResult<ChangeReply> {
     let body = validate::body(body, state.config().max_message_chars)?;
     state.blocklist().check(&body)?;
@@ -98,15 +100,20 @@ pub async fn edit(
     if m.deleted {
         return Err(gone());
     }
-    if m.body.as_deref() == Some(body.as_str()) {
+    let current = Format::from_name(m.format.as_deref());
+    let format = format.unwrap_or(current);
+    if m.body.as_deref() == Some(body.as_str()) && format == current {
         return Ok(unchanged(message));
     }
-    let mentions = resolve_mentions(state, m.room_id, actor, &body).await?;
-    let key = ids::edit_key(message, m.version_seq, &body);
+    let (mentions, mention_names) =
+        resolve_mentions(state, m.room_id, actor, &body, format).await?;
+    let key = ids::edit_key(message, m.version_seq, &body, format);
     let change = EventBody::MessageEdited(MessageEdited {
         message_id: message,
         body,
         mentions,
+        format,
+        mention_names,
     });
     append(state, actor, m.room_id, message, change, Some(key)).await
 }

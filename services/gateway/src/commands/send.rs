@@ -5,6 +5,7 @@ use natter_schemas::event::{EventBody, MessagePosted};
 use natter_schemas::files::AttachmentRef;
 use natter_schemas::frames::SendReply;
 use natter_schemas::rest::SendMessageRequest;
+use natter_schemas::text::Format;
 use natter_schemas::{Event, ids};
 use uuid::Uuid;
 
@@ -145,7 +146,7 @@ pub async fn publish_message(
             Some(root.thread_root_id.unwrap_or(root_id))
         }
     };
-    let mentions = resolve_mentions(state, room, actor, &body).await?;
+    let (mentions, mention_names) = resolve_mentions(state, room, actor, &body, req.format).await?;
     let attachments = resolve_attachments(state, actor, &attachment_ids).await?;
     let event = Event::new(
         actor,
@@ -158,6 +159,8 @@ pub async fn publish_message(
             mentions,
             checked_at: Some(check.checked_at),
             attachments,
+            format: req.format,
+            mention_names,
         }),
     );
     let subject = state.bus().subjects().room_event(room, event.type_name());
@@ -284,20 +287,26 @@ async fn resolve_attachments(
 /// Most distinct users one message can mention.
 const MAX_MENTIONS: usize = 50;
 
-/// The members of `room` that `body` mentions by `@username`, besides the author.
+/// The members of `room` that `body` mentions by `@username`, besides the author; and, for
+/// Markdown (which renders them as links), their usernames in the same order.
 pub(crate) async fn resolve_mentions(
     state: &AppState,
     room: Uuid,
     actor: Uuid,
     body: &str,
-) -> ApiResult<Vec<Uuid>> {
+    format: Format,
+) -> ApiResult<(Vec<Uuid>, Vec<String>)> {
     let names = validate::mentioned_usernames(body, MAX_MENTIONS);
     if names.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
-    let mut ids = queries::members_named(state.pool(), room, &names).await?;
-    ids.retain(|id| *id != actor);
-    Ok(ids)
+    let mut members = queries::members_named(state.pool(), room, &names).await?;
+    members.retain(|(id, _)| *id != actor);
+    let (ids, mut names): (Vec<Uuid>, Vec<String>) = members.into_iter().unzip();
+    if format.is_plain() {
+        names.clear();
+    }
+    Ok((ids, names))
 }
 
 fn reused_client_msg_id() -> ApiError {

@@ -93,11 +93,13 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             }
             Ok(Some(Value::Object(Default::default())))
         }
-        ClientFrame::Edit { message_id, body } => {
-            commands::messages::edit(&ctx.state, ctx.info.user, message_id, &body)
-                .await
-                .map(|r| Some(to_value(&r)))
-        }
+        ClientFrame::Edit {
+            message_id,
+            body,
+            format,
+        } => commands::messages::edit(&ctx.state, ctx.info.user, message_id, &body, format)
+            .await
+            .map(|r| Some(to_value(&r))),
         ClientFrame::Delete { message_id } => {
             commands::messages::delete(&ctx.state, ctx.info.user, message_id)
                 .await
@@ -167,12 +169,14 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             body,
             thread_root_id,
             attachment_ids,
+            format,
         } => {
             let req = SendMessageRequest {
                 body,
                 client_msg_id,
                 thread_root_id,
                 attachment_ids,
+                format,
             };
             // Sends are pipelined: the event goes to the log now, in frame order, and the
             // reply follows the log's ack without holding up the next frame.
