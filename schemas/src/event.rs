@@ -86,6 +86,8 @@ pub enum EventBody {
     FileUploaded(FileUploaded),
     #[serde(rename = "file.removed")]
     FileRemoved(FileRemoved),
+    #[serde(rename = "message.preview_added")]
+    PreviewAdded(crate::previews::PreviewAdded),
 }
 
 impl EventBody {
@@ -116,6 +118,7 @@ impl EventBody {
             Self::ReadUpdated(_) => "read.updated",
             Self::FileUploaded(_) => "file.uploaded",
             Self::FileRemoved(_) => "file.removed",
+            Self::PreviewAdded(_) => "message.preview_added",
         }
     }
 

@@ -10,6 +10,7 @@
 //! - [`rest`]: REST bodies.
 //! - [`files`]: file events, and attachments as messages carry them.
 //! - [`text`]: how a body is written (plain or Markdown) and what readers derive from it.
+//! - [`previews`]: link previews, as the log keeps them and clients see them.
 //! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
 //! - [`export`]: JSON Schema files for `schemas/json/`.
@@ -22,6 +23,7 @@ pub mod frames;
 pub mod ids;
 pub mod model;
 pub mod posting;
+pub mod previews;
 pub mod rest;
 pub mod text;
 pub mod upcast;

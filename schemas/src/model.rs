@@ -182,6 +182,8 @@ pub struct Message {
     /// Markdown: `body` rendered and sanitised, safe to insert into a page (mentions are
     /// `<a class="mention" data-user-id>` links); `null` for plain text and deleted messages.
     pub html: Option<String>,
+    /// Previews of its links, in the order they were made (none once deleted).
+    pub previews: Vec<crate::previews::Preview>,
 }
 
 impl Message {
@@ -222,6 +224,7 @@ impl Message {
                 &posted.mentions,
                 &posted.mention_names,
             ),
+            previews: Vec::new(),
         }
     }
 }

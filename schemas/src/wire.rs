@@ -13,8 +13,9 @@ use crate::frames::WireEvent;
 use crate::model::Message;
 
 /// The wire form of a stored event: for `message.posted`, `data` is the message object; for
-/// `message.edited`, the event's data with, for Markdown, the new body's `html`. Files are named
-/// by URLs from `urls`.
+/// `message.edited`, the event's data with, for Markdown, the new body's `html`; for
+/// `message.preview_added`, the preview as messages carry it, with `message_id`. Files are
+/// named by URLs from `urls`.
 pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
     let data = match (&event.body, event.room_id) {
         (EventBody::MessagePosted(posted), Some(room)) => serde_json::to_value(
@@ -25,6 +26,13 @@ pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
             let mut data = serde_json::to_value(edited).unwrap_or_default();
             if let (Some(html), Some(object)) = (edited_html(edited), data.as_object_mut()) {
                 object.insert("html".into(), html.into());
+            }
+            data
+        }
+        (EventBody::PreviewAdded(added), _) => {
+            let mut data = serde_json::to_value(added.preview.to_preview(urls)).unwrap_or_default();
+            if let Some(object) = data.as_object_mut() {
+                object.insert("message_id".into(), added.message_id.to_string().into());
             }
             data
         }
@@ -55,7 +63,8 @@ fn edited_html(edited: &crate::event::MessageEdited) -> Option<String> {
 
 /// The wire form of a room event whose message has been deleted since: it keeps its seq and
 /// its place, not its text. `message.posted` carries the message as history shows it now
-/// (`body: null, deleted: true`, no mentions); `message.edited` carries only `message_id`.
+/// (`body: null, deleted: true`, no mentions); `message.edited` and `message.preview_added`
+/// carry only `message_id`.
 /// Both are marked `redacted`, and a deleted message's files are not named. `None` for events
 /// that carry no message text.
 pub fn redacted_wire_event(room: Uuid, seq: u64, event: &Event) -> Option<WireEvent> {
@@ -79,6 +88,9 @@ pub fn redacted_wire_event(room: Uuid, seq: u64, event: &Event) -> Option<WireEv
         }
         EventBody::MessageEdited(edited) => {
             wire.data = serde_json::json!({ "message_id": edited.message_id });
+        }
+        EventBody::PreviewAdded(added) => {
+            wire.data = serde_json::json!({ "message_id": added.message_id });
         }
         _ => return None,
     }
@@ -117,6 +129,7 @@ pub fn shows_deleted_text(event: &Event, deleted: &HashSet<Uuid>) -> bool {
     match &event.body {
         EventBody::MessagePosted(p) => deleted.contains(&p.message_id),
         EventBody::MessageEdited(e) => deleted.contains(&e.message_id),
+        EventBody::PreviewAdded(p) => deleted.contains(&p.message_id),
         _ => false,
     }
 }

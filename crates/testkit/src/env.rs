@@ -4,9 +4,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use natter::{StreamArgs, UpConfig};
 use natter_common::config::Connections;
 use natter_common::{Namespace, Ready, Shutdown};
-use natter_fanout::FanoutConfig;
+
 use natter_gateway::GatewayConfig;
-use natter_projector::ProjectorConfig;
+use natter_previews::PreviewsConfig;
 use tokio::task::JoinHandle;
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
@@ -220,11 +220,25 @@ impl Natter {
     }
 
     /// Starts one role (or all) with a gateway config (its `http_addr` is ignored: port 0),
-    /// and waits until each has said it started.
-    pub async fn start_role(env: &TestEnv, role: Role, mut gateway: GatewayConfig) -> Self {
+    /// and waits until each has said it started. Link previews are off: tests post links to
+    /// hosts that do not exist (the previews tests turn them on, with [`Natter::start_config`]).
+    pub async fn start_role(env: &TestEnv, role: Role, gateway: GatewayConfig) -> Self {
+        let config = UpConfig {
+            gateway,
+            previews: PreviewsConfig {
+                link_previews: false,
+                ..PreviewsConfig::default()
+            },
+            ..UpConfig::default()
+        };
+        Self::start_config(env, role, config).await
+    }
+
+    /// Starts one role (or all) with `config`, as [`Natter::start_role`].
+    pub async fn start_config(env: &TestEnv, role: Role, mut config: UpConfig) -> Self {
         // Uploads go to the namespace's own directory, unless the test chose a place.
-        if gateway.files.store == natter_files::StoreConfig::default() {
-            gateway.files.store.upload_dir = env.upload_dir();
+        if config.gateway.files.store == natter_files::StoreConfig::default() {
+            config.gateway.files.store.upload_dir = env.upload_dir();
         }
         let shutdown = Shutdown::new();
         let ready = Ready::new();
@@ -240,12 +254,6 @@ impl Natter {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let listener = roles.contains(&natter::Role::Gateway).then_some(listener);
-        let config = UpConfig {
-            gateway,
-            fanout: FanoutConfig::default(),
-            projector: ProjectorConfig::default(),
-            stream: StreamArgs::default(),
-        };
         let (stop, told) = (shutdown.clone(), ready.clone());
         let count = roles.len();
         let mut task = tokio::spawn(async move {

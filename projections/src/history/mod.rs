@@ -8,6 +8,7 @@
 mod bulk;
 pub(crate) mod files;
 mod one;
+mod previews;
 pub mod queries;
 
 use bulk::{Segment, apply_bulk, segments};

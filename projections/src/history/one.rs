@@ -16,7 +16,9 @@ pub(super) async fn apply_one(
     seq: u64,
     event: &Event,
 ) -> Result<(), sqlx::Error> {
-    if super::files::apply_file_event(conn, seq, event).await? {
+    if super::files::apply_file_event(conn, seq, event).await?
+        || super::previews::apply_preview(conn, event).await?
+    {
         return Ok(());
     }
     let seq = seq_i64(seq);
@@ -133,7 +135,8 @@ pub(super) async fn apply_one(
                 .await?;
         }
         // Messages, edits, deletes, reactions and reads always come in bulk stretches
-        // (see `segments`); read positions live in the unread model.
+        // (see `segments`); read positions live in the unread model; files and previews
+        // were applied above.
         EventBody::MessagePosted(_)
         | EventBody::MessageEdited(_)
         | EventBody::MessageDeleted(_)
@@ -141,7 +144,8 @@ pub(super) async fn apply_one(
         | EventBody::ReactionRemoved(_)
         | EventBody::ReadUpdated(_)
         | EventBody::FileUploaded(_)
-        | EventBody::FileRemoved(_) => {}
+        | EventBody::FileRemoved(_)
+        | EventBody::PreviewAdded(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query(
                 "WITH mute AS (

@@ -13,7 +13,9 @@ use natter_bus::{Bus, StreamSettings};
 use natter_common::config::{Checks, Connections, InvalidConfig, redact_url};
 use natter_common::{Ready, Shutdown};
 use natter_fanout::FanoutConfig;
+use natter_gateway::files::Files;
 use natter_gateway::{AppState, Deps, GatewayConfig};
+use natter_previews::PreviewsConfig;
 use natter_projections::identity::{self, IdentityError, LogIdentity};
 use natter_projector::ProjectorConfig;
 use sqlx::PgPool;
@@ -157,6 +159,7 @@ pub struct UpConfig {
     pub gateway: GatewayConfig,
     pub fanout: FanoutConfig,
     pub projector: ProjectorConfig,
+    pub previews: PreviewsConfig,
     pub stream: StreamArgs,
 }
 
@@ -243,6 +246,8 @@ pub enum Role {
     Fanout,
     /// Builds the read models.
     Projector,
+    /// Previews the links of messages (with the gateways' file settings).
+    Previews,
 }
 
 impl UpConfig {
@@ -256,6 +261,10 @@ impl UpConfig {
                 Role::Gateway => self.gateway.check(&mut checks),
                 Role::Fanout => self.fanout.check(&mut checks),
                 Role::Projector => self.projector.check(&mut checks),
+                Role::Previews => {
+                    self.previews.check(&mut checks);
+                    self.gateway.files.check(&mut checks);
+                }
             }
         }
         checks.finish()
@@ -264,7 +273,7 @@ impl UpConfig {
 
 impl Role {
     /// What `natter up` runs.
-    pub const ALL: [Role; 3] = [Role::Gateway, Role::Fanout, Role::Projector];
+    pub const ALL: [Role; 4] = [Role::Gateway, Role::Fanout, Role::Projector, Role::Previews];
 }
 
 /// Runs `roles` in this process until `shutdown`, or until one of them fails: the first role
@@ -286,8 +295,13 @@ pub async fn serve(
         gateway,
         fanout: fanout_config,
         projector: projector_config,
+        previews: previews_config,
         stream,
     } = config;
+    // The previews' files are the gateways'.
+    let preview_files = roles
+        .contains(&Role::Previews)
+        .then(|| (gateway.files.clone(), gateway.jwt_secret().to_owned()));
     let mut tasks = tokio::task::JoinSet::new();
     // The gateway's state first: if it cannot start, nothing else has.
     if roles.contains(&Role::Gateway) {
@@ -327,6 +341,23 @@ pub async fn serve(
             });
         }
     }
+    if let Some((files, jwt_secret)) = preview_files {
+        let (conn, stream, shutdown, ready) = (
+            conn.clone(),
+            stream.clone(),
+            shutdown.clone(),
+            ready.clone(),
+        );
+        let files = Files::open(files, &jwt_secret)?;
+        let files = natter_previews::PreviewFiles {
+            limits: files.config.image_limits(),
+            store: files.store,
+            signer: files.signer,
+        };
+        tasks.spawn(async move {
+            previews(&conn, previews_config, files, &stream, shutdown, ready).await
+        });
+    }
     let mut result = Ok(());
     while let Some(ended) = tasks.join_next().await {
         shutdown.trigger();
@@ -350,6 +381,20 @@ async fn fanout(
 ) -> anyhow::Result<()> {
     let bus = open_log(conn, stream, "natter-fanout").await?;
     natter_fanout::run(bus, config, shutdown, ready).await?;
+    Ok(())
+}
+
+async fn previews(
+    conn: &Connections,
+    config: PreviewsConfig,
+    files: natter_previews::PreviewFiles,
+    stream: &StreamArgs,
+    shutdown: Shutdown,
+    ready: Ready,
+) -> anyhow::Result<()> {
+    let bus = open_log(conn, stream, "natter-previews").await?;
+    let pool = open_read_models(conn, &bus, 4).await?;
+    natter_previews::run(bus, pool, files, config, shutdown, ready).await?;
     Ok(())
 }
 

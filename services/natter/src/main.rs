@@ -13,6 +13,7 @@ use natter_common::config::Connections;
 use natter_common::{Ready, Shutdown, telemetry};
 use natter_fanout::FanoutConfig;
 use natter_gateway::GatewayConfig;
+use natter_previews::PreviewsConfig;
 use natter_projector::ProjectorConfig;
 
 #[derive(Parser)]
@@ -37,7 +38,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every role (gateway, fan-out, projector) in one process.
+    /// Run every role (gateway, fan-out, projector, link previews) in one process.
     Up(UpArgs),
     /// Run a gateway (REST + WebSocket).
     Gateway(GatewayArgs),
@@ -45,6 +46,8 @@ enum Command {
     Fanout(FanoutArgs),
     /// Run the projectors (Postgres read models).
     Projector(ProjectorArgs),
+    /// Run the link preview worker (it takes the gateways' settings, for their file store).
+    Previews(PreviewsArgs),
     /// Inspect, rebuild and verify the read models (see `natter projections --help`).
     Projections(natter::ops::ProjectionsArgs),
     /// Look into the log: follow, dump, count (see `natter events --help`).
@@ -74,12 +77,23 @@ struct AllRoles {
     fanout: FanoutConfig,
     #[command(flatten)]
     projector: ProjectorConfig,
+    #[command(flatten)]
+    previews: PreviewsConfig,
+}
+
+#[derive(Args)]
+struct PreviewsRole {
+    #[command(flatten)]
+    gateway: GatewayConfig,
+    #[command(flatten)]
+    previews: PreviewsConfig,
 }
 
 type UpArgs = RoleArgs<AllRoles>;
 type GatewayArgs = RoleArgs<GatewayConfig>;
 type FanoutArgs = RoleArgs<FanoutConfig>;
 type ProjectorArgs = RoleArgs<ProjectorConfig>;
+type PreviewsArgs = RoleArgs<PreviewsRole>;
 
 fn warn_dev_secret(config: &GatewayConfig) {
     if config.jwt_secret.is_none() {
@@ -112,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 gateway: args.role.gateway,
                 fanout: args.role.fanout,
                 projector: args.role.projector,
+                previews: args.role.previews,
                 stream: args.stream,
             };
             // Named before anything is bound or connected.
@@ -170,6 +185,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..UpConfig::default()
             };
             let roles = [Role::Projector];
+            natter::serve(&args.conn, &roles, config, None, shutdown, Ready::new()).await
+        }
+        Command::Previews(args) => {
+            let config = UpConfig {
+                gateway: args.role.gateway,
+                previews: args.role.previews,
+                stream: args.stream,
+                ..UpConfig::default()
+            };
+            let roles = [Role::Previews];
+            config.check(&args.conn, &roles)?;
             natter::serve(&args.conn, &roles, config, None, shutdown, Ready::new()).await
         }
         Command::Projections(args) => natter::ops::projections(args, shutdown).await,

@@ -181,7 +181,9 @@ pub(super) async fn edits(
     }
     sqlx::query(
         "UPDATE messages m SET body = v.body, edited_at = v.at, format = v.format, html = v.html,
-                mentions = COALESCE(string_to_array(NULLIF(v.mentions, ''), ',')::uuid[], '{}')
+                mentions = COALESCE(string_to_array(NULLIF(v.mentions, ''), ',')::uuid[], '{}'),
+                previews = (SELECT jsonb_agg(p) FROM jsonb_array_elements(m.previews) p
+                            WHERE strpos(v.body, p->>'url') > 0)
          FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
               AS v(id, body, at, mentions, format, html)
          WHERE m.id = v.id",
@@ -248,7 +250,8 @@ pub(super) async fn deletes(
         return Ok(());
     }
     let deleted: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
-        "UPDATE messages m SET deleted = true, body = NULL, html = NULL, mentions = '{}'
+        "UPDATE messages m SET deleted = true, body = NULL, html = NULL, previews = NULL,
+                mentions = '{}'
          FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::uuid[])) AS v(id, room)
          WHERE m.id = v.id AND m.room_id = v.room AND NOT m.deleted
          RETURNING m.id, m.thread_root_id",

@@ -67,20 +67,25 @@ pub async fn own_files(
     .await
 }
 
-/// The rooms whose messages that are not deleted carry `file` (at most `limit`).
+/// The rooms whose messages that are not deleted carry `file`, as an attachment or as a
+/// preview's image (at most `limit`).
 pub async fn rooms_showing(
     pool: &PgPool,
     file: Uuid,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let containing = serde_json::json!([{ "file_id": file }]);
+    let attached = serde_json::json!([{ "file_id": file }]);
+    let previewed = serde_json::json!([{ "image": { "file_id": file } }]);
     sqlx::query_scalar(
         "SELECT DISTINCT room_id FROM messages
-         WHERE attachments @> $1 AND attachments IS NOT NULL AND NOT deleted
+         WHERE ((attachments @> $1 AND attachments IS NOT NULL)
+                OR (previews @> $3 AND previews IS NOT NULL))
+           AND NOT deleted
          LIMIT $2",
     )
-    .bind(containing)
+    .bind(attached)
     .bind(limit)
+    .bind(previewed)
     .fetch_all(pool)
     .await
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use natter_schemas::files::{AttachmentRef, FileUrls};
 use natter_schemas::model::{Message, Pin, Reaction};
 use natter_schemas::rest::HistoryPage;
+use natter_schemas::previews::PreviewRef;
 use natter_schemas::text::Format;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
@@ -31,6 +32,7 @@ pub(crate) struct MessageRow {
     attachments: Option<Json<Vec<AttachmentRef>>>,
     format: Option<String>,
     html: Option<String>,
+    previews: Option<Json<Vec<PreviewRef>>>,
 }
 
 /// Who reads messages: their id (for `me` on reactions), and how their files' URLs are made.
@@ -67,6 +69,10 @@ impl MessageRow {
             mentions: r.mentions,
             format: Format::from_name(r.format.as_deref()),
             html: if r.deleted { None } else { r.html },
+            previews: match (r.previews, r.deleted) {
+                (Some(previews), false) => previews.0.iter().map(|p| p.to_preview(urls)).collect(),
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -76,7 +82,7 @@ impl MessageRow {
 pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body,
     m.created_at, m.edited_at, m.deleted, m.thread_root_id, m.reply_count, m.last_reply_at,
-    m.thread_participants, m.mentions, m.attachments, m.format, m.html,
+    m.thread_participants, m.mentions, m.attachments, m.format, m.html, m.previews,
     COALESCE((SELECT json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
                               ORDER BY x.first)
               FROM (SELECT r.emoji, count(*) AS n, bool_or(r.user_id = $1) AS me,

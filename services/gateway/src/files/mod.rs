@@ -111,6 +111,17 @@ impl FilesConfig {
     }
 }
 
+impl FilesConfig {
+    /// What decoding an image may take.
+    pub fn image_limits(&self) -> natter_files::ImageLimits {
+        natter_files::ImageLimits {
+            max_pixels: self.max_image_pixels,
+            // A decode holds about 4 bytes a pixel, and as much again for the turned copy.
+            max_alloc: self.max_image_pixels.saturating_mul(8) + (64 << 20),
+        }
+    }
+}
+
 /// The file store and the keys of its URLs.
 pub struct Files {
     pub config: FilesConfig,
@@ -158,12 +169,7 @@ impl Files {
             Ok(turn) => turn,
             Err(_) => unreachable!("the image semaphore is never closed"),
         };
-        // A decode holds about 4 bytes a pixel, and as much again for the turned copy.
-        let max_alloc = self.config.max_image_pixels.saturating_mul(8) + (64 << 20);
-        let limits = natter_files::ImageLimits {
-            max_pixels: self.config.max_image_pixels,
-            max_alloc,
-        };
+        let limits = self.config.image_limits();
         let work = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             natter_files::image::process(kind, bytes, limits)

@@ -82,6 +82,10 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
            AND NOT EXISTS (SELECT 1 FROM messages m
                            WHERE m.attachments @> jsonb_build_array(jsonb_build_object('file_id', f.id))
                              AND m.attachments IS NOT NULL AND NOT m.deleted)
+           AND NOT EXISTS (SELECT 1 FROM messages m
+                           WHERE m.previews @> jsonb_build_array(jsonb_build_object(
+                                     'image', jsonb_build_object('file_id', f.id)))
+                             AND m.previews IS NOT NULL AND NOT m.deleted)
          LIMIT $1",
     )
     .bind(BATCH)

@@ -311,6 +311,7 @@ impl Hub {
                     seen,
                     rules,
                     urls,
+                    deleted: Default::default(),
                 };
                 room::room_task(feed, sub)
             },

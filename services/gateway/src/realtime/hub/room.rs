@@ -27,6 +27,39 @@ pub(super) struct Feed {
     pub seen: Arc<AtomicU64>,
     pub rules: Arc<Rules>,
     pub urls: super::FileUrlsRef,
+    /// The room's messages deleted lately, as this feed saw them.
+    pub deleted: std::sync::Mutex<RecentlyDeleted>,
+}
+
+/// The last few thousand messages a feed saw deleted: a preview the worker appended just
+/// after a message's delete (it checks first, but the delete may land in between) is not
+/// delivered.
+#[derive(Default)]
+pub(super) struct RecentlyDeleted {
+    order: std::collections::VecDeque<Uuid>,
+    set: std::collections::HashSet<Uuid>,
+}
+
+impl RecentlyDeleted {
+    const KEPT: usize = 4096;
+
+    fn saw(&mut self, event: &Event) -> bool {
+        match &event.body {
+            EventBody::MessageDeleted(d) => {
+                if self.set.insert(d.message_id) {
+                    self.order.push_back(d.message_id);
+                    if self.order.len() > Self::KEPT
+                        && let Some(old) = self.order.pop_front()
+                    {
+                        self.set.remove(&old);
+                    }
+                }
+                true
+            }
+            EventBody::PreviewAdded(p) => !self.set.contains(&p.message_id),
+            _ => true,
+        }
+    }
 }
 
 /// Delivers the room's events and typing signals until the entry is dropped.
@@ -113,10 +146,18 @@ fn interrupted(feed: &Feed) {
     }
 }
 
-/// Whether the event at `seq` (already fed to the rules) may be delivered: not a void post.
+/// Whether the event at `seq` (already fed to the rules) may be delivered: not a void post,
+/// nor a preview of a message deleted lately.
 /// For a post whose check saw the log before this feed's losses begin, those before are read
 /// back from the log; when that cannot be done the sockets are closed instead.
 async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
+    let shown = match feed.deleted.lock() {
+        Ok(mut deleted) => deleted.saw(event),
+        Err(_) => true,
+    };
+    if !shown {
+        return false;
+    }
     let Some((post, sender)) = crate::void::post(event) else {
         return true;
     };
