@@ -23,6 +23,7 @@ mod messages;
 mod moderation;
 mod ops;
 mod presence;
+mod previews;
 mod privacy;
 mod projector;
 mod reading;

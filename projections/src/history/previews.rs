@@ -11,7 +11,10 @@ use natter_schemas::event::EventBody;
 use sqlx::PgConnection;
 
 /// Applies `message.preview_added`; false for any other event.
-pub(crate) async fn apply_preview(conn: &mut PgConnection, event: &Event) -> Result<bool, sqlx::Error> {
+pub(crate) async fn apply_preview(
+    conn: &mut PgConnection,
+    event: &Event,
+) -> Result<bool, sqlx::Error> {
     let EventBody::PreviewAdded(added) = &event.body else {
         return Ok(false);
     };

@@ -70,12 +70,22 @@ impl PreviewsConfig {
         checks.require(
             (1024..=16 << 20).contains(&self.preview_max_page_bytes),
             "NATTER_PREVIEW_MAX_PAGE_BYTES",
-            || format!("{} bytes: use 1024 to 16777216", self.preview_max_page_bytes),
+            || {
+                format!(
+                    "{} bytes: use 1024 to 16777216",
+                    self.preview_max_page_bytes
+                )
+            },
         );
         checks.require(
             (1024..=64 << 20).contains(&self.preview_max_image_bytes),
             "NATTER_PREVIEW_MAX_IMAGE_BYTES",
-            || format!("{} bytes: use 1024 to 67108864", self.preview_max_image_bytes),
+            || {
+                format!(
+                    "{} bytes: use 1024 to 67108864",
+                    self.preview_max_image_bytes
+                )
+            },
         );
         checks.require(
             (1..=10).contains(&self.preview_links),
@@ -87,11 +97,19 @@ impl PreviewsConfig {
             "NATTER_PREVIEW_CONCURRENCY",
             || format!("{}: use 1 to 64", self.preview_concurrency),
         );
-        for host in self.preview_allow_hosts.iter().chain(&self.preview_deny_hosts) {
+        for host in self
+            .preview_allow_hosts
+            .iter()
+            .chain(&self.preview_deny_hosts)
+        {
             checks.require(
                 !host.is_empty() && !host.contains(['/', ':', ' ']),
                 "NATTER_PREVIEW_ALLOW_HOSTS",
-                || format!("`{host}` is not a host name: write example.com (no scheme, port or path)"),
+                || {
+                    format!(
+                        "`{host}` is not a host name: write example.com (no scheme, port or path)"
+                    )
+                },
             );
         }
     }
@@ -132,7 +150,9 @@ pub async fn run(
         return Ok(());
     }
     if config.preview_private_addresses {
-        tracing::warn!("link previews may fetch from private addresses (NATTER_PREVIEW_PRIVATE_ADDRESSES): for tests only");
+        tracing::warn!(
+            "link previews may fetch from private addresses (NATTER_PREVIEW_PRIVATE_ADDRESSES): for tests only"
+        );
     }
     let fetcher = fetch::Fetcher::new(config.policy(), config.limits())
         .map_err(|e| BusError::other(format!("link previews' HTTP client: {e}")))?;

@@ -82,7 +82,11 @@ fn first<const N: usize>(options: [Option<String>; N]) -> Option<String> {
 /// Trimmed, whitespace collapsed, control characters out; `None` when nothing is left.
 fn clean(text: &str) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let joined: String = words.join(" ").chars().filter(|c| !c.is_control()).collect();
+    let joined: String = words
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
     (!joined.is_empty()).then_some(joined)
 }
 
@@ -137,7 +141,10 @@ mod tests {
     #[test]
     fn long_texts_are_cut() {
         let long = "word ".repeat(300);
-        let page = read(&format!(r#"<meta property="og:title" content="{long}">"#), &base());
+        let page = read(
+            &format!(r#"<meta property="og:title" content="{long}">"#),
+            &base(),
+        );
         let title = page.title.expect("title");
         assert!(title.chars().count() <= MAX_TITLE_CHARS + 1);
         assert!(title.ends_with('…'));

@@ -51,8 +51,12 @@ impl Policy {
         }
         match url.host() {
             None => Err(Refused::Host(String::new())),
-            Some(url::Host::Ipv4(ip)) => self.check_name(&ip.to_string()).and_then(|()| self.check_ip(ip.into())),
-            Some(url::Host::Ipv6(ip)) => self.check_name(&ip.to_string()).and_then(|()| self.check_ip(ip.into())),
+            Some(url::Host::Ipv4(ip)) => self
+                .check_name(&ip.to_string())
+                .and_then(|()| self.check_ip(ip.into())),
+            Some(url::Host::Ipv6(ip)) => self
+                .check_name(&ip.to_string())
+                .and_then(|()| self.check_ip(ip.into())),
             Some(url::Host::Domain(name)) => self.check_name(name),
         }
     }
@@ -61,7 +65,8 @@ impl Policy {
     pub fn check_name(&self, host: &str) -> Result<(), Refused> {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let listed = |list: &[String]| list.iter().any(|entry| matches_host(&host, entry));
-        if listed(&self.deny_hosts) || (!self.allow_hosts.is_empty() && !listed(&self.allow_hosts)) {
+        if listed(&self.deny_hosts) || (!self.allow_hosts.is_empty() && !listed(&self.allow_hosts))
+        {
             return Err(Refused::Host(host));
         }
         Ok(())
@@ -99,21 +104,21 @@ pub fn is_public(ip: IpAddr) -> bool {
 
 fn public_v4(ip: Ipv4Addr) -> bool {
     const BLOCKED: &[&str] = &[
-        "0.0.0.0/8",          // this network
-        "10.0.0.0/8",         // private
-        "100.64.0.0/10",      // carrier-grade NAT
-        "127.0.0.0/8",        // loopback
-        "169.254.0.0/16",     // link-local, cloud metadata
-        "172.16.0.0/12",      // private
-        "192.0.0.0/24",       // protocol assignments
-        "192.0.2.0/24",       // documentation
-        "192.88.99.0/24",     // 6to4 relays
-        "192.168.0.0/16",     // private
-        "198.18.0.0/15",      // benchmarking
-        "198.51.100.0/24",    // documentation
-        "203.0.113.0/24",     // documentation
-        "224.0.0.0/4",        // multicast
-        "240.0.0.0/4",        // reserved, broadcast
+        "0.0.0.0/8",       // this network
+        "10.0.0.0/8",      // private
+        "100.64.0.0/10",   // carrier-grade NAT
+        "127.0.0.0/8",     // loopback
+        "169.254.0.0/16",  // link-local, cloud metadata
+        "172.16.0.0/12",   // private
+        "192.0.0.0/24",    // protocol assignments
+        "192.0.2.0/24",    // documentation
+        "192.88.99.0/24",  // 6to4 relays
+        "192.168.0.0/16",  // private
+        "198.18.0.0/15",   // benchmarking
+        "198.51.100.0/24", // documentation
+        "203.0.113.0/24",  // documentation
+        "224.0.0.0/4",     // multicast
+        "240.0.0.0/4",     // reserved, broadcast
     ];
     !BLOCKED.iter().any(|net| {
         net.parse::<Ipv4Net>()
@@ -188,7 +193,12 @@ mod tests {
             let ip: IpAddr = private.parse().expect("ip");
             assert!(!is_public(ip), "{private} passed");
         }
-        for public in ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+        for public in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             let ip: IpAddr = public.parse().expect("ip");
             assert!(is_public(ip), "{public} refused");
         }
@@ -197,8 +207,14 @@ mod tests {
     #[test]
     fn urls_are_checked_before_resolving() {
         let policy = Policy::default();
-        assert_eq!(policy.check_url(&url("ftp://example.com/")), Err(Refused::Scheme));
-        assert_eq!(policy.check_url(&url("file:///etc/passwd")), Err(Refused::Scheme));
+        assert_eq!(
+            policy.check_url(&url("ftp://example.com/")),
+            Err(Refused::Scheme)
+        );
+        assert_eq!(
+            policy.check_url(&url("file:///etc/passwd")),
+            Err(Refused::Scheme)
+        );
         assert_eq!(
             policy.check_url(&url("https://user:pw@example.com/")),
             Err(Refused::Credentials)

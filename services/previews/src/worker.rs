@@ -131,7 +131,9 @@ impl Worker {
             }
             match (seq_of(message), Event::from_bytes(&message.payload)) {
                 (Ok(seq), Ok(event)) => events.push((seq, event)),
-                (_, Err(e)) => tracing::warn!(error = %e, "link previews: undecodable event skipped"),
+                (_, Err(e)) => {
+                    tracing::warn!(error = %e, "link previews: undecodable event skipped")
+                }
                 (Err(e), _) => tracing::warn!(error = %e, "link previews: no seq; skipped"),
             }
         }
@@ -281,7 +283,11 @@ impl Worker {
 fn uploaded(file_id: Uuid, image: &natter_files::Thumbnail, signer: &Signer) -> FileUploaded {
     let mut hasher = signer.content_hasher();
     hasher.update(&image.bytes);
-    let extension = if image.content_type == "image/jpeg" { "jpg" } else { "png" };
+    let extension = if image.content_type == "image/jpeg" {
+        "jpg"
+    } else {
+        "png"
+    };
     FileUploaded {
         file_id,
         name: format!("link-preview.{extension}"),

@@ -8,6 +8,7 @@ use natter_schemas::event::{
     ReactionChanged, ReadUpdated, RoomCreated, RoomMember, UserRegistered,
 };
 use natter_schemas::model::{Role, RoomKind, Visibility};
+use natter_schemas::previews::{PreviewAdded, PreviewRef};
 use natter_schemas::text::Format;
 use uuid::Uuid;
 
@@ -124,6 +125,27 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     event.clone(),
                 ));
                 events.push(event);
+                // Markdown posts get a preview of their link (twice for some: a redelivery).
+                if format == Format::Markdown {
+                    let preview = Event::new(
+                        actor,
+                        Some(room),
+                        EventBody::PreviewAdded(PreviewAdded {
+                            message_id: natter_schemas::ids::message_id(actor, &format!("c{k}")),
+                            preview: PreviewRef {
+                                url: format!("https://example.com/{k}"),
+                                title: Some(format!("page {k}")),
+                                description: None,
+                                site_name: None,
+                                image: None,
+                            },
+                        }),
+                    );
+                    if k % 2 == 0 {
+                        events.push(preview.clone());
+                    }
+                    events.push(preview);
+                }
                 continue;
             }
             // A send appended again (a retry after the log's dedupe window).

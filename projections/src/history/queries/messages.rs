@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use natter_schemas::files::{AttachmentRef, FileUrls};
 use natter_schemas::model::{Message, Pin, Reaction};
-use natter_schemas::rest::HistoryPage;
 use natter_schemas::previews::PreviewRef;
+use natter_schemas::rest::HistoryPage;
 use natter_schemas::text::Format;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
