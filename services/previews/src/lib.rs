@@ -97,20 +97,15 @@ impl PreviewsConfig {
             "NATTER_PREVIEW_CONCURRENCY",
             || format!("{}: use 1 to 64", self.preview_concurrency),
         );
-        for host in self
-            .preview_allow_hosts
-            .iter()
-            .chain(&self.preview_deny_hosts)
-        {
-            checks.require(
-                !host.is_empty() && !host.contains(['/', ':', ' ']),
-                "NATTER_PREVIEW_ALLOW_HOSTS",
-                || {
-                    format!(
-                        "`{host}` is not a host name: write example.com (no scheme, port or path)"
-                    )
-                },
-            );
+        for (env, hosts) in [
+            ("NATTER_PREVIEW_ALLOW_HOSTS", &self.preview_allow_hosts),
+            ("NATTER_PREVIEW_DENY_HOSTS", &self.preview_deny_hosts),
+        ] {
+            for host in hosts {
+                checks.require(!host.is_empty() && !host.contains(['/', ':', ' ']), env, || {
+                    format!("`{host}` is not a host name: write example.com (no scheme, port or path)")
+                });
+            }
         }
     }
 
@@ -166,4 +161,34 @@ pub async fn run(
     }
     .run(100, shutdown, ready)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_on_and_safe_and_bad_settings_are_named() {
+        let config = PreviewsConfig::default();
+        assert!(config.link_previews && !config.preview_private_addresses);
+        let mut checks = Checks::default();
+        config.check(&mut checks);
+        assert!(checks.finish().is_ok());
+        let bad = PreviewsConfig {
+            preview_timeout_ms: 0,
+            preview_links: 0,
+            preview_deny_hosts: vec!["https://example.com/".into()],
+            ..PreviewsConfig::default()
+        };
+        let mut checks = Checks::default();
+        bad.check(&mut checks);
+        let named = checks.finish().expect_err("invalid").to_string();
+        for env in [
+            "NATTER_PREVIEW_TIMEOUT_MS",
+            "NATTER_PREVIEW_LINKS",
+            "NATTER_PREVIEW_DENY_HOSTS",
+        ] {
+            assert!(named.contains(env), "{named}");
+        }
+    }
 }
