@@ -88,6 +88,8 @@ pub enum EventBody {
     FileRemoved(FileRemoved),
     #[serde(rename = "message.preview_added")]
     PreviewAdded(crate::previews::PreviewAdded),
+    #[serde(rename = "call.ended")]
+    CallEnded(crate::calls::CallEnded),
 }
 
 impl EventBody {
@@ -119,6 +121,7 @@ impl EventBody {
             Self::FileUploaded(_) => "file.uploaded",
             Self::FileRemoved(_) => "file.removed",
             Self::PreviewAdded(_) => "message.preview_added",
+            Self::CallEnded(_) => "call.ended",
         }
     }
 

@@ -97,6 +97,19 @@ pub enum ClientFrame {
         room_id: Uuid,
         state: TypingState,
     },
+    /// Call signalling, relayed at once to the room's other members (or, for `offer`,
+    /// `answer` and `candidate`, to the member `to`) and never stored. The caller must be a
+    /// member; `data` (a session description, an ICE candidate, what the call carries) is
+    /// passed on as it is. Reply: `{}`.
+    Call {
+        room_id: Uuid,
+        call_id: Uuid,
+        action: crate::calls::CallAction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
+    },
     Ping,
 }
 
@@ -114,6 +127,7 @@ impl ClientFrame {
         "presence",
         "presence_subscribe",
         "auth",
+        "call",
         "ping",
     ];
 }
@@ -156,6 +170,16 @@ pub enum ServerFrame {
         room_id: Uuid,
         user_id: Uuid,
         state: TypingState,
+    },
+    /// Call signalling from another member of a room (on every socket of the user, whatever
+    /// it subscribed to).
+    Call {
+        room_id: Uuid,
+        call_id: Uuid,
+        from: Uuid,
+        action: crate::calls::CallAction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
     },
     /// A followed user's presence changed.
     Presence {

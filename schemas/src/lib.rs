@@ -11,10 +11,12 @@
 //! - [`files`]: file events, and attachments as messages carry them.
 //! - [`text`]: how a body is written (plain or Markdown) and what readers derive from it.
 //! - [`previews`]: link previews, as the log keeps them and clients see them.
+//! - [`calls`]: call signalling frames' actions, call summaries, ICE servers.
 //! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
 //! - [`export`]: JSON Schema files for `schemas/json/`.
 
+pub mod calls;
 pub mod error;
 pub mod event;
 pub mod export;

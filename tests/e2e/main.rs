@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod bench;
+mod calls;
 mod cluster;
 mod config;
 mod connections;

@@ -23,6 +23,9 @@ pub const SEQ_HEADER: &str = "Natter-Seq";
 /// The header on fan-out deliveries that carries the seq of the room's previous event (when
 /// the fan-out knows it), so that a gateway notices a delivery it never got.
 pub const PREV_SEQ_HEADER: &str = "Natter-Prev-Seq";
+/// The header on a message to a user's delivery subject that is no event but a server frame,
+/// ready to pass on to the user's sockets as it is (call signalling).
+pub const FRAME_HEADER: &str = "Natter-Frame";
 
 /// Headers a fan-out delivery carries.
 pub struct DeliveryHeaders;
@@ -36,6 +39,14 @@ impl DeliveryHeaders {
     /// The seq of the room's previous event, when the fan-out knew it.
     pub fn prev_seq(message: &async_nats::Message) -> Option<u64> {
         Self::number(message, PREV_SEQ_HEADER)
+    }
+
+    /// Whether the delivery is a ready server frame (see [`FRAME_HEADER`]).
+    pub fn is_frame(message: &async_nats::Message) -> bool {
+        message
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.get(FRAME_HEADER).is_some())
     }
 
     fn number(message: &async_nats::Message, header: &str) -> Option<u64> {

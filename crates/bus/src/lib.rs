@@ -19,7 +19,7 @@ pub mod subjects;
 
 pub use append::{Appended, PendingAppend};
 pub use batches::{Batches, Next, ack_through, seq_of};
-pub use bus::{Bus, DeliveryHeaders, PREV_SEQ_HEADER, SEQ_HEADER, StreamSettings};
+pub use bus::{Bus, DeliveryHeaders, FRAME_HEADER, PREV_SEQ_HEADER, SEQ_HEADER, StreamSettings};
 pub use connection::{ConnectionEvent, reconnected};
 pub use error::{BusError, BusErrorKind};
 pub use replay::{Replay, RoomReplay};

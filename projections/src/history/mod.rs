@@ -6,6 +6,7 @@
 //! [`one`]; [`queries`] reads them for the gateway.
 
 mod bulk;
+mod calls;
 pub(crate) mod files;
 mod one;
 mod previews;
@@ -46,6 +47,7 @@ impl Projection for History {
         &[
             "users",
             "files",
+            "calls",
             "rooms",
             "members",
             "messages",

@@ -1,5 +1,5 @@
 //! Everything but the bulk, one event at a time in log order: users, rooms, members, roles,
-//! pins, moderation.
+//! pins, moderation (and files, previews and calls, through their own modules).
 
 use natter_schemas::Event;
 
@@ -18,6 +18,7 @@ pub(super) async fn apply_one(
 ) -> Result<(), sqlx::Error> {
     if super::files::apply_file_event(conn, seq, event).await?
         || super::previews::apply_preview(conn, event).await?
+        || super::calls::apply_call_event(conn, seq, event).await?
     {
         return Ok(());
     }
@@ -145,7 +146,8 @@ pub(super) async fn apply_one(
         | EventBody::ReadUpdated(_)
         | EventBody::FileUploaded(_)
         | EventBody::FileRemoved(_)
-        | EventBody::PreviewAdded(_) => {}
+        | EventBody::PreviewAdded(_)
+        | EventBody::CallEnded(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query(
                 "WITH mute AS (

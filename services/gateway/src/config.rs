@@ -74,6 +74,8 @@ pub struct GatewayConfig {
     pub moderation: crate::moderation::ModerationConfig,
     #[command(flatten)]
     pub files: crate::files::FilesConfig,
+    #[command(flatten)]
+    pub calls: crate::realtime::calls::CallsConfig,
 }
 
 impl Default for GatewayConfig {
@@ -207,6 +209,7 @@ impl GatewayConfig {
             "s",
         );
         self.files.check(checks);
+        self.calls.check(checks);
         for origin in &self.allowed_origins {
             checks.require(is_origin(origin), "NATTER_ALLOWED_ORIGINS", || {
                 format!(

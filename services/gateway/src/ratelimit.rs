@@ -37,6 +37,8 @@ pub enum Action {
     Replay,
     /// Files uploaded, per user.
     Upload,
+    /// Call signalling frames, per user.
+    Call,
 }
 
 impl Action {
@@ -50,6 +52,7 @@ impl Action {
             Self::AuthUser => "auth_user",
             Self::Replay => "replay",
             Self::Upload => "upload",
+            Self::Call => "call",
         }
     }
 
@@ -63,6 +66,7 @@ impl Action {
             Self::AuthUser => "sign-in attempts for this user",
             Self::Replay => "replayed events",
             Self::Upload => "uploads",
+            Self::Call => "call signals",
         }
     }
 }
@@ -163,6 +167,9 @@ pub struct RateLimits {
     /// Files uploaded per user.
     #[arg(long, env = "NATTER_RATE_UPLOADS", default_value = "30/1m")]
     pub rate_uploads: Limit,
+    /// Call signalling frames per user (a call's set-up sends a few dozen ICE candidates).
+    #[arg(long, env = "NATTER_RATE_CALLS", default_value = "120/10s")]
+    pub rate_calls: Limit,
 }
 
 impl Default for RateLimits {
@@ -184,6 +191,7 @@ impl RateLimits {
             rate_auth_user: Limit(None),
             rate_replay: Limit(None),
             rate_uploads: Limit(None),
+            rate_calls: Limit(None),
         }
     }
 
@@ -197,6 +205,7 @@ impl RateLimits {
             Action::AuthUser => self.rate_auth_user.0,
             Action::Replay => self.rate_replay.0,
             Action::Upload => self.rate_uploads.0,
+            Action::Call => self.rate_calls.0,
         }
     }
 }

@@ -50,6 +50,7 @@ struct Inner {
     log_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
     presence: Presence,
     typing: Typing,
+    calls: crate::realtime::calls::CallStore,
     limiter: Limiter,
     blocklist: Blocklist,
     history: ProjectionWatch,
@@ -112,6 +113,10 @@ impl AppState {
             config.read_wait(),
         );
         let typing = Typing::new(deps.bus.clone());
+        let calls = crate::realtime::calls::CallStore::new(
+            deps.redis.clone(),
+            deps.bus.subjects().redis_prefix(),
+        );
         let presence = Presence::new(&config.presence, deps.redis.clone(), deps.bus.clone());
         let limiter = Limiter::new(
             config.rate.clone(),
@@ -131,6 +136,7 @@ impl AppState {
             log_samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
             presence,
             typing,
+            calls,
             limiter,
             blocklist,
             history,
@@ -285,6 +291,9 @@ impl AppState {
     }
     pub fn presence(&self) -> &Presence {
         &self.0.presence
+    }
+    pub fn calls(&self) -> &crate::realtime::calls::CallStore {
+        &self.0.calls
     }
     pub fn typing(&self) -> &Typing {
         &self.0.typing

@@ -3,6 +3,7 @@
 
 use natter_bench::generate::Rng;
 use natter_schemas::Event;
+use natter_schemas::calls::CallEnded;
 use natter_schemas::event::{
     EventBody, MemberChanged, MemberRemoved, MessageEdited, MessagePosted, MessageRef,
     ReactionChanged, ReadUpdated, RoomCreated, RoomMember, UserRegistered,
@@ -145,6 +146,26 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         events.push(preview.clone());
                     }
                     events.push(preview);
+                }
+                // Now and then a call ends in the room (its summary twice, once: two hang-ups).
+                if k % 7 == 0 {
+                    let ended = Event::new(
+                        actor,
+                        Some(room),
+                        EventBody::CallEnded(CallEnded {
+                            call_id: Uuid::now_v7(),
+                            caller: actor,
+                            participants: vec![members[r][0]],
+                            started_at: chrono::Utc::now(),
+                            duration_secs: k as u64,
+                            answered: k % 2 == 0,
+                        }),
+                    );
+                    events.push(ended.clone());
+                    events.push(Event {
+                        id: Uuid::now_v7(),
+                        ..ended
+                    });
                 }
                 continue;
             }

@@ -1,9 +1,11 @@
 //! Reads of the history model, for the gateway. Every query is one indexed lookup or range.
 //!
 //! Layout: [`users`], [`access`] (authorising actions in a room), [`rooms`] (with members and
-//! bans), [`messages`] (history, threads, pins), [`edits`] (edit history), [`files`] (uploads, who shows them).
+//! bans), [`messages`] (history, threads, pins), [`edits`] (edit history), [`files`] (uploads, who shows them), [`calls`]
+//! (call summaries).
 
 mod access;
+mod calls;
 mod edits;
 mod files;
 mod messages;
@@ -11,6 +13,7 @@ mod rooms;
 mod users;
 
 pub use access::*;
+pub use calls::*;
 pub use edits::*;
 pub use files::*;
 pub use messages::*;

@@ -6,6 +6,7 @@
 //! - [`presence`]: who is online, in Redis, followed over core NATS.
 //! - [`readwait`]: waiting (bounded) for the read models to reach a seq.
 
+pub mod calls;
 pub mod hub;
 pub mod presence;
 pub mod readwait;

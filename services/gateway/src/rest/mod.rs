@@ -1,6 +1,7 @@
 //! REST: one module per resource, each adding its routes (with their docs) to the [`Api`].
 
 pub mod auth;
+pub mod calls;
 pub mod extract;
 pub mod me;
 pub mod members;
@@ -35,6 +36,7 @@ fn api_with(max_upload_bytes: u64) -> Api {
         .merge(members::routes())
         .merge(messages::routes())
         .merge(pins::routes())
+        .merge(calls::routes())
         .merge(presence::routes())
         .merge(reading::routes())
         .merge(search::routes())

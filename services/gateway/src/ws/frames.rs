@@ -131,6 +131,24 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             Ok(_) => Err(ApiError::forbidden("the token is for another user")),
             Err(e) => Err(e),
         },
+        ClientFrame::Call {
+            room_id,
+            call_id,
+            action,
+            to,
+            data,
+        } => {
+            let signal = crate::realtime::calls::Signal {
+                room: room_id,
+                call: call_id,
+                action,
+                to,
+                data,
+            };
+            crate::realtime::calls::signal(&ctx.state, ctx.info.user, signal)
+                .await
+                .map(|()| Some(Value::Object(Default::default())))
+        }
         ClientFrame::Typing { room_id, state } => 'typing: {
             if let Err(e) = ctx
                 .state

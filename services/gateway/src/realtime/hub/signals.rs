@@ -1,4 +1,5 @@
-//! Per-user deliveries: notices (user-addressed events) and followed users' presence.
+//! Per-user deliveries: notices (user-addressed events), call signalling and followed users'
+//! presence.
 
 use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
@@ -63,6 +64,16 @@ pub(super) async fn user_task(
 ) {
     let mut last_seq = 0u64;
     while let Some(message) = subscriber.next().await {
+        // Call signalling: checked by the sender's gateway, passed on as it is.
+        if DeliveryHeaders::is_frame(&message) {
+            if let Ok(text) = std::str::from_utf8(&message.payload) {
+                let frame = Utf8Bytes::from(text);
+                for sub in read(&sessions).values() {
+                    sub.handle.push(Outbound::Frame(frame.clone()));
+                }
+            }
+            continue;
+        }
         let Some(seq) = DeliveryHeaders::seq(&message) else {
             continue;
         };

@@ -1,0 +1,236 @@
+//! Calls: WebRTC signalling between members of a room, relayed over core NATS and never
+//! stored; the call's record in Redis ([`store`]) while it lasts, and its summary
+//! (`call.ended`) in the room's log once someone hangs up; the ICE servers clients are given
+//! ([`ice`]).
+//!
+//! A `call` frame is checked (the sender is a member who may post: not muted, the room not
+//! archived; at most [`MAX_CALL_MEMBERS`] members; `offer`, `answer` and `candidate` only
+//! between people in the call), rate-limited, and published to each recipient's
+//! `deliver.user.<id>` subject as a ready `call` frame, which every gateway holding their
+//! sockets passes on as it is.
+//!
+//! Crash and retry: signalling is best effort, like the network it sets up (clients retry an
+//! unanswered invite and hang up a call that went quiet). The first hang-up takes the call's
+//! record from Redis atomically, so one summary is appended (a retried append has the same
+//! `Nats-Msg-Id`, and history keeps one summary per call).
+
+pub mod ice;
+mod store;
+
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use natter_projections::history::queries;
+use natter_schemas::Event;
+use natter_schemas::calls::{CallAction, CallEnded};
+use natter_schemas::event::EventBody;
+use natter_schemas::frames::ServerFrame;
+use uuid::Uuid;
+
+pub use ice::CallsConfig;
+use store::Touched;
+pub use store::{CallStore, StoreError};
+
+use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::Action;
+use crate::state::AppState;
+
+/// Most members a room may have for calls in it: an invite rings every one of them.
+pub const MAX_CALL_MEMBERS: usize = 100;
+
+/// A `call` frame from `from`.
+pub struct Signal {
+    pub room: Uuid,
+    pub call: Uuid,
+    pub action: CallAction,
+    pub to: Option<Uuid>,
+    pub data: Option<serde_json::Value>,
+}
+
+/// Checks and relays a `call` frame from `from`.
+pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<()> {
+    state
+        .limiter()
+        .check(Action::Call, &from.to_string())
+        .await?;
+    crate::commands::typing_room(state, signal.room, from).await?;
+    let members: Vec<Uuid> = queries::members(state.pool(), signal.room)
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    if members.len() > MAX_CALL_MEMBERS {
+        return Err(ApiError::forbidden(format!(
+            "calls are for rooms of at most {MAX_CALL_MEMBERS} members"
+        )));
+    }
+    let calls = state.calls();
+    let store_error = |e: StoreError| {
+        tracing::warn!(error = %e, "call store unavailable");
+        ApiError::unavailable("calls are unavailable right now; try again")
+    };
+    let recipients: Vec<Uuid> = match signal.action {
+        CallAction::Invite => {
+            match calls
+                .invite(signal.call, signal.room, from)
+                .await
+                .map_err(store_error)?
+            {
+                Touched::OtherRoom => return Err(other_room()),
+                _ => others(&members, from),
+            }
+        }
+        CallAction::Accept => {
+            match calls
+                .accept(signal.call, signal.room, from)
+                .await
+                .map_err(store_error)?
+            {
+                Touched::Missing => return Err(no_call()),
+                Touched::OtherRoom => return Err(other_room()),
+                _ => others(&members, from),
+            }
+        }
+        CallAction::Decline => {
+            in_room(
+                calls.get(signal.call).await.map_err(store_error)?,
+                signal.room,
+            )?;
+            others(&members, from)
+        }
+        CallAction::Offer | CallAction::Answer | CallAction::Candidate => {
+            let call = in_room(
+                calls.get(signal.call).await.map_err(store_error)?,
+                signal.room,
+            )?;
+            let to = signal
+                .to
+                .ok_or_else(|| ApiError::invalid("to", "say whom this is for: `to`"))?;
+            if !call.includes(from) {
+                return Err(ApiError::forbidden(
+                    "you are not in this call: accept it first",
+                ));
+            }
+            if to == from || !members.contains(&to) || !call.includes(to) {
+                return Err(ApiError::invalid("to", "not someone else in this call"));
+            }
+            vec![to]
+        }
+        CallAction::Hangup => {
+            // A call already ended (the other side hung up first) ends again quietly.
+            let Some(call) = calls.get(signal.call).await.map_err(store_error)? else {
+                return Ok(());
+            };
+            let call = in_room(Some(call), signal.room)?;
+            if !call.includes(from) {
+                return Err(ApiError::forbidden("you are not in this call"));
+            }
+            let recipients = others(&members, from);
+            relay(state, from, &signal, &recipients).await?;
+            if let Some((call, ended_at)) = calls.end(signal.call).await.map_err(store_error)? {
+                summarise(state, from, signal.call, &call, ended_at).await?;
+            }
+            return Ok(());
+        }
+    };
+    relay(state, from, &signal, &recipients).await
+}
+
+fn others(members: &[Uuid], from: Uuid) -> Vec<Uuid> {
+    members.iter().copied().filter(|m| *m != from).collect()
+}
+
+fn in_room(call: Option<store::Call>, room: Uuid) -> ApiResult<store::Call> {
+    match call {
+        Some(call) if call.room == room => Ok(call),
+        Some(_) => Err(other_room()),
+        None => Err(no_call()),
+    }
+}
+
+fn no_call() -> ApiError {
+    ApiError::not_found("call")
+}
+
+fn other_room() -> ApiError {
+    ApiError::invalid("call_id", "this call is in another room")
+}
+
+/// Publishes the frame to each recipient's user subject (their gateways pass it on).
+async fn relay(
+    state: &AppState,
+    from: Uuid,
+    signal: &Signal,
+    recipients: &[Uuid],
+) -> ApiResult<()> {
+    let frame = ServerFrame::Call {
+        room_id: signal.room,
+        call_id: signal.call,
+        from,
+        action: signal.action,
+        data: signal.data.clone(),
+    };
+    let payload = Bytes::from(serde_json::to_vec(&frame).unwrap_or_default());
+    let bus = state.bus();
+    for user in recipients {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(natter_bus::FRAME_HEADER, "call");
+        bus.notify(
+            bus.subjects().deliver_user(*user),
+            Some(headers),
+            payload.clone(),
+        )
+        .await?;
+    }
+    metrics::counter!("natter_call_signals_total", "action" => action_name(signal.action))
+        .increment(1);
+    Ok(())
+}
+
+/// Appends the call's `call.ended` to the room's log.
+async fn summarise(
+    state: &AppState,
+    from: Uuid,
+    call_id: Uuid,
+    call: &store::Call,
+    ended_at: i64,
+) -> ApiResult<()> {
+    let started_at = Utc
+        .timestamp_millis_opt(call.invited_at)
+        .single()
+        .unwrap_or_else(Utc::now);
+    let duration_ms = call.answered_at.map_or(0, |a| (ended_at - a).max(0));
+    let event = Event::new(
+        from,
+        Some(call.room),
+        EventBody::CallEnded(CallEnded {
+            call_id,
+            caller: call.caller,
+            participants: call.participants.clone(),
+            started_at,
+            duration_secs: u64::try_from(duration_ms / 1000).unwrap_or(0),
+            answered: call.answered_at.is_some(),
+        }),
+    );
+    let subject = state
+        .bus()
+        .subjects()
+        .room_event(call.room, event.type_name());
+    let key = format!("call.ended:{call_id}");
+    state
+        .bus()
+        .append(subject, &event, Some(&key), false)
+        .await?;
+    Ok(())
+}
+
+fn action_name(action: CallAction) -> &'static str {
+    match action {
+        CallAction::Invite => "invite",
+        CallAction::Accept => "accept",
+        CallAction::Decline => "decline",
+        CallAction::Offer => "offer",
+        CallAction::Answer => "answer",
+        CallAction::Candidate => "candidate",
+        CallAction::Hangup => "hangup",
+    }
+}

@@ -1,0 +1,185 @@
+//! Calls in progress, in Redis (they may be lost: a call whose record is gone ends without a
+//! summary). One hash per call, `call:<id>`: `room`, `caller`, `invited_at`, `answered_at`
+//! (the first accept) and `p:<user>` (each participant's accept), times in ms on Redis's
+//! clock. A call left without a hang-up expires after a day.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use uuid::Uuid;
+
+/// How long a call's record lives without a hang-up.
+const CALL_TTL: Duration = Duration::from_secs(86_400);
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+const NOW: &str = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)";
+
+/// ARGV: room, caller, ttl_ms. 1: a new call; 0: the call exists in this room; -1: in another.
+const INVITE: &str = "
+local room = redis.call('HGET', KEYS[1], 'room')
+if room then
+  if room ~= ARGV[1] then return -1 end
+  return 0
+end
+redis.call('HSET', KEYS[1], 'room', ARGV[1], 'caller', ARGV[2], 'invited_at', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1";
+
+/// ARGV: room, user. 1: accepted; 0: no such call; -1: in another room.
+const ACCEPT: &str = "
+local room = redis.call('HGET', KEYS[1], 'room')
+if not room then return 0 end
+if room ~= ARGV[1] then return -1 end
+redis.call('HSETNX', KEYS[1], 'answered_at', now)
+redis.call('HSETNX', KEYS[1], 'p:' .. ARGV[2], now)
+return 1";
+
+/// Takes the call's record away (the first hang-up ends the call), with `ended_at`.
+const END: &str = "
+local all = redis.call('HGETALL', KEYS[1])
+if #all == 0 then return all end
+redis.call('DEL', KEYS[1])
+table.insert(all, 'ended_at')
+table.insert(all, tostring(now))
+return all";
+
+/// Why Redis could not say.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis did not answer in time")]
+    NoAnswer,
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// A call's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub room: Uuid,
+    pub caller: Uuid,
+    pub invited_at: i64,
+    pub answered_at: Option<i64>,
+    /// Who accepted, in the order they did.
+    pub participants: Vec<Uuid>,
+}
+
+impl Call {
+    /// Whether `user` is in the call (its caller, or one who accepted).
+    pub fn includes(&self, user: Uuid) -> bool {
+        self.caller == user || self.participants.contains(&user)
+    }
+
+    fn from_fields(fields: &HashMap<String, String>) -> Option<Self> {
+        let uuid = |k: &str| fields.get(k).and_then(|v| v.parse::<Uuid>().ok());
+        let ms = |k: &str| fields.get(k).and_then(|v| v.parse::<i64>().ok());
+        let mut accepted: Vec<(i64, Uuid)> = fields
+            .iter()
+            .filter_map(|(k, v)| Some((v.parse().ok()?, k.strip_prefix("p:")?.parse().ok()?)))
+            .collect();
+        accepted.sort_unstable();
+        Some(Self {
+            room: uuid("room")?,
+            caller: uuid("caller")?,
+            invited_at: ms("invited_at")?,
+            answered_at: ms("answered_at"),
+            participants: accepted.into_iter().map(|(_, u)| u).collect(),
+        })
+    }
+}
+
+/// Outcome of a change to a call in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    New,
+    Existing,
+    Missing,
+    OtherRoom,
+}
+
+#[derive(Clone)]
+pub struct CallStore {
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+impl CallStore {
+    pub fn new(redis: ConnectionManager, prefix: String) -> Self {
+        Self { redis, prefix }
+    }
+
+    fn key(&self, call: Uuid) -> String {
+        format!("{}call:{call}", self.prefix)
+    }
+
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        body: &str,
+        call: Uuid,
+        args: &[String],
+    ) -> Result<T, StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(format!("{NOW}\n{body}"))
+            .arg(1)
+            .arg(self.key(call))
+            .arg(args);
+        let mut redis = self.redis.clone();
+        tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut redis))
+            .await
+            .map_err(|_| StoreError::NoAnswer)?
+            .map_err(StoreError::Redis)
+    }
+
+    /// Starts `call` in `room` (or finds it there).
+    pub async fn invite(
+        &self,
+        call: Uuid,
+        room: Uuid,
+        caller: Uuid,
+    ) -> Result<Touched, StoreError> {
+        let ttl = CALL_TTL.as_millis().to_string();
+        let n: i64 = self
+            .eval(INVITE, call, &[room.to_string(), caller.to_string(), ttl])
+            .await?;
+        Ok(match n {
+            1 => Touched::New,
+            0 => Touched::Existing,
+            _ => Touched::OtherRoom,
+        })
+    }
+
+    /// `user` joins `call`.
+    pub async fn accept(&self, call: Uuid, room: Uuid, user: Uuid) -> Result<Touched, StoreError> {
+        let n: i64 = self
+            .eval(ACCEPT, call, &[room.to_string(), user.to_string()])
+            .await?;
+        Ok(match n {
+            1 => Touched::Existing,
+            0 => Touched::Missing,
+            _ => Touched::OtherRoom,
+        })
+    }
+
+    /// The call's record, if it is in progress.
+    pub async fn get(&self, call: Uuid) -> Result<Option<Call>, StoreError> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(self.key(call));
+        let mut redis = self.redis.clone();
+        let fields: HashMap<String, String> =
+            tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async(&mut redis))
+                .await
+                .map_err(|_| StoreError::NoAnswer)??;
+        Ok(Call::from_fields(&fields))
+    }
+
+    /// Ends the call: its record and when it ended (ms), for the first to end it only.
+    pub async fn end(&self, call: Uuid) -> Result<Option<(Call, i64)>, StoreError> {
+        let flat: Vec<String> = self.eval(END, call, &[]).await?;
+        let fields: HashMap<String, String> = flat
+            .chunks_exact(2)
+            .map(|kv| (kv[0].clone(), kv[1].clone()))
+            .collect();
+        let ended = fields.get("ended_at").and_then(|v| v.parse().ok());
+        Ok(Call::from_fields(&fields).zip(ended))
+    }
+}
