@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::Setup;
 
-async fn dm(s: &Setup, a: &natter_testkit::Api, b: &natter_testkit::Api) -> Uuid {
+async fn dm(a: &natter_testkit::Api, b: &natter_testkit::Api) -> Uuid {
     let (status, room) = a.post("/v1/dms", json!({"user_ids": [b.id()]})).await;
     assert!(status.is_success(), "{room}");
     room["id"]
@@ -36,7 +36,7 @@ async fn a_call_is_signalled_between_its_members_only_and_summarised_when_it_end
     let alice = s.user("alice").await;
     let bob = s.user("bobby").await;
     let eve = s.user("eve").await;
-    let room = dm(&s, &alice, &bob).await;
+    let room = dm(&alice, &bob).await;
     let mut alice_ws = s.ws(&alice).await;
     // Bob's socket has subscribed to nothing: calls ring anyway.
     let mut bob_ws = s.ws(&bob).await;
@@ -156,7 +156,7 @@ async fn call_signals_are_rate_limited_and_ice_servers_carry_turn_credentials() 
     let s = Setup::with_gateway(config).await;
     let alice = s.user("alice").await;
     let bob = s.user("bobby").await;
-    let room = dm(&s, &alice, &bob).await;
+    let room = dm(&alice, &bob).await;
     let mut ws = s.ws(&alice).await;
     let id = Uuid::now_v7();
     for _ in 0..3 {
