@@ -218,3 +218,24 @@ pub struct SearchPage {
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// One GIF from the search provider: clients load `url` and `preview_url` from the provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Gif {
+    pub id: String,
+    pub title: String,
+    /// The animation (GIF).
+    pub url: String,
+    /// A smaller rendition, for a picker.
+    pub preview_url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// `GET /v1/gifs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GifList {
+    pub gifs: Vec<Gif>,
+    /// Who found them (`giphy`): shown as attribution, as the provider requires.
+    pub provider: String,
+}

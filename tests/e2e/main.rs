@@ -12,6 +12,7 @@ mod content;
 mod delivery;
 mod faults;
 mod files;
+mod gifs;
 mod history;
 mod idempotency;
 mod identity;

@@ -76,6 +76,8 @@ pub struct GatewayConfig {
     pub files: crate::files::FilesConfig,
     #[command(flatten)]
     pub calls: crate::realtime::calls::CallsConfig,
+    #[command(flatten)]
+    pub gifs: crate::gifs::GifConfig,
 }
 
 impl Default for GatewayConfig {
@@ -210,6 +212,7 @@ impl GatewayConfig {
         );
         self.files.check(checks);
         self.calls.check(checks);
+        self.gifs.check(checks);
         for origin in &self.allowed_origins {
             checks.require(is_origin(origin), "NATTER_ALLOWED_ORIGINS", || {
                 format!(

@@ -12,6 +12,7 @@
 //! - [`net`]: accepting connections: caps, the request-head timeout, trusted proxies.
 //! - [`realtime`]: the hub (one NATS subscription per room and user, fanned out in-process),
 //!   typing, presence and read waits.
+//! - [`files`], [`gifs`]: uploads and downloads; GIF search through a provider.
 //! - [`wire`]: events as clients see them (frames, and what a replay may show now).
 //! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
 
@@ -21,6 +22,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod files;
+pub mod gifs;
 pub mod moderation;
 pub mod net;
 pub mod openapi;

@@ -39,6 +39,8 @@ pub enum Action {
     Upload,
     /// Call signalling frames, per user.
     Call,
+    /// GIF searches, per user.
+    Gif,
 }
 
 impl Action {
@@ -53,6 +55,7 @@ impl Action {
             Self::Replay => "replay",
             Self::Upload => "upload",
             Self::Call => "call",
+            Self::Gif => "gif",
         }
     }
 
@@ -67,6 +70,7 @@ impl Action {
             Self::Replay => "replayed events",
             Self::Upload => "uploads",
             Self::Call => "call signals",
+            Self::Gif => "GIF searches",
         }
     }
 }
@@ -170,6 +174,9 @@ pub struct RateLimits {
     /// Call signalling frames per user (a call's set-up sends a few dozen ICE candidates).
     #[arg(long, env = "NATTER_RATE_CALLS", default_value = "120/10s")]
     pub rate_calls: Limit,
+    /// GIF searches per user (each is a request to the provider, on natter's key).
+    #[arg(long, env = "NATTER_RATE_GIFS", default_value = "30/1m")]
+    pub rate_gifs: Limit,
 }
 
 impl Default for RateLimits {
@@ -192,6 +199,7 @@ impl RateLimits {
             rate_replay: Limit(None),
             rate_uploads: Limit(None),
             rate_calls: Limit(None),
+            rate_gifs: Limit(None),
         }
     }
 
@@ -206,6 +214,7 @@ impl RateLimits {
             Action::Replay => self.rate_replay.0,
             Action::Upload => self.rate_uploads.0,
             Action::Call => self.rate_calls.0,
+            Action::Gif => self.rate_gifs.0,
         }
     }
 }

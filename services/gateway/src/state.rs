@@ -51,6 +51,7 @@ struct Inner {
     presence: Presence,
     typing: Typing,
     calls: crate::realtime::calls::CallStore,
+    gifs: Option<Box<dyn crate::gifs::GifProvider>>,
     limiter: Limiter,
     blocklist: Blocklist,
     history: ProjectionWatch,
@@ -123,6 +124,7 @@ impl AppState {
             deps.redis.clone(),
             deps.bus.subjects().redis_prefix(),
         );
+        let gifs = config.gifs.provider();
         let config_net = config.net.clone();
         let state = Self(Arc::new(Inner {
             config,
@@ -137,6 +139,7 @@ impl AppState {
             presence,
             typing,
             calls,
+            gifs,
             limiter,
             blocklist,
             history,
@@ -291,6 +294,10 @@ impl AppState {
     }
     pub fn presence(&self) -> &Presence {
         &self.0.presence
+    }
+    /// The GIF search provider, when one is configured.
+    pub fn gifs(&self) -> Option<&dyn crate::gifs::GifProvider> {
+        self.0.gifs.as_deref()
     }
     pub fn calls(&self) -> &crate::realtime::calls::CallStore {
         &self.0.calls

@@ -42,6 +42,7 @@ fn api_with(max_upload_bytes: u64) -> Api {
         .merge(search::routes())
         .merge(crate::files::upload_routes(max_upload_bytes))
         .merge(crate::files::download_routes())
+        .merge(crate::gifs::routes())
         .merge(crate::admin::routes())
         .merge(ops::routes())
 }
