@@ -90,6 +90,10 @@ pub enum EventBody {
     PreviewAdded(crate::previews::PreviewAdded),
     #[serde(rename = "call.ended")]
     CallEnded(crate::calls::CallEnded),
+    #[serde(rename = "device.key_published")]
+    KeyPublished(crate::keys::KeyPublished),
+    #[serde(rename = "device.key_revoked")]
+    KeyRevoked(crate::keys::KeyRevoked),
 }
 
 impl EventBody {
@@ -122,6 +126,8 @@ impl EventBody {
             Self::FileRemoved(_) => "file.removed",
             Self::PreviewAdded(_) => "message.preview_added",
             Self::CallEnded(_) => "call.ended",
+            Self::KeyPublished(_) => "device.key_published",
+            Self::KeyRevoked(_) => "device.key_revoked",
         }
     }
 
@@ -257,6 +263,10 @@ pub struct RoomCreated {
     pub topic: Option<String>,
     /// Every initial member with their role; the creator of a room is its owner.
     pub members: Vec<RoomMember>,
+    /// End-to-end encrypted: messages carry only `encrypted` payloads. Set at creation, for
+    /// good.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub e2ee: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -326,6 +336,9 @@ pub struct MessagePosted {
     /// that readers render each as a link to its user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mention_names: Vec<String>,
+    /// In an end-to-end encrypted room, the content (and `body` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<crate::keys::Encrypted>,
 }
 
 /// A message's body was changed by its author. `mentions` replaces the message's mentions.
@@ -341,6 +354,9 @@ pub struct MessageEdited {
     /// As in `message.posted`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mention_names: Vec<String>,
+    /// As in `message.posted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<crate::keys::Encrypted>,
 }
 
 /// `message.deleted`, `message.pinned`, `message.unpinned`: something happened to one message.
@@ -381,6 +397,7 @@ mod tests {
                 attachments: Vec::new(),
                 format: Default::default(),
                 mention_names: Vec::new(),
+                encrypted: None,
             }),
         );
         let bytes = event.to_bytes();

@@ -41,6 +41,7 @@ pub enum ClientFrame {
     Send {
         room_id: Uuid,
         client_msg_id: String,
+        #[serde(default)]
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         thread_root_id: Option<Uuid>,
@@ -49,14 +50,20 @@ pub enum ClientFrame {
         /// `plain` (the default) or `markdown`.
         #[serde(default, skip_serializing_if = "crate::text::Format::is_plain")]
         format: crate::text::Format,
+        /// In an end-to-end encrypted room (only): the content, instead of `body`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encrypted: Option<crate::keys::Encrypted>,
     },
     /// Change the body of one's own message; reply: `ChangeReply`. Without `format`, the
     /// new body is written as the message is now.
     Edit {
         message_id: Uuid,
+        #[serde(default)]
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         format: Option<crate::text::Format>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encrypted: Option<crate::keys::Encrypted>,
     },
     /// Delete a message (its author, or a room owner or admin); reply: `ChangeReply`.
     Delete {

@@ -12,6 +12,7 @@
 //! - [`text`]: how a body is written (plain or Markdown) and what readers derive from it.
 //! - [`previews`]: link previews, as the log keeps them and clients see them.
 //! - [`calls`]: call signalling frames' actions, call summaries, ICE servers.
+//! - [`keys`]: end-to-end encryption: encrypted payloads, the device key directory.
 //! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
 //! - [`export`]: JSON Schema files for `schemas/json/`.
@@ -23,6 +24,7 @@ pub mod export;
 pub mod files;
 pub mod frames;
 pub mod ids;
+pub mod keys;
 pub mod model;
 pub mod posting;
 pub mod previews;

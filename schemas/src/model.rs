@@ -115,6 +115,8 @@ pub struct Room {
     pub last_seq: i64,
     /// The caller's role, when the caller is a member.
     pub my_role: Option<Role>,
+    /// End-to-end encrypted: messages carry only `encrypted` payloads (set at creation).
+    pub e2ee: bool,
     /// Joined rooms only: others' messages after the caller's read position, not deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread: Option<i64>,
@@ -184,6 +186,9 @@ pub struct Message {
     pub html: Option<String>,
     /// Previews of its links, in the order they were made (none once deleted).
     pub previews: Vec<crate::previews::Preview>,
+    /// In an end-to-end encrypted room: the content, as the sender's device encrypted it
+    /// (`body` is then `""`); `null` otherwise and once deleted.
+    pub encrypted: Option<crate::keys::Encrypted>,
 }
 
 impl Message {
@@ -225,6 +230,7 @@ impl Message {
                 &posted.mention_names,
             ),
             previews: Vec::new(),
+            encrypted: posted.encrypted.clone(),
         }
     }
 }
@@ -235,6 +241,8 @@ pub struct MessageVersion {
     /// `seq` of the event that set this body (`message.posted` or `message.edited`).
     pub seq: i64,
     pub body: String,
+    /// In an end-to-end encrypted room, this version's content.
+    pub encrypted: Option<crate::keys::Encrypted>,
     pub format: crate::text::Format,
     /// As in the message object: the version rendered, for Markdown.
     pub html: Option<String>,

@@ -69,6 +69,7 @@ mod tests {
             attachments: Vec::new(),
             format: Default::default(),
             mention_names: Vec::new(),
+            encrypted: None,
         };
         // Post at 10, checked at 5.
         assert!(post(Some(5)).void_given(10, [7]));

@@ -49,6 +49,10 @@ pub struct CreateRoomRequest {
     /// Users added as members besides the creator (the owner).
     #[serde(default)]
     pub member_ids: Option<Vec<Uuid>>,
+    /// End-to-end encrypted (private rooms only): messages then carry only `encrypted`
+    /// payloads, which the server cannot read. Cannot be changed later.
+    #[serde(default)]
+    pub e2ee: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -90,6 +94,8 @@ pub struct OpenDmRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SendMessageRequest {
+    /// Required, unless the message is its files alone or `encrypted`.
+    #[serde(default)]
     pub body: String,
     /// Chosen by the client, unique per sender: a retry with the same id is answered with the
     /// original message. 1 to 64 characters.
@@ -101,6 +107,10 @@ pub struct SendMessageRequest {
     /// How `body` is written: `plain` (the default) or `markdown`.
     #[serde(default)]
     pub format: crate::text::Format,
+    /// In an end-to-end encrypted room (and only there): the content, instead of `body`
+    /// (which must then be empty or absent).
+    #[serde(default)]
+    pub encrypted: Option<crate::keys::Encrypted>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -137,10 +147,15 @@ pub struct PresenceList {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EditMessageRequest {
+    /// Required, unless `encrypted`.
+    #[serde(default)]
     pub body: String,
     /// How the new `body` is written; absent: as the message is now.
     #[serde(default)]
     pub format: Option<crate::text::Format>,
+    /// In an end-to-end encrypted room: the new content, instead of `body`.
+    #[serde(default)]
+    pub encrypted: Option<crate::keys::Encrypted>,
 }
 
 /// The answer to an edit, delete, reaction or pin.

@@ -81,6 +81,7 @@ pub fn redacted_wire_event(room: Uuid, seq: u64, event: &Event) -> Option<WireEv
             );
             message.body = None;
             message.html = None;
+            message.encrypted = None;
             message.deleted = true;
             message.mentions.clear();
             message.attachments.clear();

@@ -10,6 +10,7 @@ mod config;
 mod connections;
 mod content;
 mod delivery;
+mod e2ee;
 mod faults;
 mod files;
 mod gifs;

@@ -68,6 +68,7 @@ fn room_created(room: Uuid, owner: Uuid) -> Event {
                 user_id: owner,
                 role: MemberRole::Owner,
             }],
+            e2ee: false,
         }),
     )
 }
@@ -87,6 +88,7 @@ fn posted(room: Uuid, sender: Uuid, n: usize, root: Option<Uuid>) -> Event {
             attachments: Vec::new(),
             format: Default::default(),
             mention_names: Vec::new(),
+            encrypted: None,
         }),
     )
 }

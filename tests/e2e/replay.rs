@@ -357,6 +357,7 @@ async fn rebuild_killed_mid_way_leaves_live_untouched_and_reruns_cleanly() {
                 attachments: Vec::new(),
                 format: Default::default(),
                 mention_names: Vec::new(),
+                encrypted: None,
             }),
         );
         let subject = bus.subjects().room_event(room, event.type_name());

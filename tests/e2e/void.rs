@@ -33,6 +33,7 @@ async fn post(
             attachments: Vec::new(),
             format: Default::default(),
             mention_names: Vec::new(),
+            encrypted: None,
         }),
     );
     let subject = bus.subjects().room_event(room, event.type_name());

@@ -201,6 +201,7 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
                         role: if k == 0 { Role::Owner } else { Role::Member },
                     })
                     .collect(),
+                e2ee: false,
             }),
         );
         out.append(&event, true).await?;
@@ -232,6 +233,7 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
                     mentions: Vec::new(),
                     format: Default::default(),
                     mention_names: Vec::new(),
+                    encrypted: None,
                 })
             }
             12 if !room.recent.is_empty() => EventBody::MessageDeleted(MessageRef {
@@ -261,6 +263,7 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
                     attachments: Vec::new(),
                     format: Default::default(),
                     mention_names: Vec::new(),
+                    encrypted: None,
                 })
             }
         };

@@ -8,6 +8,7 @@
 mod bulk;
 mod calls;
 pub(crate) mod files;
+mod keys;
 mod one;
 mod previews;
 pub mod queries;
@@ -48,6 +49,7 @@ impl Projection for History {
             "users",
             "files",
             "calls",
+            "device_keys",
             "rooms",
             "members",
             "messages",

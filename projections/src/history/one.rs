@@ -1,5 +1,5 @@
 //! Everything but the bulk, one event at a time in log order: users, rooms, members, roles,
-//! pins, moderation (and files, previews and calls, through their own modules).
+//! pins, moderation (and files, previews, calls and device keys, through their own modules).
 
 use natter_schemas::Event;
 
@@ -19,6 +19,7 @@ pub(super) async fn apply_one(
     if super::files::apply_file_event(conn, seq, event).await?
         || super::previews::apply_preview(conn, event).await?
         || super::calls::apply_call_event(conn, seq, event).await?
+        || super::keys::apply_key_event(conn, seq, event).await?
     {
         return Ok(());
     }
@@ -147,7 +148,9 @@ pub(super) async fn apply_one(
         | EventBody::FileUploaded(_)
         | EventBody::FileRemoved(_)
         | EventBody::PreviewAdded(_)
-        | EventBody::CallEnded(_) => {}
+        | EventBody::CallEnded(_)
+        | EventBody::KeyPublished(_)
+        | EventBody::KeyRevoked(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query(
                 "WITH mute AS (
@@ -207,8 +210,9 @@ async fn room_created(
     c: &RoomCreated,
 ) -> Result<(), sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO rooms (id, kind, name, topic, visibility, created_by, created_at, last_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        "INSERT INTO rooms (id, kind, name, topic, visibility, created_by, created_at, last_seq,
+                            e2ee)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
     )
     .bind(room)
     .bind(c.kind.as_str())
@@ -218,6 +222,7 @@ async fn room_created(
     .bind(actor)
     .bind(at)
     .bind(seq)
+    .bind(c.e2ee)
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -187,6 +187,10 @@ impl Search {
             let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) else {
                 continue;
             };
+            // End-to-end encrypted messages are not searchable: the server cannot read them.
+            if p.encrypted.is_some() {
+                continue;
+            }
             files.push(!p.attachments.is_empty());
             images.push(p.attachments.iter().any(|a| a.is_image()));
             links.push(has_link(&p.body, p.format));

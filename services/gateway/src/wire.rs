@@ -105,6 +105,7 @@ mod tests {
                     attachments: Vec::new(),
                     format: Default::default(),
                     mention_names: Vec::new(),
+                    encrypted: None,
                 }),
             )
         };
@@ -122,6 +123,7 @@ mod tests {
                         mentions: vec![],
                         format: Default::default(),
                         mention_names: Vec::new(),
+                        encrypted: None,
                     }),
                 ),
             ),

@@ -8,6 +8,7 @@ use natter_schemas::event::{
     EventBody, MemberChanged, MemberRemoved, MessageEdited, MessagePosted, MessageRef,
     ReactionChanged, ReadUpdated, RoomCreated, RoomMember, UserRegistered,
 };
+use natter_schemas::keys::{Encrypted, KeyPublished, KeyRevoked};
 use natter_schemas::model::{Role, RoomKind, Visibility};
 use natter_schemas::previews::{PreviewAdded, PreviewRef};
 use natter_schemas::text::Format;
@@ -38,6 +39,23 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                 credentials: natter_schemas::event::Credentials::Password { hash: "x".into() },
             }),
         ));
+        // Two device keys each; the first replaced, the second withdrawn.
+        for (key, public_key) in [("a", "k1"), ("b", "k2"), ("a", "k3")] {
+            events.push(Event::new(
+                *id,
+                None,
+                EventBody::KeyPublished(KeyPublished {
+                    key_id: key.into(),
+                    algorithm: "x25519".into(),
+                    public_key: public_key.into(),
+                }),
+            ));
+        }
+        events.push(Event::new(
+            *id,
+            None,
+            EventBody::KeyRevoked(KeyRevoked { key_id: "b".into() }),
+        ));
     }
     // Room i starts with users 0..=i+1; user 0 owns every room.
     let mut members: Vec<Vec<Uuid>> = Vec::new();
@@ -62,6 +80,9 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         },
                     })
                     .collect(),
+                // The last room is end-to-end encrypted (the read models take its posts as
+                // they come: the gateway is what refuses plain text there).
+                e2ee: i == 2,
             }),
         ));
         members.push(initial);
@@ -117,6 +138,10 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         attachments: Vec::new(),
                         format,
                         mention_names: Vec::new(),
+                        encrypted: (r == 2).then(|| Encrypted {
+                            ciphertext: format!("sealed-{k}"),
+                            device_key_id: "a".into(),
+                        }),
                     }),
                 );
                 posted.push((
@@ -190,6 +215,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         mentions: vec![rng.pick(&members[r])],
                         format: Format::Markdown,
                         mention_names: Vec::new(),
+                        encrypted: None,
                     }),
                 ));
                 continue;
@@ -255,6 +281,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         mentions: Vec::new(),
                         format: Default::default(),
                         mention_names: Vec::new(),
+                        encrypted: None,
                     }),
                 ));
                 events.push(react(true));
@@ -273,6 +300,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         mentions: Vec::new(),
                         format: Default::default(),
                         mention_names: Vec::new(),
+                        encrypted: None,
                     }),
                 ));
                 events.push(Event::new(
@@ -296,6 +324,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         attachments: Vec::new(),
                         format: Default::default(),
                         mention_names: Vec::new(),
+                        encrypted: None,
                     }),
                 );
                 posted.push((room, id, actor, event.clone()));
@@ -366,6 +395,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     attachments: Vec::new(),
                     format: Default::default(),
                     mention_names: Vec::new(),
+                    encrypted: None,
                 }),
             ));
         }
@@ -392,6 +422,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
             attachments: Vec::new(),
             format: Default::default(),
             mention_names: Vec::new(),
+            encrypted: None,
         }),
     ));
     events

@@ -60,6 +60,7 @@ pub(super) async fn seed(
                         },
                     })
                     .collect(),
+                e2ee: false,
             }),
         );
         out.append(&event, true).await?;
@@ -125,6 +126,7 @@ pub(super) async fn seed(
                 attachments: Vec::new(),
                 format: Default::default(),
                 mention_names: Vec::new(),
+                encrypted: None,
             }),
         );
         out.append(&event, false).await?;

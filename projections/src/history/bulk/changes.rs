@@ -117,9 +117,16 @@ pub(super) async fn edits(
         return Ok(());
     }
     let ids: Vec<Uuid> = edits.iter().map(|(_, _, m)| m.message_id).collect();
-    type Current = (Uuid, Uuid, String, Option<String>, Option<String>);
+    type Current = (
+        Uuid,
+        Uuid,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<serde_json::Value>,
+    );
     let current: Vec<Current> = sqlx::query_as(
-        "SELECT id, room_id, COALESCE(body, ''), format, html
+        "SELECT id, room_id, COALESCE(body, ''), format, html, encrypted
          FROM messages WHERE id = ANY($1) AND NOT deleted",
     )
     .bind(&ids)
@@ -127,7 +134,15 @@ pub(super) async fn edits(
     .await?;
     let mut versions: HashMap<Uuid, (Uuid, Version)> = current
         .into_iter()
-        .map(|(id, room, body, format, html)| (id, (room, Version { body, format, html })))
+        .map(|(id, room, body, format, html, encrypted)| {
+            let version = Version {
+                body,
+                format,
+                html,
+                encrypted,
+            };
+            (id, (room, version))
+        })
         .collect();
     let (mut e_ids, mut e_seqs, mut e_at) = (Vec::new(), Vec::new(), Vec::new());
     let mut before = Versions::default();
@@ -155,9 +170,9 @@ pub(super) async fn edits(
     }
     sqlx::query(
         "INSERT INTO message_edits (message_id, seq, body_before, edited_at, format_before,
-                                    html_before)
+                                    html_before, encrypted_before)
          SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[],
-                              $6::text[])
+                              $6::text[], $7::jsonb[])
          ON CONFLICT DO NOTHING",
     )
     .bind(&e_ids)
@@ -166,6 +181,7 @@ pub(super) async fn edits(
     .bind(&e_at)
     .bind(&before.formats)
     .bind(&before.htmls)
+    .bind(&before.encrypted)
     .execute(&mut *conn)
     .await?;
     let (mut m_ids, mut m_at, mut m_mentions) = (Vec::new(), Vec::new(), Vec::new());
@@ -181,11 +197,13 @@ pub(super) async fn edits(
     }
     sqlx::query(
         "UPDATE messages m SET body = v.body, edited_at = v.at, format = v.format, html = v.html,
+                encrypted = v.encrypted,
                 mentions = COALESCE(string_to_array(NULLIF(v.mentions, ''), ',')::uuid[], '{}'),
                 previews = (SELECT jsonb_agg(p) FROM jsonb_array_elements(m.previews) p
                             WHERE strpos(v.body, p->>'url') > 0)
-         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
-              AS v(id, body, at, mentions, format, html)
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+                     $7::jsonb[])
+              AS v(id, body, at, mentions, format, html, encrypted)
          WHERE m.id = v.id",
     )
     .bind(&m_ids)
@@ -194,16 +212,19 @@ pub(super) async fn edits(
     .bind(&m_mentions)
     .bind(&now.formats)
     .bind(&now.htmls)
+    .bind(&now.encrypted)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// One version of a message's text as history keeps it: body, format (`None`: plain) and HTML.
+/// One version of a message's text as history keeps it: body, format (`None`: plain), HTML,
+/// and in an encrypted room its encrypted content.
 struct Version {
     body: String,
     format: Option<String>,
     html: Option<String>,
+    encrypted: Option<serde_json::Value>,
 }
 
 impl Version {
@@ -212,6 +233,10 @@ impl Version {
             body: edit.body.clone(),
             format: (!edit.format.is_plain()).then(|| edit.format.as_str().to_owned()),
             html: text::html(&edit.body, edit.format, &edit.mentions, &edit.mention_names),
+            encrypted: edit
+                .encrypted
+                .as_ref()
+                .and_then(|e| serde_json::to_value(e).ok()),
         }
     }
 }
@@ -222,6 +247,7 @@ struct Versions {
     bodies: Vec<String>,
     formats: Vec<Option<String>>,
     htmls: Vec<Option<String>>,
+    encrypted: Vec<Option<serde_json::Value>>,
 }
 
 impl Versions {
@@ -229,6 +255,7 @@ impl Versions {
         self.bodies.push(version.body);
         self.formats.push(version.format);
         self.htmls.push(version.html);
+        self.encrypted.push(version.encrypted);
     }
 }
 
@@ -251,6 +278,7 @@ pub(super) async fn deletes(
     }
     let deleted: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
         "UPDATE messages m SET deleted = true, body = NULL, html = NULL, previews = NULL,
+                encrypted = NULL,
                 mentions = '{}'
          FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::uuid[])) AS v(id, room)
          WHERE m.id = v.id AND m.room_id = v.room AND NOT m.deleted

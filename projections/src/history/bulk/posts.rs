@@ -38,6 +38,7 @@ pub(super) async fn messages_posted(
     let mut attachments = Vec::with_capacity(n);
     let mut formats: Vec<Option<&str>> = Vec::with_capacity(n);
     let mut htmls: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut encrypted: Vec<Option<serde_json::Value>> = Vec::with_capacity(n);
     let mut attaching = Vec::new();
     for (seq, event) in events {
         let (EventBody::MessagePosted(p), Some(room)) = (&event.body, event.room_id) else {
@@ -55,6 +56,11 @@ pub(super) async fn messages_posted(
         attachments.push(crate::history::files::attachments_column(p));
         formats.push((!p.format.is_plain()).then(|| p.format.as_str()));
         htmls.push(text::html(&p.body, p.format, &p.mentions, &p.mention_names));
+        encrypted.push(
+            p.encrypted
+                .as_ref()
+                .and_then(|e| serde_json::to_value(e).ok()),
+        );
         if !p.attachments.is_empty() {
             attaching.push(p.message_id);
         }
@@ -81,15 +87,15 @@ pub(super) async fn messages_posted(
                  UPDATE rooms r SET last_seq = GREATEST(r.last_seq, h.seq)
                  FROM unnest($11::uuid[], $12::bigint[]) AS h(id, seq) WHERE r.id = h.id)
              INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
-                                   thread_root_id, mentions, attachments, format, html)
+                                   thread_root_id, mentions, attachments, format, html, encrypted)
              SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
                     COALESCE(string_to_array(NULLIF(mentions, ''), ',')::uuid[], '{{}}'),
-                    NULLIF(attachments, '')::jsonb, format, html
+                    NULLIF(attachments, '')::jsonb, format, html, encrypted
              FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
                          $7::timestamptz[], $8::uuid[], $9::text[], $10::bigint[], $13::text[],
-                         $14::text[], $15::text[])
+                         $14::text[], $15::text[], $16::jsonb[])
                   AS t(id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,
-                       mentions, checked, attachments, format, html)
+                       mentions, checked, attachments, format, html, encrypted)
              WHERE NOT {void}
              ON CONFLICT DO NOTHING
              RETURNING thread_root_id, sender_id, created_at"
@@ -109,6 +115,7 @@ pub(super) async fn messages_posted(
         .bind(&attachments)
         .bind(&formats)
         .bind(&htmls)
+        .bind(&encrypted)
         .fetch_all(&mut *conn)
         .await?;
     if !attaching.is_empty() {

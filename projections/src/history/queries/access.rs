@@ -18,6 +18,8 @@ pub struct RoomAccess {
     pub muted_until: Option<DateTime<Utc>>,
     /// A moderator banned the user: they may not join again.
     pub banned: bool,
+    /// End-to-end encrypted: messages carry only encrypted payloads.
+    pub e2ee: bool,
 }
 
 impl RoomAccess {
@@ -41,10 +43,12 @@ struct AccessRow {
     role: Option<String>,
     muted_until: Option<DateTime<Utc>>,
     banned: bool,
+    e2ee: bool,
 }
 
 /// The access columns, for `rooms r LEFT JOIN members m` with the user as `$2`.
-const ACCESS_COLUMNS: &str = "r.kind, r.visibility, r.archived, r.last_seq, m.role, m.muted_until,
+const ACCESS_COLUMNS: &str =
+    "r.kind, r.visibility, r.archived, r.last_seq, m.role, m.muted_until, r.e2ee,
     EXISTS (SELECT 1 FROM bans b WHERE b.room_id = r.id AND b.user_id = $2) AS banned";
 
 pub async fn room_access(
@@ -74,6 +78,7 @@ impl From<AccessRow> for RoomAccess {
             role: r.role.as_deref().and_then(Role::parse),
             muted_until: r.muted_until,
             banned: r.banned,
+            e2ee: r.e2ee,
         }
     }
 }

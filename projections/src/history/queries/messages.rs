@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use natter_schemas::files::{AttachmentRef, FileUrls};
+use natter_schemas::keys::Encrypted;
 use natter_schemas::model::{Message, Pin, Reaction};
 use natter_schemas::previews::PreviewRef;
 use natter_schemas::rest::HistoryPage;
@@ -33,6 +34,7 @@ pub(crate) struct MessageRow {
     format: Option<String>,
     html: Option<String>,
     previews: Option<Json<Vec<PreviewRef>>>,
+    encrypted: Option<Json<Encrypted>>,
 }
 
 /// Who reads messages: their id (for `me` on reactions), and how their files' URLs are made.
@@ -73,6 +75,7 @@ impl MessageRow {
                 (Some(previews), false) => previews.0.iter().map(|p| p.to_preview(urls)).collect(),
                 _ => Vec::new(),
             },
+            encrypted: r.encrypted.filter(|_| !r.deleted).map(|e| e.0),
         }
     }
 }
@@ -82,7 +85,7 @@ impl MessageRow {
 pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body,
     m.created_at, m.edited_at, m.deleted, m.thread_root_id, m.reply_count, m.last_reply_at,
-    m.thread_participants, m.mentions, m.attachments, m.format, m.html, m.previews,
+    m.thread_participants, m.mentions, m.attachments, m.format, m.html, m.previews, m.encrypted,
     COALESCE((SELECT json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
                               ORDER BY x.first)
               FROM (SELECT r.emoji, count(*) AS n, bool_or(r.user_id = $1) AS me,

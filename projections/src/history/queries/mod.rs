@@ -2,12 +2,13 @@
 //!
 //! Layout: [`users`], [`access`] (authorising actions in a room), [`rooms`] (with members and
 //! bans), [`messages`] (history, threads, pins), [`edits`] (edit history), [`files`] (uploads, who shows them), [`calls`]
-//! (call summaries).
+//! (call summaries), [`keys`] (device keys).
 
 mod access;
 mod calls;
 mod edits;
 mod files;
+mod keys;
 mod messages;
 mod rooms;
 mod users;
@@ -16,6 +17,7 @@ pub use access::*;
 pub use calls::*;
 pub use edits::*;
 pub use files::*;
+pub use keys::*;
 pub use messages::*;
 pub use rooms::*;
 pub use users::*;

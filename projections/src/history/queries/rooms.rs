@@ -18,6 +18,7 @@ struct RoomRow {
     last_seq: i64,
     member_count: i64,
     my_role: Option<String>,
+    e2ee: bool,
 }
 
 impl From<RoomRow> for Room {
@@ -34,6 +35,7 @@ impl From<RoomRow> for Room {
             member_count: r.member_count,
             last_seq: r.last_seq,
             my_role: r.my_role.as_deref().and_then(Role::parse),
+            e2ee: r.e2ee,
             unread: None,
             mentions: None,
             last_read_seq: None,
@@ -42,7 +44,7 @@ impl From<RoomRow> for Room {
 }
 
 const ROOM_SELECT: &str = "SELECT r.id, r.kind, r.name, r.topic, r.visibility, r.archived,
-        r.created_by, r.created_at, r.last_seq,
+        r.created_by, r.created_at, r.last_seq, r.e2ee,
         (SELECT count(*) FROM members c WHERE c.room_id = r.id) AS member_count,
         m.role AS my_role
     FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $1";

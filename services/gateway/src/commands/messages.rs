@@ -10,6 +10,7 @@
 use natter_projections::history::MAX_PINS;
 use natter_projections::history::queries::{self, MessageState};
 use natter_schemas::event::{EventBody, MessageEdited, MessageRef, ReactionChanged};
+use natter_schemas::keys::Encrypted;
 use natter_schemas::rest::ChangeReply;
 use natter_schemas::text::Format;
 use natter_schemas::{Event, ids};
@@ -89,8 +90,14 @@ pub async fn edit(
     message: Uuid,
     body: &str,
     format: Option<Format>,
+    encrypted: Option<&Encrypted>,
 ) -> ApiResult<ChangeReply> {
-    let body = validate::body(body, state.config().max_message_chars)?;
+    let max_chars = state.config().max_message_chars;
+    let encrypted = validate::encrypted(encrypted, body, format.unwrap_or_default(), max_chars)?;
+    let body = match encrypted {
+        Some(_) => String::new(),
+        None => validate::body(body, max_chars)?,
+    };
     state.blocklist().check(&body)?;
     let (m, access) = changeable(state, actor, message, None).await?;
     if m.sender_id != actor {
@@ -100,20 +107,26 @@ pub async fn edit(
     if m.deleted {
         return Err(gone());
     }
+    validate::encrypted_here(access.e2ee, encrypted.is_some())?;
     let current = Format::from_name(m.format.as_deref());
     let format = format.unwrap_or(current);
-    if m.body.as_deref() == Some(body.as_str()) && format == current {
+    if encrypted.is_none() && m.body.as_deref() == Some(body.as_str()) && format == current {
         return Ok(unchanged(message));
     }
     let (mentions, mention_names) =
         resolve_mentions(state, m.room_id, actor, &body, format).await?;
-    let key = ids::edit_key(message, m.version_seq, &body, format);
+    // An encrypted edit's key is its ciphertext's: a retry sends the same one.
+    let keyed = encrypted
+        .as_ref()
+        .map_or(body.as_str(), |e| e.ciphertext.as_str());
+    let key = ids::edit_key(message, m.version_seq, keyed, format);
     let change = EventBody::MessageEdited(MessageEdited {
         message_id: message,
         body,
         mentions,
         format,
         mention_names,
+        encrypted,
     });
     append(state, actor, m.room_id, message, change, Some(key)).await
 }

@@ -77,6 +77,12 @@ pub async fn create_room(
             format!("at most {MAX_INITIAL_MEMBERS} members"),
         ));
     }
+    if req.e2ee && req.visibility == Visibility::Public {
+        return Err(ApiError::invalid(
+            "e2ee",
+            "end-to-end encrypted rooms are private: only their members hold the keys",
+        ));
+    }
     let others = other_users(state, actor, requested, "member_ids").await?;
     state
         .limiter()
@@ -100,6 +106,7 @@ pub async fn create_room(
             visibility: req.visibility,
             topic,
             members,
+            e2ee: req.e2ee,
         }),
     );
     let subject = state.bus().subjects().room_created(room);
@@ -143,6 +150,7 @@ pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiRes
                     role: Role::Member,
                 })
                 .collect(),
+            e2ee: false,
         }),
     );
     let subject = state.bus().subjects().room_created(room);
@@ -169,6 +177,12 @@ pub async fn update_room(
     admin_of(&access)?;
     not_dm(&access)?;
     not_archived(&access)?;
+    if access.e2ee && req.visibility == Some(Visibility::Public) {
+        return Err(ApiError::invalid(
+            "visibility",
+            "an end-to-end encrypted room stays private",
+        ));
+    }
     let update = RoomUpdated {
         name: req
             .name

@@ -100,9 +100,12 @@ pub async fn publish_message(
     let started = std::time::Instant::now();
     validate::client_msg_id(&req.client_msg_id)?;
     let attachment_ids = attachment_ids(req.attachment_ids.as_deref())?;
-    // A message may be its files alone.
-    let body = if attachment_ids.is_empty() || !req.body.trim().is_empty() {
-        validate::body(&req.body, state.config().max_message_chars)?
+    let max_chars = state.config().max_message_chars;
+    let encrypted = validate::encrypted(req.encrypted.as_ref(), &req.body, req.format, max_chars)?;
+    // A message may be its files alone (or, encrypted, have no body at all).
+    let body = if encrypted.is_none() && (attachment_ids.is_empty() || !req.body.trim().is_empty())
+    {
+        validate::body(&req.body, max_chars)?
     } else {
         String::new()
     };
@@ -122,6 +125,7 @@ pub async fn publish_message(
     }
     not_muted(&check.access)?;
     not_archived(&check.access)?;
+    validate::encrypted_here(check.access.e2ee, encrypted.is_some())?;
     // A retry after JetStream's dedupe window: answer from the read model.
     if let Some((existing_room, seq)) = check.existing {
         if existing_room != room {
@@ -161,6 +165,7 @@ pub async fn publish_message(
             attachments,
             format: req.format,
             mention_names,
+            encrypted,
         }),
     );
     let subject = state.bus().subjects().room_event(room, event.type_name());

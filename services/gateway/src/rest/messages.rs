@@ -170,7 +170,15 @@ async fn edit(
     Json(req): Json<EditMessageRequest>,
 ) -> ApiResult<axum::Json<ChangeReply>> {
     Ok(axum::Json(
-        commands::messages::edit(&state, user.id, id, &req.body, req.format).await?,
+        commands::messages::edit(
+            &state,
+            user.id,
+            id,
+            &req.body,
+            req.format,
+            req.encrypted.as_ref(),
+        )
+        .await?,
     ))
 }
 

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod calls;
 pub mod extract;
+pub mod keys;
 pub mod me;
 pub mod members;
 pub mod messages;
@@ -37,6 +38,7 @@ fn api_with(max_upload_bytes: u64) -> Api {
         .merge(messages::routes())
         .merge(pins::routes())
         .merge(calls::routes())
+        .merge(keys::routes())
         .merge(presence::routes())
         .merge(reading::routes())
         .merge(search::routes())

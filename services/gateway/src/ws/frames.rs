@@ -97,9 +97,13 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             message_id,
             body,
             format,
-        } => commands::messages::edit(&ctx.state, ctx.info.user, message_id, &body, format)
-            .await
-            .map(|r| Some(to_value(&r))),
+            encrypted,
+        } => {
+            let (user, encrypted) = (ctx.info.user, encrypted.as_ref());
+            commands::messages::edit(&ctx.state, user, message_id, &body, format, encrypted)
+                .await
+                .map(|r| Some(to_value(&r)))
+        }
         ClientFrame::Delete { message_id } => {
             commands::messages::delete(&ctx.state, ctx.info.user, message_id)
                 .await
@@ -188,6 +192,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             thread_root_id,
             attachment_ids,
             format,
+            encrypted,
         } => {
             let req = SendMessageRequest {
                 body,
@@ -195,6 +200,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                 thread_root_id,
                 attachment_ids,
                 format,
+                encrypted,
             };
             // Sends are pipelined: the event goes to the log now, in frame order, and the
             // reply follows the log's ack without holding up the next frame.

@@ -56,6 +56,8 @@ pub(super) struct RoomRules {
     pub(super) kind: RoomKind,
     pub(super) visibility: Visibility,
     pub(super) archived: bool,
+    /// Set at creation, for good.
+    pub(super) e2ee: bool,
     pub(super) roles: HashMap<Uuid, Role>,
     pub(super) bans: HashSet<Uuid>,
     /// Kept across leaving and joining again, like the `mutes` table.
@@ -70,6 +72,7 @@ impl RoomRules {
             kind: RoomKind::Room,
             visibility: Visibility::Public,
             archived: false,
+            e2ee: false,
             roles: HashMap::new(),
             bans: HashSet::new(),
             mutes: HashMap::new(),
@@ -119,6 +122,7 @@ impl RoomRules {
             // A member's mute, as `members.muted_until` has it.
             muted_until: role.and(self.mutes.get(&user).copied()),
             banned: self.bans.contains(&user),
+            e2ee: self.e2ee,
         }
     }
 }
@@ -139,15 +143,15 @@ pub(super) async fn read(
             natter_projections::ProjectionError::Db(e) => e,
             other => sqlx::Error::Protocol(other.to_string()),
         })?;
-    let room_row: Option<(String, String, bool, i64)> = sqlx::query_as(
+    let room_row: Option<(String, String, bool, i64, bool)> = sqlx::query_as(
         "SELECT kind, visibility, archived,
-                (SELECT count(*) FROM members WHERE room_id = $1)
+                (SELECT count(*) FROM members WHERE room_id = $1), e2ee
          FROM rooms WHERE id = $1",
     )
     .bind(room)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((kind, visibility, archived, members)) = room_row else {
+    let Some((kind, visibility, archived, members, e2ee)) = room_row else {
         return Ok(None);
     };
     if members > MAX_MEMBERS {
@@ -172,6 +176,7 @@ pub(super) async fn read(
         kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Room),
         visibility: Visibility::parse(&visibility).unwrap_or(Visibility::Private),
         archived,
+        e2ee,
         roles: roles
             .into_iter()
             .filter_map(|(user, role)| Some((user, Role::parse(&role)?)))

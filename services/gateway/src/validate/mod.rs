@@ -2,6 +2,10 @@
 //! One job (kept together so that no rule is written twice), so one file a little past 400
 //! lines.
 
+mod e2ee;
+
+pub use e2ee::{encrypted, encrypted_here, key_id};
+
 use crate::error::ApiError;
 
 /// Lowercased; 3 to 32 of `a-z 0-9 _ -`.

@@ -1,0 +1,153 @@
+//! The device key directory of end-to-end encryption: each device publishes its public keys
+//! under its owner; whoever shares a room with the owner reads them. Private keys never reach
+//! the server. Keys are events in the log (`device.key_published`, `device.key_revoked`) on
+//! their owner's subject, so the directory is rebuilt with everything else.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, put};
+use natter_projections::history::queries;
+use natter_schemas::Event;
+use natter_schemas::event::EventBody;
+use natter_schemas::keys::{KeyList, KeyPublished, KeyRevoked, PublishKeyRequest};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::commands;
+use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Api, Doc};
+use crate::rest::extract::{Json, Path};
+use crate::state::AppState;
+use crate::validate;
+
+/// Most keys one user keeps published.
+const MAX_KEYS: usize = 100;
+/// Longest public key, as encoded by the client.
+const MAX_PUBLIC_KEY: usize = 4096;
+
+pub fn routes() -> Api {
+    Api::default()
+        .route(
+            "/v1/me/keys/{key_id}",
+            put(publish),
+            Doc::put("Publish (or replace) a public key of one of the caller's devices")
+                .body::<PublishKeyRequest>()
+                .ok::<KeyList>(200, "the caller's keys now"),
+        )
+        .route(
+            "/v1/me/keys/{key_id}",
+            delete(revoke),
+            Doc::delete("Withdraw a key (a lost or retired device)").empty(204, "withdrawn"),
+        )
+        .route(
+            "/v1/users/{id}/keys",
+            get(user_keys),
+            Doc::get("A user's published keys (oneself, or someone one shares a room with)")
+                .ok::<KeyList>(200, "the keys"),
+        )
+        .route(
+            "/v1/rooms/{id}/keys",
+            get(room_keys),
+            Doc::get("The published keys of a room's members (members only)")
+                .ok::<KeyList>(200, "the keys"),
+        )
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(key_id): Path<String>,
+    Json(req): Json<PublishKeyRequest>,
+) -> ApiResult<axum::Json<KeyList>> {
+    validate::key_id("key_id", &key_id)?;
+    let algorithm_ok = (1..=32).contains(&req.algorithm.len())
+        && req
+            .algorithm
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !algorithm_ok {
+        return Err(ApiError::invalid(
+            "algorithm",
+            "1 to 32 letters, digits, `-` or `_` (x25519, ed25519, ...)",
+        ));
+    }
+    if req.public_key.is_empty()
+        || req.public_key.len() > MAX_PUBLIC_KEY
+        || req.public_key.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            "public_key",
+            format!("1 to {MAX_PUBLIC_KEY} printable characters"),
+        ));
+    }
+    let keys = queries::user_keys(state.pool(), user.id).await?;
+    if keys.len() >= MAX_KEYS && !keys.iter().any(|k| k.key_id == key_id) {
+        return Err(ApiError::invalid(
+            "key_id",
+            format!("at most {MAX_KEYS} keys: withdraw some first"),
+        ));
+    }
+    let event = Event::new(
+        user.id,
+        None,
+        EventBody::KeyPublished(KeyPublished {
+            key_id,
+            algorithm: req.algorithm,
+            public_key: req.public_key,
+        }),
+    );
+    let appended = append(&state, user.id, &event).await?;
+    state.projected(appended).await?;
+    Ok(axum::Json(KeyList {
+        keys: queries::user_keys(state.pool(), user.id).await?,
+    }))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(key_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    validate::key_id("key_id", &key_id)?;
+    let keys = queries::user_keys(state.pool(), user.id).await?;
+    if !keys.iter().any(|k| k.key_id == key_id) {
+        return Err(ApiError::not_found("key"));
+    }
+    let event = Event::new(user.id, None, EventBody::KeyRevoked(KeyRevoked { key_id }));
+    let appended = append(&state, user.id, &event).await?;
+    state.projected(appended).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn append(state: &AppState, user: Uuid, event: &Event) -> ApiResult<u64> {
+    let subject = state.bus().subjects().user_event(user, event.type_name());
+    Ok(state.bus().append(subject, event, None, false).await?.seq)
+}
+
+async fn user_keys(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<KeyList>> {
+    let visible = id == user.id
+        || queries::sharing_a_room(state.pool(), id, &[user.id])
+            .await?
+            .contains(&user.id);
+    if !visible {
+        return Err(ApiError::not_found("user"));
+    }
+    Ok(axum::Json(KeyList {
+        keys: queries::user_keys(state.pool(), id).await?,
+    }))
+}
+
+async fn room_keys(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<KeyList>> {
+    commands::member_room(&state, id, user.id).await?;
+    Ok(axum::Json(KeyList {
+        keys: queries::room_keys(state.pool(), id).await?,
+    }))
+}
