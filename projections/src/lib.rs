@@ -62,6 +62,17 @@ pub trait Projection: Send + Sync {
         async { Ok(()) }
     }
 
+    /// After a partitioned replay (each room's events applied on a connection of its own, see
+    /// `natter_replay::replay_partitioned`), settles what crosses partitions. Must be
+    /// idempotent.
+    fn after_partitioned<'a>(
+        &'a self,
+        pool: &'a PgPool,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'a {
+        let _ = pool;
+        async { Ok(()) }
+    }
+
     /// Applies events (ascending seq, all after the checkpoint) inside the caller's
     /// transaction. Must only touch this projection's tables. Implementations batch what they
     /// can (multi-row statements); the effect must equal applying them one by one.

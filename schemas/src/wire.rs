@@ -114,6 +114,16 @@ pub fn members_only(event: &Event) -> bool {
     matches!(event.body, EventBody::ReadUpdated(_))
 }
 
+/// Events that are the read models' business, not clients': a preview image's
+/// `file.uploaded` on its room's subject (so that it comes before its preview in every reader
+/// of the room's events), and file removals.
+pub fn not_for_clients(event: &Event) -> bool {
+    matches!(
+        event.body,
+        EventBody::FileUploaded(_) | EventBody::FileRemoved(_)
+    )
+}
+
 /// The messages a stretch of events deletes.
 pub fn deleted_in(events: &[(u64, Event)]) -> HashSet<Uuid> {
     events

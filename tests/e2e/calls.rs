@@ -63,6 +63,13 @@ async fn a_call_is_signalled_between_its_members_only_and_summarised_when_it_end
 
     bob_ws.ok(call(room, id, "accept")).await;
     assert_eq!(alice_ws.next_of("call").await["action"], "accept");
+    // Only the caller rings again, and with little data for the whole room.
+    let reply = bob_ws.request(call(room, id, "invite")).await;
+    assert_eq!(code(&reply), "forbidden", "{reply}");
+    let mut loud = call(room, Uuid::now_v7(), "invite");
+    loud["data"] = json!({"pad": "x".repeat(5000)});
+    let reply = alice_ws.request(loud).await;
+    assert_eq!(reply["error"]["field"], "data", "{reply}");
     let mut offer = call(room, id, "offer");
     offer["to"] = json!(bob.id());
     offer["data"] = json!({"type": "offer", "sdp": "v=0\r\n..."});
@@ -130,6 +137,59 @@ async fn a_call_is_signalled_between_its_members_only_and_summarised_when_it_end
         }
     }
     assert_eq!(ended, 2);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn a_group_call_goes_on_until_one_person_is_left() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bobby").await;
+    let carol = s.user("carol").await;
+    let (status, room) = alice
+        .post(
+            "/v1/rooms",
+            json!({"name": "team", "visibility": "private",
+                   "member_ids": [bob.id(), carol.id()]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    let room: Uuid = room["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    let (mut a, mut b, mut c) = (s.ws(&alice).await, s.ws(&bob).await, s.ws(&carol).await);
+    let id = Uuid::now_v7();
+    a.ok(call(room, id, "invite")).await;
+    b.ok(call(room, id, "accept")).await;
+    c.ok(call(room, id, "accept")).await;
+    b.ok(call(room, id, "hangup")).await;
+    // Alice and Carol are still in it: they go on signalling; Bob is out of it.
+    let mut offer = call(room, id, "offer");
+    offer["to"] = json!(alice.id());
+    c.ok(offer).await;
+    loop {
+        let got = a.next_of("call").await;
+        if got["action"] == "offer" {
+            assert_eq!(got["from"], carol.id().to_string());
+            break;
+        }
+    }
+    let mut to_bob = call(room, id, "candidate");
+    to_bob["to"] = json!(bob.id());
+    let reply = a.request(to_bob).await;
+    assert_eq!(reply["error"]["field"], "to", "{reply}");
+    a.ok(call(room, id, "hangup")).await;
+    let calls = natter_testkit::wait_until("the call", Duration::from_secs(10), || async {
+        let (_, list) = carol.get(&format!("/v1/rooms/{room}/calls")).await;
+        let calls = list["calls"].as_array().cloned().unwrap_or_default();
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    assert_eq!(calls[0]["participants"], json!([bob.id(), carol.id()]));
+    assert_eq!(calls[0]["ended_by"], alice.id().to_string());
+    // Carol, the last one in it, hangs up too: nothing more.
+    c.ok(call(room, id, "hangup")).await;
     s.finish().await;
 }
 

@@ -27,6 +27,9 @@ pub const PREV_SEQ_HEADER: &str = "Natter-Prev-Seq";
 /// ready to pass on to the user's sockets as it is (call signalling).
 pub const FRAME_HEADER: &str = "Natter-Frame";
 
+/// How long a role's consumer waits for an ack before delivering again.
+const ACK_WAIT: Duration = Duration::from_secs(30);
+
 /// Headers a fan-out delivery carries.
 pub struct DeliveryHeaders;
 
@@ -246,13 +249,26 @@ impl Bus {
         role: &str,
         start: DeliverPolicy,
     ) -> Result<consumer::Consumer<pull::Config>, BusError> {
+        self.durable_of(role, start, self.subjects.all_events(), ACK_WAIT)
+            .await
+    }
+
+    /// Like [`Bus::durable`], over the events on `filter` only, redelivered when not acked
+    /// within `ack_wait`.
+    pub async fn durable_of(
+        &self,
+        role: &str,
+        start: DeliverPolicy,
+        filter: String,
+        ack_wait: Duration,
+    ) -> Result<consumer::Consumer<pull::Config>, BusError> {
         let name = self.subjects.consumer(role);
         let config = pull::Config {
             durable_name: Some(name.clone()),
-            filter_subject: self.subjects.all_events(),
+            filter_subject: filter,
             ack_policy: AckPolicy::All,
             deliver_policy: start,
-            ack_wait: Duration::from_secs(30),
+            ack_wait,
             max_ack_pending: 20_000,
             ..Default::default()
         };
@@ -270,14 +286,23 @@ impl Bus {
         role: &str,
         start_seq: u64,
     ) -> Result<consumer::Consumer<pull::Config>, BusError> {
+        self.durable_at_of(role, start_seq, self.subjects.all_events(), ACK_WAIT)
+            .await
+    }
+
+    /// Like [`Bus::durable_at`], as [`Bus::durable_of`].
+    pub async fn durable_at_of(
+        &self,
+        role: &str,
+        start_seq: u64,
+        filter: String,
+        ack_wait: Duration,
+    ) -> Result<consumer::Consumer<pull::Config>, BusError> {
         self.delete_durable(role).await?;
-        self.durable(
-            role,
-            DeliverPolicy::ByStartSequence {
-                start_sequence: start_seq.max(1),
-            },
-        )
-        .await
+        let start = DeliverPolicy::ByStartSequence {
+            start_sequence: start_seq.max(1),
+        };
+        self.durable_of(role, start, filter, ack_wait).await
     }
 
     /// The first seq still in the log (older ones aged out), and the last.

@@ -39,6 +39,12 @@ impl Subjects {
         format!("{}.ev.room.{room}.{event_type}", self.ns)
     }
 
+    /// Every room's message events (`message.posted`, `message.edited`, ...: the types named
+    /// `message.*`).
+    pub fn room_messages(&self) -> String {
+        format!("{}.ev.room.*.message.*", self.ns)
+    }
+
     /// Every event of one room (for replay).
     pub fn room_events(&self, room: Uuid) -> String {
         format!("{}.ev.room.{room}.>", self.ns)

@@ -365,6 +365,10 @@ where
     }
     outcome?;
     if reached >= target {
+        projection
+            .after_partitioned(pool)
+            .await
+            .map_err(ProjectionError::Db)?;
         skip_to(pool, name, target).await?;
         statistics.refresh(pool, projection).await;
     }

@@ -81,3 +81,19 @@ pub(crate) async fn mark_attached(
     .await?;
     Ok(())
 }
+
+/// Marks as attached the files that stored messages carry but that are not marked yet: after
+/// a partitioned rebuild, where a file's `file.uploaded` (a user's event) and the post that
+/// carries it (a room's) are applied by different connections, in no set order.
+pub(crate) async fn mark_carried_files(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE files f SET attached = true
+         WHERE NOT f.attached AND EXISTS (
+             SELECT 1 FROM messages m
+             WHERE m.attachments @> jsonb_build_array(jsonb_build_object('file_id', f.id))
+               AND m.attachments IS NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

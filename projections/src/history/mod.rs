@@ -10,7 +10,7 @@ mod calls;
 pub(crate) mod files;
 mod keys;
 mod one;
-mod previews;
+pub(crate) mod previews;
 pub mod queries;
 
 use bulk::{Segment, apply_bulk, segments};
@@ -60,6 +60,12 @@ impl Projection for History {
             "mutes",
             "history_posting_losses",
         ]
+    }
+
+    async fn after_partitioned(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+        // A file's upload is a user's event, the post carrying it a room's.
+        let mut conn = pool.acquire().await?;
+        files::mark_carried_files(&mut conn).await
     }
 
     async fn apply(

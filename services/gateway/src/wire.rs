@@ -7,7 +7,7 @@ use axum::extract::ws::Utf8Bytes;
 use natter_schemas::Event;
 use natter_schemas::files::FileUrls;
 use natter_schemas::frames::ServerFrame;
-pub use natter_schemas::wire::{Reader, deleted_in, members_only, wire_event};
+pub use natter_schemas::wire::{Reader, deleted_in, members_only, not_for_clients, wire_event};
 use natter_schemas::wire::{redacted_wire_event, shows_deleted_text};
 use uuid::Uuid;
 
@@ -48,13 +48,40 @@ pub fn replay_frames(
     events: &[(u64, Event)],
     reader: Reader,
     urls: &dyn FileUrls,
+    deleted_before: &HashSet<Uuid>,
 ) -> Vec<(u64, Utf8Bytes)> {
-    let deleted = deleted_in(events);
+    let mut deleted = deleted_in(events);
+    deleted.extend(deleted_before);
     events
         .iter()
+        .filter(|(_, event)| !not_for_clients(event))
         .filter(|(_, event)| reader == Reader::Member || !members_only(event))
         .map(|(seq, event)| (*seq, stretch_frame(room, *seq, event, &deleted, urls)))
         .collect()
+}
+
+/// The messages that a stretch's previews are of and that history has deleted already: a
+/// preview the worker appended in the instant after its message's delete, in a stretch that
+/// starts after the delete. When history cannot say, every previewed message counts as
+/// deleted (the preview is redacted rather than shown).
+pub async fn previewed_and_deleted(pool: &sqlx::PgPool, events: &[(u64, Event)]) -> HashSet<Uuid> {
+    let previewed: Vec<Uuid> = events
+        .iter()
+        .filter_map(|(_, e)| match &e.body {
+            natter_schemas::EventBody::PreviewAdded(p) => Some(p.message_id),
+            _ => None,
+        })
+        .collect();
+    if previewed.is_empty() {
+        return HashSet::new();
+    }
+    match natter_projections::history::queries::deleted_among(pool, &previewed).await {
+        Ok(deleted) => deleted.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether previewed messages are deleted; their previews are redacted");
+            previewed.into_iter().collect()
+        }
+    }
 }
 
 /// The frame of one event of a stretch read from the log, given the messages the stretch
@@ -145,7 +172,7 @@ mod tests {
             ),
         ];
         let urls = natter_schemas::files::PlainUrls;
-        let frames = replay_frames(room, &events, Reader::Visitor, &urls);
+        let frames = replay_frames(room, &events, Reader::Visitor, &urls, &HashSet::new());
         assert_eq!(
             frames.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             [1, 2, 3, 4],
@@ -161,6 +188,10 @@ mod tests {
         assert_eq!(first["event"]["data"]["mentions"], serde_json::json!([]));
         let second: serde_json::Value = serde_json::from_str(frames[1].1.as_str()).expect("json");
         assert!(second["event"].get("redacted").is_none());
-        assert_eq!(replay_frames(room, &events, Reader::Member, &urls).len(), 5);
+        let none = HashSet::new();
+        assert_eq!(
+            replay_frames(room, &events, Reader::Member, &urls, &none).len(),
+            5
+        );
     }
 }

@@ -35,6 +35,15 @@ pub struct PreviewsConfig {
     /// message can make natter fetch from its own network.
     #[arg(long, env = "NATTER_PREVIEW_PRIVATE_ADDRESSES", default_value_t = false, action = clap::ArgAction::Set)]
     pub preview_private_addresses: bool,
+    /// The only ports previews are fetched from, comma-separated (links to other ports get no
+    /// preview: they may be services never meant to be reached from a message).
+    #[arg(
+        long,
+        env = "NATTER_PREVIEW_PORTS",
+        value_delimiter = ',',
+        default_value = "80,443"
+    )]
+    pub preview_ports: Vec<u16>,
     /// Longest a page (or its image) may take, redirects included, in milliseconds.
     #[arg(long, env = "NATTER_PREVIEW_TIMEOUT_MS", default_value_t = 5000)]
     pub preview_timeout_ms: u64,
@@ -115,6 +124,7 @@ impl PreviewsConfig {
             allow_hosts: hosts(&self.preview_allow_hosts),
             deny_hosts: hosts(&self.preview_deny_hosts),
             allow_private: self.preview_private_addresses,
+            ports: self.preview_ports.clone(),
         }
     }
 
@@ -158,8 +168,9 @@ pub async fn run(
         fetcher,
         links: config.preview_links,
         concurrency: config.preview_concurrency,
+        decoding: tokio::sync::Semaphore::new(1),
     }
-    .run(100, shutdown, ready)
+    .run(shutdown, ready)
     .await
 }
 

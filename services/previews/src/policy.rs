@@ -19,6 +19,8 @@ pub enum Refused {
     Scheme,
     #[error("the URL has credentials in it")]
     Credentials,
+    #[error("port {0} is not allowed")]
+    Port(u16),
     #[error("host {0} is not allowed")]
     Host(String),
     #[error("address {0} is not public")]
@@ -37,6 +39,9 @@ pub struct Policy {
     /// Also fetch from loopback, private and link-local addresses: for tests, never in
     /// production.
     pub allow_private: bool,
+    /// The only ports fetched from (a link to another port of a public host may be a service
+    /// that was never meant to be reached from a message); empty: any.
+    pub ports: Vec<u16>,
 }
 
 impl Policy {
@@ -48,6 +53,10 @@ impl Policy {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Refused::Credentials);
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        if !self.ports.is_empty() && !self.ports.contains(&port) {
+            return Err(Refused::Port(port));
         }
         match url.host() {
             None => Err(Refused::Host(String::new())),
@@ -131,7 +140,11 @@ fn public_v6(ip: Ipv6Addr) -> bool {
         return public_v4(v4);
     }
     let segments = ip.segments();
-    // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address.
+    // NAT64 (64:ff9b::/96, and the local-use 64:ff9b:1::/48) and 6to4 (2002::/16) carry an
+    // IPv4 address; local NAT64 prefixes reach whatever the site's translator reaches.
+    if segments[..3] == [0x64, 0xff9b, 1] {
+        return false;
+    }
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         let [a, b] = segments[6].to_be_bytes();
         let [c, d] = segments[7].to_be_bytes();
@@ -187,6 +200,7 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
+            "64:ff9b:1::808:808",
             "2002:7f00:1::",
             "::127.0.0.1",
         ] {
@@ -234,6 +248,15 @@ mod tests {
             );
         }
         assert_eq!(policy.check_url(&url("https://example.com/a")), Ok(()));
+        let web = Policy {
+            ports: vec![80, 443],
+            ..Policy::default()
+        };
+        assert_eq!(web.check_url(&url("http://example.com/")), Ok(()));
+        assert_eq!(
+            web.check_url(&url("http://example.com:8222/varz")),
+            Err(Refused::Port(8222))
+        );
         let tests = Policy {
             allow_private: true,
             ..Policy::default()
@@ -246,7 +269,7 @@ mod tests {
         let policy = Policy {
             allow_hosts: vec!["example.com".into()],
             deny_hosts: vec!["secret.example.com".into()],
-            allow_private: false,
+            ..Policy::default()
         };
         assert!(policy.check_name("example.com").is_ok());
         assert!(policy.check_name("WWW.Example.com.").is_ok());

@@ -32,6 +32,13 @@ use crate::page;
 /// The durable consumer's role name.
 pub const ROLE: &str = "previews";
 
+/// How long a batch may take before JetStream delivers it again: a message's links can take
+/// a minute or more (each page and image within the time limit, and waits for history), and a
+/// batch holds [`BATCH_PER_JOB`] messages per job running at once.
+const ACK_WAIT: Duration = Duration::from_secs(600);
+/// Messages per batch, per job running at once.
+pub(crate) const BATCH_PER_JOB: usize = 4;
+
 /// Where preview images go, and how they are made.
 pub struct PreviewFiles {
     pub store: Store,
@@ -61,6 +68,8 @@ pub(crate) struct Worker {
     pub fetcher: Fetcher,
     pub links: usize,
     pub concurrency: usize,
+    /// Preview images decoded at once (each may take the decoder's whole allowance).
+    pub decoding: tokio::sync::Semaphore,
 }
 
 /// A message as an event gave it.
@@ -75,8 +84,12 @@ struct Seen<'a> {
 
 impl Worker {
     /// Handles batches until `shutdown`.
-    pub async fn run(self, batch: usize, shutdown: Shutdown, ready: Ready) -> Result<(), BusError> {
+    pub async fn run(self, shutdown: Shutdown, ready: Ready) -> Result<(), BusError> {
+        let batch = self.concurrency * BATCH_PER_JOB;
         let mut batches = self.open(batch).await?;
+        // The last seq handled in this run: a redelivery of it (after a slow batch) is
+        // skipped, not previewed again.
+        let mut handled_through = 0u64;
         tracing::info!("link previews started");
         ready.started();
         loop {
@@ -89,12 +102,17 @@ impl Worker {
                 }
             };
             let handled = tokio::select! {
-                handled = self.handle(&messages) => handled,
+                handled = self.handle(&messages, handled_through) => handled,
                 () = shutdown.wait() => break,
             };
             let acked = match handled {
                 Ok(()) => match messages.last() {
-                    Some(last) => ack_through(last).await.map_err(WorkerError::from),
+                    Some(last) => {
+                        if let Ok(seq) = seq_of(last) {
+                            handled_through = handled_through.max(seq);
+                        }
+                        ack_through(last).await.map_err(WorkerError::from)
+                    }
                     None => Ok(()),
                 },
                 Err(e) => Err(e),
@@ -112,9 +130,19 @@ impl Worker {
     /// The worker's consumer, just after its last ack; a new deployment starts at the log's
     /// end (old messages get no previews).
     async fn open(&self, batch: usize) -> Result<Batches, BusError> {
+        // Only rooms' message events come (one filter subject: nats-server 2.9).
+        let filter = self.bus.subjects().room_messages();
         let consumer = match self.bus.durable_position(ROLE).await? {
-            Some((acked, _)) => self.bus.durable_at(ROLE, acked + 1).await?,
-            None => self.bus.durable(ROLE, DeliverPolicy::New).await?,
+            Some((acked, _)) => {
+                self.bus
+                    .durable_at_of(ROLE, acked + 1, filter, ACK_WAIT)
+                    .await?
+            }
+            None => {
+                self.bus
+                    .durable_of(ROLE, DeliverPolicy::New, filter, ACK_WAIT)
+                    .await?
+            }
         };
         Ok(Batches::new(&consumer, batch)
             .await?
@@ -122,7 +150,11 @@ impl Worker {
     }
 
     /// Previews the batch's posts and edits, a few at a time.
-    async fn handle(&self, messages: &[async_nats::jetstream::Message]) -> Result<(), WorkerError> {
+    async fn handle(
+        &self,
+        messages: &[async_nats::jetstream::Message],
+        handled_through: u64,
+    ) -> Result<(), WorkerError> {
         let mut events = Vec::new();
         for message in messages {
             let subject = message.subject.as_str();
@@ -130,6 +162,7 @@ impl Worker {
                 continue;
             }
             match (seq_of(message), Event::from_bytes(&message.payload)) {
+                (Ok(seq), _) if seq <= handled_through => {}
                 (Ok(seq), Ok(event)) => events.push((seq, event)),
                 (_, Err(e)) => {
                     tracing::warn!(error = %e, "link previews: undecodable event skipped")
@@ -158,7 +191,7 @@ impl Worker {
             return Ok(());
         }
         for (i, link) in links.iter().enumerate() {
-            let Some(preview) = self.make(link, seen.sender).await? else {
+            let Some(preview) = self.make(link, seen.sender, seen.room).await? else {
                 continue;
             };
             // Checked again just before: the message may have been deleted or edited while
@@ -204,7 +237,12 @@ impl Worker {
 
     /// The preview of `link`, with its image stored as a file of `owner`; `None` when the page
     /// cannot be fetched or says nothing.
-    async fn make(&self, link: &str, owner: Uuid) -> Result<Option<PreviewRef>, WorkerError> {
+    async fn make(
+        &self,
+        link: &str,
+        owner: Uuid,
+        room: Uuid,
+    ) -> Result<Option<PreviewRef>, WorkerError> {
         let Ok(url) = Url::parse(link) else {
             return Ok(None);
         };
@@ -216,14 +254,20 @@ impl Worker {
                 return Ok(None);
             }
         };
-        let html = String::from_utf8_lossy(&fetched.bytes);
-        let found = page::read(&html, &fetched.url);
+        // Parsing is CPU work: off the runtime the gateway shares.
+        let (bytes, base) = (fetched.bytes, fetched.url);
+        let read = tokio::task::spawn_blocking(move || {
+            page::read(&String::from_utf8_lossy(&bytes), &base)
+        });
+        let Ok(found) = read.await else {
+            return Ok(None);
+        };
         if found.is_empty() {
             metrics::counter!("natter_previews_total", "outcome" => "empty").increment(1);
             return Ok(None);
         }
         let image = match found.image {
-            Some(image) => self.image(image, owner).await?,
+            Some(image) => self.image(image, owner, room).await?,
             None => None,
         };
         Ok(Some(PreviewRef {
@@ -236,8 +280,15 @@ impl Worker {
     }
 
     /// A page's image, fetched, re-encoded small (nothing of the third party's bytes is
-    /// served) and stored as a file of `owner`, recorded in the log.
-    async fn image(&self, url: Url, owner: Uuid) -> Result<Option<PreviewImage>, WorkerError> {
+    /// served) and stored as a file of `owner`, recorded in the log on the room's subject
+    /// (its preview follows it there, so that every reader of the room's events, a
+    /// partitioned rebuild among them, has the file before the preview that shows it).
+    async fn image(
+        &self,
+        url: Url,
+        owner: Uuid,
+        room: Uuid,
+    ) -> Result<Option<PreviewImage>, WorkerError> {
         let fetched = match self.fetcher.fetch(url.clone(), Kind::Image).await {
             Ok(fetched) => fetched,
             Err(e) => {
@@ -250,10 +301,14 @@ impl Worker {
         };
         let limits = self.files.limits;
         let bytes = fetched.bytes;
+        let Ok(turn) = self.decoding.acquire().await else {
+            return Ok(None);
+        };
         let processed =
             tokio::task::spawn_blocking(move || natter_files::image::process(kind, bytes, limits))
                 .await
                 .ok();
+        drop(turn);
         let Some(thumbnail) = processed.and_then(|p| p.thumbnail) else {
             return Ok(None);
         };
@@ -268,8 +323,8 @@ impl Worker {
             return Ok(None);
         }
         let uploaded = uploaded(file_id, &thumbnail, &self.files.signer);
-        let event = Event::new(owner, None, EventBody::FileUploaded(uploaded));
-        let subject = self.bus.subjects().user_event(owner, event.type_name());
+        let event = Event::new(owner, Some(room), EventBody::FileUploaded(uploaded));
+        let subject = self.bus.subjects().room_event(room, event.type_name());
         self.bus.append(subject, &event, None, false).await?;
         Ok(Some(PreviewImage {
             file_id,

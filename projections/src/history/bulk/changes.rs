@@ -4,10 +4,13 @@ use std::collections::HashMap;
 
 use natter_schemas::Event;
 use natter_schemas::event::{EventBody, MessageEdited};
+use natter_schemas::previews::PreviewRef;
 use natter_schemas::text;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::history::previews::kept_previews;
 use crate::seq_i64;
 
 /// The reactions of a stretch, reduced per (message, emoji, user) in log order: a key whose
@@ -124,9 +127,10 @@ pub(super) async fn edits(
         Option<String>,
         Option<String>,
         Option<serde_json::Value>,
+        Option<Json<Vec<PreviewRef>>>,
     );
     let current: Vec<Current> = sqlx::query_as(
-        "SELECT id, room_id, COALESCE(body, ''), format, html, encrypted
+        "SELECT id, room_id, COALESCE(body, ''), format, html, encrypted, previews
          FROM messages WHERE id = ANY($1) AND NOT deleted",
     )
     .bind(&ids)
@@ -134,12 +138,13 @@ pub(super) async fn edits(
     .await?;
     let mut versions: HashMap<Uuid, (Uuid, Version)> = current
         .into_iter()
-        .map(|(id, room, body, format, html, encrypted)| {
+        .map(|(id, room, body, format, html, encrypted, previews)| {
             let version = Version {
                 body,
                 format,
                 html,
                 encrypted,
+                previews,
             };
             (id, (room, version))
         })
@@ -158,7 +163,9 @@ pub(super) async fn edits(
         e_ids.push(edit.message_id);
         e_seqs.push(seq_i64(seq));
         e_at.push(event.occurred_at);
-        before.push(std::mem::replace(version, Version::of(edit)));
+        let replaced = std::mem::replace(version, Version::of(edit));
+        version.previews = kept_previews(replaced.previews.clone(), &edit.body, edit.format);
+        before.push(replaced);
         let mentions = edit.mentions.iter().map(Uuid::to_string);
         last.insert(
             edit.message_id,
@@ -197,13 +204,11 @@ pub(super) async fn edits(
     }
     sqlx::query(
         "UPDATE messages m SET body = v.body, edited_at = v.at, format = v.format, html = v.html,
-                encrypted = v.encrypted,
-                mentions = COALESCE(string_to_array(NULLIF(v.mentions, ''), ',')::uuid[], '{}'),
-                previews = (SELECT jsonb_agg(p) FROM jsonb_array_elements(m.previews) p
-                            WHERE strpos(v.body, p->>'url') > 0)
+                encrypted = v.encrypted, previews = v.previews,
+                mentions = COALESCE(string_to_array(NULLIF(v.mentions, ''), ',')::uuid[], '{}')
          FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
-                     $7::jsonb[])
-              AS v(id, body, at, mentions, format, html, encrypted)
+                     $7::jsonb[], $8::jsonb[])
+              AS v(id, body, at, mentions, format, html, encrypted, previews)
          WHERE m.id = v.id",
     )
     .bind(&m_ids)
@@ -213,6 +218,7 @@ pub(super) async fn edits(
     .bind(&now.formats)
     .bind(&now.htmls)
     .bind(&now.encrypted)
+    .bind(&now.previews)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -225,6 +231,8 @@ struct Version {
     format: Option<String>,
     html: Option<String>,
     encrypted: Option<serde_json::Value>,
+    /// Of the message now (not kept per version).
+    previews: Option<Json<Vec<PreviewRef>>>,
 }
 
 impl Version {
@@ -237,6 +245,7 @@ impl Version {
                 .encrypted
                 .as_ref()
                 .and_then(|e| serde_json::to_value(e).ok()),
+            previews: None,
         }
     }
 }
@@ -248,6 +257,7 @@ struct Versions {
     formats: Vec<Option<String>>,
     htmls: Vec<Option<String>>,
     encrypted: Vec<Option<serde_json::Value>>,
+    previews: Vec<Option<Json<Vec<PreviewRef>>>>,
 }
 
 impl Versions {
@@ -256,6 +266,7 @@ impl Versions {
         self.formats.push(version.format);
         self.htmls.push(version.html);
         self.encrypted.push(version.encrypted);
+        self.previews.push(version.previews);
     }
 }
 

@@ -385,3 +385,11 @@ pub async fn members_named(
     .fetch_all(pool)
     .await
 }
+
+/// Of `ids`, the messages that are deleted.
+pub async fn deleted_among(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM messages WHERE id = ANY($1) AND deleted")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}

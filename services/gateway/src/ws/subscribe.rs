@@ -187,11 +187,17 @@ async fn start(
                         };
                         let void = crate::void::void_in(&events, &before);
                         events.retain(|(seq, _)| !void.contains(seq));
-                        (
-                            true,
-                            since,
-                            crate::wire::replay_frames(room, &events, reader, state.file_urls()),
-                        )
+                        let deleted_before =
+                            crate::wire::previewed_and_deleted(state.pool(), &events).await;
+                        let urls = state.file_urls();
+                        let frames = crate::wire::replay_frames(
+                            room,
+                            &events,
+                            reader,
+                            urls,
+                            &deleted_before,
+                        );
+                        (true, since, frames)
                     }
                     Replay::TooMany { missed } => {
                         tracing::debug!(%room, missed, "too many missed events to replay");

@@ -10,9 +10,11 @@
 //! sockets passes on as it is.
 //!
 //! Crash and retry: signalling is best effort, like the network it sets up (clients retry an
-//! unanswered invite and hang up a call that went quiet). The first hang-up takes the call's
-//! record from Redis atomically, so one summary is appended (a retried append has the same
-//! `Nats-Msg-Id`, and history keeps one summary per call).
+//! unanswered invite and hang up a call that went quiet). A hang-up takes its sender out of
+//! the call; once at most one person is left in it, the call is over: its summary is appended
+//! with the call's `Nats-Msg-Id` and only then is its record dropped, so a failed append is
+//! made again by the next hang-up, and a repeated one is dropped by the log (history keeps one
+//! summary per call either way).
 
 pub mod ice;
 mod store;
@@ -36,6 +38,9 @@ use crate::state::AppState;
 
 /// Most members a room may have for calls in it: an invite rings every one of them.
 pub const MAX_CALL_MEMBERS: usize = 100;
+/// Largest `data` of a frame that goes to every other member (`offer`, `answer` and
+/// `candidate`, to one member, may be as large as a frame).
+pub const MAX_BROADCAST_DATA: usize = 4096;
 
 /// A `call` frame from `from`.
 pub struct Signal {
@@ -53,6 +58,13 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
         .check(Action::Call, &from.to_string())
         .await?;
     crate::commands::typing_room(state, signal.room, from).await?;
+    let data_len = signal.data.as_ref().map_or(0, |d| d.to_string().len());
+    if !signal.action.is_directed() && data_len > MAX_BROADCAST_DATA {
+        return Err(ApiError::invalid(
+            "data",
+            format!("at most {MAX_BROADCAST_DATA} bytes of data go to the whole room"),
+        ));
+    }
     let members: Vec<Uuid> = queries::members(state.pool(), signal.room)
         .await?
         .into_iter()
@@ -76,6 +88,9 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
                 .map_err(store_error)?
             {
                 Touched::OtherRoom => return Err(other_room()),
+                Touched::NotYours => {
+                    return Err(ApiError::forbidden("only the caller rings for a call"));
+                }
                 _ => others(&members, from),
             }
         }
@@ -121,13 +136,18 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
                 return Ok(());
             };
             let call = in_room(Some(call), signal.room)?;
-            if !call.includes(from) {
+            // Someone who was in it (a repeated hang-up finishes what a failed one began).
+            if call.caller != from && !call.participants.contains(&from) {
                 return Err(ApiError::forbidden("you are not in this call"));
             }
             let recipients = others(&members, from);
             relay(state, from, &signal, &recipients).await?;
-            if let Some((call, ended_at)) = calls.end(signal.call).await.map_err(store_error)? {
+            // Over once at most one person is left in it: the summary is appended (with the
+            // call's key, so a retry appends nothing more) before the record goes.
+            let over = calls.leave(signal.call, from).await.map_err(store_error)?;
+            if let Some((call, ended_at)) = over {
                 summarise(state, from, signal.call, &call, ended_at).await?;
+                calls.forget(signal.call).await.map_err(store_error)?;
             }
             return Ok(());
         }

@@ -1,7 +1,9 @@
 //! Calls in progress, in Redis (they may be lost: a call whose record is gone ends without a
 //! summary). One hash per call, `call:<id>`: `room`, `caller`, `invited_at`, `answered_at`
-//! (the first accept) and `p:<user>` (each participant's accept), times in ms on Redis's
-//! clock. A call left without a hang-up expires after a day.
+//! (the first accept), `p:<user>` (each participant's accept), `left:<user>` (each hang-up)
+//! and `ended_at`, times in ms on Redis's clock. A call is over when at most one of the people
+//! in it is left; its record stays until its summary is in the log (so that a failed append is
+//! retried by the next hang-up), and a call nobody ends expires after a day.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,11 +17,13 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 const NOW: &str = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)";
 
-/// ARGV: room, caller, ttl_ms. 1: a new call; 0: the call exists in this room; -1: in another.
+/// ARGV: room, caller, ttl_ms. 1: a new call; 0: the caller rings again; -1: the call is in
+/// another room; -2: someone else's call.
 const INVITE: &str = "
 local room = redis.call('HGET', KEYS[1], 'room')
 if room then
   if room ~= ARGV[1] then return -1 end
+  if redis.call('HGET', KEYS[1], 'caller') ~= ARGV[2] then return -2 end
   return 0
 end
 redis.call('HSET', KEYS[1], 'room', ARGV[1], 'caller', ARGV[2], 'invited_at', now)
@@ -35,13 +39,29 @@ redis.call('HSETNX', KEYS[1], 'answered_at', now)
 redis.call('HSETNX', KEYS[1], 'p:' .. ARGV[2], now)
 return 1";
 
-/// Takes the call's record away (the first hang-up ends the call), with `ended_at`.
-const END: &str = "
+/// ARGV: user. The user leaves the call; when at most one person is left in it, it is over
+/// (`ended_at` set once). Returns the record when the call is over, else nothing.
+const LEAVE: &str = "
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+redis.call('HSETNX', KEYS[1], 'left:' .. ARGV[1], now)
 local all = redis.call('HGETALL', KEYS[1])
-if #all == 0 then return all end
-redis.call('DEL', KEYS[1])
-table.insert(all, 'ended_at')
-table.insert(all, tostring(now))
+local left = {}
+local people = {}
+for i = 1, #all, 2 do
+  local k = all[i]
+  if string.sub(k, 1, 5) == 'left:' then left[string.sub(k, 6)] = true end
+  if string.sub(k, 1, 2) == 'p:' then people[string.sub(k, 3)] = true end
+  if k == 'caller' then people[all[i + 1]] = true end
+end
+local remaining = 0
+for user, _ in pairs(people) do
+  if not left[user] then remaining = remaining + 1 end
+end
+if remaining > 1 then return {} end
+if redis.call('HSETNX', KEYS[1], 'ended_at', now) == 1 then
+  table.insert(all, 'ended_at')
+  table.insert(all, tostring(now))
+end
 return all";
 
 /// Why Redis could not say.
@@ -62,12 +82,14 @@ pub struct Call {
     pub answered_at: Option<i64>,
     /// Who accepted, in the order they did.
     pub participants: Vec<Uuid>,
+    /// Who hung up.
+    pub left: Vec<Uuid>,
 }
 
 impl Call {
-    /// Whether `user` is in the call (its caller, or one who accepted).
+    /// Whether `user` is in the call (its caller, or one who accepted) and has not hung up.
     pub fn includes(&self, user: Uuid) -> bool {
-        self.caller == user || self.participants.contains(&user)
+        (self.caller == user || self.participants.contains(&user)) && !self.left.contains(&user)
     }
 
     fn from_fields(fields: &HashMap<String, String>) -> Option<Self> {
@@ -78,12 +100,17 @@ impl Call {
             .filter_map(|(k, v)| Some((v.parse().ok()?, k.strip_prefix("p:")?.parse().ok()?)))
             .collect();
         accepted.sort_unstable();
+        let left = fields
+            .keys()
+            .filter_map(|k| k.strip_prefix("left:")?.parse().ok())
+            .collect();
         Some(Self {
             room: uuid("room")?,
             caller: uuid("caller")?,
             invited_at: ms("invited_at")?,
             answered_at: ms("answered_at"),
             participants: accepted.into_iter().map(|(_, u)| u).collect(),
+            left,
         })
     }
 }
@@ -95,6 +122,8 @@ pub enum Touched {
     Existing,
     Missing,
     OtherRoom,
+    /// Someone else's call (only its caller rings again).
+    NotYours,
 }
 
 #[derive(Clone)]
@@ -144,6 +173,7 @@ impl CallStore {
         Ok(match n {
             1 => Touched::New,
             0 => Touched::Existing,
+            -2 => Touched::NotYours,
             _ => Touched::OtherRoom,
         })
     }
@@ -172,14 +202,26 @@ impl CallStore {
         Ok(Call::from_fields(&fields))
     }
 
-    /// Ends the call: its record and when it ended (ms), for the first to end it only.
-    pub async fn end(&self, call: Uuid) -> Result<Option<(Call, i64)>, StoreError> {
-        let flat: Vec<String> = self.eval(END, call, &[]).await?;
+    /// `user` hangs up: the call's record and when it ended (ms) once the call is over (for
+    /// every hang-up from then on, until [`CallStore::forget`]).
+    pub async fn leave(&self, call: Uuid, user: Uuid) -> Result<Option<(Call, i64)>, StoreError> {
+        let flat: Vec<String> = self.eval(LEAVE, call, &[user.to_string()]).await?;
         let fields: HashMap<String, String> = flat
             .chunks_exact(2)
             .map(|kv| (kv[0].clone(), kv[1].clone()))
             .collect();
         let ended = fields.get("ended_at").and_then(|v| v.parse().ok());
         Ok(Call::from_fields(&fields).zip(ended))
+    }
+
+    /// Drops an ended call's record (its summary is in the log).
+    pub async fn forget(&self, call: Uuid) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(call));
+        let mut redis = self.redis.clone();
+        tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<i64>(&mut redis))
+            .await
+            .map_err(|_| StoreError::NoAnswer)??;
+        Ok(())
     }
 }

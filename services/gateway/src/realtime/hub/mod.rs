@@ -293,6 +293,7 @@ impl Hub {
         let subject = self.0.bus.subjects().deliver_room(room);
         let bus = self.0.bus.clone();
         let urls = self.0.urls.clone();
+        let pool = self.0.pool.clone();
         // Read before subscribing (once per gateway, when the room's entry is made): events up
         // to here belong to the sessions' replays, and any later one that the fan-out sent
         // before the subscription was active is found through the next delivery's previous seq.
@@ -312,6 +313,7 @@ impl Hub {
                     rules,
                     urls,
                     deleted: Default::default(),
+                    pool,
                 };
                 room::room_task(feed, sub)
             },

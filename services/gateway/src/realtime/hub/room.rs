@@ -29,6 +29,8 @@ pub(super) struct Feed {
     pub urls: super::FileUrlsRef,
     /// The room's messages deleted lately, as this feed saw them.
     pub deleted: std::sync::Mutex<RecentlyDeleted>,
+    /// History, for previews of messages deleted before this feed began.
+    pub pool: sqlx::PgPool,
 }
 
 /// The last few thousand messages a feed saw deleted: a preview the worker appended just
@@ -151,12 +153,25 @@ fn interrupted(feed: &Feed) {
 /// For a post whose check saw the log before this feed's losses begin, those before are read
 /// back from the log; when that cannot be done the sockets are closed instead.
 async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
+    if wire::not_for_clients(event) {
+        return false;
+    }
     let shown = match feed.deleted.lock() {
         Ok(mut deleted) => deleted.saw(event),
         Err(_) => true,
     };
     if !shown {
         return false;
+    }
+    if let EventBody::PreviewAdded(_) = &event.body {
+        // Deleted before this feed began? History knows (previews are rare: one query each).
+        let single = [(seq, event.clone())];
+        if !crate::wire::previewed_and_deleted(&feed.pool, &single)
+            .await
+            .is_empty()
+        {
+            return false;
+        }
     }
     let Some((post, sender)) = crate::void::post(event) else {
         return true;
@@ -221,7 +236,8 @@ async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
         .iter()
         .filter_map(|(seq, e)| e.clone().map(|e| (*seq, e)))
         .collect();
-    let deleted = wire::deleted_in(&events);
+    let mut deleted = wire::deleted_in(&events);
+    deleted.extend(wire::previewed_and_deleted(&feed.pool, &events).await);
     for (seq, event) in &read {
         feed.seen.store(*seq, Ordering::Relaxed);
         let Some(event) = event else {
