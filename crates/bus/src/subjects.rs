@@ -39,10 +39,21 @@ impl Subjects {
         format!("{}.ev.room.{room}.{event_type}", self.ns)
     }
 
-    /// Every room's message events (`message.posted`, `message.edited`, ...: the types named
-    /// `message.*`).
-    pub fn room_messages(&self) -> String {
-        format!("{}.ev.room.*.message.*", self.ns)
+    /// A post's or an edit's subject: the room event's, with a last `links` token when its
+    /// body has web links (so that the link preview worker's consumer gets those alone, and
+    /// NATS does no work for it on the rest).
+    pub fn message_event(&self, room: Uuid, event_type: &str, links: bool) -> String {
+        let subject = self.room_event(room, event_type);
+        if links {
+            format!("{subject}.links")
+        } else {
+            subject
+        }
+    }
+
+    /// Every post and edit with web links ([`Subjects::message_event`]).
+    pub fn messages_with_links(&self) -> String {
+        format!("{}.ev.room.*.message.*.links", self.ns)
     }
 
     /// Every event of one room (for replay).

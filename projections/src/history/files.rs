@@ -22,8 +22,8 @@ pub(crate) async fn apply_file_event(
                 .and_then(|t| serde_json::to_value(t).ok());
             sqlx::query(
                 "INSERT INTO files (id, owner_id, name, size, content_type, width, height,
-                                    thumbnail, hash, uploaded_at, seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                    thumbnail, hash, uploaded_at, seq, room_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                      ON CONFLICT DO NOTHING",
             )
             .bind(f.file_id)
@@ -37,6 +37,7 @@ pub(crate) async fn apply_file_event(
             .bind(&f.hash)
             .bind(event.occurred_at)
             .bind(seq_i64(seq))
+            .bind(event.room_id)
             .execute(&mut *conn)
             .await?;
             Ok(true)

@@ -130,8 +130,8 @@ impl Worker {
     /// The worker's consumer, just after its last ack; a new deployment starts at the log's
     /// end (old messages get no previews).
     async fn open(&self, batch: usize) -> Result<Batches, BusError> {
-        // Only rooms' message events come (one filter subject: nats-server 2.9).
-        let filter = self.bus.subjects().room_messages();
+        // Only posts and edits with links come (one filter subject: nats-server 2.9).
+        let filter = self.bus.subjects().messages_with_links();
         let consumer = match self.bus.durable_position(ROLE).await? {
             Some((acked, _)) => {
                 self.bus
@@ -157,10 +157,6 @@ impl Worker {
     ) -> Result<(), WorkerError> {
         let mut events = Vec::new();
         for message in messages {
-            let subject = message.subject.as_str();
-            if !(subject.ends_with(".message.posted") || subject.ends_with(".message.edited")) {
-                continue;
-            }
             match (seq_of(message), Event::from_bytes(&message.payload)) {
                 (Ok(seq), _) if seq <= handled_through => {}
                 (Ok(seq), Ok(event)) => events.push((seq, event)),

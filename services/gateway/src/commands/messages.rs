@@ -58,7 +58,7 @@ async fn append(
     key: Option<String>,
 ) -> ApiResult<ChangeReply> {
     let event = Event::new(actor, Some(room), body);
-    let subject = state.bus().subjects().room_event(room, event.type_name());
+    let subject = super::room_subject(state, room, &event);
     let appended = state
         .bus()
         .append(subject, &event, key.as_deref(), false)

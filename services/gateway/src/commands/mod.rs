@@ -18,6 +18,13 @@
 //! Layout: [`access`] (who may do what in a room), [`account`], [`rooms`], [`members`],
 //! [`send`], [`messages`] (changes to posted messages), [`reading`].
 
+use natter_schemas::Event;
+use natter_schemas::event::EventBody;
+use natter_schemas::text;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
 mod access;
 mod account;
 mod members;
@@ -25,6 +32,20 @@ pub mod messages;
 pub mod reading;
 mod rooms;
 mod send;
+
+/// The subject an event of `room` is appended on: posts and edits whose body has web links
+/// are marked, for the link preview worker (see [`natter_bus::Subjects::message_event`]).
+pub(crate) fn room_subject(state: &AppState, room: Uuid, event: &Event) -> String {
+    let links = match &event.body {
+        EventBody::MessagePosted(p) => !text::links(&p.body, p.format, 1).is_empty(),
+        EventBody::MessageEdited(e) => !text::links(&e.body, e.format, 1).is_empty(),
+        _ => false,
+    };
+    state
+        .bus()
+        .subjects()
+        .message_event(room, event.type_name(), links)
+}
 
 pub use access::*;
 pub use account::*;

@@ -168,7 +168,7 @@ pub async fn publish_message(
             encrypted,
         }),
     );
-    let subject = state.bus().subjects().room_event(room, event.type_name());
+    let subject = super::room_subject(state, room, &event);
     let msg_id = format!("{actor}:{}", req.client_msg_id);
     let ack = state
         .bus()

@@ -66,8 +66,8 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
         return Ok(0);
     }
     let ttl = i64::try_from(state.files().config.unattached_file_secs).unwrap_or(i64::MAX);
-    let never: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT id, owner_id FROM files
+    let never: Vec<(Uuid, Uuid, Option<Uuid>)> = sqlx::query_as(
+        "SELECT id, owner_id, room_id FROM files
          WHERE NOT attached AND removed_at IS NULL
            AND uploaded_at < now() - make_interval(secs => $1)
          ORDER BY uploaded_at LIMIT $2",
@@ -76,8 +76,8 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
     .bind(BATCH)
     .fetch_all(state.pool())
     .await?;
-    let unshown: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT f.id, f.owner_id FROM files f
+    let unshown: Vec<(Uuid, Uuid, Option<Uuid>)> = sqlx::query_as(
+        "SELECT f.id, f.owner_id, f.room_id FROM files f
          WHERE f.attached AND f.removed_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM messages m
                            WHERE m.attachments @> jsonb_build_array(jsonb_build_object('file_id', f.id))
@@ -96,8 +96,8 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
         (RemovalReason::NeverAttached, never),
         (RemovalReason::NoLongerShown, unshown),
     ] {
-        for (file, owner) in files {
-            remove(state, file, owner, reason).await?;
+        for (file, owner, room) in files {
+            remove(state, file, owner, room, reason).await?;
             removed += 1;
         }
     }
@@ -105,22 +105,29 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
     Ok(removed)
 }
 
-/// Records the removal, then deletes the bytes.
+/// Records the removal (on the subject its upload was on: its owner's, or its room's for a
+/// preview image, so that every reader of the log applies the two in order), then deletes the
+/// bytes.
 async fn remove(
     state: &AppState,
     file: Uuid,
     owner: Uuid,
+    room: Option<Uuid>,
     reason: RemovalReason,
 ) -> Result<(), SweepError> {
     let event = Event::new(
         owner,
-        None,
+        room,
         EventBody::FileRemoved(FileRemoved {
             file_id: file,
             reason,
         }),
     );
-    let subject = state.bus().subjects().user_event(owner, event.type_name());
+    let subjects = state.bus().subjects();
+    let subject = match room {
+        Some(room) => subjects.room_event(room, event.type_name()),
+        None => subjects.user_event(owner, event.type_name()),
+    };
     state
         .bus()
         .append(

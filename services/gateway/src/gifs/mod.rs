@@ -141,9 +141,12 @@ async fn search(
     user: AuthUser,
     Query(params): Query<GifParams>,
 ) -> ApiResult<axum::Json<GifList>> {
-    let provider = state
-        .gifs()
-        .ok_or_else(|| ApiError::not_found("GIF search (none is configured)"))?;
+    let provider = state.gifs().ok_or_else(|| {
+        ApiError(natter_schemas::ErrorDetail::new(
+            natter_schemas::ErrorCode::NotFound,
+            "GIF search is not configured on this server",
+        ))
+    })?;
     let query = params.q.as_deref().map(str::trim).unwrap_or_default();
     if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
         return Err(ApiError::invalid(
