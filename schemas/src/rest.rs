@@ -31,7 +31,14 @@ pub struct AuthResponse {
     pub token: String,
 }
 
+/// `GET /v1/users?q=`: exact matches first, then by username.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UserList {
+    pub users: Vec<crate::model::User>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     #[serde(default)]
     pub display_name: Option<String>,

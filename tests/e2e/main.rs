@@ -25,6 +25,7 @@ mod marks;
 mod messages;
 mod moderation;
 mod ops;
+mod people;
 mod presence;
 mod previews;
 mod privacy;

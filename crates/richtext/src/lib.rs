@@ -14,6 +14,18 @@ pub mod markdown;
 
 use std::ops::Range;
 
+/// `text` folded for matching names: lowercase, without accents (`Zoë` and `zoe` match), one
+/// space between words.
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = text
+        .nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// How a body is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -84,6 +96,13 @@ pub fn mention_spans(text: &str) -> impl Iterator<Item = (Range<usize>, &str)> +
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folding_drops_case_and_accents() {
+        assert_eq!(fold("  Zoë  ÅNGSTRÖM "), "zoe angstrom");
+        assert_eq!(fold("Ｂｏｂ"), "bob");
+        assert_eq!(fold("José-María"), "jose-maria");
+    }
 
     #[test]
     fn mentions_are_words_after_an_at_sign() {

@@ -7,6 +7,7 @@
 
 mod bulk;
 mod calls;
+mod directory;
 pub(crate) mod files;
 mod keys;
 mod one;
@@ -47,6 +48,7 @@ impl Projection for History {
     fn tables(&self) -> &'static [&'static str] {
         &[
             "users",
+            "user_name_keys",
             "files",
             "calls",
             "device_keys",

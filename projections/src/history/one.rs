@@ -27,7 +27,7 @@ pub(super) async fn apply_one(
     let at = event.occurred_at;
     match &event.body {
         EventBody::UserRegistered(u) => {
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO users (id, username, display_name, password_hash, created_at, seq)
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             )
@@ -38,20 +38,28 @@ pub(super) async fn apply_one(
             .bind(at)
             .bind(seq)
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                super::directory::set_keys(conn, u.user_id, &u.username, &u.display_name).await?;
+            }
         }
         EventBody::UserProfileUpdated(u) => {
-            sqlx::query(
+            let named: Option<(String, String)> = sqlx::query_as(
                 "UPDATE users SET display_name = COALESCE($2, display_name),
                         status_text = CASE WHEN $3::text IS NULL THEN status_text
                                            WHEN $3 = '' THEN NULL ELSE $3 END
-                     WHERE id = $1",
+                     WHERE id = $1
+                     RETURNING username, display_name",
             )
             .bind(u.user_id)
             .bind(&u.display_name)
             .bind(&u.status_text)
-            .execute(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await?;
+            if let (Some((username, display_name)), Some(_)) = (named, &u.display_name) {
+                super::directory::set_keys(conn, u.user_id, &username, &display_name).await?;
+            }
         }
         EventBody::RoomCreated(c) => {
             if let Some(room) = event.room_id {

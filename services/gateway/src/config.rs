@@ -64,6 +64,10 @@ pub struct GatewayConfig {
     /// `"admin": true` (from an identity provider) may too.
     #[arg(long, env = "NATTER_ADMIN_USER_IDS", value_delimiter = ',')]
     pub admin_user_ids: Vec<uuid::Uuid>,
+    /// Who can be found with `GET /v1/users` (and looked up by id or name): `all`, or
+    /// `shared_rooms` (those who share a room or direct conversation with the caller).
+    #[arg(long, env = "NATTER_USER_DIRECTORY", value_enum, default_value_t = UserDirectory::All)]
+    pub user_directory: UserDirectory,
     #[command(flatten)]
     pub net: crate::net::NetConfig,
     #[command(flatten)]
@@ -301,4 +305,11 @@ mod tests {
         assert!(invalid[0].why.starts_with("5 bytes"), "{invalid:?}");
         assert!(!invalid[0].why.contains("short"), "the secret stays out");
     }
+}
+
+/// Who can be found in the user directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UserDirectory {
+    All,
+    SharedRooms,
 }

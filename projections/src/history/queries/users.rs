@@ -76,3 +76,84 @@ pub async fn sharing_a_room(
     .fetch_all(pool)
     .await
 }
+
+/// Who may be found in the user directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Findable {
+    /// Everyone.
+    All,
+    /// Those who share a room (or a direct conversation) with the viewer, and the viewer.
+    SharingARoom,
+}
+
+type ProfileRow = (Uuid, String, String, Option<String>, DateTime<Utc>);
+
+fn profile(r: ProfileRow) -> User {
+    User {
+        id: r.0,
+        username: r.1,
+        display_name: r.2,
+        status_text: r.3,
+        created_at: r.4,
+    }
+}
+
+/// Users whose username, or a word of whose display name, starts with `folded` (already
+/// folded: `natter_richtext::fold`), exact matches first, then by username; at most `limit`,
+/// among those `viewer` may find.
+pub async fn find_users(
+    pool: &PgPool,
+    folded: &str,
+    viewer: Uuid,
+    findable: Findable,
+    limit: i64,
+) -> Result<Vec<User>, sqlx::Error> {
+    // Every key starting with `folded` lies in [folded, folded + U+10FFFF] bytewise.
+    let upper = format!("{folded}\u{10FFFF}");
+    let rows: Vec<ProfileRow> = sqlx::query_as(
+        "WITH found AS (
+             SELECT user_id FROM user_name_keys WHERE key = $1
+             UNION
+             (SELECT user_id FROM user_name_keys WHERE key >= $1 AND key <= $2 LIMIT 500))
+         SELECT u.id, u.username, u.display_name, u.status_text, u.created_at
+         FROM found f JOIN users u ON u.id = f.user_id
+         WHERE NOT $4 OR u.id = $3 OR EXISTS (
+             SELECT 1 FROM members v JOIN members o ON o.room_id = v.room_id
+             WHERE v.user_id = $3 AND o.user_id = u.id)
+         ORDER BY EXISTS (SELECT 1 FROM user_name_keys e WHERE e.user_id = u.id AND e.key = $1)
+                  DESC, u.username
+         LIMIT $5",
+    )
+    .bind(folded)
+    .bind(&upper)
+    .bind(viewer)
+    .bind(findable == Findable::SharingARoom)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(profile).collect())
+}
+
+/// One user's profile by id or by username, if `viewer` may find them.
+pub async fn find_user(
+    pool: &PgPool,
+    id: Option<Uuid>,
+    username: Option<&str>,
+    viewer: Uuid,
+    findable: Findable,
+) -> Result<Option<User>, sqlx::Error> {
+    let row: Option<ProfileRow> = sqlx::query_as(
+        "SELECT u.id, u.username, u.display_name, u.status_text, u.created_at FROM users u
+         WHERE (u.id = $1 OR u.username = $2)
+           AND (NOT $4 OR u.id = $3 OR EXISTS (
+               SELECT 1 FROM members v JOIN members o ON o.room_id = v.room_id
+               WHERE v.user_id = $3 AND o.user_id = u.id))",
+    )
+    .bind(id)
+    .bind(username)
+    .bind(viewer)
+    .bind(findable == Findable::SharingARoom)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(profile))
+}

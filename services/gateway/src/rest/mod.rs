@@ -13,6 +13,7 @@ pub mod presence;
 pub mod reading;
 pub mod rooms;
 pub mod search;
+pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +39,7 @@ fn api_with(max_upload_bytes: u64) -> Api {
         .merge(messages::routes())
         .merge(pins::routes())
         .merge(calls::routes())
+        .merge(users::routes())
         .merge(keys::routes())
         .merge(presence::routes())
         .merge(reading::routes())
