@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod connections;
 mod content;
+mod cors;
 mod delivery;
 mod e2ee;
 mod faults;
