@@ -126,6 +126,19 @@ pub struct Room {
     /// Joined rooms only: the caller's read position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_read_seq: Option<i64>,
+    /// Joined rooms only (`GET /v1/rooms`): the newest message not deleted, or `null`.
+    #[serde(default)]
+    pub last_message: Option<Box<Message>>,
+    /// Direct conversations in `GET /v1/rooms`: the other members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<DmMember>>,
+}
+
+/// Another member of a direct conversation, as the conversation list names them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DmMember {
+    pub user_id: Uuid,
+    pub display_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -76,6 +76,10 @@ pub struct UpdateRoomRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RoomList {
     pub rooms: Vec<Room>,
+    /// Joined rooms, paged (`limit` or `cursor` given): pass it back as `cursor` for the next
+    /// page; absent on the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod connections;
 mod content;
+mod conversations;
 mod cors;
 mod delivery;
 mod e2ee;

@@ -39,6 +39,8 @@ impl From<RoomRow> for Room {
             unread: None,
             mentions: None,
             last_read_seq: None,
+            last_message: None,
+            members: None,
         }
     }
 }
@@ -61,15 +63,57 @@ pub async fn room(pool: &PgPool, id: Uuid, viewer: Uuid) -> Result<Option<Room>,
     Ok(row.map(Room::from))
 }
 
-/// The rooms `user` belongs to, most recently active first.
-pub async fn joined_rooms(pool: &PgPool, user: Uuid) -> Result<Vec<Room>, sqlx::Error> {
+/// The rooms `user` belongs to, most recently active first (by `last_seq`, then id): all of
+/// them, or a page of `limit` after `after` (the `(last_seq, id)` of the previous page's last).
+pub async fn joined_rooms(
+    pool: &PgPool,
+    user: Uuid,
+    page: Option<(i64, Option<(i64, Uuid)>)>,
+) -> Result<Vec<Room>, sqlx::Error> {
+    let (limit, after) = match page {
+        Some((limit, after)) => (Some(limit), after),
+        None => (None, None),
+    };
     let rows: Vec<RoomRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{ROOM_SELECT} WHERE m.user_id IS NOT NULL ORDER BY r.last_seq DESC"
+        "{ROOM_SELECT} WHERE m.user_id IS NOT NULL
+           AND ($2::bigint IS NULL OR (r.last_seq, r.id) < ($2, $3))
+         ORDER BY r.last_seq DESC, r.id DESC LIMIT $4"
     )))
     .bind(user)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit)
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(Room::from).collect())
+}
+
+/// The other members of the direct conversations among `rooms`, by room.
+pub async fn dm_members(
+    pool: &PgPool,
+    rooms: &[Uuid],
+    viewer: Uuid,
+) -> Result<Vec<(Uuid, natter_schemas::model::DmMember)>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+        "SELECT m.room_id, u.id, u.display_name
+         FROM members m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id
+         WHERE m.room_id = ANY($1) AND r.kind = 'dm' AND m.user_id <> $2
+         ORDER BY m.room_id, m.joined_seq, u.id",
+    )
+    .bind(rooms)
+    .bind(viewer)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(room, user_id, display_name)| {
+            let member = natter_schemas::model::DmMember {
+                user_id,
+                display_name,
+            };
+            (room, member)
+        })
+        .collect())
 }
 
 /// Public, unarchived rooms, newest first (at most `limit`).
@@ -178,4 +222,27 @@ pub async fn role_counts(pool: &PgPool, room: Uuid) -> Result<(i64, i64), sqlx::
     .bind(room)
     .fetch_one(pool)
     .await
+}
+
+/// The newest message not deleted of each of `rooms` that has one (one index range each).
+pub async fn last_messages(
+    pool: &PgPool,
+    rooms: &[Uuid],
+    viewer: super::Viewer<'_>,
+) -> Result<Vec<natter_schemas::model::Message>, sqlx::Error> {
+    let rows: Vec<super::messages::MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM unnest($2::uuid[]) AS wanted(id)
+         CROSS JOIN LATERAL (SELECT * FROM messages x
+                             WHERE x.room_id = wanted.id AND NOT x.deleted
+                             ORDER BY x.seq DESC LIMIT 1) m",
+        super::messages::MESSAGE_COLUMNS
+    )))
+    .bind(viewer.id)
+    .bind(rooms)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.into_message(viewer.urls))
+        .collect())
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
 use natter_projections::history::queries;
-use natter_schemas::model::{Room, can_read};
+use natter_schemas::model::{Room, RoomKind, can_read};
 use natter_schemas::rest::{CreateRoomRequest, OpenDmRequest, RoomList, UpdateRoomRequest};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -30,6 +30,17 @@ pub fn routes() -> Api {
             get(list),
             Doc::get("Rooms: those the caller joined (default, with `unread`, `mentions` and `last_read_seq`), or public ones")
                 .query("scope", "string", "`joined` (default) or `public`")
+                .query(
+                    "limit",
+                    "integer",
+                    "joined: a page of 1 to 200 rooms, most recently active first (default: all)",
+                )
+                .query("cursor", "string", "joined: `next_cursor` of the previous page")
+                .query(
+                    "min_seq",
+                    "integer",
+                    "wait (bounded) until the read models have this seq",
+                )
                 .ok::<RoomList>(200, "rooms"),
         )
         .route(
@@ -82,6 +93,15 @@ async fn create(
 #[derive(Deserialize)]
 struct ListQuery {
     scope: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+    min_seq: Option<u64>,
+}
+
+/// A page's end: the last room's `last_seq` and id.
+fn parse_cursor(cursor: &str) -> Option<(i64, Uuid)> {
+    let (seq, id) = cursor.split_once('.')?;
+    Some((seq.parse().ok()?, id.parse().ok()?))
 }
 
 async fn list(
@@ -89,11 +109,31 @@ async fn list(
     user: AuthUser,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<RoomList>> {
+    if let Some(seq) = q.min_seq {
+        state.projected_rooms(seq).await?;
+    }
+    let mut next_cursor = None;
     let rooms = match q.scope.as_deref() {
         None | Some("joined") => {
+            let page = match (q.limit, q.cursor.as_deref()) {
+                (None, None) => None,
+                (limit, cursor) => {
+                    let limit = limit.unwrap_or(50);
+                    if !(1..=200).contains(&limit) {
+                        return Err(ApiError::invalid("limit", "use 1 to 200"));
+                    }
+                    let after = match cursor {
+                        None => None,
+                        Some(c) => Some(parse_cursor(c).ok_or_else(|| {
+                            ApiError::invalid("cursor", "pass back a next_cursor as it was")
+                        })?),
+                    };
+                    Some((limit, after))
+                }
+            };
             // The rooms and their counts come from two read models, read at the same time.
             let (rooms, counts) = tokio::join!(
-                queries::joined_rooms(state.pool(), user.id),
+                queries::joined_rooms(state.pool(), user.id, page),
                 natter_projections::unread::queries::unread(state.pool(), user.id)
             );
             let counts: std::collections::HashMap<Uuid, _> =
@@ -105,12 +145,41 @@ async fn list(
                 room.mentions = Some(c.map_or(0, |c| c.mentions));
                 room.last_read_seq = c.map(|c| c.last_read_seq);
             }
+            if let (Some((limit, _)), Some(last)) = (page, rooms.last())
+                && rooms.len() as i64 == limit
+            {
+                next_cursor = Some(format!("{}.{}", last.last_seq, last.id));
+            }
+            conversation_list(&state, user.id, &mut rooms).await?;
             rooms
         }
         Some("public") => queries::public_rooms(state.pool(), user.id, 200).await?,
         Some(_) => return Err(ApiError::invalid("scope", "scope is joined or public")),
     };
-    Ok(axum::Json(RoomList { rooms }))
+    Ok(axum::Json(RoomList { rooms, next_cursor }))
+}
+
+/// What a conversation list shows besides the rooms: each one's last message, and the other
+/// members of direct conversations.
+async fn conversation_list(state: &AppState, user: Uuid, rooms: &mut [Room]) -> ApiResult<()> {
+    let ids: Vec<Uuid> = rooms.iter().map(|r| r.id).collect();
+    let (last, dm) = tokio::join!(
+        queries::last_messages(state.pool(), &ids, state.viewer(user)),
+        queries::dm_members(state.pool(), &ids, user)
+    );
+    let mut last: std::collections::HashMap<Uuid, _> =
+        last?.into_iter().map(|m| (m.room_id, m)).collect();
+    let mut members: std::collections::HashMap<Uuid, Vec<_>> = std::collections::HashMap::new();
+    for (room, member) in dm? {
+        members.entry(room).or_default().push(member);
+    }
+    for room in rooms.iter_mut() {
+        room.last_message = last.remove(&room.id).map(Box::new);
+        if room.kind == RoomKind::Dm {
+            room.members = Some(members.remove(&room.id).unwrap_or_default());
+        }
+    }
+    Ok(())
 }
 
 async fn show(
