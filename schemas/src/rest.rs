@@ -156,6 +156,15 @@ pub struct PresenceList {
     pub users: Vec<crate::model::UserPresence>,
 }
 
+/// `GET /v1/rooms/{id}/presence`: who of the room's members is online now.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RoomPresence {
+    /// Members online (any status but `offline`; `invisible` members count as offline).
+    pub online: usize,
+    /// The first of them (at most `limit`), by user id.
+    pub users: Vec<crate::model::UserPresence>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EditMessageRequest {
     /// Required, unless `encrypted`.

@@ -281,3 +281,41 @@ async fn presence_stops_when_the_shared_room_is_gone() {
     assert_eq!(next_presence(&mut watcher).await["status"], "online");
     s.finish().await;
 }
+
+#[tokio::test]
+async fn a_room_says_who_of_its_members_is_online() {
+    let s = crate::Setup::new().await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bobby").await;
+    let carol = s.user("carol").await;
+    let eve = s.user("eve").await;
+    let room = alice.create_room("team", "public").await;
+    for member in [&bob, &carol] {
+        member
+            .post(&format!("/v1/rooms/{room}/join"), json!({}))
+            .await;
+    }
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws
+        .ok(json!({"type": "presence", "status": "busy", "text": "focus"}))
+        .await;
+    let path = format!("/v1/rooms/{room}/presence");
+    let (status, here) = alice.get(&path).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{here}");
+    assert_eq!(here["online"], 1, "{here}");
+    assert_eq!(here["users"][0]["user_id"], bob.id().to_string());
+    assert_eq!(here["users"][0]["status"], "busy");
+    assert_eq!(here["users"][0]["text"], "focus");
+    // Carol connects and Bob goes invisible: still one online, and the list can be left out.
+    let _carol_ws = s.ws(&carol).await;
+    bob_ws
+        .ok(json!({"type": "presence", "status": "invisible"}))
+        .await;
+    let (_, here) = alice.get(&format!("{path}?limit=0")).await;
+    assert_eq!(here["online"], 1, "{here}");
+    assert_eq!(here["users"], json!([]));
+    // Not a member: not told.
+    let (status, _) = eve.get(&path).await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN);
+    s.finish().await;
+}

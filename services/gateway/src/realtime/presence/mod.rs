@@ -232,13 +232,28 @@ impl Presence {
             .collect())
     }
 
-    /// The presence of each of `users`, as others see it.
+    /// The presence of each of `users`, as others see it (one round trip to Redis).
     pub async fn read(&self, users: &[Uuid]) -> Result<Vec<UserPresence>, StoreError> {
-        let mut out = Vec::with_capacity(users.len());
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let script = script(READ);
+        let mut pipe = redis::pipe();
         for &user in users {
-            let keys = [self.key("conns", user), self.key("pres", user)];
-            let (live, status, text, last_seen): (i64, String, String, String) =
-                self.eval(READ, &keys, &[]).await?;
+            pipe.cmd("EVAL")
+                .arg(&script)
+                .arg(2)
+                .arg(self.key("conns", user))
+                .arg(self.key("pres", user));
+        }
+        let mut redis = self.redis.clone();
+        let answers: Vec<(i64, String, String, String)> =
+            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut redis))
+                .await
+                .map_err(|_| StoreError::NoAnswer)?
+                .map_err(StoreError::Redis)?;
+        let mut out = Vec::with_capacity(users.len());
+        for (&user, (live, status, text, last_seen)) in users.iter().zip(answers) {
             let chosen = PresenceStatus::parse(&status).unwrap_or(PresenceStatus::Online);
             let status = if live == 0 || chosen == PresenceStatus::Invisible {
                 PresenceStatus::Offline
