@@ -309,7 +309,7 @@ pub struct MemberRemoved {
 }
 
 /// A message was posted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MessagePosted {
     /// Derived from the sender and `client_msg_id` (UUIDv5), so a retried send names the same
     /// message.
@@ -342,7 +342,7 @@ pub struct MessagePosted {
 }
 
 /// A message's body was changed by its author. `mentions` replaces the message's mentions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MessageEdited {
     pub message_id: Uuid,
     pub body: String,

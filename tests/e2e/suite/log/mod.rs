@@ -1,16 +1,19 @@
 //! The behaviour suite's generated log: users, rooms and every kind of chat action, some of
-//! them repeated or out of place on purpose; and which of its posts are void.
+//! them repeated or out of place on purpose; and which of its posts are void. The users (with
+//! their device keys) and rooms it starts with are in [`setup`], the rich content a post brings
+//! (previews, a call's end) in [`rich`].
+
+mod rich;
+mod setup;
 
 use natter_bench::generate::Rng;
 use natter_schemas::Event;
-use natter_schemas::calls::CallEnded;
 use natter_schemas::event::{
     EventBody, MemberChanged, MemberRemoved, MessageEdited, MessagePosted, MessageRef,
-    ReactionChanged, ReadUpdated, RoomCreated, RoomMember, UserRegistered,
+    ReactionChanged, ReadUpdated,
 };
-use natter_schemas::keys::{Encrypted, KeyPublished, KeyRevoked};
-use natter_schemas::model::{Role, RoomKind, Visibility};
-use natter_schemas::previews::{PreviewAdded, PreviewRef};
+use natter_schemas::keys::Encrypted;
+use natter_schemas::model::Role;
 use natter_schemas::text::Format;
 use uuid::Uuid;
 
@@ -23,70 +26,8 @@ const WORDS: &[&str] = &[
 /// chat action, some of them repeated or out of place on purpose.
 pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
     let mut rng = Rng(seed);
-    let users: Vec<(Uuid, String)> = (0..6)
-        .map(|i| (Uuid::now_v7(), format!("user{i}")))
-        .collect();
-    let rooms: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     let mut events = Vec::new();
-    for (id, name) in &users {
-        events.push(Event::new(
-            *id,
-            None,
-            EventBody::UserRegistered(UserRegistered {
-                user_id: *id,
-                username: name.clone(),
-                display_name: name.clone(),
-                credentials: natter_schemas::event::Credentials::Password { hash: "x".into() },
-            }),
-        ));
-        // Two device keys each; the first replaced, the second withdrawn.
-        for (key, public_key) in [("a", "k1"), ("b", "k2"), ("a", "k3")] {
-            events.push(Event::new(
-                *id,
-                None,
-                EventBody::KeyPublished(KeyPublished {
-                    key_id: key.into(),
-                    algorithm: "x25519".into(),
-                    public_key: public_key.into(),
-                }),
-            ));
-        }
-        events.push(Event::new(
-            *id,
-            None,
-            EventBody::KeyRevoked(KeyRevoked { key_id: "b".into() }),
-        ));
-    }
-    // Room i starts with users 0..=i+1; user 0 owns every room.
-    let mut members: Vec<Vec<Uuid>> = Vec::new();
-    for (i, room) in rooms.iter().enumerate() {
-        let initial: Vec<Uuid> = users[..i + 2].iter().map(|u| u.0).collect();
-        events.push(Event::new(
-            users[0].0,
-            Some(*room),
-            EventBody::RoomCreated(RoomCreated {
-                kind: RoomKind::Room,
-                name: format!("room{i}"),
-                visibility: Visibility::Public,
-                topic: None,
-                members: initial
-                    .iter()
-                    .map(|&user_id| RoomMember {
-                        user_id,
-                        role: if user_id == users[0].0 {
-                            Role::Owner
-                        } else {
-                            Role::Member
-                        },
-                    })
-                    .collect(),
-                // The last room is end-to-end encrypted (the read models take its posts as
-                // they come: the gateway is what refuses plain text there).
-                e2ee: i == 2,
-            }),
-        ));
-        members.push(initial);
-    }
+    let (users, rooms, mut members) = setup::users_and_rooms(&mut events);
     // Posted messages: (room, id, sender, the posting event).
     let mut posted: Vec<(Uuid, Uuid, Uuid, Event)> = Vec::new();
     for k in 0..n {
@@ -135,13 +76,12 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         thread_root_id: root,
                         mentions,
                         checked_at,
-                        attachments: Vec::new(),
                         format,
-                        mention_names: Vec::new(),
                         encrypted: (r == 2).then(|| Encrypted {
                             ciphertext: format!("sealed-{k}"),
                             device_key_id: "a".into(),
                         }),
+                        ..Default::default()
                     }),
                 );
                 posted.push((
@@ -151,46 +91,12 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     event.clone(),
                 ));
                 events.push(event);
-                // Markdown posts get a preview of their link (twice for some: a redelivery).
+                let id = natter_schemas::ids::message_id(actor, &format!("c{k}"));
                 if format == Format::Markdown {
-                    let preview = Event::new(
-                        actor,
-                        Some(room),
-                        EventBody::PreviewAdded(PreviewAdded {
-                            message_id: natter_schemas::ids::message_id(actor, &format!("c{k}")),
-                            preview: PreviewRef {
-                                url: format!("https://example.com/{k}"),
-                                title: Some(format!("page {k}")),
-                                description: None,
-                                site_name: None,
-                                image: None,
-                            },
-                        }),
-                    );
-                    if k % 2 == 0 {
-                        events.push(preview.clone());
-                    }
-                    events.push(preview);
+                    events.extend(rich::previews_of(actor, room, id, k));
                 }
-                // Now and then a call ends in the room (its summary twice, once: two hang-ups).
                 if k % 7 == 0 {
-                    let ended = Event::new(
-                        actor,
-                        Some(room),
-                        EventBody::CallEnded(CallEnded {
-                            call_id: Uuid::now_v7(),
-                            caller: actor,
-                            participants: vec![members[r][0]],
-                            started_at: chrono::Utc::now(),
-                            duration_secs: k as u64,
-                            answered: k % 2 == 0,
-                        }),
-                    );
-                    events.push(ended.clone());
-                    events.push(Event {
-                        id: Uuid::now_v7(),
-                        ..ended
-                    });
+                    events.extend(rich::call_ended_twice(actor, room, members[r][0], k));
                 }
                 continue;
             }
@@ -214,8 +120,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         body: format!("edited _{}_ {}", rng.pick(WORDS), rng.pick(WORDS)),
                         mentions: vec![rng.pick(&members[r])],
                         format: Format::Markdown,
-                        mention_names: Vec::new(),
-                        encrypted: None,
+                        ..Default::default()
                     }),
                 ));
                 continue;
@@ -279,9 +184,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         message_id: id,
                         body: "edited after its delete".to_owned(),
                         mentions: Vec::new(),
-                        format: Default::default(),
-                        mention_names: Vec::new(),
-                        encrypted: None,
+                        ..Default::default()
                     }),
                 ));
                 events.push(react(true));
@@ -298,9 +201,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         message_id: id,
                         body: "edited before it was posted".to_owned(),
                         mentions: Vec::new(),
-                        format: Default::default(),
-                        mention_names: Vec::new(),
-                        encrypted: None,
+                        ..Default::default()
                     }),
                 ));
                 events.push(Event::new(
@@ -318,13 +219,8 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                         message_id: id,
                         client_msg_id,
                         body: "posted after an edit".to_owned(),
-                        thread_root_id: None,
                         mentions: Vec::new(),
-                        checked_at: None,
-                        attachments: Vec::new(),
-                        format: Default::default(),
-                        mention_names: Vec::new(),
-                        encrypted: None,
+                        ..Default::default()
                     }),
                 );
                 posted.push((room, id, actor, event.clone()));
@@ -389,13 +285,9 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                     message_id: natter_schemas::ids::message_id(actor, &client_msg_id),
                     client_msg_id,
                     body: format!("raced {}", rng.pick(WORDS)),
-                    thread_root_id: None,
                     mentions: vec![users[0].0],
                     checked_at: Some(events.len() as u64 - 1),
-                    attachments: Vec::new(),
-                    format: Default::default(),
-                    mention_names: Vec::new(),
-                    encrypted: None,
+                    ..Default::default()
                 }),
             ));
         }
@@ -416,13 +308,8 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
             message_id: Uuid::now_v7(),
             client_msg_id: "last".into(),
             body: "after a read that named it".into(),
-            thread_root_id: None,
             mentions: vec![reader],
-            checked_at: None,
-            attachments: Vec::new(),
-            format: Default::default(),
-            mention_names: Vec::new(),
-            encrypted: None,
+            ..Default::default()
         }),
     ));
     events

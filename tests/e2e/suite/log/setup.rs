@@ -1,0 +1,80 @@
+//! The users and rooms a generated log starts with: six users, each with device keys
+//! published, replaced and withdrawn; three rooms, the last end-to-end encrypted.
+
+use natter_schemas::Event;
+use natter_schemas::event::{EventBody, RoomCreated, RoomMember, UserRegistered};
+use natter_schemas::keys::{KeyPublished, KeyRevoked};
+use natter_schemas::model::{Role, RoomKind, Visibility};
+use uuid::Uuid;
+
+/// Appends the setup events to `events`; returns the users (id, name), the rooms, and each
+/// room's members.
+#[allow(clippy::type_complexity)]
+pub(super) fn users_and_rooms(
+    events: &mut Vec<Event>,
+) -> (Vec<(Uuid, String)>, Vec<Uuid>, Vec<Vec<Uuid>>) {
+    let users: Vec<(Uuid, String)> = (0..6)
+        .map(|i| (Uuid::now_v7(), format!("user{i}")))
+        .collect();
+    let rooms: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (id, name) in &users {
+        events.push(Event::new(
+            *id,
+            None,
+            EventBody::UserRegistered(UserRegistered {
+                user_id: *id,
+                username: name.clone(),
+                display_name: name.clone(),
+                credentials: natter_schemas::event::Credentials::Password { hash: "x".into() },
+            }),
+        ));
+        // Two device keys each; the first replaced, the second withdrawn.
+        for (key, public_key) in [("a", "k1"), ("b", "k2"), ("a", "k3")] {
+            events.push(Event::new(
+                *id,
+                None,
+                EventBody::KeyPublished(KeyPublished {
+                    key_id: key.into(),
+                    algorithm: "x25519".into(),
+                    public_key: public_key.into(),
+                }),
+            ));
+        }
+        events.push(Event::new(
+            *id,
+            None,
+            EventBody::KeyRevoked(KeyRevoked { key_id: "b".into() }),
+        ));
+    }
+    // Room i starts with users 0..=i+1; user 0 owns every room.
+    let mut members: Vec<Vec<Uuid>> = Vec::new();
+    for (i, room) in rooms.iter().enumerate() {
+        let initial: Vec<Uuid> = users[..i + 2].iter().map(|u| u.0).collect();
+        events.push(Event::new(
+            users[0].0,
+            Some(*room),
+            EventBody::RoomCreated(RoomCreated {
+                kind: RoomKind::Room,
+                name: format!("room{i}"),
+                visibility: Visibility::Public,
+                topic: None,
+                members: initial
+                    .iter()
+                    .map(|&user_id| RoomMember {
+                        user_id,
+                        role: if user_id == users[0].0 {
+                            Role::Owner
+                        } else {
+                            Role::Member
+                        },
+                    })
+                    .collect(),
+                // The last room is end-to-end encrypted (the read models take its posts as
+                // they come: the gateway is what refuses plain text there).
+                e2ee: i == 2,
+            }),
+        ));
+        members.push(initial);
+    }
+    (users, rooms, members)
+}
