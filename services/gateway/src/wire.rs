@@ -64,10 +64,13 @@ pub fn replay_frames(
 /// preview the worker appended in the instant after its message's delete, in a stretch that
 /// starts after the delete. When history cannot say, every previewed message counts as
 /// deleted (the preview is redacted rather than shown).
-pub async fn previewed_and_deleted(pool: &sqlx::PgPool, events: &[(u64, Event)]) -> HashSet<Uuid> {
+pub async fn previewed_and_deleted<'a>(
+    pool: &sqlx::PgPool,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> HashSet<Uuid> {
     let previewed: Vec<Uuid> = events
-        .iter()
-        .filter_map(|(_, e)| match &e.body {
+        .into_iter()
+        .filter_map(|e| match &e.body {
             natter_schemas::EventBody::PreviewAdded(p) => Some(p.message_id),
             _ => None,
         })

@@ -8,6 +8,7 @@
 
 pub mod calls;
 pub mod hub;
+pub mod lua;
 pub mod presence;
 pub mod readwait;
 pub mod typing;

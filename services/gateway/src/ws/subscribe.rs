@@ -187,8 +187,11 @@ async fn start(
                         };
                         let void = crate::void::void_in(&events, &before);
                         events.retain(|(seq, _)| !void.contains(seq));
-                        let deleted_before =
-                            crate::wire::previewed_and_deleted(state.pool(), &events).await;
+                        let deleted_before = crate::wire::previewed_and_deleted(
+                            state.pool(),
+                            events.iter().map(|(_, e)| e),
+                        )
+                        .await;
                         let urls = state.file_urls();
                         let frames = crate::wire::replay_frames(
                             room,

@@ -28,9 +28,10 @@ use natter_schemas::event::EventBody;
 use natter_schemas::frames::ServerFrame;
 use uuid::Uuid;
 
+pub use crate::realtime::lua::StoreError;
 pub use ice::CallsConfig;
+pub use store::CallStore;
 use store::Touched;
-pub use store::{CallStore, StoreError};
 
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::Action;
@@ -76,47 +77,25 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
         )));
     }
     let calls = state.calls();
-    let store_error = |e: StoreError| {
-        tracing::warn!(error = %e, "call store unavailable");
-        ApiError::unavailable("calls are unavailable right now; try again")
-    };
     let recipients: Vec<Uuid> = match signal.action {
-        CallAction::Invite => {
-            match calls
-                .invite(signal.call, signal.room, from)
-                .await
-                .map_err(store_error)?
-            {
-                Touched::OtherRoom => return Err(other_room()),
-                Touched::NotYours => {
-                    return Err(ApiError::forbidden("only the caller rings for a call"));
-                }
-                _ => others(&members, from),
+        CallAction::Invite => match calls.invite(signal.call, signal.room, from).await? {
+            Touched::OtherRoom => return Err(other_room()),
+            Touched::NotYours => {
+                return Err(ApiError::forbidden("only the caller rings for a call"));
             }
-        }
-        CallAction::Accept => {
-            match calls
-                .accept(signal.call, signal.room, from)
-                .await
-                .map_err(store_error)?
-            {
-                Touched::Missing => return Err(no_call()),
-                Touched::OtherRoom => return Err(other_room()),
-                _ => others(&members, from),
-            }
-        }
+            _ => others(&members, from),
+        },
+        CallAction::Accept => match calls.accept(signal.call, signal.room, from).await? {
+            Touched::Missing => return Err(no_call()),
+            Touched::OtherRoom => return Err(other_room()),
+            _ => others(&members, from),
+        },
         CallAction::Decline => {
-            in_room(
-                calls.get(signal.call).await.map_err(store_error)?,
-                signal.room,
-            )?;
+            in_room(calls.get(signal.call).await?, signal.room)?;
             others(&members, from)
         }
         CallAction::Offer | CallAction::Answer | CallAction::Candidate => {
-            let call = in_room(
-                calls.get(signal.call).await.map_err(store_error)?,
-                signal.room,
-            )?;
+            let call = in_room(calls.get(signal.call).await?, signal.room)?;
             let to = signal
                 .to
                 .ok_or_else(|| ApiError::invalid("to", "say whom this is for: `to`"))?;
@@ -132,7 +111,7 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
         }
         CallAction::Hangup => {
             // A call already ended (the other side hung up first) ends again quietly.
-            let Some(call) = calls.get(signal.call).await.map_err(store_error)? else {
+            let Some(call) = calls.get(signal.call).await? else {
                 return Ok(());
             };
             let call = in_room(Some(call), signal.room)?;
@@ -144,10 +123,10 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
             relay(state, from, &signal, &recipients).await?;
             // Over once at most one person is left in it: the summary is appended (with the
             // call's key, so a retry appends nothing more) before the record goes.
-            let over = calls.leave(signal.call, from).await.map_err(store_error)?;
+            let over = calls.leave(signal.call, from).await?;
             if let Some((call, ended_at)) = over {
                 summarise(state, from, signal.call, &call, ended_at).await?;
-                calls.forget(signal.call).await.map_err(store_error)?;
+                calls.forget(signal.call).await?;
             }
             return Ok(());
         }

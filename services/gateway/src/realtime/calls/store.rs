@@ -9,13 +9,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+
+use crate::realtime::lua::{self, StoreError};
 use uuid::Uuid;
 
 /// How long a call's record lives without a hang-up.
 const CALL_TTL: Duration = Duration::from_secs(86_400);
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
-
-const NOW: &str = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)";
 
 /// ARGV: room, caller, ttl_ms. 1: a new call; 0: the caller rings again; -1: the call is in
 /// another room; -2: someone else's call.
@@ -63,15 +62,6 @@ if redis.call('HSETNX', KEYS[1], 'ended_at', now) == 1 then
   table.insert(all, tostring(now))
 end
 return all";
-
-/// Why Redis could not say.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("redis did not answer in time")]
-    NoAnswer,
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-}
 
 /// A call's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,16 +137,7 @@ impl CallStore {
         call: Uuid,
         args: &[String],
     ) -> Result<T, StoreError> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(format!("{NOW}\n{body}"))
-            .arg(1)
-            .arg(self.key(call))
-            .arg(args);
-        let mut redis = self.redis.clone();
-        tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut redis))
-            .await
-            .map_err(|_| StoreError::NoAnswer)?
-            .map_err(StoreError::Redis)
+        lua::eval(&self.redis, body, &[self.key(call)], args).await
     }
 
     /// Starts `call` in `room` (or finds it there).
@@ -194,11 +175,7 @@ impl CallStore {
     pub async fn get(&self, call: Uuid) -> Result<Option<Call>, StoreError> {
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(self.key(call));
-        let mut redis = self.redis.clone();
-        let fields: HashMap<String, String> =
-            tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async(&mut redis))
-                .await
-                .map_err(|_| StoreError::NoAnswer)??;
+        let fields: HashMap<String, String> = lua::query(&self.redis, cmd).await?;
         Ok(Call::from_fields(&fields))
     }
 
@@ -218,10 +195,7 @@ impl CallStore {
     pub async fn forget(&self, call: Uuid) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.key(call));
-        let mut redis = self.redis.clone();
-        tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<i64>(&mut redis))
-            .await
-            .map_err(|_| StoreError::NoAnswer)??;
+        lua::query::<i64>(&self.redis, cmd).await?;
         Ok(())
     }
 }

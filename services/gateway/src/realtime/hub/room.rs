@@ -165,8 +165,7 @@ async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
     }
     if let EventBody::PreviewAdded(_) = &event.body {
         // Deleted before this feed began? History knows (previews are rare: one query each).
-        let single = [(seq, event.clone())];
-        if !crate::wire::previewed_and_deleted(&feed.pool, &single)
+        if !crate::wire::previewed_and_deleted(&feed.pool, [event])
             .await
             .is_empty()
         {
@@ -237,7 +236,7 @@ async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
         .filter_map(|(seq, e)| e.clone().map(|e| (*seq, e)))
         .collect();
     let mut deleted = wire::deleted_in(&events);
-    deleted.extend(wire::previewed_and_deleted(&feed.pool, &events).await);
+    deleted.extend(wire::previewed_and_deleted(&feed.pool, events.iter().map(|(_, e)| e)).await);
     for (seq, event) in &read {
         feed.seen.store(*seq, Ordering::Relaxed);
         let Some(event) = event else {

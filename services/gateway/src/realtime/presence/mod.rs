@@ -22,9 +22,10 @@ use natter_schemas::model::UserPresence;
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::hub::Hub;
-use scripts::{CONNECT, DISCONNECT, HEARTBEAT, READ, SWEEP, script};
+use crate::realtime::lua::{self, script};
+use scripts::{CONNECT, DISCONNECT, HEARTBEAT, READ, SWEEP};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PresenceConfig {
@@ -51,22 +52,8 @@ fn hidden(user: Uuid) -> UserPresence {
     }
 }
 
-/// The presence store (Redis) failed or did not answer. Presence may be lost: answered as
-/// `unavailable`, its cause logged where it is answered.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("redis: {0}")]
-    Redis(#[source] redis::RedisError),
-    #[error("redis: no answer within {REDIS_TIMEOUT:?}")]
-    NoAnswer,
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "presence store");
-        ApiError::unavailable("presence is unavailable; retry shortly")
-    }
-}
+/// The presence store (Redis) failed or did not answer: presence may be lost.
+pub use crate::realtime::lua::StoreError;
 
 fn frame(p: &UserPresence) -> ServerFrame {
     ServerFrame::Presence {
@@ -84,9 +71,6 @@ pub struct Presence {
     prefix: String,
     ttl: Duration,
 }
-
-/// Longest wait for Redis; presence is best-effort and must not hold up a socket.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl Presence {
     pub fn new(config: &PresenceConfig, redis: ConnectionManager, bus: Bus) -> Self {
@@ -109,17 +93,7 @@ impl Presence {
         keys: &[String],
         args: &[String],
     ) -> Result<T, StoreError> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script(body)).arg(keys.len()).arg(keys).arg(args);
-        self.query(cmd).await
-    }
-
-    async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
-        let mut redis = self.redis.clone();
-        tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut redis))
-            .await
-            .map_err(|_| StoreError::NoAnswer)?
-            .map_err(StoreError::Redis)
+        lua::eval(&self.redis, body, keys, args).await
     }
 
     fn ttl_ms(&self) -> String {
@@ -176,7 +150,7 @@ impl Presence {
         if let Some(text) = text {
             cmd.arg("text").arg(text);
         }
-        self.query::<i64>(cmd).await?;
+        lua::query::<i64>(&self.redis, cmd).await?;
         Ok(self.announce(user).await?)
     }
 
@@ -246,12 +220,8 @@ impl Presence {
                 .arg(self.key("conns", user))
                 .arg(self.key("pres", user));
         }
-        let mut redis = self.redis.clone();
         let answers: Vec<(i64, String, String, String)> =
-            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut redis))
-                .await
-                .map_err(|_| StoreError::NoAnswer)?
-                .map_err(StoreError::Redis)?;
+            lua::query_pipe(&self.redis, &pipe).await?;
         let mut out = Vec::with_capacity(users.len());
         for (&user, (live, status, text, last_seen)) in users.iter().zip(answers) {
             let chosen = PresenceStatus::parse(&status).unwrap_or(PresenceStatus::Online);
@@ -310,17 +280,9 @@ impl Presence {
                 }
                 cmd.ignore();
             }
-            let mut redis = self.redis.clone();
-            match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut redis)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "presence heartbeat failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!("presence heartbeat: no answer from Redis");
-                    return;
-                }
+            if let Err(e) = lua::query_pipe::<()>(&self.redis, &pipe).await {
+                tracing::warn!(error = %e, "presence heartbeat failed");
+                return;
             }
         }
     }

@@ -1,10 +1,10 @@
 //! The presence store's Lua scripts, each run atomically in Redis (on Redis's clock).
 
-/// Keys of one user: `pres:<user>` (hash: status, text, last_seen in ms) and `conns:<user>`
-/// (sorted set of sockets by expiry, ms). `pres:live` holds every user with sockets, by their
-/// latest expiry, for the sweep.
-pub(super) const NOW: &str =
-    "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)";
+//! Each runs with `now` (ms) defined: see `crate::realtime::lua::script`.
+//!
+//! Keys of one user: `pres:<user>` (hash: status, text, last_seen in ms) and `conns:<user>`
+//! (sorted set of sockets by expiry, ms). `pres:live` holds every user with sockets, by their
+//! latest expiry, for the sweep.
 
 /// KEYS: conns, live. ARGV: user, session, ttl_ms. Returns 1 when the user came online.
 pub(super) const CONNECT: &str = "
@@ -60,7 +60,3 @@ pub(super) const READ: &str = "
 local live = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 local p = redis.call('HMGET', KEYS[2], 'status', 'text', 'last_seen')
 return {live, p[1] or '', p[2] or '', p[3] or ''}";
-
-pub(super) fn script(body: &str) -> String {
-    format!("{NOW}\n{body}")
-}
