@@ -94,6 +94,16 @@ pub enum EventBody {
     KeyPublished(crate::keys::KeyPublished),
     #[serde(rename = "device.key_revoked")]
     KeyRevoked(crate::keys::KeyRevoked),
+    #[serde(rename = "session.started")]
+    SessionStarted(crate::sessions::SessionStarted),
+    #[serde(rename = "session.refreshed")]
+    SessionRefreshed(crate::sessions::SessionRefreshed),
+    #[serde(rename = "session.ended")]
+    SessionEnded(crate::sessions::SessionEnded),
+    #[serde(rename = "user.sessions_ended")]
+    SessionsEnded(crate::sessions::SessionsEnded),
+    #[serde(rename = "user.password_changed")]
+    PasswordChanged(crate::sessions::PasswordChanged),
 }
 
 impl EventBody {
@@ -128,6 +138,11 @@ impl EventBody {
             Self::CallEnded(_) => "call.ended",
             Self::KeyPublished(_) => "device.key_published",
             Self::KeyRevoked(_) => "device.key_revoked",
+            Self::SessionStarted(_) => "session.started",
+            Self::SessionRefreshed(_) => "session.refreshed",
+            Self::SessionEnded(_) => "session.ended",
+            Self::SessionsEnded(_) => "user.sessions_ended",
+            Self::PasswordChanged(_) => "user.password_changed",
         }
     }
 
@@ -182,6 +197,17 @@ impl Event {
 
     pub fn type_name(&self) -> &'static str {
         self.body.type_name()
+    }
+
+    /// Users this event is addressed to personally ([`EventBody::addressed_users`]), and the
+    /// actor of an event that ends sessions (their sockets of those sessions close).
+    pub fn addressed_users(&self) -> Vec<Uuid> {
+        match &self.body {
+            EventBody::SessionEnded(_)
+            | EventBody::SessionsEnded(_)
+            | EventBody::PasswordChanged(_) => vec![self.actor_id],
+            body => body.addressed_users(),
+        }
     }
 
     /// Encode for the log.

@@ -4,7 +4,7 @@
 
 use schemars::{JsonSchema, Schema, schema_for};
 
-use crate::{error, event, frames, model, rest};
+use crate::{error, event, frames, model, rest, sessions};
 
 /// Every exported schema as `(file name, schema)`.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -37,6 +37,10 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         one::<rest::UnreadSummary>("unread_summary.json"),
         one::<rest::SearchPage>("search_page.json"),
         one::<rest::PresenceList>("presence_list.json"),
+        one::<sessions::SessionList>("session_list.json"),
+        one::<sessions::TokenPair>("token_pair.json"),
+        one::<sessions::RefreshRequest>("refresh_request.json"),
+        one::<sessions::PasswordChangeRequest>("password_change_request.json"),
     ]
 }
 

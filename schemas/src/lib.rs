@@ -13,6 +13,7 @@
 //! - [`previews`]: link previews, as the log keeps them and clients see them.
 //! - [`calls`]: call signalling frames' actions, call summaries, ICE servers.
 //! - [`keys`]: end-to-end encryption: encrypted payloads, the device key directory.
+//! - [`sessions`]: sign-ins, refresh tokens, password changes.
 //! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
 //! - [`export`]: JSON Schema files for `schemas/json/`.
@@ -29,6 +30,7 @@ pub mod model;
 pub mod posting;
 pub mod previews;
 pub mod rest;
+pub mod sessions;
 pub mod text;
 pub mod upcast;
 pub mod wire;

@@ -16,12 +16,19 @@ pub struct RegisterRequest {
     pub password: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// What the client is ("Firefox on a laptop"), shown in the session list; the
+    /// `User-Agent` when absent.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// As in [`RegisterRequest::device`].
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -29,6 +36,10 @@ pub struct AuthResponse {
     pub user: User,
     /// HS256 JWT; send as `Authorization: Bearer <token>`.
     pub token: String,
+    /// Spend at `POST /v1/auth/refresh` for a new token and a new refresh token; good once.
+    pub refresh_token: String,
+    /// The session this sign-in began (the token's `sid`).
+    pub session_id: Uuid,
 }
 
 /// `GET /v1/users?q=`: exact matches first, then by username.

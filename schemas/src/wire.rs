@@ -36,6 +36,10 @@ pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
             }
             data
         }
+        // Never the credentials: what the session of the change is.
+        (EventBody::PasswordChanged(changed), _) => {
+            serde_json::json!({ "session": changed.session })
+        }
         _ => serde_json::to_value(&event.body)
             .ok()
             .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))

@@ -40,6 +40,7 @@ mod rooms;
 mod search;
 mod security;
 mod sendcheck;
+mod sessions;
 mod sockets;
 mod suite;
 mod together;

@@ -37,14 +37,17 @@ async fn version_1_events_in_the_log_replay_into_the_current_read_model() {
                  "password_hash": hash},
     });
     let js = async_nats::jetstream::new(bus.client().clone());
-    js.publish(
-        bus.subjects().username_claim("olduser"),
-        v1.to_string().into(),
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("stored");
+    let stored = js
+        .publish(
+            bus.subjects().username_claim("olduser"),
+            v1.to_string().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored")
+        .sequence
+        .to_string();
     caught_up(&s.env, &pool).await;
 
     let sign_in = || async {
@@ -88,7 +91,7 @@ async fn version_1_events_in_the_log_replay_into_the_current_read_model() {
     assert_eq!(versions, [(1, 1), (2, 1)], "{stats}");
     for (flag, version) in [(None, 1), (Some("--upcast"), 2)] {
         let mut command = NatterProcess::command(&s.env);
-        command.args(["events", "dump", "--from", "2", "--to", "2"]);
+        command.args(["events", "dump", "--from", &stored, "--to", &stored]);
         command.args(flag);
         let out = command.output().await.expect("dump");
         let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

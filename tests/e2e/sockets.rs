@@ -25,14 +25,14 @@ async fn sockets_stay_open_with_a_fresh_token_and_close_without() {
         Duration::from_secs(600),
     );
     let reply = fresh
-        .ok(json!({"type": "auth", "token": long.issue(alice.id()).expect("token")}))
+        .ok(json!({"type": "auth", "token": long.issue(alice.id(), uuid::Uuid::now_v7()).expect("token")}))
         .await;
     assert!(
         reply["expires_at"].as_u64().expect("expires_at") > natter_gateway::auth::now_secs() + 500
     );
     // Someone else's token, or no token at all, is refused and changes nothing.
     let reply = fresh
-        .request(json!({"type": "auth", "token": long.issue(bob.id()).expect("token")}))
+        .request(json!({"type": "auth", "token": long.issue(bob.id(), uuid::Uuid::now_v7()).expect("token")}))
         .await;
     assert_eq!(reply["error"]["code"], "forbidden");
     let reply = fresh

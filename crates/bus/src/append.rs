@@ -79,12 +79,35 @@ impl Bus {
         msg_id: Option<&str>,
         first_on_subject: bool,
     ) -> Result<PendingAppend, BusError> {
+        self.send(subject, event, msg_id, first_on_subject.then_some(0))
+            .await
+    }
+
+    /// Appends an event only if the last one on `subject` is still at `last_seq` (0: nothing
+    /// on it yet); otherwise the error kind is [`BusErrorKind::Conflict`]. What makes a step
+    /// of a subject's history happen once (a refresh token spent).
+    pub async fn append_if_last(
+        &self,
+        subject: String,
+        event: &Event,
+        last_seq: u64,
+    ) -> Result<Appended, BusError> {
+        self.send(subject, event, None, Some(last_seq)).await?.await
+    }
+
+    async fn send(
+        &self,
+        subject: String,
+        event: &Event,
+        msg_id: Option<&str>,
+        last_on_subject: Option<u64>,
+    ) -> Result<PendingAppend, BusError> {
         let mut publish = Publish::build().payload(Bytes::from(event.to_bytes()));
         if let Some(id) = msg_id {
             publish = publish.message_id(id);
         }
-        if first_on_subject {
-            publish = publish.expected_last_subject_sequence(0);
+        if let Some(last) = last_on_subject {
+            publish = publish.expected_last_subject_sequence(last);
         }
         // Subscribed before sending: a drop after this is one the append may have met.
         let drops = self.drops.subscribe();

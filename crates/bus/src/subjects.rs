@@ -70,6 +70,12 @@ impl Subjects {
         format!("{}.ev.user.{user}.{event_type}", self.ns)
     }
 
+    /// A session's own events (`session.*`): appended with the subject's last seq expected,
+    /// so that each refresh happens once.
+    pub fn session_event(&self, user: Uuid, session: Uuid) -> String {
+        format!("{}.ev.user.{user}.session.{session}", self.ns)
+    }
+
     /// The one subject on which a username may be registered; `username` is already validated
     /// to `[a-z0-9_-]`.
     pub fn username_claim(&self, username: &str) -> String {

@@ -46,7 +46,7 @@ impl std::fmt::Debug for Signer {
 }
 
 /// A key for one purpose, derived from the secret (HMAC with the purpose as message).
-fn derive(secret: &[u8], purpose: &[u8]) -> [u8; 32] {
+pub fn derive(secret: &[u8], purpose: &[u8]) -> [u8; 32] {
     let mut mac = mac_of(secret);
     mac.update(purpose);
     mac.finalize().into_bytes().into()
@@ -58,6 +58,23 @@ fn mac_of(key: &[u8]) -> HmacSha256 {
         Ok(mac) => mac,
         Err(_) => unreachable!("HMAC accepts every key length"),
     }
+}
+
+/// The HMAC-SHA256 of `data` under `key`, base64url without padding.
+pub fn tag(key: &[u8], data: &[u8]) -> String {
+    let mut mac = mac_of(key);
+    mac.update(data);
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `tag` is [`tag`] of `data` under `key`, compared in constant time.
+pub fn tag_matches(key: &[u8], data: &[u8], tag: &str) -> bool {
+    let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+        return false;
+    };
+    let mut mac = mac_of(key);
+    mac.update(data);
+    mac.verify_slice(&tag).is_ok()
 }
 
 impl Signer {

@@ -13,6 +13,7 @@ mod keys;
 mod one;
 pub(crate) mod previews;
 pub mod queries;
+mod sessions;
 
 use bulk::{Segment, apply_bulk, segments};
 use one::apply_one;
@@ -49,6 +50,7 @@ impl Projection for History {
         &[
             "users",
             "user_name_keys",
+            "sessions",
             "files",
             "calls",
             "device_keys",

@@ -20,6 +20,7 @@ pub(super) async fn apply_one(
         || super::previews::apply_preview(conn, event).await?
         || super::calls::apply_call_event(conn, seq, event).await?
         || super::keys::apply_key_event(conn, seq, event).await?
+        || super::sessions::apply_session_event(conn, seq, event).await?
     {
         return Ok(());
     }
@@ -158,7 +159,12 @@ pub(super) async fn apply_one(
         | EventBody::PreviewAdded(_)
         | EventBody::CallEnded(_)
         | EventBody::KeyPublished(_)
-        | EventBody::KeyRevoked(_) => {}
+        | EventBody::KeyRevoked(_)
+        | EventBody::SessionStarted(_)
+        | EventBody::SessionRefreshed(_)
+        | EventBody::SessionEnded(_)
+        | EventBody::SessionsEnded(_)
+        | EventBody::PasswordChanged(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query(
                 "WITH mute AS (

@@ -19,6 +19,14 @@ pub struct GatewayConfig {
     /// Token lifetime in seconds.
     #[arg(long, env = "NATTER_TOKEN_TTL_SECS", default_value_t = 86_400)]
     pub token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds: a session not refreshed for this long signs in again.
+    #[arg(long, env = "NATTER_REFRESH_TTL_SECS", default_value_t = 30 * 86_400)]
+    pub refresh_ttl_secs: u64,
+    /// Longest a token ended through another gateway is still accepted over REST here, in ms:
+    /// how long a gateway caches whether a session is good. 0: never cached. Sockets of an
+    /// ended session close as soon as its end reaches their gateway.
+    #[arg(long, env = "NATTER_REVOCATION_CACHE_MS", default_value_t = 5000)]
+    pub revocation_cache_ms: u64,
     /// Largest WebSocket frame (and message) accepted, in bytes; larger closes with 1009.
     #[arg(long, env = "NATTER_MAX_FRAME_BYTES", default_value_t = 65_536)]
     pub max_frame_bytes: usize,
@@ -120,6 +128,22 @@ impl GatewayConfig {
             1,
             366 * 86_400,
             "s",
+        );
+        within(
+            checks,
+            "NATTER_REFRESH_TTL_SECS",
+            self.refresh_ttl_secs,
+            60,
+            366 * 86_400,
+            "s",
+        );
+        within(
+            checks,
+            "NATTER_REVOCATION_CACHE_MS",
+            self.revocation_cache_ms,
+            0,
+            60_000,
+            "ms",
         );
         let sizes = [
             ("NATTER_MAX_FRAME_BYTES", self.max_frame_bytes),

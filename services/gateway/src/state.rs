@@ -65,8 +65,10 @@ struct Inner {
     shutdown: Shutdown,
     /// Open connections, capped in all and per client address.
     conns: crate::net::Conns,
-    /// Users known to exist (every request's token names one): looked up once each.
-    known_users: std::sync::RwLock<std::collections::HashSet<uuid::Uuid>>,
+    /// Whether tokens are still good, cached.
+    revocations: crate::auth::revocation::Revocations,
+    refresh: crate::auth::refresh::RefreshTokens,
+    seen: crate::auth::seen::Seen,
 }
 
 /// Drains the recorded histogram samples into their summaries every 5 s, until `shutdown`.
@@ -81,9 +83,6 @@ async fn metrics_upkeep(metrics: PrometheusHandle, shutdown: Shutdown) {
         }
     }
 }
-
-/// Most users remembered as existing; past it the memory starts over.
-const KNOWN_USERS: usize = 1_000_000;
 
 impl AppState {
     /// Fails when the configuration names a file that cannot be read (the blocklist).
@@ -125,6 +124,16 @@ impl AppState {
             deps.bus.subjects().redis_prefix(),
         );
         let gifs = config.gifs.provider();
+        let revocations = crate::auth::revocation::Revocations::new(
+            deps.pool.clone(),
+            Duration::from_millis(config.revocation_cache_ms),
+        );
+        let seen =
+            crate::auth::seen::Seen::new(deps.redis.clone(), deps.bus.subjects().redis_prefix());
+        let refresh = crate::auth::refresh::RefreshTokens::new(
+            config.jwt_secret().as_bytes(),
+            Duration::from_secs(config.refresh_ttl_secs),
+        );
         let config_net = config.net.clone();
         let state = Self(Arc::new(Inner {
             config,
@@ -154,27 +163,23 @@ impl AppState {
                 config_net.max_connections,
                 config_net.max_connections_per_ip,
             ),
-            known_users: std::sync::RwLock::default(),
+            revocations,
+            refresh,
+            seen,
         }));
         Ok(state)
     }
 
-    /// Whether `user` is a registered user: from memory once seen, else one indexed read.
-    pub async fn user_exists(&self, user: uuid::Uuid) -> Result<bool, ApiError> {
-        let known = |set: &std::collections::HashSet<uuid::Uuid>| set.contains(&user);
-        if self.0.known_users.read().is_ok_and(|set| known(&set)) {
-            return Ok(true);
-        }
-        let found = !natter_projections::history::queries::existing_users(self.pool(), &[user])
-            .await?
-            .is_empty();
-        if found && let Ok(mut set) = self.0.known_users.write() {
-            if set.len() >= KNOWN_USERS {
-                set.clear();
-            }
-            set.insert(user);
-        }
-        Ok(found)
+    pub fn revocations(&self) -> &crate::auth::revocation::Revocations {
+        &self.0.revocations
+    }
+
+    pub fn refresh_tokens(&self) -> &crate::auth::refresh::RefreshTokens {
+        &self.0.refresh
+    }
+
+    pub fn seen(&self) -> &crate::auth::seen::Seen {
+        &self.0.seen
     }
 
     pub fn conns(&self) -> &crate::net::Conns {

@@ -2,7 +2,8 @@
 //!
 //! Layout: [`users`], [`access`] (authorising actions in a room), [`rooms`] (with members and
 //! bans), [`messages`] (history, threads, pins), [`edits`] (edit history), [`files`] (uploads, who shows them), [`calls`]
-//! (call summaries), [`keys`] (device keys).
+//! (call summaries), [`keys`] (device keys), [`sessions`] (sign-ins and whether
+//! their tokens are good).
 
 mod access;
 mod calls;
@@ -11,6 +12,7 @@ mod files;
 mod keys;
 mod messages;
 mod rooms;
+mod sessions;
 mod users;
 
 pub use access::*;
@@ -20,4 +22,5 @@ pub use files::*;
 pub use keys::*;
 pub use messages::*;
 pub use rooms::*;
+pub use sessions::*;
 pub use users::*;

@@ -43,13 +43,17 @@ pub async fn credentials_by_username(
 }
 
 pub async fn user(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<Credentials> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    Ok(credentials(pool, id).await?.map(|c| c.user()))
+}
+
+/// A user with the password hash, by id (for a password change).
+pub async fn credentials(pool: &PgPool, id: Uuid) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|c| c.user()))
+    .await
 }
 
 /// Which of `ids` exist.

@@ -14,12 +14,12 @@ use crate::validate;
 
 pub async fn register(
     state: &AppState,
-    username: &str,
-    password: &str,
+    (username, password): (&str, &str),
     display_name: Option<&str>,
+    device: Option<String>,
 ) -> ApiResult<AuthResponse> {
     let username = validate::username(username)?;
-    validate::password(password)?;
+    validate::password("password", password)?;
     let display_name = match display_name {
         Some(d) => validate::name("display_name", d, 1, 64)?,
         None => username.clone(),
@@ -51,11 +51,20 @@ pub async fn register(
     let user = queries::user(state.pool(), user_id)
         .await?
         .ok_or_else(|| ApiError::unavailable("the account is not readable yet; retry"))?;
-    let token = state.tokens().issue(user_id)?;
-    Ok(AuthResponse { user, token })
+    let tokens = super::start_session(state, user_id, device).await?;
+    Ok(AuthResponse {
+        user,
+        token: tokens.token,
+        refresh_token: tokens.refresh_token,
+        session_id: tokens.session_id,
+    })
 }
 
-pub async fn login(state: &AppState, username: &str, password: &str) -> ApiResult<AuthResponse> {
+pub async fn login(
+    state: &AppState,
+    (username, password): (&str, &str),
+    device: Option<String>,
+) -> ApiResult<AuthResponse> {
     let bad = || ApiError::unauthorized("invalid username or password");
     let Ok(username) = validate::username(username) else {
         return Err(bad());
@@ -66,10 +75,12 @@ pub async fn login(state: &AppState, username: &str, password: &str) -> ApiResul
     if !verify_password(password.to_owned(), creds.password_hash.clone()).await {
         return Err(bad());
     }
-    let token = state.tokens().issue(creds.id)?;
+    let tokens = super::start_session(state, creds.id, device).await?;
     Ok(AuthResponse {
         user: creds.user(),
-        token,
+        token: tokens.token,
+        refresh_token: tokens.refresh_token,
+        session_id: tokens.session_id,
     })
 }
 

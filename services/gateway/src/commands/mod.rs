@@ -10,13 +10,14 @@
 //!   `Nats-Msg-Id = <sender>:<client_msg_id>`: a retry inside JetStream's dedupe window is
 //!   answered from the log, a later one from the read model; the history projection keys
 //!   messages by that id, so a retry is stored once either way.
+//! - Sessions: see [`sessions`].
 //! - Membership and profile changes are idempotent facts (joining twice is answered without a
 //!   second event).
 //! - Changes to messages: see [`messages`]. Read positions only move forward: a repeated
 //!   `read` appends nothing, and a repeated event moves nothing.
 //!
 //! Layout: [`access`] (who may do what in a room), [`account`], [`rooms`], [`members`],
-//! [`send`], [`messages`] (changes to posted messages), [`reading`].
+//! [`send`], [`messages`] (changes to posted messages), [`reading`], [`sessions`] (sign-ins).
 
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
@@ -32,6 +33,7 @@ pub mod messages;
 pub mod reading;
 mod rooms;
 mod send;
+pub mod sessions;
 
 /// The subject an event of `room` is appended on: posts and edits whose body has web links
 /// are marked, for the link preview worker (see [`natter_bus::Subjects::message_event`]).
@@ -52,3 +54,4 @@ pub use account::*;
 pub use members::*;
 pub use rooms::*;
 pub use send::*;
+pub use sessions::start_session;

@@ -1,12 +1,14 @@
-//! `POST /v1/auth/register`, `POST /v1/auth/login`.
+//! Signing in and out: `POST /v1/auth/register`, `login`, `refresh`, `logout`, `logout_all`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use natter_schemas::rest::{AuthResponse, LoginRequest, RegisterRequest};
+use natter_schemas::sessions::{EndReason, RefreshRequest, TokenPair};
 
-use crate::commands;
-use crate::error::ApiResult;
+use crate::auth::AuthUser;
+use crate::commands::{self, sessions};
+use crate::error::{ApiError, ApiResult};
 use crate::openapi::{Api, Doc};
 use crate::ratelimit::Action;
 use crate::rest::extract::Json;
@@ -17,24 +19,48 @@ pub fn routes() -> Api {
         .route(
             "/v1/auth/register",
             post(register),
-            Doc::post("Create an account")
+            Doc::post("Create an account (and sign in)")
                 .public()
                 .body::<RegisterRequest>()
-                .ok::<AuthResponse>(201, "the new user and a token"),
+                .ok::<AuthResponse>(201, "the new user, a token and a refresh token"),
         )
         .route(
             "/v1/auth/login",
             post(login),
-            Doc::post("Log in")
+            Doc::post("Sign in: a new session")
                 .public()
                 .body::<LoginRequest>()
-                .ok::<AuthResponse>(200, "the user and a token"),
+                .ok::<AuthResponse>(200, "the user, a token and a refresh token"),
+        )
+        .route(
+            "/v1/auth/refresh",
+            post(refresh),
+            Doc::post(
+                "Spend a refresh token for a new token and refresh token; a refresh token \
+                 used twice ends its session",
+            )
+            .public()
+            .body::<RefreshRequest>()
+            .ok::<TokenPair>(200, "the new tokens"),
+        )
+        .route(
+            "/v1/auth/logout",
+            post(logout),
+            Doc::post("End the caller's session: its tokens are refused from now on")
+                .empty(204, "ended"),
+        )
+        .route(
+            "/v1/auth/logout_all",
+            post(logout_all),
+            Doc::post("End every session of the caller's: every token issued so far is refused")
+                .empty(204, "ended"),
         )
 }
 
 async fn register(
     State(state): State<AppState>,
     client: crate::net::ClientAddr,
+    headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AuthResponse>)> {
     state
@@ -43,9 +69,9 @@ async fn register(
         .await?;
     let res = commands::register(
         &state,
-        &req.username,
-        &req.password,
+        (&req.username, &req.password),
         req.display_name.as_deref(),
+        sessions::device(req.device.as_deref(), &headers),
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(res)))
@@ -54,6 +80,7 @@ async fn register(
 async fn login(
     State(state): State<AppState>,
     client: crate::net::ClientAddr,
+    headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<AuthResponse>> {
     // Per address (many names from one place) and per name (one name from many places).
@@ -65,7 +92,38 @@ async fn login(
         .limiter()
         .check(Action::AuthUser, &req.username.trim().to_lowercase())
         .await?;
+    let device = sessions::device(req.device.as_deref(), &headers);
     Ok(axum::Json(
-        commands::login(&state, &req.username, &req.password).await?,
+        commands::login(&state, (&req.username, &req.password), device).await?,
     ))
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    client: crate::net::ClientAddr,
+    Json(req): Json<RefreshRequest>,
+) -> ApiResult<axum::Json<TokenPair>> {
+    state
+        .limiter()
+        .check(Action::AuthIp, &client.ip.to_string())
+        .await?;
+    Ok(axum::Json(
+        sessions::refresh(&state, &req.refresh_token).await?,
+    ))
+}
+
+async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+    let Some(session) = user.token.session else {
+        return Err(ApiError::conflict(
+            "this token belongs to no session here (an identity provider's): \
+             use POST /v1/auth/logout_all",
+        ));
+    };
+    sessions::end(&state, user.id, session, EndReason::Logout).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_all(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+    sessions::end_all(&state, user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -13,6 +13,7 @@ pub mod presence;
 pub mod reading;
 pub mod rooms;
 pub mod search;
+pub mod sessions;
 pub mod users;
 
 use axum::Router;
@@ -34,6 +35,7 @@ fn api_with(max_upload_bytes: u64) -> Api {
     Api::default()
         .merge(auth::routes())
         .merge(me::routes())
+        .merge(sessions::routes())
         .merge(rooms::routes())
         .merge(members::routes())
         .merge(messages::routes())

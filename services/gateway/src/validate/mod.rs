@@ -25,14 +25,14 @@ pub fn username(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-pub fn password(raw: &str) -> Result<(), ApiError> {
+pub fn password(field: &str, raw: &str) -> Result<(), ApiError> {
     let n = raw.chars().count();
     if (8..=256).contains(&n) {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            "password",
-            "password must be 8 to 256 characters",
+            field,
+            format!("{field} must be 8 to 256 characters"),
         ))
     }
 }

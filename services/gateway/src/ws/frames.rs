@@ -129,8 +129,15 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         }
         ClientFrame::Auth { token } => match ctx.state.tokens().verify(&token) {
             Ok(claims) if claims.sub == ctx.info.user => {
-                ctx.token_exp.send_replace(claims.exp);
-                Ok(Some(serde_json::json!({"expires_at": claims.exp})))
+                let token = crate::auth::TokenRef::from(&claims);
+                match ctx.state.revocations().check(claims.sub, token).await {
+                    Ok(()) => {
+                        ctx.handle.set_token(token);
+                        ctx.token_exp.send_replace(claims.exp);
+                        Ok(Some(serde_json::json!({"expires_at": claims.exp})))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Ok(_) => Err(ApiError::forbidden("the token is for another user")),
             Err(e) => Err(e),

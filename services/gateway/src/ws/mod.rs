@@ -85,6 +85,7 @@ pub async fn upgrade(
                 id: Uuid::now_v7(),
                 user: user.id,
                 token_exp: user.exp,
+                token: user.token,
             };
             // Tracked, so that the drain waits for every session's end (cleanup included).
             let sessions = state.sessions().clone();

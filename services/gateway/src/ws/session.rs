@@ -31,7 +31,7 @@ where
     let (tx, rx) = mpsc::channel(config.outbound_queue.max(1));
     let (kill_tx, kill_rx) = watch::channel(None::<CloseReason>);
     let kill = Arc::new(kill_tx);
-    let handle = SessionHandle::new(info.id, info.user, tx.clone(), kill.clone());
+    let handle = SessionHandle::new((info.id, info.user), info.token, tx.clone(), kill.clone());
     state.hub().session_opened();
 
     let hello = ServerFrame::Hello {
@@ -147,10 +147,27 @@ where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     let shutdown = ctx.state.shutdown().clone();
+    // A token ended while the socket was opening may have been accepted from a cached
+    // standing, and its end delivered before the socket listened for it: checked once more
+    // when no cached standing can be older than the end.
+    let recheck = tokio::time::sleep(ctx.state.revocations().bound());
+    tokio::pin!(recheck);
+    let mut rechecked = false;
     loop {
         let next = tokio::select! {
             () = async { let _ = kill.wait_for(Option::is_some).await; } => return false,
             () = shutdown.wait() => return true,
+            () = &mut recheck, if !rechecked => {
+                rechecked = true;
+                let token = ctx.handle.token();
+                if let Err(e) = ctx.state.revocations().check(ctx.info.user, token).await
+                    && e.0.code == natter_schemas::ErrorCode::Unauthorized
+                {
+                    ctx.handle.close(close_code::UNAUTHORIZED, &e.0.message);
+                    return false;
+                }
+                continue;
+            }
             next = tokio::time::timeout(idle, stream.next()) => next,
         };
         let message = match next {

@@ -1,10 +1,14 @@
-//! The users and rooms a generated log starts with: six users, each with device keys
+//! The users and rooms a generated log starts with: six users, each with sessions begun,
+//! refreshed and ended (all of them for one, by a password change for another) and device keys
 //! published, replaced and withdrawn; three rooms, the last end-to-end encrypted.
 
 use natter_schemas::Event;
 use natter_schemas::event::{EventBody, RoomCreated, RoomMember, UserRegistered};
 use natter_schemas::keys::{KeyPublished, KeyRevoked};
 use natter_schemas::model::{Role, RoomKind, Visibility};
+use natter_schemas::sessions::{
+    EndReason, PasswordChanged, SessionEnded, SessionRefreshed, SessionStarted, SessionsEnded,
+};
 use uuid::Uuid;
 
 /// Appends the setup events to `events`; returns the users (id, name), the rooms, and each
@@ -45,7 +49,28 @@ pub(super) fn users_and_rooms(
             None,
             EventBody::KeyRevoked(KeyRevoked { key_id: "b".into() }),
         ));
+        sessions(events, *id);
     }
+    events.push(Event::new(
+        users[0].0,
+        None,
+        EventBody::SessionsEnded(SessionsEnded {
+            before: chrono::Utc::now(),
+            keep: None,
+            reason: EndReason::LogoutAll,
+        }),
+    ));
+    events.push(Event::new(
+        users[1].0,
+        None,
+        EventBody::PasswordChanged(PasswordChanged {
+            credentials: natter_schemas::event::Credentials::Password { hash: "y".into() },
+            session: SessionStarted {
+                session_id: Uuid::now_v7(),
+                device: None,
+            },
+        }),
+    ));
     // Room i starts with users 0..=i+1; user 0 owns every room.
     let mut members: Vec<Vec<Uuid>> = Vec::new();
     for (i, room) in rooms.iter().enumerate() {
@@ -77,4 +102,35 @@ pub(super) fn users_and_rooms(
         members.push(initial);
     }
     (users, rooms, members)
+}
+
+/// Two sessions of `user`: the first refreshed, the second ended.
+fn sessions(events: &mut Vec<Event>, user: Uuid) {
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    for (session, device) in [(first, "laptop"), (second, "phone")] {
+        events.push(Event::new(
+            user,
+            None,
+            EventBody::SessionStarted(SessionStarted {
+                session_id: session,
+                device: Some(device.into()),
+            }),
+        ));
+    }
+    events.push(Event::new(
+        user,
+        None,
+        EventBody::SessionRefreshed(SessionRefreshed {
+            session_id: first,
+            generation: 1,
+        }),
+    ));
+    events.push(Event::new(
+        user,
+        None,
+        EventBody::SessionEnded(SessionEnded {
+            session_id: second,
+            reason: EndReason::Logout,
+        }),
+    ));
 }

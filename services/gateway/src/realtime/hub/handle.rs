@@ -7,6 +7,8 @@ use natter_schemas::frames::close_code;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::auth::TokenRef;
+
 /// What the hub and the session's reader hand to the session's writer, in order.
 #[derive(Debug)]
 pub enum Outbound {
@@ -53,16 +55,40 @@ pub struct SessionHandle {
     pub user: Uuid,
     tx: mpsc::Sender<Outbound>,
     kill: Arc<watch::Sender<Option<CloseReason>>>,
+    /// The token the socket is open with (an `auth` frame replaces it).
+    token: Arc<std::sync::Mutex<TokenRef>>,
 }
 
 impl SessionHandle {
     pub fn new(
-        id: Uuid,
-        user: Uuid,
+        (id, user): (Uuid, Uuid),
+        token: TokenRef,
         tx: mpsc::Sender<Outbound>,
         kill: Arc<watch::Sender<Option<CloseReason>>>,
     ) -> Self {
-        Self { id, user, tx, kill }
+        Self {
+            id,
+            user,
+            tx,
+            kill,
+            token: Arc::new(std::sync::Mutex::new(token)),
+        }
+    }
+
+    pub fn token(&self) -> TokenRef {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_token(&self, token: TokenRef) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+
+    /// Closes the socket with 4001 when `event` (one of its user's) ends its token's session.
+    pub fn close_if_ended(&self, event: &natter_schemas::Event) {
+        let token = self.token();
+        if let Some(reason) = natter_schemas::sessions::ends(event, token.session, token.issued) {
+            self.close(close_code::UNAUTHORIZED, reason.close_reason());
+        }
     }
 
     /// Queues without waiting; a full queue closes the session as too slow.

@@ -84,6 +84,10 @@ pub(super) async fn user_task(
         let Ok(event) = Event::from_bytes(&message.payload) else {
             continue;
         };
+        // Sockets of sessions this ends close (4001) before the notice reaches the others.
+        for sub in read(&sessions).values() {
+            sub.handle.close_if_ended(&event);
+        }
         let prev = DeliveryHeaders::prev_seq(&message);
         if !shown(&bus, &rules, (seq, prev), &event).await {
             continue;

@@ -1,4 +1,13 @@
-//! Tokens and passwords: HS256 JWTs with `exp`, argon2id hashes.
+//! Who is calling: HS256 JWTs with `exp` ([`Tokens`]), checked against the sessions in the
+//! log ([`revocation`]); refresh tokens ([`refresh`]); when sessions were last used ([`seen`]);
+//! argon2id password hashes ([`hashing`]).
+
+mod hashing;
+pub mod refresh;
+pub mod revocation;
+pub mod seen;
+
+pub use hashing::{hash_password, verify_password};
 
 use std::time::Duration;
 
@@ -56,14 +65,15 @@ impl Tokens {
         }
     }
 
-    pub fn issue(&self, user: Uuid) -> Result<String, ApiError> {
+    /// A token of `user` for `session`.
+    pub fn issue(&self, user: Uuid, session: Uuid) -> Result<String, ApiError> {
         let now = now_secs();
         let claims = Claims {
             sub: user,
             exp: now.saturating_add(self.ttl.as_secs()),
             iat: Some(now),
             nbf: None,
-            sid: Some(Uuid::now_v7()),
+            sid: Some(session),
             admin: false,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
@@ -103,6 +113,26 @@ pub struct AuthUser {
     pub exp: u64,
     /// The token says so (`"admin": true`); see also `NATTER_ADMIN_USER_IDS`.
     pub admin: bool,
+    /// Which sign-in the token is of.
+    pub token: TokenRef,
+}
+
+/// What names a token among the user's: its session, and when it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenRef {
+    /// The session (`sid`), for tokens natter issued.
+    pub session: Option<Uuid>,
+    /// `iat`, seconds since the epoch (0 when the token does not say).
+    pub issued: u64,
+}
+
+impl From<&Claims> for TokenRef {
+    fn from(claims: &Claims) -> Self {
+        Self {
+            session: claims.sid,
+            issued: claims.iat.unwrap_or(0),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -113,14 +143,18 @@ impl FromRequestParts<AppState> for AuthUser {
             .or_else(|| query_token(parts))
             .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         let claims = state.tokens().verify(&token)?;
-        // A validly signed token of no registered user is refused like a bad one.
-        if !state.user_exists(claims.sub).await? {
-            return Err(ApiError::unauthorized("the token's user does not exist"));
+        let token = TokenRef::from(&claims);
+        // A validly signed token of no registered user, or of an ended session, is refused
+        // like a bad one.
+        state.revocations().check(claims.sub, token).await?;
+        if let Some(session) = token.session {
+            state.seen().touch(claims.sub, session);
         }
         Ok(Self {
             id: claims.sub,
             exp: claims.exp,
             admin: claims.admin,
+            token,
         })
     }
 }
@@ -146,87 +180,4 @@ fn query_token(parts: &Parts) -> Option<String> {
         let (k, v) = pair.split_once('=')?;
         (k == "token").then(|| v.to_owned())
     })
-}
-
-/// Password hashing is CPU- and memory-hard on purpose (argon2id: about 19 MiB each). It runs
-/// on a few dedicated threads, one per core: a burst of registrations or logins neither
-/// starves the other work nor balloons memory (each short-lived blocking thread would keep its
-/// own 19 MiB malloc arena).
-type Job = Box<dyn FnOnce() + Send>;
-
-fn hashers() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
-    static POOL: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
-        std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        for i in 0..threads {
-            let rx = rx.clone();
-            let _ = std::thread::Builder::new()
-                .name(format!("natter-hash-{i}"))
-                .spawn(move || {
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                });
-        }
-        std::sync::Mutex::new(tx)
-    })
-}
-
-/// Runs `work` on a hashing thread.
-async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = tx.send(work());
-    });
-    hashers().lock().ok()?.send(job).ok()?;
-    rx.await.ok()
-}
-
-/// argon2id with the crate's default (OWASP) parameters.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    on_hasher(move || {
-        use argon2::PasswordHasher;
-        argon2::Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-    })
-    .await
-    .ok_or_else(|| ApiError::internal(&"the password hashing threads are gone"))?
-    .map_err(|e| ApiError::internal(&format_args!("hashing a password: {e}")))
-}
-
-/// Whether `password` is the one `hash` was made from. A stored hash that cannot be read (or
-/// no hashing thread) is logged, and the password refused.
-pub async fn verify_password(password: String, hash: String) -> bool {
-    let verified = on_hasher(move || {
-        use argon2::PasswordVerifier;
-        use argon2::password_hash::Error;
-        match argon2::Argon2::default().verify_password(password.as_bytes(), hash.as_str()) {
-            Ok(()) => Ok(true),
-            Err(Error::PasswordInvalid) => Ok(false),
-            Err(e) => Err(e),
-        }
-    })
-    .await;
-    match verified {
-        Some(Ok(ok)) => ok,
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "a stored password hash cannot be read");
-            false
-        }
-        None => {
-            tracing::error!("the password hashing threads are gone");
-            false
-        }
-    }
 }
