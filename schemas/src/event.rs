@@ -270,7 +270,7 @@ impl Credentials {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct UserProfileUpdated {
     pub user_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -278,6 +278,12 @@ pub struct UserProfileUpdated {
     /// `Some("")` clears the status text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
+    /// The new avatar: one of the user's uploaded images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_id: Option<Uuid>,
+    /// The avatar was taken away.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear_avatar: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -93,6 +93,20 @@ pub struct User {
     pub display_name: String,
     pub status_text: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The avatar's thumbnail (at most 320 px): a signed URL, like a file's.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// The avatar's file, named by `avatar_url` once [`User::with_urls`] has run.
+    #[serde(skip)]
+    pub avatar_id: Option<Uuid>,
+}
+
+impl User {
+    /// The user with `avatar_url` minted by `urls`.
+    pub fn with_urls(mut self, urls: &dyn crate::files::FileUrls) -> Self {
+        self.avatar_url = self.avatar_id.map(|file| urls.url(file, true));
+        self
+    }
 }
 
 /// Who may read a room: its members, and anyone when it is public.

@@ -56,6 +56,18 @@ pub struct UpdateMeRequest {
     /// `""` clears it.
     #[serde(default)]
     pub status_text: Option<String>,
+    /// One of the caller's uploaded images (`POST /v1/uploads`); `null` takes the avatar away.
+    #[serde(default, deserialize_with = "present")]
+    pub avatar_id: Option<Option<Uuid>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

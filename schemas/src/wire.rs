@@ -14,8 +14,9 @@ use crate::model::Message;
 
 /// The wire form of a stored event: for `message.posted`, `data` is the message object; for
 /// `message.edited`, the event's data with, for Markdown, the new body's `html`; for
-/// `message.preview_added`, the preview as messages carry it, with `message_id`. Files are
-/// named by URLs from `urls`.
+/// `message.preview_added`, the preview as messages carry it, with `message_id`; for
+/// `user.profile_updated`, the change with the new avatar's `avatar_url`. Files are named by
+/// URLs from `urls`.
 pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
     let data = match (&event.body, event.room_id) {
         (EventBody::MessagePosted(posted), Some(room)) => serde_json::to_value(
@@ -33,6 +34,13 @@ pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
             let mut data = serde_json::to_value(added.preview.to_preview(urls)).unwrap_or_default();
             if let Some(object) = data.as_object_mut() {
                 object.insert("message_id".into(), added.message_id.to_string().into());
+            }
+            data
+        }
+        (EventBody::UserProfileUpdated(changed), _) => {
+            let mut data = serde_json::to_value(changed).unwrap_or_default();
+            if let (Some(file), Some(object)) = (changed.avatar_id, data.as_object_mut()) {
+                object.insert("avatar_url".into(), urls.url(file, true).into());
             }
             data
         }

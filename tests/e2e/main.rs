@@ -31,6 +31,7 @@ mod people;
 mod presence;
 mod previews;
 mod privacy;
+mod profiles;
 mod projector;
 mod reading;
 mod replay;

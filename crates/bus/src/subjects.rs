@@ -86,6 +86,12 @@ impl Subjects {
         format!("{}.deliver.room.{room}", self.ns)
     }
 
+    /// Profile changes, for every gateway (each passes them on to the sockets of the users
+    /// who share a room with the changer).
+    pub fn deliver_people(&self) -> String {
+        format!("{}.deliver.people", self.ns)
+    }
+
     pub fn deliver_user(&self, user: Uuid) -> String {
         format!("{}.deliver.user.{user}", self.ns)
     }

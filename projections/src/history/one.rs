@@ -49,13 +49,16 @@ pub(super) async fn apply_one(
             let named: Option<(String, String)> = sqlx::query_as(
                 "UPDATE users SET display_name = COALESCE($2, display_name),
                         status_text = CASE WHEN $3::text IS NULL THEN status_text
-                                           WHEN $3 = '' THEN NULL ELSE $3 END
+                                           WHEN $3 = '' THEN NULL ELSE $3 END,
+                        avatar_id = CASE WHEN $5 THEN NULL ELSE COALESCE($4, avatar_id) END
                      WHERE id = $1
                      RETURNING username, display_name",
             )
             .bind(u.user_id)
             .bind(&u.display_name)
             .bind(&u.status_text)
+            .bind(u.avatar_id)
+            .bind(u.clear_avatar)
             .fetch_optional(&mut *conn)
             .await?;
             if let (Some((username, display_name)), Some(_)) = (named, &u.display_name) {

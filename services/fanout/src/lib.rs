@@ -1,7 +1,8 @@
 //! natter-fanout: reads the log in order and delivers each event to the gateways that need it.
 //!
 //! Room events go to `<ns>.deliver.room.<room>`; events addressed to users (added to a room,
-//! removed, mentioned, a session ended, ...) also go to `<ns>.deliver.user.<user>`. Both are core NATS subjects: a gateway
+//! removed, mentioned, a session ended, ...) also go to `<ns>.deliver.user.<user>`; profile
+//! changes go to `<ns>.deliver.people`, for every gateway. Both are core NATS subjects: a gateway
 //! subscribes only to the rooms and users it holds sockets for, so NATS routes each event only
 //! where it is needed. The event's bytes are passed through as stored, with its seq in the
 //! `Natter-Seq` header.
@@ -111,32 +112,31 @@ async fn deliver(
         };
         let mut headers = HeaderMap::new();
         headers.insert(SEQ_HEADER, seq.to_string().as_str());
-        let Some(room) = event.room_id else {
-            // A user's own events reach only the users they are addressed to (an ended
-            // session's sockets close on it).
-            for user in event.addressed_users() {
-                bus.notify(
-                    bus.subjects().deliver_user(user),
-                    Some(headers.clone()),
-                    message.payload.clone(),
-                )
-                .await?;
+        // Events of no room (a user's own) reach only the users they are addressed to (an
+        // ended session's sockets close on it).
+        if let Some(room) = event.room_id {
+            if let Some(prev) = rooms.insert(room, seq) {
+                headers.insert(PREV_SEQ_HEADER, prev.to_string().as_str());
             }
-            continue;
-        };
-        if let Some(prev) = rooms.insert(room, seq) {
-            headers.insert(PREV_SEQ_HEADER, prev.to_string().as_str());
+            bus.notify(
+                bus.subjects().deliver_room(room),
+                Some(headers.clone()),
+                message.payload.clone(),
+            )
+            .await?;
         }
-        bus.notify(
-            bus.subjects().deliver_room(room),
-            Some(headers.clone()),
-            message.payload.clone(),
-        )
-        .await?;
         for user in event.addressed_users() {
             bus.notify(
                 bus.subjects().deliver_user(user),
                 Some(headers.clone()),
+                message.payload.clone(),
+            )
+            .await?;
+        }
+        if let natter_schemas::EventBody::UserProfileUpdated(_) = event.body {
+            bus.notify(
+                bus.subjects().deliver_people(),
+                Some(headers),
                 message.payload.clone(),
             )
             .await?;

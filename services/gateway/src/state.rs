@@ -205,7 +205,7 @@ impl AppState {
         &self.0.hub
     }
     /// The tasks the state's parts need while the gateway runs (the read models' checkpoints,
-    /// sweeping files, closing sockets after lost deliveries, presence heartbeats and sweeps, stopping quiet
+    /// sweeping files, closing sockets after lost deliveries, passing profile changes on, presence heartbeats and sweeps, stopping quiet
     /// typists, the log sampler), each ending at shutdown: the owner ([`crate::run`]) spawns
     /// and joins them. Constructing the state spawns nothing.
     pub fn background(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
@@ -223,6 +223,10 @@ impl AppState {
             self.hub()
                 .clone()
                 .close_on_lost_deliveries(shutdown.clone())
+                .boxed(),
+            self.hub()
+                .clone()
+                .deliver_profiles(shutdown.clone())
                 .boxed(),
             self.presence()
                 .clone()

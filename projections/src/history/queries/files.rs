@@ -90,6 +90,14 @@ pub async fn rooms_showing(
     .await
 }
 
+/// Whether `file` is someone's avatar.
+pub async fn is_avatar(pool: &PgPool, file: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE avatar_id = $1)")
+        .bind(file)
+        .fetch_one(pool)
+        .await
+}
+
 /// Bytes of `owner`'s files that are not removed (their quota's use).
 pub async fn stored_bytes(pool: &PgPool, owner: Uuid) -> Result<u64, sqlx::Error> {
     let total: i64 = sqlx::query_scalar(

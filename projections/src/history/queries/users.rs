@@ -14,6 +14,7 @@ pub struct Credentials {
     pub status_text: Option<String>,
     pub created_at: DateTime<Utc>,
     pub password_hash: String,
+    pub avatar_id: Option<Uuid>,
 }
 
 impl Credentials {
@@ -24,11 +25,14 @@ impl Credentials {
             display_name: self.display_name.clone(),
             status_text: self.status_text.clone(),
             created_at: self.created_at,
+            avatar_url: None,
+            avatar_id: self.avatar_id,
         }
     }
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, status_text, created_at, password_hash";
+const USER_COLUMNS: &str =
+    "id, username, display_name, status_text, created_at, password_hash, avatar_id";
 
 pub async fn credentials_by_username(
     pool: &PgPool,
@@ -90,7 +94,14 @@ pub enum Findable {
     SharingARoom,
 }
 
-type ProfileRow = (Uuid, String, String, Option<String>, DateTime<Utc>);
+type ProfileRow = (
+    Uuid,
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<Uuid>,
+);
 
 fn profile(r: ProfileRow) -> User {
     User {
@@ -99,6 +110,8 @@ fn profile(r: ProfileRow) -> User {
         display_name: r.2,
         status_text: r.3,
         created_at: r.4,
+        avatar_url: None,
+        avatar_id: r.5,
     }
 }
 
@@ -119,7 +132,7 @@ pub async fn find_users(
              SELECT user_id FROM user_name_keys WHERE key = $1
              UNION
              (SELECT user_id FROM user_name_keys WHERE key >= $1 AND key <= $2 LIMIT 500))
-         SELECT u.id, u.username, u.display_name, u.status_text, u.created_at
+         SELECT u.id, u.username, u.display_name, u.status_text, u.created_at, u.avatar_id
          FROM found f JOIN users u ON u.id = f.user_id
          WHERE NOT $4 OR u.id = $3 OR EXISTS (
              SELECT 1 FROM members v JOIN members o ON o.room_id = v.room_id
@@ -147,7 +160,8 @@ pub async fn find_user(
     findable: Findable,
 ) -> Result<Option<User>, sqlx::Error> {
     let row: Option<ProfileRow> = sqlx::query_as(
-        "SELECT u.id, u.username, u.display_name, u.status_text, u.created_at FROM users u
+        "SELECT u.id, u.username, u.display_name, u.status_text, u.created_at, u.avatar_id
+         FROM users u
          WHERE (u.id = $1 OR u.username = $2)
            AND (NOT $4 OR u.id = $3 OR EXISTS (
                SELECT 1 FROM members v JOIN members o ON o.room_id = v.room_id

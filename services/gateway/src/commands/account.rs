@@ -50,7 +50,8 @@ pub async fn register(
     state.projected(appended.seq).await?;
     let user = queries::user(state.pool(), user_id)
         .await?
-        .ok_or_else(|| ApiError::unavailable("the account is not readable yet; retry"))?;
+        .ok_or_else(|| ApiError::unavailable("the account is not readable yet; retry"))?
+        .with_urls(&*state.files().urls);
     let tokens = super::start_session(state, user_id, device).await?;
     Ok(AuthResponse {
         user,
@@ -77,7 +78,7 @@ pub async fn login(
     }
     let tokens = super::start_session(state, creds.id, device).await?;
     Ok(AuthResponse {
-        user: creds.user(),
+        user: creds.user().with_urls(&*state.files().urls),
         token: tokens.token,
         refresh_token: tokens.refresh_token,
         session_id: tokens.session_id,
@@ -95,21 +96,42 @@ pub async fn update_me(state: &AppState, actor: Uuid, req: &UpdateMeRequest) -> 
         .as_deref()
         .map(|s| validate::text("status_text", s, 0, 140))
         .transpose()?;
-    if display_name.is_some() || status_text.is_some() {
-        let event = Event::new(
-            actor,
-            None,
-            EventBody::UserProfileUpdated(UserProfileUpdated {
-                user_id: actor,
-                display_name,
-                status_text,
-            }),
-        );
+    let avatar_id = match req.avatar_id {
+        Some(Some(file)) => Some(avatar(state, actor, file).await?),
+        _ => None,
+    };
+    let change = UserProfileUpdated {
+        user_id: actor,
+        display_name,
+        status_text,
+        avatar_id,
+        clear_avatar: req.avatar_id == Some(None),
+    };
+    if change
+        != (UserProfileUpdated {
+            user_id: actor,
+            ..Default::default()
+        })
+    {
+        let event = Event::new(actor, None, EventBody::UserProfileUpdated(change));
         let subject = state.bus().subjects().user_event(actor, event.type_name());
         let appended = state.bus().append(subject, &event, None, false).await?;
         state.projected(appended.seq).await?;
     }
     queries::user(state.pool(), actor)
         .await?
+        .map(|u| u.with_urls(&*state.files().urls))
         .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// `file`, when it is one of `owner`'s uploaded images (it has a thumbnail).
+async fn avatar(state: &AppState, owner: Uuid, file: Uuid) -> ApiResult<Uuid> {
+    let own = queries::own_files(state.pool(), owner, &[file]).await?;
+    match own.first() {
+        Some(f) if f.thumbnail.is_some() => Ok(file),
+        _ => Err(ApiError::invalid(
+            "avatar_id",
+            "the avatar must be an image you uploaded (POST /v1/uploads)",
+        )),
+    }
 }

@@ -2,7 +2,7 @@
 //! in the log first (`file.removed`), so that a rebuild never lists a file whose bytes are
 //! gone. Files are removed when they were never attached to a message within
 //! `NATTER_UNATTACHED_FILE_SECS` of their upload, or when every message that carried them is
-//! deleted. Bytes that no event names (an upload cut short between storing and recording) are
+//! deleted; never while they are someone's avatar (a replaced avatar goes at the next sweep). Bytes that no event names (an upload cut short between storing and recording) are
 //! removed once they are as old.
 //!
 //! Every gateway sweeps; the removal's event has a fixed message id, so two gateways
@@ -67,9 +67,10 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
     }
     let ttl = i64::try_from(state.files().config.unattached_file_secs).unwrap_or(i64::MAX);
     let never: Vec<(Uuid, Uuid, Option<Uuid>)> = sqlx::query_as(
-        "SELECT id, owner_id, room_id FROM files
+        "SELECT id, owner_id, room_id FROM files f
          WHERE NOT attached AND removed_at IS NULL
            AND uploaded_at < now() - make_interval(secs => $1)
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = f.id)
          ORDER BY uploaded_at LIMIT $2",
     )
     .bind(ttl as f64)
@@ -79,6 +80,7 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
     let unshown: Vec<(Uuid, Uuid, Option<Uuid>)> = sqlx::query_as(
         "SELECT f.id, f.owner_id, f.room_id FROM files f
          WHERE f.attached AND f.removed_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = f.id)
            AND NOT EXISTS (SELECT 1 FROM messages m
                            WHERE m.attachments @> jsonb_build_array(jsonb_build_object('file_id', f.id))
                              AND m.attachments IS NOT NULL AND NOT m.deleted)

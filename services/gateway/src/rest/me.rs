@@ -23,7 +23,7 @@ pub fn routes() -> Api {
         .route(
             "/v1/me",
             axum::routing::patch(patch_me),
-            Doc::patch("Change own display name or status text")
+            Doc::patch("Change own display name, status text or avatar")
                 .body::<UpdateMeRequest>()
                 .ok::<User>(200, "the updated profile"),
         )
@@ -32,7 +32,7 @@ pub fn routes() -> Api {
 async fn get_me(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<User>> {
     queries::user(state.pool(), user.id)
         .await?
-        .map(axum::Json)
+        .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
         .ok_or_else(|| ApiError::not_found("user"))
 }
 

@@ -77,7 +77,10 @@ async fn find(
         return Err(ApiError::invalid("limit", "use 1 to 50"));
     }
     let users = queries::find_users(state.pool(), q, user.id, findable(&state), limit).await?;
-    Ok(axum::Json(UserList { users }))
+    let urls = &*state.files().urls;
+    Ok(axum::Json(UserList {
+        users: users.into_iter().map(|u| u.with_urls(urls)).collect(),
+    }))
 }
 
 async fn by_id(
@@ -87,7 +90,7 @@ async fn by_id(
 ) -> ApiResult<axum::Json<User>> {
     queries::find_user(state.pool(), Some(id), None, user.id, findable(&state))
         .await?
-        .map(axum::Json)
+        .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
@@ -105,6 +108,6 @@ async fn by_name(
         findable(&state),
     )
     .await?
-    .map(axum::Json)
+    .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
     .ok_or_else(|| ApiError::not_found("user"))
 }

@@ -3,7 +3,9 @@
 //! published, replaced and withdrawn; three rooms, the last end-to-end encrypted.
 
 use natter_schemas::Event;
-use natter_schemas::event::{EventBody, RoomCreated, RoomMember, UserRegistered};
+use natter_schemas::event::{
+    EventBody, RoomCreated, RoomMember, UserProfileUpdated, UserRegistered,
+};
 use natter_schemas::keys::{KeyPublished, KeyRevoked};
 use natter_schemas::model::{Role, RoomKind, Visibility};
 use natter_schemas::sessions::{
@@ -50,6 +52,28 @@ pub(super) fn users_and_rooms(
             EventBody::KeyRevoked(KeyRevoked { key_id: "b".into() }),
         ));
         sessions(events, *id);
+        // A new name and an avatar; the avatar taken away again for every other user.
+        events.push(Event::new(
+            *id,
+            None,
+            EventBody::UserProfileUpdated(UserProfileUpdated {
+                user_id: *id,
+                display_name: Some(format!("{name} renamed")),
+                avatar_id: Some(Uuid::now_v7()),
+                ..Default::default()
+            }),
+        ));
+        if name.ends_with(['0', '2', '4']) {
+            events.push(Event::new(
+                *id,
+                None,
+                EventBody::UserProfileUpdated(UserProfileUpdated {
+                    user_id: *id,
+                    clear_avatar: true,
+                    ..Default::default()
+                }),
+            ));
+        }
     }
     events.push(Event::new(
         users[0].0,

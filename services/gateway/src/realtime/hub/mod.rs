@@ -9,9 +9,10 @@
 //! user's set of sockets with its one subscription; [`room`] delivers a room's events and
 //! typing signals (one set of sockets for both, so that a removal ends both), and keeps its
 //! [`rules`] (who may send) from them, which [`sending`] answers sends from; [`signals`]
-//! forwards notices and presence.
+//! forwards notices and presence; [`people`] passes profile changes on.
 
 mod handle;
+mod people;
 mod registry;
 mod room;
 mod rules;

@@ -1,0 +1,83 @@
+//! Profile changes, passed on live: one subscription per gateway to every change, each sent as
+//! a `notice` to the sockets here of the changer and of the users who share a room with them
+//! (one query per change), so that clients show new names and avatars at once.
+
+use futures::StreamExt;
+use natter_bus::DeliveryHeaders;
+use natter_projections::history::queries;
+use natter_schemas::Event;
+use natter_schemas::frames::ServerFrame;
+use uuid::Uuid;
+
+use super::{Hub, Outbound, read};
+use crate::wire::{encode, wire_event};
+
+/// How long a failed subscription waits before it tries again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Hub {
+    /// Passes profile changes on until `shutdown`. Its owner ([`crate::run`], through the
+    /// state's background tasks) spawns and joins it.
+    pub async fn deliver_profiles(self, shutdown: natter_common::Shutdown) {
+        let subject = self.0.bus.subjects().deliver_people();
+        let mut subscriber = loop {
+            match self.0.bus.client().subscribe(subject.clone()).await {
+                Ok(subscriber) => break subscriber,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot subscribe to profile changes; retrying");
+                    tokio::select! {
+                        () = shutdown.wait() => return,
+                        () = tokio::time::sleep(RETRY) => {}
+                    }
+                }
+            }
+        };
+        loop {
+            let message = tokio::select! {
+                () = shutdown.wait() => break,
+                message = subscriber.next() => message,
+            };
+            let Some(message) = message else { break };
+            let (Some(seq), Ok(event)) = (
+                DeliveryHeaders::seq(&message),
+                Event::from_bytes(&message.payload),
+            ) else {
+                continue;
+            };
+            self.profile_changed(seq, &event).await;
+        }
+    }
+
+    async fn profile_changed(&self, seq: u64, event: &Event) {
+        let changer = event.actor_id;
+        let here: Vec<Uuid> = self.0.users.lock().await.keys().copied().collect();
+        if here.is_empty() {
+            return;
+        }
+        let mut told = match queries::sharing_a_room(&self.0.pool, changer, &here).await {
+            Ok(sharing) => sharing,
+            Err(e) => {
+                // Not known now: the change shows at the next reload rather than to someone
+                // who may not see it.
+                tracing::warn!(%changer, error = %e, "cannot tell who sees a profile change");
+                vec![changer]
+            }
+        };
+        told.push(changer);
+        told.sort_unstable();
+        told.dedup();
+        let frame = encode(&ServerFrame::Notice {
+            room_id: None,
+            seq,
+            event: wire_event(seq, event, &*self.0.urls),
+        });
+        let users = self.0.users.lock().await;
+        for user in told {
+            if let Some(entry) = users.get(&user) {
+                for sub in read(&entry.sessions).values() {
+                    sub.handle.push(Outbound::Frame(frame.clone()));
+                }
+            }
+        }
+    }
+}
