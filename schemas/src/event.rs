@@ -104,6 +104,15 @@ pub enum EventBody {
     SessionsEnded(crate::sessions::SessionsEnded),
     #[serde(rename = "user.password_changed")]
     PasswordChanged(crate::sessions::PasswordChanged),
+    #[serde(rename = "user.blocked")]
+    UserBlocked(crate::people::Blocked),
+    #[serde(rename = "user.unblocked")]
+    UserUnblocked(crate::people::Blocked),
+    #[serde(rename = "user.settings_updated")]
+    SettingsUpdated(crate::people::SettingsUpdated),
+    /// A member of a direct conversation that waited for their acceptance accepted it.
+    #[serde(rename = "member.accepted")]
+    MemberAccepted(MemberRemoved),
 }
 
 impl EventBody {
@@ -143,6 +152,10 @@ impl EventBody {
             Self::SessionEnded(_) => "session.ended",
             Self::SessionsEnded(_) => "user.sessions_ended",
             Self::PasswordChanged(_) => "user.password_changed",
+            Self::UserBlocked(_) => "user.blocked",
+            Self::UserUnblocked(_) => "user.unblocked",
+            Self::SettingsUpdated(_) => "user.settings_updated",
+            Self::MemberAccepted(_) => "member.accepted",
         }
     }
 
@@ -163,7 +176,8 @@ impl EventBody {
             | Self::MemberKicked(m)
             | Self::MemberUnmuted(m)
             | Self::MemberBanned(m)
-            | Self::MemberUnbanned(m) => vec![m.user_id],
+            | Self::MemberUnbanned(m)
+            | Self::MemberAccepted(m) => vec![m.user_id],
             Self::MemberMuted(m) => vec![m.user_id],
             // Mentioned users hear of it wherever they are connected (not the author: a
             // self-mention is not news). Edits do not notify again.
@@ -200,12 +214,16 @@ impl Event {
     }
 
     /// Users this event is addressed to personally ([`EventBody::addressed_users`]), and the
-    /// actor of an event that ends sessions (their sockets of those sessions close).
+    /// actor of an event that ends sessions (their sockets of those sessions close) or
+    /// changes whom they block (their sockets filter by it) or their settings.
     pub fn addressed_users(&self) -> Vec<Uuid> {
         match &self.body {
             EventBody::SessionEnded(_)
             | EventBody::SessionsEnded(_)
-            | EventBody::PasswordChanged(_) => vec![self.actor_id],
+            | EventBody::PasswordChanged(_)
+            | EventBody::UserBlocked(_)
+            | EventBody::UserUnblocked(_)
+            | EventBody::SettingsUpdated(_) => vec![self.actor_id],
             body => body.addressed_users(),
         }
     }
@@ -305,6 +323,9 @@ pub struct RoomCreated {
 pub struct RoomMember {
     pub user_id: Uuid,
     pub role: Role,
+    /// A direct conversation from a stranger, waiting for this member's acceptance.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -4,7 +4,7 @@
 
 use schemars::{JsonSchema, Schema, schema_for};
 
-use crate::{error, event, frames, model, rest, sessions};
+use crate::{error, event, frames, model, people, rest, sessions};
 
 /// Every exported schema as `(file name, schema)`.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -41,6 +41,9 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         one::<sessions::TokenPair>("token_pair.json"),
         one::<sessions::RefreshRequest>("refresh_request.json"),
         one::<sessions::PasswordChangeRequest>("password_change_request.json"),
+        one::<people::BlockList>("block_list.json"),
+        one::<people::Settings>("settings.json"),
+        one::<people::UpdateSettingsRequest>("update_settings_request.json"),
     ]
 }
 

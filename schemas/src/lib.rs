@@ -13,6 +13,7 @@
 //! - [`previews`]: link previews, as the log keeps them and clients see them.
 //! - [`calls`]: call signalling frames' actions, call summaries, ICE servers.
 //! - [`keys`]: end-to-end encryption: encrypted payloads, the device key directory.
+//! - [`people`]: blocking, and whether strangers' direct conversations wait for acceptance.
 //! - [`sessions`]: sign-ins, refresh tokens, password changes.
 //! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
@@ -27,6 +28,7 @@ pub mod frames;
 pub mod ids;
 pub mod keys;
 pub mod model;
+pub mod people;
 pub mod posting;
 pub mod previews;
 pub mod rest;

@@ -146,6 +146,10 @@ pub struct Room {
     /// Direct conversations in `GET /v1/rooms`: the other members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<DmMember>>,
+    /// A direct conversation from a stranger that waits for the viewer's acceptance
+    /// (`POST /v1/rooms/{id}/accept`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// Another member of a direct conversation, as the conversation list names them.

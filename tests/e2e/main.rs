@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod bench;
+mod blocking;
 mod calls;
 mod cluster;
 mod config;

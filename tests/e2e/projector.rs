@@ -67,6 +67,7 @@ fn room_created(room: Uuid, owner: Uuid) -> Event {
             members: vec![RoomMember {
                 user_id: owner,
                 role: MemberRole::Owner,
+                pending: false,
             }],
             e2ee: false,
         }),

@@ -199,6 +199,7 @@ async fn generate(bus: &Bus, args: &ReplayArgs) -> anyhow::Result<u64> {
                     .map(|(k, &user_id)| RoomMember {
                         user_id,
                         role: if k == 0 { Role::Owner } else { Role::Member },
+                        pending: false,
                     })
                     .collect(),
                 e2ee: false,

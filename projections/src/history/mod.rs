@@ -11,6 +11,7 @@ mod directory;
 pub(crate) mod files;
 mod keys;
 mod one;
+mod people;
 pub(crate) mod previews;
 pub mod queries;
 mod sessions;
@@ -51,6 +52,7 @@ impl Projection for History {
             "users",
             "user_name_keys",
             "sessions",
+            "blocks",
             "files",
             "calls",
             "device_keys",

@@ -21,6 +21,7 @@ pub(super) async fn apply_one(
         || super::calls::apply_call_event(conn, seq, event).await?
         || super::keys::apply_key_event(conn, seq, event).await?
         || super::sessions::apply_session_event(conn, seq, event).await?
+        || super::people::apply_people_event(conn, event).await?
     {
         return Ok(());
     }
@@ -167,7 +168,11 @@ pub(super) async fn apply_one(
         | EventBody::SessionRefreshed(_)
         | EventBody::SessionEnded(_)
         | EventBody::SessionsEnded(_)
-        | EventBody::PasswordChanged(_) => {}
+        | EventBody::PasswordChanged(_)
+        | EventBody::UserBlocked(_)
+        | EventBody::UserUnblocked(_)
+        | EventBody::SettingsUpdated(_)
+        | EventBody::MemberAccepted(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query(
                 "WITH mute AS (
@@ -248,9 +253,10 @@ async fn room_created(
     }
     let users: Vec<Uuid> = c.members.iter().map(|m| m.user_id).collect();
     let roles: Vec<&str> = c.members.iter().map(|m| m.role.as_str()).collect();
+    let pending: Vec<bool> = c.members.iter().map(|m| m.pending).collect();
     sqlx::query(
-        "INSERT INTO members (room_id, user_id, role, joined_at, joined_seq)
-         SELECT $1, u, r, $4, $5 FROM unnest($2::uuid[], $3::text[]) AS t(u, r)
+        "INSERT INTO members (room_id, user_id, role, joined_at, joined_seq, pending)
+         SELECT $1, u, r, $4, $5, p FROM unnest($2::uuid[], $3::text[], $6::bool[]) AS t(u, r, p)
          ON CONFLICT DO NOTHING",
     )
     .bind(room)
@@ -258,6 +264,7 @@ async fn room_created(
     .bind(&roles)
     .bind(at)
     .bind(seq)
+    .bind(&pending)
     .execute(&mut *conn)
     .await?;
     Ok(())

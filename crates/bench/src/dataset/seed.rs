@@ -58,6 +58,7 @@ pub(super) async fn seed(
                         } else {
                             Role::Member
                         },
+                        pending: false,
                     })
                     .collect(),
                 e2ee: false,

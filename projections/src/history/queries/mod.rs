@@ -3,7 +3,7 @@
 //! Layout: [`users`], [`access`] (authorising actions in a room), [`rooms`] (with members and
 //! bans), [`messages`] (history, threads, pins), [`edits`] (edit history), [`files`] (uploads, who shows them), [`calls`]
 //! (call summaries), [`keys`] (device keys), [`sessions`] (sign-ins and whether
-//! their tokens are good).
+//! their tokens are good), [`people`] (blocks, settings).
 
 mod access;
 mod calls;
@@ -11,6 +11,7 @@ mod edits;
 mod files;
 mod keys;
 mod messages;
+mod people;
 mod rooms;
 mod sessions;
 mod users;
@@ -21,6 +22,7 @@ pub use edits::*;
 pub use files::*;
 pub use keys::*;
 pub use messages::*;
+pub use people::*;
 pub use rooms::*;
 pub use sessions::*;
 pub use users::*;

@@ -18,6 +18,7 @@ struct RoomRow {
     last_seq: i64,
     member_count: i64,
     my_role: Option<String>,
+    my_pending: Option<bool>,
     e2ee: bool,
 }
 
@@ -41,6 +42,7 @@ impl From<RoomRow> for Room {
             last_read_seq: None,
             last_message: None,
             members: None,
+            pending: r.my_pending.unwrap_or(false),
         }
     }
 }
@@ -48,7 +50,7 @@ impl From<RoomRow> for Room {
 const ROOM_SELECT: &str = "SELECT r.id, r.kind, r.name, r.topic, r.visibility, r.archived,
         r.created_by, r.created_at, r.last_seq, r.e2ee,
         (SELECT count(*) FROM members c WHERE c.room_id = r.id) AS member_count,
-        m.role AS my_role
+        m.role AS my_role, m.pending AS my_pending
     FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $1";
 
 /// One room as `viewer` sees it (whether they may see it is the caller's decision).
@@ -65,17 +67,20 @@ pub async fn room(pool: &PgPool, id: Uuid, viewer: Uuid) -> Result<Option<Room>,
 
 /// The rooms `user` belongs to, most recently active first (by `last_seq`, then id): all of
 /// them, or a page of `limit` after `after` (the `(last_seq, id)` of the previous page's last).
+/// `requests`: the direct conversations waiting for the user's acceptance, instead of the
+/// rest.
 pub async fn joined_rooms(
     pool: &PgPool,
     user: Uuid,
     page: Option<(i64, Option<(i64, Uuid)>)>,
+    requests: bool,
 ) -> Result<Vec<Room>, sqlx::Error> {
     let (limit, after) = match page {
         Some((limit, after)) => (Some(limit), after),
         None => (None, None),
     };
     let rows: Vec<RoomRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{ROOM_SELECT} WHERE m.user_id IS NOT NULL
+        "{ROOM_SELECT} WHERE m.user_id IS NOT NULL AND m.pending = $5
            AND ($2::bigint IS NULL OR (r.last_seq, r.id) < ($2, $3))
          ORDER BY r.last_seq DESC, r.id DESC LIMIT $4"
     )))
@@ -83,6 +88,7 @@ pub async fn joined_rooms(
     .bind(after.map(|a| a.0))
     .bind(after.map(|a| a.1))
     .bind(limit)
+    .bind(requests)
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(Room::from).collect())

@@ -68,7 +68,8 @@ pub async fn existing_users(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, sq
         .await
 }
 
-/// Which of `users` share a room (or a direct conversation) with `viewer`.
+/// Which of `users` share a room (or a direct conversation) with `viewer`, with no block
+/// between them either way (who may see the other's presence and profile changes).
 pub async fn sharing_a_room(
     pool: &PgPool,
     viewer: Uuid,
@@ -77,7 +78,10 @@ pub async fn sharing_a_room(
     sqlx::query_scalar(
         "SELECT DISTINCT o.user_id FROM members v
          JOIN members o ON o.room_id = v.room_id
-         WHERE v.user_id = $1 AND o.user_id = ANY($2)",
+         WHERE v.user_id = $1 AND o.user_id = ANY($2)
+           AND NOT EXISTS (SELECT 1 FROM blocks b
+                           WHERE (b.user_id = $1 AND b.blocked_id = o.user_id)
+                              OR (b.user_id = o.user_id AND b.blocked_id = $1))",
     )
     .bind(viewer)
     .bind(users)

@@ -30,6 +30,7 @@ mod access;
 mod account;
 mod members;
 pub mod messages;
+pub mod people;
 pub mod reading;
 mod rooms;
 mod send;

@@ -91,10 +91,12 @@ pub async fn create_room(
     let mut members = vec![RoomMember {
         user_id: actor,
         role: Role::Owner,
+        pending: false,
     }];
     members.extend(others.into_iter().map(|user_id| RoomMember {
         user_id,
         role: Role::Member,
+        pending: false,
     }));
     let room = Uuid::now_v7();
     let event = Event::new(
@@ -125,6 +127,15 @@ pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiRes
             format!("name 1 to {MAX_DM_OTHERS} other users"),
         ));
     }
+    if !queries::blocked_either_way(state.pool(), actor, &others)
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::forbidden(
+            "a block stands between you and someone named: no conversation can be opened",
+        ));
+    }
+    let waiting = queries::awaiting_acceptance(state.pool(), actor, &others).await?;
     let mut everyone = others;
     everyone.push(actor);
     let room = ids::dm_room_id(&everyone);
@@ -148,6 +159,8 @@ pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiRes
                 .map(|&user_id| RoomMember {
                     user_id,
                     role: Role::Member,
+                    // People who accept direct conversations from strangers only.
+                    pending: waiting.contains(&user_id),
                 })
                 .collect(),
             e2ee: false,

@@ -125,6 +125,13 @@ pub async fn publish_message(
     }
     not_muted(&check.access)?;
     not_archived(&check.access)?;
+    if check.access.kind == natter_schemas::model::RoomKind::Dm
+        && queries::blocked_in_room(state.pool(), room, actor).await?
+    {
+        return Err(ApiError::forbidden(
+            "a block stands between you and this conversation: nothing can be sent here",
+        ));
+    }
     validate::encrypted_here(check.access.e2ee, encrypted.is_some())?;
     // A retry after JetStream's dedupe window: answer from the read model.
     if let Some((existing_room, seq)) = check.existing {

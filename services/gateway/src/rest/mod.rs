@@ -1,6 +1,7 @@
 //! REST: one module per resource, each adding its routes (with their docs) to the [`Api`].
 
 pub mod auth;
+pub mod blocks;
 pub mod calls;
 pub mod extract;
 pub mod keys;
@@ -36,6 +37,7 @@ fn api_with(max_upload_bytes: u64) -> Api {
         .merge(auth::routes())
         .merge(me::routes())
         .merge(sessions::routes())
+        .merge(blocks::routes())
         .merge(rooms::routes())
         .merge(members::routes())
         .merge(messages::routes())

@@ -63,8 +63,13 @@ async fn room_presence(
             format!("presence is read for rooms of at most {MAX_ROOM_MEMBERS} members"),
         ));
     }
+    // The caller shares this room with every member: all of them are visible, but for a block
+    // either way.
+    let blocked =
+        natter_projections::history::queries::blocked_either_way(state.pool(), user.id, &members)
+            .await?;
+    members.retain(|m| !blocked.contains(m));
     members.sort_unstable();
-    // The caller shares this room with every member: all of them are visible.
     let read = state.presence().read(&members).await?;
     let online: Vec<_> = read
         .into_iter()

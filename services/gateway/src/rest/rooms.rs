@@ -29,7 +29,7 @@ pub fn routes() -> Api {
             "/v1/rooms",
             get(list),
             Doc::get("Rooms: those the caller joined (default, with `unread`, `mentions` and `last_read_seq`), or public ones")
-                .query("scope", "string", "`joined` (default) or `public`")
+                .query("scope", "string", "`joined` (default), `requests` (direct conversations waiting for the caller's acceptance) or `public`")
                 .query(
                     "limit",
                     "integer",
@@ -114,7 +114,8 @@ async fn list(
     }
     let mut next_cursor = None;
     let rooms = match q.scope.as_deref() {
-        None | Some("joined") => {
+        None | Some("joined") | Some("requests") => {
+            let requests = q.scope.as_deref() == Some("requests");
             let page = match (q.limit, q.cursor.as_deref()) {
                 (None, None) => None,
                 (limit, cursor) => {
@@ -133,7 +134,7 @@ async fn list(
             };
             // The rooms and their counts come from two read models, read at the same time.
             let (rooms, counts) = tokio::join!(
-                queries::joined_rooms(state.pool(), user.id, page),
+                queries::joined_rooms(state.pool(), user.id, page, requests),
                 natter_projections::unread::queries::unread(state.pool(), user.id)
             );
             let counts: std::collections::HashMap<Uuid, _> =
@@ -154,7 +155,12 @@ async fn list(
             rooms
         }
         Some("public") => queries::public_rooms(state.pool(), user.id, 200).await?,
-        Some(_) => return Err(ApiError::invalid("scope", "scope is joined or public")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "scope",
+                "scope is joined, requests or public",
+            ));
+        }
     };
     Ok(axum::Json(RoomList { rooms, next_cursor }))
 }

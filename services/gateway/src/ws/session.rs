@@ -41,6 +41,8 @@ where
         epoch: state.bus().epoch().to_owned(),
     };
     let _ = tx.send(Outbound::Frame(encode(&hello))).await;
+    // Whom the user blocks, then changes to it as they come.
+    load_blocks(&state, &handle).await;
     if let Err(e) = Box::pin(state.hub().subscribe_user(handle.clone())).await {
         tracing::warn!(error = %e, "cannot subscribe to user notices");
     }
@@ -124,6 +126,17 @@ where
     .await;
     state.hub().session_closed();
     state.presence().disconnected(info_user, info_id).await;
+}
+
+/// Loads whom the socket's user blocks; on failure the socket carries on with what it had
+/// (logged).
+async fn load_blocks(state: &AppState, handle: &SessionHandle) {
+    match natter_projections::history::queries::blocks_of(state.pool(), handle.user).await {
+        Ok(blocks) => handle
+            .blocked
+            .replace(blocks.into_iter().map(|b| b.user_id)),
+        Err(e) => tracing::warn!(user = %handle.user, error = %e, "cannot read whom a user blocks"),
+    }
 }
 
 /// How long a closed socket waits for the client's Close frame.

@@ -186,7 +186,9 @@ async fn start(
                             }
                         };
                         let void = crate::void::void_in(&events, &before);
-                        events.retain(|(seq, _)| !void.contains(seq));
+                        // Nor what people the user blocks said, as live.
+                        let blocked = &ctx.handle.blocked;
+                        events.retain(|(seq, e)| !void.contains(seq) && !blocked.hides(e));
                         let deleted_before = crate::wire::previewed_and_deleted(
                             state.pool(),
                             events.iter().map(|(_, e)| e),

@@ -8,6 +8,7 @@ use natter_schemas::event::{
 };
 use natter_schemas::keys::{KeyPublished, KeyRevoked};
 use natter_schemas::model::{Role, RoomKind, Visibility};
+use natter_schemas::people::{Blocked, SettingsUpdated};
 use natter_schemas::sessions::{
     EndReason, PasswordChanged, SessionEnded, SessionRefreshed, SessionStarted, SessionsEnded,
 };
@@ -84,6 +85,22 @@ pub(super) fn users_and_rooms(
             reason: EndReason::LogoutAll,
         }),
     ));
+    // Blocks (one lifted again) and a setting.
+    for (by, of) in [(0, 1), (2, 3), (2, 3)] {
+        let body = if events.iter().any(|e| matches!(&e.body, EventBody::UserBlocked(b) if b.user_id == users[of].0 && e.actor_id == users[by].0)) {
+            EventBody::UserUnblocked(Blocked { user_id: users[of].0 })
+        } else {
+            EventBody::UserBlocked(Blocked { user_id: users[of].0 })
+        };
+        events.push(Event::new(users[by].0, None, body));
+    }
+    events.push(Event::new(
+        users[4].0,
+        None,
+        EventBody::SettingsUpdated(SettingsUpdated {
+            dm_requests: Some(true),
+        }),
+    ));
     events.push(Event::new(
         users[1].0,
         None,
@@ -116,6 +133,7 @@ pub(super) fn users_and_rooms(
                         } else {
                             Role::Member
                         },
+                        pending: false,
                     })
                     .collect(),
                 // The last room is end-to-end encrypted (the read models take its posts as

@@ -57,6 +57,60 @@ pub struct SessionHandle {
     kill: Arc<watch::Sender<Option<CloseReason>>>,
     /// The token the socket is open with (an `auth` frame replaces it).
     token: Arc<std::sync::Mutex<TokenRef>>,
+    /// Whom the socket's user blocks: their messages, reactions and typing are not delivered.
+    pub blocked: Arc<BlockSet>,
+}
+
+/// Whom a socket's user blocks, checked on every delivery: one atomic load while it is empty.
+#[derive(Debug, Default)]
+pub struct BlockSet {
+    any: std::sync::atomic::AtomicBool,
+    users: std::sync::RwLock<std::collections::HashSet<Uuid>>,
+}
+
+impl BlockSet {
+    pub fn contains(&self, user: Uuid) -> bool {
+        self.any.load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .users
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&user)
+    }
+
+    /// Everyone the user blocks, as the read model has it.
+    pub fn replace(&self, users: impl IntoIterator<Item = Uuid>) {
+        let mut set = self.users.write().unwrap_or_else(|e| e.into_inner());
+        *set = users.into_iter().collect();
+        self.any
+            .store(!set.is_empty(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Follows the user's `user.blocked` and `user.unblocked` events.
+    pub fn follow(&self, event: &natter_schemas::Event) {
+        use natter_schemas::EventBody;
+        let mut set = self.users.write().unwrap_or_else(|e| e.into_inner());
+        match &event.body {
+            EventBody::UserBlocked(b) => set.insert(b.user_id),
+            EventBody::UserUnblocked(b) => set.remove(&b.user_id),
+            _ => return,
+        };
+        self.any
+            .store(!set.is_empty(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether `event` is content from someone the user blocks (a message, an edit, a
+    /// reaction), which their sockets are not given.
+    pub fn hides(&self, event: &natter_schemas::Event) -> bool {
+        use natter_schemas::EventBody;
+        matches!(
+            event.body,
+            EventBody::MessagePosted(_)
+                | EventBody::MessageEdited(_)
+                | EventBody::ReactionAdded(_)
+                | EventBody::ReactionRemoved(_)
+        ) && self.contains(event.actor_id)
+    }
 }
 
 impl SessionHandle {
@@ -72,6 +126,7 @@ impl SessionHandle {
             tx,
             kill,
             token: Arc::new(std::sync::Mutex::new(token)),
+            blocked: Arc::default(),
         }
     }
 

@@ -278,7 +278,7 @@ fn deliver(room: Uuid, seq: u64, event: &Event, frame: Utf8Bytes, sessions: &Ses
     let members_only = wire::members_only(event);
     let mut delivered = 0u64;
     for sub in read(sessions).values() {
-        if members_only && !sub.member {
+        if (members_only && !sub.member) || sub.handle.blocked.hides(event) {
             continue;
         }
         sub.handle.push(Outbound::Event {
@@ -328,7 +328,8 @@ async fn typing_task(room: Uuid, mut subscriber: async_nats::Subscriber, session
         state: TypingState,
     }
     let forward = |user: Uuid, frame: &Utf8Bytes| {
-        for sub in read(&sessions).values().filter(|s| s.handle.user != user) {
+        let shown = |s: &&super::Sub| s.handle.user != user && !s.handle.blocked.contains(user);
+        for sub in read(&sessions).values().filter(shown) {
             sub.handle.push(Outbound::Frame(frame.clone()));
         }
     };

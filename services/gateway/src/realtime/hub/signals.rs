@@ -84,9 +84,11 @@ pub(super) async fn user_task(
         let Ok(event) = Event::from_bytes(&message.payload) else {
             continue;
         };
-        // Sockets of sessions this ends close (4001) before the notice reaches the others.
+        // Sockets of sessions this ends close (4001) before the notice reaches the others;
+        // the user's blocks change what their sockets are given from now on.
         for sub in read(&sessions).values() {
             sub.handle.close_if_ended(&event);
+            sub.handle.blocked.follow(&event);
         }
         let prev = DeliveryHeaders::prev_seq(&message);
         if !shown(&bus, &rules, (seq, prev), &event).await {
@@ -98,7 +100,9 @@ pub(super) async fn user_task(
             event: wire_event(seq, &event, &*urls),
         });
         for sub in read(&sessions).values() {
-            sub.handle.push(Outbound::Frame(frame.clone()));
+            if !sub.handle.blocked.hides(&event) {
+                sub.handle.push(Outbound::Frame(frame.clone()));
+            }
         }
     }
 }

@@ -1,0 +1,84 @@
+//! Blocks and settings: whom a user blocks, whether two people block each other, who wants to
+//! accept direct conversations from strangers.
+
+use natter_schemas::people::{Block, Settings};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Whom `user` blocks, latest first.
+pub async fn blocks_of(pool: &PgPool, user: Uuid) -> Result<Vec<Block>, sqlx::Error> {
+    let rows: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT blocked_id, blocked_at FROM blocks WHERE user_id = $1
+         ORDER BY blocked_at DESC, blocked_id LIMIT 10000",
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, blocked_at)| Block {
+            user_id,
+            blocked_at,
+        })
+        .collect())
+}
+
+/// Which of `others` block `user` or are blocked by them.
+pub async fn blocked_either_way(
+    pool: &PgPool,
+    user: Uuid,
+    others: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT blocked_id FROM blocks WHERE user_id = $1 AND blocked_id = ANY($2)
+         UNION
+         SELECT user_id FROM blocks WHERE blocked_id = $1 AND user_id = ANY($2)",
+    )
+    .bind(user)
+    .bind(others)
+    .fetch_all(pool)
+    .await
+}
+
+/// Whether a block stands between `user` and another member of `room` (a direct
+/// conversation, where neither may then post).
+pub async fn blocked_in_room(pool: &PgPool, room: Uuid, user: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (
+             SELECT 1 FROM members m JOIN blocks b
+               ON (b.user_id = m.user_id AND b.blocked_id = $2)
+               OR (b.user_id = $2 AND b.blocked_id = m.user_id)
+             WHERE m.room_id = $1 AND m.user_id <> $2)",
+    )
+    .bind(room)
+    .bind(user)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn settings(pool: &PgPool, user: Uuid) -> Result<Option<Settings>, sqlx::Error> {
+    let row: Option<bool> = sqlx::query_scalar("SELECT dm_requests FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|dm_requests| Settings { dm_requests }))
+}
+
+/// Which of `others` want direct conversations from strangers to wait for them, and share no
+/// room (or conversation they accepted) with `opener`.
+pub async fn awaiting_acceptance(
+    pool: &PgPool,
+    opener: Uuid,
+    others: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT u.id FROM users u
+         WHERE u.id = ANY($2) AND u.dm_requests AND NOT EXISTS (
+             SELECT 1 FROM members v JOIN members o ON o.room_id = v.room_id
+             WHERE v.user_id = $1 AND o.user_id = u.id AND NOT o.pending)",
+    )
+    .bind(opener)
+    .bind(others)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,85 @@
+//! Blocking, settings, and accepting a direct conversation that waited for it.
+//!
+//! Each is one event (the first two on the actor's subject, the acceptance on the room's),
+//! answered once the read model has it; repeating one appends nothing (a block that stands,
+//! an accepted conversation) or changes nothing.
+
+use natter_projections::history::queries;
+use natter_schemas::Event;
+use natter_schemas::event::{EventBody, MemberRemoved};
+use natter_schemas::model::Room;
+use natter_schemas::people::{Blocked, Settings, SettingsUpdated, UpdateSettingsRequest};
+use uuid::Uuid;
+
+use super::rooms::{append_room_event, room_view};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+async fn append_own(state: &AppState, actor: Uuid, body: EventBody) -> ApiResult<()> {
+    let event = Event::new(actor, None, body);
+    let subject = state.bus().subjects().user_event(actor, event.type_name());
+    let appended = state.bus().append(subject, &event, None, false).await?;
+    state.projected(appended.seq).await
+}
+
+/// `actor` blocks (`on`) or unblocks `user`.
+pub async fn block(state: &AppState, actor: Uuid, user: Uuid, on: bool) -> ApiResult<()> {
+    if user == actor {
+        return Err(ApiError::invalid("user_id", "you cannot block yourself"));
+    }
+    if queries::existing_users(state.pool(), &[user])
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::not_found("user"));
+    }
+    let blocked = queries::blocks_of(state.pool(), actor)
+        .await?
+        .iter()
+        .any(|b| b.user_id == user);
+    if blocked == on {
+        return Ok(());
+    }
+    let change = Blocked { user_id: user };
+    let body = if on {
+        EventBody::UserBlocked(change)
+    } else {
+        EventBody::UserUnblocked(change)
+    };
+    append_own(state, actor, body).await
+}
+
+pub async fn settings(state: &AppState, actor: Uuid) -> ApiResult<Settings> {
+    queries::settings(state.pool(), actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+pub async fn update_settings(
+    state: &AppState,
+    actor: Uuid,
+    req: &UpdateSettingsRequest,
+) -> ApiResult<Settings> {
+    let now = settings(state, actor).await?;
+    let change = SettingsUpdated {
+        dm_requests: req.dm_requests.filter(|&d| d != now.dm_requests),
+    };
+    if change != SettingsUpdated::default() {
+        append_own(state, actor, EventBody::SettingsUpdated(change)).await?;
+    }
+    settings(state, actor).await
+}
+
+/// `actor` accepts the direct conversation `room` that waited for them.
+pub async fn accept(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> {
+    let view = room_view(state, room, actor).await?;
+    if view.my_role.is_none() {
+        return Err(ApiError::not_found("room"));
+    }
+    if view.pending {
+        let body = EventBody::MemberAccepted(MemberRemoved { user_id: actor });
+        append_room_event(state, actor, room, body).await?;
+        return room_view(state, room, actor).await;
+    }
+    Ok(view)
+}

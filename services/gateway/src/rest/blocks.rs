@@ -1,0 +1,106 @@
+//! What one decides about other people: `PUT`/`DELETE`/`GET /v1/me/blocks`, `GET`/`PATCH
+//! /v1/me/settings`, and `POST /v1/rooms/{id}/accept` for a direct conversation that waited.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch, post, put};
+use natter_projections::history::queries;
+use natter_schemas::model::Room;
+use natter_schemas::people::{BlockList, Settings, UpdateSettingsRequest};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::commands::people;
+use crate::error::ApiResult;
+use crate::openapi::{Api, Doc};
+use crate::rest::extract::{Json, Path};
+use crate::state::AppState;
+
+pub fn routes() -> Api {
+    Api::default()
+        .route(
+            "/v1/me/blocks",
+            get(list),
+            Doc::get("Whom the caller blocks, latest first").ok::<BlockList>(200, "the blocks"),
+        )
+        .route(
+            "/v1/me/blocks/{user_id}",
+            put(block),
+            Doc::put(
+                "Block a user: no conversation with them, none of their messages, reactions or \
+                 typing delivered, no presence either way",
+            )
+            .empty(204, "blocked"),
+        )
+        .route(
+            "/v1/me/blocks/{user_id}",
+            delete(unblock),
+            Doc::delete("Unblock a user").empty(204, "unblocked"),
+        )
+        .route(
+            "/v1/me/settings",
+            get(settings),
+            Doc::get("The caller's settings").ok::<Settings>(200, "the settings"),
+        )
+        .route(
+            "/v1/me/settings",
+            patch(update_settings),
+            Doc::patch("Change settings")
+                .body::<UpdateSettingsRequest>()
+                .ok::<Settings>(200, "the settings now"),
+        )
+        .route(
+            "/v1/rooms/{id}/accept",
+            post(accept),
+            Doc::post("Accept a direct conversation that waits for the caller")
+                .ok::<Room>(200, "the conversation"),
+        )
+}
+
+async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<BlockList>> {
+    let blocks = queries::blocks_of(state.pool(), user.id).await?;
+    Ok(axum::Json(BlockList { blocks }))
+}
+
+async fn block(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(other): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    people::block(&state, user.id, other, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unblock(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(other): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    people::block(&state, user.id, other, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<axum::Json<Settings>> {
+    Ok(axum::Json(people::settings(&state, user.id).await?))
+}
+
+async fn update_settings(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<UpdateSettingsRequest>,
+) -> ApiResult<axum::Json<Settings>> {
+    Ok(axum::Json(
+        people::update_settings(&state, user.id, &req).await?,
+    ))
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(room): Path<Uuid>,
+) -> ApiResult<axum::Json<Room>> {
+    Ok(axum::Json(people::accept(&state, user.id, room).await?))
+}
