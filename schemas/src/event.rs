@@ -82,6 +82,9 @@ pub enum EventBody {
     MessageUnpinned(MessageRef),
     #[serde(rename = "read.updated")]
     ReadUpdated(ReadUpdated),
+    /// Coalesced delivery receipts (the actor is nil: a gateway, for the members named).
+    #[serde(rename = "delivered.updated")]
+    DeliveredUpdated(DeliveredUpdated),
     #[serde(rename = "file.uploaded")]
     FileUploaded(FileUploaded),
     #[serde(rename = "file.removed")]
@@ -110,6 +113,8 @@ pub enum EventBody {
     UserUnblocked(crate::people::Blocked),
     #[serde(rename = "user.settings_updated")]
     SettingsUpdated(crate::people::SettingsUpdated),
+    #[serde(rename = "user.room_muted")]
+    RoomMuted(crate::people::RoomMuted),
     /// A member of a direct conversation that waited for their acceptance accepted it.
     #[serde(rename = "member.accepted")]
     MemberAccepted(MemberRemoved),
@@ -141,6 +146,7 @@ impl EventBody {
             Self::MessagePinned(_) => "message.pinned",
             Self::MessageUnpinned(_) => "message.unpinned",
             Self::ReadUpdated(_) => "read.updated",
+            Self::DeliveredUpdated(_) => "delivered.updated",
             Self::FileUploaded(_) => "file.uploaded",
             Self::FileRemoved(_) => "file.removed",
             Self::PreviewAdded(_) => "message.preview_added",
@@ -155,6 +161,7 @@ impl EventBody {
             Self::UserBlocked(_) => "user.blocked",
             Self::UserUnblocked(_) => "user.unblocked",
             Self::SettingsUpdated(_) => "user.settings_updated",
+            Self::RoomMuted(_) => "user.room_muted",
             Self::MemberAccepted(_) => "member.accepted",
         }
     }
@@ -223,7 +230,8 @@ impl Event {
             | EventBody::PasswordChanged(_)
             | EventBody::UserBlocked(_)
             | EventBody::UserUnblocked(_)
-            | EventBody::SettingsUpdated(_) => vec![self.actor_id],
+            | EventBody::SettingsUpdated(_)
+            | EventBody::RoomMuted(_) => vec![self.actor_id],
             body => body.addressed_users(),
         }
     }
@@ -428,6 +436,20 @@ pub struct ReactionChanged {
 /// The actor has read the room up to `seq` (read positions only move forward).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReadUpdated {
+    pub seq: u64,
+}
+
+/// Members' devices have received the room's events up to their `seq`s: what one gateway
+/// was told over an interval, coalesced into one event per room (positions only move
+/// forward, and never past this event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveredUpdated {
+    pub positions: Vec<DeliveredPosition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveredPosition {
+    pub user_id: Uuid,
     pub seq: u64,
 }
 

@@ -80,6 +80,12 @@ pub enum ClientFrame {
         room_id: Uuid,
         seq: u64,
     },
+    /// This device has received the room's events up to `seq` (cumulative: send it once per
+    /// batch of events, not per event). Reply: `{room_id, delivered_seq}`.
+    Delivered {
+        room_id: Uuid,
+        seq: u64,
+    },
     /// Set one's presence: `online`, `away`, `busy` or `invisible` (shown to others as
     /// offline), with a text (`""` clears it; absent keeps it). Reply: one's presence.
     Presence {

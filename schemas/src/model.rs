@@ -296,6 +296,10 @@ pub struct Receipt {
     pub user_id: Uuid,
     pub last_read_seq: i64,
     pub read_at: DateTime<Utc>,
+    /// How far the member's devices have received the room's events (at least
+    /// `last_read_seq`: what was read was delivered).
+    #[serde(default)]
+    pub delivered_seq: i64,
 }
 
 /// One user's presence, as others see it.

@@ -249,6 +249,12 @@ pub struct ReceiptList {
     /// Members whose read position is at or after `seq` (every member's position when no `seq`
     /// was asked for), furthest first.
     pub receipts: Vec<Receipt>,
+    /// With `seq`: how many members other than the caller have had the event at `seq`
+    /// delivered, and how many have read it ("delivered to n, read by m").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_count: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -123,7 +123,10 @@ pub enum Reader {
 /// Events only members receive: who read how far is the members' business (as the receipts
 /// endpoint is).
 pub fn members_only(event: &Event) -> bool {
-    matches!(event.body, EventBody::ReadUpdated(_))
+    matches!(
+        event.body,
+        EventBody::ReadUpdated(_) | EventBody::DeliveredUpdated(_)
+    )
 }
 
 /// Events that are the read models' business, not clients': a preview image's

@@ -56,6 +56,11 @@ impl Subjects {
         format!("{}.ev.room.*.message.*.links", self.ns)
     }
 
+    /// Every message event of every room (posts, edits, deletes, ..., with or without links).
+    pub fn room_messages(&self) -> String {
+        format!("{}.ev.room.*.message.>", self.ns)
+    }
+
     /// Every event of one room (for replay).
     pub fn room_events(&self, room: Uuid) -> String {
         format!("{}.ev.room.{room}.>", self.ns)
@@ -131,6 +136,12 @@ impl Subjects {
     /// The prefix of every Redis key of this namespace (`<ns>:`).
     pub fn redis_prefix(&self) -> String {
         format!("{}:", self.ns)
+    }
+
+    /// The Redis sorted set of users with live sockets, by their sockets' latest expiry (ms on
+    /// Redis's clock): kept by the gateways' presence, read by the push hook.
+    pub fn redis_live_users(&self) -> String {
+        format!("{}pres:live", self.redis_prefix())
     }
 
     /// The durable consumer name for a role or projection.

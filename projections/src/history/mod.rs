@@ -53,6 +53,7 @@ impl Projection for History {
             "user_name_keys",
             "sessions",
             "blocks",
+            "room_mutes",
             "files",
             "calls",
             "device_keys",

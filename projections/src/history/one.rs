@@ -172,7 +172,9 @@ pub(super) async fn apply_one(
         | EventBody::UserBlocked(_)
         | EventBody::UserUnblocked(_)
         | EventBody::SettingsUpdated(_)
-        | EventBody::MemberAccepted(_) => {}
+        | EventBody::RoomMuted(_)
+        | EventBody::MemberAccepted(_)
+        | EventBody::DeliveredUpdated(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query(
                 "WITH mute AS (

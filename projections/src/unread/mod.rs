@@ -128,6 +128,25 @@ async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(
         // A read applied alone (one naming a seq at or past its own): the same statement as
         // a stretch's reads.
         EventBody::ReadUpdated(_) => reads(conn, &[(0, event)]).await?,
+        // Never past this event itself: what a client claims beyond it is not delivered yet.
+        // A member named twice counts once, at their furthest (an UPDATE meeting two rows
+        // for one target would take either).
+        EventBody::DeliveredUpdated(d) => {
+            let users: Vec<Uuid> = d.positions.iter().map(|p| p.user_id).collect();
+            let seqs: Vec<i64> = d.positions.iter().map(|p| seq_i64(p.seq)).collect();
+            sqlx::query(
+                "UPDATE read_positions p SET delivered_seq = GREATEST(p.delivered_seq, LEAST(t.s, $4))
+                 FROM (SELECT u, max(s) AS s FROM unnest($2::uuid[], $3::bigint[]) AS x(u, s)
+                       GROUP BY u) AS t
+                 WHERE p.room_id = $1 AND p.user_id = t.u",
+            )
+            .bind(room)
+            .bind(&users)
+            .bind(&seqs)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+        }
         EventBody::MessageEdited(e) => {
             // The mentions are replaced; only members who have not read the message yet get
             // an unread mention.
@@ -180,6 +199,7 @@ fn ignored(event: &Event) -> bool {
                 | EventBody::MemberKicked(_)
                 | EventBody::MemberBanned(_)
                 | EventBody::ReadUpdated(_)
+                | EventBody::DeliveredUpdated(_)
                 | EventBody::MessageEdited(_)
                 | EventBody::MessageDeleted(_)
                 | EventBody::MessagePosted(_)

@@ -70,8 +70,9 @@ pub const MAX_RECEIPTS: i64 = 1000;
 
 /// Members of `room` who have read up to `seq` (all members when `seq` is 0), furthest first.
 pub async fn receipts(pool: &PgPool, room: Uuid, seq: u64) -> Result<Vec<Receipt>, sqlx::Error> {
-    let rows: Vec<(Uuid, i64, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT user_id, last_read_seq, read_at FROM read_positions
+    let rows: Vec<(Uuid, i64, DateTime<Utc>, i64)> = sqlx::query_as(
+        "SELECT user_id, last_read_seq, read_at, GREATEST(delivered_seq, last_read_seq)
+         FROM read_positions
          WHERE room_id = $1 AND last_read_seq >= $2
          ORDER BY last_read_seq DESC, user_id LIMIT $3",
     )
@@ -82,10 +83,31 @@ pub async fn receipts(pool: &PgPool, room: Uuid, seq: u64) -> Result<Vec<Receipt
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(user_id, last_read_seq, read_at)| Receipt {
+        .map(|(user_id, last_read_seq, read_at, delivered_seq)| Receipt {
             user_id,
             last_read_seq,
             read_at,
+            delivered_seq,
         })
         .collect())
+}
+
+/// How many members of `room` other than `viewer` have had the event at `seq` delivered, and
+/// how many have read it.
+pub async fn receipt_counts(
+    pool: &PgPool,
+    room: Uuid,
+    seq: u64,
+    viewer: Uuid,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE GREATEST(delivered_seq, last_read_seq) >= $2),
+                count(*) FILTER (WHERE last_read_seq >= $2)
+         FROM read_positions WHERE room_id = $1 AND user_id <> $3",
+    )
+    .bind(room)
+    .bind(seq_i64(seq))
+    .bind(viewer)
+    .fetch_one(pool)
+    .await
 }

@@ -27,6 +27,10 @@ pub struct GatewayConfig {
     /// ended session close as soon as its end reaches their gateway.
     #[arg(long, env = "NATTER_REVOCATION_CACHE_MS", default_value_t = 5000)]
     pub revocation_cache_ms: u64,
+    /// How often each gateway records the delivery receipts (`delivered` frames) it was told,
+    /// in ms: one `delivered.updated` event per room told anything in the interval.
+    #[arg(long, env = "NATTER_DELIVERED_FLUSH_MS", default_value_t = 1000)]
+    pub delivered_flush_ms: u64,
     /// Largest WebSocket frame (and message) accepted, in bytes; larger closes with 1009.
     #[arg(long, env = "NATTER_MAX_FRAME_BYTES", default_value_t = 65_536)]
     pub max_frame_bytes: usize,
@@ -142,6 +146,14 @@ impl GatewayConfig {
             "NATTER_REVOCATION_CACHE_MS",
             self.revocation_cache_ms,
             0,
+            60_000,
+            "ms",
+        );
+        within(
+            checks,
+            "NATTER_DELIVERED_FLUSH_MS",
+            self.delivered_flush_ms,
+            50,
             60_000,
             "ms",
         );

@@ -69,6 +69,8 @@ struct Inner {
     revocations: crate::auth::revocation::Revocations,
     refresh: crate::auth::refresh::RefreshTokens,
     seen: crate::auth::seen::Seen,
+    /// Delivery receipts told since the last flush.
+    delivered: crate::realtime::receipts::Delivered,
 }
 
 /// Drains the recorded histogram samples into their summaries every 5 s, until `shutdown`.
@@ -166,6 +168,7 @@ impl AppState {
             revocations,
             refresh,
             seen,
+            delivered: crate::realtime::receipts::Delivered::default(),
         }));
         Ok(state)
     }
@@ -180,6 +183,10 @@ impl AppState {
 
     pub fn seen(&self) -> &crate::auth::seen::Seen {
         &self.0.seen
+    }
+
+    pub fn delivered(&self) -> &crate::realtime::receipts::Delivered {
+        &self.0.delivered
     }
 
     pub fn conns(&self) -> &crate::net::Conns {
@@ -205,7 +212,7 @@ impl AppState {
         &self.0.hub
     }
     /// The tasks the state's parts need while the gateway runs (the read models' checkpoints,
-    /// sweeping files, closing sockets after lost deliveries, passing profile changes on, presence heartbeats and sweeps, stopping quiet
+    /// sweeping files, closing sockets after lost deliveries, passing profile changes on, recording delivery receipts, presence heartbeats and sweeps, stopping quiet
     /// typists, the log sampler), each ending at shutdown: the owner ([`crate::run`]) spawns
     /// and joins them. Constructing the state spawns nothing.
     pub fn background(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
@@ -228,6 +235,12 @@ impl AppState {
                 .clone()
                 .deliver_profiles(shutdown.clone())
                 .boxed(),
+            crate::realtime::receipts::flush_delivered(
+                self.clone(),
+                Duration::from_millis(self.config().delivered_flush_ms),
+                shutdown.clone(),
+            )
+            .boxed(),
             self.presence()
                 .clone()
                 .keep(self.hub().clone(), shutdown.clone())

@@ -38,7 +38,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every role (gateway, fan-out, projector, link previews) in one process.
+    /// Run every role (gateway, fan-out, projector, link previews, push hook) in one process.
     Up(UpArgs),
     /// Run a gateway (REST + WebSocket).
     Gateway(GatewayArgs),
@@ -48,6 +48,8 @@ enum Command {
     Projector(ProjectorArgs),
     /// Run the link preview worker (it takes the gateways' settings, for their file store).
     Previews(PreviewsArgs),
+    /// Run the push hook (mentions and direct messages of people not connected, to a webhook).
+    Push(PushArgs),
     /// Inspect, rebuild and verify the read models (see `natter projections --help`).
     Projections(natter::ops::ProjectionsArgs),
     /// Look into the log: follow, dump, count (see `natter events --help`).
@@ -79,6 +81,8 @@ struct AllRoles {
     projector: ProjectorConfig,
     #[command(flatten)]
     previews: PreviewsConfig,
+    #[command(flatten)]
+    push: natter_push::PushConfig,
 }
 
 #[derive(Args)]
@@ -94,6 +98,7 @@ type GatewayArgs = RoleArgs<GatewayConfig>;
 type FanoutArgs = RoleArgs<FanoutConfig>;
 type ProjectorArgs = RoleArgs<ProjectorConfig>;
 type PreviewsArgs = RoleArgs<PreviewsRole>;
+type PushArgs = RoleArgs<natter_push::PushConfig>;
 
 fn warn_dev_secret(config: &GatewayConfig) {
     if config.jwt_secret.is_none() {
@@ -127,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 fanout: args.role.fanout,
                 projector: args.role.projector,
                 previews: args.role.previews,
+                push: args.role.push,
                 stream: args.stream,
             };
             // Named before anything is bound or connected.
@@ -195,6 +201,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..UpConfig::default()
             };
             let roles = [Role::Previews];
+            config.check(&args.conn, &roles)?;
+            natter::serve(&args.conn, &roles, config, None, shutdown, Ready::new()).await
+        }
+        Command::Push(args) => {
+            let config = UpConfig {
+                push: args.role,
+                stream: args.stream,
+                ..UpConfig::default()
+            };
+            let roles = [Role::Push];
             config.check(&args.conn, &roles)?;
             natter::serve(&args.conn, &roles, config, None, shutdown, Ready::new()).await
         }

@@ -1,4 +1,4 @@
-//! Blocking, settings, and accepting a direct conversation that waited for it.
+//! Blocking, settings (muted rooms among them), and accepting a direct conversation that waited for it.
 //!
 //! Each is one event (the first two on the actor's subject, the acceptance on the room's),
 //! answered once the read model has it; repeating one appends nothing (a block that stands,
@@ -8,7 +8,9 @@ use natter_projections::history::queries;
 use natter_schemas::Event;
 use natter_schemas::event::{EventBody, MemberRemoved};
 use natter_schemas::model::Room;
-use natter_schemas::people::{Blocked, Settings, SettingsUpdated, UpdateSettingsRequest};
+use natter_schemas::people::{
+    Blocked, RoomMuted, Settings, SettingsUpdated, UpdateSettingsRequest,
+};
 use uuid::Uuid;
 
 use super::rooms::{append_room_event, room_view};
@@ -63,9 +65,29 @@ pub async fn update_settings(
     let now = settings(state, actor).await?;
     let change = SettingsUpdated {
         dm_requests: req.dm_requests.filter(|&d| d != now.dm_requests),
+        notify: req.notify.filter(|&n| n != now.notify),
     };
     if change != SettingsUpdated::default() {
         append_own(state, actor, EventBody::SettingsUpdated(change)).await?;
+    }
+    settings(state, actor).await
+}
+
+/// `actor` mutes (or unmutes) the notifications of `room`, one of theirs.
+pub async fn mute_room(
+    state: &AppState,
+    actor: Uuid,
+    room: Uuid,
+    muted: bool,
+) -> ApiResult<Settings> {
+    super::member_room(state, room, actor).await?;
+    let now = settings(state, actor).await?;
+    if now.muted_rooms.contains(&room) != muted {
+        let body = EventBody::RoomMuted(RoomMuted {
+            room_id: room,
+            muted,
+        });
+        append_own(state, actor, body).await?;
     }
     settings(state, actor).await
 }

@@ -11,4 +11,5 @@ pub mod hub;
 pub mod lua;
 pub mod presence;
 pub mod readwait;
+pub mod receipts;
 pub mod typing;

@@ -1,12 +1,13 @@
 //! What one decides about other people: `PUT`/`DELETE`/`GET /v1/me/blocks`, `GET`/`PATCH
-//! /v1/me/settings`, and `POST /v1/rooms/{id}/accept` for a direct conversation that waited.
+//! /v1/me/settings`, `PUT /v1/rooms/{id}/notifications`, and `POST /v1/rooms/{id}/accept` for a
+//! direct conversation that waited.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 use natter_projections::history::queries;
 use natter_schemas::model::Room;
-use natter_schemas::people::{BlockList, Settings, UpdateSettingsRequest};
+use natter_schemas::people::{BlockList, RoomNotifications, Settings, UpdateSettingsRequest};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
@@ -47,6 +48,13 @@ pub fn routes() -> Api {
             patch(update_settings),
             Doc::patch("Change settings")
                 .body::<UpdateSettingsRequest>()
+                .ok::<Settings>(200, "the settings now"),
+        )
+        .route(
+            "/v1/rooms/{id}/notifications",
+            put(room_notifications),
+            Doc::put("Mute (or unmute) a room's notifications for the caller (a member)")
+                .body::<RoomNotifications>()
                 .ok::<Settings>(200, "the settings now"),
         )
         .route(
@@ -94,6 +102,17 @@ async fn update_settings(
 ) -> ApiResult<axum::Json<Settings>> {
     Ok(axum::Json(
         people::update_settings(&state, user.id, &req).await?,
+    ))
+}
+
+async fn room_notifications(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(room): Path<Uuid>,
+    Json(req): Json<RoomNotifications>,
+) -> ApiResult<axum::Json<Settings>> {
+    Ok(axum::Json(
+        people::mute_room(&state, user.id, room, req.muted).await?,
     ))
 }
 

@@ -103,7 +103,16 @@ async fn receipts(
     if let Some(seq) = q.min_seq {
         state.projected_unread(seq).await?;
     }
+    let (delivered_count, read_count) = match q.seq {
+        Some(seq) => {
+            let (delivered, read) = unread::receipt_counts(state.pool(), id, seq, user.id).await?;
+            (Some(delivered), Some(read))
+        }
+        None => (None, None),
+    };
     Ok(axum::Json(ReceiptList {
         receipts: unread::receipts(state.pool(), id, q.seq.unwrap_or(0)).await?,
+        delivered_count,
+        read_count,
     }))
 }

@@ -121,6 +121,25 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                 .await
                 .map(|r| Some(to_value(&r)))
         }
+        ClientFrame::Delivered { room_id, seq } => {
+            // Only a member's socket subscribed to the room has been given its events.
+            if ctx.rooms.contains(&room_id)
+                && ctx
+                    .state
+                    .hub()
+                    .subscribed_member(room_id, ctx.info.id)
+                    .await
+            {
+                ctx.state.delivered().record(room_id, ctx.info.user, seq);
+                Ok(Some(
+                    serde_json::json!({"room_id": room_id, "delivered_seq": seq}),
+                ))
+            } else {
+                Err(ApiError::forbidden(
+                    "subscribe to the room as a member first: only its events can be delivered",
+                ))
+            }
+        }
         ClientFrame::Presence { status, text } => {
             super::presence::presence_set(ctx, status, text.as_deref()).await
         }

@@ -9,8 +9,8 @@ mod setup;
 use natter_bench::generate::Rng;
 use natter_schemas::Event;
 use natter_schemas::event::{
-    EventBody, MemberChanged, MemberRemoved, MessageEdited, MessagePosted, MessageRef,
-    ReactionChanged, ReadUpdated,
+    DeliveredPosition, DeliveredUpdated, EventBody, MemberChanged, MemberRemoved, MessageEdited,
+    MessagePosted, MessageRef, ReactionChanged, ReadUpdated,
 };
 use natter_schemas::keys::Encrypted;
 use natter_schemas::model::Role;
@@ -245,6 +245,24 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                 } else {
                     1 + rng.below(events.len()) as u64
                 };
+                if rng.below(3) == 0 {
+                    // A gateway's coalesced delivery receipts: two members, one naming a seq
+                    // past the event itself.
+                    let other = members[r][rng.below(members[r].len())];
+                    let positions = vec![
+                        DeliveredPosition {
+                            user_id: actor,
+                            seq,
+                        },
+                        DeliveredPosition {
+                            user_id: other,
+                            seq: seq + 10,
+                        },
+                    ];
+                    let body = EventBody::DeliveredUpdated(DeliveredUpdated { positions });
+                    events.push(Event::new(Uuid::nil(), Some(room), body));
+                    continue;
+                }
                 EventBody::ReadUpdated(ReadUpdated { seq })
             }
             92..=95 => {

@@ -8,7 +8,7 @@ use natter_schemas::event::{
 };
 use natter_schemas::keys::{KeyPublished, KeyRevoked};
 use natter_schemas::model::{Role, RoomKind, Visibility};
-use natter_schemas::people::{Blocked, SettingsUpdated};
+use natter_schemas::people::{Blocked, Notify, RoomMuted, SettingsUpdated};
 use natter_schemas::sessions::{
     EndReason, PasswordChanged, SessionEnded, SessionRefreshed, SessionStarted, SessionsEnded,
 };
@@ -99,8 +99,19 @@ pub(super) fn users_and_rooms(
         None,
         EventBody::SettingsUpdated(SettingsUpdated {
             dm_requests: Some(true),
+            notify: Some(Notify::Mentions),
         }),
     ));
+    for muted in [true, false, true] {
+        events.push(Event::new(
+            users[4].0,
+            None,
+            EventBody::RoomMuted(RoomMuted {
+                room_id: rooms[usize::from(muted)],
+                muted,
+            }),
+        ));
+    }
     events.push(Event::new(
         users[1].0,
         None,

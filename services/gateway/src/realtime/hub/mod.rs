@@ -255,6 +255,17 @@ impl Hub {
     }
 
     /// How many sockets `user` has open on this gateway.
+    /// Whether the socket `session` is subscribed to `room` here as a member.
+    pub async fn subscribed_member(&self, room: Uuid, session: Uuid) -> bool {
+        self.0
+            .rooms
+            .lock()
+            .await
+            .get(&room)
+            .and_then(|e| read(&e.sessions).get(&session).map(|s| s.member))
+            .unwrap_or(false)
+    }
+
     pub async fn user_sessions(&self, user: Uuid) -> usize {
         self.0
             .users

@@ -102,7 +102,10 @@ impl Presence {
 
     /// A socket of `user` opened.
     pub async fn connected(&self, user: Uuid, session: Uuid) {
-        let keys = [self.key("conns", user), format!("{}pres:live", self.prefix)];
+        let keys = [
+            self.key("conns", user),
+            self.bus.subjects().redis_live_users(),
+        ];
         let args = [user.to_string(), session.to_string(), self.ttl_ms()];
         match self.eval::<i64>(CONNECT, &keys, &args).await {
             Ok(1) => {
@@ -120,7 +123,7 @@ impl Presence {
         let keys = [
             self.key("conns", user),
             self.key("pres", user),
-            format!("{}pres:live", self.prefix),
+            self.bus.subjects().redis_live_users(),
         ];
         match self
             .eval::<i64>(DISCONNECT, &keys, &[session.to_string(), user.to_string()])
@@ -263,7 +266,7 @@ impl Presence {
     /// users, not one per user.
     async fn heartbeat(&self, users: Vec<(Uuid, Vec<Uuid>)>) {
         let script = script(HEARTBEAT);
-        let live = format!("{}pres:live", self.prefix);
+        let live = self.bus.subjects().redis_live_users();
         for chunk in users.chunks(500) {
             let mut pipe = redis::pipe();
             for (user, sessions) in chunk {
@@ -298,7 +301,7 @@ impl Presence {
                 () = shutdown.wait() => break,
                 _ = beat.tick() => presence.heartbeat(hub.local_users().await).await,
                 _ = sweep.tick() => {
-                    let keys = [format!("{}pres:live", presence.prefix)];
+                    let keys = [presence.bus.subjects().redis_live_users()];
                     match presence.eval::<Vec<String>>(SWEEP, &keys, std::slice::from_ref(&presence.prefix)).await {
                         Ok(gone) => {
                             for user in gone.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
