@@ -6,6 +6,7 @@
 //!   ([`ConnectionEvent`]) in `connection`.
 //! - [`RoomReplay`]: a room's missed events, read back for resume.
 //! - [`BusError`]: failures with a kind, so callers can retry, nak or answer.
+//! - [`WorkerConsumer`]: a worker's loop over its durable consumer, acked batch by batch.
 //!
 //! Nothing else in the workspace publishes to JetStream.
 
@@ -16,6 +17,7 @@ mod connection;
 mod error;
 mod replay;
 pub mod subjects;
+mod worker;
 
 pub use append::{Appended, PendingAppend};
 pub use batches::{Batches, Next, ack_through, seq_of};
@@ -24,5 +26,6 @@ pub use connection::{ConnectionEvent, reconnected};
 pub use error::{BusError, BusErrorKind};
 pub use replay::{Replay, RoomReplay};
 pub use subjects::Subjects;
+pub use worker::WorkerConsumer;
 
 pub use async_nats;

@@ -11,9 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::DeliverPolicy;
 use futures::StreamExt;
-use natter_bus::{Batches, Bus, BusError, Next, ack_through, seq_of};
+use natter_bus::{Bus, BusError, WorkerConsumer, seq_of};
 use natter_common::{Ready, Shutdown};
 use natter_projections::history::{History, queries};
 use natter_schemas::Event;
@@ -78,65 +77,19 @@ return live";
 impl Worker {
     /// Handles batches until `shutdown`.
     pub async fn run(self, shutdown: Shutdown, ready: Ready) -> Result<(), BusError> {
-        let batch = self.concurrency * BATCH_PER_CALL;
-        let mut batches = self.open(batch).await?;
-        // The last seq handled in this run: a redelivery of it (after a slow batch) is skipped.
-        let mut handled_through = 0u64;
-        tracing::info!("push hook started");
-        ready.started();
-        loop {
-            let messages = match batches.next_or_stop(&shutdown, ROLE).await {
-                Next::Batch(messages) => messages,
-                Next::Stop => break,
-                Next::Reopen => {
-                    batches = self.open(batch).await?;
-                    continue;
-                }
-            };
-            let handled = tokio::select! {
-                handled = self.handle(&messages, handled_through) => handled,
-                () = shutdown.wait() => break,
-            };
-            let acked = match (handled, messages.last()) {
-                (Ok(()), Some(last)) => {
-                    if let Ok(seq) = seq_of(last) {
-                        handled_through = handled_through.max(seq);
-                    }
-                    ack_through(last).await.map_err(WorkerError::from)
-                }
-                (Ok(()), None) => Ok(()),
-                (Err(e), _) => Err(e),
-            };
-            if let Err(e) = acked {
-                tracing::warn!(error = %e, "push hook: batch not finished; reading it again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                batches = self.open(batch).await?;
-            }
-        }
-        tracing::info!("push hook stopped");
-        Ok(())
-    }
-
-    /// The worker's consumer, just after its last ack; a new deployment starts at the log's
-    /// end (nobody is notified of old messages).
-    async fn open(&self, batch: usize) -> Result<Batches, BusError> {
-        // Message events only (one filter subject: nats-server 2.9).
-        let filter = self.bus.subjects().room_messages();
-        let consumer = match self.bus.durable_position(ROLE).await? {
-            Some((acked, _)) => {
-                self.bus
-                    .durable_at_of(ROLE, acked + 1, filter, ACK_WAIT)
-                    .await?
-            }
-            None => {
-                self.bus
-                    .durable_of(ROLE, DeliverPolicy::New, filter, ACK_WAIT)
-                    .await?
-            }
+        // Message events only; a new deployment notifies nobody of old messages.
+        let consumer = WorkerConsumer {
+            role: ROLE,
+            filter: self.bus.subjects().room_messages(),
+            ack_wait: ACK_WAIT,
+            batch: self.concurrency * BATCH_PER_CALL,
         };
-        Ok(Batches::new(&consumer, batch)
-            .await?
-            .reopen_on_reconnect(self.bus.connection_events()))
+        let this = &self;
+        consumer
+            .run(&self.bus, &shutdown, ready, |messages, handled_through| async move {
+                this.handle(&messages, handled_through).await
+            })
+            .await
     }
 
     /// Sends the notifications of the batch's posts, a few calls at a time.
