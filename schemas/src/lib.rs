@@ -14,6 +14,7 @@
 //! - [`calls`]: call signalling frames' actions, call summaries, ICE servers.
 //! - [`keys`]: end-to-end encryption: encrypted payloads, the device key directory.
 //! - [`people`]: blocking, and whether strangers' direct conversations wait for acceptance.
+//! - [`sealed`]: personal data sealed in events (what can be forgotten).
 //! - [`sessions`]: sign-ins, refresh tokens, password changes.
 //! - [`ids`]: deterministic ids (messages, direct conversations).
 //! - [`error`]: error codes and the error body.
@@ -32,6 +33,7 @@ pub mod people;
 pub mod posting;
 pub mod previews;
 pub mod rest;
+pub mod sealed;
 pub mod sessions;
 pub mod text;
 pub mod upcast;

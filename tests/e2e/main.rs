@@ -49,6 +49,7 @@ mod sockets;
 mod suite;
 mod together;
 mod typing;
+mod vault;
 mod void;
 
 use std::time::Duration;

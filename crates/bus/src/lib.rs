@@ -5,16 +5,18 @@
 //!   idempotency and one-of-a-kind guards are in `append`, the connection's ups and downs
 //!   ([`ConnectionEvent`]) in `connection`.
 //! - [`RoomReplay`]: a room's missed events, read back for resume.
+//! - [`KeyBucket`]: the key-value bucket beside the log that holds the vault's wrapped keys.
 //! - [`BusError`]: failures with a kind, so callers can retry, nak or answer.
 //! - [`WorkerConsumer`]: a worker's loop over its durable consumer, acked batch by batch.
 //!
-//! Nothing else in the workspace publishes to JetStream.
+//! Nothing else in the workspace publishes to JetStream (or its key-value buckets).
 
 mod append;
 pub mod batches;
 mod bus;
 mod connection;
 mod error;
+mod keys;
 mod replay;
 pub mod subjects;
 mod worker;
@@ -24,6 +26,7 @@ pub use batches::{Batches, Next, ack_through, seq_of};
 pub use bus::{Bus, DeliveryHeaders, FRAME_HEADER, PREV_SEQ_HEADER, SEQ_HEADER, StreamSettings};
 pub use connection::{ConnectionEvent, reconnected};
 pub use error::{BusError, BusErrorKind};
+pub use keys::KeyBucket;
 pub use replay::{Replay, RoomReplay};
 pub use subjects::Subjects;
 pub use worker::WorkerConsumer;

@@ -30,6 +30,11 @@ impl Subjects {
         format!("{}_events", self.ns).to_uppercase()
     }
 
+    /// The key-value bucket of the vault's keys (its stream is `KV_<bucket>`).
+    pub fn key_bucket(&self) -> String {
+        format!("{}_keys", self.ns).to_uppercase()
+    }
+
     /// Every stored event.
     pub fn all_events(&self) -> String {
         format!("{}.ev.>", self.ns)

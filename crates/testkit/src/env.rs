@@ -120,7 +120,7 @@ impl TestEnv {
             .join(self.conn.namespace.as_str())
     }
 
-    /// Deletes the namespace's stream, database and uploads.
+    /// Deletes the namespace's stream, key bucket, database and uploads.
     pub async fn cleanup(self) {
         cleanup(&self.conn).await;
         let _ = std::fs::remove_dir_all(self.upload_dir());
@@ -130,8 +130,11 @@ impl TestEnv {
 async fn cleanup(conn: &Connections) {
     if let Ok(client) = async_nats::connect(&conn.nats_url).await {
         let js = async_nats::jetstream::new(client);
-        let stream = natter_bus::Subjects::new(&conn.namespace).stream_name();
-        let _ = js.delete_stream(&stream).await;
+        let subjects = natter_bus::Subjects::new(&conn.namespace);
+        let _ = js.delete_stream(&subjects.stream_name()).await;
+        let _ = js
+            .delete_stream(format!("KV_{}", subjects.key_bucket()))
+            .await;
     }
     let _ = natter_projections::db::drop_database(&conn.database_url).await;
 }
@@ -154,7 +157,13 @@ async fn sweep_stale(conn: &Connections) {
         let mut names = js.stream_names();
         let mut old = Vec::new();
         while let Some(Ok(name)) = names.next().await {
-            let ns = name.strip_suffix("_EVENTS").map(str::to_lowercase);
+            let ns = name
+                .strip_suffix("_EVENTS")
+                .or_else(|| {
+                    name.strip_prefix("KV_")
+                        .and_then(|n| n.strip_suffix("_KEYS"))
+                })
+                .map(str::to_lowercase);
             if ns.as_deref().and_then(stale).is_some() {
                 old.push(name);
             }

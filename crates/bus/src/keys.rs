@@ -1,0 +1,106 @@
+//! The key bucket: a JetStream key-value bucket beside the log (`<ns>_KEYS`), as available as
+//! the log itself, holding one value per key name and no history (a replaced or purged value is
+//! gone from the bucket's stream). What it holds is wrapped by the vault (`natter-vault`):
+//! NATS only stores bytes.
+//!
+//! nats-server 2.9 cannot create a bucket through async-nats 0.51 (its account info does not
+//! parse), so the bucket's stream is created here as a bucket's would be, then opened.
+
+use async_nats::jetstream::kv::{self, Operation};
+use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
+use bytes::Bytes;
+use futures::TryStreamExt;
+
+use crate::{Bus, BusError, BusErrorKind};
+
+/// The bucket, open.
+#[derive(Clone)]
+pub struct KeyBucket {
+    store: kv::Store,
+}
+
+impl Bus {
+    /// Opens the key bucket, creating it (with `replicas`) when it is missing.
+    pub async fn key_bucket(&self, replicas: usize) -> Result<KeyBucket, BusError> {
+        let bucket = self.subjects().key_bucket();
+        let config = stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            discard: DiscardPolicy::New,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            storage: StorageType::File,
+            num_replicas: replicas,
+            description: Some("natter keys: wrapped, one per user and per block of slots".into()),
+            ..Default::default()
+        };
+        self.js
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| BusError::unavailable(format!("create the key bucket: {e}")))?;
+        let store = self
+            .js
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| BusError::unavailable(format!("open the key bucket: {e}")))?;
+        Ok(KeyBucket { store })
+    }
+}
+
+impl KeyBucket {
+    /// The value under `key` and its revision; None when there is none (or it was purged).
+    pub async fn get(&self, key: &str) -> Result<Option<(Bytes, u64)>, BusError> {
+        let entry = self
+            .store
+            .entry(key)
+            .await
+            .map_err(|e| BusError::unavailable(format!("read key {key}: {e}")))?;
+        Ok(entry
+            .filter(|e| e.operation == Operation::Put)
+            .map(|e| (e.value, e.revision)))
+    }
+
+    /// Stores `value` under `key` unless something is there (then [`BusErrorKind::Conflict`]).
+    pub async fn create(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
+        self.store.create(key, value).await.map_err(|e| {
+            let kind = match e.kind() {
+                kv::CreateErrorKind::AlreadyExists => BusErrorKind::Conflict,
+                _ => BusErrorKind::Unavailable,
+            };
+            BusError::new(kind, format!("create key {key}: {e}"))
+        })
+    }
+
+    /// Replaces the value under `key` if it is still at `revision` (else
+    /// [`BusErrorKind::Conflict`]).
+    pub async fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64, BusError> {
+        self.store.update(key, value, revision).await.map_err(|e| {
+            let kind = match e.kind() {
+                kv::UpdateErrorKind::WrongLastRevision => BusErrorKind::Conflict,
+                _ => BusErrorKind::Unavailable,
+            };
+            BusError::new(kind, format!("update key {key}: {e}"))
+        })
+    }
+
+    /// Removes `key`'s value for good (no revision of it stays in the bucket).
+    pub async fn purge(&self, key: &str) -> Result<(), BusError> {
+        self.store
+            .purge(key)
+            .await
+            .map_err(|e| BusError::unavailable(format!("purge key {key}: {e}")))
+    }
+
+    /// Every key name with a value.
+    pub async fn keys(&self) -> Result<Vec<String>, BusError> {
+        self.store
+            .keys()
+            .await
+            .map_err(|e| BusError::unavailable(format!("list keys: {e}")))?
+            .try_collect()
+            .await
+            .map_err(|e| BusError::unavailable(format!("list keys: {e}")))
+    }
+}
