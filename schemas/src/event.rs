@@ -30,6 +30,14 @@ pub struct Event {
     pub room_id: Option<Uuid>,
     #[serde(flatten)]
     pub body: EventBody,
+    /// The personal data of `data`, sealed (those fields are blank in `data`); absent in
+    /// events written before sealing, whose data is plain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::sealed::Sealed>,
+    /// Set when the event was unsealed and a key was gone: its sealed fields are erased
+    /// (blank). Never stored.
+    #[serde(skip)]
+    pub erased: bool,
 }
 
 /// The `type` and `data` of an event.
@@ -213,6 +221,8 @@ impl Event {
             actor_id,
             room_id,
             body,
+            sealed: None,
+            erased: false,
         }
     }
 

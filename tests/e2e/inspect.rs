@@ -134,6 +134,7 @@ async fn time_travel_shows_membership_before_and_after_a_kick() {
             &room.to_string(),
             "--type",
             "message.posted",
+            "--unseal",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -158,7 +159,7 @@ async fn time_travel_shows_membership_before_and_after_a_kick() {
         .expect("line");
     let line: serde_json::Value = serde_json::from_str(&line).expect("json");
     assert_eq!(line["seq"].as_u64(), Some(seq), "{line}");
-    assert_eq!(line["event"]["data"]["body"], "tailed");
+    assert_eq!(line["event"]["data"]["body"], "tailed", "unsealed");
     tail.start_kill().expect("stop tail");
     pool.close().await;
     s.finish().await;

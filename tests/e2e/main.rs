@@ -14,6 +14,7 @@ mod conversations;
 mod cors;
 mod delivery;
 mod e2ee;
+mod erasure;
 mod faults;
 mod files;
 mod gifs;

@@ -86,6 +86,8 @@ pub struct Bus {
     subjects: Subjects,
     stream: Arc<OnceLock<stream::Stream>>,
     epoch: Arc<OnceLock<String>>,
+    /// Puts events' sealed personal data back in place as they are read (see `unseal`).
+    pub(crate) unsealer: Arc<OnceLock<Arc<dyn crate::Unseal>>>,
 }
 
 impl Bus {
@@ -146,6 +148,7 @@ impl Bus {
             subjects: Subjects::new(namespace),
             stream: Arc::new(OnceLock::new()),
             epoch: Arc::new(OnceLock::new()),
+            unsealer: Arc::new(OnceLock::new()),
         })
     }
 

@@ -5,6 +5,7 @@
 //!   idempotency and one-of-a-kind guards are in `append`, the connection's ups and downs
 //!   ([`ConnectionEvent`]) in `connection`.
 //! - [`RoomReplay`]: a room's missed events, read back for resume.
+//! - [`Unseal`]: events' personal data put back in place as they are read, by a vault.
 //! - [`KeyBucket`]: the key-value bucket beside the log that holds the vault's wrapped keys.
 //! - [`BusError`]: failures with a kind, so callers can retry, nak or answer.
 //! - [`WorkerConsumer`]: a worker's loop over its durable consumer, acked batch by batch.
@@ -19,6 +20,7 @@ mod error;
 mod keys;
 mod replay;
 pub mod subjects;
+mod unseal;
 mod worker;
 
 pub use append::{Appended, PendingAppend};
@@ -29,6 +31,7 @@ pub use error::{BusError, BusErrorKind};
 pub use keys::KeyBucket;
 pub use replay::{Replay, RoomReplay};
 pub use subjects::Subjects;
+pub use unseal::Unseal;
 pub use worker::WorkerConsumer;
 
 pub use async_nats;

@@ -86,8 +86,9 @@ impl Subjects {
         format!("{}.ev.user.{user}.session.{session}", self.ns)
     }
 
-    /// The one subject on which a username may be registered; `username` is already validated
-    /// to `[a-z0-9_-]`.
+    /// The one subject on which a username may be registered, named by its token: natter writes
+    /// a keyed hash of the name (`natter_vault::Vault::name_token`), so that subjects name no
+    /// one; logs from before sealing have the name itself. Either is `[a-z0-9_-]`.
     pub fn username_claim(&self, username: &str) -> String {
         format!("{}.ev.username.{username}.user.registered", self.ns)
     }

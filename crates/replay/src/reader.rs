@@ -1,5 +1,5 @@
-//! The log, read in stretches: from a seq on, decoded on a task of its own, one stretch ahead
-//! of whoever applies them.
+//! The log, read in stretches: from a seq on, decoded (and unsealed) on a task of its own, one
+//! stretch ahead of whoever applies them.
 
 use futures::{FutureExt, StreamExt};
 use natter_bus::{Bus, BusError};
@@ -49,6 +49,7 @@ impl Drop for LogReader {
 }
 
 impl LogReader {
+    /// Events are unsealed as they are read when `bus` has an unsealer (a vault).
     pub async fn open(
         bus: &Bus,
         start: u64,
@@ -57,6 +58,7 @@ impl LogReader {
         label: &'static str,
     ) -> Result<Self, BusError> {
         let mut messages = bus.read_from(start).await?;
+        let bus_for_keys = bus.clone();
         let max = max.max(1);
         let limit = until.limit();
         let (tx, stretches) = mpsc::channel(2);
@@ -143,6 +145,12 @@ impl LogReader {
                     }
                 }
                 next = stretch.through + 1;
+                if let Err(e) = bus_for_keys.unseal_all(&mut stretch.events).await {
+                    let _ = tx
+                        .send(Err(BusError::unavailable(format!("unseal: {e}"))))
+                        .await;
+                    return;
+                }
                 if tx.send(Ok(stretch)).await.is_err() {
                     return;
                 }

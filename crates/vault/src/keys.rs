@@ -56,6 +56,16 @@ pub struct Keys {
     ttl: Duration,
     users: Cached<Key>,
     blocks: Cached<Arc<Block>>,
+    /// The key usernames are hashed with in subjects (never destroyed).
+    naming: tokio::sync::OnceCell<Key>,
+}
+
+/// A stored key's bytes as a key (32 bytes, or the value is not one of ours).
+fn key_of(name: &str, plain: &[u8]) -> Result<Key, VaultError> {
+    let bytes: [u8; 32] = plain
+        .try_into()
+        .map_err(|_| VaultError::Unwrappable(name.to_owned()))?;
+    Ok(Zeroizing::new(bytes))
 }
 
 fn user_name(user: Uuid) -> String {
@@ -74,6 +84,7 @@ impl Keys {
             ttl,
             users: Mutex::default(),
             blocks: Mutex::default(),
+            naming: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -156,6 +167,31 @@ impl Keys {
     /// Forgets what is cached of `user`'s key (it was destroyed elsewhere).
     pub fn forget_user(&self, user: Uuid) {
         Self::remember(&self.users, user, None);
+    }
+
+    /// The key usernames are hashed with, made (and stored) the first time it is needed.
+    pub async fn naming_key(&self) -> Result<Key, VaultError> {
+        const NAME: &str = "n.usernames";
+        self.naming
+            .get_or_try_init(|| async {
+                if let Some((plain, _)) = self.read(NAME).await? {
+                    return key_of(NAME, &plain);
+                }
+                let key = random_key();
+                let wrapped = Bytes::from(self.keks.wrap(NAME, key.as_ref()));
+                match self.bucket.create(NAME, wrapped).await {
+                    Ok(_) => Ok(key),
+                    Err(e) if e.kind == BusErrorKind::Conflict => {
+                        let (plain, _) = self.read(NAME).await?.ok_or_else(|| {
+                            VaultError::Bus(BusError::other("the naming key vanished"))
+                        })?;
+                        key_of(NAME, &plain)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await
+            .cloned()
     }
 
     /// Stores a new block of random slot keys; its slots may be used once this returns.

@@ -20,8 +20,11 @@ pub mod slots;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use natter_bus::{Bus, BusError};
-use natter_schemas::sealed::SlotRef;
+use natter_schemas::Event;
+use natter_schemas::sealed::{Sealed, SlotRef, personal_fields, takes_slot};
 use uuid::Uuid;
 
 pub use aead::Key;
@@ -53,7 +56,10 @@ impl Vault {
         let bucket = bus.key_bucket(replicas).await?;
         let keys = Arc::new(Keys::new(bucket, keks, ttl));
         let slots = SlotPool::new(keys.clone());
-        Ok(Self { keys, slots })
+        let vault = Self { keys, slots };
+        // Every event read through this bus is unsealed from now on.
+        bus.set_unsealer(Arc::new(vault.clone()));
+        Ok(vault)
     }
 
     pub fn keys(&self) -> &Keys {
@@ -62,6 +68,17 @@ impl Vault {
 
     pub fn slots(&self) -> &Arc<SlotPool> {
         &self.slots
+    }
+
+    /// The token a username is known by in the log's subjects: a keyed hash (32 hex digits),
+    /// so that the log's subjects do not name anyone, and a name can still be claimed once.
+    pub async fn name_token(&self, username: &str) -> Result<String, VaultError> {
+        let key = self.keys.naming_key().await?;
+        let hk = hkdf::Hkdf::<sha2::Sha256>::from_prk(key.as_ref())
+            .map_err(|_| VaultError::Bus(BusError::other("the naming key is too short")))?;
+        let mut out = [0u8; 16];
+        let _ = hk.expand(username.as_bytes(), &mut out);
+        Ok(out.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// `plain`, the `field` of `event`, sealed with its owner's key.
@@ -105,5 +122,89 @@ impl Vault {
             },
         };
         Ok(aead::open(&key, &binding(event, field), sealed))
+    }
+
+    /// Seals `event`'s personal data ([`personal_fields`]) with its actor's key (made on
+    /// their first sealed event) and, for a message version, a slot of its own; those fields
+    /// are blank in `data` from then on. Events without personal data are left as they are.
+    pub async fn seal_event(&self, event: &mut Event) -> Result<(), VaultError> {
+        if personal_fields(&mut event.body).is_empty() {
+            return Ok(());
+        }
+        let owner = event.actor_id;
+        let user_key = self.keys.ensure_user_key(owner).await?;
+        let (slot, key) = if takes_slot(&event.body) {
+            let (slot, slot_key) = self.slots.take_or_reserve().await?;
+            (Some(slot), aead::body_key(&user_key, &slot_key))
+        } else {
+            (None, user_key)
+        };
+        let id = event.id;
+        let mut fields = std::collections::BTreeMap::new();
+        for (name, value) in personal_fields(&mut event.body) {
+            let sealed = aead::seal(&key, &binding(id, &name), value.as_bytes());
+            value.clear();
+            fields.insert(name, B64.encode(sealed));
+        }
+        event.sealed = Some(Sealed {
+            owner,
+            slot,
+            fields,
+        });
+        Ok(())
+    }
+
+    /// Puts `event`'s sealed personal data back in place. A field whose key is gone stays
+    /// blank and marks the event `erased`. Events sealed with nothing are left as they are.
+    pub async fn unseal_event(&self, event: &mut Event) -> Result<(), VaultError> {
+        let Some(sealed) = event.sealed.take() else {
+            return Ok(());
+        };
+        let key = match (self.keys.user_key(sealed.owner).await?, sealed.slot) {
+            (None, _) => None,
+            (Some(user_key), None) => Some(user_key),
+            (Some(user_key), Some(slot)) => self
+                .keys
+                .slot_key(slot)
+                .await?
+                .map(|slot_key| aead::body_key(&user_key, &slot_key)),
+        };
+        let id = event.id;
+        let mut erased = false;
+        for (name, value) in personal_fields(&mut event.body) {
+            let Some(text) = sealed.fields.get(&name) else {
+                continue;
+            };
+            let plain = key.as_ref().and_then(|key| {
+                let bytes = B64.decode(text).ok()?;
+                String::from_utf8(aead::open(key, &binding(id, &name), &bytes)?).ok()
+            });
+            match plain {
+                Some(plain) => *value = plain,
+                None => {
+                    value.clear();
+                    erased = true;
+                }
+            }
+        }
+        event.erased = erased;
+        Ok(())
+    }
+
+    /// [`Vault::unseal_event`] for each of `events`.
+    pub async fn unseal_all(&self, events: &mut [(u64, Event)]) -> Result<(), VaultError> {
+        for (_, event) in events {
+            self.unseal_event(event).await?;
+        }
+        Ok(())
+    }
+}
+
+impl natter_bus::Unseal for Vault {
+    fn unseal<'a>(
+        &'a self,
+        event: &'a mut Event,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.unseal_event(event).await.map_err(|e| e.to_string()) })
     }
 }

@@ -12,6 +12,13 @@ pub struct ApiError(pub ErrorDetail);
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl From<natter_vault::VaultError> for ApiError {
+    fn from(e: natter_vault::VaultError) -> Self {
+        tracing::warn!(error = %e, "the key bucket");
+        ApiError::unavailable("the keys are unavailable right now; retry shortly")
+    }
+}
+
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self(ErrorDetail::new(code, message))

@@ -30,6 +30,8 @@ pub struct Deps {
     pub pool: PgPool,
     pub redis: redis::aio::ConnectionManager,
     pub metrics: Option<PrometheusHandle>,
+    /// The keys personal data is sealed with (registered on `bus` for unsealing).
+    pub vault: natter_vault::Vault,
 }
 
 #[derive(Clone)]
@@ -71,6 +73,7 @@ struct Inner {
     seen: crate::auth::seen::Seen,
     /// Delivery receipts told since the last flush.
     delivered: crate::realtime::receipts::Delivered,
+    vault: natter_vault::Vault,
 }
 
 /// Drains the recorded histogram samples into their summaries every 5 s, until `shutdown`.
@@ -169,6 +172,7 @@ impl AppState {
             refresh,
             seen,
             delivered: crate::realtime::receipts::Delivered::default(),
+            vault: deps.vault,
         }));
         Ok(state)
     }
@@ -183,6 +187,10 @@ impl AppState {
 
     pub fn seen(&self) -> &crate::auth::seen::Seen {
         &self.0.seen
+    }
+
+    pub fn vault(&self) -> &natter_vault::Vault {
+        &self.0.vault
     }
 
     pub fn delivered(&self) -> &crate::realtime::receipts::Delivered {

@@ -38,6 +38,9 @@ enum EventsCommand {
         /// Start at this seq instead of after the head (show history first, then follow).
         #[arg(long)]
         from: Option<u64>,
+        /// Show sealed personal data in the clear (erased data stays blank).
+        #[arg(long)]
+        unseal: bool,
     },
     /// Print stored events `--from`..=`--to` as JSON lines: `{"seq", "subject", "event"}`,
     /// the event exactly as stored (or, with `--upcast`, as today's readers see it).
@@ -50,6 +53,9 @@ enum EventsCommand {
         /// Print each event upcast to the current version of its type.
         #[arg(long)]
         upcast: bool,
+        /// Show sealed personal data in the clear (erased data stays blank).
+        #[arg(long)]
+        unseal: bool,
     },
     /// Counts and sizes by type and version, first and last seq and time.
     Stats {
@@ -81,6 +87,16 @@ enum RoomsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A stored event with its personal data unsealed (and upcast), as JSON; None when it cannot
+/// be read (it is then shown as stored). The inspectors' callbacks are not async: the unseal
+/// runs on this thread, in the runtime.
+fn unsealed(bus: &natter_bus::Bus, payload: &[u8]) -> Option<Vec<u8>> {
+    let mut event = natter_schemas::Event::from_bytes(payload).ok()?;
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| handle.block_on(bus.unseal(&mut event))).ok()?;
+    Some(event.to_bytes())
 }
 
 /// The fields of a stored event that the inspectors look at.
@@ -164,6 +180,7 @@ pub async fn events(args: EventsArgs, shutdown: Shutdown) -> anyhow::Result<()> 
             room,
             event_type,
             from,
+            unseal,
         } => {
             let filter = match room {
                 Some(room) => bus.subjects().room_events(room),
@@ -189,14 +206,20 @@ pub async fn events(args: EventsArgs, shutdown: Shutdown) -> anyhow::Result<()> 
                         }
                     }
                     let mut out = stdout.lock();
-                    json_line(&mut out, seq, subject, payload)?;
+                    let clear = unseal.then(|| unsealed(&bus, payload)).flatten();
+                    json_line(&mut out, seq, subject, clear.as_deref().unwrap_or(payload))?;
                     out.flush()?;
                     Ok(())
                 },
             )
             .await
         }
-        EventsCommand::Dump { from, to, upcast } => {
+        EventsCommand::Dump {
+            from,
+            to,
+            upcast,
+            unseal,
+        } => {
             let to = match to {
                 Some(to) => to,
                 None => bus.last_seq().await?,
@@ -213,10 +236,14 @@ pub async fn events(args: EventsArgs, shutdown: Shutdown) -> anyhow::Result<()> 
                 false,
                 &shutdown,
                 |seq, subject, payload| {
-                    let current = upcast
-                        .then(|| natter_schemas::Event::from_bytes(payload).ok())
-                        .flatten()
-                        .map(|event| event.to_bytes());
+                    let current = if unseal {
+                        unsealed(&bus, payload)
+                    } else {
+                        upcast
+                            .then(|| natter_schemas::Event::from_bytes(payload).ok())
+                            .flatten()
+                            .map(|event| event.to_bytes())
+                    };
                     Ok(json_line(
                         &mut out,
                         seq,

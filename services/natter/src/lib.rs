@@ -3,6 +3,7 @@
 //! through here.
 
 pub mod inspect;
+pub mod keys;
 pub mod ops;
 mod roles;
 mod thread;
@@ -32,6 +33,16 @@ pub struct StreamArgs {
     /// after it are caught by the read model.
     #[arg(long, env = "NATTER_DEDUPE_WINDOW_SECS", default_value_t = 120)]
     pub dedupe_window_secs: u64,
+    /// The key-encryption keys (a file of `<id> <32 bytes, base64>` lines, the current one
+    /// first) that wrap the keys personal data in the log is sealed with. Unset: a built-in
+    /// development key, with a warning. Keep it outside NATS and its backups.
+    #[arg(long, env = "NATTER_KEK_FILE")]
+    pub kek_file: Option<std::path::PathBuf>,
+    /// How long a process trusts a key it read from the key bucket, in seconds: a key
+    /// destroyed through another process (an erasure, a delete) may still be used here for
+    /// this long.
+    #[arg(long, env = "NATTER_KEY_CACHE_SECS", default_value_t = 60)]
+    pub key_cache_secs: u64,
 }
 
 impl Default for StreamArgs {
@@ -54,6 +65,27 @@ impl StreamArgs {
             "NATTER_DEDUPE_WINDOW_SECS",
             || format!("{} s: use 1 to 604800", self.dedupe_window_secs),
         );
+        checks.require(self.key_cache_secs <= 3600, "NATTER_KEY_CACHE_SECS", || {
+            format!("{} s: use 0 to 3600", self.key_cache_secs)
+        });
+        if let Some(path) = &self.kek_file
+            && let Err(e) = natter_vault::Keks::from_file(path)
+        {
+            checks.require(false, "NATTER_KEK_FILE", || e.to_string());
+        }
+    }
+
+    /// The key-encryption keys: the file's, or the development key (with a warning).
+    pub fn keks(&self) -> Result<natter_vault::Keks, natter_vault::KekError> {
+        match &self.kek_file {
+            Some(path) => natter_vault::Keks::from_file(path),
+            None => {
+                tracing::warn!(
+                    "NATTER_KEK_FILE is not set: the keys that seal personal data in the log are wrapped with a built-in development key. Set NATTER_KEK_FILE before storing anyone's data"
+                );
+                Ok(natter_vault::Keks::development())
+            }
+        }
     }
 
     pub fn settings(&self) -> StreamSettings {
@@ -166,15 +198,34 @@ pub struct UpConfig {
     pub stream: StreamArgs,
 }
 
-/// The log, opened: connected, with the stream ensured.
-pub async fn open_log(
+/// The log, opened: connected, with the stream ensured, and its keys (events read through the
+/// bus are unsealed).
+pub async fn open_log(conn: &Connections, stream: &StreamArgs, name: &str) -> anyhow::Result<Bus> {
+    Ok(open_log_and_keys(conn, stream, name).await?.0)
+}
+
+/// [`open_log`], with the vault (for the roles that seal what they append).
+pub async fn open_log_and_keys(
     conn: &Connections,
     stream: &StreamArgs,
     name: &str,
-) -> Result<Bus, StartError> {
+) -> anyhow::Result<(Bus, natter_vault::Vault)> {
     let bus = connect_nats(conn, name).await?;
     ensure_stream(&bus, conn, stream).await?;
-    Ok(bus)
+    let vault = natter_vault::Vault::open(
+        &bus,
+        stream.keks()?,
+        stream.stream_replicas,
+        Duration::from_secs(stream.key_cache_secs),
+    )
+    .await
+    .map_err(|e| StartError {
+        server: "NATS JetStream (the key bucket)",
+        url: redact_url(&conn.nats_url),
+        cause: e.to_string(),
+        hint: NATS_HINT,
+    })?;
+    Ok((bus, vault))
 }
 
 /// The read models' database is another log's (see [`natter_projections::identity`]).
@@ -234,12 +285,13 @@ pub(crate) async fn gateway_deps(
     stream: &StreamArgs,
     name: &str,
 ) -> anyhow::Result<Deps> {
-    let bus = open_log(conn, stream, name).await?;
+    let (bus, vault) = open_log_and_keys(conn, stream, name).await?;
     let pool = open_read_models(conn, &bus, 16).await?;
     Ok(Deps {
         bus,
         pool,
         redis: connect_redis(conn).await?,
         metrics: metrics_handle(),
+        vault,
     })
 }

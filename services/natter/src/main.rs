@@ -50,6 +50,8 @@ enum Command {
     Previews(PreviewsArgs),
     /// Run the push hook (mentions and direct messages of people not connected, to a webhook).
     Push(PushArgs),
+    /// The keys personal data is sealed with: `natter keys rotate` (see `natter keys --help`).
+    Keys(natter::keys::KeysArgs),
     /// Inspect, rebuild and verify the read models (see `natter projections --help`).
     Projections(natter::ops::ProjectionsArgs),
     /// Look into the log: follow, dump, count (see `natter events --help`).
@@ -215,6 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             natter::serve(&args.conn, &roles, config, None, shutdown, Ready::new()).await
         }
         Command::Projections(args) => natter::ops::projections(args, shutdown).await,
+        Command::Keys(args) => natter::keys::keys(args).await,
         Command::Events(args) => natter::inspect::events(args, shutdown).await,
         Command::Rooms(args) => natter::inspect::rooms(args).await,
         Command::Bench(args) => natter_bench::run(args).await.map(drop),
@@ -229,7 +232,7 @@ async fn main() -> ExitCode {
     // Operator commands print their results on stdout: their logs go to stderr.
     match cli.command {
         Command::Bench(_) => {}
-        Command::Projections(_) | Command::Events(_) | Command::Rooms(_) => {
+        Command::Projections(_) | Command::Events(_) | Command::Rooms(_) | Command::Keys(_) => {
             telemetry::init_to(cli.log_format == LogFormat::Json, true)
         }
         _ => telemetry::init(cli.log_format == LogFormat::Json),

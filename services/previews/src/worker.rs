@@ -109,7 +109,13 @@ impl Worker {
         for message in messages {
             match (seq_of(message), Event::from_bytes(&message.payload)) {
                 (Ok(seq), _) if seq <= handled_through => {}
-                (Ok(seq), Ok(event)) => events.push((seq, event)),
+                (Ok(seq), Ok(mut event)) => {
+                    self.bus
+                        .unseal(&mut event)
+                        .await
+                        .map_err(|e| BusError::unavailable(format!("unseal: {e}")))?;
+                    events.push((seq, event));
+                }
                 (_, Err(e)) => {
                     tracing::warn!(error = %e, "link previews: undecodable event skipped")
                 }

@@ -105,7 +105,13 @@ impl Worker {
                 continue;
             }
             match Event::from_bytes(&message.payload) {
-                Ok(event) => notifications.extend(self.notifications(seq, &event).await?),
+                Ok(mut event) => {
+                    self.bus
+                        .unseal(&mut event)
+                        .await
+                        .map_err(|e| BusError::unavailable(format!("unseal: {e}")))?;
+                    notifications.extend(self.notifications(seq, &event).await?);
+                }
                 Err(e) => tracing::warn!(seq, error = %e, "push hook: undecodable event skipped"),
             }
         }

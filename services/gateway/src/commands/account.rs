@@ -26,7 +26,7 @@ pub async fn register(
     };
     let password_hash = hash_password(password.to_owned()).await?;
     let user_id = Uuid::now_v7();
-    let event = Event::new(
+    let mut event = Event::new(
         user_id,
         None,
         EventBody::UserRegistered(UserRegistered {
@@ -38,7 +38,9 @@ pub async fn register(
             },
         }),
     );
-    let subject = state.bus().subjects().username_claim(&username);
+    state.vault().seal_event(&mut event).await?;
+    let token = state.vault().name_token(&username).await?;
+    let subject = state.bus().subjects().username_claim(&token);
     let appended = state
         .bus()
         .append(subject, &event, None, true)
@@ -113,7 +115,8 @@ pub async fn update_me(state: &AppState, actor: Uuid, req: &UpdateMeRequest) -> 
             ..Default::default()
         })
     {
-        let event = Event::new(actor, None, EventBody::UserProfileUpdated(change));
+        let mut event = Event::new(actor, None, EventBody::UserProfileUpdated(change));
+        state.vault().seal_event(&mut event).await?;
         let subject = state.bus().subjects().user_event(actor, event.type_name());
         let appended = state.bus().append(subject, &event, None, false).await?;
         state.projected(appended.seq).await?;

@@ -57,8 +57,9 @@ async fn append(
     body: EventBody,
     key: Option<String>,
 ) -> ApiResult<ChangeReply> {
-    let event = Event::new(actor, Some(room), body);
+    let mut event = Event::new(actor, Some(room), body);
     let subject = super::room_subject(state, room, &event);
+    state.vault().seal_event(&mut event).await?;
     let appended = state
         .bus()
         .append(subject, &event, key.as_deref(), false)

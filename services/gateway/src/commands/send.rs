@@ -159,7 +159,7 @@ pub async fn publish_message(
     };
     let (mentions, mention_names) = resolve_mentions(state, room, actor, &body, req.format).await?;
     let attachments = resolve_attachments(state, actor, &attachment_ids).await?;
-    let event = Event::new(
+    let mut event = Event::new(
         actor,
         Some(room),
         EventBody::MessagePosted(MessagePosted {
@@ -175,7 +175,9 @@ pub async fn publish_message(
             encrypted,
         }),
     );
+    // The subject says whether the body has links: named before the body is sealed.
     let subject = super::room_subject(state, room, &event);
+    state.vault().seal_event(&mut event).await?;
     let msg_id = format!("{actor}:{}", req.client_msg_id);
     let ack = state
         .bus()

@@ -197,7 +197,7 @@ pub async fn change_password(
         .collect();
     let hash = hash_password(new_password.to_owned()).await?;
     let session = Uuid::now_v7();
-    let event = Event::new(
+    let mut event = Event::new(
         caller.id,
         None,
         EventBody::PasswordChanged(PasswordChanged {
@@ -208,6 +208,7 @@ pub async fn change_password(
             },
         }),
     );
+    state.vault().seal_event(&mut event).await?;
     let subject = state
         .bus()
         .subjects()

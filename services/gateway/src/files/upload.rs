@@ -90,7 +90,8 @@ async fn upload(
         image: received.image,
         hash: received.hash,
     };
-    let event = Event::new(user.id, None, EventBody::FileUploaded(uploaded.clone()));
+    let mut event = Event::new(user.id, None, EventBody::FileUploaded(uploaded.clone()));
+    state.vault().seal_event(&mut event).await?;
     let subject = state
         .bus()
         .subjects()

@@ -176,6 +176,11 @@ async fn start(
                             }
                             last_seq = last_seq.max(seq);
                         }
+                        state
+                            .bus()
+                            .unseal_all(&mut events)
+                            .await
+                            .map_err(|e| ApiError::unavailable(format!("unseal: {e}")))?;
                         // Void posts are left out: for those whose check saw the log before
                         // the stretch, the room's losses before it are read back too.
                         let before = match crate::void::needs_before(&events, since) {

@@ -107,7 +107,12 @@ pub async fn room_at(
             events += 1;
             through = seq;
             match Event::from_bytes(&message.payload) {
-                Ok(event) => batch.push((seq, event)),
+                Ok(mut event) => {
+                    bus.unseal(&mut event)
+                        .await
+                        .map_err(|e| natter_bus::BusError::unavailable(format!("unseal: {e}")))?;
+                    batch.push((seq, event));
+                }
                 Err(e) => tracing::error!(seq, error = %e, "skipping undecodable event"),
             }
             if batch.len() >= ROOM_BATCH {

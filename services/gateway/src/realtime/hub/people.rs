@@ -38,12 +38,16 @@ impl Hub {
                 message = subscriber.next() => message,
             };
             let Some(message) = message else { break };
-            let (Some(seq), Ok(event)) = (
+            let (Some(seq), Ok(mut event)) = (
                 DeliveryHeaders::seq(&message),
                 Event::from_bytes(&message.payload),
             ) else {
                 continue;
             };
+            if let Err(e) = self.0.bus.unseal(&mut event).await {
+                tracing::warn!(seq, error = %e, "cannot unseal a profile change; not passed on");
+                continue;
+            }
             self.profile_changed(seq, &event).await;
         }
     }

@@ -113,7 +113,7 @@ async fn event_task(feed: &Feed, mut subscriber: async_nats::Subscriber) {
         }
         floor = seq;
         feed.seen.store(seq, Ordering::Relaxed);
-        let event = match Event::from_bytes(&message.payload) {
+        let mut event = match Event::from_bytes(&message.payload) {
             Ok(event) => event,
             Err(e) => {
                 tracing::error!(%room, seq, error = %e, "undecodable delivery");
@@ -123,6 +123,12 @@ async fn event_task(feed: &Feed, mut subscriber: async_nats::Subscriber) {
             }
         };
         rules.feed(seq, &event);
+        if let Err(e) = feed.bus.unseal(&mut event).await {
+            // Its text cannot be read now: the sockets resume once it can.
+            tracing::warn!(%room, seq, error = %e, "cannot unseal a delivery; closing the room's sockets");
+            interrupted(feed);
+            continue;
+        }
         if passes(feed, seq, &event).await {
             deliver(
                 room,
@@ -223,11 +229,17 @@ async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
     let natter_bus::Replay::Events(raw) = replay else {
         return Err(BusError::other("gap too large to fill"));
     };
-    let read: Vec<(u64, Option<Event>)> = raw
+    let mut read: Vec<(u64, Option<Event>)> = raw
         .into_iter()
         .filter(|(s, _)| *s < until)
         .map(|(seq, bytes)| (seq, Event::from_bytes(&bytes).ok()))
         .collect();
+    for event in read.iter_mut().filter_map(|(_, e)| e.as_mut()) {
+        feed.bus
+            .unseal(event)
+            .await
+            .map_err(|e| BusError::unavailable(format!("unseal: {e}")))?;
+    }
     if !read.is_empty() {
         metrics::counter!("natter_gateway_delivery_gaps_total").increment(1);
     }

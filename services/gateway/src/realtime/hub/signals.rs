@@ -81,9 +81,13 @@ pub(super) async fn user_task(
             continue;
         }
         last_seq = seq;
-        let Ok(event) = Event::from_bytes(&message.payload) else {
+        let Ok(mut event) = Event::from_bytes(&message.payload) else {
             continue;
         };
+        if let Err(e) = bus.unseal(&mut event).await {
+            tracing::warn!(seq, error = %e, "cannot unseal a notice; dropped");
+            continue;
+        }
         // Sockets of sessions this ends close (4001) before the notice reaches the others;
         // the user's blocks change what their sockets are given from now on.
         for sub in read(&sessions).values() {
