@@ -46,6 +46,12 @@ pub trait Projection: Send + Sync {
     /// The tables this projection writes (and nothing else writes).
     fn tables(&self) -> &'static [&'static str];
 
+    /// Those of its tables that are work queues, not state: rebuilt with the rest, but not
+    /// compared by verify (others drain them).
+    fn queues(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Indexes of its tables that its appliers never read (only queries do): a bulk replay
     /// builds them after loading instead of row by row.
     fn deferred_indexes(&self) -> &'static [&'static str] {

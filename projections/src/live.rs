@@ -45,6 +45,14 @@ impl Projection for Live {
         }
     }
 
+    fn queues(&self) -> &'static [&'static str] {
+        match self {
+            Live::History(p) => p.queues(),
+            Live::Unread(p) => p.queues(),
+            Live::Search(p) => p.queues(),
+        }
+    }
+
     fn deferred_indexes(&self) -> &'static [&'static str] {
         match self {
             Live::History(p) => p.deferred_indexes(),

@@ -123,6 +123,10 @@ pub enum EventBody {
     SettingsUpdated(crate::people::SettingsUpdated),
     #[serde(rename = "user.room_muted")]
     RoomMuted(crate::people::RoomMuted),
+    #[serde(rename = "user.erased")]
+    UserErased(crate::people::UserErased),
+    #[serde(rename = "user.name_released")]
+    NameReleased(crate::people::NameReleased),
     /// A member of a direct conversation that waited for their acceptance accepted it.
     #[serde(rename = "member.accepted")]
     MemberAccepted(MemberRemoved),
@@ -171,6 +175,8 @@ impl EventBody {
             Self::SettingsUpdated(_) => "user.settings_updated",
             Self::RoomMuted(_) => "user.room_muted",
             Self::MemberAccepted(_) => "member.accepted",
+            Self::UserErased(_) => "user.erased",
+            Self::NameReleased(_) => "user.name_released",
         }
     }
 
@@ -242,6 +248,7 @@ impl Event {
             | EventBody::UserUnblocked(_)
             | EventBody::SettingsUpdated(_)
             | EventBody::RoomMuted(_) => vec![self.actor_id],
+            EventBody::UserErased(e) => vec![e.user_id],
             body => body.addressed_users(),
         }
     }

@@ -44,6 +44,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         one::<people::BlockList>("block_list.json"),
         one::<people::Settings>("settings.json"),
         one::<people::UpdateSettingsRequest>("update_settings_request.json"),
+        one::<people::EraseRequest>("erase_request.json"),
+        one::<people::UserExport>("user_export.json"),
     ]
 }
 

@@ -220,9 +220,23 @@ pub struct Message {
     /// In an end-to-end encrypted room: the content, as the sender's device encrypted it
     /// (`body` is then `""`); `null` otherwise and once deleted.
     pub encrypted: Option<crate::keys::Encrypted>,
+    /// Its author's account was erased: it keeps its place, without its text (`body` is
+    /// `null`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 impl Message {
+    /// The message without what an erasure took: its text, files and previews.
+    pub fn erased(mut self) -> Self {
+        self.body = None;
+        self.html = None;
+        self.attachments.clear();
+        self.previews.clear();
+        self.erased = true;
+        self
+    }
+
     /// The message as first posted, for live delivery of `message.posted`.
     pub fn from_posted(
         room_id: Uuid,
@@ -262,6 +276,7 @@ impl Message {
             ),
             previews: Vec::new(),
             encrypted: posted.encrypted.clone(),
+            erased: false,
         }
     }
 }

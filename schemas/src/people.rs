@@ -101,3 +101,55 @@ pub struct UpdateSettingsRequest {
     #[serde(default)]
     pub notify: Option<Notify>,
 }
+
+/// `user.erased`: the user's account is gone, and with their keys everything they wrote (the
+/// actor is the user, or the administrator who erased them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserErased {
+    pub user_id: Uuid,
+    /// The token their username was registered under (its subject's), to release it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_token: Option<String>,
+}
+
+/// `user.name_released`: on a username's subject, after its user was erased: the name may be
+/// registered again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NameReleased {
+    pub user_id: Uuid,
+}
+
+/// `DELETE /v1/me`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    pub password: String,
+}
+
+/// `GET /v1/me/export`: the caller's own data.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UserExport {
+    pub exported_at: DateTime<Utc>,
+    pub user: crate::model::User,
+    pub settings: Settings,
+    pub sessions: Vec<crate::sessions::SessionInfo>,
+    pub blocks: Vec<Block>,
+    pub device_keys: Vec<crate::keys::DeviceKey>,
+    /// The rooms they are in (and the direct conversations waiting for them).
+    pub rooms: Vec<crate::model::Room>,
+    /// Their messages that are not deleted, oldest first (at most 100,000).
+    pub messages: Vec<crate::model::Message>,
+    pub files: Vec<ExportedFile>,
+}
+
+/// One of their uploads, as the export lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ExportedFile {
+    pub id: Uuid,
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub uploaded_at: DateTime<Utc>,
+    /// The bytes (a signed URL, like a file's).
+    pub url: String,
+}

@@ -53,6 +53,8 @@ pub enum EndReason {
     PasswordChanged,
     /// A refresh token was used twice: someone else may hold it, so its whole session ended.
     RefreshReused,
+    /// The account was erased.
+    Erased,
 }
 
 impl EndReason {
@@ -63,6 +65,7 @@ impl EndReason {
             Self::LogoutAll => "logout_all",
             Self::PasswordChanged => "password_changed",
             Self::RefreshReused => "refresh_reused",
+            Self::Erased => "erased",
         }
     }
 
@@ -72,6 +75,7 @@ impl EndReason {
             Self::Logout | Self::Ended | Self::LogoutAll => "the session was ended",
             Self::PasswordChanged => "the password was changed: sign in again",
             Self::RefreshReused => "the session's refresh token was used twice: sign in again",
+            Self::Erased => "the account was erased",
         }
     }
 }
@@ -163,6 +167,7 @@ pub fn ends(event: &crate::Event, session: Option<Uuid>, issued: u64) -> Option<
         EventBody::PasswordChanged(p) => (session != Some(p.session.session_id)
             && before(event.occurred_at))
         .then_some(EndReason::PasswordChanged),
+        EventBody::UserErased(_) => Some(EndReason::Erased),
         _ => None,
     }
 }

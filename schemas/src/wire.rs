@@ -19,10 +19,20 @@ use crate::model::Message;
 /// URLs from `urls`.
 pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
     let data = match (&event.body, event.room_id) {
-        (EventBody::MessagePosted(posted), Some(room)) => serde_json::to_value(
-            Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted, urls),
-        )
-        .unwrap_or_default(),
+        (EventBody::MessagePosted(posted), Some(room)) => {
+            let message =
+                Message::from_posted(room, seq, event.actor_id, event.occurred_at, posted, urls);
+            let message = if event.erased {
+                message.erased()
+            } else {
+                message
+            };
+            serde_json::to_value(message).unwrap_or_default()
+        }
+        // An erased edit: which message, not what it said.
+        (EventBody::MessageEdited(edited), _) if event.erased => {
+            serde_json::json!({ "message_id": edited.message_id, "erased": true })
+        }
         (EventBody::MessageEdited(edited), _) => {
             let mut data = serde_json::to_value(edited).unwrap_or_default();
             if let (Some(html), Some(object)) = (edited_html(edited), data.as_object_mut()) {

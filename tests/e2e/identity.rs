@@ -9,7 +9,7 @@ use natter_testkit::{Api, Natter, NatterProcess, TestEnv};
 use crate::{Setup, wait_history};
 
 /// Runs `natter <args>` for `env` to its end: (exit status, stdout, stderr).
-async fn run(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) async fn run(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
     let mut command = NatterProcess::command(env);
     command.args(args).env("NATTER_LOG_FORMAT", "text");
     let out = tokio::time::timeout(Duration::from_secs(60), command.output())

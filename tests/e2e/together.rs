@@ -231,6 +231,7 @@ async fn catch_up_a_backlog(refuse: bool) {
         env.bus().await,
         pool.clone(),
         config,
+        None,
         shutdown.clone(),
         natter_common::Ready::new(),
     ));

@@ -221,6 +221,20 @@ impl Bus {
             .map_err(|e| BusError::unavailable(format!("get {seq}: {e}")))
     }
 
+    /// The last event on `subject` and its seq; None when nothing was ever appended on it.
+    pub async fn last_on_subject(&self, subject: &str) -> Result<Option<(u64, Bytes)>, BusError> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        match self
+            .stream()?
+            .get_last_raw_message_by_subject(subject)
+            .await
+        {
+            Ok(message) => Ok(Some((message.sequence, message.payload))),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(BusError::unavailable(format!("last on {subject}: {e}"))),
+        }
+    }
+
     pub fn subjects(&self) -> &Subjects {
         &self.subjects
     }

@@ -252,9 +252,16 @@ pub fn partition_of(event: &Event, partitions: usize) -> usize {
     })
 }
 
+/// Whether `event` changes rows of every room (an erased user's memberships, messages, index
+/// entries): it goes to every partition, each applying it at its place among its own events
+/// (its statements are idempotent).
+fn spans_rooms(event: &Event) -> bool {
+    matches!(event.body, natter_schemas::EventBody::UserErased(_))
+}
+
 /// Replays `(checkpoint, target]` into a shadow that nothing reads yet, on `partitions`
 /// connections at once: each event goes to the partition of its room (events without a room to
-/// the first), and each partition applies its own events in log order. The read models keep
+/// the first; an erasure to every one), and each partition applies its own events in log order. The read models keep
 /// nothing across rooms (a room's messages, members, positions and index entries are its own;
 /// users are not room events), so each partition's result is what the whole replay would have
 /// written for its rooms. The checkpoint follows the least seq every partition has committed
@@ -323,8 +330,13 @@ where
             };
             let mut split: Vec<Vec<(u64, Event)>> = vec![Vec::new(); partitions];
             for (seq, event) in stretch.events {
-                let k = partition_of(&event, partitions);
-                split[k].push((seq, event));
+                if spans_rooms(&event) {
+                    for part in split.iter_mut() {
+                        part.push((seq, event.clone()));
+                    }
+                } else {
+                    split[partition_of(&event, partitions)].push((seq, event));
+                }
             }
             for (k, events) in split.into_iter().enumerate() {
                 if senders[k].send((stretch.through, events)).await.is_err() {

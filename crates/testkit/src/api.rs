@@ -105,6 +105,12 @@ impl Api {
         self.request(reqwest::Method::DELETE, path, None).await
     }
 
+    /// A DELETE with a JSON body.
+    pub async fn delete_with(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::DELETE, path, Some(body))
+            .await
+    }
+
     /// Uploads `bytes` as the multipart field `file` named `name`: (status, body).
     pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
         let part = reqwest::multipart::Part::bytes(bytes)

@@ -54,6 +54,7 @@ impl Projection for History {
             "sessions",
             "blocks",
             "room_mutes",
+            "pending_erasures",
             "files",
             "calls",
             "device_keys",
@@ -67,6 +68,11 @@ impl Projection for History {
             "mutes",
             "history_posting_losses",
         ]
+    }
+
+    fn queues(&self) -> &'static [&'static str] {
+        // The projector's reaper drains it.
+        &["pending_erasures"]
     }
 
     async fn after_partitioned(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {

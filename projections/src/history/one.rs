@@ -174,7 +174,9 @@ pub(super) async fn apply_one(
         | EventBody::SettingsUpdated(_)
         | EventBody::RoomMuted(_)
         | EventBody::MemberAccepted(_)
-        | EventBody::DeliveredUpdated(_) => {}
+        | EventBody::DeliveredUpdated(_)
+        | EventBody::UserErased(_)
+        | EventBody::NameReleased(_) => {}
         EventBody::MemberMuted(m) => {
             sqlx::query(
                 "WITH mute AS (

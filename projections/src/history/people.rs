@@ -58,6 +58,8 @@ pub(crate) async fn apply_people_event(
                 .execute(&mut *conn)
                 .await?;
         }
+        EventBody::UserErased(e) => erase(conn, e, event.occurred_at).await?,
+        EventBody::NameReleased(_) => {}
         EventBody::MemberAccepted(m) => {
             sqlx::query("UPDATE members SET pending = false WHERE room_id = $1 AND user_id = $2")
                 .bind(event.room_id)
@@ -68,4 +70,50 @@ pub(crate) async fn apply_people_event(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// Drops every plaintext the read model holds of an erased user: their account, profile,
+/// sessions, keys, blocks and settings, their memberships, their messages' text (the messages
+/// keep their place, `erased`), the text of their edits, their files' names and the previews
+/// of their messages; and records the keys still to destroy.
+async fn erase(
+    conn: &mut PgConnection,
+    e: &natter_schemas::people::UserErased,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    let user = e.user_id;
+    sqlx::query(
+        "UPDATE sessions SET ended_at = COALESCE(ended_at, $2),
+                ended_reason = COALESCE(ended_reason, 'erased'), device = NULL
+         WHERE user_id = $1",
+    )
+    .bind(user)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    for statement in [
+        "DELETE FROM users WHERE id = $1",
+        "DELETE FROM user_name_keys WHERE user_id = $1",
+        "DELETE FROM device_keys WHERE user_id = $1",
+        "DELETE FROM blocks WHERE user_id = $1 OR blocked_id = $1",
+        "DELETE FROM room_mutes WHERE user_id = $1",
+        "DELETE FROM members WHERE user_id = $1",
+        "UPDATE messages SET body = '', html = NULL, attachments = NULL, previews = NULL, erased = true
+         WHERE sender_id = $1",
+        "UPDATE message_edits x SET body_before = '', html_before = NULL
+         FROM messages m WHERE x.message_id = m.id AND m.sender_id = $1",
+        "UPDATE files SET name = '' WHERE owner_id = $1",
+    ] {
+        sqlx::query(statement).bind(user).execute(&mut *conn).await?;
+    }
+    sqlx::query(
+        "INSERT INTO pending_erasures (user_id, name_token, erased_at) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(user)
+    .bind(&e.name_token)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

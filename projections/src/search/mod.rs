@@ -79,6 +79,7 @@ impl Projection for Search {
                 EventBody::MessagePosted(_)
                     | EventBody::MessageEdited(_)
                     | EventBody::MessageDeleted(_)
+                    | EventBody::UserErased(_)
             ) && e.body.posting_loss().is_none()
         };
         let bulk = |_: u64, e: &Event| matches!(e.body, EventBody::MessagePosted(_));
@@ -109,6 +110,13 @@ impl Projection for Search {
                     .bind(has_link(&e.body, e.format))
                     .execute(&mut *conn)
                     .await?;
+                }
+                // Nothing of an erased user's messages is found any more.
+                EventBody::UserErased(e) => {
+                    sqlx::query("DELETE FROM search_messages WHERE sender_id = $1")
+                        .bind(e.user_id)
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 EventBody::MessageDeleted(d) => {
                     sqlx::query(

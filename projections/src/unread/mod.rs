@@ -76,6 +76,17 @@ impl Projection for Unread {
 async fn apply_one(conn: &mut PgConnection, seq: u64, event: &Event) -> Result<(), sqlx::Error> {
     let seq = seq_i64(seq);
     let at = event.occurred_at;
+    // An erased user leaves every room.
+    if let EventBody::UserErased(e) = &event.body {
+        sqlx::query(
+            "WITH x AS (DELETE FROM unread_mentions WHERE user_id = $1)
+             DELETE FROM read_positions WHERE user_id = $1",
+        )
+        .bind(e.user_id)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(());
+    }
     let Some(room) = event.room_id else {
         return Ok(());
     };
@@ -200,6 +211,7 @@ fn ignored(event: &Event) -> bool {
                 | EventBody::MemberBanned(_)
                 | EventBody::ReadUpdated(_)
                 | EventBody::DeliveredUpdated(_)
+                | EventBody::UserErased(_)
                 | EventBody::MessageEdited(_)
                 | EventBody::MessageDeleted(_)
                 | EventBody::MessagePosted(_)

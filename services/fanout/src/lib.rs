@@ -133,7 +133,9 @@ async fn deliver(
             )
             .await?;
         }
-        if let natter_schemas::EventBody::UserProfileUpdated(_) = event.body {
+        if let natter_schemas::EventBody::UserProfileUpdated(_)
+        | natter_schemas::EventBody::UserErased(_) = event.body
+        {
             bus.notify(
                 bus.subjects().deliver_people(),
                 Some(headers),

@@ -144,6 +144,14 @@ pub fn routes() -> Api {
             Doc::delete("Close every socket of a user (admins)").ok::<Disconnected>(200, "closed"),
         )
         .route(
+            "/v1/admin/users/{id}",
+            delete(erase_user),
+            Doc::delete(
+                "Erase a user: their account and everything they wrote become unreadable (admins)",
+            )
+            .empty(204, "erased"),
+        )
+        .route(
             "/v1/admin/rooms/{id}",
             delete(archive),
             Doc::delete(
@@ -310,5 +318,14 @@ async fn archive(
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     commands::archive_as_admin(&state, admin.0.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn erase_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    commands::erasure::erase(&state, admin.0.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

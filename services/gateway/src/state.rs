@@ -109,7 +109,12 @@ impl AppState {
         .await;
         let files = Files::open(config.files.clone(), config.jwt_secret())
             .map_err(|e| std::io::Error::other(format!("cannot open the file store: {e}")))?;
-        let hub = Hub::new(deps.bus.clone(), deps.pool.clone(), files.urls.clone());
+        let hub = Hub::new(
+            deps.bus.clone(),
+            deps.pool.clone(),
+            files.urls.clone(),
+            deps.vault.clone(),
+        );
         let sent = SentIds::new(
             deps.bus.clone(),
             deps.pool.clone(),

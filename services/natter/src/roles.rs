@@ -10,7 +10,8 @@ use natter_previews::PreviewsConfig;
 use natter_projector::ProjectorConfig;
 
 use crate::{
-    StreamArgs, UpConfig, connect_redis, gateway_deps, open_log, open_read_models, thread,
+    StreamArgs, UpConfig, connect_redis, gateway_deps, open_log, open_log_and_keys,
+    open_read_models, thread,
 };
 
 /// A role a process can run.
@@ -214,8 +215,8 @@ async fn projector(
     shutdown: Shutdown,
     ready: Ready,
 ) -> anyhow::Result<()> {
-    let bus = open_log(conn, stream, "natter-projector").await?;
+    let (bus, vault) = open_log_and_keys(conn, stream, "natter-projector").await?;
     let pool = open_read_models(conn, &bus, 4).await?;
-    natter_projector::run(bus, pool, config, shutdown, ready).await?;
+    natter_projector::run(bus, pool, config, Some(vault), shutdown, ready).await?;
     Ok(())
 }

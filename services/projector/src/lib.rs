@@ -9,6 +9,7 @@
 //! checkpoint; one that cannot go along replays alone until it has caught up.
 
 pub mod live;
+pub mod reaper;
 pub mod tools;
 
 use natter_bus::Bus;
@@ -64,15 +65,29 @@ impl Default for ProjectorConfig {
 }
 
 /// Runs every live projection until `shutdown`: the log read once, each stretch applied to
-/// history, unread and search in one transaction (see [`live`]).
+/// history, unread and search in one transaction (see [`live`]); with `vault`, the
+/// [`reaper`] finishes erasures beside it.
 pub async fn run(
     bus: Bus,
     pool: PgPool,
     config: ProjectorConfig,
+    vault: Option<natter_vault::Vault>,
     shutdown: Shutdown,
     ready: Ready,
 ) -> Result<(), ProjectorError> {
     let search = Search::new(config.search_config.clone());
     search.prepare(&pool).await.map_err(ProjectionError::from)?;
-    live::run_live(bus, pool, Live::all(search), config, shutdown, ready).await
+    let reaper = vault.map(|vault| {
+        tokio::spawn(reaper::reap(
+            bus.clone(),
+            pool.clone(),
+            vault,
+            shutdown.clone(),
+        ))
+    });
+    let ran = live::run_live(bus, pool, Live::all(search), config, shutdown, ready).await;
+    if let Some(reaper) = reaper {
+        reaper.abort();
+    }
+    ran
 }

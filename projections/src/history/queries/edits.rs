@@ -8,11 +8,11 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-/// The versions of a message's body, oldest first; empty when it is deleted or unknown.
+/// The versions of a message's body, oldest first; empty when it is deleted, erased or unknown.
 pub async fn versions(pool: &PgPool, id: Uuid) -> Result<Vec<MessageVersion>, sqlx::Error> {
     let Some((seq, created_at, body, format, html, encrypted)): Option<Row> = sqlx::query_as(
         "SELECT seq, created_at, COALESCE(body, ''), format, html, encrypted
-         FROM messages WHERE id = $1 AND NOT deleted",
+         FROM messages WHERE id = $1 AND NOT deleted AND NOT erased",
     )
     .bind(id)
     .fetch_optional(pool)

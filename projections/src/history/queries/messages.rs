@@ -35,6 +35,7 @@ pub(crate) struct MessageRow {
     html: Option<String>,
     previews: Option<Json<Vec<PreviewRef>>>,
     encrypted: Option<Json<Encrypted>>,
+    erased: bool,
 }
 
 /// Who reads messages: their id (for `me` on reactions), and how their files' URLs are made.
@@ -48,11 +49,12 @@ impl MessageRow {
     /// The message object, its files named by `urls` (none for a deleted message).
     pub(crate) fn into_message(self, urls: &dyn FileUrls) -> Message {
         let r = self;
+        let erased = r.erased;
         let attachments = match (&r.attachments, r.deleted) {
             (Some(files), false) => files.0.iter().map(|a| a.to_attachment(urls)).collect(),
             _ => Vec::new(),
         };
-        Message {
+        let message = Message {
             id: r.id,
             room_id: r.room_id,
             seq: r.seq,
@@ -76,7 +78,9 @@ impl MessageRow {
                 _ => Vec::new(),
             },
             encrypted: r.encrypted.filter(|_| !r.deleted).map(|e| e.0),
-        }
+            erased: false,
+        };
+        if erased { message.erased() } else { message }
     }
 }
 
@@ -86,6 +90,7 @@ pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body,
     m.created_at, m.edited_at, m.deleted, m.thread_root_id, m.reply_count, m.last_reply_at,
     m.thread_participants, m.mentions, m.attachments, m.format, m.html, m.previews, m.encrypted,
+    m.erased,
     COALESCE((SELECT json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
                               ORDER BY x.first)
               FROM (SELECT r.emoji, count(*) AS n, bool_or(r.user_id = $1) AS me,

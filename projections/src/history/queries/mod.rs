@@ -8,6 +8,7 @@
 mod access;
 mod calls;
 mod edits;
+mod export;
 mod files;
 mod keys;
 mod messages;
@@ -19,6 +20,7 @@ mod users;
 pub use access::*;
 pub use calls::*;
 pub use edits::*;
+pub use export::*;
 pub use files::*;
 pub use keys::*;
 pub use messages::*;

@@ -41,14 +41,37 @@ pub async fn register(
     state.vault().seal_event(&mut event).await?;
     let token = state.vault().name_token(&username).await?;
     let subject = state.bus().subjects().username_claim(&token);
-    let appended = state
+    let taken = || ApiError::conflict("username is taken");
+    let appended = match state
         .bus()
-        .append(subject, &event, None, true)
+        .append(subject.clone(), &event, None, true)
         .await
-        .map_err(|e| match e.kind {
-            natter_bus::BusErrorKind::Conflict => ApiError::conflict("username is taken"),
-            _ => e.into(),
-        })?;
+    {
+        Ok(appended) => appended,
+        Err(e) if e.kind == natter_bus::BusErrorKind::Conflict => {
+            // A name whose user was erased is free again: claimed after its release (and
+            // only if nothing came after it meanwhile).
+            let last = state.bus().last_on_subject(&subject).await?;
+            let released = last.as_ref().is_some_and(|(_, bytes)| {
+                matches!(
+                    Event::from_bytes(bytes).map(|e| e.body),
+                    Ok(EventBody::NameReleased(_))
+                )
+            });
+            let Some((seq, _)) = last.filter(|_| released) else {
+                return Err(taken());
+            };
+            state
+                .bus()
+                .append_if_last(subject, &event, seq)
+                .await
+                .map_err(|e| match e.kind {
+                    natter_bus::BusErrorKind::Conflict => taken(),
+                    _ => e.into(),
+                })?
+        }
+        Err(e) => return Err(e.into()),
+    };
     state.projected(appended.seq).await?;
     let user = queries::user(state.pool(), user_id)
         .await?

@@ -28,6 +28,7 @@ use crate::state::AppState;
 
 mod access;
 mod account;
+pub mod erasure;
 mod members;
 pub mod messages;
 pub mod people;

@@ -1,4 +1,4 @@
-//! `GET /v1/me`, `PATCH /v1/me`.
+//! `GET /v1/me`, `PATCH /v1/me`, `DELETE /v1/me` (erasure), `GET /v1/me/export`.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -19,6 +19,22 @@ pub fn routes() -> Api {
             "/v1/me",
             get(get_me),
             Doc::get("Own profile").ok::<User>(200, "the caller"),
+        )
+        .route(
+            "/v1/me",
+            axum::routing::delete(delete_me),
+            Doc::delete(
+                "Erase the caller's account: sign-in, profile and everything they wrote become \
+                 unreadable everywhere (history shows their messages as erased); export first",
+            )
+            .body::<natter_schemas::people::EraseRequest>()
+            .empty(204, "erased"),
+        )
+        .route(
+            "/v1/me/export",
+            get(export),
+            Doc::get("The caller's own data, as JSON (to keep before erasing the account)")
+                .ok::<natter_schemas::people::UserExport>(200, "the data"),
         )
         .route(
             "/v1/me",
@@ -43,5 +59,33 @@ async fn patch_me(
 ) -> ApiResult<axum::Json<User>> {
     Ok(axum::Json(
         commands::update_me(&state, user.id, &req).await?,
+    ))
+}
+
+async fn delete_me(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<natter_schemas::people::EraseRequest>,
+) -> ApiResult<axum::http::StatusCode> {
+    // Guessing the password is limited like logins are.
+    state
+        .limiter()
+        .check(crate::ratelimit::Action::AuthUser, &user.id.to_string())
+        .await?;
+    commands::erasure::erase_self(&state, user.id, &req.password).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn export(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let data = commands::erasure::export(&state, user.id, user.token.session).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"natter-export.json\"",
+        )],
+        axum::Json(data),
     ))
 }

@@ -81,6 +81,8 @@ pub struct Hub(Arc<Inner>);
 
 struct Inner {
     bus: Bus,
+    /// The keys: an erasure heard here drops what is cached of the user's.
+    vault: natter_vault::Vault,
     /// The read models, for who may still see whose presence.
     pool: sqlx::PgPool,
     /// How events name files (signed URLs), once per event and gateway.
@@ -97,9 +99,15 @@ struct Inner {
 }
 
 impl Hub {
-    pub fn new(bus: Bus, pool: sqlx::PgPool, urls: FileUrlsRef) -> Self {
+    pub fn new(
+        bus: Bus,
+        pool: sqlx::PgPool,
+        urls: FileUrlsRef,
+        vault: natter_vault::Vault,
+    ) -> Self {
         Self(Arc::new(Inner {
             bus,
+            vault,
             pool,
             urls,
             rooms: Mutex::new(HashMap::new()),

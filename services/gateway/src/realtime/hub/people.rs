@@ -1,6 +1,7 @@
-//! Profile changes, passed on live: one subscription per gateway to every change, each sent as
-//! a `notice` to the sockets here of the changer and of the users who share a room with them
-//! (one query per change), so that clients show new names and avatars at once.
+//! Profile changes and erasures, passed on live: one subscription per gateway to every one,
+//! each sent as a `notice` to the sockets here of the changer and of the users who share a
+//! room with them (one query per change), so that clients show new names and avatars at once
+//! (and an erased user as gone). An erasure also drops this gateway's cached key of the user.
 
 use futures::StreamExt;
 use natter_bus::DeliveryHeaders;
@@ -53,7 +54,14 @@ impl Hub {
     }
 
     async fn profile_changed(&self, seq: u64, event: &Event) {
-        let changer = event.actor_id;
+        let changer = match &event.body {
+            // Nothing of theirs is unsealed here from now on, cached or not.
+            natter_schemas::EventBody::UserErased(e) => {
+                self.0.vault.keys().forget_user(e.user_id);
+                e.user_id
+            }
+            _ => event.actor_id,
+        };
         let here: Vec<Uuid> = self.0.users.lock().await.keys().copied().collect();
         if here.is_empty() {
             return;
