@@ -44,7 +44,7 @@ pub fn takes_slot(body: &EventBody) -> bool {
 
 /// The personal data of an event, by field name, as places to seal from and unseal into:
 /// message bodies and the names of the files they carry; usernames, display names, status
-/// texts and password hashes; uploaded files' names. Empty for other events (and for a
+/// texts, password hashes and the devices people sign in from; uploaded files' names. Empty for other events (and for a
 /// message's encrypted content, which the server cannot read anyway).
 pub fn personal_fields(body: &mut EventBody) -> Vec<(String, &mut String)> {
     let mut fields: Vec<(String, &mut String)> = Vec::new();
@@ -73,6 +73,14 @@ pub fn personal_fields(body: &mut EventBody) -> Vec<(String, &mut String)> {
         EventBody::PasswordChanged(p) => {
             let Credentials::Password { hash } = &mut p.credentials;
             fields.push(("credentials.hash".into(), hash));
+            if let Some(device) = &mut p.session.device {
+                fields.push(("session.device".into(), device));
+            }
+        }
+        EventBody::SessionStarted(s) => {
+            if let Some(device) = &mut s.device {
+                fields.push(("device".into(), device));
+            }
         }
         EventBody::FileUploaded(f) => fields.push(("name".into(), &mut f.name)),
         _ => {}

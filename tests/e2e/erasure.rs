@@ -23,6 +23,18 @@ async fn personal_data_is_sealed_in_the_log_and_shown_to_readers() {
     let mut socket = s.ws(&bob).await;
     socket.subscribe(room).await;
     let seq = alice.send(room, "s1", "my secret plan").await;
+    let (status, _) = natter_testkit::Api::anonymous(&s.natter.base)
+        .post(
+            "/v1/auth/login",
+            json!({"username": "alice", "password": "password123", "device": "alice-pocket-phone"}),
+        )
+        .await;
+    assert!(status.is_success());
+    let (_, sessions) = alice.get("/v1/me/sessions").await;
+    assert_eq!(
+        sessions["sessions"][0]["device"], "alice-pocket-phone",
+        "{sessions}"
+    );
 
     // Live, in history and in search, as before.
     let live = socket.next_of("event").await;
@@ -45,6 +57,7 @@ async fn personal_data_is_sealed_in_the_log_and_shown_to_readers() {
         "down the hole",
         "$argon2id",
         "\"alice\"",
+        "alice-pocket-phone",
     ] {
         assert!(!log.contains(secret), "{secret} is in the log");
     }

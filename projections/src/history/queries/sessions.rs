@@ -78,3 +78,14 @@ pub async fn live_sessions(
     .fetch_all(pool)
     .await
 }
+
+/// What `session` was begun from, when it said.
+pub async fn session_device(pool: &PgPool, session: Uuid) -> Result<Option<String>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT device FROM sessions WHERE id = $1")
+            .bind(session)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
+}

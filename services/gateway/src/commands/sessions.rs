@@ -53,7 +53,7 @@ pub async fn start_session(
     device: Option<String>,
 ) -> ApiResult<TokenPair> {
     let session = Uuid::now_v7();
-    let event = Event::new(
+    let mut event = Event::new(
         user,
         None,
         EventBody::SessionStarted(SessionStarted {
@@ -61,6 +61,7 @@ pub async fn start_session(
             device,
         }),
     );
+    state.vault().seal_event(&mut event).await?;
     let subject = state.bus().subjects().session_event(user, session);
     let appended = state.bus().append(subject, &event, None, true).await?;
     state.projected(appended.seq).await?;
@@ -196,6 +197,13 @@ pub async fn change_password(
         .map(|s| s.0)
         .collect();
     let hash = hash_password(new_password.to_owned()).await?;
+    // The new session is the caller's, on the same device.
+    let device = match caller.token.session {
+        Some(current) => queries::session_device(state.pool(), current)
+            .await?
+            .or(device),
+        None => device,
+    };
     let session = Uuid::now_v7();
     let mut event = Event::new(
         caller.id,
