@@ -14,11 +14,31 @@ use crate::event::{Credentials, EventBody};
 /// Slots per block: a block is reserved (stored) before any of its slots is used.
 pub const SLOTS_PER_BLOCK: u16 = 256;
 
-/// A message version's slot: one key of a block of keys reserved ahead of time.
+/// A message version's slot: one key of a block of keys reserved ahead of time. Written as
+/// `<block>:<index>` where a read model keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct SlotRef {
     pub block: Uuid,
     pub index: u16,
+}
+
+impl SlotRef {
+    pub fn to_text(self) -> String {
+        format!("{}:{}", self.block, self.index)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let (block, index) = text.split_once(':')?;
+        Some(Self {
+            block: block.parse().ok()?,
+            index: index.parse().ok()?,
+        })
+    }
+}
+
+/// The slot of a message version (`message.posted`, `message.edited`), as it was sealed.
+pub fn slot_of(event: &crate::Event) -> Option<SlotRef> {
+    event.sealed.as_ref().and_then(|s| s.slot)
 }
 
 /// The sealed fields of an event.

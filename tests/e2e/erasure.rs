@@ -257,3 +257,44 @@ async fn an_erased_account_leaves_its_text_nowhere_and_its_name_free() {
     assert_ne!(reclaimed["user"]["id"], json!(alice.id()));
     s.env.cleanup().await;
 }
+
+/// A deleted message's text goes from the log too: its versions' slots are destroyed, while
+/// the messages around it stay readable.
+#[tokio::test]
+async fn a_deleted_message_is_unreadable_in_the_log() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let (_, posted) = alice
+        .post(
+            &format!("/v1/rooms/{room}/messages"),
+            json!({"body": "a regrettable first draft", "client_msg_id": "d1"}),
+        )
+        .await;
+    let message = posted["message_id"].as_str().expect("id").to_owned();
+    let (status, _) = alice
+        .patch(
+            &format!("/v1/messages/{message}"),
+            json!({"body": "a regrettable second draft"}),
+        )
+        .await;
+    assert!(status.is_success());
+    alice.send(room, "k1", "this one stays").await;
+    let (status, _) = alice.delete(&format!("/v1/messages/{message}")).await;
+    assert!(status.is_success());
+
+    // Read with the keys, by a process that cached none of them.
+    natter_testkit::wait_until(
+        "the slots destroyed",
+        std::time::Duration::from_secs(15),
+        || async {
+            let (code, out, _) =
+                crate::identity::run(&s.env, &["events", "dump", "--unseal"]).await;
+            (code == Some(0) && !out.contains("regrettable")).then_some(out)
+        },
+    )
+    .await;
+    let (_, out, _) = crate::identity::run(&s.env, &["events", "dump", "--unseal"]).await;
+    assert!(out.contains("this one stays"), "{out}");
+    s.env.cleanup().await;
+}

@@ -31,7 +31,9 @@ impl Bus {
     /// Unseals `event` in place when an unsealer is set.
     pub async fn unseal(&self, event: &mut Event) -> Result<(), String> {
         match self.unsealer.get() {
-            Some(unsealer) if event.sealed.is_some() => unsealer.unseal(event).await,
+            Some(unsealer) if event.sealed.as_ref().is_some_and(|s| !s.fields.is_empty()) => {
+                unsealer.unseal(event).await
+            }
             _ => Ok(()),
         }
     }

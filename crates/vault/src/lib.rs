@@ -155,11 +155,17 @@ impl Vault {
     }
 
     /// Puts `event`'s sealed personal data back in place. A field whose key is gone stays
-    /// blank and marks the event `erased`. Events sealed with nothing are left as they are.
+    /// blank and marks the event `erased`. Events sealed with nothing, or unsealed already,
+    /// are left as they are.
     pub async fn unseal_event(&self, event: &mut Event) -> Result<(), VaultError> {
         let Some(sealed) = event.sealed.take() else {
             return Ok(());
         };
+        if sealed.fields.is_empty() {
+            // Unsealed already.
+            event.sealed = Some(sealed);
+            return Ok(());
+        }
         let key = match (self.keys.user_key(sealed.owner).await?, sealed.slot) {
             (None, _) => None,
             (Some(user_key), None) => Some(user_key),
@@ -188,6 +194,12 @@ impl Vault {
             }
         }
         event.erased = erased;
+        // Who sealed it and with which slot stay known (deleting a message destroys its
+        // slots); the ciphertexts go.
+        event.sealed = Some(Sealed {
+            fields: std::collections::BTreeMap::new(),
+            ..sealed
+        });
         Ok(())
     }
 

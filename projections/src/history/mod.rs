@@ -15,6 +15,7 @@ mod people;
 pub(crate) mod previews;
 pub mod queries;
 mod sessions;
+mod slots;
 
 use bulk::{Segment, apply_bulk, segments};
 use one::apply_one;
@@ -55,6 +56,8 @@ impl Projection for History {
             "blocks",
             "room_mutes",
             "pending_erasures",
+            "message_slots",
+            "pending_slot_erasures",
             "files",
             "calls",
             "device_keys",
@@ -72,7 +75,7 @@ impl Projection for History {
 
     fn queues(&self) -> &'static [&'static str] {
         // The projector's reaper drains it.
-        &["pending_erasures"]
+        &["pending_erasures", "pending_slot_erasures"]
     }
 
     async fn after_partitioned(&self, pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {

@@ -1,6 +1,7 @@
 //! The reaper: finishes erasures. The history model records each erasure (`pending_erasures`)
-//! in the transaction that applies it; the reaper destroys the user's key and releases their
-//! username, then forgets the record. Until both are done it tries again, so an erasure whose
+//! in the transaction that applies it, and the slots of each deleted message's versions
+//! (`pending_slot_erasures`); the reaper destroys the user's key and releases their username,
+//! or destroys the slots, then forgets the record. Until both are done it tries again, so an erasure whose
 //! gateway crashed after appending it still loses its key. Both steps are idempotent: a
 //! rebuild that records the erasures again changes nothing.
 
@@ -11,6 +12,7 @@ use natter_common::Shutdown;
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
 use natter_schemas::people::NameReleased;
+use natter_schemas::sealed::SlotRef;
 use natter_vault::Vault;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -34,8 +36,28 @@ pub async fn reap(bus: Bus, pool: PgPool, vault: Vault, shutdown: Shutdown) {
     }
 }
 
-/// Finishes the erasures recorded now; how many.
+/// Destroys the slots of deleted messages queued now; how many.
+async fn reap_slots(pool: &PgPool, vault: &Vault) -> Result<usize, Failure> {
+    let queued: Vec<String> =
+        sqlx::query_scalar("SELECT slot FROM pending_slot_erasures LIMIT 1000")
+            .fetch_all(pool)
+            .await?;
+    if queued.is_empty() {
+        return Ok(0);
+    }
+    let slots: Vec<SlotRef> = queued.iter().filter_map(|s| SlotRef::parse(s)).collect();
+    vault.keys().destroy_slots(&slots).await?;
+    sqlx::query("DELETE FROM pending_slot_erasures WHERE slot = ANY($1)")
+        .bind(&queued)
+        .execute(pool)
+        .await?;
+    Ok(queued.len())
+}
+
+/// Finishes the erasures (accounts, and deleted messages' slots) recorded now; how many
+/// accounts.
 pub async fn reap_once(bus: &Bus, pool: &PgPool, vault: &Vault) -> Result<usize, Failure> {
+    reap_slots(pool, vault).await?;
     let pending: Vec<(Uuid, Option<String>)> =
         sqlx::query_as("SELECT user_id, name_token FROM pending_erasures LIMIT 100")
             .fetch_all(pool)

@@ -116,6 +116,16 @@ pub(super) async fn edits(
             _ => {}
         }
     }
+    // Every version's slot, those of messages the stretch deletes too (their delete, applied
+    // after, queues them for destruction).
+    crate::history::slots::record(
+        conn,
+        events.iter().filter_map(|(_, e)| match &e.body {
+            EventBody::MessageEdited(m) => Some((m.message_id, e)),
+            _ => None,
+        }),
+    )
+    .await?;
     if edits.is_empty() {
         return Ok(());
     }
@@ -303,6 +313,7 @@ pub(super) async fn deletes(
         return Ok(());
     }
     let gone: Vec<Uuid> = deleted.iter().map(|(id, _)| *id).collect();
+    crate::history::slots::queue_deleted(conn, &gone).await?;
     sqlx::query(
         "WITH e AS (DELETE FROM message_edits WHERE message_id = ANY($1)),
               r AS (DELETE FROM reactions WHERE message_id = ANY($1))

@@ -73,6 +73,14 @@ pub(super) async fn messages_posted(
                 .join(","),
         );
     }
+    crate::history::slots::record(
+        conn,
+        events.iter().filter_map(|(_, e)| match &e.body {
+            EventBody::MessagePosted(p) => Some((p.message_id, *e)),
+            _ => None,
+        }),
+    )
+    .await?;
     // Void posts (their sender lost the right to post after their check) are left out.
     let void = crate::losses::void_sql(
         "history_posting_losses",
