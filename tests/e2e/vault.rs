@@ -159,3 +159,49 @@ async fn a_rotation_rewraps_the_bucket_so_that_the_old_key_can_go() {
     assert_eq!(opened.as_deref(), Some(&b"kept through rotation"[..]));
     env.cleanup().await;
 }
+
+/// The log records which key bucket is its own: a missing bucket, or another one, is refused
+/// (everything sealed would read as erased), by the vault and by every natter command.
+#[tokio::test]
+async fn a_log_refuses_a_key_bucket_that_is_not_its_own() {
+    let env = TestEnv::new().await;
+    let first = vault(&env, &[(1, 7)]).await;
+    first
+        .keys()
+        .ensure_user_key(Uuid::now_v7())
+        .await
+        .expect("a key");
+    let raw = || async {
+        let bus = natter::connect_nats(&env.conn, "natter-test")
+            .await
+            .expect("nats");
+        bus.ensure_stream(&natter::StreamArgs::default().settings())
+            .await
+            .expect("stream");
+        bus
+    };
+    let bucket = format!(
+        "KV_{}",
+        natter_bus::Subjects::new(&env.conn.namespace).key_bucket()
+    );
+    let js = async_nats::jetstream::new(raw().await.client().clone());
+    js.delete_stream(&bucket).await.expect("bucket deleted");
+
+    let bus = raw().await;
+    let missing = Vault::open(&bus, keks(&[(1, 7)]), 1, Duration::ZERO).await;
+    let error = missing.err().expect("refused").to_string();
+    assert!(error.contains("missing"), "{error}");
+    let (code, _, err) = crate::identity::run(&env, &["events", "stats"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("key bucket") && err.contains("missing"),
+        "{err}"
+    );
+
+    // A new bucket made behind natter's back is not the log's either.
+    bus.key_bucket(1).await.expect("another bucket");
+    let other = Vault::open(&bus, keks(&[(1, 7)]), 1, Duration::ZERO).await;
+    let error = other.err().expect("refused").to_string();
+    assert!(error.contains("not this log's key bucket"), "{error}");
+    env.cleanup().await;
+}

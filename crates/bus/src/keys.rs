@@ -19,7 +19,57 @@ pub struct KeyBucket {
     store: kv::Store,
 }
 
+/// Where the log records which key bucket is its own (in the stream's description).
+const KEYS_MARK: &str = " [keys: ";
+
 impl Bus {
+    /// The creation time of the key bucket this log's events were sealed with, as the log
+    /// records it; None for a log that never had one.
+    pub fn recorded_key_bucket(&self) -> Result<Option<String>, BusError> {
+        let description = self.stream()?.cached_info().config.description.clone();
+        Ok(description.and_then(|d| {
+            let (_, rest) = d.split_once(KEYS_MARK)?;
+            rest.strip_suffix(']').map(str::to_owned)
+        }))
+    }
+
+    /// Records in the log that `bucket_epoch` is its key bucket.
+    pub async fn record_key_bucket(&self, bucket_epoch: &str) -> Result<(), BusError> {
+        let mut config = self.stream()?.cached_info().config.clone();
+        let base = config.description.clone().unwrap_or_default();
+        let base = base.split(KEYS_MARK).next().unwrap_or_default().to_owned();
+        config.description = Some(format!("{base}{KEYS_MARK}{bucket_epoch}]"));
+        self.js
+            .update_stream(config)
+            .await
+            .map_err(|e| BusError::unavailable(format!("record the key bucket in the log: {e}")))?;
+        Ok(())
+    }
+
+    /// Whether the key bucket's stream exists, and its creation time (its epoch).
+    pub async fn key_bucket_epoch(&self) -> Result<Option<String>, BusError> {
+        let name = format!("KV_{}", self.subjects().key_bucket());
+        match self.js.get_stream(&name).await {
+            Ok(mut stream) => {
+                let info = stream
+                    .info()
+                    .await
+                    .map_err(|e| BusError::unavailable(format!("key bucket info: {e}")))?;
+                Ok(Some(info.created.timestamp_micros().to_string()))
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
+                        if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(BusError::unavailable(format!("key bucket: {e}"))),
+        }
+    }
+
     /// Opens the key bucket, creating it (with `replicas`) when it is missing.
     pub async fn key_bucket(&self, replicas: usize) -> Result<KeyBucket, BusError> {
         let bucket = self.subjects().key_bucket();

@@ -45,15 +45,40 @@ pub struct Vault {
 }
 
 impl Vault {
-    /// Opens (or creates) the key bucket of `bus`'s log; keys read from it are trusted for
-    /// `ttl` (how long a key destroyed by another process may still be used here).
+    /// Opens (or, for a log that has none yet, creates) the key bucket of `bus`'s log; keys read
+    /// from it are trusted for `ttl` (how long a key destroyed by another process may still be
+    /// used here). A bucket the log does not record as its own is refused, and so is a
+    /// missing one the log had.
     pub async fn open(
         bus: &Bus,
         keks: Keks,
         replicas: usize,
         ttl: Duration,
     ) -> Result<Self, BusError> {
+        // The log records which bucket is its own: a missing one, or another log's, would make
+        // everything sealed read as erased. Refused, never replaced.
+        let name = format!("KV_{}", bus.subjects().key_bucket());
+        let recorded = bus.recorded_key_bucket()?;
+        let found = bus.key_bucket_epoch().await?;
+        match (&recorded, &found) {
+            (Some(recorded), None) => {
+                return Err(BusError::other(format!(
+                    "this log's key bucket {name} (made at {recorded}) is missing: restore it from a backup. Without it nothing sealed in this log can be read, so natter does not start with a new one"
+                )));
+            }
+            (Some(recorded), Some(found)) if recorded != found => {
+                return Err(BusError::other(format!(
+                    "{name} is not this log's key bucket: it was made at {found}, the log's at {recorded}. Restore the log's own bucket"
+                )));
+            }
+            _ => {}
+        }
         let bucket = bus.key_bucket(replicas).await?;
+        if recorded.is_none()
+            && let Some(epoch) = bus.key_bucket_epoch().await?
+        {
+            bus.record_key_bucket(&epoch).await?;
+        }
         let keys = Arc::new(Keys::new(bucket, keks, ttl));
         let slots = SlotPool::new(keys.clone());
         let vault = Self { keys, slots };

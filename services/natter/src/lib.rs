@@ -219,11 +219,16 @@ pub async fn open_log_and_keys(
         Duration::from_secs(stream.key_cache_secs),
     )
     .await
-    .map_err(|e| StartError {
-        server: "NATS JetStream (the key bucket)",
-        url: redact_url(&conn.nats_url),
-        cause: e.to_string(),
-        hint: NATS_HINT,
+    .map_err(|e| match e.kind {
+        // The bucket is there but not the log's (or gone): said as it is.
+        natter_bus::BusErrorKind::Other => anyhow::anyhow!(e.message),
+        _ => StartError {
+            server: "NATS JetStream (the key bucket)",
+            url: redact_url(&conn.nats_url),
+            cause: e.to_string(),
+            hint: NATS_HINT,
+        }
+        .into(),
     })?;
     Ok((bus, vault))
 }
