@@ -128,8 +128,22 @@ impl Keys {
     }
 
     /// `user`'s key, made (and stored) if they have none yet.
+    ///
+    /// Sealing takes the key from memory however long ago it was read, so that a send costs no
+    /// round trip: a key destroyed meanwhile seals what nobody can read any more, which is
+    /// what its destruction means anyway. Reading ([`Keys::user_key`]) is what the cache's
+    /// bound is for.
     pub async fn ensure_user_key(&self, user: Uuid) -> Result<Key, VaultError> {
-        if let Some(Some(key)) = self.cached(&self.users, user) {
+        let known = self
+            .users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user)
+            .and_then(|(key, _)| key.clone());
+        if let Some(key) = known {
+            return Ok(key);
+        }
+        if let Some(key) = self.user_key(user).await? {
             return Ok(key);
         }
         let key = random_key();

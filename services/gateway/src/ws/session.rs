@@ -43,6 +43,10 @@ where
     let _ = tx.send(Outbound::Frame(encode(&hello))).await;
     // Whom the user blocks, then changes to it as they come.
     load_blocks(&state, &handle).await;
+    // The user's key, so that their first send seals without a round trip.
+    if let Err(e) = state.vault().keys().ensure_user_key(info.user).await {
+        tracing::warn!(user = %info.user, error = %e, "cannot read the user's key");
+    }
     if let Err(e) = Box::pin(state.hub().subscribe_user(handle.clone())).await {
         tracing::warn!(error = %e, "cannot subscribe to user notices");
     }
