@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use natter_common::{Ready, Shutdown};
+use natter_schemas::Event;
 
 use crate::{Batches, Bus, BusError, Next, ack_through, seq_of};
 
@@ -22,9 +23,10 @@ pub struct WorkerConsumer {
 }
 
 impl WorkerConsumer {
-    /// Handles batches with `handle(batch, handled_through)` until `shutdown` (`ready` told
-    /// once the consumer is open). `handled_through` is the last seq handled in this run: a
-    /// redelivery of it (after a slow batch) is for the handler to skip.
+    /// Handles batches with `handle(events)` until `shutdown` (`ready` told once the consumer
+    /// is open). Each batch's events come decoded and unsealed, with their seqs; events already
+    /// handled in this run (redelivered after a slow batch) are left out, undecodable ones
+    /// logged and skipped.
     pub async fn run<F, Fut, E>(
         &self,
         bus: &Bus,
@@ -33,7 +35,7 @@ impl WorkerConsumer {
         mut handle: F,
     ) -> Result<(), BusError>
     where
-        F: FnMut(Vec<Message>, u64) -> Fut,
+        F: FnMut(Vec<(u64, Event)>) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: std::fmt::Display,
     {
@@ -52,7 +54,10 @@ impl WorkerConsumer {
             };
             let last = messages.last().cloned();
             let handled = tokio::select! {
-                handled = handle(messages, handled_through) => handled.map_err(|e| e.to_string()),
+                handled = async {
+                    let events = self.read(bus, &messages, handled_through).await?;
+                    handle(events).await.map_err(|e| e.to_string())
+                } => handled,
                 () = shutdown.wait() => break,
             };
             let acked = match (handled, last) {
@@ -73,6 +78,38 @@ impl WorkerConsumer {
         }
         tracing::info!(role = self.role, "worker stopped");
         Ok(())
+    }
+
+    /// The batch's events after `handled_through`, decoded and unsealed.
+    async fn read(
+        &self,
+        bus: &Bus,
+        messages: &[Message],
+        handled_through: u64,
+    ) -> Result<Vec<(u64, Event)>, String> {
+        let mut events = Vec::with_capacity(messages.len());
+        for message in messages {
+            let seq = match seq_of(message) {
+                Ok(seq) if seq <= handled_through => continue,
+                Ok(seq) => seq,
+                Err(e) => {
+                    tracing::warn!(role = self.role, error = %e, "no seq; skipped");
+                    continue;
+                }
+            };
+            match Event::from_bytes(&message.payload) {
+                Ok(mut event) => {
+                    bus.unseal(&mut event)
+                        .await
+                        .map_err(|e| format!("unseal: {e}"))?;
+                    events.push((seq, event));
+                }
+                Err(e) => {
+                    tracing::warn!(role = self.role, seq, error = %e, "undecodable event skipped");
+                }
+            }
+        }
+        Ok(events)
     }
 
     /// The consumer, just after its last ack (one filter subject: nats-server 2.9).

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use natter_bus::{Bus, BusError, WorkerConsumer, seq_of};
+use natter_bus::{Bus, BusError, WorkerConsumer};
 use natter_common::{Ready, Shutdown};
 use natter_files::{ImageLimits, Signer, Store, Variant};
 use natter_projections::history::History;
@@ -93,35 +93,12 @@ impl Worker {
         };
         let this = &self;
         consumer
-            .run(&self.bus, &shutdown, ready, |messages, handled_through| async move {
-                this.handle(&messages, handled_through).await
-            })
+            .run(&self.bus, &shutdown, ready, |events| this.handle(events))
             .await
     }
 
     /// Previews the batch's posts and edits, a few at a time.
-    async fn handle(
-        &self,
-        messages: &[async_nats::jetstream::Message],
-        handled_through: u64,
-    ) -> Result<(), WorkerError> {
-        let mut events = Vec::new();
-        for message in messages {
-            match (seq_of(message), Event::from_bytes(&message.payload)) {
-                (Ok(seq), _) if seq <= handled_through => {}
-                (Ok(seq), Ok(mut event)) => {
-                    self.bus
-                        .unseal(&mut event)
-                        .await
-                        .map_err(|e| BusError::unavailable(format!("unseal: {e}")))?;
-                    events.push((seq, event));
-                }
-                (_, Err(e)) => {
-                    tracing::warn!(error = %e, "link previews: undecodable event skipped")
-                }
-                (Err(e), _) => tracing::warn!(error = %e, "link previews: no seq; skipped"),
-            }
-        }
+    async fn handle(&self, events: Vec<(u64, Event)>) -> Result<(), WorkerError> {
         // The futures made first, then run a few at a time (a closure inside the stream would
         // make its type too general for `Send`).
         let jobs: Vec<_> = events

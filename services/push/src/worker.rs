@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
-use natter_bus::{Bus, BusError, WorkerConsumer, seq_of};
+use natter_bus::{Bus, BusError, WorkerConsumer};
 use natter_common::{Ready, Shutdown};
 use natter_projections::history::{History, queries};
 use natter_schemas::Event;
@@ -86,34 +86,15 @@ impl Worker {
         };
         let this = &self;
         consumer
-            .run(&self.bus, &shutdown, ready, |messages, handled_through| async move {
-                this.handle(&messages, handled_through).await
-            })
+            .run(&self.bus, &shutdown, ready, |events| this.handle(events))
             .await
     }
 
     /// Sends the notifications of the batch's posts, a few calls at a time.
-    async fn handle(
-        &self,
-        messages: &[async_nats::jetstream::Message],
-        handled_through: u64,
-    ) -> Result<(), WorkerError> {
+    async fn handle(&self, events: Vec<(u64, Event)>) -> Result<(), WorkerError> {
         let mut notifications = Vec::new();
-        for message in messages {
-            let Ok(seq) = seq_of(message) else { continue };
-            if seq <= handled_through {
-                continue;
-            }
-            match Event::from_bytes(&message.payload) {
-                Ok(mut event) => {
-                    self.bus
-                        .unseal(&mut event)
-                        .await
-                        .map_err(|e| BusError::unavailable(format!("unseal: {e}")))?;
-                    notifications.extend(self.notifications(seq, &event).await?);
-                }
-                Err(e) => tracing::warn!(seq, error = %e, "push hook: undecodable event skipped"),
-            }
+        for (seq, event) in &events {
+            notifications.extend(self.notifications(*seq, event).await?);
         }
         let calls: Vec<_> = notifications.iter().map(|n| self.hook.send(n)).collect();
         let mut calls = futures::stream::iter(calls).buffer_unordered(self.concurrency);

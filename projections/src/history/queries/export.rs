@@ -20,10 +20,7 @@ pub async fn own_messages(pool: &PgPool, viewer: Viewer<'_>) -> Result<Vec<Messa
     .bind(MAX_EXPORTED_MESSAGES)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| r.into_message(viewer.urls))
-        .collect())
+    Ok(super::messages::into_messages(rows, viewer.urls))
 }
 
 /// `owner`'s files that are not removed: `(id, name, size, content_type, uploaded_at)`.

@@ -38,6 +38,11 @@ pub(crate) struct MessageRow {
     erased: bool,
 }
 
+/// Message objects from rows, their files named by `urls`.
+pub(crate) fn into_messages(rows: Vec<MessageRow>, urls: &dyn FileUrls) -> Vec<Message> {
+    rows.into_iter().map(|r| r.into_message(urls)).collect()
+}
+
 /// Who reads messages: their id (for `me` on reactions), and how their files' URLs are made.
 #[derive(Clone, Copy)]
 pub struct Viewer<'a> {
@@ -192,10 +197,7 @@ async fn range(
     .bind(i64::try_from(limit).unwrap_or(100))
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| r.into_message(viewer.urls))
-        .collect())
+    Ok(into_messages(rows, viewer.urls))
 }
 
 /// A room's messages, or one thread's replies.

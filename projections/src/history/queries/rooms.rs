@@ -247,8 +247,5 @@ pub async fn last_messages(
     .bind(rooms)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| r.into_message(viewer.urls))
-        .collect())
+    Ok(super::messages::into_messages(rows, viewer.urls))
 }

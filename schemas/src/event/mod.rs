@@ -9,10 +9,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::files::AttachmentRef;
+mod accounts;
+mod messages;
+mod rooms;
+
 pub use crate::files::{FileRemoved, FileUploaded};
-use crate::model::{Role, RoomKind, Visibility};
-use crate::text::Format;
+pub use accounts::*;
+pub use messages::*;
+pub use rooms::*;
 
 /// One event as stored in the log. The JetStream stream sequence is its `seq`; it is not part of
 /// the stored bytes because it is only known once the log has accepted the event.
@@ -280,194 +284,6 @@ pub enum DecodeError {
     Json(#[from] serde_json::Error),
     #[error("event has no upcaster from version {version} of {event_type}")]
     UnknownVersion { event_type: String, version: u64 },
-}
-
-/// A user account was created. The credentials (an argon2id password hash, PHC string) live in
-/// the log so that the user read model can be rebuilt from it: protect the log like a
-/// credentials store.
-///
-/// Version 2; version 1 had a flat `password_hash` where `credentials` is now (see
-/// [`crate::upcast`]), so that sign-ins other than a password can be added as new kinds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct UserRegistered {
-    pub user_id: Uuid,
-    pub username: String,
-    pub display_name: String,
-    pub credentials: Credentials,
-}
-
-/// How a user signs in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Credentials {
-    /// A password, stored as its argon2id hash (PHC string).
-    Password { hash: String },
-}
-
-impl Credentials {
-    /// The password hash, for the kinds that have one.
-    pub fn password_hash(&self) -> Option<&str> {
-        match self {
-            Self::Password { hash } => Some(hash),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-pub struct UserProfileUpdated {
-    pub user_id: Uuid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    /// `Some("")` clears the status text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_text: Option<String>,
-    /// The new avatar: one of the user's uploaded images.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avatar_id: Option<Uuid>,
-    /// The avatar was taken away.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub clear_avatar: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RoomCreated {
-    pub kind: RoomKind,
-    pub name: String,
-    pub visibility: Visibility,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic: Option<String>,
-    /// Every initial member with their role; the creator of a room is its owner.
-    pub members: Vec<RoomMember>,
-    /// End-to-end encrypted: messages carry only `encrypted` payloads. Set at creation, for
-    /// good.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub e2ee: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RoomMember {
-    pub user_id: Uuid,
-    pub role: Role,
-    /// A direct conversation from a stranger, waiting for this member's acceptance.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pending: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RoomUpdated {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// `Some("")` clears the topic.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub visibility: Option<Visibility>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RoomArchived {}
-
-/// `member.joined`, `member.invited` (added by someone else) and `member.role_changed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MemberChanged {
-    pub user_id: Uuid,
-    pub role: Role,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MemberMuted {
-    pub user_id: Uuid,
-    pub until: DateTime<Utc>,
-}
-
-/// `member.left`, `member.kicked`, `member.unmuted`, `member.banned`, `member.unbanned`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MemberRemoved {
-    pub user_id: Uuid,
-}
-
-/// A message was posted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MessagePosted {
-    /// Derived from the sender and `client_msg_id` (UUIDv5), so a retried send names the same
-    /// message.
-    pub message_id: Uuid,
-    pub client_msg_id: String,
-    pub body: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thread_root_id: Option<Uuid>,
-    #[serde(default)]
-    pub mentions: Vec<Uuid>,
-    /// The seq of the log as the send's access check saw it: the history read model's
-    /// checkpoint in the query, or the position of the gateway's feed of the room. Lets every
-    /// reader of the log tell whether the sender lost the right to post in the room between
-    /// that check and the post itself. Absent in posts from before 0.3 and in generated logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checked_at: Option<u64>,
-    /// The sender's uploads it carries, as they were when it was sent.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<AttachmentRef>,
-    /// How `body` is written (absent: plain).
-    #[serde(default, skip_serializing_if = "Format::is_plain")]
-    pub format: Format,
-    /// In Markdown, the usernames of `mentions` as the body names them, in the same order, so
-    /// that readers render each as a link to its user.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mention_names: Vec<String>,
-    /// In an end-to-end encrypted room, the content (and `body` is empty).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encrypted: Option<crate::keys::Encrypted>,
-}
-
-/// A message's body was changed by its author. `mentions` replaces the message's mentions.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MessageEdited {
-    pub message_id: Uuid,
-    pub body: String,
-    #[serde(default)]
-    pub mentions: Vec<Uuid>,
-    /// How the new `body` is written (absent: plain).
-    #[serde(default, skip_serializing_if = "Format::is_plain")]
-    pub format: Format,
-    /// As in `message.posted`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mention_names: Vec<String>,
-    /// As in `message.posted`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encrypted: Option<crate::keys::Encrypted>,
-}
-
-/// `message.deleted`, `message.pinned`, `message.unpinned`: something happened to one message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MessageRef {
-    pub message_id: Uuid,
-}
-
-/// `reaction.added` and `reaction.removed`: the actor's own reaction with one emoji.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ReactionChanged {
-    pub message_id: Uuid,
-    pub emoji: String,
-}
-
-/// The actor has read the room up to `seq` (read positions only move forward).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ReadUpdated {
-    pub seq: u64,
-}
-
-/// Members' devices have received the room's events up to their `seq`s: what one gateway
-/// was told over an interval, coalesced into one event per room (positions only move
-/// forward, and never past this event).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DeliveredUpdated {
-    pub positions: Vec<DeliveredPosition>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct DeliveredPosition {
-    pub user_id: Uuid,
-    pub seq: u64,
 }
 
 #[cfg(test)]
