@@ -110,6 +110,10 @@ pub struct UserErased {
     /// The token their username was registered under (its subject's), to release it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_token: Option<String>,
+    /// The rooms they were a member of when they were erased, so that gateways can tell the
+    /// others there at once (the read models drop the memberships as they apply the erasure).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<Uuid>,
 }
 
 /// `user.name_released`: on a username's subject, after its user was erased: the name may be

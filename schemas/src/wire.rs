@@ -15,7 +15,8 @@ use crate::model::Message;
 /// The wire form of a stored event: for `message.posted`, `data` is the message object; for
 /// `message.edited`, the event's data with, for Markdown, the new body's `html`; for
 /// `message.preview_added`, the preview as messages carry it, with `message_id`; for
-/// `user.profile_updated`, the change with the new avatar's `avatar_url`. Files are named by
+/// `user.profile_updated`, the change with the new avatar's `avatar_url`; for `user.erased`,
+/// only `user_id`. Files are named by
 /// URLs from `urls`.
 pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
     let data = match (&event.body, event.room_id) {
@@ -54,6 +55,8 @@ pub fn wire_event(seq: u64, event: &Event, urls: &dyn FileUrls) -> WireEvent {
             }
             data
         }
+        // Who is gone; not where they were, nor the token of their name.
+        (EventBody::UserErased(erased), _) => serde_json::json!({ "user_id": erased.user_id }),
         // Never the credentials: what the session of the change is.
         (EventBody::PasswordChanged(changed), _) => {
             serde_json::json!({ "session": changed.session })

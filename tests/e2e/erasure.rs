@@ -82,7 +82,9 @@ fn holds_no_secret(what: &str, text: &str) {
 
 #[tokio::test]
 async fn an_erased_account_leaves_its_text_nowhere_and_its_name_free() {
-    let s = Setup::new().await;
+    let mut config = natter_testkit::gateway_config();
+    config.files.file_sweep_secs = 1;
+    let s = Setup::with_gateway(config).await;
     let alice = s.user("alice").await;
     let bob = s.user("bob").await;
     let (status, _) = alice
@@ -117,6 +119,7 @@ async fn an_erased_account_leaves_its_text_nowhere_and_its_name_free() {
     assert!(status.is_success());
     let last = bob.send(room, "b1", "bob stays").await;
     let mut alice_socket = s.ws(&alice).await;
+    let mut bob_socket = s.ws(&bob).await;
 
     // First, their data to keep.
     let (status, export) = alice.get("/v1/me/export").await;
@@ -156,6 +159,18 @@ async fn an_erased_account_leaves_its_text_nowhere_and_its_name_free() {
         .await
         .expect("closed");
     assert_eq!(closed.code, Some(4001), "{closed:?}");
+    // Those who shared a room are told, without where else they were.
+    let gone = loop {
+        let notice = bob_socket.next_of("notice").await;
+        if notice["event"]["type"] == "user.erased" {
+            break notice;
+        }
+    };
+    assert_eq!(
+        gone["event"]["data"],
+        json!({"user_id": alice.id()}),
+        "{gone}"
+    );
     assert_eq!(
         alice.get("/v1/me").await.0,
         reqwest::StatusCode::UNAUTHORIZED
@@ -175,6 +190,29 @@ async fn an_erased_account_leaves_its_text_nowhere_and_its_name_free() {
         bob.get("/v1/users/by-name/alice").await.0,
         reqwest::StatusCode::NOT_FOUND
     );
+
+    // Their files go from the store at the sweeper's next pass.
+    let pool = s.env.pool().await;
+    let file_id = crate::files::file_id(&file);
+    natter_testkit::wait_until(
+        "the erased user's file swept",
+        std::time::Duration::from_secs(10),
+        || {
+            let pool = pool.clone();
+            async move {
+                let removed: Option<bool> =
+                    sqlx::query_scalar("SELECT removed_at IS NOT NULL FROM files WHERE id = $1")
+                        .bind(file_id)
+                        .fetch_optional(&pool)
+                        .await
+                        .ok()
+                        .flatten();
+                removed.filter(|r| *r)
+            }
+        },
+    )
+    .await;
+    pool.close().await;
 
     // What others see: the messages keep their place, without their text.
     let (_, page) = bob

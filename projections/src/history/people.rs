@@ -74,8 +74,8 @@ pub(crate) async fn apply_people_event(
 
 /// Drops every plaintext the read model holds of an erased user: their account, profile,
 /// sessions, keys, blocks and settings, their memberships, their messages' text (the messages
-/// keep their place, `erased`), the text of their edits, their files' names and the previews
-/// of their messages; and records the keys still to destroy.
+/// keep their place, `erased`), the text of their edits, their files' names (the files are
+/// swept) and the previews of their messages; and records the keys still to destroy.
 async fn erase(
     conn: &mut PgConnection,
     e: &natter_schemas::people::UserErased,
@@ -102,7 +102,11 @@ async fn erase(
          WHERE sender_id = $1",
         "UPDATE message_edits x SET body_before = '', html_before = NULL
          FROM messages m WHERE x.message_id = m.id AND m.sender_id = $1",
-        "UPDATE files SET name = '' WHERE owner_id = $1",
+        // Attached: from now on only messages make their files readable, and none does any
+        // more, so the sweeper removes them at its next pass. (Not left as it was: in a
+        // partitioned rebuild the post that carried a file may be applied before or after
+        // its upload, and its attachments are gone by the end.)
+        "UPDATE files SET name = '', attached = true WHERE owner_id = $1",
     ] {
         sqlx::query(statement).bind(user).execute(&mut *conn).await?;
     }

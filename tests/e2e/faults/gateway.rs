@@ -14,7 +14,10 @@ use crate::replay::caught_up_to;
 
 /// A gateway SIGKILLed under load, with its clients moving to another gateway: the sender
 /// retries what was not acked there with the same client ids, and every message ends up in
-/// history once and reaches the other gateway's resuming socket once, in order.
+/// history once and reaches the other gateway's resuming socket once, in order. Every body is
+/// sealed by the killed gateway with slot keys it handed out without a round trip; each acked
+/// one still opens elsewhere (in the projector and the other gateway): a crash cannot make an
+/// acked message unreadable.
 #[tokio::test]
 async fn a_gateway_killed_under_load_loses_and_doubles_nothing() {
     let env = TestEnv::new().await;
@@ -67,6 +70,14 @@ async fn a_gateway_killed_under_load_loses_and_doubles_nothing() {
 
     let pool = env.pool().await;
     caught_up_to(&pool, last).await;
+    let unreadable: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE room_id = $1 AND (body IS NULL OR erased)",
+    )
+    .bind(room)
+    .fetch_one(&pool)
+    .await
+    .expect("history");
+    assert_eq!(unreadable, 0, "acked messages unreadable after the crash");
     let stored = stored_counts(&pool, room).await;
     assert_stored_once(&stored, &sent.acked);
     assert_eq!(stored.len(), N, "every message stored");

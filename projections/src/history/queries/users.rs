@@ -89,6 +89,29 @@ pub async fn sharing_a_room(
     .await
 }
 
+/// The rooms (and direct conversations) `user` is a member of.
+pub async fn member_rooms(pool: &PgPool, user: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT room_id FROM members WHERE user_id = $1")
+        .bind(user)
+        .fetch_all(pool)
+        .await
+}
+
+/// Which of `users` are members of any of `rooms`.
+pub async fn members_of_any(
+    pool: &PgPool,
+    rooms: &[Uuid],
+    users: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT user_id FROM members WHERE room_id = ANY($1) AND user_id = ANY($2)",
+    )
+    .bind(rooms)
+    .bind(users)
+    .fetch_all(pool)
+    .await
+}
+
 /// Who may be found in the user directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Findable {

@@ -35,12 +35,14 @@ pub async fn erase(state: &AppState, actor: Uuid, user: Uuid) -> ApiResult<()> {
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     let name_token = state.vault().name_token(&creds.username).await?;
+    let rooms = queries::member_rooms(state.pool(), user).await?;
     let event = Event::new(
         actor,
         None,
         EventBody::UserErased(UserErased {
             user_id: user,
             name_token: Some(name_token),
+            rooms,
         }),
     );
     let subject = state.bus().subjects().user_event(user, event.type_name());

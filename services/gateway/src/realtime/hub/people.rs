@@ -1,7 +1,8 @@
 //! Profile changes and erasures, passed on live: one subscription per gateway to every one,
 //! each sent as a `notice` to the sockets here of the changer and of the users who share a
 //! room with them (one query per change), so that clients show new names and avatars at once
-//! (and an erased user as gone). An erasure also drops this gateway's cached key of the user.
+//! (and an erased user as gone: to the members of the rooms the erasure names). An erasure
+//! also drops this gateway's cached key of the user.
 
 use futures::StreamExt;
 use natter_bus::DeliveryHeaders;
@@ -54,19 +55,28 @@ impl Hub {
     }
 
     async fn profile_changed(&self, seq: u64, event: &Event) {
-        let changer = match &event.body {
+        if let natter_schemas::EventBody::UserErased(e) = &event.body {
             // Nothing of theirs is unsealed here from now on, cached or not.
-            natter_schemas::EventBody::UserErased(e) => {
-                self.0.vault.keys().forget_user(e.user_id);
-                e.user_id
-            }
-            _ => event.actor_id,
-        };
+            self.0.vault.keys().forget_user(e.user_id);
+        }
         let here: Vec<Uuid> = self.0.users.lock().await.keys().copied().collect();
         if here.is_empty() {
             return;
         }
-        let mut told = match queries::sharing_a_room(&self.0.pool, changer, &here).await {
+        let pool = &self.0.pool;
+        let (changer, sharing) = match &event.body {
+            // Those who shared a room with an erased user are named by the rooms the event
+            // carries: the read models may have dropped the memberships already.
+            natter_schemas::EventBody::UserErased(e) => (
+                e.user_id,
+                queries::members_of_any(pool, &e.rooms, &here).await,
+            ),
+            _ => (
+                event.actor_id,
+                queries::sharing_a_room(pool, event.actor_id, &here).await,
+            ),
+        };
+        let mut told = match sharing {
             Ok(sharing) => sharing,
             Err(e) => {
                 // Not known now: the change shows at the next reload rather than to someone
