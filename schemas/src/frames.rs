@@ -100,7 +100,8 @@ pub enum ClientFrame {
     },
     /// A fresh token for this socket (same user), before the current one expires: the socket
     /// then stays open until the new token's expiry. Reply: `{expires_at}` (seconds since the
-    /// epoch).
+    /// epoch). On a socket opened without a token (browsers), it must be the first frame: the
+    /// reply, then `hello`.
     Auth {
         token: String,
     },
@@ -312,6 +313,9 @@ pub mod close_code {
     pub const BY_ADMIN: u16 = 4003;
     /// The client did not read its frames fast enough; resume with `since`.
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// The user holds as many sockets on this gateway as they may (a socket that signed in
+    /// with its first frame; with a token on the upgrade, that is a 429).
+    pub const TOO_MANY_CONNECTIONS: u16 = 4029;
     /// The server is shutting down; reconnect (to another gateway).
     pub const GOING_AWAY: u16 = 1001;
     /// A text frame was not valid UTF-8.

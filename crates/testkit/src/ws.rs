@@ -46,6 +46,29 @@ impl Ws {
         Self::open(format!("{ws_url}?token={token}").into_client_request()?).await
     }
 
+    /// Connects without a token, as a browser does: nothing is read yet; the first frame sent
+    /// must be `auth` ([`Ws::sign_in`]).
+    pub async fn connect_bare(ws_url: &str) -> Result<Self, tungstenite::Error> {
+        let request = ws_url.into_client_request()?;
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        Ok(Self {
+            socket,
+            pending: VecDeque::new(),
+            next_id: 1,
+            hello: Value::Null,
+        })
+    }
+
+    /// Signs in a socket from [`Ws::connect_bare`] with an `auth` frame: its reply, once
+    /// `hello` has come too.
+    pub async fn sign_in(&mut self, token: &str) -> Value {
+        let reply = self.request(json!({"type": "auth", "token": token})).await;
+        if reply["ok"] == true {
+            self.hello = self.next_of("hello").await;
+        }
+        reply
+    }
+
     /// Connects with a small TCP receive buffer (`bytes`), so that a client that stops reading
     /// pushes back on the server after kilobytes rather than after the megabytes Linux would
     /// otherwise grow the window to.

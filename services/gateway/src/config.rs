@@ -50,6 +50,10 @@ pub struct GatewayConfig {
     /// times this is closed.
     #[arg(long, env = "NATTER_HEARTBEAT_MS", default_value_t = 30_000)]
     pub heartbeat_ms: u64,
+    /// How long a socket opened without a token may take to send its `auth` frame, in ms;
+    /// then it is closed with 4001.
+    #[arg(long, env = "NATTER_WS_AUTH_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_auth_timeout_ms: u64,
     /// Longest wait for the read models to reach a seq (`min_seq`, and writes that answer with
     /// the new state), in milliseconds.
     #[arg(long, env = "NATTER_READ_WAIT_MS", default_value_t = 5000)]
@@ -106,6 +110,10 @@ impl Default for GatewayConfig {
 impl GatewayConfig {
     pub fn read_wait(&self) -> Duration {
         Duration::from_millis(self.read_wait_ms)
+    }
+
+    pub fn ws_auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.ws_auth_timeout_ms)
     }
 
     pub fn jwt_secret(&self) -> &str {
@@ -207,6 +215,14 @@ impl GatewayConfig {
             0,
             10_000_000,
             "events",
+        );
+        within(
+            checks,
+            "NATTER_WS_AUTH_TIMEOUT_MS",
+            self.ws_auth_timeout_ms,
+            100,
+            600_000,
+            "ms",
         );
         within(
             checks,

@@ -139,13 +139,19 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)
-            .or_else(|| query_token(parts))
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let claims = state.tokens().verify(&token)?;
+        let token =
+            presented_token(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        Self::from_token(state, &token).await
+    }
+}
+
+impl AuthUser {
+    /// The caller a token names, if it is good: signed by us, not expired, of a registered
+    /// user and of a session that has not ended (a validly signed token of no registered
+    /// user, or of an ended session, is refused like a bad one).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
+        let claims = state.tokens().verify(token)?;
         let token = TokenRef::from(&claims);
-        // A validly signed token of no registered user, or of an ended session, is refused
-        // like a bad one.
         state.revocations().check(claims.sub, token).await?;
         if let Some(session) = token.session {
             state.seen().touch(claims.sub, session);
@@ -157,6 +163,12 @@ impl FromRequestParts<AppState> for AuthUser {
             token,
         })
     }
+}
+
+/// The token a request carries: `Authorization: Bearer`, or on the WebSocket upgrade
+/// `?token=`.
+pub fn presented_token(parts: &Parts) -> Option<String> {
+    bearer(parts).or_else(|| query_token(parts))
 }
 
 fn bearer(parts: &Parts) -> Option<String> {

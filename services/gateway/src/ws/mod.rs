@@ -1,11 +1,13 @@
 //! `GET /v1/ws`: the WebSocket endpoint.
 //!
+//! - [`handshake`]: who the socket is (a token on the upgrade, or an `auth` first frame).
 //! - [`session`]: one socket's reader, writer and outbound queue.
 //! - [`frames`]: client frames and their replies; [`subscribe`] and [`presence`] handle those
 //!   frames.
 
 mod ctx;
 pub mod frames;
+pub mod handshake;
 mod presence;
 pub mod session;
 mod subscribe;
@@ -16,19 +18,22 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use natter_schemas::frames::close_code;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
+use handshake::Credential;
 
-/// Upgrades an authenticated request (bearer header or `?token=`); a bad or expired token is
-/// refused with 401 before the upgrade.
+/// Upgrades a request. With a token (bearer header or `?token=`), a bad or expired one is
+/// refused with 401 before the upgrade; without one, the socket's first frame must be `auth`
+/// ([`handshake`]).
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: crate::net::ClientAddr,
-    auth: Result<AuthUser, ApiError>,
+    credential: Credential,
     ws: WebSocketUpgrade,
 ) -> Response {
     let allowed = &state.config().allowed_origins;
@@ -40,17 +45,15 @@ pub async fn upgrade(
     {
         return ApiError::forbidden("this origin may not open WebSockets here").into_response();
     }
-    let user = match auth {
-        Ok(user) => user,
-        Err(e) => return e.into_response(),
+    let user = match credential {
+        Credential::Token(Ok(user)) => Some(user),
+        Credential::Token(Err(e)) => return e.into_response(),
+        Credential::FirstFrame => None,
     };
-    let max = state.config().max_connections_per_user;
-    if state.hub().user_sessions(user.id).await >= max {
-        return ApiError::rate_limited(
-            format!("at most {max} connections per user: close one first"),
-            1000,
-        )
-        .into_response();
+    if let Some(user) = user
+        && let Err(e) = admit_user(&state, &user).await
+    {
+        return e.into_response();
     }
     // Behind a trusted proxy the TCP connection counted as the proxy's: the client's own
     // sockets are counted here, per forwarded address.
@@ -80,7 +83,22 @@ pub async fn upgrade(
         .max_write_buffer_size(max.max(64 * 1024) * 4)
         .on_upgrade(move |socket| async move {
             let _forwarded = forwarded;
-            let (sink, stream) = socket.split();
+            let (mut sink, mut stream) = socket.split();
+            let user = match user {
+                Some(user) => user,
+                None => {
+                    let Some(user) = handshake::authenticate(&state, &mut sink, &mut stream).await
+                    else {
+                        return;
+                    };
+                    if let Err(e) = admit_user(&state, &user).await {
+                        handshake::close(&mut sink, close_code::TOO_MANY_CONNECTIONS, &e.0.message)
+                            .await;
+                        return;
+                    }
+                    user
+                }
+            };
             let info = ctx::SessionInfo {
                 id: Uuid::now_v7(),
                 user: user.id,
@@ -93,4 +111,16 @@ pub async fn upgrade(
                 .track_future(session::run(state, info, sink, stream))
                 .await;
         })
+}
+
+/// Refuses a user who holds as many sockets on this gateway as they may.
+async fn admit_user(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
+    let max = state.config().max_connections_per_user;
+    if state.hub().user_sessions(user.id).await >= max {
+        return Err(ApiError::rate_limited(
+            format!("at most {max} connections per user: close one first"),
+            1000,
+        ));
+    }
+    Ok(())
 }
