@@ -52,6 +52,7 @@ mod together;
 mod typing;
 mod vault;
 mod void;
+mod web;
 mod ws_auth;
 
 use std::time::Duration;

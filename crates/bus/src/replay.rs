@@ -33,6 +33,9 @@ pub struct RoomReplay<'a> {
     since: u64,
     consumer: consumer::Consumer<pull::OrderedConfig>,
     missed: u64,
+    /// The log's last seq before the consumer was made: every room event up to it is in the
+    /// consumer, and the replay is complete only once none of them is left unread.
+    head: u64,
 }
 
 impl Bus {
@@ -43,6 +46,7 @@ impl Bus {
         room: uuid::Uuid,
         since: u64,
     ) -> Result<RoomReplay<'_>, BusError> {
+        let head = self.last_seq().await?;
         let config = pull::OrderedConfig {
             filter_subject: self.subjects().room_events(room),
             deliver_policy: DeliverPolicy::ByStartSequence {
@@ -62,6 +66,7 @@ impl Bus {
             since,
             consumer,
             missed,
+            head,
         })
     }
 
@@ -118,8 +123,12 @@ impl RoomReplay<'_> {
             return Ok(Replay::TooMany { missed });
         }
         let mut events = Vec::with_capacity(usize::try_from(missed.min(max)).unwrap_or(0));
+        let bound = through.min(self.head);
         if missed == 0 {
-            return Ok(Replay::Events(events));
+            match self.bus.next_room_event(self.room, self.since + 1).await? {
+                Some(next) if next <= bound => {}
+                _ => return Ok(Replay::Events(events)),
+            }
         }
         let mut messages = self
             .consumer
@@ -128,19 +137,26 @@ impl RoomReplay<'_> {
             .map_err(|e| BusError::unavailable(format!("replay: {e}")))?;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last = self.since;
-        while (events.len() as u64) < missed {
+        loop {
+            // nats-server 2.9 can count pending messages for a wildcard filter wrongly, too
+            // many or too few: the count is a hint, and the replay is complete only when no
+            // room event up to the head it opened at follows the last one read (asked of the
+            // stream when the count is reached, or when the consumer goes quiet).
+            if events.len() as u64 >= missed {
+                match self.bus.next_room_event(self.room, last + 1).await? {
+                    Some(next) if next <= bound => {}
+                    _ => break,
+                }
+            }
             let wait = tokio::time::Instant::now() + IDLE_CHECK;
             let next = match tokio::time::timeout_at(wait.min(deadline), messages.next()).await {
                 Ok(next) => next,
                 Err(_) if tokio::time::Instant::now() >= deadline => {
                     return Err(BusError::unavailable("replay timed out"));
                 }
-                // nats-server 2.9 sometimes counts more pending messages for a wildcard filter
-                // than there are: when the stream goes quiet, ask whether any room event
-                // follows the last one read; none means the replay is complete.
                 Err(_) => match self.bus.next_room_event(self.room, last + 1).await? {
                     None => break,
-                    Some(next) if next > through => break,
+                    Some(next) if next > bound => break,
                     Some(_) => continue,
                 },
             };

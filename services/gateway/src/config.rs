@@ -80,6 +80,9 @@ pub struct GatewayConfig {
     /// `"admin": true` (from an identity provider) may too.
     #[arg(long, env = "NATTER_ADMIN_USER_IDS", value_delimiter = ',')]
     pub admin_user_ids: Vec<uuid::Uuid>,
+    /// Serve the web client at `/` (its files are in the binary).
+    #[arg(long, env = "NATTER_WEB_CLIENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub web_client: bool,
     /// Who can be found with `GET /v1/users` (and looked up by id or name): `all`, or
     /// `shared_rooms` (those who share a room or direct conversation with the caller).
     #[arg(long, env = "NATTER_USER_DIRECTORY", value_enum, default_value_t = UserDirectory::All)]

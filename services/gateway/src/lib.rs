@@ -15,6 +15,7 @@
 //! - [`files`], [`gifs`]: uploads and downloads; GIF search through a provider.
 //! - [`wire`]: events as clients see them (frames, and what a replay may show now).
 //! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
+//! - [`web`]: the web client (`web/`), embedded, served at `/`.
 
 pub mod admin;
 pub mod auth;
@@ -33,6 +34,7 @@ pub mod sent;
 pub mod state;
 pub mod validate;
 pub mod void;
+pub mod web;
 pub mod wire;
 pub mod ws;
 

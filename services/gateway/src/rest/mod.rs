@@ -55,12 +55,13 @@ fn api_with(max_upload_bytes: u64) -> Api {
         .merge(ops::routes())
 }
 
-/// The whole HTTP surface: REST, `/v1/ws`, operations, `/openapi.json`.
+/// The whole HTTP surface: REST, `/v1/ws`, operations, `/openapi.json`, the web client.
 pub fn router(state: AppState) -> Router {
     let api = api_with(state.config().files.max_upload_bytes);
     let document = std::sync::Arc::new(api.document());
     let limit = state.config().max_json_bytes;
-    api.undocumented("/v1/ws", get(crate::ws::upgrade))
+    let mut router = api
+        .undocumented("/v1/ws", get(crate::ws::upgrade))
         .undocumented(
             "/openapi.json",
             get(move || {
@@ -68,7 +69,11 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json((*document).clone()) }
             }),
         )
-        .router()
+        .router();
+    if state.config().web_client {
+        router = router.merge(crate::web::routes());
+    }
+    router
         .fallback(|| async { crate::error::ApiError::not_found("route") })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             crate::error::ApiError::new(

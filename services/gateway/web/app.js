@@ -1,0 +1,67 @@
+// The web client's entry: signing in, the connection's state, and the two halves of the page
+// (rooms.js: the conversation list; messages.js: the open conversation).
+
+import { Natter } from "./natter.js";
+import { $, setStatus, remember } from "./view.js";
+import * as rooms from "./rooms.js";
+import * as messages from "./messages.js";
+
+const chat = new Natter();
+window.natter = chat; // for the console, and for tests
+
+const STATUS = { connecting: "Connecting…", reconnecting: "Reconnecting…", online: "", signedout: "" };
+chat.addEventListener("status", (e) => setStatus(STATUS[e.detail] ?? ""));
+chat.addEventListener("signedout", (e) => {
+  showSignIn(e.detail?.reason ? `Signed out: ${e.detail.reason}` : "");
+});
+chat.addEventListener("notice", (e) => {
+  const ev = e.detail.event;
+  if (ev?.type === "user.profile_updated") remember({ id: ev.actor_id, ...ev.data });
+});
+
+$("signin-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const action = e.submitter?.value || "login";
+  const username = $("signin-username").value.trim();
+  const password = $("signin-password").value;
+  $("signin-error").textContent = "";
+  try {
+    if (action === "register") await chat.register(username, password);
+    else await chat.login(username, password);
+    await start();
+  } catch (err) {
+    $("signin-error").textContent = err.field ? `${err.field}: ${err.message}` : err.message;
+  }
+});
+
+$("signout").addEventListener("click", () => chat.logout());
+
+function showSignIn(message = "") {
+  $("chat").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").textContent = message;
+  $("signin-username").focus();
+}
+
+let started = false;
+
+async function start() {
+  $("signin").hidden = true;
+  $("chat").hidden = false;
+  remember(chat.user);
+  $("me-name").textContent = chat.user.display_name || chat.user.username;
+  if (!started) {
+    started = true;
+    rooms.init(chat);
+    messages.init(chat);
+  }
+  chat.connect();
+  try {
+    await rooms.load();
+  } catch (err) {
+    if (err.status !== 401) setStatus(`Could not load conversations: ${err.message}`);
+  }
+}
+
+if (chat.session) start();
+else showSignIn();

@@ -1,0 +1,358 @@
+// natter.js: a small client for natter's REST and WebSocket API (docs/PROTOCOL.md).
+//
+//   import { Natter } from "./natter.js";
+//   const chat = new Natter({ base: "https://chat.example.com" });
+//   await chat.login("alice", "password123");
+//   chat.addEventListener("event", (e) => console.log(e.detail));   // {room_id, seq, event}
+//   chat.connect();
+//   chat.subscribe(roomId);                // resumes from the last seq seen, across reconnects
+//   await chat.send(roomId, "hello");      // queued while offline, retried with its client_msg_id
+//
+// What it does for you: signs sockets in with their first frame (no token in the URL),
+// request/reply by id, subscriptions resumed with `since`/`epoch` after a reconnect (each event
+// once, in order: duplicates dropped by seq; `reset` when the server could not resume and
+// history must be reloaded), reconnects with exponential backoff and jitter, pings at the
+// server's heartbeat, refreshes the token before it expires, and an outbox of sends that waits
+// for the connection and retries with the same `client_msg_id`, so that nothing is lost or
+// doubled. Events: `status` ("connecting" | "online" | "reconnecting" | "signedout"), `event`,
+// `reset` ({room_id}), `notice`, `typing`, `presence`, `delivered`, `outbox` (the queue
+// changed), `signedout`, `frame` (every other frame).
+//
+// Copy it into your app: it has no dependencies. `WebSocket`, `fetch` and `storage` can be
+// passed in (Node.js, tests).
+
+export class NatterError extends Error {
+  constructor(status, error) {
+    super(error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = error?.code || "unavailable";
+    this.field = error?.field;
+    this.retryAfterMs = error?.retry_after_ms;
+  }
+}
+
+const SESSION_KEY = "natter.session";
+
+export class Natter extends EventTarget {
+  constructor({ base, WebSocket: WS, fetch: fetchFn, storage } = {}) {
+    super();
+    this.base = (base || globalThis.location?.origin || "").replace(/\/$/, "");
+    this.WS = WS || globalThis.WebSocket;
+    this.fetch = fetchFn || globalThis.fetch.bind(globalThis);
+    this.storage = storage === undefined ? globalThis.localStorage : storage;
+    this.session = this.#load();
+    this.status = "signedout";
+    this.rooms = new Map(); // room id -> {since, epoch}
+    this.outbox = []; // {room_id, client_msg_id, body, thread_root_id, attachment_ids, format, resolve, reject}
+    this.pending = new Map(); // request id -> {resolve, reject}
+    this.nextId = 1;
+    this.epoch = null;
+    this.attempt = 0;
+    this.socket = null;
+    this.timers = {};
+    if (this.session) this.#scheduleRefresh();
+  }
+
+  get user() { return this.session?.user || null; }
+  get token() { return this.session?.token || null; }
+
+  // ---- REST -------------------------------------------------------------------------------
+
+  async api(method, path, body, { auth = true, raw = false } = {}) {
+    const headers = {};
+    if (auth && this.token) headers.Authorization = `Bearer ${this.token}`;
+    let payload;
+    if (body instanceof Blob || body instanceof FormData) payload = body;
+    else if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const response = await this.fetch(this.base + path, { method, headers, body: payload });
+    if (raw) return response;
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!response.ok) {
+      if (response.status === 401 && auth && this.session) this.#signedOut();
+      throw new NatterError(response.status, data?.error);
+    }
+    return data;
+  }
+
+  get(path) { return this.api("GET", path); }
+  post(path, body = {}) { return this.api("POST", path, body); }
+  patch(path, body) { return this.api("PATCH", path, body); }
+  put(path, body = {}) { return this.api("PUT", path, body); }
+  del(path, body) { return this.api("DELETE", path, body); }
+
+  async register(username, password, display_name) {
+    const body = { username, password, device: "web" };
+    if (display_name) body.display_name = display_name;
+    return this.#signedIn(await this.api("POST", "/v1/auth/register", body, { auth: false }));
+  }
+
+  async login(username, password) {
+    const body = { username, password, device: "web" };
+    return this.#signedIn(await this.api("POST", "/v1/auth/login", body, { auth: false }));
+  }
+
+  async logout() {
+    try { await this.post("/v1/auth/logout"); } catch { /* signed out either way */ }
+    this.#signedOut();
+  }
+
+  // A new token from the refresh token (each is good once: a second use ends the session).
+  async refresh() {
+    const refresh_token = this.session?.refresh_token;
+    if (!refresh_token) return;
+    const fresh = await this.api("POST", "/v1/auth/refresh", { refresh_token }, { auth: false });
+    this.session = { ...this.session, ...fresh };
+    this.#save();
+    this.#scheduleRefresh();
+    if (this.status === "online") this.request({ type: "auth", token: this.token }).catch(() => {});
+  }
+
+  // ---- The socket ------------------------------------------------------------------------
+
+  connect() {
+    if (!this.session || this.socket) return;
+    this.#setStatus(this.attempt ? "reconnecting" : "connecting");
+    const url = this.base.replace(/^http/, "ws") + "/v1/ws";
+    const socket = new this.WS(url);
+    this.socket = socket;
+    socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token: this.token }));
+    socket.onmessage = (m) => this.#frame(JSON.parse(m.data));
+    socket.onclose = (e) => this.#closed(socket, e.code, e.reason);
+    socket.onerror = () => {};
+  }
+
+  disconnect() {
+    const socket = this.socket;
+    this.socket = null;
+    clearTimeout(this.timers.retry);
+    clearInterval(this.timers.ping);
+    if (socket) socket.close(1000);
+  }
+
+  // Sends a frame with an id; resolves with the reply's data, rejects with a NatterError.
+  request(frame) {
+    return new Promise((resolve, reject) => {
+      if (this.status !== "online") return reject(new NatterError(0, { code: "unavailable", message: "not connected" }));
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      this.socket.send(JSON.stringify({ ...frame, id }));
+    });
+  }
+
+  // Fire-and-forget frames (typing, read, delivered) when online.
+  tell(frame) {
+    if (this.status === "online") this.socket.send(JSON.stringify(frame));
+  }
+
+  // Follows a room from `since` (or from now): events arrive as `event`, each once, in order.
+  // Following a room already followed changes nothing. Resolves with the subscribe reply
+  // ({last_seq, epoch, recovered, replayed}) once the server has it (null while offline).
+  subscribe(roomId, since) {
+    const known = this.rooms.get(roomId);
+    if (known) return known.subscribed || Promise.resolve(null);
+    this.rooms.set(roomId, { since: since ?? null, epoch: this.epoch, subscribed: null });
+    if (this.status === "online") return this.#subscribe(roomId);
+    return Promise.resolve(null);
+  }
+
+  unsubscribe(roomId) {
+    this.rooms.delete(roomId);
+    this.tell({ type: "unsubscribe", room_id: roomId });
+  }
+
+  // Posts a message: queued in the outbox, sent when online, retried after a reconnect with
+  // the same client_msg_id until acknowledged. Resolves with {message_id, seq, duplicate}.
+  send(roomId, body, { thread_root_id, attachment_ids, format } = {}) {
+    return new Promise((resolve, reject) => {
+      const item = { room_id: roomId, client_msg_id: newId(), body, thread_root_id, attachment_ids, format, resolve, reject, sending: false };
+      this.outbox.push(item);
+      this.#emit("outbox", this.outbox.slice());
+      this.#flush();
+    });
+  }
+
+  // ---- Inside ----------------------------------------------------------------------------
+
+  #frame(frame) {
+    switch (frame.type) {
+      case "hello":
+        this.epoch = frame.epoch;
+        this.attempt = 0;
+        this.#setStatus("online");
+        clearInterval(this.timers.ping);
+        this.timers.ping = setInterval(() => this.tell({ type: "ping" }), Math.max(1000, frame.heartbeat_ms * 0.8));
+        for (const roomId of this.rooms.keys()) this.#subscribe(roomId);
+        this.#flush();
+        break;
+      case "reply": {
+        const waiting = this.pending.get(frame.id);
+        if (!waiting) return;
+        this.pending.delete(frame.id);
+        if (frame.ok) waiting.resolve(frame.data);
+        else waiting.reject(new NatterError(0, frame.error));
+        break;
+      }
+      case "event": {
+        const room = this.rooms.get(frame.room_id);
+        if (!room) return;
+        if (room.since !== null && frame.seq <= room.since) return; // seen already
+        room.since = frame.seq;
+        this.#emit("event", frame);
+        break;
+      }
+      case "pong":
+        break;
+      default:
+        this.#emit(["notice", "typing", "presence", "delivered"].includes(frame.type) ? frame.type : "frame", frame);
+    }
+  }
+
+  #subscribe(roomId) {
+    const room = this.rooms.get(roomId);
+    room.subscribed = this.#subscribeNow(roomId, room);
+    return room.subscribed;
+  }
+
+  async #subscribeNow(roomId, room) {
+    const frame = { type: "subscribe", room_id: roomId };
+    if (room.since !== null) Object.assign(frame, { since: room.since, epoch: room.epoch || this.epoch });
+    try {
+      const reply = await this.request(frame);
+      room.epoch = reply.epoch;
+      if (room.since !== null && !reply.recovered) {
+        // Too much was missed, or the log was rebuilt: history over REST, then live from here.
+        room.since = reply.last_seq;
+        this.#emit("reset", { room_id: roomId, last_seq: reply.last_seq });
+      } else if (room.since === null) {
+        room.since = reply.last_seq;
+      }
+      return reply;
+    } catch (e) {
+      if (e.code !== "unavailable") this.rooms.delete(roomId);
+      this.#emit("frame", { type: "error", room_id: roomId, error: e });
+      return null;
+    }
+  }
+
+  async #flush() {
+    for (const item of this.outbox) {
+      if (item.sending || this.status !== "online") continue;
+      item.sending = true;
+      const { room_id, client_msg_id, body, thread_root_id, attachment_ids, format } = item;
+      const frame = { type: "send", room_id, client_msg_id, body };
+      if (format) frame.format = format;
+      if (thread_root_id) frame.thread_root_id = thread_root_id;
+      if (attachment_ids?.length) frame.attachment_ids = attachment_ids;
+      this.request(frame).then(
+        (ack) => this.#settle(item, () => item.resolve(ack)),
+        (e) => {
+          item.sending = false;
+          // Not connected, or the server could not take it now: the same id, later.
+          if (e.code === "unavailable" || e.code === "rate_limited") {
+            setTimeout(() => this.#flush(), e.retryAfterMs || 1000);
+            return;
+          }
+          this.#settle(item, () => item.reject(e));
+        },
+      );
+    }
+  }
+
+  #settle(item, done) {
+    this.outbox = this.outbox.filter((i) => i !== item);
+    this.#emit("outbox", this.outbox.slice());
+    done();
+  }
+
+  #closed(socket, code, reason) {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    clearInterval(this.timers.ping);
+    for (const { reject } of this.pending.values()) reject(new NatterError(0, { code: "unavailable", message: "the connection was lost" }));
+    this.pending.clear();
+    for (const item of this.outbox) item.sending = false;
+    for (const room of this.rooms.values()) room.subscribed = null;
+    if (code === 4001) {
+      // The token was refused: a fresh one, if the session still stands; else signed out.
+      this.refresh().then(() => this.#retry(), () => this.#signedOut(reason));
+      this.#setStatus("reconnecting");
+      return;
+    }
+    if (!this.session) return;
+    this.#setStatus("reconnecting");
+    this.#retry();
+  }
+
+  #retry() {
+    if (!this.session) return;
+    const ceiling = Math.min(30_000, 500 * 2 ** this.attempt++);
+    const wait = ceiling / 2 + Math.random() * (ceiling / 2);
+    clearTimeout(this.timers.retry);
+    this.timers.retry = setTimeout(() => this.connect(), wait);
+  }
+
+  #signedIn(answer) {
+    this.session = answer;
+    this.#save();
+    this.#scheduleRefresh();
+    return answer;
+  }
+
+  #signedOut(reason) {
+    this.session = null;
+    this.#save();
+    this.disconnect();
+    clearTimeout(this.timers.refresh);
+    this.rooms.clear();
+    this.#setStatus("signedout");
+    this.#emit("signedout", { reason });
+  }
+
+  #scheduleRefresh() {
+    clearTimeout(this.timers.refresh);
+    const exp = tokenExpiry(this.token);
+    if (!exp || !this.session?.refresh_token) return;
+    // A minute before expiry (or halfway, for short tokens).
+    const left = exp * 1000 - Date.now();
+    const wait = Math.max(1000, Math.min(left - 60_000, left / 2));
+    this.timers.refresh = setTimeout(() => this.refresh().catch(() => {}), wait);
+  }
+
+  #load() {
+    try { return JSON.parse(this.storage?.getItem(SESSION_KEY) || "null"); } catch { return null; }
+  }
+
+  #save() {
+    if (!this.storage) return;
+    if (this.session) this.storage.setItem(SESSION_KEY, JSON.stringify(this.session));
+    else this.storage.removeItem(SESSION_KEY);
+  }
+
+  #setStatus(status) {
+    if (this.status === status) return;
+    this.status = status;
+    this.#emit("status", status);
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+// The `exp` of a JWT (seconds since the epoch), read without checking it: for timing only.
+export function tokenExpiry(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part)).exp;
+  } catch {
+    return null;
+  }
+}
+
+function newId() {
+  return globalThis.crypto?.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}

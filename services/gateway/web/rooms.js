@@ -1,0 +1,123 @@
+// The conversation list (by activity, with unread and mention counts and the last message),
+// finding people and rooms, opening direct conversations, creating and joining rooms.
+
+import { $, h, nameOf, remember } from "./view.js";
+import * as messages from "./messages.js";
+
+let chat;
+let rooms = [];
+let findTimer = null;
+
+export function init(client) {
+  chat = client;
+  $("find").addEventListener("input", () => {
+    clearTimeout(findTimer);
+    findTimer = setTimeout(find, 250);
+  });
+  $("find-form").addEventListener("submit", (e) => { e.preventDefault(); find(); });
+  $("new-room-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const name = $("new-room").value.trim();
+    if (!name) return;
+    try {
+      const room = await chat.post("/v1/rooms", { name, visibility: "public" });
+      $("new-room").value = "";
+      await load();
+      openRoom(room.id);
+    } catch (err) {
+      alert(err.message);
+    }
+  });
+  // Activity moves rooms up and counts change: reloaded, at most every second.
+  let again = null;
+  const soon = () => { if (!again) again = setTimeout(() => { again = null; load().catch(() => {}); }, 1000); };
+  chat.addEventListener("event", soon);
+  chat.addEventListener("notice", soon);
+  document.addEventListener("natter:read", soon);
+}
+
+export function title(room) {
+  if (room.kind === "dm") return (room.members || []).map((m) => m.display_name).join(", ") || "Direct conversation";
+  return `# ${room.name}`;
+}
+
+export async function load() {
+  const answer = await chat.get("/v1/rooms?limit=100");
+  rooms = answer.rooms;
+  for (const r of rooms) for (const m of r.members || []) remember({ id: m.user_id, display_name: m.display_name });
+  // Every room of the list is followed, so that it moves up as messages come.
+  for (const r of rooms) if (!chat.rooms.has(r.id)) chat.subscribe(r.id, r.last_seq);
+  render();
+}
+
+function render() {
+  const open = messages.current()?.id;
+  $("rooms").replaceChildren(...rooms.map((r) => {
+    const last = r.last_message;
+    const preview = last ? `${nameOf(last.sender_id)}: ${last.body ?? "(deleted)"}` : "No messages yet";
+    const unread = r.id === open ? 0 : r.unread;
+    return h("li", {}, h("button", { type: "button", "aria-current": r.id === open ? "true" : "false", onclick: () => openRoom(r.id) },
+      h("span", {}, title(r)),
+      h("span", {},
+        r.mentions && r.id !== open ? h("span", { class: "badge mention", "aria-label": `${r.mentions} mentions` }, `@${r.mentions}`) : null,
+        unread ? h("span", { class: "badge", "aria-label": `${unread} unread` }, unread) : null),
+      h("span", { class: "preview" }, preview)));
+  }));
+}
+
+export async function openRoom(id) {
+  let room = rooms.find((r) => r.id === id);
+  if (!room) {
+    await load();
+    room = rooms.find((r) => r.id === id) || (await chat.get(`/v1/rooms/${id}`));
+  }
+  await messages.open({ ...room, title: title(room) });
+  render();
+}
+
+async function find() {
+  const q = $("find").value.trim();
+  if (!q) { $("found").replaceChildren(); return; }
+  const [users, publicRooms] = await Promise.all([
+    chat.get(`/v1/users?q=${encodeURIComponent(q)}&limit=8`).catch(() => ({ users: [] })),
+    chat.get("/v1/rooms?scope=public").catch(() => ({ rooms: [] })),
+  ]);
+  const lower = q.toLowerCase();
+  const found = publicRooms.rooms.filter((r) => r.name.toLowerCase().includes(lower)).slice(0, 8);
+  $("found").replaceChildren(
+    ...users.users.filter((u) => u.id !== chat.user.id).map((u) => {
+      remember(u);
+      return h("li", {}, h("button", { type: "button", onclick: () => dm(u) },
+        h("span", {}, `${u.display_name} `, h("span", { class: "muted" }, `@${u.username}`)), h("span", { class: "muted" }, "Message")));
+    }),
+    ...found.map((r) => h("li", {}, h("button", { type: "button", onclick: () => join(r) },
+      h("span", {}, `# ${r.name}`), h("span", { class: "muted" }, rooms.some((x) => x.id === r.id) ? "Open" : "Join")))),
+  );
+}
+
+async function dm(user) {
+  try {
+    const room = await chat.post("/v1/dms", { user_ids: [user.id] });
+    clearFind();
+    await load();
+    openRoom(room.id);
+  } catch (e) {
+    alert(e.message);
+  }
+}
+
+async function join(room) {
+  try {
+    if (!rooms.some((x) => x.id === room.id)) await chat.post(`/v1/rooms/${room.id}/join`);
+    clearFind();
+    await load();
+    openRoom(room.id);
+  } catch (e) {
+    alert(e.message);
+  }
+}
+
+function clearFind() {
+  $("find").value = "";
+  $("found").replaceChildren();
+}

@@ -1,0 +1,169 @@
+"""Two people chat in the web client, in headless Chromium (Debian's) driven by Playwright.
+
+Run by the end-to-end suite (tests/e2e/web.rs) against a natter it started:
+    python3 tests/browser/chat.py http://127.0.0.1:PORT [SCREENSHOT_DIR]
+
+Alice's browser reaches natter through a TCP proxy this script runs and cuts (a browser's
+offline mode does not close open WebSockets); Bob's directly. They register, find each other,
+open a direct conversation, see Markdown, typing, reactions and edits; then Alice's connection
+is cut, Bob sends 20 messages and Alice one (into her outbox), the connection comes back, and
+Alice's page must show Bob's 20 once each, in order, and Bob hers once.
+"""
+
+import asyncio
+import sys
+from urllib.parse import urlparse
+
+from playwright.async_api import async_playwright, expect
+
+BASE = sys.argv[1]
+SHOTS = sys.argv[2] if len(sys.argv) > 2 else None
+CHROMIUM = "/usr/bin/chromium"
+WAIT = 15_000
+
+
+class Proxy:
+    """A TCP proxy to natter that can be cut (every connection closed, nothing accepted)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.server = None
+        self.port = None
+        self.conns = set()
+
+    async def start(self):
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", self.port or 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def serve(self, reader, writer):
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        pair = (writer, up_writer)
+        self.conns.add(pair)
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.conns.discard(pair)
+
+    async def cut(self):
+        self.server.close()
+        await self.server.wait_closed()
+        for a, b in list(self.conns):
+            for w in (a, b):
+                w.transport.abort()
+        self.conns.clear()
+
+
+FRAMES = []
+
+
+async def sign_up(browser, base, name, errors):
+    context = await browser.new_context(viewport={"width": 1100, "height": 700})
+    page = await context.new_page()
+    if name == "alice":
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: FRAMES.append(f[:160])))
+        page.on("websocket", lambda ws: ws.on("framesent", lambda f: FRAMES.append("SENT " + f[:160])))
+    page.on("pageerror", lambda e: errors.append(f"{name}: {e}"))
+    await page.goto(base + "/")
+    await page.fill("#signin-username", name)
+    await page.fill("#signin-password", "password123")
+    await page.click("button[value=register]")
+    await expect(page.locator("#chat")).to_be_visible(timeout=WAIT)
+    await expect(page.locator("#status")).to_be_hidden(timeout=WAIT)
+    return page
+
+
+async def send(page, text):
+    await page.fill("#compose", text)
+    await page.press("#compose", "Enter")
+
+
+def bodies(page):
+    return page.locator("#messages .message:not(.pending) .body")
+
+
+async def main():
+    url = urlparse(BASE)
+    proxy = Proxy((url.hostname, url.port))
+    await proxy.start()
+    errors = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        alice = await sign_up(browser, f"http://127.0.0.1:{proxy.port}", "alice", errors)
+        bob = await sign_up(browser, BASE, "bob", errors)
+
+        # Alice finds Bob by name and writes to him; Markdown is rendered.
+        await alice.fill("#find", "bo")
+        await alice.click("#found button:has-text('@bob')", timeout=WAIT)
+        await expect(alice.locator("#room-title")).to_have_text("bob", timeout=WAIT)
+        await send(alice, "hi **bob**")
+        await expect(alice.locator("#messages strong")).to_have_text("bob", timeout=WAIT)
+
+        # Bob's list gains the conversation, with the last message.
+        await expect(bob.locator("#rooms button")).to_contain_text("hi **bob**", timeout=WAIT)
+        await bob.click("#rooms button")
+        await expect(bob.locator("#messages strong")).to_have_text("bob", timeout=WAIT)
+
+        # Typing, a reply, a reaction and an edit, each seen by the other.
+        await bob.type("#compose", "hel")
+        await expect(alice.locator("#typing")).to_have_text("bob is typing…", timeout=WAIT)
+        await bob.fill("#compose", "")
+        await send(bob, "hello alice")
+        await expect(alice.locator("#typing")).to_have_text("", timeout=WAIT)
+        reply = alice.locator("#messages .message", has_text="hello alice")
+        await expect(reply).to_be_visible(timeout=WAIT)
+        await reply.get_by_role("button", name="React 👍").click()
+        theirs = bob.locator("#messages .message", has_text="hello alice")
+        await expect(theirs.locator(".reactions")).to_contain_text("👍 1", timeout=WAIT)
+        await theirs.get_by_role("button", name="Edit").click()
+        await bob.fill("textarea[aria-label='Edit message']", "hello alice, edited")
+        await bob.click("#messages form button[type=submit]")
+        await expect(reply).to_contain_text("hello alice, edited", timeout=WAIT)
+        await expect(reply).to_contain_text("(edited)", timeout=WAIT)
+        if SHOTS:
+            await alice.screenshot(path=f"{SHOTS}/web-conversation.png")
+
+        # Alice's connection is cut: she sees it, and what she sends waits in her outbox.
+        await proxy.cut()
+        await expect(alice.locator("#status")).to_have_text("Reconnecting…", timeout=WAIT)
+        await send(alice, "sent while offline")
+        await expect(alice.locator("#outbox")).to_contain_text("1 message waiting", timeout=WAIT)
+        for i in range(1, 21):
+            await send(bob, f"missed {i:02}")
+        await expect(bob.locator("#messages .message:not(.pending)", has_text="missed 20")).to_be_visible(timeout=WAIT)
+
+        # Back: every missed message once, in order, and hers delivered once.
+        await proxy.start()
+        await expect(alice.locator("#status")).to_be_hidden(timeout=40_000)
+        missed = alice.locator("#messages .message:not(.pending) .body", has_text="missed ")
+        for _ in range(WAIT // 100):
+            if await missed.count() >= 20:
+                break
+            await asyncio.sleep(0.1)
+        texts = [t.strip() for t in await missed.all_inner_texts()]
+        assert texts == [f"missed {i:02}" for i in range(1, 21)], (texts, "\n".join(FRAMES[-60:]))
+        await expect(alice.locator("#outbox")).to_have_text("", timeout=WAIT)
+        await expect(bob.locator("#messages .body", has_text="sent while offline")).to_have_count(1, timeout=WAIT)
+        await expect(alice.locator("#messages .body", has_text="sent while offline")).to_have_count(1, timeout=WAIT)
+        all_texts = [t.strip() for t in await bodies(alice).all_inner_texts()]
+        assert len(all_texts) == len(set(all_texts)), f"doubled: {all_texts}"
+        if SHOTS:
+            await bob.screenshot(path=f"{SHOTS}/web-after-reconnect.png")
+        await browser.close()
+    assert not errors, errors
+    print("browser: two people chatted; 20 missed messages shown once, in order, after a cut")
+
+
+asyncio.run(main())
