@@ -7,13 +7,16 @@ Alice's browser reaches natter through a TCP proxy this script runs and cuts (a 
 offline mode does not close open WebSockets); Bob's directly. They register, find each other,
 open a direct conversation, see Markdown, typing, reactions and edits; then Alice's connection
 is cut, Bob sends 20 messages and Alice one (into her outbox), the connection comes back, and
-Alice's page must show Bob's 20 once each, in order, and Bob hers once.
+Alice's page must show Bob's 20 once each, in order, and Bob hers once. axe-core (from the
+axe-playwright-python package) must find no serious or critical violation on the sign-in page
+and on a conversation with a thread and search results open.
 """
 
 import asyncio
 import sys
 from urllib.parse import urlparse
 
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import async_playwright, expect
 
 BASE = sys.argv[1]
@@ -77,12 +80,25 @@ async def sign_up(browser, base, name, errors):
         page.on("websocket", lambda ws: ws.on("framesent", lambda f: FRAMES.append("SENT " + f[:160])))
     page.on("pageerror", lambda e: errors.append(f"{name}: {e}"))
     await page.goto(base + "/")
+    if name == "alice":
+        await accessible(page, "the sign-in page")
     await page.fill("#signin-username", name)
     await page.fill("#signin-password", "password123")
     await page.click("button[value=register]")
     await expect(page.locator("#chat")).to_be_visible(timeout=WAIT)
     await expect(page.locator("#status")).to_be_hidden(timeout=WAIT)
     return page
+
+
+async def accessible(page, what):
+    """axe-core finds no serious or critical violation on the page as it is."""
+    results = await Axe().run(page)
+    bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{what}: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in bad
+    )
+    minor = ", ".join(f"{v['id']} ({v['impact']})" for v in results.response["violations"])
+    print(f"axe, {what}: no serious violation" + (f"; others: {minor}" if minor else ""))
 
 
 async def send(page, text):
@@ -110,6 +126,7 @@ async def main():
         await expect(alice.locator("#room-title")).to_have_text("bob", timeout=WAIT)
         await send(alice, "hi **bob**")
         await expect(alice.locator("#messages strong")).to_have_text("bob", timeout=WAIT)
+        await expect(alice.locator("#rooms .dot")).to_have_attribute("aria-label", "online", timeout=WAIT)
 
         # Bob's list gains the conversation, with the last message.
         await expect(bob.locator("#rooms button")).to_contain_text("hi **bob**", timeout=WAIT)
@@ -132,6 +149,30 @@ async def main():
         await bob.click("#messages form button[type=submit]")
         await expect(reply).to_contain_text("hello alice, edited", timeout=WAIT)
         await expect(reply).to_contain_text("(edited)", timeout=WAIT)
+
+        # A thread: Bob replies to Alice's message in it; she sees the count and opens it.
+        hers = bob.locator("#messages .message", has_text="hi bob")
+        await hers.get_by_role("button", name="Reply in thread").click()
+        await expect(bob.locator("#panel")).to_be_visible(timeout=WAIT)
+        await bob.fill("#panel-compose", "a reply in the thread")
+        await bob.press("#panel-compose", "Enter")
+        await expect(bob.locator("#panel-list")).to_contain_text("a reply in the thread", timeout=WAIT)
+        root = alice.locator("#messages .message", has_text="hi bob")
+        await expect(root.get_by_role("button", name="1 reply")).to_be_visible(timeout=WAIT)
+        await expect(alice.locator("#messages .body", has_text="a reply in the thread")).to_have_count(0)
+        await root.get_by_role("button", name="1 reply").click()
+        await expect(alice.locator("#panel-list .message")).to_have_count(2, timeout=WAIT)
+        if SHOTS:
+            await alice.screenshot(path=f"{SHOTS}/web-thread.png")
+
+        # Search: the match highlighted; a click opens the message in its room.
+        await alice.fill("#search", "edited")
+        await alice.press("#search", "Enter")
+        result = alice.locator("#panel-list .result").first
+        await expect(result.locator("mark")).to_have_text("edited", timeout=WAIT)
+        await result.get_by_role("button").click()
+        await expect(alice.locator("#messages .message.flash")).to_contain_text("hello alice, edited", timeout=WAIT)
+        await accessible(alice, "a conversation with a thread and search results open")
         if SHOTS:
             await alice.screenshot(path=f"{SHOTS}/web-conversation.png")
 

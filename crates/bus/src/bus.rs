@@ -88,6 +88,8 @@ pub struct Bus {
     epoch: Arc<OnceLock<String>>,
     /// Puts events' sealed personal data back in place as they are read (see `unseal`).
     pub(crate) unsealer: Arc<OnceLock<Arc<dyn crate::Unseal>>>,
+    /// Answers to "is there a room event in this stretch of the log", shared by replays.
+    pub(crate) stretches: crate::replay::Stretches,
 }
 
 impl Bus {
@@ -148,6 +150,7 @@ impl Bus {
             subjects: Subjects::new(namespace),
             stream: Arc::new(OnceLock::new()),
             epoch: Arc::new(OnceLock::new()),
+            stretches: Default::default(),
             unsealer: Arc::new(OnceLock::new()),
         })
     }

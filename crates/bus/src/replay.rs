@@ -4,18 +4,34 @@
 //! (and can refuse, or count them against a limit): [`Bus::open_room_replay`] makes a
 //! room-filtered ordered consumer from the seq after `since`; [`RoomReplay::read`] reads it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, DeliverPolicy, pull};
 use async_nats::jetstream::stream;
 use bytes::Bytes;
 use futures::StreamExt;
+use tokio::sync::OnceCell;
 
 use crate::bus::Bus;
 use crate::error::BusError;
 
 /// How long a room replay waits for its next event before checking that one is still due.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
+
+/// Most answers [`Stretches`] keeps.
+const STRETCHES: usize = 4096;
+
+/// Whether a room has an event in a stretch `(after, through]` of the log, asked of the stream
+/// once per stretch however many replays ask at once (a reconnect storm asks the same question
+/// of every socket of a room). Every seq up to `through` is assigned, and the log is never
+/// rewritten, so an answer never changes.
+#[derive(Clone, Default)]
+pub(crate) struct Stretches(Arc<Mutex<HashMap<Stretch, Arc<OnceCell<bool>>>>>);
+
+/// A room, and the stretch `(after, through]` of the log asked about.
+type Stretch = (uuid::Uuid, u64, u64);
 
 /// The missed events of one room, for resume.
 #[derive(Debug)]
@@ -33,9 +49,9 @@ pub struct RoomReplay<'a> {
     since: u64,
     consumer: consumer::Consumer<pull::OrderedConfig>,
     missed: u64,
-    /// The log's last seq before the consumer was made: every room event up to it is in the
-    /// consumer, and the replay is complete only once none of them is left unread.
-    head: u64,
+    /// The last seq the replay must reach, if there are room events up to it (the caller's
+    /// live feed delivers every one after it); `u64::MAX` when the caller knows no such seq.
+    bound: u64,
 }
 
 impl Bus {
@@ -46,7 +62,6 @@ impl Bus {
         room: uuid::Uuid,
         since: u64,
     ) -> Result<RoomReplay<'_>, BusError> {
-        let head = self.last_seq().await?;
         let config = pull::OrderedConfig {
             filter_subject: self.subjects().room_events(room),
             deliver_policy: DeliverPolicy::ByStartSequence {
@@ -66,7 +81,7 @@ impl Bus {
             since,
             consumer,
             missed,
-            head,
+            bound: u64::MAX,
         })
     }
 
@@ -105,6 +120,13 @@ impl RoomReplay<'_> {
         self.missed
     }
 
+    /// Tells the replay that every room event after `seq` reaches the caller another way (a
+    /// live feed that was listening before the replay opened): it need not look past it.
+    pub fn live_after(mut self, seq: u64) -> Self {
+        self.bound = seq;
+        self
+    }
+
     /// Reads the events, unless more than `max` were missed, within `timeout`.
     pub async fn read(self, max: u64, timeout: Duration) -> Result<Replay, BusError> {
         self.read_through(u64::MAX, max, timeout).await
@@ -123,13 +145,11 @@ impl RoomReplay<'_> {
             return Ok(Replay::TooMany { missed });
         }
         let mut events = Vec::with_capacity(usize::try_from(missed.min(max)).unwrap_or(0));
-        let bound = through.min(self.head);
-        if missed == 0 {
-            match self.bus.next_room_event(self.room, self.since + 1).await? {
-                Some(next) if next <= bound => {}
-                _ => return Ok(Replay::Events(events)),
-            }
+        let bound = through.min(self.bound);
+        if missed == 0 && !more_after(self.bus, self.room, self.since, bound).await? {
+            return Ok(Replay::Events(events));
         }
+        let (bus, room) = (self.bus, self.room);
         let mut messages = self
             .consumer
             .messages()
@@ -140,13 +160,10 @@ impl RoomReplay<'_> {
         loop {
             // nats-server 2.9 can count pending messages for a wildcard filter wrongly, too
             // many or too few: the count is a hint, and the replay is complete only when no
-            // room event up to the head it opened at follows the last one read (asked of the
-            // stream when the count is reached, or when the consumer goes quiet).
-            if events.len() as u64 >= missed {
-                match self.bus.next_room_event(self.room, last + 1).await? {
-                    Some(next) if next <= bound => {}
-                    _ => break,
-                }
+            // room event up to its bound follows the last one read (asked of the stream when
+            // the count is reached short of the bound, or when the consumer goes quiet).
+            if events.len() as u64 >= missed && !more_after(bus, room, last, bound).await? {
+                break;
             }
             let wait = tokio::time::Instant::now() + IDLE_CHECK;
             let next = match tokio::time::timeout_at(wait.min(deadline), messages.next()).await {
@@ -183,4 +200,32 @@ impl RoomReplay<'_> {
         }
         Ok(Replay::Events(events))
     }
+}
+
+/// Whether a room event follows `last` up to `bound` (no question asked when `last` reached
+/// the bound already; one question per stretch however many ask).
+async fn more_after(bus: &Bus, room: uuid::Uuid, last: u64, bound: u64) -> Result<bool, BusError> {
+    if last >= bound {
+        return Ok(false);
+    }
+    // Without a bound the answer could change as events are appended: asked every time.
+    if bound == u64::MAX {
+        return Ok(bus.next_room_event(room, last + 1).await?.is_some());
+    }
+    let cell = {
+        let mut answers = bus.stretches.0.lock().unwrap_or_else(|e| e.into_inner());
+        if answers.len() >= STRETCHES {
+            answers.clear();
+        }
+        answers.entry((room, last, bound)).or_default().clone()
+    };
+    let more = cell
+        .get_or_try_init(|| async {
+            Ok::<_, BusError>(matches!(
+                bus.next_room_event(room, last + 1).await?,
+                Some(next) if next <= bound
+            ))
+        })
+        .await?;
+    Ok(*more)
 }

@@ -46,6 +46,7 @@ const ASSETS: &[Asset] = &[
     asset!("view.js", "text/javascript; charset=utf-8"),
     asset!("rooms.js", "text/javascript; charset=utf-8"),
     asset!("messages.js", "text/javascript; charset=utf-8"),
+    asset!("panel.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The page and its assets.

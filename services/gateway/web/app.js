@@ -5,6 +5,7 @@ import { Natter } from "./natter.js";
 import { $, setStatus, remember } from "./view.js";
 import * as rooms from "./rooms.js";
 import * as messages from "./messages.js";
+import * as panel from "./panel.js";
 
 const chat = new Natter();
 window.natter = chat; // for the console, and for tests
@@ -54,6 +55,7 @@ async function start() {
     started = true;
     rooms.init(chat);
     messages.init(chat);
+    panel.init(chat, rooms.openRoom);
   }
   chat.connect();
   try {

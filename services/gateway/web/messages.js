@@ -2,6 +2,7 @@
 // through the outbox, typing, reactions, edits and deletes, read and delivered marks.
 
 import { $, h, serverHtml, time, nameOf, people, remember } from "./view.js";
+import * as panel from "./panel.js";
 
 const QUICK = ["👍", "❤️", "😂", "🎉"];
 let chat, me, room = null;
@@ -36,8 +37,10 @@ export function init(client) {
   });
 }
 
-export async function open(r) {
+// Opens a room at its newest messages, or around `seq` (a search result), shown flashing.
+export async function open(r, seq) {
   room = r;
+  panel.close();
   messages = new Map();
   typists.forEach(clearTimeout);
   typists = new Map();
@@ -51,7 +54,7 @@ export async function open(r) {
   const followed = await chat.subscribe(r.id);
   const wait = followed ? `&min_seq=${followed.last_seq}` : "";
   const [page, members] = await Promise.all([
-    chat.get(`/v1/rooms/${r.id}/messages?limit=50${wait}`),
+    chat.get(`/v1/rooms/${r.id}/messages?limit=50${wait}${seq ? `&around=${seq}` : ""}`),
     chat.get(`/v1/rooms/${r.id}/members`).catch(() => ({ members: [] })),
   ]);
   if (room !== r) return;
@@ -61,7 +64,14 @@ export async function open(r) {
   oldest = page.messages[0]?.seq ?? null;
   hasMore = page.has_more_before;
   const last = Math.max(page.messages.at(-1)?.seq ?? 0, followed?.last_seq ?? 0);
-  scrollToEnd();
+  const target = seq && [...messages.values()].find((m) => m.seq === seq);
+  if (target) {
+    target.el.scrollIntoView({ block: "center" });
+    target.el.classList.add("flash");
+    setTimeout(() => target.el.classList.remove("flash"), 2000);
+  } else {
+    scrollToEnd();
+  }
   markRead(last);
   $("compose").focus();
 }
@@ -114,6 +124,11 @@ async function onEvent({ room_id, seq, event }) {
       const stuck = $("messages").scrollHeight - $("messages").scrollTop - $("messages").clientHeight < 80;
       const pending = d.client_msg_id && messages.get(`pending-${d.client_msg_id}`);
       if (pending) { pending.el.remove(); messages.delete(`pending-${d.client_msg_id}`); }
+      panel.posted(d);
+      if (d.thread_root_id) {
+        change(d.thread_root_id, (root) => { root.reply_count = (root.reply_count || 0) + 1; });
+        break;
+      }
       put(d);
       if (stuck || d.sender_id === me) scrollToEnd();
       clearTyping(d.sender_id);
@@ -159,7 +174,8 @@ function change(id, f) {
 }
 
 function put(m, atTop = false) {
-  if (messages.has(m.id)) return;
+  // Replies live in their thread (the panel); the root shows how many there are.
+  if (messages.has(m.id) || m.thread_root_id) return;
   m.reactions ||= [];
   m.el = render(m);
   messages.set(m.id, m);
@@ -175,6 +191,7 @@ function render(m) {
   else body = h("div", { class: "body" }, h("p", {}, m.body ?? ""));
   const actions = m.pending || m.deleted || m.erased ? null : h("span", { class: "actions" },
     QUICK.map((e) => h("button", { type: "button", class: "link", "aria-label": `React ${e}`, onclick: () => toggle(m, e) }, e)),
+    h("button", { type: "button", class: "link thread-link", onclick: () => panel.openThread(m) }, m.reply_count ? `${m.reply_count} ${m.reply_count > 1 ? "replies" : "reply"}` : "Reply in thread"),
     mine && h("button", { type: "button", class: "link", onclick: () => edit(m) }, "Edit"),
     mine && h("button", { type: "button", class: "link", onclick: () => remove(m) }, "Delete"));
   return h("li", { class: `message${mine ? " mine" : ""}${m.pending ? " pending" : ""}`, "data-id": m.id, "data-seq": m.seq },

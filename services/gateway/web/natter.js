@@ -45,6 +45,7 @@ export class Natter extends EventTarget {
     this.rooms = new Map(); // room id -> {since, epoch}
     this.outbox = []; // {room_id, client_msg_id, body, thread_root_id, attachment_ids, format, resolve, reject}
     this.pending = new Map(); // request id -> {resolve, reject}
+    this.followed = new Set(); // users whose presence is followed (again after a reconnect)
     this.nextId = 1;
     this.epoch = null;
     this.attempt = 0;
@@ -159,6 +160,23 @@ export class Natter extends EventTarget {
     return Promise.resolve(null);
   }
 
+  // Follows users' presence: their presence now, then `presence` events on each change, also
+  // after reconnects.
+  followPresence(userIds) {
+    const fresh = userIds.filter((id) => !this.followed.has(id));
+    fresh.forEach((id) => this.followed.add(id));
+    if (fresh.length && this.status === "online") this.#follow(fresh);
+  }
+
+  async #follow(ids) {
+    for (let i = 0; i < ids.length; i += 100) {
+      try {
+        const answer = await this.request({ type: "presence_subscribe", user_ids: ids.slice(i, i + 100) });
+        for (const p of answer.users) this.#emit("presence", { type: "presence", ...p });
+      } catch { /* not shared any more, or offline: followed again after the next hello */ }
+    }
+  }
+
   unsubscribe(roomId) {
     this.rooms.delete(roomId);
     this.tell({ type: "unsubscribe", room_id: roomId });
@@ -186,6 +204,7 @@ export class Natter extends EventTarget {
         clearInterval(this.timers.ping);
         this.timers.ping = setInterval(() => this.tell({ type: "ping" }), Math.max(1000, frame.heartbeat_ms * 0.8));
         for (const roomId of this.rooms.keys()) this.#subscribe(roomId);
+        if (this.followed.size) this.#follow([...this.followed]);
         this.#flush();
         break;
       case "reply": {

@@ -6,6 +6,7 @@ import * as messages from "./messages.js";
 
 let chat;
 let rooms = [];
+const presence = new Map(); // user id -> status
 let findTimer = null;
 
 export function init(client) {
@@ -34,6 +35,18 @@ export function init(client) {
   chat.addEventListener("event", soon);
   chat.addEventListener("notice", soon);
   document.addEventListener("natter:read", soon);
+  chat.addEventListener("presence", (e) => {
+    presence.set(e.detail.user_id, e.detail.status);
+    render();
+  });
+}
+
+// A dot for a direct conversation's other person: online, away, busy or offline.
+function dot(room) {
+  const other = room.kind === "dm" && room.members?.length === 1 ? room.members[0].user_id : null;
+  if (!other) return null;
+  const status = presence.get(other) || "offline";
+  return h("span", { class: `dot ${status}`, role: "img", "aria-label": status, title: status });
 }
 
 export function title(room) {
@@ -47,6 +60,7 @@ export async function load() {
   for (const r of rooms) for (const m of r.members || []) remember({ id: m.user_id, display_name: m.display_name });
   // Every room of the list is followed, so that it moves up as messages come.
   for (const r of rooms) if (!chat.rooms.has(r.id)) chat.subscribe(r.id, r.last_seq);
+  chat.followPresence(rooms.flatMap((r) => (r.kind === "dm" ? (r.members || []).map((m) => m.user_id) : [])));
   render();
 }
 
@@ -57,7 +71,7 @@ function render() {
     const preview = last ? `${nameOf(last.sender_id)}: ${last.body ?? "(deleted)"}` : "No messages yet";
     const unread = r.id === open ? 0 : r.unread;
     return h("li", {}, h("button", { type: "button", "aria-current": r.id === open ? "true" : "false", onclick: () => openRoom(r.id) },
-      h("span", {}, title(r)),
+      h("span", {}, dot(r), title(r)),
       h("span", {},
         r.mentions && r.id !== open ? h("span", { class: "badge mention", "aria-label": `${r.mentions} mentions` }, `@${r.mentions}`) : null,
         unread ? h("span", { class: "badge", "aria-label": `${unread} unread` }, unread) : null),
@@ -65,13 +79,13 @@ function render() {
   }));
 }
 
-export async function openRoom(id) {
+export async function openRoom(id, seq) {
   let room = rooms.find((r) => r.id === id);
   if (!room) {
     await load();
     room = rooms.find((r) => r.id === id) || (await chat.get(`/v1/rooms/${id}`));
   }
-  await messages.open({ ...room, title: title(room) });
+  await messages.open({ ...room, title: title(room) }, seq);
   render();
 }
 

@@ -151,7 +151,13 @@ async fn start(
             } else {
                 let timeout = state.config().read_wait();
                 let max = state.config().max_replay;
+                // Every room event after `seen` reaches this socket live (0: not known).
                 let replay = state.bus().open_room_replay(room, since).await?;
+                let replay = if seen > 0 {
+                    replay.live_after(seen)
+                } else {
+                    replay
+                };
                 // Counted before anything is read, so that sockets resuming at once cannot
                 // all pass a limit that none of them has been charged to yet.
                 if replay.missed() <= max {
