@@ -48,6 +48,7 @@ mod sendcheck;
 mod sessions;
 mod sockets;
 mod suite;
+mod terminal;
 mod together;
 mod typing;
 mod vault;

@@ -60,6 +60,8 @@ enum Command {
     Rooms(natter::inspect::RoomsArgs),
     /// Load-test a running natter over its public REST and WebSocket surface.
     Bench(natter_bench::BenchArgs),
+    /// Chat in the terminal: `natter chat --user alice` (see `natter chat --help`).
+    Chat(natter_chat::ChatArgs),
 }
 
 /// What every role takes: the servers and the stream settings, plus the role's own config.
@@ -221,6 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => natter::inspect::events(args, shutdown).await,
         Command::Rooms(args) => natter::inspect::rooms(args).await,
         Command::Bench(args) => natter_bench::run(args).await.map(drop),
+        Command::Chat(args) => natter_chat::run(args).await,
     }
 }
 
@@ -231,7 +234,8 @@ async fn main() -> ExitCode {
     // The bench prints its own report; keep its output clean of info logs.
     // Operator commands print their results on stdout: their logs go to stderr.
     match cli.command {
-        Command::Bench(_) => {}
+        // The chat prints its own lines; logs would garble the line editor.
+        Command::Bench(_) | Command::Chat(_) => {}
         Command::Projections(_) | Command::Events(_) | Command::Rooms(_) | Command::Keys(_) => {
             telemetry::init_to(cli.log_format == LogFormat::Json, true)
         }

@@ -1,0 +1,167 @@
+"""Two people chat with `natter chat`, each in a pseudo-terminal (pexpect).
+
+Run by the end-to-end suite (tests/e2e/terminal.rs) against a natter it started:
+    python3 tests/terminal/chat.py PATH/TO/natter http://127.0.0.1:PORT
+
+Alice and Bob register at the password prompt, Alice opens a direct conversation with Bob by
+name and writes, Bob is told and opens it (history), they answer, react, edit, reply in a
+thread, search and upload, each seeing the other's doings live; then Alice's connection (through
+a TCP proxy the script runs) is cut: she is told, Bob's messages meanwhile reach her once, in
+order, when it is back, and what she typed meanwhile is sent then; then both quit.
+"""
+
+import asyncio
+import os
+import sys
+import tempfile
+import threading
+import time
+from urllib.parse import urlparse
+
+import pexpect
+
+NATTER, BASE = sys.argv[1], sys.argv[2]
+WAIT = 15
+
+
+class Proxy:
+    """A TCP proxy to natter, on a thread of its own, that can be cut and restored."""
+
+    def __init__(self, target):
+        self.target, self.conns, self.server = target, set(), None
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.port = self.run(self.start(0))
+
+    def run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT)
+
+    async def start(self, port):
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", port)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def serve(self, reader, writer):
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        pair = (writer, up_writer)
+        self.conns.add(pair)
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.conns.discard(pair)
+
+    async def _cut(self):
+        self.server.close()
+        await self.server.wait_closed()
+        for pair in list(self.conns):
+            for w in pair:
+                w.transport.abort()
+        self.conns.clear()
+
+    def cut(self):
+        self.run(self._cut())
+
+    def restore(self):
+        self.run(self.start(self.port))
+
+
+def start(name, base=BASE):
+    chat = pexpect.spawn(
+        NATTER,
+        ["chat", "--url", base, "--user", name, "--register"],
+        encoding="utf-8",
+        timeout=WAIT,
+        dimensions=(40, 160),
+        env={"TERM": "xterm", "NATTER_LOG": "error"},
+    )
+    chat.expect("Password: ")
+    chat.sendline("password123")  # read cooked, by rpassword
+    chat.expect("/quit")  # the help
+    chat.expect("no conversations yet")
+    chat.expect("> ")
+    chat.delaybeforesend = None
+    return chat
+
+
+def say(chat, line):
+    # Typed as a person types (the line editor reads the terminal raw: Enter is a carriage
+    # return).
+    for ch in line + "\r":
+        chat.send(ch)
+        time.sleep(0.01)
+
+
+url = urlparse(BASE)
+proxy = Proxy((url.hostname, url.port))
+alice = start("alice", f"http://127.0.0.1:{proxy.port}")
+bob = start("bob")
+
+say(alice, "/dm bob")
+alice.expect("-- @bob --")
+say(alice, "hello **bob**")
+alice.expect(r"\[1\] \d\d:\d\d you: hello \*\*bob\*\*")
+bob.expect("you were added to a conversation")
+
+say(bob, "/dm alice")
+bob.expect("-- @alice --")
+bob.expect(r"\[1\] \d\d:\d\d alice: hello \*\*bob\*\*")
+say(bob, "hi alice")
+alice.expect(r"\[2\] \d\d:\d\d bob: hi alice")
+
+say(alice, "/react 2 👍")
+bob.expect("alice reacted 👍 to 2")
+say(bob, "/edit 2 hi alice, edited")
+alice.expect("bob edited 2: hi alice, edited")
+
+say(alice, "/thread 1")
+alice.expect("thread of 1")
+say(alice, "a reply in the thread")
+bob.expect("alice replied in the thread of 1")
+say(alice, "/thread")
+alice.expect("back in the room")
+
+say(bob, "/search edited")
+bob.expect(r"bob: .*\*edited\*")
+
+say(bob, "/frobnicate")
+bob.expect("no command /frobnicate")
+
+# A file, named in the message.
+with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as f:
+    f.write(b"some notes")
+say(bob, f"/upload {f.name}")
+alice.expect(r"bob: " + os.path.basename(f.name) + r" \[file: ")
+
+# Alice's connection is cut: she is told; what Bob sends meanwhile comes once, in order,
+# when it is back, and what she typed meanwhile is sent then.
+proxy.cut()
+alice.expect("connection lost; reconnecting")
+for i in range(1, 6):
+    say(bob, f"missed {i}")
+    bob.expect(f"you: missed {i}")
+say(alice, "typed while offline")
+alice.expect("sent when back")
+proxy.restore()
+alice.expect("-- connected --", timeout=40)
+for i in range(1, 6):
+    alice.expect(f"bob: missed {i}")
+bob.expect("alice: typed while offline")
+
+for chat in (alice, bob):
+    say(chat, "/quit")
+    chat.expect(pexpect.EOF)
+    chat.close()
+    assert chat.exitstatus == 0, chat.exitstatus
+print("terminal: two people chatted with natter chat in pseudo-terminals")
