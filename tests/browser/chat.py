@@ -13,60 +13,20 @@ and on a conversation with a thread and search results open.
 """
 
 import asyncio
+import os
 import sys
 from urllib.parse import urlparse
 
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import async_playwright, expect
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cutproxy import Proxy  # noqa: E402
+
 BASE = sys.argv[1]
 SHOTS = sys.argv[2] if len(sys.argv) > 2 else None
 CHROMIUM = "/usr/bin/chromium"
 WAIT = 15_000
-
-
-class Proxy:
-    """A TCP proxy to natter that can be cut (every connection closed, nothing accepted)."""
-
-    def __init__(self, target):
-        self.target = target
-        self.server = None
-        self.port = None
-        self.conns = set()
-
-    async def start(self):
-        self.server = await asyncio.start_server(self.serve, "127.0.0.1", self.port or 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def serve(self, reader, writer):
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        pair = (writer, up_writer)
-        self.conns.add(pair)
-
-        async def pipe(src, dst):
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self.conns.discard(pair)
-
-    async def cut(self):
-        self.server.close()
-        await self.server.wait_closed()
-        for a, b in list(self.conns):
-            for w in (a, b):
-                w.transport.abort()
-        self.conns.clear()
 
 
 FRAMES = []
@@ -113,7 +73,6 @@ def bodies(page):
 async def main():
     url = urlparse(BASE)
     proxy = Proxy((url.hostname, url.port))
-    await proxy.start()
     errors = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -177,7 +136,7 @@ async def main():
             await alice.screenshot(path=f"{SHOTS}/web-conversation.png")
 
         # Alice's connection is cut: she sees it, and what she sends waits in her outbox.
-        await proxy.cut()
+        proxy.cut()
         await expect(alice.locator("#status")).to_have_text("Reconnecting…", timeout=WAIT)
         await send(alice, "sent while offline")
         await expect(alice.locator("#outbox")).to_contain_text("1 message waiting", timeout=WAIT)
@@ -186,7 +145,7 @@ async def main():
         await expect(bob.locator("#messages .message:not(.pending)", has_text="missed 20")).to_be_visible(timeout=WAIT)
 
         # Back: every missed message once, in order, and hers delivered once.
-        await proxy.start()
+        proxy.restore()
         await expect(alice.locator("#status")).to_be_hidden(timeout=40_000)
         missed = alice.locator("#messages .message:not(.pending) .body", has_text="missed ")
         for _ in range(WAIT // 100):
