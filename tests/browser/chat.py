@@ -27,6 +27,12 @@ BASE = sys.argv[1]
 SHOTS = sys.argv[2] if len(sys.argv) > 2 else None
 CHROMIUM = "/usr/bin/chromium"
 WAIT = 15_000
+# A 2x2 PNG (natter makes a thumbnail of it).
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d494844520000000200000002080600000072b60d24"
+    "0000001149444154789c63f8cfc0f01f8419600c0047ca07f967596eb7000000"
+    "0049454e44ae426082"
+)
 
 
 FRAMES = []
@@ -108,6 +114,13 @@ async def main():
         await bob.click("#messages form button[type=submit]")
         await expect(reply).to_contain_text("hello alice, edited", timeout=WAIT)
         await expect(reply).to_contain_text("(edited)", timeout=WAIT)
+
+        # An image: Alice attaches one; both see its thumbnail.
+        await alice.set_input_files("#attach", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": PNG}])
+        await expect(alice.locator("#messages .attachments img[alt='dot.png']")).to_be_visible(timeout=WAIT)
+        await expect(bob.locator("#messages .attachments img[alt='dot.png']")).to_be_visible(timeout=WAIT)
+        loaded = await bob.locator("#messages .attachments img[alt='dot.png']").evaluate("img => img.complete && img.naturalWidth > 0")
+        assert loaded, "the thumbnail did not load"
 
         # A thread: Bob replies to Alice's message in it; she sees the count and opens it.
         hers = bob.locator("#messages .message", has_text="hi bob")

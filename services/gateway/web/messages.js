@@ -23,6 +23,8 @@ export function init(client) {
     lastTyping = Date.now();
     chat.tell({ type: "typing", room_id: room.id, state: "start" });
   });
+  $("attach").addEventListener("change", () => attach($("attach").files));
+  $("attach-button").addEventListener("click", () => $("attach").click());
   $("messages").addEventListener("scroll", () => {
     if ($("messages").scrollTop < 60) loadOlder();
   });
@@ -198,7 +200,7 @@ function render(m) {
     h("span", { class: "who" }, nameOf(m.sender_id)), time(m.created_at),
     m.edited_at && !m.deleted ? h("span", { class: "edited" }, " (edited)") : null,
     m.pending ? h("span", { class: "muted" }, " sending…") : null,
-    actions, body,
+    actions, body, attachments(m),
     m.reactions.length ? h("div", { class: "reactions" }, m.reactions.map((r) =>
       h("button", { type: "button", "aria-pressed": r.me ? "true" : "false", "aria-label": `${r.emoji} ${r.count}`, onclick: () => toggle(m, r.emoji) }, `${r.emoji} ${r.count}`))) : null);
 }
@@ -223,6 +225,39 @@ function edit(m) {
 
 function remove(m) {
   if (confirm("Delete this message?")) chat.request({ type: "delete", message_id: m.id }).catch((e) => alert(e.message));
+}
+
+// Uploads the chosen files, then sends them in one message (with what is typed, if anything).
+async function attach(files) {
+  if (!room || !files.length) return;
+  const r = room;
+  try {
+    const ids = [];
+    for (const file of files) {
+      const form = new FormData();
+      form.append("file", file, file.name);
+      ids.push((await chat.api("POST", "/v1/uploads", form)).id);
+    }
+    const text = $("compose").value.trim();
+    $("compose").value = "";
+    await chat.send(r.id, text, { attachment_ids: ids, format: "markdown" });
+  } catch (e) {
+    alert(`Not sent: ${e.message}`);
+  } finally {
+    $("attach").value = "";
+  }
+}
+
+function attachments(m) {
+  if (!m.attachments?.length || m.deleted || m.erased) return null;
+  return h("div", { class: "attachments" }, m.attachments.map((a) => {
+    const url = chat.base + a.url;
+    if (a.thumbnail_url) {
+      return h("a", { href: url, target: "_blank", rel: "noopener" },
+        h("img", { src: chat.base + a.thumbnail_url, alt: a.name, width: a.width, height: a.height, loading: "lazy" }));
+    }
+    return h("a", { href: url, target: "_blank", rel: "noopener", download: a.name }, `📎 ${a.name} (${Math.ceil(a.size / 1024)} KB)`);
+  }));
 }
 
 function onTyping({ room_id, user_id, state }) {
