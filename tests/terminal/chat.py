@@ -10,6 +10,7 @@ a TCP proxy the script runs) is cut: she is told, Bob's messages meanwhile reach
 order, when it is back, and what she typed meanwhile is sent then; then both quit.
 """
 
+import io
 import os
 import sys
 import tempfile
@@ -102,10 +103,17 @@ for i in range(1, 6):
 say(alice, "typed while offline")
 alice.expect("sent when back")
 proxy.restore()
+seen = io.StringIO()
+alice.logfile_read = seen
 alice.expect("-- connected --", timeout=40)
 for i in range(1, 6):
     alice.expect(f"bob: missed {i}")
 bob.expect("alice: typed while offline")
+say(bob, "the end")
+alice.expect("bob: the end")
+shown = seen.getvalue()
+for i in range(1, 6):
+    assert shown.count(f"bob: missed {i}") == 1, f"missed {i} shown {shown.count(f'bob: missed {i}')} times"
 
 for chat in (alice, bob):
     say(chat, "/quit")
