@@ -29,16 +29,35 @@ export function init(client) {
       alert(err.message);
     }
   });
-  // Activity moves rooms up and counts change: reloaded, at most every second.
+  // A post moves its room up with its counts and preview, from the event itself; only a
+  // notice (a room one was added to) reloads the list, at most every second.
   let again = null;
   const soon = () => { if (!again) again = setTimeout(() => { again = null; load().catch(() => {}); }, 1000); };
-  chat.addEventListener("event", soon);
+  chat.addEventListener("event", (e) => posted(e.detail));
   chat.addEventListener("notice", soon);
-  document.addEventListener("natter:read", soon);
+  document.addEventListener("natter:read", (e) => {
+    const room = rooms.find((r) => r.id === e.detail.room_id);
+    if (room) Object.assign(room, { unread: 0, mentions: 0 });
+    render();
+  });
   chat.addEventListener("presence", (e) => {
     presence.set(e.detail.user_id, e.detail.status);
     render();
   });
+}
+
+function posted({ room_id, event }) {
+  if (event.type !== "message.posted" || event.data.thread_root_id) return;
+  const i = rooms.findIndex((r) => r.id === room_id);
+  if (i < 0) return;
+  const [room] = rooms.splice(i, 1);
+  room.last_message = event.data;
+  if (event.actor_id !== chat.user.id && room_id !== messages.current()?.id) {
+    room.unread = (room.unread || 0) + 1;
+    if ((event.data.mentions || []).includes(chat.user.id)) room.mentions = (room.mentions || 0) + 1;
+  }
+  rooms.unshift(room);
+  render();
 }
 
 // A dot for a direct conversation's other person: online, away, busy or offline.
