@@ -28,6 +28,7 @@ mod markdown;
 mod marks;
 mod messages;
 mod moderation;
+mod natter_js;
 mod ops;
 mod people;
 mod presence;

@@ -65,6 +65,8 @@ export async function open(r, seq) {
   page.messages.forEach((m) => put(m));
   oldest = page.messages[0]?.seq ?? null;
   hasMore = page.has_more_before;
+  // Written here before a reload and not acknowledged yet: shown pending until they are.
+  for (const item of chat.outbox) if (item.room_id === r.id && !item.thread_root_id) showPending(item);
   const last = Math.max(page.messages.at(-1)?.seq ?? 0, followed?.last_seq ?? 0);
   const target = seq && [...messages.values()].find((m) => m.seq === seq);
   if (target) {
@@ -102,13 +104,22 @@ function submit() {
   chat.tell({ type: "typing", room_id: room.id, state: "stop" });
   lastTyping = 0;
   const r = room;
-  chat.send(r.id, text, { format: "markdown" }).catch((e) => alert(`Not sent: ${e.message}`));
+  chat.send(r.id, text, { format: "markdown" }).catch(notSent);
   // Shown at once, marked pending, until its event comes back.
   const pending = chat.outbox.at(-1);
   if (pending) {
-    put({ id: `pending-${pending.client_msg_id}`, client_msg_id: pending.client_msg_id, sender_id: me, body: text, created_at: new Date().toISOString(), reactions: [], pending: true });
+    showPending(pending);
     scrollToEnd();
   }
+}
+
+function showPending(item) {
+  put({ id: `pending-${item.client_msg_id}`, client_msg_id: item.client_msg_id, sender_id: me, body: item.body, created_at: new Date().toISOString(), reactions: [], pending: true });
+}
+
+// A send refused for good (a signed-out session keeps its outbox for the next sign-in).
+function notSent(e) {
+  if (e.code !== "unauthorized") alert(`Not sent: ${e.message}`);
 }
 
 // Profiles of the people among `ids` not met yet (those who left the room, say).
@@ -242,7 +253,7 @@ async function attach(files) {
     $("compose").value = "";
     await chat.send(r.id, text, { attachment_ids: ids, format: "markdown" });
   } catch (e) {
-    alert(`Not sent: ${e.message}`);
+    notSent(e);
   } finally {
     $("attach").value = "";
   }

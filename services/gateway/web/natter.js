@@ -14,7 +14,8 @@
 // history must be reloaded), reconnects with exponential backoff and jitter, pings at the
 // server's heartbeat, refreshes the token before it expires, and an outbox of sends that waits
 // for the connection and retries with the same `client_msg_id`, so that nothing is lost or
-// doubled. Events: `status` ("connecting" | "online" | "reconnecting" | "signedout"), `event`,
+// doubled; the outbox is kept in `storage` too, so that a page reloaded (or a process restarted)
+// while offline still sends what was written. Events: `status` ("connecting" | "online" | "reconnecting" | "signedout"), `event`,
 // `reset` ({room_id}), `notice`, `typing`, `presence`, `delivered`, `outbox` (the queue
 // changed), `signedout`, `frame` (every other frame).
 //
@@ -32,6 +33,7 @@ export class NatterError extends Error {
 }
 
 const SESSION_KEY = "natter.session";
+const OUTBOX_KEY = "natter.outbox";
 
 export class Natter extends EventTarget {
   constructor({ base, WebSocket: WS, fetch: fetchFn, storage } = {}) {
@@ -43,7 +45,8 @@ export class Natter extends EventTarget {
     this.session = this.#load();
     this.status = "signedout";
     this.rooms = new Map(); // room id -> {since, epoch}
-    this.outbox = []; // {room_id, client_msg_id, body, thread_root_id, attachment_ids, format, resolve, reject}
+    // {room_id, client_msg_id, body, thread_root_id?, attachment_ids?, format?, resolve?, reject?}
+    this.outbox = this.#loadOutbox();
     this.pending = new Map(); // request id -> {resolve, reject}
     this.followed = new Set(); // users whose presence is followed (again after a reconnect)
     this.nextId = 1;
@@ -96,9 +99,13 @@ export class Natter extends EventTarget {
     return this.#signedIn(await this.api("POST", "/v1/auth/login", body, { auth: false }));
   }
 
+  // Signs out here and at the server; what the outbox still held is dropped (a shared
+  // computer keeps nothing). A session ended by the server keeps it for the next sign-in.
   async logout() {
+    const outbox = this.#outboxKey();
     try { await this.post("/v1/auth/logout"); } catch { /* signed out either way */ }
-    this.#signedOut();
+    if (this.session) this.#signedOut();
+    this.storage?.removeItem(outbox);
   }
 
   // A new token from the refresh token (each is good once: a second use ends the session).
@@ -132,6 +139,13 @@ export class Natter extends EventTarget {
     clearTimeout(this.timers.retry);
     clearInterval(this.timers.ping);
     if (socket) socket.close(1000);
+  }
+
+  // Done with this client: the socket closed, no reconnect, no refresh (the session stays
+  // stored for the next page).
+  close() {
+    this.disconnect();
+    clearTimeout(this.timers.refresh);
   }
 
   // Sends a frame with an id; resolves with the reply's data, rejects with a NatterError.
@@ -188,7 +202,7 @@ export class Natter extends EventTarget {
     return new Promise((resolve, reject) => {
       const item = { room_id: roomId, client_msg_id: newId(), body, thread_root_id, attachment_ids, format, resolve, reject, sending: false };
       this.outbox.push(item);
-      this.#emit("outbox", this.outbox.slice());
+      this.#outboxChanged();
       this.#flush();
     });
   }
@@ -267,7 +281,7 @@ export class Natter extends EventTarget {
       if (thread_root_id) frame.thread_root_id = thread_root_id;
       if (attachment_ids?.length) frame.attachment_ids = attachment_ids;
       this.request(frame).then(
-        (ack) => this.#settle(item, () => item.resolve(ack)),
+        (ack) => this.#settle(item, () => item.resolve?.(ack)),
         (e) => {
           item.sending = false;
           // Not connected, or the server could not take it now: the same id, later.
@@ -275,7 +289,7 @@ export class Natter extends EventTarget {
             setTimeout(() => this.#flush(), e.retryAfterMs || 1000);
             return;
           }
-          this.#settle(item, () => item.reject(e));
+          this.#settle(item, () => item.reject?.(e));
         },
       );
     }
@@ -283,8 +297,31 @@ export class Natter extends EventTarget {
 
   #settle(item, done) {
     this.outbox = this.outbox.filter((i) => i !== item);
-    this.#emit("outbox", this.outbox.slice());
+    this.#outboxChanged();
     done();
+  }
+
+  // Stored at once: a send is in `storage` before it is on the wire.
+  #outboxChanged() {
+    if (this.storage && this.user) {
+      const keep = this.outbox.map(({ room_id, client_msg_id, body, thread_root_id, attachment_ids, format }) =>
+        ({ room_id, client_msg_id, body, thread_root_id, attachment_ids, format }));
+      if (keep.length) this.storage.setItem(this.#outboxKey(), JSON.stringify(keep));
+      else this.storage.removeItem(this.#outboxKey());
+    }
+    this.#emit("outbox", this.outbox.slice());
+  }
+
+  #outboxKey() { return `${OUTBOX_KEY}.${this.user?.id}`; }
+
+  #loadOutbox() {
+    if (!this.user) return [];
+    try {
+      const items = JSON.parse(this.storage?.getItem(this.#outboxKey()) || "[]");
+      return items.filter((i) => i?.room_id && i.client_msg_id).map((i) => ({ ...i, sending: false }));
+    } catch {
+      return [];
+    }
   }
 
   #closed(socket, code, reason) {
@@ -315,13 +352,24 @@ export class Natter extends EventTarget {
   }
 
   #signedIn(answer) {
+    const before = this.user?.id;
     this.session = answer;
     this.#save();
     this.#scheduleRefresh();
+    // What this user wrote while signed out (or before a reload) is sent once connected.
+    if (this.user?.id !== before || !this.outbox.length) {
+      this.outbox = this.#loadOutbox();
+      this.#emit("outbox", this.outbox.slice());
+    }
     return answer;
   }
 
   #signedOut(reason) {
+    const dropped = this.outbox;
+    this.outbox = [];
+    const error = new NatterError(401, { code: "unauthorized", message: "signed out" });
+    for (const item of dropped) item.reject?.(error);
+    if (dropped.length) this.#emit("outbox", []);
     this.session = null;
     this.#save();
     this.disconnect();
