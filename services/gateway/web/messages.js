@@ -1,19 +1,36 @@
-// The open conversation: history (scrolling back loads older pages), live events, sending
-// through the outbox, typing, reactions, edits and deletes, read and delivered marks.
+// The open conversation: history (scrolling back loads older pages; after a jump, scrolling
+// down loads newer ones up to the live end), live events, sending through the outbox, typing,
+// reactions, edits and deletes, pins, read marks and how far one's messages got (natter.js
+// sends the delivered marks).
 
-import { $, h, serverHtml, time, nameOf, people, remember } from "./view.js";
+import { $, h, nameOf, people, remember } from "./view.js";
+import { render } from "./message.js";
 import * as panel from "./panel.js";
+import * as header from "./header.js";
+import * as receipts from "./receipts.js";
 
-const QUICK = ["👍", "❤️", "😂", "🎉"];
 let chat, me, room = null;
 let messages = new Map(); // id -> message object
 let oldest = null, hasMore = false, loadingOlder = false;
+// After a jump into the past, the page ends at `newest` and the live end is further: live
+// posts are not shown below it until the pages between are loaded.
+let newest = null, gap = false, loadingNewer = false, liveSeq = 0;
 let typists = new Map(); // user id -> timeout
-let lastTyping = 0, deliveredSeq = 0, deliveredTimer = null;
+let lastTyping = 0;
+const view = { me: null, base: "", admin: false, pinned: new Set() };
+const act = {
+  react: toggle,
+  thread: (m) => panel.openThread(m),
+  edit,
+  remove,
+  pin: (m, on) => (on ? chat.post(`/v1/rooms/${room.id}/pins`, { message_id: m.id }) : chat.del(`/v1/rooms/${room.id}/pins/${m.id}`)).catch((e) => alert(e.message)),
+  edits: (m) => panel.showEdits(m),
+};
 
 export function init(client) {
   chat = client;
-  me = chat.user.id;
+  me = view.me = chat.user.id;
+  view.base = chat.base;
   $("composer").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
   $("compose").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); submit(); }
@@ -25,21 +42,26 @@ export function init(client) {
   });
   $("attach").addEventListener("change", () => attach($("attach").files));
   $("attach-button").addEventListener("click", () => $("attach").click());
+  $("room-pins").addEventListener("click", () => room && panel.showPins(room));
+  $("gap-latest").addEventListener("click", () => room && open(room));
   $("messages").addEventListener("scroll", () => {
-    if ($("messages").scrollTop < 60) loadOlder();
+    const list = $("messages");
+    if (list.scrollTop < 60) loadOlder();
+    if (list.scrollHeight - list.scrollTop - list.clientHeight < 60) loadNewer();
   });
   // One at a time, in order (an event may wait for a profile).
   let queue = Promise.resolve();
   chat.addEventListener("event", (e) => { queue = queue.then(() => onEvent(e.detail)).catch((err) => console.error(err)); });
   chat.addEventListener("reset", (e) => { if (room && e.detail.room_id === room.id) open(room); });
   chat.addEventListener("typing", (e) => onTyping(e.detail));
+  chat.addEventListener("presence", () => header.render(me));
   chat.addEventListener("outbox", (e) => {
     const n = e.detail.length;
     $("outbox").textContent = n ? `${n} message${n > 1 ? "s" : ""} waiting to be sent` : "";
   });
 }
 
-// Opens a room at its newest messages, or around `seq` (a search result), shown flashing.
+// Opens a room at its newest messages, or around `seq` (a search result or a pin), flashing.
 export async function open(r, seq) {
   room = r;
   panel.close();
@@ -48,26 +70,34 @@ export async function open(r, seq) {
   typists = new Map();
   renderTyping();
   $("messages").replaceChildren();
-  $("room-title").textContent = r.title;
   $("composer").hidden = false;
   // Followed first, then read: nothing falls between the page and the live events (those
   // the page already shows are recognised: posts by id, edits and deletes set what they set,
   // reactions are read back).
   const followed = await chat.subscribe(r.id);
   const wait = followed ? `&min_seq=${followed.last_seq}` : "";
-  const [page, members] = await Promise.all([
+  const [page, members, pins] = await Promise.all([
     chat.get(`/v1/rooms/${r.id}/messages?limit=50${wait}${seq ? `&around=${seq}` : ""}`),
     chat.get(`/v1/rooms/${r.id}/members`).catch(() => ({ members: [] })),
+    chat.get(`/v1/rooms/${r.id}/pins`).catch(() => ({ pins: [] })),
+    receipts.load(chat, r.id),
   ]);
   if (room !== r) return;
   for (const m of members.members) remember({ id: m.user_id, username: m.username, display_name: m.display_name });
+  view.admin = ["owner", "admin"].includes(members.members.find((m) => m.user_id === me)?.role);
+  view.pinned = new Set(pins.pins.map((p) => p.message.id));
+  header.open(chat, r, members.members);
   await learn(page.messages.map((m) => m.sender_id));
   page.messages.forEach((m) => put(m));
   oldest = page.messages[0]?.seq ?? null;
   hasMore = page.has_more_before;
+  newest = page.messages.at(-1)?.seq ?? null;
+  gap = page.has_more_after;
+  liveSeq = followed?.last_seq ?? 0;
+  renderGap();
   // Written here before a reload and not acknowledged yet: shown pending until they are.
   for (const item of chat.outbox) if (item.room_id === r.id && !item.thread_root_id) showPending(item);
-  const last = Math.max(page.messages.at(-1)?.seq ?? 0, followed?.last_seq ?? 0);
+  renderReceipt();
   const target = seq && [...messages.values()].find((m) => m.seq === seq);
   if (target) {
     target.el.scrollIntoView({ block: "center" });
@@ -76,7 +106,7 @@ export async function open(r, seq) {
   } else {
     scrollToEnd();
   }
-  markRead(last);
+  markRead(Math.max(newest ?? 0, gap ? 0 : liveSeq));
   $("compose").focus();
 }
 
@@ -97,17 +127,41 @@ async function loadOlder() {
   }
 }
 
+// The pages between a jump and the live end; once there, live posts show again.
+async function loadNewer() {
+  if (!room || !gap || loadingNewer || newest === null) return;
+  loadingNewer = true;
+  const r = room;
+  try {
+    const page = await chat.get(`/v1/rooms/${r.id}/messages?after=${newest}&limit=50&min_seq=${liveSeq}`);
+    await learn(page.messages.map((m) => m.sender_id));
+    if (room !== r) return;
+    page.messages.forEach((m) => put(m));
+    newest = page.messages.at(-1)?.seq ?? newest;
+    gap = page.has_more_after;
+    renderGap();
+    renderReceipt();
+    if (!gap) markRead(Math.max(newest, liveSeq));
+  } finally {
+    loadingNewer = false;
+  }
+}
+
+function renderGap() {
+  $("gap").hidden = !gap;
+}
+
 function submit() {
   const text = $("compose").value.trim();
   if (!text || !room) return;
   $("compose").value = "";
   chat.tell({ type: "typing", room_id: room.id, state: "stop" });
   lastTyping = 0;
-  const r = room;
-  chat.send(r.id, text, { format: "markdown" }).catch(notSent);
+  if (gap) open(room); // one's own post is read at the live end
+  chat.send(room.id, text, { format: "markdown" }).catch(notSent);
   // Shown at once, marked pending, until its event comes back.
   const pending = chat.outbox.at(-1);
-  if (pending) {
+  if (pending && !gap) {
     showPending(pending);
     scrollToEnd();
   }
@@ -118,7 +172,7 @@ function showPending(item) {
 }
 
 // A send refused for good (a signed-out session keeps its outbox for the next sign-in).
-function notSent(e) {
+export function notSent(e) {
   if (e.code !== "unauthorized") alert(`Not sent: ${e.message}`);
 }
 
@@ -131,10 +185,13 @@ async function learn(ids) {
 async function onEvent({ room_id, seq, event }) {
   if (!room || room_id !== room.id) return;
   const d = event.data;
+  liveSeq = Math.max(liveSeq, seq);
   if (!people.has(event.actor_id)) await learn([event.actor_id]);
+  if (event.type.startsWith("member.") && receipts.apply(seq, event)) renderReceipt();
   switch (event.type) {
     case "message.posted": {
-      const stuck = $("messages").scrollHeight - $("messages").scrollTop - $("messages").clientHeight < 80;
+      const list = $("messages");
+      const stuck = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
       const pending = d.client_msg_id && messages.get(`pending-${d.client_msg_id}`);
       if (pending) { pending.el.remove(); messages.delete(`pending-${d.client_msg_id}`); }
       panel.posted(d);
@@ -142,14 +199,33 @@ async function onEvent({ room_id, seq, event }) {
         change(d.thread_root_id, (root) => { root.reply_count = (root.reply_count || 0) + 1; });
         break;
       }
-      put(d);
-      if (stuck || d.sender_id === me) scrollToEnd();
       clearTyping(d.sender_id);
+      if (gap) break; // shown when the pages up to it are loaded
+      put(d);
+      newest = seq;
+      renderReceipt();
+      if (stuck || d.sender_id === me) scrollToEnd();
       if (document.hasFocus()) markRead(seq);
       break;
     }
     case "message.edited": change(d.message_id, (m) => Object.assign(m, { body: d.body, html: d.html, edited_at: event.occurred_at })); break;
     case "message.deleted": change(d.message_id, (m) => Object.assign(m, { body: null, html: null, deleted: true })); break;
+    case "message.preview_added":
+      change(d.message_id, (m) => { m.previews = [...(m.previews || []).filter((p) => p.url !== d.url), d]; });
+      break;
+    case "message.pinned":
+    case "message.unpinned":
+      if (event.type === "message.pinned") view.pinned.add(d.message_id); else view.pinned.delete(d.message_id);
+      change(d.message_id, () => {});
+      panel.pinsChanged(room);
+      break;
+    case "member.role_changed":
+      if (d.user_id === me) { view.admin = ["owner", "admin"].includes(d.role); messages.forEach((m) => change(m.id, () => {})); }
+      break;
+    case "read.updated":
+    case "delivered.updated":
+      if (receipts.apply(seq, event)) renderReceipt();
+      break;
     case "reaction.added":
     case "reaction.removed": {
       // Read back as history has them once it has this event (counts, and whether mine).
@@ -163,13 +239,15 @@ async function onEvent({ room_id, seq, event }) {
     default:
       break;
   }
-  deliveredSeq = Math.max(deliveredSeq, seq);
-  if (!deliveredTimer) deliveredTimer = setTimeout(flushDelivered, 1000);
 }
 
-function flushDelivered() {
-  deliveredTimer = null;
-  if (room && deliveredSeq) chat.tell({ type: "delivered", room_id: room.id, seq: deliveredSeq });
+// How far one's newest message got, under it.
+function renderReceipt() {
+  $("messages").querySelectorAll(".receipt").forEach((el) => el.remove());
+  const mine = [...messages.values()].filter((m) => m.sender_id === me && m.seq && !m.deleted).at(-1);
+  if (!mine || gap) return;
+  const direct = room.kind === "dm" && (room.members?.length ?? 0) <= 1;
+  mine.el.append(h("div", { class: "receipt muted" }, receipts.line(mine.seq, me, direct)));
 }
 
 function markRead(seq) {
@@ -181,7 +259,9 @@ function change(id, f) {
   const m = messages.get(id);
   if (!m) return;
   f(m);
-  const el = render(m);
+  const el = render(m, view, act);
+  const receipt = m.el.querySelector(".receipt");
+  if (receipt) el.append(receipt);
   m.el.replaceWith(el);
   m.el = el;
 }
@@ -190,30 +270,10 @@ function put(m, atTop = false) {
   // Replies live in their thread (the panel); the root shows how many there are.
   if (messages.has(m.id) || m.thread_root_id) return;
   m.reactions ||= [];
-  m.el = render(m);
+  m.el = render(m, view, act);
   messages.set(m.id, m);
   const list = $("messages");
   if (atTop) list.prepend(m.el); else list.append(m.el);
-}
-
-function render(m) {
-  const mine = m.sender_id === me;
-  let body;
-  if (m.deleted || m.erased) body = h("span", { class: "deleted" }, m.erased ? "(erased)" : "(deleted)");
-  else if (m.html) body = h("div", { class: "body" }, serverHtml(m.html));
-  else body = h("div", { class: "body" }, h("p", {}, m.body ?? ""));
-  const actions = m.pending || m.deleted || m.erased ? null : h("span", { class: "actions" },
-    QUICK.map((e) => h("button", { type: "button", class: "link", "aria-label": `React ${e}`, onclick: () => toggle(m, e) }, e)),
-    h("button", { type: "button", class: "link thread-link", onclick: () => panel.openThread(m) }, m.reply_count ? `${m.reply_count} ${m.reply_count > 1 ? "replies" : "reply"}` : "Reply in thread"),
-    mine && h("button", { type: "button", class: "link", onclick: () => edit(m) }, "Edit"),
-    mine && h("button", { type: "button", class: "link", onclick: () => remove(m) }, "Delete"));
-  return h("li", { class: `message${mine ? " mine" : ""}${m.pending ? " pending" : ""}`, "data-id": m.id, "data-seq": m.seq },
-    h("span", { class: "who" }, nameOf(m.sender_id)), time(m.created_at),
-    m.edited_at && !m.deleted ? h("span", { class: "edited" }, " (edited)") : null,
-    m.pending ? h("span", { class: "muted" }, " sending…") : null,
-    actions, body, attachments(m),
-    m.reactions.length ? h("div", { class: "reactions" }, m.reactions.map((r) =>
-      h("button", { type: "button", "aria-pressed": r.me ? "true" : "false", "aria-label": `${r.emoji} ${r.count}`, onclick: () => toggle(m, r.emoji) }, `${r.emoji} ${r.count}`))) : null);
 }
 
 function toggle(m, emoji) {
@@ -225,7 +285,7 @@ function edit(m) {
   const area = h("textarea", { "aria-label": "Edit message", rows: 2 });
   area.value = m.body ?? "";
   const form = h("form", { class: "row" }, area, h("button", { type: "submit" }, "Save"),
-    h("button", { type: "button", class: "secondary", onclick: () => form.replaceWith(render(m)) }, "Cancel"));
+    h("button", { type: "button", class: "secondary", onclick: () => form.remove() }, "Cancel"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     chat.request({ type: "edit", message_id: m.id, body: area.value, format: "markdown" }).catch((err) => alert(err.message));
@@ -259,18 +319,6 @@ async function attach(files) {
   }
 }
 
-function attachments(m) {
-  if (!m.attachments?.length || m.deleted || m.erased) return null;
-  return h("div", { class: "attachments" }, m.attachments.map((a) => {
-    const url = chat.base + a.url;
-    if (a.thumbnail_url) {
-      return h("a", { href: url, target: "_blank", rel: "noopener" },
-        h("img", { src: chat.base + a.thumbnail_url, alt: a.name, width: a.width, height: a.height, loading: "lazy" }));
-    }
-    return h("a", { href: url, target: "_blank", rel: "noopener", download: a.name }, `📎 ${a.name} (${Math.ceil(a.size / 1024)} KB)`);
-  }));
-}
-
 function onTyping({ room_id, user_id, state }) {
   if (!room || room_id !== room.id || user_id === me) return;
   clearTyping(user_id);
@@ -294,4 +342,3 @@ function scrollToEnd() {
 }
 
 export const current = () => room;
-export { people };

@@ -34,9 +34,10 @@ export class NatterError extends Error {
 
 const SESSION_KEY = "natter.session";
 const OUTBOX_KEY = "natter.outbox";
+const PRESENCE_KEY = "natter.presence";
 
 export class Natter extends EventTarget {
-  constructor({ base, WebSocket: WS, fetch: fetchFn, storage } = {}) {
+  constructor({ base, WebSocket: WS, fetch: fetchFn, storage, delivered = true } = {}) {
     super();
     this.base = (base || globalThis.location?.origin || "").replace(/\/$/, "");
     this.WS = WS || globalThis.WebSocket;
@@ -49,6 +50,9 @@ export class Natter extends EventTarget {
     this.outbox = this.#loadOutbox();
     this.pending = new Map(); // request id -> {resolve, reject}
     this.followed = new Set(); // users whose presence is followed (again after a reconnect)
+    this.presence = this.#stored(this.#presenceKey()); // {status, text} as set by setPresence
+    this.autoDelivered = delivered; // tell the server what this device received
+    this.delivered = new Map(); // room id -> highest seq received, not told yet
     this.nextId = 1;
     this.epoch = null;
     this.attempt = 0;
@@ -137,6 +141,8 @@ export class Natter extends EventTarget {
     const socket = this.socket;
     this.socket = null;
     clearTimeout(this.timers.retry);
+    clearTimeout(this.timers.delivered);
+    this.timers.delivered = null;
     clearInterval(this.timers.ping);
     if (socket) socket.close(1000);
   }
@@ -219,6 +225,8 @@ export class Natter extends EventTarget {
         this.timers.ping = setInterval(() => this.tell({ type: "ping" }), Math.max(1000, frame.heartbeat_ms * 0.8));
         for (const roomId of this.rooms.keys()) this.#subscribe(roomId);
         if (this.followed.size) this.#follow([...this.followed]);
+        this.#tellDelivered();
+        if (this.presence && this.presence.status !== "online") this.tell({ type: "presence", ...this.presence });
         this.#flush();
         break;
       case "reply": {
@@ -234,6 +242,7 @@ export class Natter extends EventTarget {
         if (!room) return;
         if (room.since !== null && frame.seq <= room.since) return; // seen already
         room.since = frame.seq;
+        this.#received(frame);
         this.#emit("event", frame);
         break;
       }
@@ -242,6 +251,30 @@ export class Natter extends EventTarget {
       default:
         this.#emit(["notice", "typing", "presence", "delivered"].includes(frame.type) ? frame.type : "frame", frame);
     }
+  }
+
+  // Delivered marks, batched: at most one frame per room per second, cumulative. Receipts'
+  // own events are not acknowledged (that would answer each with another).
+  #received({ room_id, seq, event }) {
+    if (!this.autoDelivered || event?.type === "read.updated" || event?.type === "delivered.updated") return;
+    this.delivered.set(room_id, Math.max(seq, this.delivered.get(room_id) || 0));
+    this.timers.delivered ||= setTimeout(() => this.#tellDelivered(), 1000);
+  }
+
+  // Kept while offline, told after the next hello.
+  #tellDelivered() {
+    this.timers.delivered = null;
+    if (this.status !== "online") return;
+    for (const [room_id, seq] of this.delivered) this.tell({ type: "delivered", room_id, seq });
+    this.delivered.clear();
+  }
+
+  // Sets one's presence (`online`, `away`, `busy` or `invisible`, with an optional text),
+  // kept for this user and set again after each reconnect.
+  setPresence(status, text) {
+    this.presence = { status, text: text || undefined };
+    this.storage?.setItem(this.#presenceKey(), JSON.stringify(this.presence));
+    return this.request({ type: "presence", ...this.presence });
   }
 
   #subscribe(roomId) {
@@ -313,6 +346,7 @@ export class Natter extends EventTarget {
   }
 
   #outboxKey() { return `${OUTBOX_KEY}.${this.user?.id}`; }
+  #presenceKey() { return `${PRESENCE_KEY}.${this.user?.id}`; }
 
   #loadOutbox() {
     if (!this.user) return [];
@@ -357,6 +391,7 @@ export class Natter extends EventTarget {
     this.#save();
     this.#scheduleRefresh();
     // What this user wrote while signed out (or before a reload) is sent once connected.
+    this.presence = this.#stored(this.#presenceKey());
     if (this.user?.id !== before || !this.outbox.length) {
       this.outbox = this.#loadOutbox();
       this.#emit("outbox", this.outbox.slice());
@@ -371,6 +406,8 @@ export class Natter extends EventTarget {
     for (const item of dropped) item.reject?.(error);
     if (dropped.length) this.#emit("outbox", []);
     this.session = null;
+    this.presence = null;
+    this.delivered.clear();
     this.#save();
     this.disconnect();
     clearTimeout(this.timers.refresh);
@@ -389,8 +426,10 @@ export class Natter extends EventTarget {
     this.timers.refresh = setTimeout(() => this.refresh().catch(() => {}), wait);
   }
 
-  #load() {
-    try { return JSON.parse(this.storage?.getItem(SESSION_KEY) || "null"); } catch { return null; }
+  #load() { return this.#stored(SESSION_KEY); }
+
+  #stored(key) {
+    try { return JSON.parse(this.storage?.getItem(key) || "null"); } catch { return null; }
   }
 
   #save() {

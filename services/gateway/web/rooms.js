@@ -1,12 +1,11 @@
 // The conversation list (by activity, with unread and mention counts and the last message),
 // finding people and rooms, opening direct conversations, creating and joining rooms.
 
-import { $, h, nameOf, remember } from "./view.js";
+import { $, h, nameOf, presence, remember } from "./view.js";
 import * as messages from "./messages.js";
 
 let chat;
 let rooms = [];
-const presence = new Map(); // user id -> status
 let findTimer = null;
 
 export function init(client) {
@@ -40,10 +39,7 @@ export function init(client) {
     if (room) Object.assign(room, { unread: 0, mentions: 0 });
     render();
   });
-  chat.addEventListener("presence", (e) => {
-    presence.set(e.detail.user_id, e.detail.status);
-    render();
-  });
+  chat.addEventListener("presence", render);
 }
 
 function posted({ room_id, event }) {
@@ -64,7 +60,7 @@ function posted({ room_id, event }) {
 function dot(room) {
   const other = room.kind === "dm" && room.members?.length === 1 ? room.members[0].user_id : null;
   if (!other) return null;
-  const status = presence.get(other) || "offline";
+  const status = presence.get(other)?.status || "offline";
   return h("span", { class: `dot ${status}`, role: "img", "aria-label": status, title: status });
 }
 
@@ -87,7 +83,8 @@ function render() {
   const open = messages.current()?.id;
   $("rooms").replaceChildren(...rooms.map((r) => {
     const last = r.last_message;
-    const preview = last ? `${nameOf(last.sender_id)}: ${last.body ?? "(deleted)"}` : "No messages yet";
+    const text = last?.deleted ? "(deleted)" : last?.body || (last?.attachments?.length ? `📎 ${last.attachments.map((a) => a.name).join(", ")}` : "");
+    const preview = last ? `${nameOf(last.sender_id)}: ${text}` : "No messages yet";
     const unread = r.id === open ? 0 : r.unread;
     return h("li", {}, h("button", { type: "button", "aria-current": r.id === open ? "true" : "false", onclick: () => openRoom(r.id) },
       h("span", {}, dot(r), title(r)),

@@ -61,6 +61,9 @@ export function setStatus(text) {
   el.hidden = !text;
 }
 
+// How people show (user id -> {status, text}), from presence frames.
+export const presence = new Map();
+
 // Who people are, by id, filled as they are met.
 export const people = new Map();
 
