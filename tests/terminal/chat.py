@@ -55,6 +55,7 @@ def say(chat, line):
 url = urlparse(BASE)
 proxy = Proxy((url.hostname, url.port))
 alice = start("alice", f"http://127.0.0.1:{proxy.port}")
+
 bob = start("bob")
 
 say(alice, "/dm bob")
@@ -86,6 +87,47 @@ bob.expect(r"bob: .*\*edited\*")
 
 say(bob, "/frobnicate")
 bob.expect("no command /frobnicate")
+
+# Typing: what Bob types, before he sends it, is shown to Alice.
+for ch in "still typing":
+    bob.send(ch)
+    time.sleep(0.01)
+alice.expect("… bob is typing")
+say(bob, "")
+alice.expect("bob: still typing")
+
+# Looking around: the edit history, how far a message got, members, status, pins.
+say(alice, "/edits 2")
+alice.expect(r"original \d\d:\d\d: hi alice\r")
+alice.expect(r"edit 1 \d\d:\d\d: hi alice, edited")
+say(alice, "/seen 1")
+alice.expect("1: delivered to 1, read by 1")
+say(bob, "/members")
+bob.expect("2 members, 2 online")
+bob.expect(r"alice \(@alice, ")
+say(bob, "/status busy at lunch")
+bob.expect("you show as busy: at lunch")
+alice.expect("… bob is busy: at lunch")
+# Pins, in a room Alice creates (she owns it) and Bob joins; then both go back.
+say(alice, "/join plans")
+alice.expect("no room plans: created it")
+alice.expect("-- #plans --")
+say(alice, "/pins")
+alice.expect("nothing is pinned here")
+say(alice, "meet at noon")
+alice.expect(r"\[1\] \d\d:\d\d you: meet at noon")
+say(alice, "/pin 1")
+alice.expect("1 pinned")
+say(bob, "/join plans")
+bob.expect(r"\[1\] \d\d:\d\d alice: meet at noon")
+say(bob, "/pins")
+bob.expect(r"📌 \d\d:\d\d alice: meet at noon  \(pinned by alice\)")
+say(bob, "/pin 1")
+bob.expect("! .*admin")
+say(alice, "/dm bob")
+alice.expect("-- @bob --")
+say(bob, "/dm alice")
+bob.expect("-- @alice --")
 
 # A file, named in the message.
 with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as f:

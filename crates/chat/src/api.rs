@@ -47,6 +47,14 @@ impl Api {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(Method::DELETE, path, None).await
+    }
+
     /// An upload: the file's bytes under its name.
     pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());

@@ -20,6 +20,17 @@ pub enum Line {
     Upload(String),
     /// Older messages of the open room.
     More,
+    /// The open room's pins; pin or unpin message N.
+    Pins,
+    Pin(usize, bool),
+    /// Message N's versions (the original, then each edit).
+    Edits(usize),
+    /// How far message N got: delivered to n, read by m.
+    Seen(usize),
+    /// The open room's members, with their roles and who is online.
+    Members,
+    /// Show oneself as `online`, `away`, `busy` or `invisible`, with an optional text.
+    Status(String, String),
     Help,
     Quit,
     /// A command that is not one, or is missing what it needs: the explanation.
@@ -38,6 +49,11 @@ pub const HELP: &str = "\
 /thread N              show message N's thread; what you type then replies in it (/thread to leave)
 /search WORDS          search your rooms
 /upload PATH           send a file to this room
+/pins                  this room's pinned messages; /pin N and /unpin N (admins)
+/edits N               message N's edit history
+/seen N                how far message N got: delivered to n, read by m
+/members               who is in this room, and who is online
+/status STATE [TEXT]   show yourself as online, away, busy or invisible, with a text
 /quit                  leave";
 
 pub fn parse(line: &str) -> Line {
@@ -70,6 +86,17 @@ pub fn parse(line: &str) -> Line {
         "search" if !args.is_empty() => Line::Search(args.to_owned()),
         "upload" if !args.is_empty() => Line::Upload(args.to_owned()),
         "more" => Line::More,
+        "pins" => Line::Pins,
+        "pin" | "unpin" => number(first).map_or(Line::Bad(format!("usage: /{command} N")), |n| {
+            Line::Pin(n, command == "pin")
+        }),
+        "edits" => number(first).map_or(Line::Bad("usage: /edits N".into()), Line::Edits),
+        "seen" => number(first).map_or(Line::Bad("usage: /seen N".into()), Line::Seen),
+        "members" | "who" => Line::Members,
+        "status" if matches!(first, "online" | "away" | "busy" | "invisible") => {
+            Line::Status(first.to_owned(), more.to_owned())
+        }
+        "status" => Line::Bad("usage: /status online|away|busy|invisible [TEXT]".into()),
         "help" | "?" => Line::Help,
         "quit" | "exit" | "q" => Line::Quit,
         "join" | "open" | "dm" | "search" | "upload" => {
@@ -101,6 +128,16 @@ mod tests {
         assert!(matches!(parse("/delete 0"), Line::Bad(_)));
         assert!(matches!(parse("/join"), Line::Bad(_)));
         assert!(matches!(parse("/frobnicate"), Line::Bad(_)));
+        assert_eq!(parse("/pin 2"), Line::Pin(2, true));
+        assert_eq!(parse("/unpin 2"), Line::Pin(2, false));
+        assert_eq!(parse("/edits 5"), Line::Edits(5));
+        assert_eq!(parse("/seen 1"), Line::Seen(1));
+        assert_eq!(
+            parse("/status busy in a meeting"),
+            Line::Status("busy".into(), "in a meeting".into())
+        );
+        assert!(matches!(parse("/status sleepy"), Line::Bad(_)));
+        assert!(matches!(parse("/edits"), Line::Bad(_)));
         assert_eq!(parse("/quit"), Line::Quit);
     }
 }

@@ -5,12 +5,13 @@
 //! its last seq, and what was sent meanwhile goes out once it is back.
 //!
 //! - [`commands`]: what a line means; [`view`]: how things read; [`session`]: the chat;
-//!   [`link`]: the socket; [`api`]: REST.
+//!   [`link`]: the socket; [`api`]: REST; [`typing`]: noticing that a message is being typed.
 
 mod api;
 mod commands;
 mod link;
 mod session;
+mod typing;
 mod view;
 
 use std::io::IsTerminal;
@@ -48,7 +49,10 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     // The line editor runs on a thread of its own; what comes in is printed above its prompt.
     let (lines_tx, mut lines) = mpsc::channel::<Option<String>>(16);
     let (prompt_tx, prompt_rx) = std::sync::mpsc::channel::<String>();
-    let mut editor = rustyline::DefaultEditor::new()?;
+    let (typing_tx, mut typing) = mpsc::unbounded_channel::<()>();
+    let mut editor =
+        rustyline::Editor::<typing::Typing, rustyline::history::DefaultHistory>::new()?;
+    editor.set_helper(Some(typing::Typing::new(typing_tx)));
     // Lines printed while the editor waits for input go above its prompt; a terminal it
     // cannot drive (TERM=dumb) gets plain lines.
     let external = if std::io::stdout().is_terminal() {
@@ -60,7 +64,12 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
         Some(external) => {
             use rustyline::ExternalPrinter;
             let external = std::sync::Mutex::new(external);
-            Box::new(move |line| {
+            // Each line ends with its newline: lines printed in a burst reach the editor
+            // together, and it ends only the last one.
+            Box::new(move |mut line: String| {
+                if !line.ends_with('\n') {
+                    line.push('\n');
+                }
                 if let Ok(mut p) = external.lock() {
                     let _ = p.print(line);
                 }
@@ -105,6 +114,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
                 }
                 let _ = prompt_tx.send(session.prompt());
             }
+            Some(()) = typing.recv() => session.typing().await,
             item = incoming.recv() => {
                 let Some(item) = item else { break };
                 session.incoming(item).await;

@@ -62,13 +62,17 @@ pub fn room_line(room: &Value, names: &HashMap<Uuid, String>) -> String {
     line
 }
 
-/// A message: `[n] 14:02 alice: text`, with its marks.
-pub fn message_line(n: usize, m: &Value, names: &HashMap<Uuid, String>, me: Uuid) -> String {
-    let at = m["created_at"]
-        .as_str()
+/// A time as `14:02`, local.
+pub fn clock(at: &Value) -> String {
+    at.as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&chrono::Local).format("%H:%M").to_string())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// A message: `[n] 14:02 alice: text`, with its marks.
+pub fn message_line(n: usize, m: &Value, names: &HashMap<Uuid, String>, me: Uuid) -> String {
+    let at = clock(&m["created_at"]);
     let who = if m["sender_id"].as_str() == Some(&me.to_string()) {
         "you".into()
     } else {
@@ -143,9 +147,13 @@ pub fn frame_line(
             here.then(|| format!("… {} is typing", name(&frame["user_id"], names)))
         }
         "presence" if user != Some(me) => Some(format!(
-            "… {} is {}",
+            "… {} is {}{}",
             name(&frame["user_id"], names),
-            frame["status"].as_str().unwrap_or("?")
+            frame["status"].as_str().unwrap_or("?"),
+            frame["text"]
+                .as_str()
+                .map(|t| format!(": {t}"))
+                .unwrap_or_default()
         )),
         "notice" => match frame["event"]["type"].as_str()? {
             "message.posted" => Some(format!(

@@ -13,8 +13,10 @@ window.natter = chat; // for the console, and for tests
 
 const STATUS = { connecting: "Connecting…", reconnecting: "Reconnecting…", online: "", signedout: "" };
 chat.addEventListener("status", (e) => setStatus(STATUS[e.detail] ?? ""));
+// Signed out: the page starts again (nothing of the last user's views stays), saying why.
 chat.addEventListener("signedout", (e) => {
-  showSignIn(e.detail?.reason ? `Signed out: ${e.detail.reason}` : "");
+  sessionStorage.setItem("natter.signedout", e.detail?.reason ? `Signed out: ${e.detail.reason}` : "");
+  location.reload();
 });
 // Presence first into the shared map, then the views that show it (their listeners come later).
 chat.addEventListener("presence", (e) => presence.set(e.detail.user_id, { status: e.detail.status, text: e.detail.text }));
@@ -69,5 +71,7 @@ async function start() {
   }
 }
 
+const why = sessionStorage.getItem("natter.signedout") || "";
+sessionStorage.removeItem("natter.signedout");
 if (chat.session) start();
-else showSignIn();
+else showSignIn(why);

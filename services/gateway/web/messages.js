@@ -15,6 +15,9 @@ let oldest = null, hasMore = false, loadingOlder = false;
 // After a jump into the past, the page ends at `newest` and the live end is further: live
 // posts are not shown below it until the pages between are loaded.
 let newest = null, gap = false, loadingNewer = false, liveSeq = 0;
+// Each opening is a generation: what an earlier one (or an earlier page load) answers late is
+// dropped. Posts that come while the page loads, or while a gap is open, are held, then shown.
+let generation = 0, loading = false, held = [];
 let typists = new Map(); // user id -> timeout
 let lastTyping = 0;
 const view = { me: null, base: "", admin: false, pinned: new Set() };
@@ -63,7 +66,14 @@ export function init(client) {
 
 // Opens a room at its newest messages, or around `seq` (a search result or a pin), flashing.
 export async function open(r, seq) {
+  const mine = ++generation;
   room = r;
+  loading = true;
+  held = [];
+  oldest = newest = null;
+  hasMore = gap = false;
+  liveSeq = 0;
+  renderGap();
   panel.close();
   messages = new Map();
   typists.forEach(clearTimeout);
@@ -71,30 +81,33 @@ export async function open(r, seq) {
   renderTyping();
   $("messages").replaceChildren();
   $("composer").hidden = false;
-  // Followed first, then read: nothing falls between the page and the live events (those
-  // the page already shows are recognised: posts by id, edits and deletes set what they set,
-  // reactions are read back).
+  // Followed first, then read up to at least the last event this client has of the room:
+  // nothing falls between the page and the live events (posts that come meanwhile are held;
+  // edits and deletes set what they set; reactions are read back).
   const followed = await chat.subscribe(r.id);
-  const wait = followed ? `&min_seq=${followed.last_seq}` : "";
-  const [page, members, pins] = await Promise.all([
-    chat.get(`/v1/rooms/${r.id}/messages?limit=50${wait}${seq ? `&around=${seq}` : ""}`),
+  const seen = Math.max(followed?.last_seq ?? 0, chat.rooms.get(r.id)?.since ?? 0);
+  const [page, members, pins, positions] = await Promise.all([
+    chat.get(`/v1/rooms/${r.id}/messages?limit=50&min_seq=${seen}${seq ? `&around=${seq}` : ""}`),
     chat.get(`/v1/rooms/${r.id}/members`).catch(() => ({ members: [] })),
     chat.get(`/v1/rooms/${r.id}/pins`).catch(() => ({ pins: [] })),
-    receipts.load(chat, r.id),
+    receipts.fetch(chat, r.id),
   ]);
-  if (room !== r) return;
+  await learn(page.messages.map((m) => m.sender_id));
+  if (mine !== generation) return;
+  receipts.use(positions);
   for (const m of members.members) remember({ id: m.user_id, username: m.username, display_name: m.display_name });
   view.admin = ["owner", "admin"].includes(members.members.find((m) => m.user_id === me)?.role);
   view.pinned = new Set(pins.pins.map((p) => p.message.id));
   header.open(chat, r, members.members);
-  await learn(page.messages.map((m) => m.sender_id));
   page.messages.forEach((m) => put(m));
   oldest = page.messages[0]?.seq ?? null;
   hasMore = page.has_more_before;
   newest = page.messages.at(-1)?.seq ?? null;
   gap = page.has_more_after;
-  liveSeq = followed?.last_seq ?? 0;
+  liveSeq = Math.max(liveSeq, seen);
+  loading = false;
   renderGap();
+  if (!gap) release();
   // Written here before a reload and not acknowledged yet: shown pending until they are.
   for (const item of chat.outbox) if (item.room_id === r.id && !item.thread_root_id) showPending(item);
   renderReceipt();
@@ -106,18 +119,30 @@ export async function open(r, seq) {
   } else {
     scrollToEnd();
   }
-  markRead(Math.max(newest ?? 0, gap ? 0 : liveSeq));
+  markRead(gap ? newest : Math.max(newest ?? 0, liveSeq));
   $("compose").focus();
 }
 
+// The posts held while the page loaded or a gap was open, shown (those on the page already
+// are recognised by id).
+function release() {
+  const posts = held;
+  held = [];
+  for (const d of posts) put(d);
+  if (posts.length) {
+    newest = Math.max(newest ?? 0, ...posts.map((d) => d.seq));
+    scrollToEnd();
+  }
+}
+
 async function loadOlder() {
-  if (!room || !hasMore || loadingOlder || oldest === null) return;
+  if (!room || loading || !hasMore || loadingOlder || oldest === null) return;
   loadingOlder = true;
-  const r = room, list = $("messages"), before = list.scrollHeight;
+  const mine = generation, list = $("messages"), before = list.scrollHeight;
   try {
-    const page = await chat.get(`/v1/rooms/${r.id}/messages?before=${oldest}&limit=50`);
+    const page = await chat.get(`/v1/rooms/${room.id}/messages?before=${oldest}&limit=50`);
     await learn(page.messages.map((m) => m.sender_id));
-    if (room !== r) return;
+    if (mine !== generation) return;
     for (const m of [...page.messages].reverse()) put(m, true);
     oldest = page.messages[0]?.seq ?? oldest;
     hasMore = page.has_more_before;
@@ -129,19 +154,22 @@ async function loadOlder() {
 
 // The pages between a jump and the live end; once there, live posts show again.
 async function loadNewer() {
-  if (!room || !gap || loadingNewer || newest === null) return;
+  if (!room || loading || !gap || loadingNewer || newest === null) return;
   loadingNewer = true;
-  const r = room;
+  const mine = generation;
   try {
-    const page = await chat.get(`/v1/rooms/${r.id}/messages?after=${newest}&limit=50&min_seq=${liveSeq}`);
+    const page = await chat.get(`/v1/rooms/${room.id}/messages?after=${newest}&limit=50&min_seq=${liveSeq}`);
     await learn(page.messages.map((m) => m.sender_id));
-    if (room !== r) return;
+    if (mine !== generation) return;
     page.messages.forEach((m) => put(m));
     newest = page.messages.at(-1)?.seq ?? newest;
     gap = page.has_more_after;
     renderGap();
+    if (!gap) {
+      release();
+      markRead(Math.max(newest, liveSeq));
+    }
     renderReceipt();
-    if (!gap) markRead(Math.max(newest, liveSeq));
   } finally {
     loadingNewer = false;
   }
@@ -200,7 +228,7 @@ async function onEvent({ room_id, seq, event }) {
         break;
       }
       clearTyping(d.sender_id);
-      if (gap) break; // shown when the pages up to it are loaded
+      if (loading || gap) { held.push(d); break; } // shown once the pages before it are
       put(d);
       newest = seq;
       renderReceipt();
@@ -244,7 +272,8 @@ async function onEvent({ room_id, seq, event }) {
 // How far one's newest message got, under it.
 function renderReceipt() {
   $("messages").querySelectorAll(".receipt").forEach((el) => el.remove());
-  const mine = [...messages.values()].filter((m) => m.sender_id === me && m.seq && !m.deleted).at(-1);
+  const mine = [...messages.values()].filter((m) => m.sender_id === me && m.seq && !m.deleted)
+    .reduce((a, m) => (!a || m.seq > a.seq ? m : a), null);
   if (!mine || gap) return;
   const direct = room.kind === "dm" && (room.members?.length ?? 0) <= 1;
   mine.el.append(h("div", { class: "receipt muted" }, receipts.line(mine.seq, me, direct)));

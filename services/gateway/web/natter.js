@@ -142,6 +142,7 @@ export class Natter extends EventTarget {
     this.socket = null;
     clearTimeout(this.timers.retry);
     clearTimeout(this.timers.delivered);
+    clearTimeout(this.timers.flush);
     this.timers.delivered = null;
     clearInterval(this.timers.ping);
     if (socket) socket.close(1000);
@@ -226,7 +227,7 @@ export class Natter extends EventTarget {
         for (const roomId of this.rooms.keys()) this.#subscribe(roomId);
         if (this.followed.size) this.#follow([...this.followed]);
         this.#tellDelivered();
-        if (this.presence && this.presence.status !== "online") this.tell({ type: "presence", ...this.presence });
+        if (this.presence) this.tell({ type: "presence", ...this.presence });
         this.#flush();
         break;
       case "reply": {
@@ -272,7 +273,7 @@ export class Natter extends EventTarget {
   // Sets one's presence (`online`, `away`, `busy` or `invisible`, with an optional text),
   // kept for this user and set again after each reconnect.
   setPresence(status, text) {
-    this.presence = { status, text: text || undefined };
+    this.presence = { status, text: text || "" }; // "" clears a text set before
     this.storage?.setItem(this.#presenceKey(), JSON.stringify(this.presence));
     return this.request({ type: "presence", ...this.presence });
   }
@@ -304,9 +305,15 @@ export class Natter extends EventTarget {
     }
   }
 
-  async #flush() {
+  // Sends in order: one send per room on the wire at a time, the next once it is acked. (Sent
+  // together, a first one refused for now, say rate limited, and retried would land after the
+  // second.)
+  #flush() {
+    if (this.status !== "online") return;
+    const busy = new Set(this.outbox.filter((i) => i.sending).map((i) => i.room_id));
     for (const item of this.outbox) {
-      if (item.sending || this.status !== "online") continue;
+      if (busy.has(item.room_id)) continue;
+      busy.add(item.room_id);
       item.sending = true;
       const { room_id, client_msg_id, body, thread_root_id, attachment_ids, format } = item;
       const frame = { type: "send", room_id, client_msg_id, body };
@@ -314,15 +321,17 @@ export class Natter extends EventTarget {
       if (thread_root_id) frame.thread_root_id = thread_root_id;
       if (attachment_ids?.length) frame.attachment_ids = attachment_ids;
       this.request(frame).then(
-        (ack) => this.#settle(item, () => item.resolve?.(ack)),
+        (ack) => { this.#settle(item, () => item.resolve?.(ack)); this.#flush(); },
         (e) => {
           item.sending = false;
           // Not connected, or the server could not take it now: the same id, later.
           if (e.code === "unavailable" || e.code === "rate_limited") {
-            setTimeout(() => this.#flush(), e.retryAfterMs || 1000);
+            clearTimeout(this.timers.flush);
+            this.timers.flush = setTimeout(() => this.#flush(), e.retryAfterMs || 1000);
             return;
           }
           this.#settle(item, () => item.reject?.(e));
+          this.#flush();
         },
       );
     }
@@ -408,6 +417,7 @@ export class Natter extends EventTarget {
     this.session = null;
     this.presence = null;
     this.delivered.clear();
+    this.followed.clear();
     this.#save();
     this.disconnect();
     clearTimeout(this.timers.refresh);

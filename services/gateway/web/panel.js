@@ -8,6 +8,7 @@ import { body } from "./message.js";
 let chat, openRoom;
 let thread = null; // the root message whose thread is shown
 let pinsOf = null; // the room whose pins are shown
+let shownAt = 0; // each showing of the panel: what an earlier one answers late is dropped
 
 export function init(client, open) {
   chat = client;
@@ -27,9 +28,11 @@ function show(title, composer) {
   $("panel-list").replaceChildren();
   thread = null;
   pinsOf = null;
+  return ++shownAt;
 }
 
 export function close() {
+  shownAt++;
   $("panel").hidden = true;
   thread = null;
   pinsOf = null;
@@ -46,11 +49,11 @@ function more(label, load) {
 }
 
 export async function openThread(root) {
-  show("Thread", true);
+  const mine = show("Thread", true);
   thread = root;
   const page = async (after) => {
     const answer = await chat.get(`/v1/messages/${root.id}/thread?limit=50${after ? `&after=${after}` : ""}`);
-    if (thread !== root) return;
+    if (mine !== shownAt) return;
     if (!after) $("panel-list").append(item(answer.root));
     $("panel-list").append(...answer.replies.filter((m) => !shown(m.id)).map((m) => item(m)));
     if (answer.has_more && answer.replies.length) more("Show more replies", () => page(answer.replies.at(-1).seq));
@@ -80,8 +83,9 @@ function reply() {
 
 // The versions of a message, oldest first (the original, then each edit).
 export async function showEdits(m) {
-  show("Edit history", false);
+  const mine = show("Edit history", false);
   const answer = await chat.get(`/v1/messages/${m.id}/edits`).catch((e) => ({ error: e }));
+  if (mine !== shownAt) return;
   if (answer.error) { $("panel-list").append(h("li", { class: "error" }, answer.error.message)); return; }
   $("panel-list").append(...answer.versions.map((v, i) =>
     h("li", { class: "message" }, h("span", { class: "who" }, i ? `Edit ${i}` : "Original"), time(v.at), body(v))));
@@ -89,10 +93,10 @@ export async function showEdits(m) {
 
 // A room's pins, newest first; a click shows the message in the room.
 export async function showPins(room) {
-  show(`Pinned in ${room.title}`, false);
+  const mine = show(`Pinned in ${room.title}`, false);
   pinsOf = room;
   const answer = await chat.get(`/v1/rooms/${room.id}/pins`).catch(() => ({ pins: [] }));
-  if (pinsOf !== room) return;
+  if (mine !== shownAt) return;
   if (!answer.pins.length) $("panel-list").append(h("li", { class: "muted" }, "Nothing is pinned"));
   $("panel-list").append(...answer.pins.map((p) => h("li", { class: "message result" },
     h("button", { type: "button", class: "link", onclick: () => openRoom(room.id, p.message.seq) },
@@ -112,11 +116,12 @@ export function highlighted(text) {
 
 async function search(q) {
   if (!q) return;
-  show(`Search: ${q}`, false);
+  const mine = show(`Search: ${q}`, false);
   const page = async (cursor) => {
     let answer;
     try {
       answer = await chat.get(`/v1/search?q=${encodeURIComponent(q)}&limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      if (mine !== shownAt) return;
     } catch (e) {
       $("panel-list").append(h("li", { class: "error" }, e.message));
       return;

@@ -36,7 +36,7 @@ async function openDialog() {
 async function save() {
   const display_name = $("profile-name").value.trim();
   const status_text = $("profile-text").value.trim();
-  const me = await chat.patch("/v1/me", { display_name, status_text: status_text || null });
+  const me = await chat.patch("/v1/me", { display_name, status_text }); // "" clears it
   remember(me);
   const status = $("profile-presence").value;
   await chat.setPresence(status, status_text);
@@ -46,6 +46,7 @@ async function save() {
 
 // The sidebar's line about oneself.
 export function show(me = chat.user) {
+  if (!me) return;
   const status = chat.presence?.status || "online";
   $("me-name").textContent = me.display_name || me.username;
   $("me-dot").className = `dot ${status}`;

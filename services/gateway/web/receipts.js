@@ -5,10 +5,15 @@
 
 let positions = new Map(); // user id -> {read, delivered}
 
-export async function load(chat, roomId) {
-  positions = new Map();
+// Every member's positions in a room, to `use` once it is still the open room.
+export async function fetch(chat, roomId) {
   const answer = await chat.get(`/v1/rooms/${roomId}/receipts`).catch(() => ({ receipts: [] }));
-  for (const r of answer.receipts) move(r.user_id, r.last_read_seq, Math.max(r.delivered_seq || 0, r.last_read_seq));
+  return answer.receipts;
+}
+
+export function use(list) {
+  positions = new Map();
+  for (const r of list) move(r.user_id, r.last_read_seq, Math.max(r.delivered_seq || 0, r.last_read_seq));
 }
 
 function move(user, read, delivered) {

@@ -16,6 +16,14 @@ impl Session {
                     self.say("-- connected --");
                 }
                 self.online = true;
+                self.follow_again().await;
+                if let Some((status, text)) = self.status.clone() {
+                    let mut frame = json!({"type": "presence", "status": status});
+                    if let Some(text) = text {
+                        frame["text"] = json!(text);
+                    }
+                    self.link.tell(frame).await;
+                }
                 for frame in std::mem::take(&mut self.outbox) {
                     if let Err(e) = self.link.request(frame.clone()).await {
                         self.say(format!("! not sent: {e}"));

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod incoming;
+mod info;
 
 use crate::api::Api;
 use crate::commands::{HELP, Line};
@@ -29,6 +30,10 @@ pub struct Session {
     /// Sends made while offline, sent again (same client id) once back.
     outbox: Vec<Value>,
     online: bool,
+    /// As set by `/status`: shown again after each reconnect.
+    status: Option<(String, Option<String>)>,
+    /// People whose presence changes are shown.
+    following: std::collections::HashSet<Uuid>,
 }
 
 impl Session {
@@ -50,6 +55,8 @@ impl Session {
             thread: None,
             outbox: Vec::new(),
             online: false,
+            status: None,
+            following: Default::default(),
         }
     }
 
@@ -105,6 +112,12 @@ impl Session {
             Line::Search(q) => self.search(&q).await,
             Line::Upload(path) => self.upload(&path).await,
             Line::More => self.more().await,
+            Line::Pins => self.pins().await,
+            Line::Pin(n, on) => self.pin(n, on).await,
+            Line::Edits(n) => self.edits(n).await,
+            Line::Seen(n) => self.seen(n).await,
+            Line::Members => self.members().await,
+            Line::Status(state, text) => self.status(&state, &text).await,
             Line::Help => {
                 self.say(HELP);
                 Ok(())
@@ -141,16 +154,19 @@ impl Session {
             .ok_or_else(|| anyhow!("no such room"))?;
         self.learn_members(room);
         let mut others = Vec::new();
+        let mut people = Vec::new();
         if let Ok(members) = self.api.get(&format!("/v1/rooms/{id}/members")).await {
             for m in members["members"].as_array().into_iter().flatten() {
                 if let Some(uid) = m["user_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) {
                     self.names.insert(uid, view::name_of(m));
+                    people.push(uid);
                     if uid != self.me {
                         others.push(view::name_of(m));
                     }
                 }
             }
         }
+        self.follow_people(people).await;
         let title = if room["kind"] == "dm" && !others.is_empty() {
             format!("@{}", others.join(", @"))
         } else {
@@ -274,6 +290,10 @@ impl Session {
             self.outbox.push(frame);
             return Ok(());
         }
+        // Done typing this one: the next message says it is being typed at once.
+        self.link
+            .tell(json!({"type": "typing", "room_id": room, "state": "stop"}))
+            .await;
         if let Err(e) = self.link.request(frame.clone()).await {
             if e.contains("connection") {
                 self.say("(connection lost: sent when back)");
@@ -285,15 +305,20 @@ impl Session {
         Ok(())
     }
 
+    /// The message numbered `n` in what is shown: its id and seq.
+    fn numbered(&self, n: usize) -> anyhow::Result<(Uuid, u64)> {
+        self.shown
+            .get(n - 1)
+            .copied()
+            .ok_or_else(|| anyhow!("no message {n} here"))
+    }
+
     async fn on_message(
         &mut self,
         n: usize,
         frame: impl FnOnce(Uuid) -> Value,
     ) -> anyhow::Result<()> {
-        let (id, _) = *self
-            .shown
-            .get(n - 1)
-            .ok_or_else(|| anyhow!("no message {n} here"))?;
+        let (id, _) = self.numbered(n)?;
         self.link.request(frame(id)).await.map_err(|e| anyhow!(e))?;
         Ok(())
     }
@@ -304,10 +329,7 @@ impl Session {
             self.say("-- back in the room --");
             return Ok(());
         };
-        let (id, _) = *self
-            .shown
-            .get(n - 1)
-            .ok_or_else(|| anyhow!("no message {n} here"))?;
+        let (id, _) = self.numbered(n)?;
         let thread = self
             .api
             .get(&format!("/v1/messages/{id}/thread?limit=50"))
