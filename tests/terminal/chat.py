@@ -7,10 +7,13 @@ Alice and Bob register at the password prompt, Alice opens a direct conversation
 name and writes, Bob is told and opens it (history), they answer, react, edit, reply in a
 thread, search and upload, each seeing the other's doings live; then Alice's connection (through
 a TCP proxy the script runs) is cut: she is told, Bob's messages meanwhile reach her once, in
-order, when it is back, and what she typed meanwhile is sent then; then both quit.
+order, when it is back, and what she typed meanwhile is sent then; then Bob's session is ended
+elsewhere (a password change) and his terminal says so and stops, and Alice quits.
 """
 
 import io
+import json
+import urllib.request
 import os
 import sys
 import tempfile
@@ -157,9 +160,26 @@ shown = seen.getvalue()
 for i in range(1, 6):
     assert shown.count(f"bob: missed {i}") == 1, f"missed {i} shown {shown.count(f'bob: missed {i}')} times"
 
-for chat in (alice, bob):
-    say(chat, "/quit")
-    chat.expect(pexpect.EOF)
-    chat.close()
-    assert chat.exitstatus == 0, chat.exitstatus
+# Bob changes his password elsewhere: every other session of his ends. His terminal is
+# told (its refresh token is refused too), says what it could not send, and stops.
+def rest(method, path, body, token=None):
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(BASE + path, json.dumps(body).encode(), headers, method=method)
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read() or b"null")
+
+
+elsewhere = rest("POST", "/v1/auth/login", {"username": "bob", "password": "password123"})["token"]
+rest("POST", "/v1/me/password", {"old_password": "password123", "new_password": "password456"}, elsewhere)
+bob.expect("! signed out: .*run natter chat again")
+bob.expect(pexpect.EOF)
+bob.close()
+assert bob.exitstatus == 0, bob.exitstatus
+
+say(alice, "/quit")
+alice.expect(pexpect.EOF)
+alice.close()
+assert alice.exitstatus == 0, alice.exitstatus
 print("terminal: two people chatted with natter chat in pseudo-terminals")

@@ -1,15 +1,25 @@
 //! natter's REST API, as the terminal client uses it: JSON in, JSON out, errors as their
-//! sentence.
+//! sentence. The token is shared by every clone (and the socket): when it is refused, it is
+//! refreshed once with the refresh token, whoever notices first.
+
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
-use reqwest::Method;
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::Mutex;
 
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     pub base: String,
-    pub token: String,
+    tokens: Arc<Mutex<Tokens>>,
+}
+
+#[derive(Default)]
+struct Tokens {
+    token: String,
+    refresh_token: Option<String>,
 }
 
 impl Api {
@@ -20,10 +30,10 @@ impl Api {
         password: &str,
         register: bool,
     ) -> anyhow::Result<(Self, Value)> {
-        let mut api = Self {
+        let api = Self {
             http: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_owned(),
-            token: String::new(),
+            tokens: Arc::default(),
         };
         let body = json!({"username": username, "password": password, "device": "natter chat"});
         let path = if register {
@@ -32,11 +42,58 @@ impl Api {
             "/v1/auth/login"
         };
         let answer = api.call(Method::POST, path, Some(body)).await?;
-        api.token = answer["token"]
+        api.keep(&answer).await?;
+        Ok((api, answer))
+    }
+
+    async fn keep(&self, answer: &Value) -> anyhow::Result<()> {
+        let token = answer["token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no token in the answer"))?;
+        let mut tokens = self.tokens.lock().await;
+        tokens.token = token.to_owned();
+        tokens.refresh_token = answer["refresh_token"].as_str().map(str::to_owned);
+        Ok(())
+    }
+
+    /// The token now.
+    pub async fn token(&self) -> String {
+        self.tokens.lock().await.token.clone()
+    }
+
+    /// Whether a refresh token is left to try.
+    pub async fn can_refresh(&self) -> bool {
+        self.tokens.lock().await.refresh_token.is_some()
+    }
+
+    /// A fresh token for `stale`, the one that was refused. Done once however many noticed:
+    /// a refresh token is good once, and a second use would end the session.
+    pub async fn refresh(&self, stale: &str) -> anyhow::Result<()> {
+        let mut tokens = self.tokens.lock().await;
+        if tokens.token != stale {
+            return Ok(()); // refreshed meanwhile
+        }
+        let refresh_token = tokens
+            .refresh_token
+            .clone()
+            .ok_or_else(|| anyhow!("the session has ended: sign in again"))?;
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/refresh", self.base))
+            .json(&json!({"refresh_token": refresh_token}))
+            .send()
+            .await
+            .context("natter cannot be reached")?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            tokens.refresh_token = None; // refused for good: the session has ended
+        }
+        let answer = answer(response).await?;
+        tokens.token = answer["token"]
             .as_str()
             .ok_or_else(|| anyhow!("no token in the answer"))?
             .to_owned();
-        Ok((api, answer))
+        tokens.refresh_token = answer["refresh_token"].as_str().map(str::to_owned);
+        Ok(())
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -57,29 +114,46 @@ impl Api {
 
     /// An upload: the file's bytes under its name.
     pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
-        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
-        let form = reqwest::multipart::Form::new().part("file", part);
-        let response = self
-            .http
-            .post(format!("{}/v1/uploads", self.base))
-            .bearer_auth(&self.token)
-            .multipart(form)
-            .send()
-            .await
-            .context("natter cannot be reached")?;
-        answer(response).await
+        self.send(|http, base| {
+            let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_owned());
+            let form = reqwest::multipart::Form::new().part("file", part);
+            http.post(format!("{base}/v1/uploads")).multipart(form)
+        })
+        .await
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if !self.token.is_empty() {
-            request = request.bearer_auth(&self.token);
+        self.send(|http, base| {
+            let request = http.request(method.clone(), format!("{base}{path}"));
+            match &body {
+                Some(body) => request.json(body),
+                None => request,
+            }
+        })
+        .await
+    }
+
+    /// Sends what `build` makes, with the token; refused with 401, once more with a fresh one.
+    async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client, &str) -> RequestBuilder,
+    ) -> anyhow::Result<Value> {
+        let mut retried = false;
+        loop {
+            let token = self.token().await;
+            let mut request = build(&self.http, &self.base);
+            if !token.is_empty() {
+                request = request.bearer_auth(&token);
+            }
+            let response = request.send().await.context("natter cannot be reached")?;
+            if response.status() == StatusCode::UNAUTHORIZED && !token.is_empty() && !retried {
+                retried = true;
+                if self.refresh(&token).await.is_ok() {
+                    continue;
+                }
+            }
+            return answer(response).await;
         }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.context("natter cannot be reached")?;
-        answer(response).await
     }
 
     /// The WebSocket address.

@@ -44,7 +44,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
             .context("cannot read the password")?,
     };
     let (api, answer) = api::Api::sign_in(&args.url, &args.user, &password, args.register).await?;
-    let (link, mut incoming) = link::Link::start(api.ws_url(), api.token.clone());
+    let (link, mut incoming) = link::Link::start(api.clone());
 
     // The line editor runs on a thread of its own; what comes in is printed above its prompt.
     let (lines_tx, mut lines) = mpsc::channel::<Option<String>>(16);
@@ -117,7 +117,9 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
             Some(()) = typing.recv() => session.typing().await,
             item = incoming.recv() => {
                 let Some(item) = item else { break };
-                session.incoming(item).await;
+                if !session.incoming(item).await {
+                    break;
+                }
             }
         }
     }

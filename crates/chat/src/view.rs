@@ -15,7 +15,8 @@ pub fn name_of(user: &Value) -> String {
         .to_owned()
 }
 
-fn name(id: &Value, names: &HashMap<Uuid, String>) -> String {
+/// The name of the person whose id is `id`, as met so far.
+pub fn name(id: &Value, names: &HashMap<Uuid, String>) -> String {
     id.as_str()
         .and_then(|s| s.parse::<Uuid>().ok())
         .and_then(|id| names.get(&id).cloned())
@@ -31,12 +32,17 @@ pub fn title(room: &Value) -> String {
             .flatten()
             .map(name_of)
             .collect();
-        if !others.is_empty() {
-            return format!("@{}", others.join(", @"));
-        }
-        return "direct conversation".into();
+        return dm_title(&others);
     }
     format!("#{}", room["name"].as_str().unwrap_or(""))
+}
+
+/// A direct conversation's title: the other people.
+pub fn dm_title(others: &[String]) -> String {
+    if others.is_empty() {
+        return "direct conversation".into();
+    }
+    format!("@{}", others.join(", @"))
 }
 
 /// A line of the conversation list.

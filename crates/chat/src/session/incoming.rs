@@ -4,12 +4,14 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Session;
-use crate::link::Incoming;
+use super::presence_frame;
+use crate::link::{Incoming, LinkError};
 use crate::view;
 
 impl Session {
     /// Something from the socket.
-    pub async fn incoming(&mut self, item: Incoming) {
+    /// Something from the socket; false when the session has ended (the client stops).
+    pub async fn incoming(&mut self, item: Incoming) -> bool {
         match item {
             Incoming::Online(true) => {
                 if !self.online {
@@ -18,20 +20,11 @@ impl Session {
                 self.online = true;
                 self.follow_again().await;
                 if let Some((status, text)) = self.status.clone() {
-                    let mut frame = json!({"type": "presence", "status": status});
-                    if let Some(text) = text {
-                        frame["text"] = json!(text);
-                    }
-                    self.link.tell(frame).await;
+                    self.link
+                        .tell(presence_frame(&status, text.as_deref()))
+                        .await;
                 }
-                for frame in std::mem::take(&mut self.outbox) {
-                    if let Err(e) = self.link.request(frame.clone()).await {
-                        self.say(format!("! not sent: {e}"));
-                        if e.contains("connection") {
-                            self.outbox.push(frame);
-                        }
-                    }
-                }
+                self.send_outbox().await;
             }
             Incoming::Online(false) => {
                 if self.online {
@@ -47,6 +40,21 @@ impl Session {
                     let _ = self.open(&r).await;
                 }
             }
+            Incoming::Unfollowed(room, why) => {
+                let name = if self.open_room() == Some(room) {
+                    "this room"
+                } else {
+                    "a room"
+                };
+                self.say(format!("! {name} is not followed any more: {why}"));
+            }
+            Incoming::SignedOut(why) => {
+                self.say(format!(
+                    "! signed out: {why}; run natter chat again to sign in"
+                ));
+                self.warn_unsent();
+                return false;
+            }
             Incoming::Event { room, seq, event } => self.event(room, seq, &event).await,
             Incoming::Frame(frame) => {
                 if let Some(line) = view::frame_line(&frame, self.open_room(), self.me, &self.names)
@@ -55,6 +63,20 @@ impl Session {
                 }
             }
         }
+        true
+    }
+
+    /// What was typed offline, in order: sent until the first that cannot be (the connection
+    /// dropped again), which waits with those after it.
+    async fn send_outbox(&mut self) {
+        while let Some(frame) = self.outbox.first().cloned() {
+            match self.link.request(frame).await {
+                Err(LinkError::Lost) => return,
+                Err(LinkError::Refused(why)) => self.say(format!("! not sent: {why}")),
+                Ok(_) => {}
+            }
+            self.outbox.remove(0);
+        }
     }
 
     async fn event(&mut self, room: Uuid, seq: u64, event: &Value) {
@@ -62,10 +84,13 @@ impl Session {
             .as_str()
             .and_then(|s| s.parse::<Uuid>().ok())
             .unwrap_or_default();
-        if !self.names.contains_key(&actor)
-            && let Ok(user) = self.api.get(&format!("/v1/users/{actor}")).await
-        {
-            self.names.insert(actor, view::name_of(&user));
+        // Someone not met yet (not a gateway's receipts, whose actor is nil): asked once.
+        if !actor.is_nil() && !self.names.contains_key(&actor) {
+            let name = match self.api.get(&format!("/v1/users/{actor}")).await {
+                Ok(user) => view::name_of(&user),
+                Err(_) => "someone".into(),
+            };
+            self.names.insert(actor, name);
         }
         if self.open_room() != Some(room) {
             if event["type"] == "message.posted" {

@@ -4,23 +4,16 @@
 use std::collections::HashSet;
 
 use anyhow::anyhow;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::Session;
 use crate::view;
 
 impl Session {
-    fn room_or_err(&self) -> anyhow::Result<Uuid> {
+    pub(super) fn room_or_err(&self) -> anyhow::Result<Uuid> {
         self.open_room()
             .ok_or_else(|| anyhow!("open a conversation first: /rooms, /join NAME, /dm USER"))
-    }
-
-    fn name(&self, id: &Value) -> String {
-        id.as_str()
-            .and_then(|s| s.parse::<Uuid>().ok())
-            .and_then(|id| self.names.get(&id).cloned())
-            .unwrap_or_else(|| "someone".into())
     }
 
     pub(super) async fn pins(&mut self) -> anyhow::Result<()> {
@@ -34,7 +27,7 @@ impl Session {
             let line = view::message_line(0, &p["message"], &self.names, self.me);
             self.say(format!(
                 "📌 {line}  (pinned by {})",
-                self.name(&p["pinned_by"])
+                view::name(&p["pinned_by"], &self.names)
             ));
         }
         Ok(())
@@ -133,11 +126,9 @@ impl Session {
         self.api
             .patch("/v1/me", json!({"status_text": text}))
             .await?;
-        let mut frame = json!({"type": "presence", "status": state});
-        if let Some(text) = text {
-            frame["text"] = json!(text);
-        }
-        self.link.request(frame).await.map_err(|e| anyhow!(e))?;
+        self.link
+            .request(super::presence_frame(state, text))
+            .await?;
         self.status = Some((state.to_owned(), text.map(str::to_owned)));
         self.say(format!(
             "you show as {state}{}",

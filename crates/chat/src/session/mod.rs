@@ -11,7 +11,7 @@ mod info;
 
 use crate::api::Api;
 use crate::commands::{HELP, Line};
-use crate::link::Link;
+use crate::link::{Link, LinkError};
 use crate::view;
 
 /// Where lines go (above the prompt).
@@ -122,7 +122,10 @@ impl Session {
                 self.say(HELP);
                 Ok(())
             }
-            Line::Quit => return false,
+            Line::Quit => {
+                self.warn_unsent();
+                return false;
+            }
             Line::Bad(why) => {
                 self.say(why);
                 Ok(())
@@ -168,14 +171,14 @@ impl Session {
         }
         self.follow_people(people).await;
         let title = if room["kind"] == "dm" && !others.is_empty() {
-            format!("@{}", others.join(", @"))
+            view::dm_title(&others)
         } else {
             view::title(room)
         };
         self.room = Some((id, title.clone()));
         self.thread = None;
         self.shown.clear();
-        let followed = self.link.follow(id, None).await.map_err(|e| anyhow!(e))?;
+        let followed = self.link.follow(id, None).await?;
         let min = followed["last_seq"].as_u64().unwrap_or(0);
         let page = self
             .api
@@ -208,6 +211,10 @@ impl Session {
         ) else {
             return;
         };
+        // A post both on the page read at opening and live after it: shown once.
+        if self.shown.iter().any(|(shown, _)| *shown == id) {
+            return;
+        }
         self.shown.push((id, seq));
         self.say(view::message_line(
             self.shown.len(),
@@ -262,7 +269,7 @@ impl Session {
     async fn dm(&mut self, username: &str) -> anyhow::Result<()> {
         let user = self
             .api
-            .get(&format!("/v1/users/by-name/{username}"))
+            .get(&format!("/v1/users/by-name/{}", urlencode(username)))
             .await?;
         let id = user["id"].clone();
         if let Some(uid) = id.as_str().and_then(|s| s.parse().ok()) {
@@ -273,11 +280,7 @@ impl Session {
     }
 
     async fn send(&mut self, body: String, attachments: Vec<Value>) -> anyhow::Result<()> {
-        let Some(room) = self.open_room() else {
-            return Err(anyhow!(
-                "open a conversation first: /rooms, /join NAME, /dm USER"
-            ));
-        };
+        let room = self.room_or_err()?;
         let mut frame = json!({"type": "send", "room_id": room, "client_msg_id": Uuid::new_v4(), "body": body, "format": "markdown"});
         if let Some(root) = self.thread {
             frame["thread_root_id"] = json!(root);
@@ -294,15 +297,24 @@ impl Session {
         self.link
             .tell(json!({"type": "typing", "room_id": room, "state": "stop"}))
             .await;
-        if let Err(e) = self.link.request(frame.clone()).await {
-            if e.contains("connection") {
+        match self.link.request(frame.clone()).await {
+            Err(LinkError::Lost) => {
                 self.say("(connection lost: sent when back)");
                 self.outbox.push(frame);
-                return Ok(());
+                Ok(())
             }
-            return Err(anyhow!(e));
+            result => result.map(|_| ()).map_err(Into::into),
         }
-        Ok(())
+    }
+
+    /// Said when quitting with sends that never left.
+    pub fn warn_unsent(&self) {
+        if !self.outbox.is_empty() {
+            self.say(format!(
+                "! {} message(s) typed offline were not sent",
+                self.outbox.len()
+            ));
+        }
     }
 
     /// The message numbered `n` in what is shown: its id and seq.
@@ -319,7 +331,7 @@ impl Session {
         frame: impl FnOnce(Uuid) -> Value,
     ) -> anyhow::Result<()> {
         let (id, _) = self.numbered(n)?;
-        self.link.request(frame(id)).await.map_err(|e| anyhow!(e))?;
+        self.link.request(frame(id)).await?;
         Ok(())
     }
 
@@ -389,6 +401,15 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// `{"type": "presence", ...}`: a status, and its text when there is one.
+fn presence_frame(status: &str, text: Option<&str>) -> Value {
+    let mut frame = json!({"type": "presence", "status": status});
+    if let Some(text) = text {
+        frame["text"] = json!(text);
+    }
+    frame
 }
 
 fn urlencode(s: &str) -> String {
