@@ -97,6 +97,30 @@ impl Setup {
     }
 }
 
+/// A file of this crate's scenarios (`tests/...`), for the programs that run them.
+pub fn scenario_file(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs a scenario in another program (a browser, pseudo-terminals, Node.js) and fails with
+/// its output unless it succeeds; `needs` names what `scripts/test` installs for it.
+pub async fn run_scenario(mut command: tokio::process::Command, needs: &str) {
+    let out = command
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run the scenario ({e}): scripts/test installs {needs}"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "the scenario failed ({}); scripts/test installs {needs}\n{stdout}\n{stderr}",
+        out.status
+    );
+    println!("{stdout}");
+}
+
 /// Gateway, projector and fan-out as separate roles (so one can be stopped or killed), with
 /// a registered user, a public room, and that user's socket subscribed to it.
 pub async fn split_roles(env: &TestEnv) -> (Natter, Natter, Natter, Api, Uuid, Ws) {

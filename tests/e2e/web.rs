@@ -4,17 +4,20 @@
 
 use reqwest::StatusCode;
 
-use crate::Setup;
+use crate::{Setup, run_scenario, scenario_file};
 
 #[tokio::test]
 async fn the_web_client_is_served_with_a_strict_policy() {
     let s = Setup::new().await;
     let http = reqwest::Client::new();
-    let page = http
-        .get(format!("{}/", s.natter.base))
-        .send()
-        .await
-        .expect("page");
+    let get = |base: &str, path: &str, etag: Option<&reqwest::header::HeaderValue>| {
+        let mut request = http.get(format!("{base}{path}"));
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.send()
+    };
+    let page = get(&s.natter.base, "/", None).await.expect("page");
     assert_eq!(page.status(), StatusCode::OK);
     let csp = page
         .headers()
@@ -36,9 +39,7 @@ async fn the_web_client_is_served_with_a_strict_policy() {
     let etag = page.headers().get("etag").cloned().expect("etag");
     assert!(page.text().await.expect("html").contains("/web/app.js"));
 
-    let script = http
-        .get(format!("{}/web/natter.js", s.natter.base))
-        .send()
+    let script = get(&s.natter.base, "/web/natter.js", None)
         .await
         .expect("script");
     assert_eq!(script.status(), StatusCode::OK);
@@ -48,16 +49,9 @@ async fn the_web_client_is_served_with_a_strict_policy() {
             .unwrap_or_default()
             .starts_with("text/javascript")
     );
-    let again = http
-        .get(format!("{}/", s.natter.base))
-        .header("if-none-match", etag)
-        .send()
-        .await
-        .expect("page");
+    let again = get(&s.natter.base, "/", Some(&etag)).await.expect("page");
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    let missing = http
-        .get(format!("{}/web/../Cargo.toml", s.natter.base))
-        .send()
+    let missing = get(&s.natter.base, "/web/../Cargo.toml", None)
         .await
         .expect("missing");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
@@ -66,11 +60,7 @@ async fn the_web_client_is_served_with_a_strict_policy() {
     let mut config = natter_testkit::gateway_config();
     config.web_client = false;
     let off = Setup::with_gateway(config).await;
-    let page = http
-        .get(format!("{}/", off.natter.base))
-        .send()
-        .await
-        .expect("page");
+    let page = get(&off.natter.base, "/", None).await.expect("page");
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     off.env.cleanup().await;
 }
@@ -78,22 +68,13 @@ async fn the_web_client_is_served_with_a_strict_policy() {
 #[tokio::test]
 async fn two_people_chat_in_a_real_browser_and_a_cut_connection_loses_nothing() {
     let s = Setup::new().await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/chat.py");
     let mut command = tokio::process::Command::new("python3");
-    command.arg(&script).arg(&s.natter.base);
+    command
+        .arg(scenario_file("browser/chat.py"))
+        .arg(&s.natter.base);
     if let Some(dir) = std::env::var_os("NATTER_SCREENSHOTS") {
         command.arg(dir);
     }
-    let out = command.output().await.expect("python3");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "the browser scenario failed ({}); scripts/test installs chromium and playwright\n{stdout}\n{stderr}",
-        out.status
-    );
-    println!("{stdout}");
+    run_scenario(command, "chromium, playwright and axe-playwright-python").await;
     s.env.cleanup().await;
 }

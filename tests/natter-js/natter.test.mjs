@@ -205,18 +205,22 @@ test("the outbox outlives a reload, and a send whose ack was lost is not doubled
   const room = await dm(alice, bob);
   await alice.subscribe(room.id);
 
-  // Written offline, then the page is closed: the send is in storage.
+  // Written offline in two tabs, then both are closed: both sends are in storage (one tab
+  // does not write over the other's).
   await proxy.cut();
   await next(alice, "status", (s) => s === "reconnecting");
+  const tab = client(proxy.base, storage);
   alice.send(room.id, "before the reload").catch(() => {});
+  tab.send(room.id, "from another tab").catch(() => {});
   alice.close();
+  tab.close();
   const stored = JSON.parse(storage.getItem(`natter.outbox.${alice.user.id}`));
-  assert.deepEqual(stored.map((i) => i.body), ["before the reload"]);
+  assert.deepEqual(stored.map((i) => i.body), ["before the reload", "from another tab"]);
 
   // Another send, acked, but the page is "reloaded" from storage as it was before the ack.
   const second = client(proxy.base, storage);
   assert.equal(second.user.id, alice.user.id, "the session is kept");
-  assert.deepEqual(second.outbox.map((i) => i.body), ["before the reload"]);
+  assert.deepEqual(second.outbox.map((i) => i.body), ["before the reload", "from another tab"]);
   await proxy.restore();
   const sent = next(second, "outbox", (items) => items.length === 0);
   await online(second);
@@ -227,15 +231,24 @@ test("the outbox outlives a reload, and a send whose ack was lost is not doubled
   assert.equal(ack.duplicate, false);
   second.close();
 
+  // A stored send the server refuses for good (its room is gone, say) is said as `refused`.
+  const key = `natter.outbox.${alice.user.id}`;
+  const gone = { room_id: randomUUID(), client_msg_id: randomUUID(), body: "to a room that is gone" };
+  beforeAck.setItem(key, JSON.stringify([...JSON.parse(beforeAck.getItem(key)), gone]));
   const third = client(proxy.base, beforeAck);
-  assert.deepEqual(third.outbox.map((i) => i.body), ["acked once"]);
+  assert.deepEqual(third.outbox.map((i) => i.body), ["acked once", "to a room that is gone"]);
+  const refused = next(third, "refused");
   const again = next(third, "outbox", (items) => items.length === 0);
   await online(third);
   await again;
+  const { body, error } = await refused;
+  assert.equal(body, "to a room that is gone");
+  assert.equal(error.code, "not_found");
+  assert.equal(beforeAck.getItem(key), null, "nothing left in storage");
   third.close();
 
   const bodies = (await history(bob, room.id, ack.seq)).map((m) => m.body);
-  assert.deepEqual(bodies, ["before the reload", "acked once"], "each once");
+  assert.deepEqual(bodies, ["before the reload", "from another tab", "acked once"], "each once");
   await proxy.stop();
 });
 

@@ -2,7 +2,7 @@
 // (rooms.js: the conversation list; messages.js: the open conversation).
 
 import { Natter } from "./natter.js";
-import { $, setStatus, presence, remember } from "./view.js";
+import { $, notSent, setStatus, presence, remember } from "./view.js";
 import * as rooms from "./rooms.js";
 import * as messages from "./messages.js";
 import * as panel from "./panel.js";
@@ -20,6 +20,8 @@ chat.addEventListener("signedout", (e) => {
 });
 // Presence first into the shared map, then the views that show it (their listeners come later).
 chat.addEventListener("presence", (e) => presence.set(e.detail.user_id, { status: e.detail.status, text: e.detail.text }));
+// A send written before a reload that the server then refused (its room is gone, say).
+chat.addEventListener("refused", (e) => notSent(e.detail.error));
 chat.addEventListener("notice", (e) => {
   const ev = e.detail.event;
   if (ev?.type === "user.profile_updated") remember({ id: ev.actor_id, ...ev.data });

@@ -3,7 +3,7 @@
 // reactions, edits and deletes, pins, read marks and how far one's messages got (natter.js
 // sends the delivered marks).
 
-import { $, h, nameOf, people, remember } from "./view.js";
+import { $, h, nameOf, notSent, people, remember } from "./view.js";
 import { render } from "./message.js";
 import * as panel from "./panel.js";
 import * as header from "./header.js";
@@ -57,6 +57,7 @@ export function init(client) {
   chat.addEventListener("event", (e) => { queue = queue.then(() => onEvent(e.detail)).catch((err) => console.error(err)); });
   chat.addEventListener("reset", (e) => { if (room && e.detail.room_id === room.id) open(room); });
   chat.addEventListener("typing", (e) => onTyping(e.detail));
+  chat.addEventListener("refused", (e) => dropPending(e.detail.client_msg_id));
   chat.addEventListener("presence", () => header.render(me));
   chat.addEventListener("outbox", (e) => {
     const n = e.detail.length;
@@ -186,8 +187,8 @@ function submit() {
   chat.tell({ type: "typing", room_id: room.id, state: "stop" });
   lastTyping = 0;
   if (gap) open(room); // one's own post is read at the live end
-  chat.send(room.id, text, { format: "markdown" }).catch(notSent);
-  // Shown at once, marked pending, until its event comes back.
+  chat.send(room.id, text, { format: "markdown" }).catch((e) => { dropPending(pending?.client_msg_id); notSent(e); });
+  // Shown at once, marked pending, until its event comes back (or it is refused).
   const pending = chat.outbox.at(-1);
   if (pending && !gap) {
     showPending(pending);
@@ -195,13 +196,13 @@ function submit() {
   }
 }
 
-function showPending(item) {
-  put({ id: `pending-${item.client_msg_id}`, client_msg_id: item.client_msg_id, sender_id: me, body: item.body, created_at: new Date().toISOString(), reactions: [], pending: true });
+function dropPending(clientMsgId) {
+  const pending = clientMsgId && messages.get(`pending-${clientMsgId}`);
+  if (pending) { pending.el.remove(); messages.delete(pending.id); }
 }
 
-// A send refused for good (a signed-out session keeps its outbox for the next sign-in).
-export function notSent(e) {
-  if (e.code !== "unauthorized") alert(`Not sent: ${e.message}`);
+function showPending(item) {
+  put({ id: `pending-${item.client_msg_id}`, client_msg_id: item.client_msg_id, sender_id: me, body: item.body, created_at: new Date().toISOString(), reactions: [], pending: true });
 }
 
 // Profiles of the people among `ids` not met yet (those who left the room, say).
@@ -220,8 +221,7 @@ async function onEvent({ room_id, seq, event }) {
     case "message.posted": {
       const list = $("messages");
       const stuck = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-      const pending = d.client_msg_id && messages.get(`pending-${d.client_msg_id}`);
-      if (pending) { pending.el.remove(); messages.delete(`pending-${d.client_msg_id}`); }
+      dropPending(d.client_msg_id);
       panel.posted(d);
       if (d.thread_root_id) {
         change(d.thread_root_id, (root) => { root.reply_count = (root.reply_count || 0) + 1; });

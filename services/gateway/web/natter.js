@@ -17,7 +17,8 @@
 // doubled; the outbox is kept in `storage` too, so that a page reloaded (or a process restarted)
 // while offline still sends what was written. Events: `status` ("connecting" | "online" | "reconnecting" | "signedout"), `event`,
 // `reset` ({room_id}), `notice`, `typing`, `presence`, `delivered`, `outbox` (the queue
-// changed), `signedout`, `frame` (every other frame).
+// changed), `refused` (a send from storage the server refused for good, with `error`),
+// `signedout`, `frame` (every other frame).
 //
 // Copy it into your app: it has no dependencies. `WebSocket`, `fetch` and `storage` can be
 // passed in (Node.js, tests).
@@ -209,7 +210,8 @@ export class Natter extends EventTarget {
     return new Promise((resolve, reject) => {
       const item = { room_id: roomId, client_msg_id: newId(), body, thread_root_id, attachment_ids, format, resolve, reject, sending: false };
       this.outbox.push(item);
-      this.#outboxChanged();
+      this.#store((stored) => [...stored, item]);
+      this.#emit("outbox", this.outbox.slice());
       this.#flush();
     });
   }
@@ -330,7 +332,9 @@ export class Natter extends EventTarget {
             this.timers.flush = setTimeout(() => this.#flush(), e.retryAfterMs || 1000);
             return;
           }
-          this.#settle(item, () => item.reject?.(e));
+          // Refused for good. A send read back from storage has no caller waiting: said as
+          // `refused`, so that the app can tell the person.
+          this.#settle(item, () => (item.reject ? item.reject(e) : this.#emit("refused", { ...item, error: e })));
           this.#flush();
         },
       );
@@ -339,32 +343,32 @@ export class Natter extends EventTarget {
 
   #settle(item, done) {
     this.outbox = this.outbox.filter((i) => i !== item);
-    this.#outboxChanged();
+    this.#store((stored) => stored.filter((i) => i.client_msg_id !== item.client_msg_id));
+    this.#emit("outbox", this.outbox.slice());
     done();
   }
 
-  // Stored at once: a send is in `storage` before it is on the wire.
-  #outboxChanged() {
-    if (this.storage && this.user) {
-      const keep = this.outbox.map(({ room_id, client_msg_id, body, thread_root_id, attachment_ids, format }) =>
-        ({ room_id, client_msg_id, body, thread_root_id, attachment_ids, format }));
-      if (keep.length) this.storage.setItem(this.#outboxKey(), JSON.stringify(keep));
-      else this.storage.removeItem(this.#outboxKey());
-    }
-    this.#emit("outbox", this.outbox.slice());
+  // The stored outbox, changed item by item (read, changed, written at once): another tab of
+  // the same user keeps its own items. A send is in `storage` before it is on the wire. Two
+  // tabs loading the same item both send it: with one client_msg_id, it is stored once.
+  #store(change) {
+    if (!this.storage || !this.user) return;
+    const keep = change(this.#storedOutbox()).map(({ room_id, client_msg_id, body, thread_root_id, attachment_ids, format }) =>
+      ({ room_id, client_msg_id, body, thread_root_id, attachment_ids, format }));
+    if (keep.length) this.storage.setItem(this.#outboxKey(), JSON.stringify(keep));
+    else this.storage.removeItem(this.#outboxKey());
+  }
+
+  #storedOutbox() {
+    const items = this.#stored(this.#outboxKey());
+    return Array.isArray(items) ? items.filter((i) => i?.room_id && i.client_msg_id) : [];
   }
 
   #outboxKey() { return `${OUTBOX_KEY}.${this.user?.id}`; }
   #presenceKey() { return `${PRESENCE_KEY}.${this.user?.id}`; }
 
   #loadOutbox() {
-    if (!this.user) return [];
-    try {
-      const items = JSON.parse(this.storage?.getItem(this.#outboxKey()) || "[]");
-      return items.filter((i) => i?.room_id && i.client_msg_id).map((i) => ({ ...i, sending: false }));
-    } catch {
-      return [];
-    }
+    return this.user ? this.#storedOutbox().map((i) => ({ ...i, sending: false })) : [];
   }
 
   #closed(socket, code, reason) {
@@ -395,16 +399,14 @@ export class Natter extends EventTarget {
   }
 
   #signedIn(answer) {
-    const before = this.user?.id;
+    if (this.session) this.#signedOut(); // another sign-in replaces this one
     this.session = answer;
     this.#save();
     this.#scheduleRefresh();
     // What this user wrote while signed out (or before a reload) is sent once connected.
     this.presence = this.#stored(this.#presenceKey());
-    if (this.user?.id !== before || !this.outbox.length) {
-      this.outbox = this.#loadOutbox();
-      this.#emit("outbox", this.outbox.slice());
-    }
+    this.outbox = this.#loadOutbox();
+    this.#emit("outbox", this.outbox.slice());
     return answer;
   }
 

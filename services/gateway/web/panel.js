@@ -2,7 +2,7 @@
 // it), a message's edit history, a room's pins, or the results of a message search (matches
 // highlighted, paged; a click opens the message in its room).
 
-import { $, h, time, nameOf } from "./view.js";
+import { $, h, time, nameOf, notSent } from "./view.js";
 import { body } from "./message.js";
 
 let chat, openRoom;
@@ -76,9 +76,7 @@ function reply() {
   const text = $("panel-compose").value.trim();
   if (!text || !thread) return;
   $("panel-compose").value = "";
-  chat.send(thread.room_id, text, { thread_root_id: thread.id, format: "markdown" }).catch((e) => {
-    if (e.code !== "unauthorized") alert(`Not sent: ${e.message}`);
-  });
+  chat.send(thread.room_id, text, { thread_root_id: thread.id, format: "markdown" }).catch(notSent);
 }
 
 // The versions of a message, oldest first (the original, then each edit).

@@ -75,3 +75,8 @@ export function nameOf(id) {
 export function remember(user) {
   if (user?.id) people.set(user.id, { ...people.get(user.id), ...user });
 }
+
+// A send refused for good (a signed-out session keeps its outbox for the next sign-in).
+export function notSent(e) {
+  if (e.code !== "unauthorized") alert(`Not sent: ${e.message}`);
+}
