@@ -98,5 +98,17 @@ async fn a_socket_signs_in_with_its_first_frame() {
     let closed = third.closed().await;
     assert_eq!(closed.code, Some(4029), "{closed:?}");
     assert!(closed.reason.contains("connections"), "{closed:?}");
+    // Asked with an id, it gets no `ok` first: the close is the only answer.
+    let mut fourth = Ws::connect_bare(&url).await.expect("connect");
+    fourth
+        .send_json(json!({"type": "auth", "token": alice.token(), "id": 9}))
+        .await;
+    assert_eq!(fourth.next_any().await, None, "no reply before the close");
+    // An id of the wrong shape is refused as on any frame.
+    let mut odd = Ws::connect_bare(&url).await.expect("connect");
+    odd.send_json(json!({"type": "auth", "token": alice.token(), "id": {"x": 1}}))
+        .await;
+    let closed = odd.closed().await;
+    assert_eq!(closed.code, Some(4001), "{closed:?}");
     s.env.cleanup().await;
 }

@@ -74,15 +74,22 @@ pub fn total_bytes() -> usize {
 
 /// Every file of the client together, as a browser that accepts gzip receives them.
 pub fn total_gzipped_bytes() -> usize {
-    (0..ASSETS.len()).map(|i| gzipped(i).len()).sum()
+    (0..ASSETS.len()).map(|i| prepared(i).gzipped.len()).sum()
 }
 
-/// The asset at `index`, gzipped (once).
-fn gzipped(index: usize) -> &'static [u8] {
+/// What is served of an asset, made once: its gzipped bytes and the tag of each encoding
+/// (each encoding is its own representation, with its own tag).
+struct Prepared {
+    gzipped: Vec<u8>,
+    etag: HeaderValue,
+    etag_gzip: HeaderValue,
+}
+
+fn prepared(index: usize) -> &'static Prepared {
     use std::io::Write;
     use std::sync::OnceLock;
-    static GZIPPED: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    let all = GZIPPED.get_or_init(|| {
+    static PREPARED: OnceLock<Vec<Prepared>> = OnceLock::new();
+    let all = PREPARED.get_or_init(|| {
         ASSETS
             .iter()
             .map(|a| {
@@ -90,11 +97,32 @@ fn gzipped(index: usize) -> &'static [u8] {
                     flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
                 // Writing to a Vec cannot fail.
                 let _ = out.write_all(a.body.as_bytes());
-                out.finish().unwrap_or_default()
+                let hash = fnv1a(a.body.as_bytes());
+                let tag = |suffix: &str| {
+                    HeaderValue::from_str(&format!("\"{hash:016x}{suffix}\""))
+                        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+                };
+                Prepared {
+                    gzipped: out.finish().unwrap_or_default(),
+                    etag: tag(""),
+                    etag_gzip: tag("-gz"),
+                }
             })
             .collect()
     });
     &all[index]
+}
+
+/// `If-None-Match` names `etag`: in a list, weakly (`W/`), or as `*`.
+fn matches_tag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let wanted = etag.to_str().unwrap_or_default();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == wanted || tag == "*")
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -116,18 +144,11 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
         return ApiError::not_found("file").into_response();
     };
     let asset = &ASSETS[index];
+    let ready = prepared(index);
     let gzip = accepts_gzip(headers);
-    // Revalidated each time (the files change with the binary), answered 304 when unchanged;
-    // each encoding is its own representation, with its own tag.
-    let etag = format!(
-        "\"{:016x}{}\"",
-        fnv1a(asset.body.as_bytes()),
-        if gzip { "-gz" } else { "" }
-    );
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes());
-    let mut response = if fresh {
+    // Revalidated each time (the files change with the binary), answered 304 when unchanged.
+    let etag = if gzip { &ready.etag_gzip } else { &ready.etag };
+    let mut response = if matches_tag(headers, etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else if gzip {
         (
@@ -135,7 +156,7 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
                 (header::CONTENT_TYPE, asset.content_type),
                 (header::CONTENT_ENCODING, "gzip"),
             ],
-            gzipped(index),
+            ready.gzipped.as_slice(),
         )
             .into_response()
     } else {
@@ -152,9 +173,7 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }
-    if let Ok(etag) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, etag);
-    }
+    h.insert(header::ETAG, etag.clone());
     response
 }
 
@@ -204,6 +223,24 @@ mod tests {
                 "{accept}"
             );
             assert_eq!(response.headers()[header::VARY], "accept-encoding");
+        }
+        // A 304 for the tag alone, in a list, weak, or `*`.
+        let tag = with("gzip").headers()[header::ETAG]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        for if_none_match in [tag.clone(), format!("\"x\", W/{tag}"), "*".to_owned()] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+            headers.insert(
+                header::IF_NONE_MATCH,
+                HeaderValue::from_str(&if_none_match).unwrap_or(HeaderValue::from_static("-")),
+            );
+            assert_eq!(
+                super::serve("natter.js", &headers).status(),
+                304,
+                "{if_none_match}"
+            );
         }
         let plain = super::serve("natter.js", &HeaderMap::new());
         assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());

@@ -146,21 +146,18 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         ClientFrame::PresenceSubscribe { user_ids } => {
             super::presence::presence_subscribe(ctx, user_ids).await
         }
-        ClientFrame::Auth { token } => match ctx.state.tokens().verify(&token) {
-            Ok(claims) if claims.sub == ctx.info.user => {
-                let token = crate::auth::TokenRef::from(&claims);
-                match ctx.state.revocations().check(claims.sub, token).await {
-                    Ok(()) => {
-                        ctx.handle.set_token(token);
-                        ctx.token_exp.send_replace(claims.exp);
-                        Ok(Some(serde_json::json!({"expires_at": claims.exp})))
-                    }
-                    Err(e) => Err(e),
+        // A fresh token for this socket: checked as every token is (the handshake's too).
+        ClientFrame::Auth { token } => {
+            match crate::auth::AuthUser::from_token(&ctx.state, &token).await {
+                Ok(user) if user.id == ctx.info.user => {
+                    ctx.handle.set_token(user.token);
+                    ctx.token_exp.send_replace(user.exp);
+                    Ok(Some(serde_json::json!({"expires_at": user.exp})))
                 }
+                Ok(_) => Err(ApiError::forbidden("the token is for another user")),
+                Err(e) => Err(e),
             }
-            Ok(_) => Err(ApiError::forbidden("the token is for another user")),
-            Err(e) => Err(e),
-        },
+        }
         ClientFrame::Call {
             room_id,
             call_id,

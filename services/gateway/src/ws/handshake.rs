@@ -7,16 +7,16 @@
 //! `NATTER_WS_AUTH_TIMEOUT_MS` closes it with 4001 and a reason.
 
 use axum::extract::FromRequestParts;
-use axum::extract::ws::{CloseFrame, Message};
+use axum::extract::ws::Message;
 use axum::http::request::Parts;
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use natter_schemas::frames::close_code;
-use serde::Deserialize;
+use natter_schemas::frames::{ClientFrame, RequestId, ServerFrame, close_code};
 use serde_json::{Value, json};
 
 use crate::auth::{AuthUser, presented_token};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::encode;
 use crate::ws::writer::WRITE_TIMEOUT;
 
 /// What the upgrade request says of its caller.
@@ -41,18 +41,10 @@ impl FromRequestParts<AppState> for Credential {
     }
 }
 
-/// The first frame of a socket opened without a token.
-#[derive(Deserialize)]
-struct AuthFrame {
-    #[serde(rename = "type")]
-    kind: String,
-    token: String,
-    #[serde(default)]
-    id: Option<Value>,
-}
-
-/// Reads the socket's `auth` frame and checks its token: the caller, once the reply (for a
-/// frame with an `id`) is written; `None` once the socket is closed with the reason.
+/// Reads the socket's `auth` frame, checks its token and admits the caller (who may hold no
+/// more sockets than allowed): the caller, once the reply (for a frame with an `id`) is
+/// written; `None` once the socket is closed with the reason (4001, or 4029 when admission is
+/// refused: no `ok` is sent first).
 pub async fn authenticate<S, R>(state: &AppState, sink: &mut S, stream: &mut R) -> Option<AuthUser>
 where
     S: Sink<Message> + Unpin,
@@ -68,7 +60,7 @@ where
                 return None;
             }
             () = state.shutdown().wait() => {
-                close(sink, close_code::GOING_AWAY, "the server is shutting down").await;
+                close(sink, close_code::GOING_AWAY, super::session::SHUTTING_DOWN).await;
                 return None;
             }
         };
@@ -88,33 +80,44 @@ where
             Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
         }
     };
-    let frame = match serde_json::from_str::<AuthFrame>(text.as_str()) {
-        Ok(frame) if frame.kind == "auth" => frame,
+    // The frame as every other frame is read: its `id` checked, then its type.
+    let value = serde_json::from_str::<Value>(text.as_str()).unwrap_or_default();
+    let id = match value.get("id").filter(|id| !id.is_null()) {
+        None => Ok(None),
+        Some(id) => serde_json::from_value::<RequestId>(id.clone()).map(Some),
+    };
+    let (token, id) = match (serde_json::from_value::<ClientFrame>(value), id) {
+        (Ok(ClientFrame::Auth { token }), Ok(id)) => (token, id),
         _ => {
             close(
                 sink,
                 close_code::UNAUTHORIZED,
-                "the first frame must be {\"type\":\"auth\",\"token\"} on a socket opened without a token",
+                "the first frame must be {\"type\":\"auth\",\"token\"} (with a string or integer id, if any) on a socket opened without a token",
             )
             .await;
             return None;
         }
     };
-    let user = match AuthUser::from_token(state, &frame.token).await {
+    let user = match AuthUser::from_token(state, &token).await {
         Ok(user) => user,
         Err(e) => {
             close(sink, close_code::UNAUTHORIZED, &e.0.message).await;
             return None;
         }
     };
-    if let Some(id) = frame.id {
-        let reply =
-            json!({"type": "reply", "id": id, "ok": true, "data": {"expires_at": user.exp}});
-        let sent = tokio::time::timeout(
-            WRITE_TIMEOUT,
-            sink.send(Message::Text(reply.to_string().into())),
-        )
-        .await;
+    if let Err(e) = super::admit_user(state, &user).await {
+        close(sink, close_code::TOO_MANY_CONNECTIONS, &e.0.message).await;
+        return None;
+    }
+    if let Some(id) = id {
+        let reply = ServerFrame::Reply {
+            id,
+            ok: true,
+            data: Some(json!({"expires_at": user.exp})),
+            error: None,
+        };
+        let sent =
+            tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(encode(&reply)))).await;
         if !matches!(sent, Ok(Ok(()))) {
             return None;
         }
@@ -122,19 +125,12 @@ where
     Some(user)
 }
 
-/// Closes the socket with `code` and `reason` (cut to the 123 bytes a close frame holds).
+/// Closes the socket with `code` and `reason`.
 pub async fn close<S>(sink: &mut S, code: u16, reason: &str)
 where
     S: Sink<Message> + Unpin,
 {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let frame = CloseFrame {
-        code,
-        reason: reason[..end].into(),
-    };
+    let frame = super::writer::close_frame(code, reason);
     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
 }

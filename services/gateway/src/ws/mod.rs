@@ -18,7 +18,6 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use natter_schemas::frames::close_code;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
@@ -91,11 +90,6 @@ pub async fn upgrade(
                     else {
                         return;
                     };
-                    if let Err(e) = admit_user(&state, &user).await {
-                        handshake::close(&mut sink, close_code::TOO_MANY_CONNECTIONS, &e.0.message)
-                            .await;
-                        return;
-                    }
                     user
                 }
             };
@@ -114,7 +108,7 @@ pub async fn upgrade(
 }
 
 /// Refuses a user who holds as many sockets on this gateway as they may.
-async fn admit_user(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
+pub(super) async fn admit_user(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
     let max = state.config().max_connections_per_user;
     if state.hub().user_sessions(user.id).await >= max {
         return Err(ApiError::rate_limited(

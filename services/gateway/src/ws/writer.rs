@@ -145,13 +145,23 @@ async fn write_until_closed<S>(
             }
         }
         let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.flush()).await;
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason),
-        };
+        let frame = close_frame(code, &reason);
         let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+}
+
+/// A close frame: `code`, and `reason` cut to the 123 bytes a close frame holds (at a
+/// character boundary).
+pub(super) fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
+        code,
+        reason: Utf8Bytes::from(&reason[..end]),
+    }
 }
 
 /// A write failed (the socket is gone) or a buffer overflowed (the client is too slow).
