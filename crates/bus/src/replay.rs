@@ -85,20 +85,6 @@ impl Bus {
         })
     }
 
-    /// [`Bus::open_room_replay`] and [`RoomReplay::read`] in one.
-    pub async fn replay_room(
-        &self,
-        room: uuid::Uuid,
-        since: u64,
-        max: u64,
-        timeout: Duration,
-    ) -> Result<Replay, BusError> {
-        self.open_room_replay(room, since)
-            .await?
-            .read(max, timeout)
-            .await
-    }
-
     /// The seq of the first event of `room` at or after `from`, if there is one.
     async fn next_room_event(&self, room: uuid::Uuid, from: u64) -> Result<Option<u64>, BusError> {
         match self
@@ -146,23 +132,29 @@ impl RoomReplay<'_> {
         }
         let mut events = Vec::with_capacity(usize::try_from(missed.min(max)).unwrap_or(0));
         let bound = through.min(self.bound);
-        if missed == 0 && !more_after(self.bus, self.room, self.since, bound).await? {
+        let (bus, room) = (self.bus, self.room);
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Whether a room event up to the bound follows `last`, within the replay's time.
+        let more_after = |last: u64| async move {
+            tokio::time::timeout_at(deadline, more_after(bus, room, last, bound))
+                .await
+                .map_err(|_| BusError::unavailable("replay timed out"))?
+        };
+        if missed == 0 && !more_after(self.since).await? {
             return Ok(Replay::Events(events));
         }
-        let (bus, room) = (self.bus, self.room);
         let mut messages = self
             .consumer
             .messages()
             .await
             .map_err(|e| BusError::unavailable(format!("replay: {e}")))?;
-        let deadline = tokio::time::Instant::now() + timeout;
         let mut last = self.since;
         loop {
             // nats-server 2.9 can count pending messages for a wildcard filter wrongly, too
             // many or too few: the count is a hint, and the replay is complete only when no
             // room event up to its bound follows the last one read (asked of the stream when
-            // the count is reached short of the bound, or when the consumer goes quiet).
-            if events.len() as u64 >= missed && !more_after(bus, room, last, bound).await? {
+            // the count is reached, or when the consumer goes quiet).
+            if events.len() as u64 >= missed && !more_after(last).await? {
                 break;
             }
             let wait = tokio::time::Instant::now() + IDLE_CHECK;
@@ -171,11 +163,8 @@ impl RoomReplay<'_> {
                 Err(_) if tokio::time::Instant::now() >= deadline => {
                     return Err(BusError::unavailable("replay timed out"));
                 }
-                Err(_) => match self.bus.next_room_event(self.room, last + 1).await? {
-                    None => break,
-                    Some(next) if next > bound => break,
-                    Some(_) => continue,
-                },
+                Err(_) if more_after(last).await? => continue,
+                Err(_) => break,
             };
             let message = match next {
                 Some(Ok(m)) => m,

@@ -222,16 +222,18 @@ async fn passes(feed: &Feed, seq: u64, event: &Event) -> bool {
 /// (without the text of messages deleted within them, as a resume would).
 async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
     let room = feed.room;
+    // Read up to the event that showed the gap, not past it: the live feed has the rest.
     let replay = feed
         .bus
-        .replay_room(room, floor, 10_000, Duration::from_secs(5))
+        .open_room_replay(room, floor)
+        .await?
+        .read_through(until.saturating_sub(1), 10_000, Duration::from_secs(5))
         .await?;
     let natter_bus::Replay::Events(raw) = replay else {
         return Err(BusError::other("gap too large to fill"));
     };
     let mut read: Vec<(u64, Option<Event>)> = raw
         .into_iter()
-        .filter(|(s, _)| *s < until)
         .map(|(seq, bytes)| (seq, Event::from_bytes(&bytes).ok()))
         .collect();
     for event in read.iter_mut().filter_map(|(_, e)| e.as_mut()) {
