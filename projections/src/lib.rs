@@ -146,6 +146,37 @@ pub async fn apply_unchecked<P: Projection>(
     Ok(())
 }
 
+/// Whether PostgreSQL gave up a transaction to break a lock cycle (`40P01`) or a conflict
+/// between serializable ones (`40001`): it rolled back whole, and running it again is safe.
+pub fn is_lock_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
+/// Runs `apply` (one transaction) again when PostgreSQL aborted it to break a lock cycle, at
+/// most `attempts` times in all, after a short pause that grows. Transactions that write rows
+/// other transactions write too at the same time (the partitions of a replay, which an
+/// erasure spans) can meet in such a cycle; the one aborted has changed nothing.
+pub async fn retry_lock_conflicts<T, F, Fut>(
+    attempts: u32,
+    mut apply: F,
+) -> Result<T, ProjectionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProjectionError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match apply().await {
+            Err(ProjectionError::Db(e)) if is_lock_conflict(&e) && attempt < attempts => {
+                tracing::info!(error = %e, attempt, "a lock cycle aborted a transaction: applying it again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Advances the checkpoint past events that carry nothing for this projection (or could not be
 /// decoded), without applying anything.
 pub async fn skip_to(pool: &PgPool, name: &str, seq: u64) -> Result<(), ProjectionError> {

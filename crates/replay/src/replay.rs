@@ -307,7 +307,12 @@ where
         workers.spawn(async move {
             while let Some((through, events)) = rx.recv().await {
                 if !events.is_empty() {
-                    natter_projections::apply_unchecked(&pool, &projection, &events).await?;
+                    // Partitions write rows of one another's rooms when an erasure spans them:
+                    // a transaction aborted to break a lock cycle is applied again.
+                    natter_projections::retry_lock_conflicts(5, || {
+                        natter_projections::apply_unchecked(&pool, &projection, &events)
+                    })
+                    .await?;
                 }
                 applied[k].store(through, std::sync::atomic::Ordering::Release);
             }
