@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 /// NUL (which PostgreSQL's text cannot hold) in any parameter or body field of any operation
 /// of the OpenAPI document, and in the fields of every WebSocket frame, is `invalid` naming
-/// the field: never a 500.
+/// the field: never a 500. So is a value of the wrong type.
 #[tokio::test]
 async fn nul_in_any_text_input_is_invalid_and_named() {
     let s = crate::Setup::new().await;
@@ -137,10 +137,40 @@ async fn nul_in_any_text_input_is_invalid_and_named() {
             json!({"type": "ping", "extra": {"deep": ["\u{0}"]}}),
             "extra.deep[0]",
         ),
+        // A value of the wrong type names its field, not the frame's type.
+        (
+            json!({"type": "subscribe", "room_id": room, "since": "yesterday"}),
+            "since",
+        ),
+        (json!({"type": "read", "room_id": 7, "seq": 1}), "room_id"),
+        (
+            json!({"type": "react", "message_id": message, "emoji": "x", "on": "yes"}),
+            "on",
+        ),
+        (json!({"type": "unsubscribe"}), "room_id"),
+        (json!({"type": "subscribes", "room_id": room}), "type"),
     ] {
         let reply = ws.request(frame.clone()).await;
         assert_eq!(reply["error"]["code"], "invalid", "{frame}: {reply}");
         assert_eq!(reply["error"]["field"], field, "{frame}: {reply}");
+    }
+    // A value of the wrong type names its field, in a body as in a frame.
+    for (bad, field) in [
+        (json!({"name": 5, "visibility": "public"}), "name"),
+        (
+            json!({"name": "x", "visibility": "public", "e2ee": "no"}),
+            "e2ee",
+        ),
+        (json!({"name": "x", "visibility": "everyone"}), "visibility"),
+        (
+            json!({"name": "x", "visibility": "public", "member_ids": [1]}),
+            "member_ids",
+        ),
+    ] {
+        let (status, body) = alice
+            .request(reqwest::Method::POST, "/v1/rooms", Some(bad.clone()))
+            .await;
+        invalid(&bad.to_string(), status, &body, field);
     }
     // The case that was a 500.
     let (status, body) = alice.get("/v1/search?q=%00").await;

@@ -24,20 +24,11 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
         validate::no_nul_in(&value)?;
-        serde_json::from_value(value).map(Json).map_err(|e| {
-            let message = e.to_string();
-            let field = named_field(&message).unwrap_or("body");
+        validate::fit(&value).map(Json).map_err(|(field, message)| {
+            let field = field.as_deref().unwrap_or("body");
             ApiError::invalid(field, format!("the JSON body does not fit: {message}"))
         })
     }
-}
-
-/// The field a serde error names (`unknown field `x``, `missing field `x``), if any.
-fn named_field(message: &str) -> Option<&str> {
-    let rest = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("missing field `"))?;
-    rest.split('`').next().filter(|f| !f.is_empty())
 }
 
 impl From<JsonRejection> for ApiError {

@@ -3,8 +3,10 @@
 //! lines.
 
 mod e2ee;
+mod shape;
 
 pub use e2ee::{encrypted, encrypted_here, key_id};
+pub use shape::fit;
 
 use crate::error::ApiError;
 

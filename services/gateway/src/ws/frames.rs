@@ -23,7 +23,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             error_frame(
                 ctx,
                 None,
-                ApiError::invalid("type", "a frame is a JSON object"),
+                ApiError::invalid("frame", "a frame is a JSON object"),
             )
             .await;
             return Handled::Continue;
@@ -58,11 +58,20 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         error_frame(ctx, id, e).await;
         return Handled::Continue;
     }
-    let frame = match serde_json::from_value::<ClientFrame>(value) {
+    let frame = match crate::validate::fit::<ClientFrame>(&value) {
         Ok(frame) => frame,
-        Err(e) => {
-            let message = format!("{e} (frame types: {})", ClientFrame::TYPES.join(", "));
-            error_frame(ctx, id, ApiError::invalid("type", message)).await;
+        Err((field, message)) => {
+            let known = value
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| ClientFrame::TYPES.contains(&t));
+            let error = if known {
+                ApiError::invalid(field.as_deref().unwrap_or("frame"), message)
+            } else {
+                let types = ClientFrame::TYPES.join(", ");
+                ApiError::invalid("type", format!("{message} (frame types: {types})"))
+            };
+            error_frame(ctx, id, error).await;
             return Handled::Continue;
         }
     };
