@@ -65,13 +65,17 @@ say(alice, "/dm bob")
 alice.expect("-- @bob --")
 say(alice, "hello **bob**")
 alice.expect(r"\[1\] \d\d:\d\d you: hello \*\*bob\*\*")
-bob.expect("you were added to a conversation")
+bob.expect("you were added to a conversation by alice")
 
 say(bob, "/dm alice")
 bob.expect("-- @alice --")
 bob.expect(r"\[1\] \d\d:\d\d alice: hello \*\*bob\*\*")
 say(bob, "hi alice")
 alice.expect(r"\[2\] \d\d:\d\d bob: hi alice")
+# A paste (or an input method's text) reaches the line editor in one write: all of it is
+# read, not just its first character (rustyline before 19 stalled there).
+alice.send("pasted, all of it at once\r")
+bob.expect(r"\[3\] \d\d:\d\d alice: pasted, all of it at once")
 
 say(alice, "/react 2 👍")
 bob.expect("alice reacted 👍 to 2")

@@ -9,7 +9,6 @@ use crate::link::{Incoming, LinkError};
 use crate::view;
 
 impl Session {
-    /// Something from the socket.
     /// Something from the socket; false when the session has ended (the client stops).
     pub async fn incoming(&mut self, item: Incoming) -> bool {
         match item {
@@ -57,6 +56,10 @@ impl Session {
             }
             Incoming::Event { room, seq, event } => self.event(room, seq, &event).await,
             Incoming::Frame(frame) => {
+                // A notice names who did it (a mention, being added to a conversation).
+                if frame["type"] == "notice" {
+                    self.learn_name(&frame["event"]["actor_id"]).await;
+                }
                 if let Some(line) = view::frame_line(&frame, self.open_room(), self.me, &self.names)
                 {
                     self.say(line);
@@ -79,12 +82,13 @@ impl Session {
         }
     }
 
-    async fn event(&mut self, room: Uuid, seq: u64, event: &Value) {
-        let actor = event["actor_id"]
+    /// Looks up the name of someone not met yet (not a gateway's receipts, whose actor is
+    /// nil), once; returns the id.
+    async fn learn_name(&mut self, actor: &Value) -> Uuid {
+        let actor = actor
             .as_str()
             .and_then(|s| s.parse::<Uuid>().ok())
             .unwrap_or_default();
-        // Someone not met yet (not a gateway's receipts, whose actor is nil): asked once.
         if !actor.is_nil() && !self.names.contains_key(&actor) {
             let name = match self.api.get(&format!("/v1/users/{actor}")).await {
                 Ok(user) => view::name_of(&user),
@@ -92,6 +96,11 @@ impl Session {
             };
             self.names.insert(actor, name);
         }
+        actor
+    }
+
+    async fn event(&mut self, room: Uuid, seq: u64, event: &Value) {
+        let actor = self.learn_name(&event["actor_id"]).await;
         if self.open_room() != Some(room) {
             if event["type"] == "message.posted" {
                 self.say(format!(
