@@ -102,8 +102,9 @@ async fn bench_workloads_report_sane_figures_and_lose_nothing() {
         rooms: 3,
         missed: 2,
     };
-    let c = connect::run(&client, &args).await.expect("connect");
+    let c = connect::run(&client, &args, me).await.expect("connect");
     assert_eq!((c.not_recovered, c.lost), (0, 0), "{c:?}");
+    assert!(c.stack.stack_ms_per_msg > 0.0 && c.stack.cores > 0, "{c:?}");
     assert_eq!(c.per_socket.count, 12);
 
     let args = idle::IdleArgs {

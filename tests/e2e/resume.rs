@@ -226,3 +226,60 @@ async fn replays_are_limited_by_the_events_they_send() {
     assert_eq!(accepted, 2, "{replies:?}");
     s.finish().await;
 }
+
+/// Resuming sockets that missed nothing (most of a reconnect storm after a gateway restart)
+/// are recovered without a consumer made on the stream for each: the stream is asked once
+/// whether the room has an event in the stretch. One that did miss something still gets it.
+#[tokio::test]
+async fn a_resume_that_missed_nothing_makes_no_consumer() {
+    const SOCKETS: usize = 10;
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let first = alice.send(room, "m1", "before").await;
+    let mut watcher = s.ws(&alice).await;
+    let reply = watcher.subscribe(room).await;
+    let (since, epoch) = (reply["last_seq"].clone(), reply["epoch"].clone());
+
+    let bus = s.env.bus().await;
+    let js = async_nats::jetstream::new(bus.client().clone());
+    let consumers = || async {
+        js.get_stream(bus.subjects().stream_name())
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("info")
+            .state
+            .consumer_count
+    };
+    let before = consumers().await;
+    let mut sockets = Vec::new();
+    for _ in 0..SOCKETS {
+        let mut ws = s.ws(&alice).await;
+        let reply = ws
+            .ok(json!({"type": "subscribe", "room_id": room, "since": since, "epoch": epoch}))
+            .await;
+        assert_eq!(reply["recovered"], true, "{reply}");
+        sockets.push(ws);
+    }
+    assert_eq!(
+        consumers().await,
+        before,
+        "a consumer per resume that missed nothing"
+    );
+
+    // Live delivery goes on for every one of them.
+    let next = alice.send(room, "m2", "after").await;
+    for ws in &mut sockets {
+        let event = ws.next_of("event").await;
+        assert_eq!(event["seq"].as_u64(), Some(next), "{event}");
+    }
+    // A socket that missed the last message gets it from the log.
+    let mut late = s.ws(&alice).await;
+    late.ok(json!({"type": "subscribe", "room_id": room, "since": first, "epoch": epoch}))
+        .await;
+    let event = late.next_of("event").await;
+    assert!(event["seq"].as_u64().expect("seq") > first, "{event}");
+    s.finish().await;
+}

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::client::{Client, next_json, subscribe};
+use crate::stack::{StackMeter, StackUsage};
 use crate::stats::{Percentiles, Samples, ms, table};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -31,9 +32,16 @@ pub struct ConnectReport {
     pub per_socket: Percentiles,
     pub not_recovered: u64,
     pub lost: u64,
+    /// The whole stack's CPU from the first reconnect to the last recovery; its `*_per_msg`
+    /// figures are per resume.
+    pub stack: StackUsage,
 }
 
-pub async fn run(client: &Client, args: &ConnectArgs) -> anyhow::Result<ConnectReport> {
+pub async fn run(
+    client: &Client,
+    args: &ConnectArgs,
+    server_pid: Option<u32>,
+) -> anyhow::Result<ConnectReport> {
     let tag = format!("c{:08x}", crate::fanout::rand_u32());
     let owner = client.user(&format!("{tag}_owner")).await?;
     let mut rooms = Vec::new();
@@ -76,6 +84,7 @@ pub async fn run(client: &Client, args: &ConnectArgs) -> anyhow::Result<ConnectR
         expected.insert(*room, seqs);
     }
     eprintln!("{} sockets resuming at once ...", args.sockets);
+    let meter = StackMeter::start(server_pid);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (user, room, since) in positions {
@@ -116,6 +125,7 @@ pub async fn run(client: &Client, args: &ConnectArgs) -> anyhow::Result<ConnectR
             (None, _) => not_recovered += 1,
         }
     }
+    let stack = meter.stop().usage(args.sockets as u64);
     let all = per_socket.0.iter().max().copied().unwrap_or(0) as f64 / 1000.0;
     Ok(ConnectReport {
         sockets: args.sockets,
@@ -124,6 +134,7 @@ pub async fn run(client: &Client, args: &ConnectArgs) -> anyhow::Result<ConnectR
         per_socket: per_socket.percentiles(),
         not_recovered,
         lost,
+        stack,
     })
 }
 
@@ -143,6 +154,9 @@ pub fn print(r: &ConnectReport) {
                 "not recovered / lost",
                 format!("{} / {}", r.not_recovered, r.lost),
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::stack::rows(&r.stack, "stack cpu per resume"))
+        .collect::<Vec<_>>(),
     );
 }

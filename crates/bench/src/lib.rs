@@ -123,7 +123,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
             serde_json::to_value(r)?
         }
         Workload::Connect(a) => {
-            let r = connect::run(&client, a).await?;
+            let r = connect::run(&client, a, pid).await?;
             if !args.json {
                 connect::print(&r);
             }

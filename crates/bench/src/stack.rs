@@ -35,7 +35,8 @@ pub struct StackUsage {
     /// Share of the host's CPU time that was idle, in percent of all cores.
     pub host_idle_percent: f64,
     pub cores: usize,
-    /// Per accepted message, ms of CPU: natter, nats-server, PostgreSQL, Redis, and their sum.
+    /// Per accepted message (per resume in `connect`), ms of CPU: natter, nats-server,
+    /// PostgreSQL, Redis, and their sum.
     pub natter_ms_per_msg: f64,
     pub nats_ms_per_msg: f64,
     pub postgres_ms_per_msg: f64,
@@ -188,11 +189,12 @@ fn host_ticks() -> Option<HostTicks> {
     })
 }
 
-/// The report's lines for the stack.
-pub fn rows(s: &StackUsage) -> Vec<(&'static str, String)> {
+/// The report's lines for the stack; `per` names what the `*_per_msg` figures are per (the
+/// first line's label: `stack cpu per message`, `stack cpu per resume`).
+pub fn rows(s: &StackUsage, per: &'static str) -> Vec<(&'static str, String)> {
     vec![
         (
-            "stack cpu per message",
+            per,
             format!(
                 "{:.3} ms: natter {:.3}, nats-server {:.3}, postgres {:.3}, redis {:.3}",
                 s.stack_ms_per_msg,

@@ -3,6 +3,10 @@
 //! Two steps, so that a caller learns how many events a replay will send before it reads them
 //! (and can refuse, or count them against a limit): [`Bus::open_room_replay`] makes a
 //! room-filtered ordered consumer from the seq after `since`; [`RoomReplay::read`] reads it.
+//! A caller whose live feed has every room event after a known seq says so when it opens the
+//! replay: when the room has no event between `since` and that seq (the common resume, and
+//! what most of a reconnect storm asks, one question per stretch however many ask), no
+//! consumer is made at all.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,7 +51,8 @@ pub struct RoomReplay<'a> {
     bus: &'a Bus,
     room: uuid::Uuid,
     since: u64,
-    consumer: consumer::Consumer<pull::OrderedConfig>,
+    /// `None` when the room has no event to replay (known before any consumer was made).
+    consumer: Option<consumer::Consumer<pull::OrderedConfig>>,
     missed: u64,
     /// The last seq the replay must reach, if there are room events up to it (the caller's
     /// live feed delivers every one after it); `u64::MAX` when the caller knows no such seq.
@@ -56,12 +61,26 @@ pub struct RoomReplay<'a> {
 
 impl Bus {
     /// Starts a replay of every event of `room` with `seq > since`, up to the head of the log
-    /// now (or a little past it).
+    /// now (or a little past it). With `live_after`, every room event after that seq reaches
+    /// the caller another way (a live feed that was listening before the replay opened): the
+    /// replay need not look past it.
     pub async fn open_room_replay(
         &self,
         room: uuid::Uuid,
         since: u64,
+        live_after: Option<u64>,
     ) -> Result<RoomReplay<'_>, BusError> {
+        let bound = live_after.unwrap_or(u64::MAX);
+        if bound != u64::MAX && !more_after(self, room, since, bound).await? {
+            return Ok(RoomReplay {
+                bus: self,
+                room,
+                since,
+                consumer: None,
+                missed: 0,
+                bound,
+            });
+        }
         let config = pull::OrderedConfig {
             filter_subject: self.subjects().room_events(room),
             deliver_policy: DeliverPolicy::ByStartSequence {
@@ -79,9 +98,9 @@ impl Bus {
             bus: self,
             room,
             since,
-            consumer,
+            consumer: Some(consumer),
             missed,
-            bound: u64::MAX,
+            bound,
         })
     }
 
@@ -104,13 +123,6 @@ impl RoomReplay<'_> {
     /// a few too many; never too few).
     pub fn missed(&self) -> u64 {
         self.missed
-    }
-
-    /// Tells the replay that every room event after `seq` reaches the caller another way (a
-    /// live feed that was listening before the replay opened): it need not look past it.
-    pub fn live_after(mut self, seq: u64) -> Self {
-        self.bound = seq;
-        self
     }
 
     /// Reads the events, unless more than `max` were missed, within `timeout`.
@@ -140,11 +152,13 @@ impl RoomReplay<'_> {
                 .await
                 .map_err(|_| BusError::unavailable("replay timed out"))?
         };
+        let Some(consumer) = self.consumer else {
+            return Ok(Replay::Events(events));
+        };
         if missed == 0 && !more_after(self.since).await? {
             return Ok(Replay::Events(events));
         }
-        let mut messages = self
-            .consumer
+        let mut messages = consumer
             .messages()
             .await
             .map_err(|e| BusError::unavailable(format!("replay: {e}")))?;

@@ -84,7 +84,7 @@ pub async fn losses_from_log(
         return Ok(Vec::new());
     }
     let Replay::Events(raw) = bus
-        .open_room_replay(room, after)
+        .open_room_replay(room, after, None)
         .await?
         .read_through(through, MAX_LOOKBACK, Duration::from_secs(5))
         .await?

@@ -71,7 +71,7 @@ pub fn print(report: &FanoutReport) {
             ),
         ),
     ];
-    rows.extend(crate::stack::rows(&report.stack));
+    rows.extend(crate::stack::rows(&report.stack, "stack cpu per message"));
     table(
         &format!(
             "fanout: {} rooms x {} subscribers, {} senders, target {} msg/s, {} s",

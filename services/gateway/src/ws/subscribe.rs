@@ -144,7 +144,12 @@ async fn start(
         None => (true, 0, Vec::new()),
         Some(_) if epoch.as_deref().is_some_and(|e| e != server_epoch) => (false, 0, Vec::new()),
         Some(since) => {
-            let head = state.bus().last_seq().await?;
+            // `seen` is in the log: only a `since` past it makes the stream be asked.
+            let head = if since <= seen {
+                seen
+            } else {
+                state.bus().last_seq().await?
+            };
             if since > head {
                 // Seqs from the future: not this log.
                 (false, 0, Vec::new())
@@ -152,12 +157,11 @@ async fn start(
                 let timeout = state.config().read_wait();
                 let max = state.config().max_replay;
                 // Every room event after `seen` reaches this socket live (0: not known).
-                let replay = state.bus().open_room_replay(room, since).await?;
-                let replay = if seen > 0 {
-                    replay.live_after(seen)
-                } else {
-                    replay
-                };
+                let live_after = (seen > 0).then_some(seen);
+                let replay = state
+                    .bus()
+                    .open_room_replay(room, since, live_after)
+                    .await?;
                 // Counted before anything is read, so that sockets resuming at once cannot
                 // all pass a limit that none of them has been charged to yet.
                 if replay.missed() <= max {

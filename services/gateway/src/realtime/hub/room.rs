@@ -225,7 +225,7 @@ async fn backfill(feed: &Feed, floor: u64, until: u64) -> Result<(), BusError> {
     // Read up to the event that showed the gap, not past it: the live feed has the rest.
     let replay = feed
         .bus
-        .open_room_replay(room, floor)
+        .open_room_replay(room, floor, None)
         .await?
         .read_through(until.saturating_sub(1), 10_000, Duration::from_secs(5))
         .await?;
