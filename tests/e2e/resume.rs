@@ -283,3 +283,57 @@ async fn a_resume_that_missed_nothing_makes_no_consumer() {
     assert!(event["seq"].as_u64().expect("seq") > first, "{event}");
     s.finish().await;
 }
+
+/// Callers asking at once for the same stretch of a room up to their live feed (the sockets of
+/// a room that a reconnect storm resumes from one seq) read it once, with one consumer, and
+/// each gets every event of it.
+#[tokio::test]
+async fn replays_of_one_stretch_asked_at_once_are_read_once() {
+    const CALLERS: usize = 10;
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("r", "public").await;
+    let since = alice.send(room, "m0", "before").await;
+    let mut sent = Vec::new();
+    for i in 1..=5 {
+        sent.push(alice.send(room, &format!("m{i}"), "missed").await);
+    }
+    let live_after = *sent.last().expect("sent");
+
+    let bus = s.env.bus().await;
+    let js = async_nats::jetstream::new(bus.client().clone());
+    let consumers = || async {
+        js.get_stream(bus.subjects().stream_name())
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("info")
+            .state
+            .consumer_count
+    };
+    let before = consumers().await;
+    let replays = futures::future::join_all(
+        (0..CALLERS)
+            .map(|_| bus.replay_to_live(room, since, live_after, 100, Duration::from_secs(10))),
+    )
+    .await;
+    for replay in replays {
+        let natter_bus::Replay::Events(events) = replay.expect("replay") else {
+            panic!("too many");
+        };
+        let seqs: Vec<u64> = events.iter().map(|(seq, _)| *seq).collect();
+        let posted: Vec<u64> = seqs.iter().copied().filter(|s| sent.contains(s)).collect();
+        assert_eq!(posted, sent, "every missed post, in order");
+        assert!(
+            seqs.iter().all(|s| *s > since && *s <= live_after),
+            "{seqs:?}"
+        );
+    }
+    assert_eq!(
+        consumers().await,
+        before + 1,
+        "one consumer for all the callers"
+    );
+    s.finish().await;
+}

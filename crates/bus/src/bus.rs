@@ -90,6 +90,8 @@ pub struct Bus {
     pub(crate) unsealer: Arc<OnceLock<Arc<dyn crate::Unseal>>>,
     /// Answers to "is there a room event in this stretch of the log", shared by replays.
     pub(crate) stretches: crate::replay::Stretches,
+    /// Replays in flight up to a live feed's seq, shared by every caller asking for the same.
+    pub(crate) flights: crate::replay::Flights,
 }
 
 impl Bus {
@@ -151,6 +153,7 @@ impl Bus {
             stream: Arc::new(OnceLock::new()),
             epoch: Arc::new(OnceLock::new()),
             stretches: Default::default(),
+            flights: Default::default(),
             unsealer: Arc::new(OnceLock::new()),
         })
     }

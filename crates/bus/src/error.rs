@@ -13,7 +13,7 @@ pub enum BusErrorKind {
     Other,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct BusError {
     pub kind: BusErrorKind,

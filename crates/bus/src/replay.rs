@@ -6,7 +6,8 @@
 //! A caller whose live feed has every room event after a known seq says so when it opens the
 //! replay: when the room has no event between `since` and that seq (the common resume, and
 //! what most of a reconnect storm asks, one question per stretch however many ask), no
-//! consumer is made at all.
+//! consumer is made at all. [`Bus::replay_to_live`] does both steps, once for all the callers
+//! that ask for the same stretch at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,9 @@ const IDLE_CHECK: Duration = Duration::from_millis(100);
 /// Most answers [`Stretches`] keeps.
 const STRETCHES: usize = 4096;
 
+/// Flights in the table past which those that no one waits for any more are let go.
+const FLIGHTS: usize = 1024;
+
 /// Whether a room has an event in a stretch `(after, through]` of the log, asked of the stream
 /// once per stretch however many replays ask at once (a reconnect storm asks the same question
 /// of every socket of a room). Every seq up to `through` is assigned, and the log is never
@@ -37,8 +41,19 @@ pub(crate) struct Stretches(Arc<Mutex<HashMap<Stretch, Arc<OnceCell<bool>>>>>);
 /// A room, and the stretch `(after, through]` of the log asked about.
 type Stretch = (uuid::Uuid, u64, u64);
 
+/// Replays in flight, by room, stretch and limit: the sockets of a room that a reconnect storm
+/// resumes from the same seq (those of one gateway, up to its feed's seq) read the stretch
+/// once, with one consumer. What a stretch holds never changes, so every caller gets the same
+/// answer; a flight leaves the table when its first caller is answered (one asking later
+/// reads again), so the table holds only what is being read.
+#[derive(Clone, Default)]
+pub(crate) struct Flights(Arc<Mutex<HashMap<Flight, Arc<OnceCell<Result<Replay, BusError>>>>>>);
+
+/// A room, the stretch `(since, live_after]`, and the most events the caller takes.
+type Flight = (uuid::Uuid, u64, u64, u64);
+
 /// The missed events of one room, for resume.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Replay {
     /// Every event after the requested seq, in order: `(seq, stored bytes)`.
     Events(Vec<(u64, Bytes)>),
@@ -102,6 +117,43 @@ impl Bus {
             missed,
             bound,
         })
+    }
+
+    /// The events of `room` after `since` up to `live_after` (the caller's live feed, which was
+    /// listening before this was asked, has every one after it), unless more than `max`,
+    /// within `timeout`. Read once however many callers ask for the same at once.
+    pub async fn replay_to_live(
+        &self,
+        room: uuid::Uuid,
+        since: u64,
+        live_after: u64,
+        max: u64,
+        timeout: Duration,
+    ) -> Result<Replay, BusError> {
+        let key = (room, since, live_after, max);
+        let flight = {
+            let mut flights = self.flights.0.lock().unwrap_or_else(|e| e.into_inner());
+            if flights.len() >= FLIGHTS {
+                // Those whose every caller went away before an answer.
+                flights.retain(|_, f| Arc::strong_count(f) > 1);
+            }
+            flights.entry(key).or_default().clone()
+        };
+        // A caller that goes away while reading hands the read to the next one waiting.
+        let answer = flight
+            .get_or_init(|| async {
+                self.open_room_replay(room, since, Some(live_after))
+                    .await?
+                    .read(max, timeout)
+                    .await
+            })
+            .await
+            .clone();
+        let mut flights = self.flights.0.lock().unwrap_or_else(|e| e.into_inner());
+        if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+            flights.remove(&key);
+        }
+        answer
     }
 
     /// The seq of the first event of `room` at or after `from`, if there is one.

@@ -156,25 +156,30 @@ async fn start(
             } else {
                 let timeout = state.config().read_wait();
                 let max = state.config().max_replay;
-                // Every room event after `seen` reaches this socket live (0: not known).
-                let live_after = (seen > 0).then_some(seen);
-                let replay = state
-                    .bus()
-                    .open_room_replay(room, since, live_after)
-                    .await?;
-                // Counted before anything is read, so that sockets resuming at once cannot
-                // all pass a limit that none of them has been charged to yet.
-                if replay.missed() <= max {
+                let limiter = state.limiter();
+                let (action, user) = (crate::ratelimit::Action::Replay, ctx.info.user.to_string());
+                // One event is counted before anything is read, so that a user past the limit
+                // makes no read; the rest once the replay's size is known.
+                limiter.check_cost(action, &user, 1).await?;
+                let replay = if seen > 0 {
+                    // Every room event after `seen` reaches this socket live: the stretch up
+                    // to it is read once for all the sockets that ask for it at once.
                     state
-                        .limiter()
-                        .check_cost(
-                            crate::ratelimit::Action::Replay,
-                            &ctx.info.user.to_string(),
-                            replay.missed().max(1),
-                        )
+                        .bus()
+                        .replay_to_live(room, since, seen, max, timeout)
+                        .await?
+                } else {
+                    let replay = state.bus().open_room_replay(room, since, None).await?;
+                    replay.read(max, timeout).await?
+                };
+                if let Replay::Events(raw) = &replay
+                    && raw.len() > 1
+                {
+                    limiter
+                        .check_cost(action, &user, raw.len() as u64 - 1)
                         .await?;
                 }
-                match replay.read(max, timeout).await? {
+                match replay {
                     Replay::Events(raw) => {
                         let mut events = Vec::with_capacity(raw.len());
                         for (seq, bytes) in raw {
