@@ -47,10 +47,13 @@ type Stretch = (uuid::Uuid, u64, u64);
 /// answer; a flight leaves the table when its first caller is answered (one asking later
 /// reads again), so the table holds only what is being read.
 #[derive(Clone, Default)]
-pub(crate) struct Flights(Arc<Mutex<HashMap<Flight, Arc<OnceCell<Result<Replay, BusError>>>>>>);
+pub(crate) struct Flights(Arc<Mutex<HashMap<Flight, Answer>>>);
 
 /// A room, the stretch `(since, live_after]`, and the most events the caller takes.
 type Flight = (uuid::Uuid, u64, u64, u64);
+
+/// A flight's answer, once its read is done.
+type Answer = Arc<OnceCell<Result<Replay, BusError>>>;
 
 /// The missed events of one room, for resume.
 #[derive(Debug, Clone)]
