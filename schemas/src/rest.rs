@@ -48,16 +48,21 @@ pub struct UserList {
     pub users: Vec<crate::model::User>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// `""` clears it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
     /// One of the caller's uploaded images (`POST /v1/uploads`); `null` takes the avatar away.
-    #[serde(default, deserialize_with = "present")]
+    /// Absent, it is left as it is.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub avatar_id: Option<Option<Uuid>>,
 }
 

@@ -5,8 +5,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
+use natter_schemas::rest::{LoginRequest, RegisterRequest};
+use natter_schemas::sessions::RefreshRequest;
 use reqwest::{Method, RequestBuilder, StatusCode};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 #[derive(Clone)]
@@ -35,11 +38,22 @@ impl Api {
             base: base.trim_end_matches('/').to_owned(),
             tokens: Arc::default(),
         };
-        let body = json!({"username": username, "password": password, "device": "natter chat"});
-        let path = if register {
-            "/v1/auth/register"
+        let device = Some("natter chat".to_owned());
+        let (path, body) = if register {
+            let body = RegisterRequest {
+                username: username.to_owned(),
+                password: password.to_owned(),
+                display_name: None,
+                device,
+            };
+            ("/v1/auth/register", serde_json::to_value(body)?)
         } else {
-            "/v1/auth/login"
+            let body = LoginRequest {
+                username: username.to_owned(),
+                password: password.to_owned(),
+                device,
+            };
+            ("/v1/auth/login", serde_json::to_value(body)?)
         };
         let answer = api.call(Method::POST, path, Some(body)).await?;
         api.keep(&answer).await?;
@@ -80,7 +94,7 @@ impl Api {
         let response = self
             .http
             .post(format!("{}/v1/auth/refresh", self.base))
-            .json(&json!({"refresh_token": refresh_token}))
+            .json(&RefreshRequest { refresh_token })
             .send()
             .await
             .context("natter cannot be reached")?;
@@ -100,12 +114,14 @@ impl Api {
         self.call(Method::GET, path, None).await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.call(Method::POST, path, Some(body)).await
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> anyhow::Result<Value> {
+        self.call(Method::POST, path, Some(serde_json::to_value(body)?))
+            .await
     }
 
-    pub async fn patch(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.call(Method::PATCH, path, Some(body)).await
+    pub async fn patch(&self, path: &str, body: &impl Serialize) -> anyhow::Result<Value> {
+        self.call(Method::PATCH, path, Some(serde_json::to_value(body)?))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {

@@ -1,5 +1,7 @@
 //! What a typed line means: a message for the open room, or a slash command.
 
+use natter_schemas::frames::PresenceStatus;
+
 /// One line, parsed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
@@ -30,7 +32,7 @@ pub enum Line {
     /// The open room's members, with their roles and who is online.
     Members,
     /// Show oneself as `online`, `away`, `busy` or `invisible`, with an optional text.
-    Status(String, String),
+    Status(PresenceStatus, String),
     Help,
     Quit,
     /// A command that is not one, or is missing what it needs: the explanation.
@@ -93,10 +95,19 @@ pub fn parse(line: &str) -> Line {
         "edits" => number(first).map_or(Line::Bad("usage: /edits N".into()), Line::Edits),
         "seen" => number(first).map_or(Line::Bad("usage: /seen N".into()), Line::Seen),
         "members" | "who" => Line::Members,
-        "status" if matches!(first, "online" | "away" | "busy" | "invisible") => {
-            Line::Status(first.to_owned(), more.to_owned())
+        "status" => {
+            let status = match first {
+                "online" => Some(PresenceStatus::Online),
+                "away" => Some(PresenceStatus::Away),
+                "busy" => Some(PresenceStatus::Busy),
+                "invisible" => Some(PresenceStatus::Invisible),
+                _ => None,
+            };
+            status.map_or(
+                Line::Bad("usage: /status online|away|busy|invisible [TEXT]".into()),
+                |status| Line::Status(status, more.to_owned()),
+            )
         }
-        "status" => Line::Bad("usage: /status online|away|busy|invisible [TEXT]".into()),
         "help" | "?" => Line::Help,
         "quit" | "exit" | "q" => Line::Quit,
         "join" | "open" | "dm" | "search" | "upload" => {
@@ -108,7 +119,7 @@ pub fn parse(line: &str) -> Line {
 
 #[cfg(test)]
 mod tests {
-    use super::{Line, parse};
+    use super::{Line, PresenceStatus, parse};
 
     #[test]
     fn lines_and_commands() {
@@ -134,7 +145,7 @@ mod tests {
         assert_eq!(parse("/seen 1"), Line::Seen(1));
         assert_eq!(
             parse("/status busy in a meeting"),
-            Line::Status("busy".into(), "in a meeting".into())
+            Line::Status(PresenceStatus::Busy, "in a meeting".into())
         );
         assert!(matches!(parse("/status sleepy"), Line::Bad(_)));
         assert!(matches!(parse("/edits"), Line::Bad(_)));

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use natter_schemas::frames::close_code;
+use natter_schemas::frames::{ClientEnvelope, ClientFrame, RequestId, close_code};
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -60,8 +60,8 @@ impl std::error::Error for LinkError {}
 type Reply = oneshot::Sender<Result<Value, LinkError>>;
 
 enum Out {
-    Request(Value, Reply),
-    Tell(Value),
+    Request(ClientFrame, Reply),
+    Tell(ClientFrame),
 }
 
 #[derive(Default)]
@@ -98,7 +98,7 @@ impl Link {
     }
 
     /// A request; its reply's `data`, or why there is none.
-    pub async fn request(&self, frame: Value) -> Result<Value, LinkError> {
+    pub async fn request(&self, frame: ClientFrame) -> Result<Value, LinkError> {
         if !self.online.load(Ordering::Acquire) {
             return Err(LinkError::Lost);
         }
@@ -111,7 +111,7 @@ impl Link {
     }
 
     /// A frame without a reply (typing), dropped while the connection is down.
-    pub async fn tell(&self, frame: Value) {
+    pub async fn tell(&self, frame: ClientFrame) {
         if self.online.load(Ordering::Acquire) {
             let _ = self.out.send(Out::Tell(frame)).await;
         }
@@ -139,13 +139,26 @@ impl Link {
     }
 }
 
-fn subscribe_frame(room: Uuid, since: Option<u64>, epoch: Option<&str>) -> Value {
-    match (since, epoch) {
-        (Some(since), Some(epoch)) => {
-            json!({"type": "subscribe", "room_id": room, "since": since, "epoch": epoch})
-        }
-        _ => json!({"type": "subscribe", "room_id": room}),
+fn subscribe_frame(room: Uuid, since: Option<u64>, epoch: Option<&str>) -> ClientFrame {
+    // `since` only with the log's epoch: a seq means nothing in another log.
+    let (since, epoch) = match (since, epoch) {
+        (Some(since), Some(epoch)) => (Some(since), Some(epoch.to_owned())),
+        _ => (None, None),
+    };
+    ClientFrame::Subscribe {
+        room_id: room,
+        since,
+        epoch,
     }
+}
+
+/// A frame as sent, with the id its reply will carry.
+fn outgoing(id: Option<i64>, frame: ClientFrame) -> Message {
+    let envelope = ClientEnvelope {
+        id: id.map(RequestId::Number),
+        frame,
+    };
+    Message::text(serde_json::to_string(&envelope).unwrap_or_default())
 }
 
 async fn run(
@@ -223,10 +236,10 @@ async fn connected(
         Err(_) => return Ended::Dropped,
     };
     let (mut sink, mut stream) = socket.split();
-    let mut waiting: HashMap<u64, Reply> = HashMap::new();
+    let mut waiting: HashMap<i64, Reply> = HashMap::new();
     // Subscriptions made again after a reconnect: their replies are read here.
-    let mut resubscribing: HashMap<u64, Uuid> = HashMap::new();
-    let mut next_id = 1u64;
+    let mut resubscribing: HashMap<i64, Uuid> = HashMap::new();
+    let mut next_id = 1i64;
     let mut ping = tokio::time::interval(Duration::from_secs(20));
     loop {
         tokio::select! {
@@ -254,17 +267,16 @@ async fn connected(
                             (rooms, f.epoch.clone())
                         };
                         for (room, since) in rooms {
-                            let mut f = subscribe_frame(room, since, epoch.as_deref());
-                            f["id"] = json!(next_id);
+                            let f = outgoing(Some(next_id), subscribe_frame(room, since, epoch.as_deref()));
                             resubscribing.insert(next_id, room);
                             next_id += 1;
-                            if sink.send(Message::text(f.to_string())).await.is_err() { return Ended::Dropped }
+                            if sink.send(f).await.is_err() { return Ended::Dropped }
                         }
                         online.store(true, Ordering::Release);
                         let _ = incoming.send(Incoming::Online(true));
                     }
                     Some("reply") => {
-                        let id = frame["id"].as_u64().unwrap_or(0);
+                        let id = frame["id"].as_i64().unwrap_or(0);
                         let result = if frame["ok"] == true { Ok(frame["data"].clone()) } else {
                             Err(LinkError::Refused(frame["error"]["message"].as_str().unwrap_or("refused").to_owned()))
                         };
@@ -296,19 +308,18 @@ async fn connected(
             }
             item = out.recv() => {
                 let Some(item) = item else { return Ended::ClientGone };
-                let (mut frame, tx) = match item {
-                    Out::Request(frame, tx) => (frame, Some(tx)),
-                    Out::Tell(frame) => (frame, None),
+                let message = match item {
+                    Out::Request(frame, tx) => {
+                        waiting.insert(next_id, tx);
+                        next_id += 1;
+                        outgoing(Some(next_id - 1), frame)
+                    }
+                    Out::Tell(frame) => outgoing(None, frame),
                 };
-                if let Some(tx) = tx {
-                    frame["id"] = json!(next_id);
-                    waiting.insert(next_id, tx);
-                    next_id += 1;
-                }
-                if sink.send(Message::text(frame.to_string())).await.is_err() { return Ended::Dropped }
+                if sink.send(message).await.is_err() { return Ended::Dropped }
             }
             _ = ping.tick() => {
-                if sink.send(Message::text(r#"{"type":"ping"}"#)).await.is_err() { return Ended::Dropped }
+                if sink.send(outgoing(None, ClientFrame::Ping)).await.is_err() { return Ended::Dropped }
             }
         }
     }

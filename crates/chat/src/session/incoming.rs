@@ -1,10 +1,11 @@
 //! What comes in from the socket: connection changes, resets, room events and other frames.
 
-use serde_json::{Value, json};
+use natter_schemas::frames::ClientFrame;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::Session;
-use super::presence_frame;
+use super::outgoing::presence_frame;
 use crate::link::{Incoming, LinkError};
 use crate::view;
 
@@ -20,7 +21,7 @@ impl Session {
                 self.follow_again().await;
                 if let Some((status, text)) = self.status.clone() {
                     self.link
-                        .tell(presence_frame(&status, text.as_deref()))
+                        .tell(presence_frame(status, text.as_deref()))
                         .await;
                 }
                 self.send_outbox().await;
@@ -138,7 +139,7 @@ impl Session {
                 }
                 // Read as it is shown.
                 self.link
-                    .tell(json!({"type": "read", "room_id": room, "seq": seq}))
+                    .tell(ClientFrame::Read { room_id: room, seq })
                     .await;
             }
             "message.edited" => self.say(format!(

@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use anyhow::anyhow;
-use serde_json::json;
+use natter_schemas::frames::{ClientFrame, PresenceStatus, TypingState};
+use natter_schemas::rest::{PinRequest, UpdateMeRequest};
 use uuid::Uuid;
 
 use super::Session;
@@ -38,7 +39,7 @@ impl Session {
         let (id, _) = self.numbered(n)?;
         let answer = if on {
             let path = format!("/v1/rooms/{room}/pins");
-            self.api.post(&path, json!({"message_id": id})).await?
+            self.api.post(&path, &PinRequest { message_id: id }).await?
         } else {
             self.api
                 .delete(&format!("/v1/rooms/{room}/pins/{id}"))
@@ -121,17 +122,24 @@ impl Session {
         Ok(())
     }
 
-    pub(super) async fn status(&mut self, state: &str, text: &str) -> anyhow::Result<()> {
+    pub(super) async fn status(&mut self, state: PresenceStatus, text: &str) -> anyhow::Result<()> {
         let text = (!text.is_empty()).then_some(text);
         self.api
-            .patch("/v1/me", json!({"status_text": text}))
+            .patch(
+                "/v1/me",
+                &UpdateMeRequest {
+                    status_text: text.map(str::to_owned),
+                    ..Default::default()
+                },
+            )
             .await?;
         self.link
-            .request(super::presence_frame(state, text))
+            .request(super::outgoing::presence_frame(state, text))
             .await?;
-        self.status = Some((state.to_owned(), text.map(str::to_owned)));
+        self.status = Some((state, text.map(str::to_owned)));
         self.say(format!(
-            "you show as {state}{}",
+            "you show as {}{}",
+            state.as_str(),
             text.map(|t| format!(": {t}")).unwrap_or_default()
         ));
         Ok(())
@@ -146,7 +154,7 @@ impl Session {
             .take(100)
             .collect();
         if !fresh.is_empty() && self.online {
-            let frame = json!({"type": "presence_subscribe", "user_ids": fresh});
+            let frame = ClientFrame::PresenceSubscribe { user_ids: fresh };
             let _ = self.link.request(frame).await;
         }
     }
@@ -155,7 +163,9 @@ impl Session {
     pub(super) async fn follow_again(&mut self) {
         let all: Vec<Uuid> = self.following.iter().copied().collect();
         for chunk in all.chunks(100) {
-            let frame = json!({"type": "presence_subscribe", "user_ids": chunk});
+            let frame = ClientFrame::PresenceSubscribe {
+                user_ids: chunk.to_vec(),
+            };
             let _ = self.link.request(frame).await;
         }
     }
@@ -164,7 +174,10 @@ impl Session {
     pub async fn typing(&mut self) {
         if let (Some(room), true) = (self.open_room(), self.online) {
             self.link
-                .tell(json!({"type": "typing", "room_id": room, "state": "start"}))
+                .tell(ClientFrame::Typing {
+                    room_id: room,
+                    state: TypingState::Start,
+                })
                 .await;
         }
     }

@@ -3,15 +3,19 @@
 use std::collections::HashMap;
 
 use anyhow::anyhow;
+use natter_schemas::frames::{ClientFrame, PresenceStatus};
+use natter_schemas::model::Visibility;
+use natter_schemas::rest::{CreateRoomRequest, OpenDmRequest, ReadRequest};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod incoming;
 mod info;
+mod outgoing;
 
 use crate::api::Api;
 use crate::commands::{HELP, Line};
-use crate::link::{Link, LinkError};
+use crate::link::Link;
 use crate::view;
 
 /// Where lines go (above the prompt).
@@ -28,10 +32,10 @@ pub struct Session {
     shown: Vec<(Uuid, u64)>,
     thread: Option<Uuid>,
     /// Sends made while offline, sent again (same client id) once back.
-    outbox: Vec<Value>,
+    outbox: Vec<ClientFrame>,
     online: bool,
     /// As set by `/status`: shown again after each reconnect.
-    status: Option<(String, Option<String>)>,
+    status: Option<(PresenceStatus, Option<String>)>,
     /// People whose presence changes are shown.
     following: std::collections::HashSet<Uuid>,
 }
@@ -91,21 +95,24 @@ impl Session {
             Line::Join(name) => self.join(&name).await,
             Line::Dm(user) => self.dm(&user).await,
             Line::React(n, emoji) => {
-                self.on_message(
-                    n,
-                    |id| json!({"type": "react", "message_id": id, "emoji": emoji, "on": true}),
-                )
+                self.on_message(n, |message_id| ClientFrame::React {
+                    message_id,
+                    emoji,
+                    on: true,
+                })
                 .await
             }
             Line::Edit(n, body) => {
-                self.on_message(
-                    n,
-                    |id| json!({"type": "edit", "message_id": id, "body": body}),
-                )
+                self.on_message(n, |message_id| ClientFrame::Edit {
+                    message_id,
+                    body,
+                    format: None,
+                    encrypted: None,
+                })
                 .await
             }
             Line::Delete(n) => {
-                self.on_message(n, |id| json!({"type": "delete", "message_id": id}))
+                self.on_message(n, |message_id| ClientFrame::Delete { message_id })
                     .await
             }
             Line::Thread(n) => self.thread(n).await,
@@ -117,7 +124,7 @@ impl Session {
             Line::Edits(n) => self.edits(n).await,
             Line::Seen(n) => self.seen(n).await,
             Line::Members => self.members().await,
-            Line::Status(state, text) => self.status(&state, &text).await,
+            Line::Status(state, text) => self.status(state, &text).await,
             Line::Help => {
                 self.say(HELP);
                 Ok(())
@@ -195,7 +202,7 @@ impl Session {
         {
             let _ = self
                 .api
-                .post(&format!("/v1/rooms/{id}/read"), json!({"seq": last}))
+                .post(&format!("/v1/rooms/{id}/read"), &ReadRequest { seq: last })
                 .await;
         }
         Ok(())
@@ -251,7 +258,7 @@ impl Session {
                 self.api
                     .post(
                         &format!("/v1/rooms/{}/join", room["id"].as_str().unwrap_or_default()),
-                        json!({}),
+                        &json!({}),
                     )
                     .await?;
                 room
@@ -259,7 +266,16 @@ impl Session {
             None => {
                 self.say(format!("no room {name}: created it"));
                 self.api
-                    .post("/v1/rooms", json!({"name": name, "visibility": "public"}))
+                    .post(
+                        "/v1/rooms",
+                        &CreateRoomRequest {
+                            name: name.to_owned(),
+                            visibility: Visibility::Public,
+                            topic: None,
+                            member_ids: None,
+                            e2ee: false,
+                        },
+                    )
                     .await?
             }
         };
@@ -271,50 +287,17 @@ impl Session {
             .api
             .get(&format!("/v1/users/by-name/{}", urlencode(username)))
             .await?;
-        let id = user["id"].clone();
-        if let Some(uid) = id.as_str().and_then(|s| s.parse().ok()) {
-            self.names.insert(uid, view::name_of(&user));
-        }
-        let room = self.api.post("/v1/dms", json!({"user_ids": [id]})).await?;
+        let id: Uuid = user["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow!("no id for {username}"))?;
+        self.names.insert(id, view::name_of(&user));
+        let user_ids = vec![id];
+        let room = self
+            .api
+            .post("/v1/dms", &OpenDmRequest { user_ids })
+            .await?;
         self.open(&room).await
-    }
-
-    async fn send(&mut self, body: String, attachments: Vec<Value>) -> anyhow::Result<()> {
-        let room = self.room_or_err()?;
-        let mut frame = json!({"type": "send", "room_id": room, "client_msg_id": Uuid::new_v4(), "body": body, "format": "markdown"});
-        if let Some(root) = self.thread {
-            frame["thread_root_id"] = json!(root);
-        }
-        if !attachments.is_empty() {
-            frame["attachment_ids"] = json!(attachments);
-        }
-        if !self.online {
-            self.say("(offline: sent when back)");
-            self.outbox.push(frame);
-            return Ok(());
-        }
-        // Done typing this one: the next message says it is being typed at once.
-        self.link
-            .tell(json!({"type": "typing", "room_id": room, "state": "stop"}))
-            .await;
-        match self.link.request(frame.clone()).await {
-            Err(LinkError::Lost) => {
-                self.say("(connection lost: sent when back)");
-                self.outbox.push(frame);
-                Ok(())
-            }
-            result => result.map(|_| ()).map_err(Into::into),
-        }
-    }
-
-    /// Said when quitting with sends that never left.
-    pub fn warn_unsent(&self) {
-        if !self.outbox.is_empty() {
-            self.say(format!(
-                "! {} message(s) typed offline were not sent",
-                self.outbox.len()
-            ));
-        }
     }
 
     /// The message numbered `n` in what is shown: its id and seq.
@@ -323,16 +306,6 @@ impl Session {
             .get(n - 1)
             .copied()
             .ok_or_else(|| anyhow!("no message {n} here"))
-    }
-
-    async fn on_message(
-        &mut self,
-        n: usize,
-        frame: impl FnOnce(Uuid) -> Value,
-    ) -> anyhow::Result<()> {
-        let (id, _) = self.numbered(n)?;
-        self.link.request(frame(id)).await?;
-        Ok(())
     }
 
     async fn thread(&mut self, n: Option<usize>) -> anyhow::Result<()> {
@@ -370,19 +343,6 @@ impl Session {
         Ok(())
     }
 
-    async fn upload(&mut self, path: &str) -> anyhow::Result<()> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| anyhow!("{path}: {e}"))?;
-        let name = std::path::Path::new(path)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("file")
-            .to_owned();
-        let file = self.api.upload(&name, bytes).await?;
-        self.send(name, vec![file["id"].clone()]).await
-    }
-
     async fn more(&mut self) -> anyhow::Result<()> {
         let (Some(room), Some(first)) =
             (self.open_room(), self.shown.iter().map(|(_, s)| *s).min())
@@ -401,15 +361,6 @@ impl Session {
         }
         Ok(())
     }
-}
-
-/// `{"type": "presence", ...}`: a status, and its text when there is one.
-fn presence_frame(status: &str, text: Option<&str>) -> Value {
-    let mut frame = json!({"type": "presence", "status": status});
-    if let Some(text) = text {
-        frame["text"] = json!(text);
-    }
-    frame
 }
 
 fn urlencode(s: &str) -> String {
