@@ -105,20 +105,53 @@ pub fn scenario_file(path: &str) -> std::path::PathBuf {
 /// Runs a scenario in another program (a browser, pseudo-terminals, Node.js) and fails with
 /// its output unless it succeeds; `needs` names what `scripts/test` installs for it.
 pub async fn run_scenario(mut command: tokio::process::Command, needs: &str) {
-    let out = command
-        .output()
-        .await
+    use tokio::io::AsyncReadExt;
+    // Ended before nextest's own limit, so that what the scenario printed until then shows.
+    const LIMIT: Duration = Duration::from_secs(150);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run the scenario ({e}): scripts/test installs {needs}"));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "the scenario failed ({}); scripts/test installs {needs}\n{stdout}\n{stderr}",
-        out.status
-    );
-    println!("{stdout}");
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    let pipes: [Box<dyn tokio::io::AsyncRead + Unpin + Send>; 2] = [
+        Box::new(child.stdout.take().expect("stdout")),
+        Box::new(child.stderr.take().expect("stderr")),
+    ];
+    for mut pipe in pipes {
+        let printed = printed.clone();
+        readers.push(tokio::spawn(async move {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
+                printed
+                    .lock()
+                    .expect("output")
+                    .extend_from_slice(&chunk[..n]);
+            }
+        }));
+    }
+    let status = tokio::time::timeout(LIMIT, child.wait()).await;
+    if status.is_err() {
+        let _ = child.kill().await;
+    }
+    for reader in readers {
+        let _ = reader.await;
+    }
+    let printed = String::from_utf8_lossy(&printed.lock().expect("output")).into_owned();
+    match status {
+        Ok(Ok(status)) if status.success() => println!("{printed}"),
+        Ok(Ok(status)) => {
+            panic!("the scenario failed ({status}); scripts/test installs {needs}\n{printed}")
+        }
+        Ok(Err(e)) => panic!("the scenario could not be waited for: {e}\n{printed}"),
+        Err(_) => panic!(
+            "the scenario did not end within {} s; what it printed:\n{printed}",
+            LIMIT.as_secs()
+        ),
+    }
 }
 
 /// Gateway, projector and fan-out as separate roles (so one can be stopped or killed), with

@@ -94,6 +94,14 @@ class CutProxy {
 
   #listen(port) {
     this.server = net.createServer((client) => {
+      if (this.swallow) {
+        // Taken and never answered, nor closed: a connection hung half-open.
+        this.swallowed = (this.swallowed || 0) + 1;
+        this.sockets.add(client);
+        client.on("close", () => this.sockets.delete(client));
+        client.on("error", () => client.destroy());
+        return;
+      }
       const upstream = net.connect(this.target);
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -192,6 +200,24 @@ test("a cut connection comes back with every missed event once, in order, and se
   const frame = { type: "event", room_id: room.id, seq: last.seq, event: { type: "message.posted", data: { body: last.body } } };
   alice.socket.onmessage({ data: JSON.stringify(frame) });
   assert.equal(seen.length, 21);
+  alice.close();
+  await proxy.stop();
+});
+
+test("a socket the server never answers is given up and opened again", async () => {
+  const proxy = await new CutProxy(BASE).start();
+  const storage = new MemoryStorage();
+  await person(proxy.base, storage);
+  const alice = new Natter({ base: proxy.base, storage, openWaitMs: 500 });
+  clients.push(alice);
+  const statuses = [];
+  alice.addEventListener("status", (e) => statuses.push(e.detail));
+  proxy.swallow = true;
+  alice.connect();
+  await waitFor(() => proxy.swallowed >= 2, "a second try once the first was given up");
+  proxy.swallow = false;
+  await next(alice, "status", (s) => s === "online");
+  assert.deepEqual(statuses.slice(0, 2), ["connecting", "reconnecting"]);
   alice.close();
   await proxy.stop();
 });

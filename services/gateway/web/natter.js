@@ -36,9 +36,14 @@ export class NatterError extends Error {
 const SESSION_KEY = "natter.session";
 const OUTBOX_KEY = "natter.outbox";
 const PRESENCE_KEY = "natter.presence";
+// A socket with no `hello` this long after it was opened, or silent this many heartbeats, is
+// given up and opened again: a connection can hang half-open (a proxy or a NAT that dropped
+// it, a server that never answered) without ever closing.
+const OPEN_WAIT_MS = 15_000;
+const SILENT_HEARTBEATS = 3;
 
 export class Natter extends EventTarget {
-  constructor({ base, WebSocket: WS, fetch: fetchFn, storage, delivered = true } = {}) {
+  constructor({ base, WebSocket: WS, fetch: fetchFn, storage, delivered = true, openWaitMs = OPEN_WAIT_MS } = {}) {
     super();
     this.base = (base || globalThis.location?.origin || "").replace(/\/$/, "");
     this.WS = WS || globalThis.WebSocket;
@@ -53,6 +58,7 @@ export class Natter extends EventTarget {
     this.followed = new Set(); // users whose presence is followed (again after a reconnect)
     this.presence = this.#stored(this.#presenceKey()); // {status, text} as set by setPresence
     this.autoDelivered = delivered; // tell the server what this device received
+    this.openWaitMs = openWaitMs; // how long a new socket may take to say hello
     this.delivered = new Map(); // room id -> highest seq received, not told yet
     this.nextId = 1;
     this.epoch = null;
@@ -133,15 +139,26 @@ export class Natter extends EventTarget {
     const socket = new this.WS(url);
     this.socket = socket;
     socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token: this.token }));
-    socket.onmessage = (m) => this.#frame(JSON.parse(m.data));
+    socket.onmessage = (m) => { this.heard = Date.now(); this.#frame(JSON.parse(m.data)); };
     socket.onclose = (e) => this.#closed(socket, e.code, e.reason);
     socket.onerror = () => {};
+    clearTimeout(this.timers.open);
+    this.timers.open = setTimeout(() => { if (this.status !== "online") this.#giveUp(socket); }, this.openWaitMs);
+  }
+
+  // A socket that does not answer: closed, and opened again as after a drop.
+  #giveUp(socket) {
+    if (socket !== this.socket) return;
+    socket.onclose = null;
+    try { socket.close(); } catch { /* closing already */ }
+    this.#closed(socket, 4000, "no answer from the server");
   }
 
   disconnect() {
     const socket = this.socket;
     this.socket = null;
     clearTimeout(this.timers.retry);
+    clearTimeout(this.timers.open);
     clearTimeout(this.timers.delivered);
     clearTimeout(this.timers.flush);
     this.timers.delivered = null;
@@ -224,8 +241,17 @@ export class Natter extends EventTarget {
         this.epoch = frame.epoch;
         this.attempt = 0;
         this.#setStatus("online");
+        clearTimeout(this.timers.open);
         clearInterval(this.timers.ping);
-        this.timers.ping = setInterval(() => this.tell({ type: "ping" }), Math.max(1000, frame.heartbeat_ms * 0.8));
+        {
+          const every = Math.max(1000, frame.heartbeat_ms * 0.8);
+          const socket = this.socket;
+          // Every ping is answered: a socket silent for several pings is dead.
+          this.timers.ping = setInterval(() => {
+            if (Date.now() - this.heard > SILENT_HEARTBEATS * every) this.#giveUp(socket);
+            else this.tell({ type: "ping" });
+          }, every);
+        }
         for (const roomId of this.rooms.keys()) this.#subscribe(roomId);
         if (this.followed.size) this.#follow([...this.followed]);
         this.#tellDelivered();
@@ -374,6 +400,7 @@ export class Natter extends EventTarget {
   #closed(socket, code, reason) {
     if (socket !== this.socket) return;
     this.socket = null;
+    clearTimeout(this.timers.open);
     clearInterval(this.timers.ping);
     for (const { reject } of this.pending.values()) reject(new NatterError(0, { code: "unavailable", message: "the connection was lost" }));
     this.pending.clear();
