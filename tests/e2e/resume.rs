@@ -242,17 +242,7 @@ async fn a_resume_that_missed_nothing_makes_no_consumer() {
     let (since, epoch) = (reply["last_seq"].clone(), reply["epoch"].clone());
 
     let bus = s.env.bus().await;
-    let js = async_nats::jetstream::new(bus.client().clone());
-    let consumers = || async {
-        js.get_stream(bus.subjects().stream_name())
-            .await
-            .expect("stream")
-            .info()
-            .await
-            .expect("info")
-            .state
-            .consumer_count
-    };
+    let consumers = || consumer_count(&bus);
     let before = consumers().await;
     let mut sockets = Vec::new();
     for _ in 0..SOCKETS {
@@ -301,17 +291,7 @@ async fn replays_of_one_stretch_asked_at_once_are_read_once() {
     let live_after = *sent.last().expect("sent");
 
     let bus = s.env.bus().await;
-    let js = async_nats::jetstream::new(bus.client().clone());
-    let consumers = || async {
-        js.get_stream(bus.subjects().stream_name())
-            .await
-            .expect("stream")
-            .info()
-            .await
-            .expect("info")
-            .state
-            .consumer_count
-    };
+    let consumers = || consumer_count(&bus);
     let before = consumers().await;
     let replays = futures::future::join_all(
         (0..CALLERS)
@@ -336,4 +316,17 @@ async fn replays_of_one_stretch_asked_at_once_are_read_once() {
         "one consumer for all the callers"
     );
     s.finish().await;
+}
+
+/// How many consumers the log's stream has (replays make ordered ones).
+async fn consumer_count(bus: &natter_bus::Bus) -> usize {
+    async_nats::jetstream::new(bus.client().clone())
+        .get_stream(bus.subjects().stream_name())
+        .await
+        .expect("stream")
+        .info()
+        .await
+        .expect("info")
+        .state
+        .consumer_count
 }
