@@ -295,7 +295,7 @@ async fn replays_of_one_stretch_asked_at_once_are_read_once() {
     let before = consumers().await;
     let replays = futures::future::join_all(
         (0..CALLERS)
-            .map(|_| bus.replay_to_live(room, since, live_after, 100, Duration::from_secs(10))),
+            .map(|_| bus.replay_room(room, since, Some(live_after), 100, Duration::from_secs(10))),
     )
     .await;
     for replay in replays {

@@ -6,8 +6,8 @@
 //! A caller whose live feed has every room event after a known seq says so when it opens the
 //! replay: when the room has no event between `since` and that seq (the common resume, and
 //! what most of a reconnect storm asks, one question per stretch however many ask), no
-//! consumer is made at all. [`Bus::replay_to_live`] does both steps, once for all the callers
-//! that ask for the same stretch at once.
+//! consumer is made at all. [`Bus::replay_room`] does both steps, once for all the callers that
+//! ask for the same stretch at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -122,17 +122,23 @@ impl Bus {
         })
     }
 
-    /// The events of `room` after `since` up to `live_after` (the caller's live feed, which was
-    /// listening before this was asked, has every one after it), unless more than `max`,
-    /// within `timeout`. Read once however many callers ask for the same at once.
-    pub async fn replay_to_live(
+    /// [`Bus::open_room_replay`] and [`RoomReplay::read`] in one: the events of `room` after
+    /// `since`, unless more than `max`, within `timeout`. With `live_after` (the caller's live
+    /// feed, listening before this was asked, has every room event after it), the stretch is
+    /// fixed, and read once however many callers ask for the same at once.
+    pub async fn replay_room(
         &self,
         room: uuid::Uuid,
         since: u64,
-        live_after: u64,
+        live_after: Option<u64>,
         max: u64,
         timeout: Duration,
     ) -> Result<Replay, BusError> {
+        let Some(live_after) = live_after else {
+            // Up to the head of the log, which moves: not a stretch to share.
+            let replay = self.open_room_replay(room, since, None).await?;
+            return replay.read(max, timeout).await;
+        };
         let key = (room, since, live_after, max);
         let flight = {
             let mut flights = self.flights.0.lock().unwrap_or_else(|e| e.into_inner());

@@ -161,17 +161,13 @@ async fn start(
                 // One event is counted before anything is read, so that a user past the limit
                 // makes no read; the rest once the replay's size is known.
                 limiter.check_cost(action, &user, 1).await?;
-                let replay = if seen > 0 {
-                    // Every room event after `seen` reaches this socket live: the stretch up
-                    // to it is read once for all the sockets that ask for it at once.
-                    state
-                        .bus()
-                        .replay_to_live(room, since, seen, max, timeout)
-                        .await?
-                } else {
-                    let replay = state.bus().open_room_replay(room, since, None).await?;
-                    replay.read(max, timeout).await?
-                };
+                // Every room event after `seen` reaches this socket live (0: not known): the
+                // stretch up to it is read once for all the sockets that ask for it at once.
+                let live_after = (seen > 0).then_some(seen);
+                let replay = state
+                    .bus()
+                    .replay_room(room, since, live_after, max, timeout)
+                    .await?;
                 if let Replay::Events(raw) = &replay
                     && raw.len() > 1
                 {
