@@ -310,9 +310,10 @@ async fn connected(
                 let Some(item) = item else { return Ended::ClientGone };
                 let message = match item {
                     Out::Request(frame, tx) => {
-                        waiting.insert(next_id, tx);
+                        let id = next_id;
                         next_id += 1;
-                        outgoing(Some(next_id - 1), frame)
+                        waiting.insert(id, tx);
+                        outgoing(Some(id), frame)
                     }
                     Out::Tell(frame) => outgoing(None, frame),
                 };

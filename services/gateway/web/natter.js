@@ -13,9 +13,9 @@
 // once, in order: duplicates dropped by seq; `reset` when the server could not resume and
 // history must be reloaded), reconnects with exponential backoff and jitter, pings at the
 // server's heartbeat (a socket that never says hello, or goes silent, is given up and opened
-// again; `openWaitMs`, default 15 s, is how long a new one may take), refreshes the token before it expires, and an outbox of sends that waits
-// for the connection and retries with the same `client_msg_id`, so that nothing is lost or
-// doubled; the outbox is kept in `storage` too, so that a page reloaded (or a process restarted)
+// again; `openWaitMs`, default 15 s, is how long a new one may take), refreshes the token
+// before it expires, and an outbox of sends that waits for the connection and retries with the
+// same `client_msg_id`, so that nothing is lost or doubled; the outbox is kept in `storage` too, so that a page reloaded (or a process restarted)
 // while offline still sends what was written. Events: `status` ("connecting" | "online" | "reconnecting" | "signedout"), `event`,
 // `reset` ({room_id}), `notice`, `typing`, `presence`, `delivered`, `outbox` (the queue
 // changed), `refused` (a send from storage the server refused for good, with `error`),
