@@ -21,6 +21,7 @@
 //! - [`export`]: JSON Schema files for `schemas/json/`.
 
 pub mod calls;
+pub mod consent;
 pub mod error;
 pub mod event;
 pub mod export;

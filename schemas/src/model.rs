@@ -146,8 +146,8 @@ pub struct Room {
     /// Direct conversations in `GET /v1/rooms`: the other members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<DmMember>>,
-    /// A direct conversation from a stranger that waits for the viewer's acceptance
-    /// (`POST /v1/rooms/{id}/accept`).
+    /// A conversation or room from someone the viewer has not accepted, waiting for their
+    /// acceptance (`POST /v1/rooms/{id}/accept`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
 }
@@ -169,6 +169,35 @@ pub struct Member {
     /// Set while a moderator has muted the member: they cannot send until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub muted_until: Option<DateTime<Utc>>,
+    /// How the membership began: `joined` (they created or joined the room), `added` (by
+    /// `added_by`, and not accepted yet) or `accepted` (added, then accepted or posted).
+    pub origin: MemberOrigin,
+    /// Who put them in the room, when someone did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<Uuid>,
+    /// The membership waits in their requests (`POST /v1/rooms/{id}/accept`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+}
+
+/// How a membership began (see [`Member::origin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberOrigin {
+    Joined,
+    Added,
+    Accepted,
+}
+
+impl MemberOrigin {
+    /// From the read model's `added_by` and `accepted`.
+    pub fn of(added_by: Option<Uuid>, accepted: bool) -> Self {
+        match (added_by, accepted) {
+            (None, _) => Self::Joined,
+            (Some(_), true) => Self::Accepted,
+            (Some(_), false) => Self::Added,
+        }
+    }
 }
 
 /// A user banned from a room.

@@ -79,3 +79,30 @@ pub fn searchable(body: &str, format: Format) -> Cow<'_, str> {
 pub fn links(body: &str, format: Format, max: usize) -> Vec<String> {
     natter_richtext::links(body, format.rich(), max)
 }
+
+/// The two bidi overrides (U+202D, U+202E), which force a direction on everything up to the
+/// next pop: never needed in prose (isolates and marks are), only to disguise it
+/// (`invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`).
+pub fn is_override(c: char) -> bool {
+    matches!(c, '\u{202D}' | '\u{202E}')
+}
+
+/// Characters that reorder or hide text without showing: bidi marks, embeddings, overrides and
+/// isolates, zero-width characters, the byte-order mark.
+pub fn is_format_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The one rule for text people are shown that natter did not check as it came in (a page's
+/// title, a `User-Agent`): no control characters and no overrides, as a body may hold
+/// neither; `\n` and `\t` as spaces.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .filter(|c| !c.is_control() && !is_override(*c))
+        .collect()
+}

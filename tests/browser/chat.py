@@ -169,7 +169,8 @@ async def main():
         await expect(alice.locator("#room-title")).to_have_text("bob", timeout=WAIT)
         await send(alice, "hi **bob**")
         await expect(alice.locator("#messages strong")).to_have_text("bob", timeout=WAIT)
-        await expect(alice.locator("#rooms .dot")).to_have_attribute("aria-label", "online", timeout=WAIT)
+        # Bob has not answered: opening a conversation with him shows nothing of him.
+        await expect(alice.locator("#rooms .dot")).not_to_have_attribute("aria-label", "online")
 
         # Bob's list gains the conversation, with the last message.
         await expect(bob.locator("#rooms button")).to_contain_text("hi **bob**", timeout=WAIT)
@@ -184,6 +185,8 @@ async def main():
         await expect(alice.locator("#typing")).to_have_text("", timeout=WAIT)
         reply = alice.locator("#messages .message", has_text="hello alice")
         await expect(reply).to_be_visible(timeout=WAIT)
+        # Answering made the conversation his: Alice sees him online now.
+        await expect(alice.locator("#rooms .dot")).to_have_attribute("aria-label", "online", timeout=WAIT)
         await reply.get_by_role("button", name="React 👍").click()
         theirs = bob.locator("#messages .message", has_text="hello alice")
         await expect(theirs.locator(".reactions")).to_contain_text("👍 1", timeout=WAIT)

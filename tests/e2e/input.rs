@@ -5,6 +5,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::Setup;
+
 /// NUL (which PostgreSQL's text cannot hold) in any parameter or body field of any operation
 /// of the OpenAPI document, and in the fields of every WebSocket frame, is `invalid` naming
 /// the field: never a 500. So is a value of the wrong type.
@@ -215,4 +217,104 @@ async fn names_refuse_text_direction_and_invisible_characters() {
         .await;
     assert_eq!(status, StatusCode::OK, "{me}");
     s.finish().await;
+}
+
+/// What cannot be answered is refused at once and in the contract's shape: a `min_seq` past
+/// the log's head (it could never be reached), a body that is not an object (serde would read
+/// an array as a struct), and the framework's own rejections (a multipart body it cannot
+/// read, a body past the limit, a WebSocket upgrade without its headers).
+#[tokio::test]
+async fn unreachable_seqs_non_object_bodies_and_framework_rejections_answer_in_shape() {
+    let s = Setup::new().await;
+    let alice = s.user("alice").await;
+    let room = alice.create_room("general", "private").await;
+    for path in [
+        "/v1/unread?min_seq=999999999".to_owned(),
+        "/v1/rooms?min_seq=999999999".to_owned(),
+        format!("/v1/rooms/{room}/messages?min_seq=999999999"),
+        format!("/v1/rooms/{room}/receipts?min_seq=999999999"),
+    ] {
+        let (status, body) = alice.get(&path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["field"], "min_seq", "{path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("head")),
+            "{body}"
+        );
+    }
+    // A seq that is in the log is waited for and answered as before.
+    let seq = alice.send(room, "m1", "hi").await;
+    let (status, _) = alice
+        .get(&format!("/v1/rooms/{room}/messages?min_seq={seq}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    for body in [
+        json!([]),
+        json!([null, null]),
+        json!("dm_requests"),
+        json!(7),
+    ] {
+        for path in ["/v1/me/settings".to_owned(), format!("/v1/rooms/{room}")] {
+            let (status, reply) = alice.patch(&path, body.clone()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {reply}");
+            assert_eq!(reply["error"]["field"], "body", "{reply}");
+        }
+    }
+
+    let http = reqwest::Client::new();
+    let shaped = |status: StatusCode, headers: &reqwest::header::HeaderMap, text: &str| {
+        assert!(
+            headers[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("application/json")),
+            "{status}: {headers:?} {text}"
+        );
+        let body: Value = serde_json::from_str(text).expect("a JSON body");
+        assert!(body["error"]["code"].is_string(), "{body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+        body
+    };
+    let bad_boundary = http
+        .post(format!("{}/v1/uploads", s.natter.base))
+        .bearer_auth(alice.token())
+        .header("content-type", "multipart/form-data; boundary=")
+        .body("--x\r\n\r\n")
+        .send()
+        .await
+        .expect("upload");
+    let (status, headers) = (bad_boundary.status(), bad_boundary.headers().clone());
+    let body = shaped(
+        status,
+        &headers,
+        &bad_boundary.text().await.unwrap_or_default(),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid");
+    let too_big = http
+        .post(format!("{}/v1/rooms", s.natter.base))
+        .bearer_auth(alice.token())
+        .header("content-type", "text/plain")
+        .body("x".repeat(2 << 20))
+        .send()
+        .await
+        .expect("post");
+    let (status, headers) = (too_big.status(), too_big.headers().clone());
+    shaped(status, &headers, &too_big.text().await.unwrap_or_default());
+    assert!(status.is_client_error());
+    let no_upgrade = http
+        .get(format!("{}/v1/ws", s.natter.base))
+        .send()
+        .await
+        .expect("get");
+    let (status, headers) = (no_upgrade.status(), no_upgrade.headers().clone());
+    shaped(
+        status,
+        &headers,
+        &no_upgrade.text().await.unwrap_or_default(),
+    );
+    assert!(status.is_client_error());
+    s.env.cleanup().await;
 }

@@ -9,6 +9,7 @@ mod calls;
 mod cluster;
 mod config;
 mod connections;
+mod consent;
 mod content;
 mod conversations;
 mod cors;

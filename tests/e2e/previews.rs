@@ -340,3 +340,42 @@ async fn a_preview_appended_after_its_message_was_deleted_shows_nothing_of_it() 
     natter.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_blocked_users_previews_do_not_reach_the_blocker() {
+    let site = site().await;
+    let (env, natter, alice, bob, room, mut ws) = chat(on_loopback()).await;
+    let (status, _) = bob
+        .put(&format!("/v1/me/blocks/{}", alice.id()), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // The block has reached Bob's socket (its notice), so the hub knows it.
+    let notice = ws.next_of("notice").await;
+    assert_eq!(notice["event"]["type"], "user.blocked", "{notice}");
+    let link = format!("{}/article", site.base);
+    let seq = alice.send(room, "a1", &format!("look: {link}")).await;
+    handled(&env, seq).await;
+    let (_, page) = alice
+        .get(&format!("/v1/rooms/{room}/messages?min_seq={seq}"))
+        .await;
+    assert_eq!(previews(&page["messages"][0]).len(), 1, "{page}");
+    // Everything of the room's before Bob's own message has reached him by then.
+    let mine = bob.send(room, "b1", "after").await;
+    let mut frames = Vec::new();
+    loop {
+        let frame = ws.next_frame().await;
+        let done = frame["type"] == "event" && frame["seq"] == mine;
+        frames.push(frame);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        frames
+            .iter()
+            .all(|f| f["event"]["actor_id"] != json!(alice.id())),
+        "nothing of Alice's reached Bob: {frames:?}"
+    );
+    natter.stop().await;
+    env.cleanup().await;
+}

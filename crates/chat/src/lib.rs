@@ -10,6 +10,7 @@
 mod api;
 mod commands;
 mod link;
+mod safe;
 mod session;
 mod typing;
 mod view;

@@ -5,14 +5,16 @@ use std::collections::HashMap;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::safe;
+
 /// A person's name as shown: display name, else username.
 pub fn name_of(user: &Value) -> String {
-    user["display_name"]
+    let name = user["display_name"]
         .as_str()
         .filter(|s| !s.is_empty())
         .or_else(|| user["username"].as_str())
-        .unwrap_or("someone")
-        .to_owned()
+        .unwrap_or("someone");
+    safe::one_line(name)
 }
 
 /// The name of the person whose id is `id`, as met so far.
@@ -34,7 +36,7 @@ pub fn title(room: &Value) -> String {
             .collect();
         return dm_title(&others);
     }
-    format!("#{}", room["name"].as_str().unwrap_or(""))
+    format!("#{}", safe::one_line(room["name"].as_str().unwrap_or("")))
 }
 
 /// A direct conversation's title: the other people.
@@ -89,7 +91,7 @@ pub fn message_line(n: usize, m: &Value, names: &HashMap<Uuid, String>, me: Uuid
     } else if m["deleted"] == true {
         "(deleted)".to_owned()
     } else {
-        m["body"].as_str().unwrap_or("").to_owned()
+        safe::text(m["body"].as_str().unwrap_or(""))
     };
     let number = if n > 0 {
         format!("[{n}] ")
@@ -101,7 +103,8 @@ pub fn message_line(n: usize, m: &Value, names: &HashMap<Uuid, String>, me: Uuid
         line.push_str(" (edited)");
     }
     for a in m["attachments"].as_array().into_iter().flatten() {
-        line.push_str(&format!(" [file: {}]", a["name"].as_str().unwrap_or("?")));
+        let file = safe::one_line(a["name"].as_str().unwrap_or("?"));
+        line.push_str(&format!(" [file: {file}]"));
     }
     let replies = m["reply_count"].as_u64().unwrap_or(0);
     if replies > 0 {
@@ -158,14 +161,14 @@ pub fn frame_line(
             frame["status"].as_str().unwrap_or("?"),
             frame["text"]
                 .as_str()
-                .map(|t| format!(": {t}"))
+                .map(|t| format!(": {}", safe::one_line(t)))
                 .unwrap_or_default()
         )),
         "notice" => match frame["event"]["type"].as_str()? {
             "message.posted" => Some(format!(
                 "! {} mentioned you: {}",
                 name(&frame["event"]["actor_id"], names),
-                frame["event"]["data"]["body"].as_str().unwrap_or("")
+                safe::text(frame["event"]["data"]["body"].as_str().unwrap_or(""))
             )),
             "member.joined" | "member.invited"
                 if frame["event"]["data"]["user_id"].as_str() == Some(&me.to_string()) =>

@@ -71,6 +71,18 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let (status, text) = self.request_text(method, path, body).await;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    /// Like [`Api::request`], with the answer's body as it came.
+    pub async fn request_text(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, String) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
@@ -80,9 +92,7 @@ impl Api {
         }
         let res = req.send().await.expect("http request");
         let status = res.status();
-        let text = res.text().await.unwrap_or_default();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        (status, res.text().await.unwrap_or_default())
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

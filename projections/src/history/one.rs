@@ -93,18 +93,28 @@ pub(super) async fn apply_one(
                 .await?;
         }
         EventBody::MemberJoined(m) | EventBody::MemberInvited(m) => {
-            // A mute from before the user left stays with them.
+            // A mute from before the user left stays with them. Someone who joins by themselves
+            // chose the room (an invitation they had waiting is taken up); someone added by
+            // another did not, and waits in their requests when the add says so.
+            let joined = matches!(event.body, EventBody::MemberJoined(_));
+            let added_by = (!joined).then_some(event.actor_id);
             sqlx::query(
-                "INSERT INTO members (room_id, user_id, role, joined_at, joined_seq, muted_until)
+                "INSERT INTO members (room_id, user_id, role, joined_at, joined_seq, muted_until,
+                                      added_by, accepted, pending)
                      VALUES ($1, $2, $3, $4, $5,
-                             (SELECT until FROM mutes WHERE room_id = $1 AND user_id = $2))
-                     ON CONFLICT DO NOTHING",
+                             (SELECT until FROM mutes WHERE room_id = $1 AND user_id = $2),
+                             $6, $7, $8)
+                     ON CONFLICT (room_id, user_id) DO UPDATE
+                     SET accepted = true, pending = false WHERE $7",
             )
             .bind(event.room_id)
             .bind(m.user_id)
             .bind(m.role.as_str())
             .bind(at)
             .bind(seq)
+            .bind(added_by)
+            .bind(joined)
+            .bind(m.pending && !joined)
             .execute(&mut *conn)
             .await?;
         }
@@ -258,9 +268,12 @@ async fn room_created(
     let users: Vec<Uuid> = c.members.iter().map(|m| m.user_id).collect();
     let roles: Vec<&str> = c.members.iter().map(|m| m.role.as_str()).collect();
     let pending: Vec<bool> = c.members.iter().map(|m| m.pending).collect();
+    // The creator chose the room; everyone else was put in it by them.
     sqlx::query(
-        "INSERT INTO members (room_id, user_id, role, joined_at, joined_seq, pending)
-         SELECT $1, u, r, $4, $5, p FROM unnest($2::uuid[], $3::text[], $6::bool[]) AS t(u, r, p)
+        "INSERT INTO members (room_id, user_id, role, joined_at, joined_seq, pending, added_by,
+                              accepted)
+         SELECT $1, u, r, $4, $5, p, NULLIF($7, u), u = $7
+         FROM unnest($2::uuid[], $3::text[], $6::bool[]) AS t(u, r, p)
          ON CONFLICT DO NOTHING",
     )
     .bind(room)
@@ -269,6 +282,7 @@ async fn room_created(
     .bind(at)
     .bind(seq)
     .bind(&pending)
+    .bind(actor)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -61,11 +61,14 @@ pub(crate) async fn apply_people_event(
         EventBody::UserErased(e) => erase(conn, e, event.occurred_at).await?,
         EventBody::NameReleased(_) => {}
         EventBody::MemberAccepted(m) => {
-            sqlx::query("UPDATE members SET pending = false WHERE room_id = $1 AND user_id = $2")
-                .bind(event.room_id)
-                .bind(m.user_id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE members SET pending = false, accepted = true
+                 WHERE room_id = $1 AND user_id = $2",
+            )
+            .bind(event.room_id)
+            .bind(m.user_id)
+            .execute(&mut *conn)
+            .await?;
         }
         _ => return Ok(false),
     }

@@ -26,7 +26,8 @@ pub struct RoomCreated {
 pub struct RoomMember {
     pub user_id: Uuid,
     pub role: Role,
-    /// A direct conversation from a stranger, waiting for this member's acceptance.
+    /// A conversation or room from someone this member has not accepted, waiting for their
+    /// acceptance.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
 }
@@ -50,6 +51,11 @@ pub struct RoomArchived {}
 pub struct MemberChanged {
     pub user_id: Uuid,
     pub role: Role,
+    /// `member.invited` only: the invitee has not accepted the adder (they asked for
+    /// conversation requests and share nothing they chose with them), so the membership waits
+    /// in their requests until they accept it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

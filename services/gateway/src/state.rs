@@ -382,6 +382,22 @@ impl AppState {
         self.wait(&self.0.search, seq).await
     }
 
+    /// A client's `min_seq`, refused at once when past the log's head (it could never be
+    /// reached), naming the head.
+    pub async fn reachable(&self, seq: u64) -> Result<(), ApiError> {
+        if seq <= self.0.history.current() {
+            return Ok(());
+        }
+        let head = self.bus().last_seq().await?;
+        if seq <= head {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            "min_seq",
+            format!("the log's head is seq {head}: min_seq cannot be past it"),
+        ))
+    }
+
     async fn wait(&self, watch: &ProjectionWatch, seq: u64) -> Result<(), ApiError> {
         if watch.wait_for(seq, self.config().read_wait()).await {
             Ok(())

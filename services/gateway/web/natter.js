@@ -57,6 +57,7 @@ export class Natter extends EventTarget {
     this.outbox = this.#loadOutbox();
     this.pending = new Map(); // request id -> {resolve, reject}
     this.followed = new Set(); // users whose presence is followed (again after a reconnect)
+    this.unseen = new Set(); // followed users the server does not show (yet): asked again when they write
     this.presence = this.#stored(this.#presenceKey()); // {status, text} as set by setPresence
     this.autoDelivered = delivered; // tell the server what this device received
     this.openWaitMs = openWaitMs; // how long a new socket may take to say hello
@@ -212,7 +213,13 @@ export class Natter extends EventTarget {
     for (let i = 0; i < ids.length; i += 100) {
       try {
         const answer = await this.request({ type: "presence_subscribe", user_ids: ids.slice(i, i + 100) });
-        for (const p of answer.users) this.#emit("presence", { type: "presence", ...p });
+        for (const p of answer.users) {
+          // Offline without last_seen: someone not shown to us, until they choose a room we
+          // share (answering in it is choosing it).
+          if (p.status === "offline" && !p.last_seen) this.unseen.add(p.user_id);
+          else this.unseen.delete(p.user_id);
+          this.#emit("presence", { type: "presence", ...p });
+        }
       } catch { /* not shared any more, or offline: followed again after the next hello */ }
     }
   }
@@ -273,6 +280,7 @@ export class Natter extends EventTarget {
         if (room.since !== null && frame.seq <= room.since) return; // seen already
         room.since = frame.seq;
         this.#received(frame);
+        this.#seenWriting(frame.event);
         this.#emit("event", frame);
         break;
       }
@@ -281,6 +289,15 @@ export class Natter extends EventTarget {
       default:
         this.#emit(["notice", "typing", "presence", "delivered"].includes(frame.type) ? frame.type : "frame", frame);
     }
+  }
+
+  // A followed user the server did not show wrote: writing in a room makes it theirs, so they
+  // may be shown now; asked again once the server has taken the post in.
+  #seenWriting(event) {
+    const who = event?.actor_id;
+    if (event?.type !== "message.posted" || !this.unseen.has(who)) return;
+    this.unseen.delete(who);
+    setTimeout(() => { if (this.status === "online") this.#follow([who]); }, 1000);
   }
 
   // Delivered marks, batched: at most one frame per room per second, cumulative. Receipts'
@@ -448,6 +465,7 @@ export class Natter extends EventTarget {
     this.presence = null;
     this.delivered.clear();
     this.followed.clear();
+    this.unseen.clear();
     this.#save();
     this.disconnect();
     clearTimeout(this.timers.refresh);

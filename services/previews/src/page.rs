@@ -79,15 +79,13 @@ fn first<const N: usize>(options: [Option<String>; N]) -> Option<String> {
     options.into_iter().flatten().next()
 }
 
-/// Trimmed, whitespace collapsed, control characters out; `None` when nothing is left.
+/// Trimmed, whitespace collapsed, what no shown text may hold out (control characters, bidi
+/// overrides: [`natter_schemas::text::shown`]); `None` when nothing is left.
 fn clean(text: &str) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let joined: String = words
-        .join(" ")
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
-    (!joined.is_empty()).then_some(joined)
+    let joined = natter_schemas::text::shown(&words.join(" "));
+    let joined = joined.trim();
+    (!joined.is_empty()).then(|| joined.to_owned())
 }
 
 fn cut(text: String, max: usize) -> String {
@@ -124,6 +122,18 @@ mod tests {
             page.image.map(String::from).as_deref(),
             Some("https://news.example/img/x.png")
         );
+    }
+
+    #[test]
+    fn a_pages_text_loses_what_no_shown_text_may_hold() {
+        let page = read(
+            "<html><head><meta property=\"og:title\" content=\"invoice\u{202E}fdp.exe\u{1b}[31m\">\
+             <meta property=\"og:description\" content=\"a\u{202D}b\u{9b}c\">\
+             </head></html>",
+            &base(),
+        );
+        assert_eq!(page.title.as_deref(), Some("invoicefdp.exe[31m"));
+        assert_eq!(page.description.as_deref(), Some("abc"));
     }
 
     #[test]

@@ -102,6 +102,9 @@ impl Session {
 
     async fn event(&mut self, room: Uuid, seq: u64, event: &Value) {
         let actor = self.learn_name(&event["actor_id"]).await;
+        if event["type"] == "message.posted" {
+            self.seen_writing(actor);
+        }
         if self.open_room() != Some(room) {
             if event["type"] == "message.posted" {
                 self.say(format!(
@@ -145,7 +148,7 @@ impl Session {
             "message.edited" => self.say(format!(
                 "* {who} edited {}: {}",
                 number(&data["message_id"]),
-                data["body"].as_str().unwrap_or("")
+                crate::safe::text(data["body"].as_str().unwrap_or(""))
             )),
             "message.deleted" => self.say(format!("* {} was deleted", number(&data["message_id"]))),
             "reaction.added" => self.say(format!(

@@ -69,7 +69,7 @@ impl Session {
             let at = view::clock(&v["at"]);
             self.say(format!(
                 "  {label} {at}: {}",
-                v["body"].as_str().unwrap_or("")
+                crate::safe::text(v["body"].as_str().unwrap_or(""))
             ));
         }
         Ok(())
@@ -155,8 +155,41 @@ impl Session {
             .collect();
         if !fresh.is_empty() && self.online {
             let frame = ClientFrame::PresenceSubscribe { user_ids: fresh };
-            let _ = self.link.request(frame).await;
+            if let Ok(reply) = self.link.request(frame).await {
+                self.note_unseen(&reply);
+            }
         }
+    }
+
+    /// Who the server does not show (offline without `last_seen`): asked again when they
+    /// write, since writing in a room makes it theirs (see [`Session::seen_writing`]).
+    fn note_unseen(&mut self, reply: &serde_json::Value) {
+        for p in reply["users"].as_array().into_iter().flatten() {
+            let Some(id) = p["user_id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) else {
+                continue;
+            };
+            if p["status"] == "offline" && p["last_seen"].is_null() {
+                self.unseen.insert(id);
+            } else {
+                self.unseen.remove(&id);
+            }
+        }
+    }
+
+    /// `who` wrote: if the server did not show them, they are followed again a moment later,
+    /// once it has taken the post in.
+    pub(super) fn seen_writing(&mut self, who: Uuid) {
+        if !self.unseen.remove(&who) {
+            return;
+        }
+        let link = self.link.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let frame = ClientFrame::PresenceSubscribe {
+                user_ids: vec![who],
+            };
+            let _ = link.request(frame).await;
+        });
     }
 
     /// After a reconnect: everyone followed, again.
@@ -166,7 +199,9 @@ impl Session {
             let frame = ClientFrame::PresenceSubscribe {
                 user_ids: chunk.to_vec(),
             };
-            let _ = self.link.request(frame).await;
+            if let Ok(reply) = self.link.request(frame).await {
+                self.note_unseen(&reply);
+            }
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Session {
     status: Option<(PresenceStatus, Option<String>)>,
     /// People whose presence changes are shown.
     following: std::collections::HashSet<Uuid>,
+    /// Followed people the server does not show (yet).
+    unseen: std::collections::HashSet<Uuid>,
 }
 
 impl Session {
@@ -61,6 +63,7 @@ impl Session {
             online: false,
             status: None,
             following: Default::default(),
+            unseen: Default::default(),
         }
     }
 
@@ -69,8 +72,9 @@ impl Session {
         self.out = out;
     }
 
+    /// Prints a line, its control characters made visible (see [`crate::safe`]).
     fn say(&self, line: impl Into<String>) {
-        (self.out)(line.into());
+        (self.out)(crate::safe::line(&line.into()));
     }
 
     fn open_room(&self) -> Option<Uuid> {
@@ -79,11 +83,12 @@ impl Session {
 
     /// The prompt: the open room (and thread).
     pub fn prompt(&self) -> String {
-        match (&self.room, self.thread) {
+        let prompt = match (&self.room, self.thread) {
             (Some((_, title)), Some(_)) => format!("{title} (thread)> "),
             (Some((_, title)), None) => format!("{title}> "),
             (None, _) => "> ".into(),
-        }
+        };
+        crate::safe::one_line(&prompt)
     }
 
     /// Handles a typed line; false to quit.

@@ -37,7 +37,7 @@ pub fn to_html(source: &str, mentions: &[(&str, Uuid)]) -> String {
                 images.push((dest_url.clone(), false));
                 events.push(Event::Start(Tag::Link {
                     link_type,
-                    dest_url,
+                    dest_url: no_fragment(dest_url),
                     title,
                     id,
                 }));
@@ -49,9 +49,19 @@ pub fn to_html(source: &str, mentions: &[(&str, Uuid)]) -> String {
                 }
                 events.push(Event::End(TagEnd::Link));
             }
-            Event::Start(Tag::Link { .. }) => {
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
                 in_link += 1;
-                events.push(event);
+                events.push(Event::Start(Tag::Link {
+                    link_type,
+                    dest_url: no_fragment(dest_url),
+                    title,
+                    id,
+                }));
             }
             Event::End(TagEnd::Link) => {
                 in_link = in_link.saturating_sub(1);
@@ -87,6 +97,17 @@ pub fn to_html(source: &str, mentions: &[(&str, Uuid)]) -> String {
     let mut html = String::with_capacity(source.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
     sanitiser().clean(&html).to_string()
+}
+
+/// An author's link target, but a fragment (`#user-<id>` is how natter links a real mention,
+/// which only the server writes): a link nobody can follow keeps its text and loses its
+/// target.
+fn no_fragment(dest: CowStr<'_>) -> CowStr<'_> {
+    if dest.starts_with('#') {
+        CowStr::Borrowed("")
+    } else {
+        dest
+    }
 }
 
 /// Text with its bare URLs made links and its mentions made links to their users.

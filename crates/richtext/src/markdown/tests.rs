@@ -79,8 +79,25 @@ fn mentions_are_links_to_their_users() {
     assert_eq!(out.matches("class=\"mention\"").count(), 1, "{out}");
     assert!(out.contains("and @bob,"), "{out}");
     // A hand-written link to a user's fragment is not a mention, nor kept.
-    let forged = html(&format!("[x](#user-{alice})"));
-    assert!(!forged.contains("mention"), "{forged}");
+    for forged in [
+        html(&format!("[@admin](#user-{alice})")),
+        html(&format!("![@admin](#user-{alice})")),
+        to_html(
+            &format!("[@alice](#user-{alice}) @alice"),
+            &[("alice", alice)],
+        ),
+    ] {
+        assert_eq!(
+            forged.matches("#user-").count(),
+            forged.matches("class=\"mention\"").count(),
+            "{forged}"
+        );
+        assert!(
+            forged.contains("@admin") || forged.contains("@alice"),
+            "{forged}"
+        );
+    }
+    assert!(!html(&format!("[x](#user-{alice})")).contains("#user-"));
 }
 
 #[test]

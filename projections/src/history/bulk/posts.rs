@@ -14,7 +14,8 @@ use crate::seq_i64;
 const MAX_THREAD_PARTICIPANTS: i32 = 20;
 
 /// Inserts a run of `message.posted` events with one statement, which also raises the rooms'
-/// `last_seq` to `heads`. The primary key is derived
+/// `last_seq` to `heads` and makes each sender's membership their own (posting in a room one
+/// was put in accepts it, unless it waits in one's requests). The primary key is derived
 /// from (sender, client_msg_id): a send appended twice (a retry after the log's dedupe window)
 /// leaves one message, the first, and counts as one reply.
 pub(super) async fn messages_posted(
@@ -93,7 +94,12 @@ pub(super) async fn messages_posted(
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH heads AS (
                  UPDATE rooms r SET last_seq = GREATEST(r.last_seq, h.seq)
-                 FROM unnest($11::uuid[], $12::bigint[]) AS h(id, seq) WHERE r.id = h.id)
+                 FROM unnest($11::uuid[], $12::bigint[]) AS h(id, seq) WHERE r.id = h.id),
+             accepting AS (
+                 UPDATE members m SET accepted = true
+                 FROM unnest($2::uuid[], $4::uuid[]) AS a(room_id, user_id)
+                 WHERE m.room_id = a.room_id AND m.user_id = a.user_id
+                   AND NOT m.accepted AND NOT m.pending)
              INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
                                    thread_root_id, mentions, attachments, format, html, encrypted)
              SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,

@@ -3,10 +3,11 @@
 //! Layout: [`users`], [`access`] (authorising actions in a room), [`rooms`] (with members and
 //! bans), [`messages`] (history, threads, pins), [`edits`] (edit history), [`files`] (uploads, who shows them), [`calls`]
 //! (call summaries), [`keys`] (device keys), [`sessions`] (sign-ins and whether
-//! their tokens are good), [`people`] (blocks, settings).
+//! their tokens are good), [`people`] (blocks, settings), [`consent`] (what stands between two people).
 
 mod access;
 mod calls;
+mod consent;
 mod edits;
 mod export;
 mod files;
@@ -19,6 +20,7 @@ mod users;
 
 pub use access::*;
 pub use calls::*;
+pub use consent::*;
 pub use edits::*;
 pub use export::*;
 pub use files::*;

@@ -1,5 +1,5 @@
-//! Blocks and settings: whom a user blocks, whether two people block each other, who wants to
-//! accept direct conversations from strangers.
+//! Blocks and settings: whom a user blocks, whether a block freezes a conversation, whom a
+//! message pushes to.
 
 use natter_schemas::people::{Block, Notify, Settings};
 use sqlx::PgPool;
@@ -21,23 +21,6 @@ pub async fn blocks_of(pool: &PgPool, user: Uuid) -> Result<Vec<Block>, sqlx::Er
             blocked_at,
         })
         .collect())
-}
-
-/// Which of `others` block `user` or are blocked by them.
-pub async fn blocked_either_way(
-    pool: &PgPool,
-    user: Uuid,
-    others: &[Uuid],
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT blocked_id FROM blocks WHERE user_id = $1 AND blocked_id = ANY($2)
-         UNION
-         SELECT user_id FROM blocks WHERE blocked_id = $1 AND user_id = ANY($2)",
-    )
-    .bind(user)
-    .bind(others)
-    .fetch_all(pool)
-    .await
 }
 
 /// Whether a block stands between `user` and another member of `room` (a direct
@@ -98,25 +81,6 @@ pub async fn push_targets(
     .bind(room)
     .bind(sender)
     .bind(mentioned)
-    .fetch_all(pool)
-    .await
-}
-
-/// Which of `others` want direct conversations from strangers to wait for them, and share no
-/// room (or conversation they accepted) with `opener`.
-pub async fn awaiting_acceptance(
-    pool: &PgPool,
-    opener: Uuid,
-    others: &[Uuid],
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT u.id FROM users u
-         WHERE u.id = ANY($2) AND u.dm_requests AND NOT EXISTS (
-             SELECT 1 FROM members v JOIN members o ON o.room_id = v.room_id
-             WHERE v.user_id = $1 AND o.user_id = u.id AND NOT o.pending)",
-    )
-    .bind(opener)
-    .bind(others)
     .fetch_all(pool)
     .await
 }

@@ -147,10 +147,14 @@ struct MemberRow {
     display_name: String,
     role: String,
     joined_at: DateTime<Utc>,
+    added_by: Option<Uuid>,
+    accepted: bool,
+    pending: bool,
 }
 
 const MEMBER_SELECT: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at,
-        CASE WHEN m.muted_until > now() THEN m.muted_until END AS muted_until
+        CASE WHEN m.muted_until > now() THEN m.muted_until END AS muted_until,
+        m.added_by, m.accepted, m.pending
     FROM members m JOIN users u ON u.id = m.user_id";
 
 impl From<MemberRow> for Member {
@@ -162,6 +166,9 @@ impl From<MemberRow> for Member {
             role: Role::parse(&r.role).unwrap_or(Role::Member),
             joined_at: r.joined_at,
             muted_until: r.muted_until,
+            origin: natter_schemas::model::MemberOrigin::of(r.added_by, r.accepted),
+            added_by: r.added_by,
+            pending: r.pending,
         }
     }
 }

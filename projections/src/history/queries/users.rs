@@ -68,27 +68,6 @@ pub async fn existing_users(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, sq
         .await
 }
 
-/// Which of `users` share a room (or a direct conversation) with `viewer`, with no block
-/// between them either way (who may see the other's presence and profile changes).
-pub async fn sharing_a_room(
-    pool: &PgPool,
-    viewer: Uuid,
-    users: &[Uuid],
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT o.user_id FROM members v
-         JOIN members o ON o.room_id = v.room_id
-         WHERE v.user_id = $1 AND o.user_id = ANY($2)
-           AND NOT EXISTS (SELECT 1 FROM blocks b
-                           WHERE (b.user_id = $1 AND b.blocked_id = o.user_id)
-                              OR (b.user_id = o.user_id AND b.blocked_id = $1))",
-    )
-    .bind(viewer)
-    .bind(users)
-    .fetch_all(pool)
-    .await
-}
-
 /// The rooms (and direct conversations) `user` is a member of.
 pub async fn member_rooms(pool: &PgPool, user: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar("SELECT room_id FROM members WHERE user_id = $1")

@@ -68,9 +68,10 @@ pub(crate) fn not_muted(access: &RoomAccess) -> ApiResult<()> {
     }
 }
 
-/// A room the caller may show as typing in: a member, not muted, not archived.
-pub async fn typing_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<()> {
+/// A room the caller may show as typing (or call) in: a member, not muted, not archived.
+pub async fn typing_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
     let access = member_room(state, room, actor).await?;
     not_archived(&access)?;
-    not_muted(&access)
+    not_muted(&access)?;
+    Ok(access)
 }

@@ -38,6 +38,14 @@ pub async fn invite(
     if queries::user(state.pool(), user).await?.is_none() {
         return Err(ApiError::not_found("user"));
     }
+    // A block either way is answered as no user is (the answer does not tell who blocks
+    // whom); someone who has not accepted the caller and asked for requests gets it as one.
+    let Some(&[(_, pending)]) = super::consent::additions(state, actor, &[user])
+        .await?
+        .as_deref()
+    else {
+        return Err(ApiError::not_found("user"));
+    };
     if queries::banned(state.pool(), room, user).await? {
         return Err(ApiError::conflict(
             "the user is banned from this room: unban them first",
@@ -46,6 +54,7 @@ pub async fn invite(
     let body = EventBody::MemberInvited(MemberChanged {
         user_id: user,
         role: Role::Member,
+        pending,
     });
     append_room_event(state, actor, room, body).await?;
     let member = member_of(state, room, user)
@@ -180,6 +189,7 @@ pub async fn set_role(
     let body = EventBody::MemberRoleChanged(MemberChanged {
         user_id: user,
         role,
+        pending: false,
     });
     append_room_event(state, actor, room, body).await?;
     member_of(state, room, user)

@@ -16,7 +16,7 @@
 //! - Changes to messages: see [`messages`]. Read positions only move forward: a repeated
 //!   `read` appends nothing, and a repeated event moves nothing.
 //!
-//! Layout: [`access`] (who may do what in a room), [`account`], [`rooms`], [`members`],
+//! Layout: [`access`] (who may do what in a room), [`consent`] (who may reach whom), [`account`], [`rooms`], [`members`],
 //! [`send`], [`messages`] (changes to posted messages), [`reading`], [`sessions`] (sign-ins).
 
 use natter_schemas::Event;
@@ -28,6 +28,7 @@ use crate::state::AppState;
 
 mod access;
 mod account;
+pub(crate) mod consent;
 pub mod erasure;
 mod members;
 pub mod messages;

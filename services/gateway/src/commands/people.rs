@@ -7,7 +7,7 @@
 use natter_projections::history::queries;
 use natter_schemas::Event;
 use natter_schemas::event::{EventBody, MemberRemoved};
-use natter_schemas::model::Room;
+use natter_schemas::model::{MemberOrigin, Room};
 use natter_schemas::people::{
     Blocked, RoomMuted, Settings, SettingsUpdated, UpdateSettingsRequest,
 };
@@ -92,16 +92,16 @@ pub async fn mute_room(
     settings(state, actor).await
 }
 
-/// `actor` accepts the direct conversation `room` that waited for them.
+/// `actor` accepts the room or conversation `room` that someone put them in: one waiting in
+/// their requests joins their rooms, and either way the membership becomes theirs (others in
+/// it may see their presence; see [`natter_schemas::consent`]).
 pub async fn accept(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> {
-    let view = room_view(state, room, actor).await?;
-    if view.my_role.is_none() {
+    let Some(member) = super::members::member_of(state, room, actor).await? else {
         return Err(ApiError::not_found("room"));
-    }
-    if view.pending {
+    };
+    if member.pending || member.origin == MemberOrigin::Added {
         let body = EventBody::MemberAccepted(MemberRemoved { user_id: actor });
         append_room_event(state, actor, room, body).await?;
-        return room_view(state, room, actor).await;
     }
-    Ok(view)
+    room_view(state, room, actor).await
 }

@@ -53,9 +53,17 @@ pub(crate) async fn other_users(
     others.dedup();
     let found = queries::existing_users(state.pool(), &others).await?;
     if found.len() != others.len() {
-        return Err(ApiError::invalid(field, "some of these users do not exist"));
+        return Err(unknown_users(field));
     }
     Ok(others)
+}
+
+fn unknown_users(field: &str) -> ApiError {
+    ApiError::invalid(field, "some of these users do not exist")
+}
+
+fn unknown_members() -> ApiError {
+    unknown_users("member_ids")
 }
 
 pub async fn create_room(
@@ -88,15 +96,20 @@ pub async fn create_room(
         .limiter()
         .check(Action::RoomCreate, &actor.to_string())
         .await?;
+    // Someone who blocks the caller, or whom the caller blocks, is answered as no user is;
+    // someone who has not accepted the caller and asked for requests gets the room as one.
+    let added = super::consent::additions(state, actor, &others)
+        .await?
+        .ok_or_else(unknown_members)?;
     let mut members = vec![RoomMember {
         user_id: actor,
         role: Role::Owner,
         pending: false,
     }];
-    members.extend(others.into_iter().map(|user_id| RoomMember {
+    members.extend(added.into_iter().map(|(user_id, pending)| RoomMember {
         user_id,
         role: Role::Member,
-        pending: false,
+        pending,
     }));
     let room = Uuid::now_v7();
     let event = Event::new(
@@ -127,15 +140,15 @@ pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiRes
             format!("name 1 to {MAX_DM_OTHERS} other users"),
         ));
     }
-    if !queries::blocked_either_way(state.pool(), actor, &others)
-        .await?
-        .is_empty()
-    {
+    let Some(added) = super::consent::additions(state, actor, &others).await? else {
         return Err(ApiError::forbidden(
             "a block stands between you and someone named: no conversation can be opened",
         ));
-    }
-    let waiting = queries::awaiting_acceptance(state.pool(), actor, &others).await?;
+    };
+    let waiting: Vec<Uuid> = added
+        .into_iter()
+        .filter_map(|(user, pending)| pending.then_some(user))
+        .collect();
     let mut everyone = others;
     everyone.push(actor);
     let room = ids::dm_room_id(&everyone);
@@ -249,6 +262,7 @@ pub async fn join(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> 
         let body = EventBody::MemberJoined(MemberChanged {
             user_id: actor,
             role: Role::Member,
+            pending: false,
         });
         append_room_event(state, actor, room, body).await?;
     }

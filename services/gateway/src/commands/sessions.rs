@@ -30,16 +30,15 @@ use crate::validate;
 const DEVICE_CHARS: usize = 128;
 
 /// What a client says it is: `device` when given, else its `User-Agent`; without control
-/// characters, cut to [`DEVICE_CHARS`].
+/// characters or bidi overrides ([`natter_schemas::text::shown`]), cut to [`DEVICE_CHARS`].
 pub fn device(given: Option<&str>, headers: &HeaderMap) -> Option<String> {
     let raw = given.or_else(|| {
         headers
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
     })?;
-    let clean: String = raw
+    let clean: String = natter_schemas::text::shown(raw)
         .chars()
-        .filter(|c| !c.is_control())
         .take(DEVICE_CHARS)
         .collect();
     let clean = clean.trim();

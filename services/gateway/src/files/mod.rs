@@ -157,19 +157,29 @@ impl Files {
         })
     }
 
-    /// Strips an image's metadata and makes its thumbnail on a blocking thread, at most
-    /// `NATTER_IMAGE_WORKERS` at once: the turn goes with the work, so a client that leaves
-    /// mid-way does not free it while its image is still being decoded.
+    /// One of the `NATTER_IMAGE_WORKERS` turns at image work, waited for before an image's
+    /// bytes are read into memory and held until the last of them is let go: the memory for
+    /// images in flight is bounded by the workers, not by the uploads waiting.
+    pub async fn image_turn(&self) -> ImageTurn {
+        match self.images.clone().acquire_owned().await {
+            Ok(turn) => ImageTurn {
+                _held: Arc::new(turn),
+            },
+            Err(_) => unreachable!("the image semaphore is never closed"),
+        }
+    }
+
+    /// Strips an image's metadata and makes its thumbnail on a blocking thread, in `turn`:
+    /// the turn goes with the work too, so a client that leaves mid-way does not free it
+    /// while its image is still being decoded.
     pub async fn process_image(
         &self,
+        turn: &ImageTurn,
         kind: natter_files::ImageKind,
         bytes: bytes::Bytes,
     ) -> natter_files::Processed {
-        let turn = match self.images.clone().acquire_owned().await {
-            Ok(turn) => turn,
-            Err(_) => unreachable!("the image semaphore is never closed"),
-        };
         let limits = self.config.image_limits();
+        let turn = turn.clone();
         let work = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             natter_files::image::process(kind, bytes, limits)
@@ -185,6 +195,30 @@ impl Files {
                 }
             }
         }
+    }
+}
+
+/// A turn at image work ([`Files::image_turn`]); shared by the request and its blocking work,
+/// given back when both are done.
+#[derive(Clone)]
+pub struct ImageTurn {
+    _held: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Counts bytes of images held in memory (`natter_image_bytes_in_flight`) while it lives.
+pub struct InFlight(f64);
+
+impl InFlight {
+    pub fn new(bytes: usize) -> Self {
+        let bytes = bytes as f64;
+        metrics::gauge!("natter_image_bytes_in_flight").increment(bytes);
+        Self(bytes)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("natter_image_bytes_in_flight").decrement(self.0);
     }
 }
 

@@ -8,7 +8,7 @@
 //! bytes are stored and before the event is appended leaves bytes no event names, which the
 //! sweeper removes. A retried upload is a new file.
 
-use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -51,8 +51,14 @@ pub fn upload_routes(max_upload_bytes: u64) -> Api {
 async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, axum::Json<Attachment>)> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::invalid(
+            "file",
+            format!("send the file as multipart/form-data: {}", e.body_text()),
+        )
+    })?;
     state
         .limiter()
         .check(Action::Upload, &user.id.to_string())
@@ -213,9 +219,11 @@ async fn stream(
     Ok((size, hasher.finish()))
 }
 
-/// Reads an image back from the store (a few at a time), strips its metadata, makes its
-/// thumbnail, and stores both in place of what came. An image whose metadata cannot be
-/// taken out is kept as bytes to download, never as an image to show.
+/// Reads an image back from the store, strips its metadata, makes its thumbnail, and stores
+/// both in place of what came, all in one of the `NATTER_IMAGE_WORKERS` turns (waited for
+/// before anything is read: an upload waiting for its turn holds none of its bytes, so images
+/// in memory take at most about workers x 2 x the upload limit). An image whose metadata
+/// cannot be taken out is kept as bytes to download, never as an image to show.
 async fn process_image(
     state: &AppState,
     id: Uuid,
@@ -223,6 +231,7 @@ async fn process_image(
     content_type: &'static str,
 ) -> ApiResult<Received> {
     let files = state.files();
+    let turn = files.image_turn().await;
     let unavailable = |e: natter_files::StoreError| store_unavailable(&e);
     let (_, stream) = files
         .store
@@ -231,7 +240,9 @@ async fn process_image(
         .map_err(unavailable)?;
     let chunks: Vec<Bytes> = stream.try_collect().await.map_err(unavailable)?;
     let original = Bytes::from(chunks.concat());
-    let done = files.process_image(kind, original.clone()).await;
+    drop(chunks);
+    let _in_flight = super::InFlight::new(original.len());
+    let done = files.process_image(&turn, kind, original.clone()).await;
     let keyed = |bytes: &[u8]| {
         let mut hasher = files.signer.content_hasher();
         hasher.update(bytes);
@@ -299,7 +310,7 @@ fn clean_name(name: Option<&str>) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String = last
         .chars()
-        .filter(|c| !c.is_control() && !is_invisible_format(*c))
+        .filter(|c| !c.is_control() && !natter_schemas::text::is_format_control(*c))
         .take(255)
         .collect::<String>()
         .trim()
@@ -309,12 +320,6 @@ fn clean_name(name: Option<&str>) -> String {
     } else {
         clean
     }
-}
-
-/// Characters that change how a name reads without showing (text-direction overrides and
-/// isolates, zero-width characters): `invoice\u{202E}fdp.exe`.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use crate::error::ApiError;
 use crate::validate;
 
 /// `Json<T>` answering bad bodies with `invalid` (413 `payload_too_large` when too big, and
-/// `invalid` naming the field for a string holding NUL).
+/// `invalid` naming the field for a string holding NUL); a body that is not a JSON object is
+/// `invalid` too.
 pub struct Json<T>(pub T);
 
 impl<T, S> FromRequest<S> for Json<T>
@@ -23,6 +24,14 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        // Every body is an object: serde would read a struct from an array by position (`[]`
+        // as an empty update).
+        if !value.is_object() {
+            return Err(ApiError::invalid(
+                "body",
+                "the JSON body must be an object ({...})",
+            ));
+        }
         validate::no_nul_in(&value)?;
         validate::fit(&value).map(Json).map_err(|(field, message)| {
             let field = field.as_deref().unwrap_or("body");

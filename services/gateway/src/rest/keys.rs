@@ -130,9 +130,9 @@ async fn user_keys(
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<KeyList>> {
     let visible = id == user.id
-        || queries::sharing_a_room(state.pool(), id, &[user.id])
+        || queries::seen_by(state.pool(), user.id, &[id])
             .await?
-            .contains(&user.id);
+            .contains(&id);
     if !visible {
         return Err(ApiError::not_found("user"));
     }

@@ -15,6 +15,7 @@ pub mod reading;
 pub mod rooms;
 pub mod search;
 pub mod sessions;
+mod shape;
 pub mod users;
 
 use axum::Router;
@@ -82,6 +83,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(shape::error_shape))
         .layer(cors(&state.config().allowed_origins))
         // Spans carry the path only: a WebSocket upgrade's query holds its token.
         .layer(TraceLayer::new_for_http().make_span_with(

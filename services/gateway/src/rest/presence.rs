@@ -63,14 +63,14 @@ async fn room_presence(
             format!("presence is read for rooms of at most {MAX_ROOM_MEMBERS} members"),
         ));
     }
-    // The caller shares this room with every member: all of them are visible, but for a block
-    // either way.
-    let blocked =
-        natter_projections::history::queries::blocked_either_way(state.pool(), user.id, &members)
-            .await?;
-    members.retain(|m| !blocked.contains(m));
+    // The members the caller may see: those who chose a room they share with the caller
+    // (this one or another), with no block either way.
     members.sort_unstable();
-    let read = state.presence().read(&members).await?;
+    let visible = state
+        .presence()
+        .visible_to(state.pool(), user.id, &members)
+        .await?;
+    let read = state.presence().read_shown(&members, &visible).await?;
     let online: Vec<_> = read
         .into_iter()
         .filter(|p| p.status != natter_schemas::frames::PresenceStatus::Offline)

@@ -67,12 +67,6 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// The two overrides, which force a direction on everything up to the next pop: never needed
-/// in prose (isolates and marks are), only to disguise it.
-fn is_bidi_override(c: char) -> bool {
-    matches!(c, '\u{202D}' | '\u{202E}')
-}
-
 /// Characters that show nothing (or a blank) wherever they stand, and direction marks: in a
 /// name they only serve to fake an empty or look-alike one.
 fn is_invisible(c: char) -> bool {
@@ -150,7 +144,18 @@ pub fn body(raw: &str, max: usize) -> Result<String, ApiError> {
     if raw.contains('\0') {
         return Err(ApiError::invalid("body", "body must not contain NUL"));
     }
-    if raw.chars().any(is_bidi_override) {
+    // Terminals act on control characters (ESC sequences colour text and set titles, U+009B
+    // is CSI to many): a body holds none but tab, newline and carriage return.
+    if raw
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(ApiError::invalid(
+            "body",
+            "body must not contain control characters (but tab and newline)",
+        ));
+    }
+    if raw.chars().any(natter_schemas::text::is_override) {
         return Err(ApiError::invalid(
             "body",
             "body must not contain text-direction overrides (U+202D, U+202E): use isolates",
@@ -401,6 +406,10 @@ mod tests {
     fn bodies_must_have_content_and_fit() {
         assert!(body("   ", 10).is_err());
         assert!(body("a\u{202E}b", 10).is_err());
+        for control in ["\u{1b}[31m", "\u{7}", "\u{7f}", "\u{9b}31m", "\u{8}"] {
+            assert!(body(&format!("a{control}b"), 20).is_err(), "{control:?}");
+        }
+        assert!(body("a\tb\r\nc", 20).is_ok());
         assert!(
             body("\u{2067}שלום\u{2069} ok", 20).is_ok(),
             "isolates are for prose"

@@ -201,7 +201,9 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                     let checked = if typing.is_recent(ctx.info.user, room_id) {
                         Ok(())
                     } else {
-                        commands::typing_room(&ctx.state, room_id, ctx.info.user).await
+                        commands::typing_room(&ctx.state, room_id, ctx.info.user)
+                            .await
+                            .map(|_| ())
                     };
                     match checked {
                         Ok(()) => {

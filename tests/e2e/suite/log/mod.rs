@@ -274,6 +274,7 @@ pub(super) fn generated_log(seed: u64, n: usize) -> Vec<(u64, Event)> {
                 EventBody::MemberJoined(MemberChanged {
                     user_id: user,
                     role: Role::Member,
+                    pending: false,
                 })
             }
             _ => {

@@ -24,8 +24,10 @@ use chrono::{TimeZone, Utc};
 use natter_projections::history::queries;
 use natter_schemas::Event;
 use natter_schemas::calls::{CallAction, CallEnded};
+use natter_schemas::consent::{Reach, Verdict};
 use natter_schemas::event::EventBody;
 use natter_schemas::frames::ServerFrame;
+use natter_schemas::model::RoomKind;
 use uuid::Uuid;
 
 pub use crate::realtime::lua::StoreError;
@@ -58,7 +60,7 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
         .limiter()
         .check(Action::Call, &from.to_string())
         .await?;
-    crate::commands::typing_room(state, signal.room, from).await?;
+    let access = crate::commands::typing_room(state, signal.room, from).await?;
     let data_len = signal.data.as_ref().map_or(0, |d| d.to_string().len());
     if !signal.action.is_directed() && data_len > MAX_BROADCAST_DATA {
         return Err(ApiError::invalid(
@@ -76,7 +78,25 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
             "calls are for rooms of at most {MAX_CALL_MEMBERS} members"
         )));
     }
+    let everyone = members;
+    let members = reachable(state, from, &everyone, signal.room, access.kind).await?;
     let calls = state.calls();
+    // What others do in a call reaches only those its caller may reach too: someone the caller
+    // may not ring is not told of it, and cannot take part in it.
+    let with_caller = async |call: &store::Call| -> ApiResult<Vec<Uuid>> {
+        if call.caller == from {
+            return Ok(members.clone());
+        }
+        let callers = in_reach(state, call.caller, &everyone, signal.room).await?;
+        if !callers.contains(&from) {
+            return Err(no_call());
+        }
+        Ok(members
+            .iter()
+            .copied()
+            .filter(|m| *m == call.caller || callers.contains(m))
+            .collect())
+    };
     let recipients: Vec<Uuid> = match signal.action {
         CallAction::Invite => match calls.invite(signal.call, signal.room, from).await? {
             Touched::OtherRoom => return Err(other_room()),
@@ -85,14 +105,17 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
             }
             _ => others(&members, from),
         },
-        CallAction::Accept => match calls.accept(signal.call, signal.room, from).await? {
-            Touched::Missing => return Err(no_call()),
-            Touched::OtherRoom => return Err(other_room()),
-            _ => others(&members, from),
-        },
+        CallAction::Accept => {
+            let told = with_caller(&in_room(calls.get(signal.call).await?, signal.room)?).await?;
+            match calls.accept(signal.call, signal.room, from).await? {
+                Touched::Missing => return Err(no_call()),
+                Touched::OtherRoom => return Err(other_room()),
+                _ => others(&told, from),
+            }
+        }
         CallAction::Decline => {
-            in_room(calls.get(signal.call).await?, signal.room)?;
-            others(&members, from)
+            let told = with_caller(&in_room(calls.get(signal.call).await?, signal.room)?).await?;
+            others(&told, from)
         }
         CallAction::Offer | CallAction::Answer | CallAction::Candidate => {
             let call = in_room(calls.get(signal.call).await?, signal.room)?;
@@ -119,7 +142,7 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
             if call.caller != from && !call.participants.contains(&from) {
                 return Err(ApiError::forbidden("you are not in this call"));
             }
-            let recipients = others(&members, from);
+            let recipients = others(&with_caller(&call).await?, from);
             relay(state, from, &signal, &recipients).await?;
             // Over once at most one person is left in it: the summary is appended (with the
             // call's key, so a retry appends nothing more) before the record goes.
@@ -132,6 +155,71 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
         }
     };
     relay(state, from, &signal, &recipients).await
+}
+
+/// The members a call of `from`'s may reach (see [`natter_schemas::consent`]): nobody who
+/// blocks them or whom they block, nobody whose membership waits for their acceptance; in a
+/// direct conversation, a call nobody may be rung in is refused as a post would be.
+async fn reachable(
+    state: &AppState,
+    from: Uuid,
+    members: &[Uuid],
+    room: Uuid,
+    kind: RoomKind,
+) -> ApiResult<Vec<Uuid>> {
+    let verdicts = call_verdicts(state, from, members, room).await?;
+    if kind == RoomKind::Dm {
+        if verdicts.iter().any(|(_, _, standing)| standing.blocked()) {
+            return Err(ApiError::forbidden(
+                "a block stands between you and this conversation: no call can be made here",
+            ));
+        }
+        if verdicts
+            .iter()
+            .any(|(_, verdict, _)| *verdict == Verdict::No)
+        {
+            return Err(ApiError::forbidden(
+                "this conversation waits for acceptance: no call until it is accepted",
+            ));
+        }
+    }
+    Ok(yes(from, verdicts))
+}
+
+/// The members `actor` may ring in `room`, and `actor`.
+async fn in_reach(
+    state: &AppState,
+    actor: Uuid,
+    members: &[Uuid],
+    room: Uuid,
+) -> ApiResult<Vec<Uuid>> {
+    Ok(yes(
+        actor,
+        call_verdicts(state, actor, members, room).await?,
+    ))
+}
+
+async fn call_verdicts(
+    state: &AppState,
+    actor: Uuid,
+    members: &[Uuid],
+    room: Uuid,
+) -> ApiResult<Vec<(Uuid, Verdict, natter_schemas::consent::Standing)>> {
+    let others = others(members, actor);
+    crate::commands::consent::verdicts(state, actor, &others, Some(room), Reach::Call).await
+}
+
+fn yes(
+    actor: Uuid,
+    verdicts: Vec<(Uuid, Verdict, natter_schemas::consent::Standing)>,
+) -> Vec<Uuid> {
+    let mut reachable: Vec<Uuid> = verdicts
+        .into_iter()
+        .filter(|(_, verdict, _)| *verdict == Verdict::Yes)
+        .map(|(user, _, _)| user)
+        .collect();
+    reachable.push(actor);
+    reachable
 }
 
 fn others(members: &[Uuid], from: Uuid) -> Vec<Uuid> {

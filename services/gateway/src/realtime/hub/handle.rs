@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
+use natter_schemas::consent::{Reach, Standing, Verdict, decide};
 use natter_schemas::frames::close_code;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -99,17 +100,46 @@ impl BlockSet {
             .store(!set.is_empty(), std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether `event` is content from someone the user blocks (a message, an edit, a
-    /// reaction), which their sockets are not given.
+    /// Whether `actor`'s `reach` may not get to the user, by whom the user blocks: the
+    /// socket's side of [`natter_schemas::consent::decide`]. Only blocks are known here; what
+    /// else stands between the two was decided where the actor acted.
+    pub fn refuses(&self, actor: Uuid, reach: Reach) -> bool {
+        let standing = Standing {
+            blocks_actor: self.contains(actor),
+            accepted: true,
+            ..Standing::default()
+        };
+        decide(standing, reach) == Verdict::No
+    }
+
+    /// Whether a room event is kept from the user's sockets: content from someone they block
+    /// (a message, an edit, a reaction, a link preview of their message), even one appended
+    /// before the block.
     pub fn hides(&self, event: &natter_schemas::Event) -> bool {
-        use natter_schemas::EventBody;
-        matches!(
-            event.body,
-            EventBody::MessagePosted(_)
-                | EventBody::MessageEdited(_)
-                | EventBody::ReactionAdded(_)
-                | EventBody::ReactionRemoved(_)
-        ) && self.contains(event.actor_id)
+        reach_of(event, false).is_some_and(|reach| self.refuses(event.actor_id, reach))
+    }
+
+    /// Whether a notice (an event addressed to the user) is kept from their sockets: what
+    /// [`BlockSet::hides`] keeps, and being put in a room by, or a profile change of, someone
+    /// they block.
+    pub fn hides_notice(&self, event: &natter_schemas::Event) -> bool {
+        reach_of(event, true).is_some_and(|reach| self.refuses(event.actor_id, reach))
+    }
+}
+
+/// How an event of its actor's reaches the people it is delivered to; None for what reaches
+/// everyone it is delivered to (room state: members, settings, moderation).
+fn reach_of(event: &natter_schemas::Event, notice: bool) -> Option<Reach> {
+    use natter_schemas::EventBody;
+    match event.body {
+        EventBody::MessagePosted(_)
+        | EventBody::MessageEdited(_)
+        | EventBody::ReactionAdded(_)
+        | EventBody::ReactionRemoved(_)
+        | EventBody::PreviewAdded(_) => Some(Reach::Content),
+        EventBody::RoomCreated(_) | EventBody::MemberInvited(_) if notice => Some(Reach::Add),
+        EventBody::UserProfileUpdated(_) if notice => Some(Reach::See),
+        _ => None,
     }
 }
 

@@ -73,7 +73,7 @@ impl Hub {
             ),
             _ => (
                 event.actor_id,
-                queries::sharing_a_room(pool, event.actor_id, &here).await,
+                queries::seeing(pool, event.actor_id, &here).await,
             ),
         };
         let mut told = match sharing {

@@ -10,6 +10,7 @@ use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use natter_bus::{Bus, BusError, DeliveryHeaders};
 use natter_schemas::Event;
+use natter_schemas::consent::Reach;
 use natter_schemas::event::EventBody;
 use natter_schemas::frames::{ServerFrame, TypingState, close_code};
 use natter_schemas::model::Visibility;
@@ -342,7 +343,9 @@ async fn typing_task(room: Uuid, mut subscriber: async_nats::Subscriber, session
         state: TypingState,
     }
     let forward = |user: Uuid, frame: &Utf8Bytes| {
-        let shown = |s: &&super::Sub| s.handle.user != user && !s.handle.blocked.contains(user);
+        let shown = |s: &&super::Sub| {
+            s.handle.user != user && !s.handle.blocked.refuses(user, Reach::Content)
+        };
         for sub in read(&sessions).values().filter(shown) {
             sub.handle.push(Outbound::Frame(frame.clone()));
         }

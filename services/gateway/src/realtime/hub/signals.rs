@@ -5,6 +5,7 @@ use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
 use natter_bus::DeliveryHeaders;
 use natter_schemas::Event;
+use natter_schemas::consent::Reach;
 use natter_schemas::frames::ServerFrame;
 
 use natter_projections::history::queries;
@@ -16,7 +17,7 @@ use super::{Outbound, RulesIndex, Sessions, read, write};
 use crate::wire::{encode, wire_event};
 
 /// Forwards a followed user's presence frames (already encoded by the publisher) to the
-/// sockets of users who still share a room with them; a follower who no longer does stops
+/// sockets of users who may still see them (a room the followed chose, no block); a follower who no longer does stops
 /// following (one query per change, for all of this gateway's followers).
 pub(super) async fn presence_task(
     followed: Uuid,
@@ -32,7 +33,7 @@ pub(super) async fn presence_task(
         let mut followers: Vec<Uuid> = read(&sessions).values().map(|s| s.handle.user).collect();
         followers.sort_unstable();
         followers.dedup();
-        let sharing = match queries::sharing_a_room(&pool, followed, &followers).await {
+        let sharing = match queries::seeing(&pool, followed, &followers).await {
             Ok(sharing) => sharing,
             Err(e) => {
                 // Not known now: nothing is shown rather than something that may not be.
@@ -64,11 +65,22 @@ pub(super) async fn user_task(
 ) {
     let mut last_seq = 0u64;
     while let Some(message) = subscriber.next().await {
-        // Call signalling: checked by the sender's gateway, passed on as it is.
+        // Call signalling: checked by the sender's gateway, passed on as it is, unless the
+        // user blocks the caller (a block that landed after the check).
         if DeliveryHeaders::is_frame(&message) {
-            if let Ok(text) = std::str::from_utf8(&message.payload) {
-                let frame = Utf8Bytes::from(text);
-                for sub in read(&sessions).values() {
+            #[derive(serde::Deserialize)]
+            struct From {
+                from: Uuid,
+            }
+            let (Ok(text), Ok(From { from })) = (
+                std::str::from_utf8(&message.payload),
+                serde_json::from_slice::<From>(&message.payload),
+            ) else {
+                continue;
+            };
+            let frame = Utf8Bytes::from(text);
+            for sub in read(&sessions).values() {
+                if !sub.handle.blocked.refuses(from, Reach::Call) {
                     sub.handle.push(Outbound::Frame(frame.clone()));
                 }
             }
@@ -104,7 +116,7 @@ pub(super) async fn user_task(
             event: wire_event(seq, &event, &*urls),
         });
         for sub in read(&sessions).values() {
-            if !sub.handle.blocked.hides(&event) {
+            if !sub.handle.blocked.hides_notice(&event) {
                 sub.handle.push(Outbound::Frame(frame.clone()));
             }
         }

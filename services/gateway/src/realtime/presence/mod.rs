@@ -157,9 +157,11 @@ impl Presence {
         Ok(self.announce(user).await?)
     }
 
-    /// Which of `users` `viewer` may see the presence of: themself, and those they share a
-    /// room or a direct conversation with. Others look offline (no text, no `last_seen`), as
-    /// an unknown id does, so presence cannot be used to watch strangers.
+    /// Which of `users` `viewer` may see the presence of: themself, and those who share with
+    /// them a room or conversation they chose themselves (created, joined, accepted or posted
+    /// in; see [`natter_schemas::consent`]), with no block either way. Others look offline (no
+    /// text, no `last_seen`), as an unknown id does, so presence cannot be used to watch
+    /// strangers, nor anyone by putting them in a room.
     pub async fn visible_to(
         &self,
         pool: &sqlx::PgPool,
@@ -167,7 +169,7 @@ impl Presence {
         users: &[Uuid],
     ) -> ApiResult<Vec<Uuid>> {
         let mut visible =
-            natter_projections::history::queries::sharing_a_room(pool, viewer, users).await?;
+            natter_projections::history::queries::seen_by(pool, viewer, users).await?;
         if users.contains(&viewer) && !visible.contains(&viewer) {
             visible.push(viewer);
         }

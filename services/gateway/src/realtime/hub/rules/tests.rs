@@ -28,6 +28,7 @@ fn changes_after_the_read_are_applied_once_and_those_before_are_not() {
     let join = event(EventBody::MemberJoined(MemberChanged {
         user_id: alice,
         role: Role::Member,
+        pending: false,
     }));
     let kick = event(EventBody::MemberKicked(MemberRemoved { user_id: alice }));
     r.feed(11, &join);
@@ -92,6 +93,7 @@ fn a_reader_beside_the_feed_is_answered_once_the_feed_has_what_came_before() {
         &event(EventBody::MemberJoined(MemberChanged {
             user_id: bob,
             role: Role::Member,
+            pending: false,
         })),
     );
     r.feed(

@@ -1,0 +1,290 @@
+//! Consent on every path (see PROTOCOL's "Blocks and requests"): a block keeps the blocked
+//! from ringing the blocker and from putting them in rooms (answered as an unknown user is);
+//! an add from someone not accepted waits in the requests of a user who asked for them; a
+//! person is seen (presence) only through a room they chose; a conversation that waits cannot
+//! ring.
+
+use std::time::Duration;
+
+use natter_testkit::Api;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::Setup;
+
+fn id_of(room: &Value) -> Uuid {
+    room["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("room id")
+}
+
+fn room_ids(list: &Value) -> Vec<Uuid> {
+    list["rooms"]
+        .as_array()
+        .map(|rooms| rooms.iter().map(id_of).collect())
+        .unwrap_or_default()
+}
+
+fn call(room: Uuid, call: Uuid, action: &str) -> Value {
+    json!({"type": "call", "room_id": room, "call_id": call, "action": action})
+}
+
+async fn status_of(viewer: &Api, user: &Api) -> String {
+    let (_, seen) = viewer
+        .get(&format!("/v1/presence?user_ids={}", user.id()))
+        .await;
+    seen["users"][0]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_blocked_user_cannot_ring_the_blocker_nor_put_them_in_rooms() {
+    let s = Setup::new().await;
+    let bella = s.user("bella").await;
+    let xavi = s.user("xavi").await;
+    let carl = s.user("carl").await;
+    let lobby = carl.create_room("lobby", "public").await;
+    for user in [&bella, &xavi] {
+        let (status, _) = user
+            .post(&format!("/v1/rooms/{lobby}/join"), json!({}))
+            .await;
+        assert!(status.is_success());
+    }
+    let (_, dm) = xavi
+        .post("/v1/dms", json!({"user_ids": [bella.id()]}))
+        .await;
+    let dm = id_of(&dm);
+    let (status, _) = bella
+        .put(&format!("/v1/me/blocks/{}", xavi.id()), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Calls: in the conversation the block froze, `forbidden` like a post; in a shared room,
+    // Carl is rung and Bella is not.
+    let mut bella_ws = s.ws(&bella).await;
+    let mut carl_ws = s.ws(&carl).await;
+    let mut xavi_ws = s.ws(&xavi).await;
+    let reply = xavi_ws.request(call(dm, Uuid::now_v7(), "invite")).await;
+    assert_eq!(reply["error"]["code"], "forbidden", "{reply}");
+    let ring = Uuid::now_v7();
+    xavi_ws.ok(call(lobby, ring, "invite")).await;
+    assert_eq!(carl_ws.next_of("call").await["from"], json!(xavi.id()));
+    carl_ws.ok(call(lobby, ring, "accept")).await;
+    // Bella was not rung: she cannot take part in the call either.
+    let reply = bella_ws.request(call(lobby, ring, "accept")).await;
+    assert_eq!(reply["error"]["code"], "not_found", "{reply}");
+    let mut offer = call(lobby, ring, "offer");
+    offer["to"] = json!(bella.id());
+    let reply = xavi_ws.request(offer).await;
+    assert_eq!(
+        reply["error"]["field"], "to",
+        "Bella is not in reach: {reply}"
+    );
+    xavi_ws.ok(call(lobby, ring, "hangup")).await;
+    let frames = bella_ws.drain(Duration::from_millis(700)).await;
+    assert!(
+        frames.iter().all(|f| f["type"] != "call"),
+        "Bella was signalled: {frames:?}"
+    );
+
+    // Rooms: refused exactly as an unknown user is, at creation and by an add.
+    let create = |member: Uuid| json!({"name": "let me in", "visibility": "private", "member_ids": [member]});
+    let blocked = xavi
+        .request_text(Method::POST, "/v1/rooms", Some(create(bella.id())))
+        .await;
+    let unknown = xavi
+        .request_text(Method::POST, "/v1/rooms", Some(create(Uuid::now_v7())))
+        .await;
+    assert_eq!(blocked.0, StatusCode::BAD_REQUEST, "{}", blocked.1);
+    assert_eq!(blocked, unknown);
+    let own = xavi.create_room("mine", "private").await;
+    let path = format!("/v1/rooms/{own}/members");
+    let blocked = xavi
+        .request_text(Method::POST, &path, Some(json!({"user_id": bella.id()})))
+        .await;
+    let unknown = xavi
+        .request_text(
+            Method::POST,
+            &path,
+            Some(json!({"user_id": Uuid::now_v7()})),
+        )
+        .await;
+    assert_eq!(blocked.0, StatusCode::NOT_FOUND, "{}", blocked.1);
+    assert_eq!(blocked, unknown);
+    // The blocker cannot put the blocked in rooms either (no channel either way).
+    let (status, _) = bella.post("/v1/rooms", create(xavi.id())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, rooms) = bella.get("/v1/rooms").await;
+    assert_eq!(
+        room_ids(&rooms).len(),
+        2,
+        "the lobby and the frozen DM: {rooms}"
+    );
+    let notices = bella_ws.drain(Duration::from_millis(300)).await;
+    assert!(
+        notices.iter().all(|f| f["type"] != "notice"),
+        "no room reached Bella: {notices:?}"
+    );
+    s.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_add_from_someone_not_accepted_waits_as_a_request() {
+    let s = Setup::new().await;
+    let sara = s.user("sara").await;
+    let tom = s.user("tom").await;
+    let fran = s.user("fran").await;
+    let (status, _) = sara
+        .patch("/v1/me/settings", json!({"dm_requests": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Tom, a stranger, makes a room around Sara: it waits in her requests, and a conversation
+    // he opens after it still waits (a room he put her in is not her choice).
+    let (status, room) = tom
+        .post(
+            "/v1/rooms",
+            json!({"name": "surprise", "visibility": "private", "member_ids": [sara.id()]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    let room = id_of(&room);
+    let (_, members) = tom.get(&format!("/v1/rooms/{room}/members")).await;
+    let sara_member = members["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["user_id"] == json!(sara.id())).cloned())
+        .expect("Sara listed");
+    assert_eq!(sara_member["origin"], "added", "{sara_member}");
+    assert_eq!(sara_member["added_by"], json!(tom.id()));
+    assert_eq!(sara_member["pending"], true);
+    let (_, dm) = tom.post("/v1/dms", json!({"user_ids": [sara.id()]})).await;
+    let dm = id_of(&dm);
+    tom.send(dm, "t1", "hello?").await;
+    let (_, joined) = sara.get("/v1/rooms").await;
+    assert!(room_ids(&joined).is_empty(), "{joined}");
+    let (_, requests) = sara.get("/v1/rooms?scope=requests").await;
+    let mut waiting = room_ids(&requests);
+    waiting.sort_unstable();
+    let mut expected = vec![room, dm];
+    expected.sort_unstable();
+    assert_eq!(waiting, expected, "{requests}");
+
+    // An add into a room of Fran's: likewise a request.
+    let club = fran.create_room("club", "private").await;
+    let (status, added) = fran
+        .post(
+            &format!("/v1/rooms/{club}/members"),
+            json!({"user_id": sara.id()}),
+        )
+        .await;
+    assert!(status.is_success(), "{added}");
+    assert_eq!(added["pending"], true, "{added}");
+
+    // A waiting conversation does not ring Sara.
+    let mut sara_ws = s.ws(&sara).await;
+    let mut tom_ws = s.ws(&tom).await;
+    let reply = tom_ws.request(call(dm, Uuid::now_v7(), "invite")).await;
+    assert_eq!(reply["error"]["code"], "forbidden", "{reply}");
+    assert!(
+        sara_ws
+            .drain(Duration::from_millis(500))
+            .await
+            .iter()
+            .all(|f| f["type"] != "call")
+    );
+
+    // Accepted, it is hers: listed among her rooms, and Tom may ring and add her.
+    let (status, accepted) = sara
+        .post(&format!("/v1/rooms/{room}/accept"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let (_, joined) = sara.get("/v1/rooms").await;
+    assert_eq!(room_ids(&joined), [room], "{joined}");
+    let (_, members) = tom.get(&format!("/v1/rooms/{room}/members")).await;
+    assert!(
+        members["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["user_id"] == json!(sara.id()) && m["origin"] == "accepted"),
+        "{members}"
+    );
+    let (_, again) = tom
+        .post(
+            "/v1/rooms",
+            json!({"name": "again", "visibility": "private", "member_ids": [sara.id()]}),
+        )
+        .await;
+    let (_, joined) = sara.get("/v1/rooms").await;
+    assert!(room_ids(&joined).contains(&id_of(&again)), "{joined}");
+    s.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_person_is_seen_only_through_a_room_they_chose() {
+    let s = Setup::new().await;
+    let vera = s.user("vera").await;
+    let walt = s.user("walt").await;
+    let mut vera_ws = s.ws(&vera).await;
+    vera_ws
+        .ok(json!({"type": "presence", "status": "busy", "text": "at home"}))
+        .await;
+    assert_eq!(status_of(&walt, &vera).await, "offline", "strangers");
+
+    // Walt puts Vera in a room, and opens a conversation with her (default settings): neither
+    // shows her to him. She sees him: he chose both.
+    let room = walt.create_room("watch", "private").await;
+    let (status, _) = walt
+        .post(
+            &format!("/v1/rooms/{room}/members"),
+            json!({"user_id": vera.id()}),
+        )
+        .await;
+    assert!(status.is_success());
+    let (_, dm) = walt.post("/v1/dms", json!({"user_ids": [vera.id()]})).await;
+    let dm = id_of(&dm);
+    let _walt_ws = s.ws(&walt).await;
+    assert_eq!(status_of(&walt, &vera).await, "offline");
+    let (_, keys) = walt.get(&format!("/v1/users/{}/keys", vera.id())).await;
+    assert_eq!(keys["error"]["code"], "not_found", "{keys}");
+    let (_, here) = walt.get(&format!("/v1/rooms/{room}/presence")).await;
+    assert_eq!(here["online"], 1, "Walt alone: {here}");
+    assert_eq!(status_of(&vera, &walt).await, "online");
+    let mut follow = s.ws(&walt).await;
+    let reply = follow
+        .ok(json!({"type": "presence_subscribe", "user_ids": [vera.id()]}))
+        .await;
+    assert_eq!(reply["users"][0]["status"], "offline", "{reply}");
+
+    // Once she answers in the conversation, it is hers: he sees her (once the read model has
+    // her post).
+    vera.send(dm, "v1", "hi").await;
+    natter_testkit::wait_until("Vera seen", Duration::from_secs(10), || async {
+        (status_of(&walt, &vera).await == "busy").then_some(())
+    })
+    .await;
+    let (_, here) = walt.get(&format!("/v1/rooms/{room}/presence")).await;
+    assert_eq!(here["online"], 2, "{here}");
+    s.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unanswered_request_shows_nothing_of_the_recipient() {
+    let s = Setup::new().await;
+    let sam = s.user("sam").await;
+    let tia = s.user("tia").await;
+    sam.patch("/v1/me/settings", json!({"dm_requests": true}))
+        .await;
+    let _sam_ws = s.ws(&sam).await;
+    let (_, dm) = tia.post("/v1/dms", json!({"user_ids": [sam.id()]})).await;
+    let dm = id_of(&dm);
+    assert_eq!(status_of(&tia, &sam).await, "offline");
+    let (status, _) = sam.post(&format!("/v1/rooms/{dm}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status_of(&tia, &sam).await, "online");
+    s.env.cleanup().await;
+}
