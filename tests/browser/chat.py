@@ -13,8 +13,10 @@ and on a conversation with a thread and search results open.
 """
 
 import asyncio
+import json
 import os
 import sys
+import urllib.request
 from urllib.parse import urlparse
 
 from axe_playwright_python.async_playwright import Axe
@@ -54,6 +56,37 @@ async def sign_up(browser, base, name, errors):
     await expect(page.locator("#chat")).to_be_visible(timeout=WAIT)
     await expect(page.locator("#status")).to_be_hidden(timeout=WAIT)
     return page
+
+
+def rest(method, path, body=None, token=None):
+    """A REST call of someone who is not in a browser."""
+    data = None if method == "GET" else json.dumps(body or {}).encode()
+    request = urllib.request.Request(BASE + path, method=method, data=data)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+async def requests(bob):
+    """Bob asks for requests; a stranger's conversation waits in them until he accepts it."""
+    await bob.click("#me-button")
+    await bob.check("#profile-requests")
+    await bob.click("#profile-form button[value=save]")
+    await expect(bob.locator("#profile")).to_be_hidden(timeout=WAIT)
+    carol = rest("POST", "/v1/auth/register", {"username": "carol", "password": "password123"})
+    # Carol shares nothing with Bob (the directory does not show him to her): his id from a
+    # sign-in of his own.
+    bob_id = rest("POST", "/v1/auth/login", {"username": "bob", "password": "password123"})["user"]["id"]
+    rest("POST", "/v1/dms", {"user_ids": [bob_id]}, carol["token"])
+    box = bob.locator("#requests-box")
+    await expect(box).to_be_visible(timeout=WAIT)
+    await expect(box.locator("#requests li")).to_contain_text("carol", timeout=WAIT)
+    await expect(bob.locator("#rooms button", has_text="carol")).to_have_count(0)
+    await box.get_by_role("button", name="Accept").click()
+    await expect(box).to_be_hidden(timeout=WAIT)
+    await expect(bob.locator("#rooms button", has_text="carol")).to_have_count(1, timeout=WAIT)
 
 
 async def accessible(page, what):
@@ -257,6 +290,7 @@ async def main():
         assert len(all_texts) == len(set(all_texts)), f"doubled: {all_texts}"
         if SHOTS:
             await bob.screenshot(path=f"{SHOTS}/web-after-reconnect.png")
+        await requests(bob)
         await browser.close()
     assert not errors, errors
     print("browser: two people chatted; 20 missed messages shown once, in order, after a cut")

@@ -175,7 +175,21 @@ def rest(method, path, body, token=None):
         return json.loads(response.read() or b"null")
 
 
-elsewhere = rest("POST", "/v1/auth/login", {"username": "bob", "password": "password123"})["token"]
+# Bob asks for requests: a stranger's conversation waits for him, and opens once accepted.
+say(bob, "/requests on")
+bob.expect("now wait here")
+bob.expect("no requests")
+login = rest("POST", "/v1/auth/login", {"username": "bob", "password": "password123"})
+carol = rest("POST", "/v1/auth/register", {"username": "carol", "password": "password123"})
+dm = rest("POST", "/v1/dms", {"user_ids": [login["user"]["id"]]}, carol["token"])
+rest("POST", f"/v1/rooms/{dm['id']}/messages", {"body": "hello from carol", "client_msg_id": "c1"}, carol["token"])
+say(bob, "/requests")
+bob.expect(r"1\. @carol")
+say(bob, "/accept 1")
+bob.expect("accepted @carol")
+bob.expect(r"\[1\] \d\d:\d\d carol: hello from carol")
+
+elsewhere = login["token"]
 rest("POST", "/v1/me/password", {"old_password": "password123", "new_password": "password456"}, elsewhere)
 bob.expect("! signed out: .*run natter chat again")
 bob.expect(pexpect.EOF)

@@ -124,6 +124,11 @@ impl Api {
             .await
     }
 
+    pub async fn put(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(Method::PUT, path, Some(Value::Object(Default::default())))
+            .await
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.call(Method::DELETE, path, None).await
     }

@@ -33,6 +33,11 @@ pub enum Line {
     Members,
     /// Show oneself as `online`, `away`, `busy` or `invisible`, with an optional text.
     Status(PresenceStatus, String),
+    /// The conversations and rooms waiting as requests; with `on`/`off`, whether those from
+    /// people one has not answered wait at all.
+    Requests(Option<bool>),
+    /// Accept (or decline) request N of the last list.
+    Accept(usize, bool),
     Help,
     Quit,
     /// A command that is not one, or is missing what it needs: the explanation.
@@ -56,6 +61,8 @@ pub const HELP: &str = "\
 /seen N                how far message N got: delivered to n, read by m
 /members               who is in this room, and who is online
 /status STATE [TEXT]   show yourself as online, away, busy or invisible, with a text
+/requests [on|off]     conversations and rooms waiting for you; on: make strangers' wait
+/accept N, /decline N  accept request N, or decline it (a room is left, a sender blocked)
 /quit                  leave";
 
 pub fn parse(line: &str) -> Line {
@@ -108,6 +115,16 @@ pub fn parse(line: &str) -> Line {
                 |status| Line::Status(status, more.to_owned()),
             )
         }
+        "requests" => match first {
+            "" => Line::Requests(None),
+            "on" => Line::Requests(Some(true)),
+            "off" => Line::Requests(Some(false)),
+            _ => Line::Bad("usage: /requests [on|off]".into()),
+        },
+        "accept" | "decline" => number(first)
+            .map_or(Line::Bad(format!("usage: /{command} N")), |n| {
+                Line::Accept(n, command == "accept")
+            }),
         "help" | "?" => Line::Help,
         "quit" | "exit" | "q" => Line::Quit,
         "join" | "open" | "dm" | "search" | "upload" => {

@@ -28,6 +28,8 @@ async function openDialog() {
   $("profile-name").value = me.display_name || "";
   $("profile-text").value = me.status_text || "";
   $("profile-presence").value = chat.presence?.status || "online";
+  const settings = await chat.get("/v1/me/settings").catch(() => null);
+  $("profile-requests").checked = !!settings?.dm_requests;
   $("profile-error").textContent = "";
   $("profile").showModal();
   $("profile-name").focus();
@@ -38,6 +40,7 @@ async function save() {
   const status_text = $("profile-text").value.trim();
   const me = await chat.patch("/v1/me", { display_name, status_text }); // "" clears it
   remember(me);
+  await chat.patch("/v1/me/settings", { dm_requests: $("profile-requests").checked });
   const status = $("profile-presence").value;
   await chat.setPresence(status, status_text);
   presence.set(me.id, { status, text: status_text });

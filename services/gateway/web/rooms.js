@@ -1,11 +1,14 @@
 // The conversation list (by activity, with unread and mention counts and the last message),
-// finding people and rooms, opening direct conversations, creating and joining rooms.
+// the requests waiting (conversations and rooms from people one has not answered, to accept
+// or decline), finding people and rooms, opening direct conversations, creating and joining
+// rooms.
 
 import { $, h, nameOf, presence, remember } from "./view.js";
 import * as messages from "./messages.js";
 
 let chat;
 let rooms = [];
+let requests = [];
 let findTimer = null;
 
 export function init(client) {
@@ -70,8 +73,12 @@ export function title(room) {
 }
 
 export async function load() {
-  const answer = await chat.get("/v1/rooms?limit=100");
+  const [answer, waiting] = await Promise.all([
+    chat.get("/v1/rooms?limit=100"),
+    chat.get("/v1/rooms?scope=requests&limit=100").catch(() => ({ rooms: [] })),
+  ]);
   rooms = answer.rooms;
+  requests = waiting.rooms;
   for (const r of rooms) for (const m of r.members || []) remember({ id: m.user_id, display_name: m.display_name });
   // Every room of the list is followed, so that it moves up as messages come.
   for (const r of rooms) if (!chat.rooms.has(r.id)) chat.subscribe(r.id, r.last_seq);
@@ -79,7 +86,29 @@ export async function load() {
   render();
 }
 
+// A request: who it is from (or the room's name), opened to read, accepted or declined
+// (a room is left; a conversation's sender is blocked, as a conversation cannot be left).
+function request(r) {
+  const act = async (how) => {
+    try {
+      if (how === "accept") await chat.post(`/v1/rooms/${r.id}/accept`);
+      else if (r.kind === "dm") for (const m of r.members || []) await chat.put(`/v1/me/blocks/${m.user_id}`);
+      else await chat.post(`/v1/rooms/${r.id}/leave`);
+      await load();
+      if (how === "accept") openRoom(r.id);
+    } catch (e) {
+      $("requests-box").querySelector("h2").textContent = `Requests: ${e.message}`;
+    }
+  };
+  return h("li", {}, h("button", { type: "button", onclick: () => messages.open({ ...r, title: title(r) }) }, h("span", {}, title(r))),
+    h("span", { class: "row" },
+      h("button", { type: "button", onclick: () => act("accept") }, "Accept"),
+      h("button", { type: "button", class: "secondary", onclick: () => act("decline") }, r.kind === "dm" ? "Block" : "Decline")));
+}
+
 function render() {
+  $("requests-box").hidden = requests.length === 0;
+  $("requests").replaceChildren(...requests.map(request));
   const open = messages.current()?.id;
   $("rooms").replaceChildren(...rooms.map((r) => {
     const last = r.last_message;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 mod incoming;
 mod info;
 mod outgoing;
+mod requests;
 
 use crate::api::Api;
 use crate::commands::{HELP, Line};
@@ -40,6 +41,8 @@ pub struct Session {
     following: std::collections::HashSet<Uuid>,
     /// Followed people the server does not show (yet).
     unseen: std::collections::HashSet<Uuid>,
+    /// The requests last listed (`/requests`), numbered from 1.
+    requests: Vec<Value>,
 }
 
 impl Session {
@@ -64,6 +67,7 @@ impl Session {
             status: None,
             following: Default::default(),
             unseen: Default::default(),
+            requests: Vec::new(),
         }
     }
 
@@ -130,6 +134,8 @@ impl Session {
             Line::Seen(n) => self.seen(n).await,
             Line::Members => self.members().await,
             Line::Status(state, text) => self.status(state, &text).await,
+            Line::Requests(on) => self.requests(on).await,
+            Line::Accept(n, yes) => self.answer_request(n, yes).await,
             Line::Help => {
                 self.say(HELP);
                 Ok(())
@@ -159,6 +165,7 @@ impl Session {
             self.learn_members(r);
             self.say(view::room_line(r, &self.names));
         }
+        self.requests_waiting().await;
         Ok(())
     }
 
