@@ -69,10 +69,15 @@ pub struct Store {
     inner: Arc<dyn ObjectStore>,
     /// Where it is, for logs.
     describe: String,
+    /// Size of each part a streaming upload writes.
+    part_bytes: usize,
 }
 
-/// Size of each part of a large upload (S3 refuses parts under 5 MiB).
+/// Size of each part of a large upload to S3 (it refuses parts under 5 MiB).
 const PART_BYTES: usize = 5 * 1024 * 1024;
+/// Size of each part of an upload to a directory (any size will do): what a streaming upload
+/// holds in memory stays small however many run at once.
+const LOCAL_PART_BYTES: usize = 256 * 1024;
 /// Parts of one upload being written at once: with the part being filled, what a streaming
 /// upload holds in memory is about (1 + this) parts, whatever the file's size.
 const PARTS_IN_FLIGHT: usize = 2;
@@ -103,6 +108,7 @@ impl Store {
             return Ok(Self {
                 inner: Arc::new(builder.build()?),
                 describe,
+                part_bytes: PART_BYTES,
             });
         }
         std::fs::create_dir_all(&config.upload_dir)?;
@@ -111,6 +117,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(local),
             describe: format!("directory {}", config.upload_dir.display()),
+            part_bytes: LOCAL_PART_BYTES,
         })
     }
 
@@ -130,8 +137,12 @@ impl Store {
     /// held in memory; nothing is visible until [`Upload::finish`].
     pub fn upload(&self, file: Uuid, variant: Variant) -> Upload {
         Upload(
-            BufWriter::with_capacity(self.inner.clone(), Self::path(file, variant), PART_BYTES)
-                .with_max_concurrency(PARTS_IN_FLIGHT),
+            BufWriter::with_capacity(
+                self.inner.clone(),
+                Self::path(file, variant),
+                self.part_bytes,
+            )
+            .with_max_concurrency(PARTS_IN_FLIGHT),
         )
     }
 

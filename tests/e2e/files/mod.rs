@@ -3,6 +3,7 @@
 //! when nobody can read them, in a directory or an S3 store.
 
 mod attachments;
+mod memory;
 mod stores;
 mod uploads;
 
