@@ -379,3 +379,37 @@ async fn a_blocked_users_previews_do_not_reach_the_blocker() {
     natter.stop().await;
     env.cleanup().await;
 }
+
+/// One sender's slow links take at most half of the worker's turns: Alice's 30 links to a
+/// page slower than the fetch limit (each waits the whole limit) delay Bob's preview, posted
+/// after them, by at most about one fetch limit (it waited for two of Alice's messages, six
+/// limits, when messages were handled in order a batch at a time).
+#[tokio::test]
+async fn one_senders_slow_links_do_not_hold_up_anothers_preview() {
+    let site = site().await;
+    let (env, natter, alice, bob, room, mut ws) = chat(on_loopback()).await;
+    let slow = format!("{}/slow", site.base);
+    for i in 0..10 {
+        let body = format!("{slow}?a={i} {slow}?b={i} {slow}?c={i}");
+        alice.send(room, &format!("slow{i}"), &body).await;
+    }
+    let limit = Duration::from_millis(on_loopback().preview_timeout_ms);
+    let started = std::time::Instant::now();
+    bob.send(room, "b1", &format!("read {}/article", site.base))
+        .await;
+    loop {
+        let frame = ws.next_frame().await;
+        if frame["event"]["type"] == "message.preview_added"
+            && frame["event"]["actor_id"] == json!(bob.id())
+        {
+            break;
+        }
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < limit * 2,
+        "Bob's preview waited {waited:?} behind Alice's slow links (the fetch limit is {limit:?})"
+    );
+    natter.stop().await;
+    env.cleanup().await;
+}

@@ -18,6 +18,7 @@ mod bus;
 mod connection;
 mod error;
 mod keys;
+mod pipeline;
 mod replay;
 pub mod subjects;
 mod unseal;
@@ -29,6 +30,7 @@ pub use bus::{Bus, DeliveryHeaders, FRAME_HEADER, PREV_SEQ_HEADER, SEQ_HEADER, S
 pub use connection::{ConnectionEvent, reconnected};
 pub use error::{BusError, BusErrorKind};
 pub use keys::KeyBucket;
+pub use pipeline::Fair;
 pub use replay::{Replay, RoomReplay};
 pub use subjects::Subjects;
 pub use unseal::Unseal;

@@ -1,6 +1,6 @@
 //! A worker's loop over a durable consumer of part of the log: each batch handled, then acked
 //! cumulatively (the worker's checkpoint); a batch that fails is read again from the last ack.
-//! The link preview worker and the push hook run on it.
+//! The push hook runs on it; the link preview worker on its fair form ([`crate::pipeline`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -113,7 +113,7 @@ impl WorkerConsumer {
     }
 
     /// The consumer, just after its last ack (one filter subject: nats-server 2.9).
-    async fn open(&self, bus: &Bus) -> Result<Batches, BusError> {
+    pub(crate) async fn open(&self, bus: &Bus) -> Result<Batches, BusError> {
         let filter = self.filter.clone();
         let consumer = match bus.durable_position(self.role).await? {
             Some((acked, _)) => {

@@ -1,8 +1,13 @@
 //! The worker: reads posted and edited messages from the log (its own durable consumer, acked
 //! cumulatively: its checkpoint), previews their first links, and appends what it found.
 //!
-//! Crash and redelivery: a batch is acked once each of its messages was handled; a crash
-//! before that handles the batch again. A preview appended twice is kept once (history keeps
+//! Fairness: each message is handled as soon as it is read, `NATTER_PREVIEW_CONCURRENCY` at
+//! once, and one sender's messages take at most half of those turns (see
+//! [`natter_bus::Fair`]): someone posting many slow links delays nobody else's preview by more
+//! than what is already being fetched.
+//!
+//! Crash and redelivery: the checkpoint is acked up to the lowest message not handled yet; a
+//! crash handles again what was in flight and what came after it. A preview appended twice is kept once (history keeps
 //! one preview per URL per message), and its image file from the first time is no longer
 //! shown, so the sweeper removes it. Nothing is appended for a message that is deleted, or
 //! no longer has the body the event gave it (an edit since brings its own previews): both are
@@ -10,8 +15,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use natter_bus::{Bus, BusError, WorkerConsumer};
+use natter_bus::{Bus, BusError, Fair, WorkerConsumer};
 use natter_common::{Ready, Shutdown};
 use natter_files::{ImageLimits, Signer, Store, Variant};
 use natter_projections::history::History;
@@ -31,12 +35,14 @@ use crate::page;
 /// The durable consumer's role name.
 pub const ROLE: &str = "previews";
 
-/// How long a batch may take before JetStream delivers it again: a message's links can take
-/// a minute or more (each page and image within the time limit, and waits for history), and a
-/// batch holds [`BATCH_PER_JOB`] messages per job running at once.
+/// How long a message may wait unacked before JetStream delivers it again: a message's links
+/// can take a minute or more (each page and image within the time limit, and waits for
+/// history), and a message waits for those ahead of it to be acked.
 const ACK_WAIT: Duration = Duration::from_secs(600);
-/// Messages per batch, per job running at once.
+/// Messages read per batch, per job running at once.
 pub(crate) const BATCH_PER_JOB: usize = 4;
+/// Messages read ahead and waiting for a turn, per job running at once.
+const AHEAD_PER_JOB: usize = 64;
 
 /// Where preview images go, and how they are made.
 pub struct PreviewFiles {
@@ -91,26 +97,30 @@ impl Worker {
             ack_wait: ACK_WAIT,
             batch: self.concurrency * BATCH_PER_JOB,
         };
+        let fair = Fair {
+            concurrency: self.concurrency,
+            share: (self.concurrency / 2).max(1),
+            ahead: self.concurrency * AHEAD_PER_JOB,
+        };
         let this = &self;
         consumer
-            .run(&self.bus, &shutdown, ready, |events| this.handle(events))
+            .run_fair(
+                &self.bus,
+                &shutdown,
+                ready,
+                fair,
+                |event: &Event| event.actor_id,
+                |seq, event| this.handle(seq, event),
+            )
             .await
     }
 
-    /// Previews the batch's posts and edits, a few at a time.
-    async fn handle(&self, events: Vec<(u64, Event)>) -> Result<(), WorkerError> {
-        // The futures made first, then run a few at a time (a closure inside the stream would
-        // make its type too general for `Send`).
-        let jobs: Vec<_> = events
-            .iter()
-            .filter_map(|(seq, e)| seen(*seq, e))
-            .map(|seen| self.preview(seen))
-            .collect();
-        let mut jobs = futures::stream::iter(jobs).buffer_unordered(self.concurrency);
-        while let Some(done) = jobs.next().await {
-            done?;
+    /// Previews one post or edit.
+    async fn handle(&self, seq: u64, event: Event) -> Result<(), WorkerError> {
+        match seen(seq, &event) {
+            Some(seen) => self.preview(seen).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Previews one message's first links.
