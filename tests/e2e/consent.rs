@@ -288,3 +288,63 @@ async fn an_unanswered_request_shows_nothing_of_the_recipient() {
     assert_eq!(status_of(&tia, &sam).await, "online");
     s.env.cleanup().await;
 }
+
+/// A block that lands between an append and its delivery holds: with the fan-out stopped,
+/// Xavi posts in a room Bella reads, then Bella blocks him; once the fan-out delivers (the post
+/// first, in log order), her socket is not given his post, while Carl's after it arrives.
+#[tokio::test]
+async fn a_block_between_an_append_and_its_delivery_holds() {
+    use natter_testkit::{Natter, Role, TestEnv, Ws};
+    let env = TestEnv::new().await;
+    let config = natter_testkit::gateway_config;
+    let projector = Natter::start_role(&env, Role::Projector, config()).await;
+    let fanout = Natter::start_role(&env, Role::Fanout, config()).await;
+    let gateway = Natter::start_role(&env, Role::Gateway, config()).await;
+    let bella = Api::register(&gateway.base, "bella").await;
+    let xavi = Api::register(&gateway.base, "xavi").await;
+    let carl = Api::register(&gateway.base, "carl").await;
+    let room = carl.create_room("lobby", "public").await;
+    for user in [&bella, &xavi] {
+        let (status, _) = user
+            .post(&format!("/v1/rooms/{room}/join"), json!({}))
+            .await;
+        assert!(status.is_success());
+    }
+    let mut socket = Ws::connect(&gateway.ws_url(), bella.token())
+        .await
+        .expect("ws");
+    socket.subscribe(room).await;
+
+    // The fan-out stops (its consumer stays): the post is in the log, delivered to nobody yet.
+    fanout.stop().await;
+    xavi.send(room, "x1", "appended before the block").await;
+    let (status, _) = bella
+        .put(&format!("/v1/me/blocks/{}", xavi.id()), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after = carl.send(room, "c1", "after the block").await;
+
+    let fanout = Natter::start_role(&env, Role::Fanout, config()).await;
+    let mut events = Vec::new();
+    loop {
+        let frame = socket.next_frame().await;
+        if frame["type"] != "event" {
+            continue;
+        }
+        let seq = frame["seq"].as_u64();
+        events.push(frame);
+        if seq == Some(after) {
+            break;
+        }
+    }
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event"]["actor_id"] != json!(xavi.id())),
+        "Xavi's post reached Bella: {events:?}"
+    );
+    fanout.stop().await;
+    gateway.stop().await;
+    projector.stop().await;
+    env.cleanup().await;
+}

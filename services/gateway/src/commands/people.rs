@@ -17,11 +17,13 @@ use super::rooms::{append_room_event, room_view};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-async fn append_own(state: &AppState, actor: Uuid, body: EventBody) -> ApiResult<()> {
+/// Appends one of `actor`'s own events and waits until the read model has it; the event.
+async fn append_own(state: &AppState, actor: Uuid, body: EventBody) -> ApiResult<Event> {
     let event = Event::new(actor, None, body);
     let subject = state.bus().subjects().user_event(actor, event.type_name());
     let appended = state.bus().append(subject, &event, None, false).await?;
-    state.projected(appended.seq).await
+    state.projected(appended.seq).await?;
+    Ok(event)
 }
 
 /// `actor` blocks (`on`) or unblocks `user`.
@@ -48,7 +50,9 @@ pub async fn block(state: &AppState, actor: Uuid, user: Uuid, on: bool) -> ApiRe
     } else {
         EventBody::UserUnblocked(change)
     };
-    append_own(state, actor, body).await
+    let event = append_own(state, actor, body).await?;
+    state.hub().blocks_changed(actor, &event).await;
+    Ok(())
 }
 
 pub async fn settings(state: &AppState, actor: Uuid) -> ApiResult<Settings> {

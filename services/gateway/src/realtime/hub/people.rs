@@ -18,6 +18,18 @@ use crate::wire::{encode, wire_event};
 const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Hub {
+    /// `event`, one of `user`'s own that changes whom they block, applied at once to their
+    /// sockets here (the gateway that took it; the others follow it from the user's notices,
+    /// in log order): what was appended before the block and is delivered after it is kept
+    /// from them too.
+    pub async fn blocks_changed(&self, user: Uuid, event: &Event) {
+        if let Some(entry) = self.0.users.lock().await.get(&user) {
+            for sub in read(&entry.sessions).values() {
+                sub.handle.blocked.follow(event);
+            }
+        }
+    }
+
     /// Passes profile changes on until `shutdown`. Its owner ([`crate::run`], through the
     /// state's background tasks) spawns and joins it.
     pub async fn deliver_profiles(self, shutdown: natter_common::Shutdown) {
