@@ -249,8 +249,21 @@ async fn a_person_is_seen_only_through_a_room_they_chose() {
     let dm = id_of(&dm);
     let _walt_ws = s.ws(&walt).await;
     assert_eq!(status_of(&walt, &vera).await, "offline");
+    let (status, _) = vera
+        .put(
+            "/v1/me/keys/phone",
+            json!({"algorithm": "x25519", "public_key": "cGhvbmUta2V5"}),
+        )
+        .await;
+    assert!(status.is_success());
     let (_, keys) = walt.get(&format!("/v1/users/{}/keys", vera.id())).await;
     assert_eq!(keys["error"]["code"], "not_found", "{keys}");
+    let (_, keys) = walt.get(&format!("/v1/rooms/{room}/keys")).await;
+    assert_eq!(
+        keys["keys"],
+        json!([]),
+        "not through the room either: {keys}"
+    );
     let (_, here) = walt.get(&format!("/v1/rooms/{room}/presence")).await;
     assert_eq!(here["online"], 1, "Walt alone: {here}");
     assert_eq!(status_of(&vera, &walt).await, "online");
@@ -269,6 +282,39 @@ async fn a_person_is_seen_only_through_a_room_they_chose() {
     .await;
     let (_, here) = walt.get(&format!("/v1/rooms/{room}/presence")).await;
     assert_eq!(here["online"], 2, "{here}");
+    let (_, keys) = walt.get(&format!("/v1/users/{}/keys", vera.id())).await;
+    assert_eq!(keys["keys"][0]["key_id"], "phone", "{keys}");
+    s.env.cleanup().await;
+}
+
+/// Leaving a call is never refused: a block that lands during a call does not keep the other
+/// in it, and the call is summarised once both are out.
+#[tokio::test]
+async fn a_block_during_a_call_does_not_keep_anyone_in_it() {
+    let s = Setup::new().await;
+    let una = s.user("una").await;
+    let vic = s.user("vic").await;
+    let (_, dm) = una.post("/v1/dms", json!({"user_ids": [vic.id()]})).await;
+    let dm = id_of(&dm);
+    let mut una_ws = s.ws(&una).await;
+    let mut vic_ws = s.ws(&vic).await;
+    let id = Uuid::now_v7();
+    una_ws.ok(call(dm, id, "invite")).await;
+    assert_eq!(vic_ws.next_of("call").await["action"], "invite");
+    vic_ws.ok(call(dm, id, "accept")).await;
+    let (status, _) = vic
+        .put(&format!("/v1/me/blocks/{}", una.id()), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let reply = una_ws.request(call(dm, Uuid::now_v7(), "invite")).await;
+    assert_eq!(reply["error"]["code"], "forbidden", "no new call: {reply}");
+    una_ws.ok(call(dm, id, "hangup")).await;
+    vic_ws.ok(call(dm, id, "hangup")).await;
+    natter_testkit::wait_until("the call's summary", Duration::from_secs(10), || async {
+        let (_, calls) = una.get(&format!("/v1/rooms/{dm}/calls")).await;
+        (calls["calls"].as_array().map(Vec::len) == Some(1)).then_some(())
+    })
+    .await;
     s.env.cleanup().await;
 }
 

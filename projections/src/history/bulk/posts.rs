@@ -97,9 +97,10 @@ pub(super) async fn messages_posted(
                  FROM unnest($11::uuid[], $12::bigint[]) AS h(id, seq) WHERE r.id = h.id),
              accepting AS (
                  UPDATE members m SET accepted = true
-                 FROM unnest($2::uuid[], $4::uuid[]) AS a(room_id, user_id)
-                 WHERE m.room_id = a.room_id AND m.user_id = a.user_id
-                   AND NOT m.accepted AND NOT m.pending)
+                 FROM unnest($2::uuid[], $4::uuid[], $3::bigint[], $10::bigint[])
+                      AS t(room_id, sender_id, seq, checked)
+                 WHERE m.room_id = t.room_id AND m.user_id = t.sender_id
+                   AND NOT m.accepted AND NOT m.pending AND NOT {void})
              INSERT INTO messages (id, room_id, seq, sender_id, client_msg_id, body, created_at,
                                    thread_root_id, mentions, attachments, format, html, encrypted)
              SELECT id, room_id, seq, sender_id, client_msg_id, body, created_at, thread_root_id,

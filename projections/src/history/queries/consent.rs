@@ -50,8 +50,8 @@ pub async fn standings(
         .collect())
 }
 
-/// How each of `others` stands towards `actor` acting in `room`, in the order of `others`
-/// (users that do not exist left out).
+/// How each of `others` stands towards `actor` acting in `room` (users that do not exist left
+/// out; in no particular order).
 pub async fn standings_towards(
     pool: &PgPool,
     actor: Uuid,

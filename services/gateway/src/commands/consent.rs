@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
-/// What `reach` by `actor` (in `room`, when it is in one) may do to each of `others`, in the
-/// order of `others`; people who are not users are left out.
+/// What `reach` by `actor` (in `room`, when it is in one) may do to each of `others` (in no
+/// particular order); people who are not users are left out.
 pub(crate) async fn verdicts(
     state: &AppState,
     actor: Uuid,

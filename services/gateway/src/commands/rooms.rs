@@ -92,15 +92,16 @@ pub async fn create_room(
         ));
     }
     let others = other_users(state, actor, requested, "member_ids").await?;
+    // Someone who blocks the caller, or whom the caller blocks, is answered as no user is
+    // (before the rate limit, as an unknown user is); someone who has not accepted the caller
+    // and asked for requests gets the room as one.
+    let added = super::consent::additions(state, actor, &others)
+        .await?
+        .ok_or_else(unknown_members)?;
     state
         .limiter()
         .check(Action::RoomCreate, &actor.to_string())
         .await?;
-    // Someone who blocks the caller, or whom the caller blocks, is answered as no user is;
-    // someone who has not accepted the caller and asked for requests gets the room as one.
-    let added = super::consent::additions(state, actor, &others)
-        .await?
-        .ok_or_else(unknown_members)?;
     let mut members = vec![RoomMember {
         user_id: actor,
         role: Role::Owner,

@@ -147,7 +147,13 @@ async fn room_keys(
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<KeyList>> {
     commands::member_room(&state, id, user.id).await?;
-    Ok(axum::Json(KeyList {
-        keys: queries::room_keys(state.pool(), id).await?,
-    }))
+    // The keys of the members the caller may see (one's own, and those who chose a room they
+    // share with the caller, no block either way): an end-to-end encrypted room encrypts to a
+    // member put in it once they accept it or post in it.
+    let mut keys = queries::room_keys(state.pool(), id).await?;
+    let mut owners: Vec<Uuid> = keys.iter().map(|k| k.user_id).collect();
+    owners.dedup();
+    let seen = queries::seen_by(state.pool(), user.id, &owners).await?;
+    keys.retain(|k| k.user_id == user.id || seen.contains(&k.user_id));
+    Ok(axum::Json(KeyList { keys }))
 }

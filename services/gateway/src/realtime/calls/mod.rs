@@ -79,7 +79,24 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
         )));
     }
     let everyone = members;
-    let members = reachable(state, from, &everyone, signal.room, access.kind).await?;
+    // Leaving a call is never refused (a block or a request that came in the meantime must not
+    // keep anyone in it): it only reaches fewer people.
+    let leaving = matches!(signal.action, CallAction::Hangup | CallAction::Decline);
+    // A signal to one person (offer, answer, candidate: most of a call's frames) is checked
+    // for that person only.
+    let scope: Vec<Uuid> = match (signal.action.is_directed(), signal.to) {
+        (true, Some(to)) => everyone
+            .iter()
+            .copied()
+            .filter(|m| *m == to || *m == from)
+            .collect(),
+        _ => everyone.clone(),
+    };
+    let members = if leaving {
+        in_reach(state, from, &scope, signal.room).await?
+    } else {
+        reachable(state, from, &scope, signal.room, access.kind).await?
+    };
     let calls = state.calls();
     // What others do in a call reaches only those its caller may reach too: someone the caller
     // may not ring is not told of it, and cannot take part in it.
@@ -88,13 +105,14 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
             return Ok(members.clone());
         }
         let callers = in_reach(state, call.caller, &everyone, signal.room).await?;
-        if !callers.contains(&from) {
+        if !leaving && !callers.contains(&from) {
             return Err(no_call());
         }
         Ok(members
             .iter()
             .copied()
             .filter(|m| *m == call.caller || callers.contains(m))
+            .filter(|m| *m != call.caller || callers.contains(&from))
             .collect())
     };
     let recipients: Vec<Uuid> = match signal.action {

@@ -108,8 +108,11 @@ impl Hub {
         let users = self.0.users.lock().await;
         for user in told {
             if let Some(entry) = users.get(&user) {
+                // A block the read model has not taken in yet holds too.
                 for sub in read(&entry.sessions).values() {
-                    sub.handle.push(Outbound::Frame(frame.clone()));
+                    if !sub.handle.blocked.hides_notice(event) {
+                        sub.handle.push(Outbound::Frame(frame.clone()));
+                    }
                 }
             }
         }

@@ -44,7 +44,8 @@ pub(super) async fn presence_task(
         let may_see = |user: Uuid| user == followed || sharing.contains(&user);
         write(&sessions).retain(|_, sub| {
             let keep = may_see(sub.handle.user);
-            if keep {
+            // A block the read model has not taken in yet holds too.
+            if keep && !sub.handle.blocked.refuses(followed, Reach::See) {
                 sub.handle.push(Outbound::Frame(frame.clone()));
             }
             keep
