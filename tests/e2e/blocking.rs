@@ -9,19 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::Setup;
-
-fn room_ids(list: &Value) -> Vec<Uuid> {
-    list["rooms"]
-        .as_array()
-        .map(|rooms| {
-            rooms
-                .iter()
-                .filter_map(|r| r["id"].as_str().and_then(|s| s.parse().ok()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::{Setup, room_ids};
 
 #[tokio::test]
 async fn a_block_stops_conversations_deliveries_and_presence() {

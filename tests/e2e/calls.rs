@@ -22,7 +22,7 @@ async fn dm(a: &natter_testkit::Api, b: &natter_testkit::Api) -> Uuid {
         .expect("room id")
 }
 
-fn call(room: Uuid, call: Uuid, action: &str) -> Value {
+pub(crate) fn call(room: Uuid, call: Uuid, action: &str) -> Value {
     json!({"type": "call", "room_id": room, "call_id": call, "action": action})
 }
 

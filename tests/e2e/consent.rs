@@ -8,28 +8,11 @@ use std::time::Duration;
 
 use natter_testkit::Api;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::Setup;
-
-fn id_of(room: &Value) -> Uuid {
-    room["id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("room id")
-}
-
-fn room_ids(list: &Value) -> Vec<Uuid> {
-    list["rooms"]
-        .as_array()
-        .map(|rooms| rooms.iter().map(id_of).collect())
-        .unwrap_or_default()
-}
-
-fn call(room: Uuid, call: Uuid, action: &str) -> Value {
-    json!({"type": "call", "room_id": room, "call_id": call, "action": action})
-}
+use crate::calls::call;
+use crate::{Setup, id_of, room_ids};
 
 async fn status_of(viewer: &Api, user: &Api) -> String {
     let (_, seen) = viewer

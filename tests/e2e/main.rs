@@ -195,3 +195,19 @@ pub async fn wait_history(api: &Api, room: Uuid, n: usize) -> Vec<serde_json::Va
     })
     .await
 }
+
+/// A room's id in a REST answer.
+pub fn id_of(room: &serde_json::Value) -> Uuid {
+    room["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("room id")
+}
+
+/// The ids of a `GET /v1/rooms` answer's rooms, in order.
+pub fn room_ids(list: &serde_json::Value) -> Vec<Uuid> {
+    list["rooms"]
+        .as_array()
+        .map(|rooms| rooms.iter().map(id_of).collect())
+        .unwrap_or_default()
+}
