@@ -183,6 +183,7 @@ login = rest("POST", "/v1/auth/login", {"username": "bob", "password": "password
 carol = rest("POST", "/v1/auth/register", {"username": "carol", "password": "password123"})
 dm = rest("POST", "/v1/dms", {"user_ids": [login["user"]["id"]]}, carol["token"])
 rest("POST", f"/v1/rooms/{dm['id']}/messages", {"body": "hello from carol", "client_msg_id": "c1"}, carol["token"])
+bob.expect("carol asks you into a conversation: /requests")
 say(bob, "/requests")
 bob.expect(r"1\. @carol")
 say(bob, "/accept 1")

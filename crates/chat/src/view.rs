@@ -173,13 +173,27 @@ pub fn frame_line(
             "member.joined" | "member.invited"
                 if frame["event"]["data"]["user_id"].as_str() == Some(&me.to_string()) =>
             {
-                Some("! you were added to a conversation: /rooms".into())
+                Some(if frame["event"]["data"]["pending"] == true {
+                    format!(
+                        "! {} asks you into a room: /requests",
+                        name(&frame["event"]["actor_id"], names)
+                    )
+                } else {
+                    "! you were added to a conversation: /rooms".into()
+                })
             }
             "room.created" if frame["event"]["actor_id"].as_str() != Some(&me.to_string()) => {
-                Some(format!(
-                    "! you were added to a conversation by {}: /rooms",
-                    name(&frame["event"]["actor_id"], names)
-                ))
+                let mine = frame["event"]["data"]["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m["user_id"].as_str() == Some(&me.to_string()));
+                let who = name(&frame["event"]["actor_id"], names);
+                Some(if mine.is_some_and(|m| m["pending"] == true) {
+                    format!("! {who} asks you into a conversation: /requests")
+                } else {
+                    format!("! you were added to a conversation by {who}: /rooms")
+                })
             }
             _ => None,
         },
