@@ -108,3 +108,66 @@ async fn unusable_settings_are_named_at_start() {
     );
     env.cleanup().await;
 }
+
+/// `natter up` without NATTER_KEK_FILE warns once (not once per role), and says where its
+/// uploads go in full (a relative NATTER_UPLOAD_DIR is relative to where it started).
+#[tokio::test]
+async fn natter_up_warns_once_and_names_its_upload_directory() {
+    use tokio::io::AsyncBufReadExt;
+    let env = TestEnv::new().await;
+    let mut child = natter_testkit::NatterProcess::command(&env)
+        .arg("up")
+        .env_remove("NATTER_KEK_FILE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("natter up");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = Vec::new();
+    let started = ["gateway listening", "fanout started", "projector started"];
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            seen.push(log);
+            let all = started
+                .iter()
+                .all(|m| seen.iter().any(|l| l["message"] == *m));
+            if all {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "natter up did not start: {seen:?}");
+    // What the roles log as they finish starting comes within a moment.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) {
+                seen.push(log);
+            }
+        }
+    })
+    .await;
+    let warnings = seen
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("NATTER_KEK_FILE is not set"))
+        })
+        .count();
+    assert_eq!(warnings, 1, "{seen:?}");
+    let files = seen
+        .iter()
+        .find(|l| l["message"] == "files")
+        .expect("the files line");
+    let store = files["store"].as_str().unwrap_or_default();
+    let dir = store.trim_start_matches("directory ");
+    assert!(std::path::Path::new(dir).is_absolute(), "{files}");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    env.cleanup().await;
+}

@@ -112,11 +112,13 @@ impl Store {
             });
         }
         std::fs::create_dir_all(&config.upload_dir)?;
-        let local = object_store::local::LocalFileSystem::new_with_prefix(&config.upload_dir)?
+        // Said in full: a relative directory is relative to wherever natter was started.
+        let dir = std::fs::canonicalize(&config.upload_dir)?;
+        let local = object_store::local::LocalFileSystem::new_with_prefix(&dir)?
             .with_automatic_cleanup(true);
         Ok(Self {
             inner: Arc::new(local),
-            describe: format!("directory {}", config.upload_dir.display()),
+            describe: format!("directory {}", dir.display()),
             part_bytes: LOCAL_PART_BYTES,
         })
     }

@@ -75,14 +75,18 @@ impl StreamArgs {
         }
     }
 
-    /// The key-encryption keys: the file's, or the development key (with a warning).
+    /// The key-encryption keys: the file's, or the development key (with a warning, once per
+    /// process however many roles it runs).
     pub fn keks(&self) -> Result<natter_vault::Keks, natter_vault::KekError> {
+        static WARNED: std::sync::Once = std::sync::Once::new();
         match &self.kek_file {
             Some(path) => natter_vault::Keks::from_file(path),
             None => {
-                tracing::warn!(
-                    "NATTER_KEK_FILE is not set: the keys that seal personal data in the log are wrapped with a built-in development key. Set NATTER_KEK_FILE before storing anyone's data"
-                );
+                WARNED.call_once(|| {
+                    tracing::warn!(
+                        "NATTER_KEK_FILE is not set: the keys that seal personal data in the log are wrapped with a built-in development key. Set NATTER_KEK_FILE before storing anyone's data"
+                    );
+                });
                 Ok(natter_vault::Keks::development())
             }
         }
