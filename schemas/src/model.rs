@@ -272,7 +272,7 @@ impl Message {
         seq: u64,
         sender_id: Uuid,
         occurred_at: DateTime<Utc>,
-        posted: &crate::event::MessagePosted,
+        posted: &crate::event::messages::MessagePosted,
         urls: &dyn crate::files::FileUrls,
     ) -> Self {
         Self {

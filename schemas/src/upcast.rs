@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use crate::event::{DecodeError, current_version};
+use crate::event::version::{DecodeError, current_version};
 
 /// Rewrites `raw` (a whole stored event) in place to the current version of its type.
 pub fn upcast(raw: &mut Value) -> Result<(), DecodeError> {

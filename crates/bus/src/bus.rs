@@ -89,9 +89,9 @@ pub struct Bus {
     /// Puts events' sealed personal data back in place as they are read (see `unseal`).
     pub(crate) unsealer: Arc<OnceLock<Arc<dyn crate::Unseal>>>,
     /// Answers to "is there a room event in this stretch of the log", shared by replays.
-    pub(crate) stretches: crate::replay::Stretches,
+    pub(crate) stretches: crate::replay::tables::Stretches,
     /// Replays in flight up to a live feed's seq, shared by every caller asking for the same.
-    pub(crate) flights: crate::replay::Flights,
+    pub(crate) flights: crate::replay::tables::Flights,
 }
 
 impl Bus {

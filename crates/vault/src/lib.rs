@@ -24,7 +24,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use natter_bus::{Bus, BusError};
 use natter_schemas::Event;
-use natter_schemas::sealed::{Sealed, SlotRef, personal_fields, takes_slot};
+use natter_schemas::event::{personal_fields, takes_slot};
+use natter_schemas::sealed::{Sealed, SlotRef};
 use uuid::Uuid;
 
 pub use aead::Key;

@@ -3,7 +3,7 @@
 //! makes the deleted text unreadable in the log too.
 
 use natter_schemas::Event;
-use natter_schemas::sealed::slot_of;
+use natter_schemas::event::slot_of;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -9,14 +9,20 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-mod accounts;
-mod messages;
-mod rooms;
+pub mod accounts;
+mod ends;
+pub mod messages;
+pub mod rooms;
+mod sealing;
+pub mod version;
 
 pub use crate::files::{FileRemoved, FileUploaded};
 pub use accounts::*;
+pub use ends::ends;
 pub use messages::*;
 pub use rooms::*;
+pub use sealing::{personal_fields, slot_of, takes_slot};
+pub use version::{DecodeError, current_version};
 
 /// One event as stored in the log. The JetStream stream sequence is its `seq`; it is not part of
 /// the stored bytes because it is only known once the log has accepted the event.
@@ -212,15 +218,6 @@ impl EventBody {
     }
 }
 
-/// The version written for new events of type `event_type`. Bump it when the shape of a type's
-/// `data` changes, and add the upcaster from the previous version in [`crate::upcast`].
-pub fn current_version(event_type: &str) -> u32 {
-    match event_type {
-        "user.registered" => 2,
-        _ => 1,
-    }
-}
-
 impl Event {
     /// A new event happening now.
     pub fn new(actor_id: Uuid, room_id: Option<Uuid>, body: EventBody) -> Self {
@@ -276,14 +273,6 @@ impl Event {
         crate::upcast::upcast(&mut raw)?;
         Ok(serde_json::from_value(raw)?)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("event is not valid JSON or does not match its type: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("event has no upcaster from version {version} of {event_type}")]
-    UnknownVersion { event_type: String, version: u64 },
 }
 
 #[cfg(test)]

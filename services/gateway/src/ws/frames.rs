@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::commands;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::{Outbound, encode};
+use crate::wire::to_value;
 use crate::ws::ctx::SessionCtx;
 
 pub enum Handled {
@@ -281,10 +282,6 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         (Err(e), id) => error_frame(ctx, id, e).await,
     }
     Handled::Continue
-}
-
-pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or_default()
 }
 
 /// A `reply` with `ok: false` when the frame had an id, else an `error` frame.

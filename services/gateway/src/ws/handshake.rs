@@ -60,7 +60,7 @@ where
                 return None;
             }
             () = state.shutdown().wait() => {
-                close(sink, close_code::GOING_AWAY, super::session::SHUTTING_DOWN).await;
+                close(sink, close_code::GOING_AWAY, super::writer::SHUTTING_DOWN).await;
                 return None;
             }
         };

@@ -14,6 +14,7 @@ use futures::{Sink, Stream, StreamExt};
 use natter_schemas::frames::{ServerFrame, close_code};
 use tokio::sync::{mpsc, watch};
 
+use super::writer::SHUTTING_DOWN;
 use crate::hub::{CloseReason, Outbound, SessionHandle, encode};
 use crate::state::AppState;
 use crate::ws::ctx::{SessionCtx, SessionInfo};
@@ -148,9 +149,6 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
 /// Longest a closing session waits for the replies it owes.
 const ACK_DRAIN: Duration = Duration::from_secs(5);
-
-/// The close reason of a drain (code 1001).
-pub(super) const SHUTTING_DOWN: &str = "server shutting down";
 
 /// Reads and handles frames until the socket is done; true when it stopped because the
 /// server is shutting down.

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use crate::commands;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::{Outbound, ReplayEnd, encode};
+use crate::wire::to_value;
 use crate::ws::ctx::SessionCtx;
-use crate::ws::frames::to_value;
 
 /// `subscribe`: check access, start live delivery (buffered), replay what was missed, then
 /// switch to live, with no gap and no duplicate:

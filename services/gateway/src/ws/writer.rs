@@ -15,6 +15,9 @@ use uuid::Uuid;
 
 use crate::hub::{CloseReason, Outbound, ReplayEnd};
 
+/// The close reason of a drain (code 1001).
+pub(super) const SHUTTING_DOWN: &str = "server shutting down";
+
 /// Longest a single write to the socket may take before the peer is given up on.
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -97,7 +100,7 @@ async fn write_until_closed<S>(
                 break reason;
             }
             () = &mut overdue => {
-                break Some(CloseReason { code: close_code::GOING_AWAY, reason: super::session::SHUTTING_DOWN.into() });
+                break Some(CloseReason { code: close_code::GOING_AWAY, reason: SHUTTING_DOWN.into() });
             }
             Ok(()) = limits.token_exp.changed() => {
                 expires = deadline(*limits.token_exp.borrow_and_update());

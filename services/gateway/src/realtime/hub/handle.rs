@@ -171,7 +171,7 @@ impl SessionHandle {
     /// Closes the socket with 4001 when `event` (one of its user's) ends its token's session.
     pub fn close_if_ended(&self, event: &natter_schemas::Event) {
         let token = self.token();
-        if let Some(reason) = natter_schemas::sessions::ends(event, token.session, token.issued) {
+        if let Some(reason) = natter_schemas::event::ends(event, token.session, token.issued) {
             self.close(close_code::UNAUTHORIZED, reason.close_reason());
         }
     }

@@ -9,60 +9,23 @@
 //! consumer is made at all. [`Bus::replay_room`] does both steps, once for all the callers that
 //! ask for the same stretch at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, DeliverPolicy, pull};
 use async_nats::jetstream::stream;
-use bytes::Bytes;
 use futures::StreamExt;
-use tokio::sync::OnceCell;
 
 use crate::bus::Bus;
 use crate::error::BusError;
 
+pub(crate) mod tables;
+
+pub use tables::Replay;
+use tables::{FLIGHTS, STRETCHES};
+
 /// How long a room replay waits for its next event before checking that one is still due.
 const IDLE_CHECK: Duration = Duration::from_millis(100);
-
-/// Most answers [`Stretches`] keeps.
-const STRETCHES: usize = 4096;
-
-/// Flights in the table past which those that no one waits for any more are let go.
-const FLIGHTS: usize = 1024;
-
-/// Whether a room has an event in a stretch `(after, through]` of the log, asked of the stream
-/// once per stretch however many replays ask at once (a reconnect storm asks the same question
-/// of every socket of a room). Every seq up to `through` is assigned, and the log is never
-/// rewritten, so an answer never changes.
-#[derive(Clone, Default)]
-pub(crate) struct Stretches(Arc<Mutex<HashMap<Stretch, Arc<OnceCell<bool>>>>>);
-
-/// A room, and the stretch `(after, through]` of the log asked about.
-type Stretch = (uuid::Uuid, u64, u64);
-
-/// Replays in flight, by room, stretch and limit: the sockets of a room that a reconnect storm
-/// resumes from the same seq (those of one gateway, up to its feed's seq) read the stretch
-/// once, with one consumer. What a stretch holds never changes, so every caller gets the same
-/// answer; a flight leaves the table when its first caller is answered (one asking later
-/// reads again), so the table holds only what is being read.
-#[derive(Clone, Default)]
-pub(crate) struct Flights(Arc<Mutex<HashMap<Flight, Answer>>>);
-
-/// A room, the stretch `(since, live_after]`, and the most events the caller takes.
-type Flight = (uuid::Uuid, u64, u64, u64);
-
-/// A flight's answer, once its read is done.
-type Answer = Arc<OnceCell<Result<Replay, BusError>>>;
-
-/// The missed events of one room, for resume.
-#[derive(Debug, Clone)]
-pub enum Replay {
-    /// Every event after the requested seq, in order: `(seq, stored bytes)`.
-    Events(Vec<(u64, Bytes)>),
-    /// More were missed than the caller allows; nothing was read.
-    TooMany { missed: u64 },
-}
 
 /// A replay whose consumer exists: how many events it holds is known, none is read yet.
 pub struct RoomReplay<'a> {
