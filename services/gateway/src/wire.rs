@@ -103,6 +103,11 @@ pub fn stretch_frame(
     }
 }
 
+/// A reply's `data`, as JSON.
+pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use natter_schemas::event::{EventBody, MessageEdited, MessagePosted, MessageRef, ReadUpdated};
@@ -197,9 +202,4 @@ mod tests {
             5
         );
     }
-}
-
-/// A reply's `data`, as JSON.
-pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or_default()
 }
