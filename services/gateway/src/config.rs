@@ -98,9 +98,9 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub files: crate::files::FilesConfig,
     #[command(flatten)]
-    pub calls: crate::realtime::calls::CallsConfig,
+    pub calls: crate::realtime::calls::ice::CallsConfig,
     #[command(flatten)]
-    pub gifs: crate::gifs::GifConfig,
+    pub gifs: crate::gifs::provider::GifConfig,
 }
 
 impl Default for GatewayConfig {

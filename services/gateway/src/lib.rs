@@ -60,7 +60,7 @@ pub async fn run(
     // Its background tasks, joined after the drain (they end on shutdown).
     let mut background = tokio::task::JoinSet::new();
     background.spawn(admin::serve(state.clone(), state.gateway_id()));
-    for task in state.background() {
+    for task in background_tasks(&state) {
         background.spawn(task);
     }
     tracing::info!(%addr, "gateway listening");
@@ -89,4 +89,40 @@ pub async fn run(
     while background.join_next().await.is_some() {}
     tracing::info!(%addr, "gateway stopped");
     Ok(())
+}
+
+/// Every task the gateway runs beside its requests (the state's own, sweeping files, closing
+/// sockets after lost deliveries, passing profile changes on, recording delivery receipts,
+/// presence heartbeats and sweeps, stopping quiet typists), each ending at shutdown.
+fn background_tasks(state: &AppState) -> Vec<futures::future::BoxFuture<'static, ()>> {
+    use futures::FutureExt;
+    let shutdown = state.shutdown().clone();
+    let mut tasks = state.own_tasks();
+    tasks.extend([
+        files::sweep_files(state.clone(), shutdown.clone()).boxed(),
+        state
+            .hub()
+            .clone()
+            .close_on_lost_deliveries(shutdown.clone())
+            .boxed(),
+        state
+            .hub()
+            .clone()
+            .deliver_profiles(shutdown.clone())
+            .boxed(),
+        realtime::receipts::flush_delivered(
+            state.delivered().clone(),
+            state.bus().clone(),
+            Duration::from_millis(state.config().delivered_flush_ms),
+            shutdown.clone(),
+        )
+        .boxed(),
+        state
+            .presence()
+            .clone()
+            .keep(state.hub().clone(), shutdown.clone())
+            .boxed(),
+        state.typing().clone().stop_quiet_typists(shutdown).boxed(),
+    ]);
+    tasks
 }

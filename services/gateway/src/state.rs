@@ -52,8 +52,8 @@ struct Inner {
     log_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
     presence: Presence,
     typing: Typing,
-    calls: crate::realtime::calls::CallStore,
-    gifs: Option<Box<dyn crate::gifs::GifProvider>>,
+    calls: crate::realtime::calls::store::CallStore,
+    gifs: Option<Box<dyn crate::gifs::provider::GifProvider>>,
     limiter: Limiter,
     blocklist: Blocklist,
     history: ProjectionWatch,
@@ -123,7 +123,7 @@ impl AppState {
             config.read_wait(),
         );
         let typing = Typing::new(deps.bus.clone());
-        let calls = crate::realtime::calls::CallStore::new(
+        let calls = crate::realtime::calls::store::CallStore::new(
             deps.redis.clone(),
             deps.bus.subjects().redis_prefix(),
         );
@@ -133,7 +133,7 @@ impl AppState {
             deps.redis.clone(),
             deps.bus.subjects().redis_prefix(),
         );
-        let gifs = config.gifs.provider();
+        let gifs = crate::gifs::giphy::configured(&config.gifs);
         let revocations = crate::auth::revocation::Revocations::new(
             deps.pool.clone(),
             Duration::from_millis(config.revocation_cache_ms),
@@ -224,43 +224,20 @@ impl AppState {
     pub fn hub(&self) -> &Hub {
         &self.0.hub
     }
-    /// The tasks the state's parts need while the gateway runs (the read models' checkpoints,
-    /// sweeping files, closing sockets after lost deliveries, passing profile changes on, recording delivery receipts, presence heartbeats and sweeps, stopping quiet
-    /// typists, the log sampler), each ending at shutdown: the owner ([`crate::run`]) spawns
-    /// and joins them. Constructing the state spawns nothing.
-    pub fn background(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
+    /// The tasks of the state's own parts while the gateway runs (the metrics' upkeep, the
+    /// read models' checkpoints, the log sampler), each ending at shutdown; the gateway's
+    /// other tasks are put together with them in [`crate::run`]. Constructing the state spawns
+    /// nothing.
+    pub(crate) fn own_tasks(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
         use futures::FutureExt;
         let shutdown = self.0.shutdown.clone();
         let this = self.clone();
-        let checkpoints_shutdown = shutdown.clone();
         let mut tasks = Vec::new();
         if let Some(metrics) = self.0.metrics.clone() {
             tasks.push(metrics_upkeep(metrics, shutdown.clone()).boxed());
         }
-        tasks.push(crate::files::sweep_files(self.clone(), shutdown.clone()).boxed());
-        tasks.extend([
-            async move { this.0.checkpoints.run(checkpoints_shutdown).await }.boxed(),
-            self.hub()
-                .clone()
-                .close_on_lost_deliveries(shutdown.clone())
-                .boxed(),
-            self.hub()
-                .clone()
-                .deliver_profiles(shutdown.clone())
-                .boxed(),
-            crate::realtime::receipts::flush_delivered(
-                self.clone(),
-                Duration::from_millis(self.config().delivered_flush_ms),
-                shutdown.clone(),
-            )
-            .boxed(),
-            self.presence()
-                .clone()
-                .keep(self.hub().clone(), shutdown.clone())
-                .boxed(),
-            self.typing().clone().stop_quiet_typists(shutdown).boxed(),
-            self.clone().sample_log().boxed(),
-        ]);
+        tasks.push(async move { this.0.checkpoints.run(shutdown).await }.boxed());
+        tasks.push(self.clone().sample_log().boxed());
         tasks
     }
 
@@ -331,10 +308,10 @@ impl AppState {
         &self.0.presence
     }
     /// The GIF search provider, when one is configured.
-    pub fn gifs(&self) -> Option<&dyn crate::gifs::GifProvider> {
+    pub fn gifs(&self) -> Option<&dyn crate::gifs::provider::GifProvider> {
         self.0.gifs.as_deref()
     }
-    pub fn calls(&self) -> &crate::realtime::calls::CallStore {
+    pub fn calls(&self) -> &crate::realtime::calls::store::CallStore {
         &self.0.calls
     }
     pub fn typing(&self) -> &Typing {

@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use natter_schemas::rest::Gif;
 use serde::Deserialize;
 
-use super::{GifError, GifProvider, PROVIDER_TIMEOUT};
+use super::provider::{GifConfig, GifError, GifProvider, PROVIDER_TIMEOUT, ProviderKind};
 
 const API: &str = "https://api.giphy.com";
 
@@ -118,5 +118,17 @@ impl GifProvider for Giphy {
                 })
                 .collect())
         })
+    }
+}
+
+/// The configured provider, if any.
+pub fn configured(config: &GifConfig) -> Option<Box<dyn GifProvider>> {
+    match (config.gif_provider, &config.gif_api_key) {
+        (ProviderKind::Giphy, Some(key)) => Some(Box::new(Giphy::new(
+            key.clone(),
+            config.gif_api_url.clone(),
+            config.gif_rating.clone(),
+        ))),
+        _ => None,
     }
 }

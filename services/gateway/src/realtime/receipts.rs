@@ -9,19 +9,19 @@
 //! A drain flushes before the gateway stops.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use natter_schemas::Event;
 use natter_schemas::event::{DeliveredPosition, DeliveredUpdated, EventBody};
 use uuid::Uuid;
 
-use crate::state::AppState;
+use natter_bus::Bus;
 
-/// Positions told since the last flush, by room and member.
-#[derive(Default)]
+/// Positions told since the last flush, by room and member (a handle: clones share them).
+#[derive(Default, Clone)]
 pub struct Delivered {
-    pending: Mutex<HashMap<Uuid, HashMap<Uuid, u64>>>,
+    pending: Arc<Mutex<HashMap<Uuid, HashMap<Uuid, u64>>>>,
 }
 
 impl Delivered {
@@ -39,7 +39,12 @@ impl Delivered {
 
 /// Flushes every `every` until `shutdown`, and once more then. Its owner ([`crate::run`],
 /// through the state's background tasks) spawns and joins it.
-pub async fn flush_delivered(state: AppState, every: Duration, shutdown: natter_common::Shutdown) {
+pub async fn flush_delivered(
+    delivered: Delivered,
+    bus: Bus,
+    every: Duration,
+    shutdown: natter_common::Shutdown,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -47,7 +52,7 @@ pub async fn flush_delivered(state: AppState, every: Duration, shutdown: natter_
             () = shutdown.wait() => true,
             _ = tick.tick() => false,
         };
-        flush(&state).await;
+        flush(&delivered, &bus).await;
         if stopping {
             break;
         }
@@ -56,8 +61,8 @@ pub async fn flush_delivered(state: AppState, every: Duration, shutdown: natter_
 
 /// Appends one `delivered.updated` per room told anything (pipelined); a failed append is
 /// logged and its positions dropped (the clients' next `delivered` carries them again).
-async fn flush(state: &AppState) {
-    let rooms = state.delivered().take();
+async fn flush(delivered: &Delivered, bus: &Bus) {
+    let rooms = delivered.take();
     let mut acks = Vec::with_capacity(rooms.len());
     for (room, members) in rooms {
         let mut positions: Vec<DeliveredPosition> = members
@@ -70,12 +75,8 @@ async fn flush(state: &AppState) {
             Some(room),
             EventBody::DeliveredUpdated(DeliveredUpdated { positions }),
         );
-        let subject = state.bus().subjects().room_event(room, event.type_name());
-        match state
-            .bus()
-            .append_pipelined(subject, &event, None, false)
-            .await
-        {
+        let subject = bus.subjects().room_event(room, event.type_name());
+        match bus.append_pipelined(subject, &event, None, false).await {
             Ok(ack) => acks.push((room, ack)),
             Err(e) => tracing::warn!(%room, error = %e, "cannot record delivery receipts"),
         }

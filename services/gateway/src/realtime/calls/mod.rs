@@ -17,7 +17,7 @@
 //! summary per call either way).
 
 pub mod ice;
-mod store;
+pub(crate) mod store;
 
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
