@@ -1,6 +1,6 @@
 //! The bus: the event stream (created when missing), appends, reads from a seq, durable
-//! consumers, core NATS notifications. One job, a few lines past 400; replays live in
-//! `replay.rs`, batched reading in `batches.rs`.
+//! consumers, core NATS notifications. Longer than 400 lines: one job (the `Bus` type and its
+//! connection), a few lines past; replays live in `replay/`, batched reading in `batches.rs`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -1,3 +1,5 @@
+//! The bus's one error type, with the kind callers decide by.
+
 use std::fmt;
 
 /// What went wrong, so callers can decide: retry, answer `conflict`, or give up.

@@ -1,3 +1,5 @@
+//! A namespace: the prefix of one deployment's stream, subjects, consumers and Redis keys.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,3 +1,5 @@
+//! Markdown's tests: what renders, what is sanitised away, what a body shows as text.
+
 use uuid::Uuid;
 
 use super::{to_html, to_text};

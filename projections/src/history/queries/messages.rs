@@ -1,4 +1,5 @@
 //! Messages: one, a page of history, a thread, edit versions, pins, mentioned members.
+//! Longer than 400 lines: the reads of one table, which share their select and row mapping.
 
 use chrono::{DateTime, Utc};
 use natter_schemas::files::{AttachmentRef, FileUrls};

@@ -1,0 +1,176 @@
+//! The house rules, checked on the product code's sources (no servers needed): no import
+//! cycle between the files of a crate (from their `crate::`, `super::` and `self::` paths),
+//! libraries never import services, every file says its one job in its first line (a `//!`
+//! doc), and a file past 400 lines says why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+mod graph;
+
+/// The workspace's root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_path_buf()
+}
+
+/// The product crates: every workspace member but the tests and the test kit.
+fn product_crates() -> Vec<PathBuf> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let members = manifest
+        .split_once("members = [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("the workspace's members");
+    members
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty() && *m != "tests" && *m != "crates/testkit")
+        .map(|m| root().join(m))
+        .collect()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_crate_has_an_import_cycle() {
+    let mut found = Vec::new();
+    let mut files = 0;
+    for krate in product_crates() {
+        let src = krate.join("src");
+        let graph = graph::Graph::of(&src);
+        files += graph.files();
+        for cycle in graph.cycles() {
+            found.push(format!(
+                "{}: {}",
+                krate.strip_prefix(root()).unwrap_or(&krate).display(),
+                cycle
+            ));
+        }
+    }
+    assert!(
+        files > 100,
+        "only {files} files read: is the workspace where it was?"
+    );
+    assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
+}
+
+#[test]
+fn libraries_never_import_services() {
+    let services: BTreeSet<String> = product_crates()
+        .iter()
+        .filter(|c| c.starts_with(root().join("services")))
+        .filter_map(|c| package_name(c))
+        .collect();
+    assert!(services.contains("natter-gateway"), "{services:?}");
+    let mut wrong = BTreeMap::new();
+    for krate in product_crates()
+        .iter()
+        .filter(|c| !c.starts_with(root().join("services")))
+    {
+        let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).expect("manifest");
+        // The [dependencies] table only (dev-dependencies may use anything).
+        let deps = manifest
+            .split("\n[")
+            .find(|t| t.starts_with("dependencies]"))
+            .unwrap_or_default();
+        for line in deps.lines() {
+            let name = line.split(['.', '=', ' ']).next().unwrap_or_default();
+            if services.contains(name) {
+                wrong.insert(krate.display().to_string(), name.to_owned());
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "libraries importing services: {wrong:?}");
+}
+
+fn package_name(krate: &Path) -> Option<String> {
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).ok()?;
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("name = \""))
+        .map(|n| n.trim_end_matches('"').to_owned())
+}
+
+#[test]
+fn every_file_says_its_job_and_a_long_one_why() {
+    let mut undocumented = Vec::new();
+    let mut long = Vec::new();
+    for krate in product_crates() {
+        let mut files = Vec::new();
+        rust_files(&krate.join("src"), &mut files);
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("source");
+            let name = file
+                .strip_prefix(root())
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            if !text.starts_with("//!") {
+                undocumented.push(name.clone());
+            }
+            let lines = text.lines().count();
+            let doc: String = text
+                .lines()
+                .take_while(|l| l.starts_with("//!"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if lines > 400 && !doc.contains("Longer than 400 lines:") {
+                long.push(format!("{name} ({lines} lines)"));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "files whose first line is not a `//!` saying their job: {undocumented:?}"
+    );
+    assert!(
+        long.is_empty(),
+        "files past 400 lines that do not say why (`Longer than 400 lines: ...` in their doc): {long:?}"
+    );
+}
+
+/// The graph finds a cycle where there is one (so that the test above can fail), through a
+/// `use` list and `super::`, and none in a test module.
+#[test]
+fn a_cycle_is_found_where_there_is_one() {
+    let dir = std::env::temp_dir().join(format!("natter-structure-{}", std::process::id()));
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("a")).expect("dir");
+    let write = |path: &str, text: &str| std::fs::write(src.join(path), text).expect("write");
+    write("lib.rs", "//! A crate.\nmod a;\nmod b;\nmod c;\n");
+    write("a/mod.rs", "//! A.\nmod x;\nuse crate::{b::B, c};\n");
+    write("a/x.rs", "//! X.\n");
+    write(
+        "b.rs",
+        "//! B.\npub struct B(super::a::A, super::a::x::X);\n",
+    );
+    write(
+        "c.rs",
+        "//! C.\n#[cfg(test)]\nmod tests {\n    use crate::a::A;\n}\n",
+    );
+    let graph = graph::Graph::of(&src);
+    let cycles = graph.cycles();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(graph.files(), 5);
+    assert_eq!(cycles.len(), 1, "{cycles:?}");
+    assert!(cycles[0].contains("a/mod.rs -> b.rs"), "{cycles:?}");
+    assert!(
+        !cycles[0].contains("c.rs"),
+        "tests are left out: {cycles:?}"
+    );
+}
