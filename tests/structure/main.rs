@@ -1,7 +1,7 @@
 //! The house rules, checked on the product code's sources (no servers needed): no import
 //! cycle between the files of a crate (from their `crate::`, `super::` and `self::` paths),
 //! libraries never import services, every file says its one job in its first line (a `//!`
-//! doc), and a file past 400 lines says why.
+//! doc), a file past 400 lines says why, and every relative link of the docs leads somewhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -142,6 +142,60 @@ fn every_file_says_its_job_and_a_long_one_why() {
         long.is_empty(),
         "files past 400 lines that do not say why (`Longer than 400 lines: ...` in their doc): {long:?}"
     );
+}
+
+/// Every relative link in the README and the pages of `docs/` names a file or folder that is
+/// there (anchors and web addresses aside).
+#[test]
+fn every_relative_link_in_the_docs_leads_somewhere() {
+    let mut pages = vec![root().join("README.md")];
+    for entry in std::fs::read_dir(root().join("docs")).expect("docs").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "md") {
+            pages.push(entry.path());
+        }
+    }
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("page");
+        let dir = page.parent().expect("a folder");
+        for target in links(&text) {
+            let path = target.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains("://") || path.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            if !dir.join(path).exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} links checked");
+    assert!(broken.is_empty(), "links that lead nowhere: {broken:#?}");
+}
+
+/// The targets of a page's Markdown links, `[text](target)` and `![alt](target)`, outside
+/// code blocks.
+fn links(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push(after[..end].trim().to_owned());
+            rest = &after[end..];
+        }
+    }
+    out
 }
 
 /// The graph finds a cycle where there is one (so that the test above can fail), through a
