@@ -149,7 +149,10 @@ fn every_file_says_its_job_and_a_long_one_why() {
 #[test]
 fn every_relative_link_in_the_docs_leads_somewhere() {
     let mut pages = vec![root().join("README.md")];
-    for entry in std::fs::read_dir(root().join("docs")).expect("docs").flatten() {
+    for entry in std::fs::read_dir(root().join("docs"))
+        .expect("docs")
+        .flatten()
+    {
         if entry.path().extension().is_some_and(|e| e == "md") {
             pages.push(entry.path());
         }
