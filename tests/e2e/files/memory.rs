@@ -96,6 +96,11 @@ async fn images_in_flight_take_memory_by_the_workers_not_by_the_uploads() {
     }
     let grown = peak(pid).saturating_sub(baseline);
     let bound = WORKERS * 2 * LIMIT + MARGIN;
+    eprintln!(
+        "peak resident memory grew by {} MiB (bound {} MiB)",
+        grown >> 20,
+        bound >> 20
+    );
     assert!(
         grown <= bound,
         "the peak grew by {} MiB, past {} MiB",
