@@ -14,6 +14,7 @@ mod content;
 mod conversations;
 mod cors;
 mod delivery;
+mod docs;
 mod e2ee;
 mod erasure;
 mod faults;
