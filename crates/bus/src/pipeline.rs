@@ -39,32 +39,76 @@ enum Ended {
     Failed(String),
 }
 
-/// Events read and not acked yet: the latest delivery of each (for the ack) and which of them
-/// are done.
-#[derive(Default)]
-struct Checkpoint {
-    pending: BTreeMap<u64, Message>,
+/// Events read and not acked yet, by seq: the latest delivery of each (`D`, what is acked) and
+/// which of them are done. What it says to ack never passes an event not done.
+struct Checkpoint<D> {
+    pending: BTreeMap<u64, D>,
     finished: BTreeSet<u64>,
     /// Everything at or below was handled in this run.
     handled_through: u64,
 }
 
-impl Checkpoint {
-    /// Acks the longest run of finished events at the start of what is pending.
-    async fn advance(&mut self) -> Result<(), BusError> {
+/// What to do with a delivery ([`Checkpoint::read`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Delivery {
+    /// A new event: handle it.
+    New,
+    /// Handled already, or in hand (a redelivery: its latest delivery is kept for the ack).
+    Known,
+}
+
+impl<D> Default for Checkpoint<D> {
+    fn default() -> Self {
+        Self {
+            pending: BTreeMap::new(),
+            finished: BTreeSet::new(),
+            handled_through: 0,
+        }
+    }
+}
+
+impl<D> Checkpoint<D> {
+    fn read(&mut self, seq: u64, delivery: D) -> Delivery {
+        if seq <= self.handled_through {
+            return Delivery::Known;
+        }
+        match self.pending.insert(seq, delivery) {
+            Some(_) => Delivery::Known,
+            None => Delivery::New,
+        }
+    }
+
+    fn finish(&mut self, seq: u64) {
+        self.finished.insert(seq);
+    }
+
+    /// The delivery to ack through: the last of the longest run of finished events at the
+    /// start of what is pending (None when the first pending event is not done).
+    fn advance(&mut self) -> Option<D> {
         let mut last = None;
         while let Some(entry) = self.pending.first_entry() {
             if !self.finished.remove(entry.key()) {
                 break;
             }
-            let (seq, message) = entry.remove_entry();
+            let (seq, delivery) = entry.remove_entry();
             self.handled_through = seq;
-            last = Some(message);
+            last = Some(delivery);
         }
-        match last {
-            Some(message) => ack_through(&message).await,
-            None => Ok(()),
-        }
+        last
+    }
+
+    /// The consumer is read again from its ack floor: what was read and not acked comes again.
+    fn forget(&mut self) {
+        self.pending.clear();
+        self.finished.clear();
+    }
+}
+
+/// Acks what the checkpoint says may be acked.
+async fn ack(checkpoint: &mut Checkpoint<Message>) -> Result<(), BusError> {
+    match checkpoint.advance() {
+        Some(message) => ack_through(&message).await,
+        None => Ok(()),
     }
 }
 
@@ -87,7 +131,7 @@ impl WorkerConsumer {
         Fut: Future<Output = Result<(), E>>,
         E: std::fmt::Display,
     {
-        let mut checkpoint = Checkpoint::default();
+        let mut checkpoint = Checkpoint::<Message>::default();
         let mut ready = Some(ready);
         tracing::info!(role = self.role, "worker started");
         loop {
@@ -101,9 +145,7 @@ impl WorkerConsumer {
                 .schedule(bus, shutdown, fair, &key, &handle, &mut rx, &mut checkpoint)
                 .await;
             reader.abort();
-            // What was read and not acked comes again from the consumer's ack floor.
-            checkpoint.pending.clear();
-            checkpoint.finished.clear();
+            checkpoint.forget();
             match ended {
                 Ended::Stop => break,
                 Ended::Reopen => {}
@@ -126,7 +168,7 @@ impl WorkerConsumer {
         key: &KF,
         handle: &F,
         batches: &mut mpsc::Receiver<Next>,
-        checkpoint: &mut Checkpoint,
+        checkpoint: &mut Checkpoint<Message>,
     ) -> Ended
     where
         K: Eq + Hash + Clone,
@@ -163,8 +205,8 @@ impl WorkerConsumer {
                     if let Err(e) = done {
                         return Ended::Failed(format!("seq {seq}: {e}"));
                     }
-                    checkpoint.finished.insert(seq);
-                    if let Err(e) = checkpoint.advance().await {
+                    checkpoint.finish(seq);
+                    if let Err(e) = ack(checkpoint).await {
                         return Ended::Failed(e.to_string());
                     }
                 }
@@ -181,7 +223,7 @@ impl WorkerConsumer {
                             Err(e) => return Ended::Failed(e),
                         }
                     }
-                    if let Err(e) = checkpoint.advance().await {
+                    if let Err(e) = ack(checkpoint).await {
                         return Ended::Failed(e.to_string());
                     }
                 }
@@ -195,17 +237,11 @@ impl WorkerConsumer {
         &self,
         bus: &Bus,
         message: Message,
-        checkpoint: &mut Checkpoint,
+        checkpoint: &mut Checkpoint<Message>,
     ) -> Result<Option<(u64, Event)>, String> {
         let seq = seq_of(&message).map_err(|e| e.to_string())?;
-        if seq <= checkpoint.handled_through {
-            return Ok(None);
-        }
-        let known = checkpoint.pending.contains_key(&seq);
-        // The latest delivery is the one to ack.
         let payload = message.payload.clone();
-        checkpoint.pending.insert(seq, message);
-        if known {
+        if checkpoint.read(seq, message) == Delivery::Known {
             return Ok(None);
         }
         match Event::from_bytes(&payload) {
@@ -217,7 +253,7 @@ impl WorkerConsumer {
             }
             Err(e) => {
                 tracing::warn!(role = self.role, seq, error = %e, "undecodable event skipped");
-                checkpoint.finished.insert(seq);
+                checkpoint.finish(seq);
                 Ok(None)
             }
         }
@@ -237,5 +273,45 @@ async fn read(
         if tx.send(next).await.is_err() || last {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events finished out of order are acked only up to the first one not done; a crash
+    /// (forget) leaves what was not acked to be read again, and what was acked is not handled
+    /// twice; a redelivery in hand is not handled again, its latest delivery acked.
+    #[test]
+    fn the_checkpoint_never_passes_work_not_done() {
+        let mut c = Checkpoint::default();
+        for seq in [3, 5, 7, 9] {
+            assert_eq!(c.read(seq, format!("d{seq}")), Delivery::New);
+        }
+        c.finish(5);
+        c.finish(7);
+        assert_eq!(c.advance(), None, "3 is not done");
+        c.finish(3);
+        assert_eq!(
+            c.advance().as_deref(),
+            Some("d7"),
+            "3, 5 and 7 are done, 9 is not"
+        );
+        assert_eq!(c.read(9, "d9 again".into()), Delivery::Known, "in hand");
+        c.finish(9);
+        assert_eq!(c.advance().as_deref(), Some("d9 again"));
+        assert_eq!(c.read(11, "d11".into()), Delivery::New);
+        c.forget();
+        assert_eq!(
+            c.read(7, "d7".into()),
+            Delivery::Known,
+            "acked: not handled twice"
+        );
+        assert_eq!(
+            c.read(11, "d11".into()),
+            Delivery::New,
+            "not acked: read again"
+        );
     }
 }

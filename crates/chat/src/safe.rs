@@ -13,7 +13,8 @@
 pub const INDENT: &str = "    ";
 
 /// `s` with every control character made visible, but tab and newline: C0 as `^X` (ESC is
-/// `^[`, CR `^M`), DEL as `^?`, C1 and the bidi and invisible format characters as `<U+XXXX>`.
+/// `^[`, CR `^M`), DEL as `^?`, C1 and the bidi and invisible format characters as their code
+/// point (`<U+009B>`).
 pub fn line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

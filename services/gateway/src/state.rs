@@ -361,7 +361,7 @@ impl AppState {
 
     /// A client's `min_seq`, refused at once when past the log's head (it could never be
     /// reached), naming the head.
-    pub async fn reachable(&self, seq: u64) -> Result<(), ApiError> {
+    pub async fn min_seq_reachable(&self, seq: u64) -> Result<(), ApiError> {
         if seq <= self.0.history.current() {
             return Ok(());
         }

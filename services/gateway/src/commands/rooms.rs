@@ -62,10 +62,6 @@ fn unknown_users(field: &str) -> ApiError {
     ApiError::invalid(field, "some of these users do not exist")
 }
 
-fn unknown_members() -> ApiError {
-    unknown_users("member_ids")
-}
-
 pub async fn create_room(
     state: &AppState,
     actor: Uuid,
@@ -97,7 +93,7 @@ pub async fn create_room(
     // and asked for requests gets the room as one.
     let added = super::consent::additions(state, actor, &others)
         .await?
-        .ok_or_else(unknown_members)?;
+        .ok_or_else(|| unknown_users("member_ids"))?;
     state
         .limiter()
         .check(Action::RoomCreate, &actor.to_string())

@@ -116,7 +116,7 @@ async fn history(
         }
     };
     if let Some(seq) = q.min_seq {
-        state.reachable(seq).await?;
+        state.min_seq_reachable(seq).await?;
         state.projected(seq).await?;
     }
     // The access check and the page are read at the same time (two pooled connections): the
@@ -220,7 +220,7 @@ async fn thread(
 ) -> ApiResult<axum::Json<ThreadPage>> {
     let limit = validate::limit(q.limit)?;
     if let Some(seq) = q.min_seq {
-        state.reachable(seq).await?;
+        state.min_seq_reachable(seq).await?;
         state.projected(seq).await?;
     }
     let root = readable_message(&state, id, user.id).await?;

@@ -77,7 +77,7 @@ async fn summary(
     Query(q): Query<SummaryQuery>,
 ) -> ApiResult<axum::Json<UnreadSummary>> {
     if let Some(seq) = q.min_seq {
-        state.reachable(seq).await?;
+        state.min_seq_reachable(seq).await?;
         state.projected_unread(seq).await?;
     }
     let rooms = unread::unread(state.pool(), user.id).await?;
@@ -102,7 +102,7 @@ async fn receipts(
 ) -> ApiResult<axum::Json<ReceiptList>> {
     commands::member_room(&state, id, user.id).await?;
     if let Some(seq) = q.min_seq {
-        state.reachable(seq).await?;
+        state.min_seq_reachable(seq).await?;
         state.projected_unread(seq).await?;
     }
     let (delivered_count, read_count) = match q.seq {

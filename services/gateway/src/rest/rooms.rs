@@ -110,7 +110,7 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<RoomList>> {
     if let Some(seq) = q.min_seq {
-        state.reachable(seq).await?;
+        state.min_seq_reachable(seq).await?;
         state.projected_rooms(seq).await?;
     }
     let mut next_cursor = None;

@@ -126,7 +126,7 @@ async fn search(
         limit: validate::search_limit(p.limit)?,
     };
     if let Some(seq) = p.min_seq {
-        state.reachable(seq).await?;
+        state.min_seq_reachable(seq).await?;
         // Hits come from the search index, their message objects from history: both must
         // have the seq (each projection moves at its own pace).
         let (search, history) = tokio::join!(state.projected_search(seq), state.projected(seq));

@@ -108,11 +108,11 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
         if !leaving && !callers.contains(&from) {
             return Err(no_call());
         }
+        // The caller is in `callers`; they hear from `from` only if they may reach them.
         Ok(members
             .iter()
             .copied()
-            .filter(|m| *m == call.caller || callers.contains(m))
-            .filter(|m| *m != call.caller || callers.contains(&from))
+            .filter(|m| callers.contains(m) && (*m != call.caller || callers.contains(&from)))
             .collect())
     };
     let recipients: Vec<Uuid> = match signal.action {

@@ -104,6 +104,10 @@ impl BlockSet {
     /// socket's side of [`natter_schemas::consent::decide`]. Only blocks are known here; what
     /// else stands between the two was decided where the actor acted.
     pub fn refuses(&self, actor: Uuid, reach: Reach) -> bool {
+        // Every delivery asks: one atomic load while the user blocks nobody.
+        if !self.any.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
         let standing = Standing {
             blocks_actor: self.contains(actor),
             accepted: true,

@@ -17,8 +17,9 @@ use super::{Outbound, RulesIndex, Sessions, read, write};
 use crate::wire::{encode, wire_event};
 
 /// Forwards a followed user's presence frames (already encoded by the publisher) to the
-/// sockets of users who may still see them (a room the followed chose, no block); a follower who no longer does stops
-/// following (one query per change, for all of this gateway's followers).
+/// sockets of users who may still see them (a room the followed chose, no block); a follower
+/// who no longer may stops following (one query per change, for all of this gateway's
+/// followers).
 pub(super) async fn presence_task(
     followed: Uuid,
     mut subscriber: async_nats::Subscriber,
