@@ -110,14 +110,17 @@ async fn unusable_settings_are_named_at_start() {
 }
 
 /// `natter up` without NATTER_KEK_FILE warns once (not once per role), and says where its
-/// uploads go in full (a relative NATTER_UPLOAD_DIR is relative to where it started).
+/// uploads go in full: without NATTER_UPLOAD_DIR, `uploads` in its data directory.
 #[tokio::test]
 async fn natter_up_warns_once_and_names_its_upload_directory() {
     use tokio::io::AsyncBufReadExt;
     let env = TestEnv::new().await;
+    let data = env.upload_dir().join("data");
     let mut child = natter_testkit::NatterProcess::command(&env)
         .arg("up")
         .env_remove("NATTER_KEK_FILE")
+        .env_remove("NATTER_UPLOAD_DIR")
+        .env("NATTER_DATA_DIR", &data)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -167,6 +170,8 @@ async fn natter_up_warns_once_and_names_its_upload_directory() {
     let store = files["store"].as_str().unwrap_or_default();
     let dir = store.trim_start_matches("directory ");
     assert!(std::path::Path::new(dir).is_absolute(), "{files}");
+    let uploads = std::fs::canonicalize(data.join("uploads")).expect("the uploads directory");
+    assert_eq!(std::path::Path::new(dir), uploads, "{files}");
     let _ = child.start_kill();
     let _ = child.wait().await;
     env.cleanup().await;

@@ -21,9 +21,14 @@ use crate::sign::Variant;
 /// Where uploads are kept.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct StoreConfig {
-    /// Directory for uploaded files (created on start), unless an S3 bucket is set.
-    #[arg(long, env = "NATTER_UPLOAD_DIR", default_value = "natter-uploads")]
-    pub upload_dir: PathBuf,
+    /// Where natter keeps what it writes to disk (uploads, unless an S3 bucket is set);
+    /// created on start and logged in full.
+    #[arg(long, env = "NATTER_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Directory for uploaded files (created on start), unless an S3 bucket is set; unset:
+    /// `uploads` in the data directory.
+    #[arg(long, env = "NATTER_UPLOAD_DIR")]
+    pub upload_dir: Option<PathBuf>,
     /// Keep uploads in this S3 bucket instead of the directory (any S3-compatible store).
     #[arg(long, env = "NATTER_S3_BUCKET")]
     pub s3_bucket: Option<String>,
@@ -36,6 +41,34 @@ pub struct StoreConfig {
     pub s3_access_key_id: Option<String>,
     #[arg(long, env = "NATTER_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub s3_secret_access_key: Option<String>,
+}
+
+/// The data directory when none is named: `$XDG_DATA_HOME/natter`, else
+/// `~/.local/share/natter`, else (no home) `/var/lib/natter`; never relative to wherever natter
+/// was started.
+pub fn default_data_dir() -> PathBuf {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(data) = absolute("XDG_DATA_HOME") {
+        return data.join("natter");
+    }
+    if let Some(home) = absolute("HOME") {
+        return home.join(".local/share/natter");
+    }
+    PathBuf::from("/var/lib/natter")
+}
+
+impl StoreConfig {
+    /// Where uploads go when kept on disk: `NATTER_UPLOAD_DIR`, else `uploads` in the data
+    /// directory.
+    pub fn upload_dir(&self) -> PathBuf {
+        self.upload_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads"))
+    }
 }
 
 impl Default for StoreConfig {
@@ -111,9 +144,10 @@ impl Store {
                 part_bytes: PART_BYTES,
             });
         }
-        std::fs::create_dir_all(&config.upload_dir)?;
+        let dir = config.upload_dir();
+        std::fs::create_dir_all(&dir)?;
         // Said in full: a relative directory is relative to wherever natter was started.
-        let dir = std::fs::canonicalize(&config.upload_dir)?;
+        let dir = std::fs::canonicalize(&dir)?;
         let local = object_store::local::LocalFileSystem::new_with_prefix(&dir)?
             .with_automatic_cleanup(true);
         Ok(Self {

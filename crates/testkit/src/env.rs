@@ -247,7 +247,7 @@ impl Natter {
     pub async fn start_config(env: &TestEnv, role: Role, mut config: UpConfig) -> Self {
         // Uploads go to the namespace's own directory, unless the test chose a place.
         if config.gateway.files.store == natter_files::StoreConfig::default() {
-            config.gateway.files.store.upload_dir = env.upload_dir();
+            config.gateway.files.store.upload_dir = Some(env.upload_dir());
         }
         let shutdown = Shutdown::new();
         let ready = Ready::new();

@@ -104,9 +104,14 @@ impl FilesConfig {
             || format!("{}: use 1 to 64", self.image_workers),
         );
         checks.require(
-            self.store.s3_bucket.is_some() || !self.store.upload_dir.as_os_str().is_empty(),
+            self.store.s3_bucket.is_some() || !self.store.upload_dir().as_os_str().is_empty(),
             "NATTER_UPLOAD_DIR",
             || "empty: name a directory, or set NATTER_S3_BUCKET".into(),
+        );
+        checks.require(
+            !self.store.data_dir.as_os_str().is_empty(),
+            "NATTER_DATA_DIR",
+            || "empty: name a directory".into(),
         );
     }
 }
