@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use natter_gateway::ratelimit::Limit;
-use natter_gateway::realtime::calls::CallsConfig;
+use natter_realtime::calls::CallsConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;

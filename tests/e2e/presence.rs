@@ -153,7 +153,7 @@ async fn users_of_a_dead_gateway_go_offline_within_the_ttl() {
 /// A gateway whose sockets expire 1 s after its last heartbeat, and a projector.
 async fn short_ttl(env: &TestEnv) -> (Natter, Natter) {
     let config = natter_gateway::GatewayConfig {
-        presence: natter_gateway::presence::PresenceConfig {
+        presence: natter_realtime::presence::PresenceConfig {
             presence_ttl_secs: 1,
         },
         ..natter_testkit::gateway_config()

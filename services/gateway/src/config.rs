@@ -90,7 +90,7 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub net: crate::net::NetConfig,
     #[command(flatten)]
-    pub presence: crate::presence::PresenceConfig,
+    pub presence: natter_realtime::presence::PresenceConfig,
     #[command(flatten)]
     pub rate: crate::ratelimit::RateLimits,
     #[command(flatten)]
@@ -98,7 +98,7 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub files: crate::files::FilesConfig,
     #[command(flatten)]
-    pub calls: crate::realtime::calls::ice::CallsConfig,
+    pub calls: natter_realtime::calls::ice::CallsConfig,
     #[command(flatten)]
     pub gifs: crate::gifs::provider::GifConfig,
 }

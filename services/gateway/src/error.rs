@@ -117,6 +117,23 @@ impl From<natter_projections::ProjectionError> for ApiError {
     }
 }
 
+impl From<natter_realtime::lua::StoreError> for ApiError {
+    /// Redis holds what may be lost: answered as `unavailable`, its cause logged.
+    fn from(e: natter_realtime::lua::StoreError) -> Self {
+        tracing::warn!(error = %e, "redis");
+        ApiError::unavailable("this is unavailable right now; retry shortly")
+    }
+}
+
+impl From<natter_realtime::presence::PresenceError> for ApiError {
+    fn from(e: natter_realtime::presence::PresenceError) -> Self {
+        match e {
+            natter_realtime::presence::PresenceError::Store(e) => e.into(),
+            natter_realtime::presence::PresenceError::Database(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.code.http_status())

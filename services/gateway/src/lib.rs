@@ -10,15 +10,15 @@
 //! - [`rest`]: one module per REST resource, each with its routes.
 //! - [`ws`]: the WebSocket session and frame handling.
 //! - [`net`]: accepting connections: caps, the request-head timeout, trusted proxies.
-//! - [`realtime`]: the hub (one NATS subscription per room and user, fanned out in-process),
-//!   typing, presence and read waits.
+//! - [`calls`]: what a `call` frame may do; the realtime pieces (hub, typing, presence, call
+//!   records, receipts, read waits) are `natter-realtime`.
 //! - [`files`], [`gifs`]: uploads and downloads; GIF search through a provider.
-//! - [`wire`]: events as clients see them (frames, and what a replay may show now).
 //! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
 //! - [`web`]: the web client (`web/`), embedded, served at `/`.
 
 pub mod admin;
 pub mod auth;
+pub mod calls;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -28,18 +28,12 @@ pub mod moderation;
 pub mod net;
 pub mod openapi;
 pub mod ratelimit;
-pub mod realtime;
 pub mod rest;
 pub mod sent;
 pub mod state;
 pub mod validate;
-pub mod void;
 pub mod web;
-pub mod wire;
 pub mod ws;
-
-// The realtime pieces by their short names, as the rest of the gateway uses them.
-pub use realtime::{hub, presence, readwait, typing};
 
 use std::time::Duration;
 
@@ -110,7 +104,7 @@ fn background_tasks(state: &AppState) -> Vec<futures::future::BoxFuture<'static,
             .clone()
             .deliver_profiles(shutdown.clone())
             .boxed(),
-        realtime::receipts::flush_delivered(
+        natter_realtime::receipts::flush_delivered(
             state.delivered().clone(),
             state.bus().clone(),
             Duration::from_millis(state.config().delivered_flush_ms),

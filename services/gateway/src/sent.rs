@@ -26,7 +26,7 @@ use natter_common::bloom::Bloom;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::readwait::ProjectionWatch;
+use natter_realtime::readwait::ProjectionWatch;
 
 /// Taken off the dedupe window for the time between reading the head and the clocks' drift:
 /// 10 s, or a quarter of a shorter window.

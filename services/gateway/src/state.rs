@@ -16,13 +16,13 @@ use crate::auth::Tokens;
 use crate::config::GatewayConfig;
 use crate::error::ApiError;
 use crate::files::Files;
-use crate::hub::Hub;
 use crate::moderation::Blocklist;
-use crate::presence::Presence;
 use crate::ratelimit::Limiter;
-use crate::readwait::{CheckpointFeed, ProjectionWatch};
 use crate::sent::SentIds;
-use crate::typing::Typing;
+use natter_realtime::hub::Hub;
+use natter_realtime::presence::Presence;
+use natter_realtime::readwait::{CheckpointFeed, ProjectionWatch};
+use natter_realtime::typing::Typing;
 
 /// The connections a gateway needs.
 pub struct Deps {
@@ -52,7 +52,7 @@ struct Inner {
     log_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
     presence: Presence,
     typing: Typing,
-    calls: crate::realtime::calls::store::CallStore,
+    calls: natter_realtime::calls::store::CallStore,
     gifs: Option<Box<dyn crate::gifs::provider::GifProvider>>,
     limiter: Limiter,
     blocklist: Blocklist,
@@ -72,7 +72,7 @@ struct Inner {
     refresh: crate::auth::refresh::RefreshTokens,
     seen: crate::auth::seen::Seen,
     /// Delivery receipts told since the last flush.
-    delivered: crate::realtime::receipts::Delivered,
+    delivered: natter_realtime::receipts::Delivered,
     vault: natter_vault::Vault,
 }
 
@@ -123,7 +123,7 @@ impl AppState {
             config.read_wait(),
         );
         let typing = Typing::new(deps.bus.clone());
-        let calls = crate::realtime::calls::store::CallStore::new(
+        let calls = natter_realtime::calls::store::CallStore::new(
             deps.redis.clone(),
             deps.bus.subjects().redis_prefix(),
         );
@@ -176,7 +176,7 @@ impl AppState {
             revocations,
             refresh,
             seen,
-            delivered: crate::realtime::receipts::Delivered::default(),
+            delivered: natter_realtime::receipts::Delivered::default(),
             vault: deps.vault,
         }));
         Ok(state)
@@ -198,7 +198,7 @@ impl AppState {
         &self.0.vault
     }
 
-    pub fn delivered(&self) -> &crate::realtime::receipts::Delivered {
+    pub fn delivered(&self) -> &natter_realtime::receipts::Delivered {
         &self.0.delivered
     }
 
@@ -311,7 +311,7 @@ impl AppState {
     pub fn gifs(&self) -> Option<&dyn crate::gifs::provider::GifProvider> {
         self.0.gifs.as_deref()
     }
-    pub fn calls(&self) -> &crate::realtime::calls::store::CallStore {
+    pub fn calls(&self) -> &natter_realtime::calls::store::CallStore {
         &self.0.calls
     }
     pub fn typing(&self) -> &Typing {

@@ -17,6 +17,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use natter_realtime::hub::TokenRef;
+
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -115,15 +117,6 @@ pub struct AuthUser {
     pub admin: bool,
     /// Which sign-in the token is of.
     pub token: TokenRef,
-}
-
-/// What names a token among the user's: its session, and when it was issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TokenRef {
-    /// The session (`sid`), for tokens natter issued.
-    pub session: Option<Uuid>,
-    /// `iat`, seconds since the epoch (0 when the token does not say).
-    pub issued: u64,
 }
 
 impl From<&Claims> for TokenRef {

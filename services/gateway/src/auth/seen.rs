@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
-use crate::realtime::lua::{StoreError, query};
+use natter_realtime::lua::{StoreError, query};
 
 /// How coarse "last seen" is, in seconds.
 const GRAIN: u64 = 60;
@@ -63,7 +63,7 @@ impl Seen {
             .ignore();
         let redis = self.redis.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::realtime::lua::query_pipe::<()>(&redis, &pipe).await {
+            if let Err(e) = natter_realtime::lua::query_pipe::<()>(&redis, &pipe).await {
                 tracing::debug!(error = %e, "cannot record when a session was seen");
             }
         });

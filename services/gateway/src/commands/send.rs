@@ -196,7 +196,7 @@ pub async fn publish_message(
 
 /// The sender's access to the room and whether the message exists already: from this
 /// gateway's memory when it can vouch for both (the room's rules kept from its delivery feed,
-/// and the sender's posted ids: see [`crate::hub`] and [`crate::sent`]), else in one query.
+/// and the sender's posted ids: see [`natter_realtime::hub`] and [`crate::sent`]), else in one query.
 async fn send_check(
     state: &AppState,
     room: Uuid,

@@ -7,8 +7,8 @@ use natter_schemas::frames::ServerFrame;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::hub::{CloseReason, Outbound, SessionHandle, encode};
 use crate::state::AppState;
+use natter_realtime::hub::{CloseReason, Outbound, SessionHandle, encode};
 
 /// What a session knows about itself.
 pub struct SessionInfo {

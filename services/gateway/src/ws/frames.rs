@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::commands;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Outbound, encode};
-use crate::wire::to_value;
 use crate::ws::ctx::SessionCtx;
+use natter_realtime::hub::{Outbound, encode};
+use natter_realtime::wire::to_value;
 
 pub enum Handled {
     Continue,
@@ -175,14 +175,14 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             to,
             data,
         } => {
-            let signal = crate::realtime::calls::Signal {
+            let signal = crate::calls::Signal {
                 room: room_id,
                 call: call_id,
                 action,
                 to,
                 data,
             };
-            crate::realtime::calls::signal(&ctx.state, ctx.info.user, signal)
+            crate::calls::signal(&ctx.state, ctx.info.user, signal)
                 .await
                 .map(|()| Some(Value::Object(Default::default())))
         }

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::auth::{AuthUser, presented_token};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::wire::encode;
 use crate::ws::writer::WRITE_TIMEOUT;
+use natter_realtime::wire::encode;
 
 /// What the upgrade request says of its caller.
 pub enum Credential {

@@ -5,8 +5,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::wire::to_value;
 use crate::ws::ctx::SessionCtx;
+use natter_realtime::wire::to_value;
 
 pub(crate) async fn presence_set(
     ctx: &SessionCtx,

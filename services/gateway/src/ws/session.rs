@@ -15,11 +15,11 @@ use natter_schemas::frames::{ServerFrame, close_code};
 use tokio::sync::{mpsc, watch};
 
 use super::writer::SHUTTING_DOWN;
-use crate::hub::{CloseReason, Outbound, SessionHandle, encode};
 use crate::state::AppState;
 use crate::ws::ctx::{SessionCtx, SessionInfo};
 use crate::ws::frames::{Handled, handle_text};
 use crate::ws::writer::{WRITE_TIMEOUT, WriterLimits, write_loop};
+use natter_realtime::hub::{CloseReason, Outbound, SessionHandle, encode};
 
 /// Runs a socket until the client leaves, the server shuts down, the token expires, or the
 /// socket is closed for a reason (slow, too big a frame).

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use crate::commands;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Outbound, ReplayEnd, encode};
-use crate::wire::to_value;
 use crate::ws::ctx::SessionCtx;
+use natter_realtime::hub::{Outbound, ReplayEnd, encode};
+use natter_realtime::wire::to_value;
 
 /// `subscribe`: check access, start live delivery (buffered), replay what was missed, then
 /// switch to live, with no gap and no duplicate:
@@ -134,9 +134,9 @@ async fn start(
             .await;
     }
     let reader = if member {
-        crate::wire::Reader::Member
+        natter_realtime::wire::Reader::Member
     } else {
-        crate::wire::Reader::Visitor
+        natter_realtime::wire::Reader::Visitor
     };
     let server_epoch = state.bus().epoch().to_owned();
     let mut last_seq = access.last_seq.max(seen);
@@ -194,24 +194,29 @@ async fn start(
                             .map_err(|e| ApiError::unavailable(format!("unseal: {e}")))?;
                         // Void posts are left out: for those whose check saw the log before
                         // the stretch, the room's losses before it are read back too.
-                        let before = match crate::void::needs_before(&events, since) {
+                        let before = match natter_realtime::void::needs_before(&events, since) {
                             None => Vec::new(),
                             Some(lowest) => {
-                                crate::void::losses_from_log(state.bus(), room, lowest, since)
-                                    .await?
+                                natter_realtime::void::losses_from_log(
+                                    state.bus(),
+                                    room,
+                                    lowest,
+                                    since,
+                                )
+                                .await?
                             }
                         };
-                        let void = crate::void::void_in(&events, &before);
+                        let void = natter_realtime::void::void_in(&events, &before);
                         // Nor what people the user blocks said, as live.
                         let blocked = &ctx.handle.blocked;
                         events.retain(|(seq, e)| !void.contains(seq) && !blocked.hides(e));
-                        let deleted_before = crate::wire::previewed_and_deleted(
+                        let deleted_before = natter_realtime::wire::previewed_and_deleted(
                             state.pool(),
                             events.iter().map(|(_, e)| e),
                         )
                         .await;
                         let urls = state.file_urls();
-                        let frames = crate::wire::replay_frames(
+                        let frames = natter_realtime::wire::replay_frames(
                             room,
                             &events,
                             reader,

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::hub::{CloseReason, Outbound, ReplayEnd};
+use natter_realtime::hub::{CloseReason, Outbound, ReplayEnd};
 
 /// The close reason of a drain (code 1001).
 pub(super) const SHUTTING_DOWN: &str = "server shutting down";

@@ -1,6 +1,6 @@
 //! The presence store's Lua scripts, each run atomically in Redis (on Redis's clock).
 
-//! Each runs with `now` (ms) defined: see `crate::realtime::lua::script`.
+//! Each runs with `now` (ms) defined: see `crate::lua::script`.
 //!
 //! Keys of one user: `pres:<user>` (hash: status, text, last_seen in ms) and `conns:<user>`
 //! (sorted set of sockets by expiry, ms). `pres:live` holds every user with sockets, by their

@@ -104,7 +104,7 @@ pub fn stretch_frame(
 }
 
 /// A reply's `data`, as JSON.
-pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
+pub fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or_default()
 }
 

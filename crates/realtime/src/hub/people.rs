@@ -30,7 +30,7 @@ impl Hub {
         }
     }
 
-    /// Passes profile changes on until `shutdown`. Its owner ([`crate::run`], through the
+    /// Passes profile changes on until `shutdown`. Its owner (the gateway, through the
     /// state's background tasks) spawns and joins it.
     pub async fn deliver_profiles(self, shutdown: natter_common::Shutdown) {
         let subject = self.0.bus.subjects().deliver_people();

@@ -45,7 +45,7 @@ impl Typing {
     }
 
     /// Every 250 ms, stops the typists not heard from in time, until `shutdown`. Its owner
-    /// (`crate::run`) spawns and joins it.
+    /// (the gateway) spawns and joins it.
     pub async fn stop_quiet_typists(self, shutdown: Shutdown) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {

@@ -32,7 +32,7 @@ pub use crate::wire::{encode, event_frame, wire_event};
 
 /// How frames name files: shared by every task that encodes events.
 pub type FileUrlsRef = Arc<dyn natter_schemas::files::FileUrls>;
-pub use handle::{CloseReason, Outbound, ReplayEnd, SessionHandle};
+pub use handle::{CloseReason, Outbound, ReplayEnd, SessionHandle, TokenRef};
 use registry::{join, leave, read, write};
 use rules::Rules;
 
@@ -121,7 +121,7 @@ impl Hub {
     /// Closes every socket with 1012 whenever the NATS connection had trouble, until
     /// `shutdown`. Deliveries are core NATS: a disconnect or an overflowing subscription loses
     /// some, and sockets cannot tell, so they resume with `since`. Its owner
-    /// ([`crate::run`], through the state's background tasks) spawns and joins it.
+    /// (the gateway, through the state's background tasks) spawns and joins it.
     pub async fn close_on_lost_deliveries(self, shutdown: natter_common::Shutdown) {
         let mut events = self.0.bus.connection_events();
         loop {

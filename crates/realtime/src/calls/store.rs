@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-use crate::realtime::lua::{self, StoreError};
+use crate::lua::{self, StoreError};
 use uuid::Uuid;
 
 /// How long a call's record lives without a hang-up.

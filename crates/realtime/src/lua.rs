@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-use crate::error::ApiError;
-
 /// Longest wait for Redis.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -21,13 +19,6 @@ pub enum StoreError {
     Redis(#[source] redis::RedisError),
     #[error("redis: no answer within {REDIS_TIMEOUT:?}")]
     NoAnswer,
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "redis");
-        ApiError::unavailable("this is unavailable right now; retry shortly")
-    }
 }
 
 /// A script's body with the `now` prelude.

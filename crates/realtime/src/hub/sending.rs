@@ -14,7 +14,7 @@ impl Hub {
     /// vouch for it (see [`rules`]); None sends the caller to PostgreSQL. The first call for
     /// a room starts reading its rules, once the history read model has reached the room's
     /// feed.
-    pub(crate) async fn send_access(
+    pub async fn send_access(
         &self,
         room: Uuid,
         user: Uuid,
@@ -43,20 +43,14 @@ impl Hub {
     /// Whether this gateway's feed of `room` already shows that `sender` lost the right to
     /// post there after `checked_at` and before `seq` (so their post at `seq` is void). False
     /// when it does not know of such a loss.
-    pub(crate) async fn known_void(
-        &self,
-        room: Uuid,
-        sender: Uuid,
-        checked_at: u64,
-        seq: u64,
-    ) -> bool {
+    pub async fn known_void(&self, room: Uuid, sender: Uuid, checked_at: u64, seq: u64) -> bool {
         self.rules_of(room)
             .is_some_and(|rules| rules.known_void(sender, checked_at, seq))
     }
 
     /// This gateway appended an event to `room` at `seq`: its feed owes it (a feed that
     /// falls behind is not trusted for sends).
-    pub(crate) async fn appended(&self, room: Uuid, seq: u64) {
+    pub async fn appended(&self, room: Uuid, seq: u64) {
         if let Some(rules) = self.rules_of(room) {
             rules.appended(seq);
         }

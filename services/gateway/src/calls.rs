@@ -16,9 +16,6 @@
 //! made again by the next hang-up, and a repeated one is dropped by the log (history keeps one
 //! summary per call either way).
 
-pub mod ice;
-pub(crate) mod store;
-
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use natter_projections::history::queries;
@@ -30,9 +27,8 @@ use natter_schemas::frames::ServerFrame;
 use natter_schemas::model::RoomKind;
 use uuid::Uuid;
 
-pub use crate::realtime::lua::StoreError;
-pub use ice::CallsConfig;
-pub use store::CallStore;
+pub use natter_realtime::calls::{CallStore, CallsConfig, ice, store};
+pub use natter_realtime::lua::StoreError;
 use store::Touched;
 
 use crate::error::{ApiError, ApiResult};

@@ -8,8 +8,6 @@ use natter_schemas::frames::close_code;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::auth::TokenRef;
-
 /// What the hub and the session's reader hand to the session's writer, in order.
 #[derive(Debug)]
 pub enum Outbound {
@@ -204,4 +202,13 @@ impl SessionHandle {
             true
         });
     }
+}
+
+/// What names a token among the user's: its session, and when it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenRef {
+    /// The session (`sid`), for tokens natter issued.
+    pub session: Option<Uuid>,
+    /// `iat`, seconds since the epoch (0 when the token does not say).
+    pub issued: u64,
 }

@@ -37,7 +37,7 @@ impl Delivered {
     }
 }
 
-/// Flushes every `every` until `shutdown`, and once more then. Its owner ([`crate::run`],
+/// Flushes every `every` until `shutdown`, and once more then. Its owner (the gateway,
 /// through the state's background tasks) spawns and joins it.
 pub async fn flush_delivered(
     delivered: Delivered,

@@ -22,10 +22,21 @@ use natter_schemas::model::UserPresence;
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
-use crate::error::ApiResult;
 use crate::hub::Hub;
-use crate::realtime::lua::{self, script};
+use crate::lua::{self, script};
 use scripts::{CONNECT, DISCONNECT, HEARTBEAT, READ, SWEEP};
+
+/// Presence could not be read or changed: Redis failed, or (for who may see whom) the
+/// database.
+#[derive(Debug, thiserror::Error)]
+pub enum PresenceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub type PresenceResult<T> = Result<T, PresenceError>;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PresenceConfig {
@@ -53,7 +64,7 @@ fn hidden(user: Uuid) -> UserPresence {
 }
 
 /// The presence store (Redis) failed or did not answer: presence may be lost.
-pub use crate::realtime::lua::StoreError;
+pub use crate::lua::StoreError;
 
 fn frame(p: &UserPresence) -> ServerFrame {
     ServerFrame::Presence {
@@ -145,7 +156,7 @@ impl Presence {
         user: Uuid,
         status: PresenceStatus,
         text: Option<&str>,
-    ) -> ApiResult<UserPresence> {
+    ) -> PresenceResult<UserPresence> {
         let mut cmd = redis::cmd("HSET");
         cmd.arg(self.key("pres", user))
             .arg("status")
@@ -167,7 +178,7 @@ impl Presence {
         pool: &sqlx::PgPool,
         viewer: Uuid,
         users: &[Uuid],
-    ) -> ApiResult<Vec<Uuid>> {
+    ) -> PresenceResult<Vec<Uuid>> {
         let mut visible =
             natter_projections::history::queries::seen_by(pool, viewer, users).await?;
         if users.contains(&viewer) && !visible.contains(&viewer) {
@@ -182,7 +193,7 @@ impl Presence {
         pool: &sqlx::PgPool,
         viewer: Uuid,
         users: &[Uuid],
-    ) -> ApiResult<Vec<UserPresence>> {
+    ) -> PresenceResult<Vec<UserPresence>> {
         let visible = self.visible_to(pool, viewer, users).await?;
         self.read_shown(users, &visible).await
     }
@@ -192,7 +203,7 @@ impl Presence {
         &self,
         users: &[Uuid],
         visible: &[Uuid],
-    ) -> ApiResult<Vec<UserPresence>> {
+    ) -> PresenceResult<Vec<UserPresence>> {
         let shown: Vec<Uuid> = users
             .iter()
             .copied()
@@ -293,7 +304,7 @@ impl Presence {
     }
 
     /// Heartbeats for this gateway's sockets, and sweeps of everyone's expired ones, until
-    /// `shutdown`. Its owner (`crate::run`) spawns and joins it.
+    /// `shutdown`. Its owner (the gateway) spawns and joins it.
     pub async fn keep(self, hub: Hub, shutdown: Shutdown) {
         let presence = self;
         let mut beat = tokio::time::interval(presence.ttl / 3);
