@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use natter_gateway::ratelimit::Limit;
+use natter_actions::ratelimit::Limit;
 use natter_realtime::calls::CallsConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -14,7 +14,7 @@ async fn blocked_words_are_rejected_before_the_log() {
     )
     .expect("write");
     let config = GatewayConfig {
-        moderation: natter_gateway::moderation::ModerationConfig {
+        moderation: natter_actions::moderation::ModerationConfig {
             blocked_words: vec!["Darn".into()],
             blocked_words_file: Some(file.clone()),
             profanity_filter: false,
@@ -75,7 +75,7 @@ async fn blocked_words_are_rejected_before_the_log() {
 #[tokio::test]
 async fn the_profanity_filter_can_be_switched_on() {
     let config = GatewayConfig {
-        moderation: natter_gateway::moderation::ModerationConfig {
+        moderation: natter_actions::moderation::ModerationConfig {
             profanity_filter: true,
             ..Default::default()
         },

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use natter_actions::ratelimit::RateLimits;
 use natter_gateway::GatewayConfig;
-use natter_gateway::ratelimit::RateLimits;
 use natter_testkit::{Api, Natter, Role, TestEnv, Ws, wait_until};
 use reqwest::StatusCode;
 use serde_json::json;

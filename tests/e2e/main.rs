@@ -1,6 +1,7 @@
 //! End-to-end scenarios against the real NATS, Postgres and Redis, each in its own namespace,
 //! driven through the public REST and WebSocket surface.
 
+mod actions;
 mod admin;
 mod auth;
 mod bench;

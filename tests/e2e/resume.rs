@@ -4,8 +4,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::Setup;
+use natter_actions::ratelimit::RateLimits;
 use natter_gateway::GatewayConfig;
-use natter_gateway::ratelimit::RateLimits;
 use natter_testkit::Ws;
 
 /// A client drops, messages keep coming, it resumes with `since`: every message exactly once,

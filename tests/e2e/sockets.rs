@@ -20,7 +20,7 @@ async fn sockets_stay_open_with_a_fresh_token_and_close_without() {
     let bob = s.user("bobby").await;
     let mut stale = s.ws(&alice).await;
     let mut fresh = s.ws(&alice).await;
-    let long = natter_gateway::auth::Tokens::new(
+    let long = natter_actions::auth::Tokens::new(
         natter_gateway::config::DEV_JWT_SECRET.as_bytes(),
         Duration::from_secs(600),
     );
@@ -28,7 +28,7 @@ async fn sockets_stay_open_with_a_fresh_token_and_close_without() {
         .ok(json!({"type": "auth", "token": long.issue(alice.id(), uuid::Uuid::now_v7()).expect("token")}))
         .await;
     assert!(
-        reply["expires_at"].as_u64().expect("expires_at") > natter_gateway::auth::now_secs() + 500
+        reply["expires_at"].as_u64().expect("expires_at") > natter_actions::auth::now_secs() + 500
     );
     // Someone else's token, or no token at all, is refused and changes nothing.
     let reply = fresh

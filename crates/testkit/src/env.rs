@@ -217,7 +217,7 @@ pub struct Natter {
 /// rate-limit tests set their own).
 pub fn gateway_config() -> GatewayConfig {
     GatewayConfig {
-        rate: natter_gateway::ratelimit::RateLimits::off(),
+        rate: natter_actions::ratelimit::RateLimits::off(),
         ..GatewayConfig::default()
     }
 }

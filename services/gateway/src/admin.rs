@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult, Refusal};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Path;
 use crate::state::AppState;
+use natter_actions::commands;
 
 /// How long answers from gateways are gathered.
 const GATHER: Duration = Duration::from_millis(300);
@@ -101,17 +101,17 @@ struct Answer {
 pub struct AdminUser(pub AuthUser);
 
 impl axum::extract::FromRequestParts<AppState> for AdminUser {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         state: &AppState,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Refusal> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if user.admin || state.config().admin_user_ids.contains(&user.id) {
             Ok(Self(user))
         } else {
-            Err(ApiError::forbidden("this needs an administrator"))
+            Err(ApiError::forbidden("this needs an administrator").into())
         }
     }
 }
@@ -220,7 +220,7 @@ pub async fn serve(state: AppState, gateway: Uuid) {
 }
 
 /// Asks every gateway; gathers the answers for [`GATHER`].
-async fn ask(state: &AppState, request: &Request) -> ApiResult<Vec<Answer>> {
+async fn ask(state: &AppState, request: &Request) -> HttpResult<Vec<Answer>> {
     let client = state.bus().client();
     let inbox = client.new_inbox();
     let mut answers = client
@@ -245,7 +245,7 @@ async fn ask(state: &AppState, request: &Request) -> ApiResult<Vec<Answer>> {
 async fn stats(
     State(state): State<AppState>,
     _admin: AdminUser,
-) -> ApiResult<axum::Json<AdminStats>> {
+) -> HttpResult<axum::Json<AdminStats>> {
     let answers = ask(&state, &Request::Report).await?;
     let last_seq = state.bus().last_seq().await?;
     let mut consumers = Vec::new();
@@ -277,7 +277,7 @@ async fn stats(
 async fn connections(
     State(state): State<AppState>,
     _admin: AdminUser,
-) -> ApiResult<axum::Json<ConnectionList>> {
+) -> HttpResult<axum::Json<ConnectionList>> {
     let answers = ask(&state, &Request::Report).await?;
     Ok(axum::Json(ConnectionList {
         gateways: answers.len(),
@@ -289,10 +289,10 @@ async fn disconnect(
     State(state): State<AppState>,
     _admin: AdminUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Disconnected>> {
+) -> HttpResult<axum::Json<Disconnected>> {
     let closed = close(&state, Some(id), None).await?;
     if closed == 0 {
-        return Err(ApiError::not_found("connection"));
+        return Err(ApiError::not_found("connection").into());
     }
     Ok(axum::Json(Disconnected { closed }))
 }
@@ -301,13 +301,13 @@ async fn disconnect_user(
     State(state): State<AppState>,
     _admin: AdminUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Disconnected>> {
+) -> HttpResult<axum::Json<Disconnected>> {
     Ok(axum::Json(Disconnected {
         closed: close(&state, None, Some(id)).await?,
     }))
 }
 
-async fn close(state: &AppState, session: Option<Uuid>, user: Option<Uuid>) -> ApiResult<usize> {
+async fn close(state: &AppState, session: Option<Uuid>, user: Option<Uuid>) -> HttpResult<usize> {
     let answers = ask(state, &Request::Close { session, user }).await?;
     Ok(answers.iter().map(|a| a.closed).sum())
 }
@@ -316,7 +316,7 @@ async fn archive(
     State(state): State<AppState>,
     admin: AdminUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     commands::archive_as_admin(&state, admin.0.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -325,7 +325,7 @@ async fn erase_user(
     State(state): State<AppState>,
     admin: AdminUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     commands::erasure::erase(&state, admin.0.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

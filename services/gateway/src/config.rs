@@ -92,9 +92,9 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub presence: natter_realtime::presence::PresenceConfig,
     #[command(flatten)]
-    pub rate: crate::ratelimit::RateLimits,
+    pub rate: natter_actions::ratelimit::RateLimits,
     #[command(flatten)]
-    pub moderation: crate::moderation::ModerationConfig,
+    pub moderation: natter_actions::moderation::ModerationConfig,
     #[command(flatten)]
     pub files: crate::files::FilesConfig,
     #[command(flatten)]

@@ -1,145 +1,52 @@
-//! One error type for the gateway, mapped to the public error codes in one place.
+//! Errors answered over HTTP: an [`ApiError`] of the actions as a status, the error body of
+//! PROTOCOL.md and, when rate limited, `Retry-After`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use natter_bus::{BusError, BusErrorKind};
-use natter_schemas::{ErrorBody, ErrorCode, ErrorDetail};
+pub use natter_actions::error::{ApiError, ApiResult};
+use natter_schemas::ErrorBody;
 
-/// An error answered to a client: REST (status + body) or WebSocket (`reply.error`).
-#[derive(Debug, Clone)]
-pub struct ApiError(pub ErrorDetail);
+/// An [`ApiError`] as a REST handler answers it.
+#[derive(Debug)]
+pub struct Refusal(pub ApiError);
 
-pub type ApiResult<T> = Result<T, ApiError>;
+/// What a REST handler answers.
+pub type HttpResult<T> = Result<T, Refusal>;
 
-impl From<natter_vault::VaultError> for ApiError {
-    fn from(e: natter_vault::VaultError) -> Self {
-        tracing::warn!(error = %e, "the key bucket");
-        ApiError::unavailable("the keys are unavailable right now; retry shortly")
-    }
-}
-
-impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self(ErrorDetail::new(code, message))
-    }
-
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self(ErrorDetail::invalid(field, message))
-    }
-
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Unauthorized, message)
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Forbidden, message)
-    }
-
-    pub fn not_found(what: &str) -> Self {
-        Self::new(ErrorCode::NotFound, format!("{what} not found"))
-    }
-
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Conflict, message)
-    }
-
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Unavailable, message)
-    }
-
-    pub fn content_rejected(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ContentRejected, message)
-    }
-
-    /// `rate_limited`, with when to retry (also sent as `Retry-After` on REST).
-    pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
-        Self(ErrorDetail {
-            retry_after_ms: Some(retry_after_ms),
-            ..ErrorDetail::new(ErrorCode::RateLimited, message)
-        })
-    }
-
-    pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::PayloadTooLarge, message)
-    }
-
-    /// An internal failure: `cause` is logged here, where it is answered; the client hears
-    /// only that it was internal.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(ErrorCode::Internal, "internal error")
-    }
-
-    pub fn code(&self) -> ErrorCode {
-        self.0.code
-    }
-}
-
-impl From<BusError> for ApiError {
-    fn from(err: BusError) -> Self {
-        match err.kind {
-            BusErrorKind::Conflict => Self::conflict("it already exists"),
-            BusErrorKind::TooLarge => Self::too_large("the event is too large for the log"),
-            BusErrorKind::Unavailable => {
-                tracing::warn!(error = %err, "event log unavailable");
-                Self::unavailable("the event log is unavailable; retry shortly")
-            }
-            BusErrorKind::Other => {
-                tracing::error!(error = %err, "event log error");
-                Self::new(ErrorCode::Internal, "internal error")
+/// `?` in a handler answers any error the actions know how to answer.
+macro_rules! refusal_from {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for Refusal {
+            fn from(e: $error) -> Self {
+                Self(ApiError::from(e))
             }
         }
+    )*};
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Self(e)
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(error = %err, "database unavailable");
-                Self::unavailable("the database is unavailable; retry shortly")
-            }
-            _ => {
-                tracing::error!(error = %err, "database error");
-                Self::new(ErrorCode::Internal, "internal error")
-            }
-        }
-    }
-}
+refusal_from!(
+    natter_bus::BusError,
+    sqlx::Error,
+    natter_projections::ProjectionError,
+    natter_vault::VaultError,
+    natter_realtime::lua::StoreError,
+    natter_realtime::presence::PresenceError,
+);
 
-impl From<natter_projections::ProjectionError> for ApiError {
-    fn from(err: natter_projections::ProjectionError) -> Self {
-        match err {
-            natter_projections::ProjectionError::Db(e) => e.into(),
-            other => Self::internal(&other),
-        }
-    }
-}
-
-impl From<natter_realtime::lua::StoreError> for ApiError {
-    /// Redis holds what may be lost: answered as `unavailable`, its cause logged.
-    fn from(e: natter_realtime::lua::StoreError) -> Self {
-        tracing::warn!(error = %e, "redis");
-        ApiError::unavailable("this is unavailable right now; retry shortly")
-    }
-}
-
-impl From<natter_realtime::presence::PresenceError> for ApiError {
-    fn from(e: natter_realtime::presence::PresenceError) -> Self {
-        match e {
-            natter_realtime::presence::PresenceError::Store(e) => e.into(),
-            natter_realtime::presence::PresenceError::Database(e) => e.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
+impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.http_status())
+        let error = self.0.0;
+        let status = StatusCode::from_u16(error.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry = self.0.retry_after_ms;
-        let mut response = (status, Json(ErrorBody { error: self.0 })).into_response();
+        let retry = error.retry_after_ms;
+        let mut response = (status, Json(ErrorBody { error })).into_response();
         if let Some(ms) = retry {
             let secs = ms.div_ceil(1000).max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

@@ -6,32 +6,27 @@
 //! Layout:
 //! - [`config`]: the gateway's flags and env vars.
 //! - [`state`]: what every handler shares (bus, pool, tokens, hub, projection watch).
-//! - [`commands`]: the write paths, shared by REST and WebSocket.
+//! - What each chat action means (its checks, the events it appends, what a retry gets) is
+//!   `natter-actions`, called by [`rest`] and [`ws`] alike; the realtime pieces (hub,
+//!   presence, typing, call records, receipts, read waits) are `natter-realtime`.
+//! - [`auth`]: who is calling a REST route, from the token the request carries.
 //! - [`rest`]: one module per REST resource, each with its routes.
 //! - [`ws`]: the WebSocket session and frame handling.
 //! - [`net`]: accepting connections: caps, the request-head timeout, trusted proxies.
-//! - [`calls`]: what a `call` frame may do; the realtime pieces (hub, typing, presence, call
-//!   records, receipts, read waits) are `natter-realtime`.
 //! - [`files`], [`gifs`]: uploads and downloads; GIF search through a provider.
 //! - [`openapi`]: the OpenAPI document, built from the same route table as the router.
 //! - [`web`]: the web client (`web/`), embedded, served at `/`.
 
 pub mod admin;
 pub mod auth;
-pub mod calls;
-pub mod commands;
 pub mod config;
 pub mod error;
 pub mod files;
 pub mod gifs;
-pub mod moderation;
 pub mod net;
 pub mod openapi;
-pub mod ratelimit;
 pub mod rest;
-pub mod sent;
 pub mod state;
-pub mod validate;
 pub mod web;
 pub mod ws;
 

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 
 /// What every page and asset is served with.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -141,7 +141,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 fn serve(name: &str, headers: &HeaderMap) -> Response {
     let Some(index) = ASSETS.iter().position(|a| a.name == name) else {
-        return ApiError::not_found("file").into_response();
+        return Refusal(ApiError::not_found("file")).into_response();
     };
     let asset = &ASSETS[index];
     let ready = prepared(index);

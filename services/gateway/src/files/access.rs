@@ -69,7 +69,7 @@ async fn shown(
         Reader::User(user) => user,
     };
     for room in rooms {
-        match crate::commands::readable_room(state, room, user).await {
+        match natter_actions::commands::readable_room(state, room, user).await {
             Ok(_) => return Ok(row),
             Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::Forbidden) => {}
             Err(e) => return Err((e, row)),

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::access::{Reader, readable};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult, Refusal};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Path, Query};
 use crate::state::AppState;
@@ -63,7 +63,7 @@ struct Signed {
 fn handler(variant: Variant) -> axum::routing::MethodRouter<AppState> {
     get(
         move |State(state): State<AppState>,
-              user: Result<AuthUser, ApiError>,
+              user: Result<AuthUser, Refusal>,
               Path(id): Path<Uuid>,
               Query(signed): Query<Signed>,
               headers: HeaderMap| async move {
@@ -74,18 +74,18 @@ fn handler(variant: Variant) -> axum::routing::MethodRouter<AppState> {
 
 async fn serve(
     state: &AppState,
-    user: Result<AuthUser, ApiError>,
+    user: Result<AuthUser, Refusal>,
     id: Uuid,
     variant: Variant,
     signed: Signed,
     headers: &HeaderMap,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let reader = match (signed.exp, signed.sig, user) {
         (Some(exp), Some(sig), _) => {
-            let now = crate::auth::now_secs();
+            let now = natter_actions::auth::now_secs();
             if !state.files().signer.verify(id, variant, exp, &sig, now) {
                 // Expired or forged: the same answer as for no file.
-                return Err(ApiError::not_found("file"));
+                return Err(ApiError::not_found("file").into());
             }
             Reader::SignedUrl
         }
@@ -97,7 +97,7 @@ async fn serve(
         Variant::Original => file.content_type.clone(),
         Variant::Thumbnail => match &file.thumbnail {
             Some(thumb) => thumb.0.content_type.clone(),
-            None => return Err(ApiError::not_found("thumbnail")),
+            None => return Err(ApiError::not_found("thumbnail").into()),
         },
     };
     let size = match variant {

@@ -236,7 +236,7 @@ pub struct SignedUrls {
 
 impl FileUrls for SignedUrls {
     fn url(&self, file: Uuid, thumbnail: bool) -> String {
-        let expires = window_expiry(crate::auth::now_secs(), self.ttl);
+        let expires = window_expiry(natter_actions::auth::now_secs(), self.ttl);
         let (variant, suffix) = if thumbnail {
             (Variant::Thumbnail, "/thumbnail")
         } else {

@@ -22,10 +22,10 @@ use uuid::Uuid;
 
 use super::download::store_unavailable;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
-use crate::ratelimit::Action;
 use crate::state::AppState;
+use natter_actions::ratelimit::Action;
 
 /// Room for the multipart framing around the file.
 const FRAMING_BYTES: u64 = 64 * 1024;
@@ -52,7 +52,7 @@ async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
     multipart: Result<Multipart, MultipartRejection>,
-) -> ApiResult<(StatusCode, axum::Json<Attachment>)> {
+) -> HttpResult<(StatusCode, axum::Json<Attachment>)> {
     let mut multipart = multipart.map_err(|e| {
         ApiError::invalid(
             "file",
@@ -70,7 +70,7 @@ async fn upload(
         return Err(ApiError::too_large(format!(
             "your files take up your quota of {} bytes: delete messages with files you no longer need",
             config.upload_quota_bytes
-        )));
+        )).into());
     }
     let limit = config.max_upload_bytes.min(room);
     let mut field = loop {
@@ -81,7 +81,8 @@ async fn upload(
                 return Err(ApiError::invalid(
                     "file",
                     "send the file as the multipart/form-data field `file`",
-                ));
+                )
+                .into());
             }
         }
     };
@@ -136,7 +137,7 @@ async fn receive(
     field: &mut Field<'_>,
     id: Uuid,
     limit: u64,
-) -> ApiResult<Received> {
+) -> HttpResult<Received> {
     let mut size = 0u64;
     let (mut first, mut head) = (Vec::new(), Vec::with_capacity(HEAD_BYTES));
     while head.len() < HEAD_BYTES {
@@ -148,7 +149,7 @@ async fn receive(
         first.push(chunk);
     }
     if size == 0 {
-        return Err(ApiError::invalid("file", "the file is empty"));
+        return Err(ApiError::invalid("file", "the file is empty").into());
     }
     let detected = detect(&head);
     // Everything streams to the store first: nothing is held in memory while the client
@@ -179,7 +180,11 @@ async fn receive(
 }
 
 /// The next chunk of the field, counted against `limit`.
-async fn next_chunk(field: &mut Field<'_>, size: &mut u64, limit: u64) -> ApiResult<Option<Bytes>> {
+async fn next_chunk(
+    field: &mut Field<'_>,
+    size: &mut u64,
+    limit: u64,
+) -> HttpResult<Option<Bytes>> {
     let Some(chunk) = field.chunk().await.map_err(multipart_error)? else {
         return Ok(None);
     };
@@ -187,7 +192,7 @@ async fn next_chunk(field: &mut Field<'_>, size: &mut u64, limit: u64) -> ApiRes
     if *size > limit {
         return Err(ApiError::too_large(format!(
             "the file is larger than {limit} bytes (the upload limit, or what is left of your quota)"
-        )));
+        )).into());
     }
     Ok(Some(chunk))
 }
@@ -200,7 +205,7 @@ async fn stream(
     first: Vec<Bytes>,
     mut size: u64,
     limit: u64,
-) -> ApiResult<(u64, String)> {
+) -> HttpResult<(u64, String)> {
     let mut hasher = state.files().signer.content_hasher();
     for chunk in first {
         hasher.update(&chunk);
@@ -229,7 +234,7 @@ async fn process_image(
     id: Uuid,
     kind: natter_files::ImageKind,
     content_type: &'static str,
-) -> ApiResult<Received> {
+) -> HttpResult<Received> {
     let files = state.files();
     let turn = files.image_turn().await;
     let unavailable = |e: natter_files::StoreError| store_unavailable(&e);

@@ -14,11 +14,11 @@ use natter_schemas::rest::GifList;
 use serde::Deserialize;
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
-use crate::ratelimit::Action;
 use crate::rest::extract::Query;
 use crate::state::AppState;
+use natter_actions::ratelimit::Action;
 
 /// Longest query passed on.
 const MAX_QUERY_CHARS: usize = 100;
@@ -48,7 +48,7 @@ async fn search(
     State(state): State<AppState>,
     user: AuthUser,
     Query(params): Query<GifParams>,
-) -> ApiResult<axum::Json<GifList>> {
+) -> HttpResult<axum::Json<GifList>> {
     let provider = state.gifs().ok_or_else(|| {
         ApiError(natter_schemas::ErrorDetail::new(
             natter_schemas::ErrorCode::NotFound,
@@ -57,14 +57,11 @@ async fn search(
     })?;
     let query = params.q.as_deref().map(str::trim).unwrap_or_default();
     if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
-        return Err(ApiError::invalid(
-            "q",
-            "say what to look for, in 1 to 100 characters",
-        ));
+        return Err(ApiError::invalid("q", "say what to look for, in 1 to 100 characters").into());
     }
     let limit = params.limit.unwrap_or(20);
     if !(1..=50).contains(&limit) {
-        return Err(ApiError::invalid("limit", "use 1 to 50"));
+        return Err(ApiError::invalid("limit", "use 1 to 50").into());
     }
     state
         .limiter()
@@ -77,9 +74,7 @@ async fn search(
         })),
         Err(e) => {
             tracing::warn!(provider = provider.name(), error = %e, "GIF search failed");
-            Err(ApiError::unavailable(
-                "the GIF provider did not answer; try again",
-            ))
+            Err(ApiError::unavailable("the GIF provider did not answer; try again").into())
         }
     }
 }

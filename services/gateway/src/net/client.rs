@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use ipnet::IpNet;
 
-use crate::error::ApiError;
+use crate::error::Refusal;
 use crate::state::AppState;
 
 /// Who is asking, for per-address limits.
@@ -51,9 +51,9 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Clie
 }
 
 impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -172,10 +172,10 @@ pub async fn head_limits(
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum::<usize>();
     if headers.len() > MAX_HEADERS || bytes > max_bytes {
-        return crate::error::ApiError::new(
+        return crate::error::Refusal(crate::error::ApiError::new(
             ErrorCode::HeadersTooLarge,
             format!("request headers must be at most {MAX_HEADERS} headers and {max_bytes} bytes"),
-        )
+        ))
         .into_response();
     }
     next.run(req).await

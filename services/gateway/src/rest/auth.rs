@@ -7,12 +7,12 @@ use natter_schemas::rest::{AuthResponse, LoginRequest, RegisterRequest};
 use natter_schemas::sessions::{EndReason, RefreshRequest, TokenPair};
 
 use crate::auth::AuthUser;
-use crate::commands::{self, sessions};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
-use crate::ratelimit::Action;
 use crate::rest::extract::Json;
 use crate::state::AppState;
+use natter_actions::commands::{self, sessions};
+use natter_actions::ratelimit::Action;
 
 pub fn routes() -> Api {
     Api::default()
@@ -62,7 +62,7 @@ async fn register(
     client: crate::net::ClientAddr,
     headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
-) -> ApiResult<(StatusCode, axum::Json<AuthResponse>)> {
+) -> HttpResult<(StatusCode, axum::Json<AuthResponse>)> {
     state
         .limiter()
         .check(Action::AuthIp, &client.ip.to_string())
@@ -71,7 +71,7 @@ async fn register(
         &state,
         (&req.username, &req.password),
         req.display_name.as_deref(),
-        sessions::device(req.device.as_deref(), &headers),
+        sessions::device(req.device.as_deref(), crate::auth::user_agent(&headers)),
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(res)))
@@ -82,7 +82,7 @@ async fn login(
     client: crate::net::ClientAddr,
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
-) -> ApiResult<axum::Json<AuthResponse>> {
+) -> HttpResult<axum::Json<AuthResponse>> {
     // Per address (many names from one place) and per name (one name from many places).
     state
         .limiter()
@@ -92,7 +92,7 @@ async fn login(
         .limiter()
         .check(Action::AuthUser, &req.username.trim().to_lowercase())
         .await?;
-    let device = sessions::device(req.device.as_deref(), &headers);
+    let device = sessions::device(req.device.as_deref(), crate::auth::user_agent(&headers));
     Ok(axum::Json(
         commands::login(&state, (&req.username, &req.password), device).await?,
     ))
@@ -102,7 +102,7 @@ async fn refresh(
     State(state): State<AppState>,
     client: crate::net::ClientAddr,
     Json(req): Json<RefreshRequest>,
-) -> ApiResult<axum::Json<TokenPair>> {
+) -> HttpResult<axum::Json<TokenPair>> {
     state
         .limiter()
         .check(Action::AuthIp, &client.ip.to_string())
@@ -112,18 +112,19 @@ async fn refresh(
     ))
 }
 
-async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+async fn logout(State(state): State<AppState>, user: AuthUser) -> HttpResult<StatusCode> {
     let Some(session) = user.token.session else {
         return Err(ApiError::conflict(
             "this token belongs to no session here (an identity provider's): \
              use POST /v1/auth/logout_all",
-        ));
+        )
+        .into());
     };
     sessions::end(&state, user.id, session, EndReason::Logout).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn logout_all(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+async fn logout_all(State(state): State<AppState>, user: AuthUser) -> HttpResult<StatusCode> {
     sessions::end_all(&state, user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,11 +11,11 @@ use natter_schemas::people::{BlockList, RoomNotifications, Settings, UpdateSetti
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands::people;
-use crate::error::ApiResult;
+use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
 use crate::state::AppState;
+use natter_actions::commands::people;
 
 pub fn routes() -> Api {
     Api::default()
@@ -65,7 +65,7 @@ pub fn routes() -> Api {
         )
 }
 
-async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<BlockList>> {
+async fn list(State(state): State<AppState>, user: AuthUser) -> HttpResult<axum::Json<BlockList>> {
     let blocks = queries::blocks_of(state.pool(), user.id).await?;
     Ok(axum::Json(BlockList { blocks }))
 }
@@ -74,7 +74,7 @@ async fn block(
     State(state): State<AppState>,
     user: AuthUser,
     Path(other): Path<Uuid>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     people::block(&state, user.id, other, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -83,7 +83,7 @@ async fn unblock(
     State(state): State<AppState>,
     user: AuthUser,
     Path(other): Path<Uuid>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     people::block(&state, user.id, other, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -91,7 +91,7 @@ async fn unblock(
 async fn settings(
     State(state): State<AppState>,
     user: AuthUser,
-) -> ApiResult<axum::Json<Settings>> {
+) -> HttpResult<axum::Json<Settings>> {
     Ok(axum::Json(people::settings(&state, user.id).await?))
 }
 
@@ -99,7 +99,7 @@ async fn update_settings(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<UpdateSettingsRequest>,
-) -> ApiResult<axum::Json<Settings>> {
+) -> HttpResult<axum::Json<Settings>> {
     Ok(axum::Json(
         people::update_settings(&state, user.id, &req).await?,
     ))
@@ -110,7 +110,7 @@ async fn room_notifications(
     user: AuthUser,
     Path(room): Path<Uuid>,
     Json(req): Json<RoomNotifications>,
-) -> ApiResult<axum::Json<Settings>> {
+) -> HttpResult<axum::Json<Settings>> {
     Ok(axum::Json(
         people::mute_room(&state, user.id, room, req.muted).await?,
     ))
@@ -120,6 +120,6 @@ async fn accept(
     State(state): State<AppState>,
     user: AuthUser,
     Path(room): Path<Uuid>,
-) -> ApiResult<axum::Json<Room>> {
+) -> HttpResult<axum::Json<Room>> {
     Ok(axum::Json(people::accept(&state, user.id, room).await?))
 }

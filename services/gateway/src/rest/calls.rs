@@ -8,11 +8,11 @@ use natter_schemas::calls::{CallList, IceServers};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::ApiResult;
+use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Path;
 use crate::state::AppState;
+use natter_actions::commands;
 
 /// Calls listed per request.
 const CALLS_LISTED: i64 = 50;
@@ -40,7 +40,7 @@ async fn ice_servers(State(state): State<AppState>, user: AuthUser) -> axum::Jso
         state
             .config()
             .calls
-            .ice_servers(user.id, crate::auth::now_secs()),
+            .ice_servers(user.id, natter_actions::auth::now_secs()),
     )
 }
 
@@ -48,7 +48,7 @@ async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<CallList>> {
+) -> HttpResult<axum::Json<CallList>> {
     commands::readable_room(&state, id, user.id).await?;
     Ok(axum::Json(CallList {
         calls: queries::calls(state.pool(), id, None, CALLS_LISTED).await?,

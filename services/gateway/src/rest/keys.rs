@@ -13,12 +13,12 @@ use natter_schemas::keys::{KeyList, KeyPublished, KeyRevoked, PublishKeyRequest}
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
 use crate::state::AppState;
-use crate::validate;
+use natter_actions::commands;
+use natter_actions::validate;
 
 /// Most keys one user keeps published.
 const MAX_KEYS: usize = 100;
@@ -58,7 +58,7 @@ async fn publish(
     user: AuthUser,
     Path(key_id): Path<String>,
     Json(req): Json<PublishKeyRequest>,
-) -> ApiResult<axum::Json<KeyList>> {
+) -> HttpResult<axum::Json<KeyList>> {
     validate::key_id("key_id", &key_id)?;
     let algorithm_ok = (1..=32).contains(&req.algorithm.len())
         && req
@@ -69,7 +69,8 @@ async fn publish(
         return Err(ApiError::invalid(
             "algorithm",
             "1 to 32 letters, digits, `-` or `_` (x25519, ed25519, ...)",
-        ));
+        )
+        .into());
     }
     if req.public_key.is_empty()
         || req.public_key.len() > MAX_PUBLIC_KEY
@@ -78,14 +79,16 @@ async fn publish(
         return Err(ApiError::invalid(
             "public_key",
             format!("1 to {MAX_PUBLIC_KEY} printable characters"),
-        ));
+        )
+        .into());
     }
     let keys = queries::user_keys(state.pool(), user.id).await?;
     if keys.len() >= MAX_KEYS && !keys.iter().any(|k| k.key_id == key_id) {
         return Err(ApiError::invalid(
             "key_id",
             format!("at most {MAX_KEYS} keys: withdraw some first"),
-        ));
+        )
+        .into());
     }
     let event = Event::new(
         user.id,
@@ -107,11 +110,11 @@ async fn revoke(
     State(state): State<AppState>,
     user: AuthUser,
     Path(key_id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     validate::key_id("key_id", &key_id)?;
     let keys = queries::user_keys(state.pool(), user.id).await?;
     if !keys.iter().any(|k| k.key_id == key_id) {
-        return Err(ApiError::not_found("key"));
+        return Err(ApiError::not_found("key").into());
     }
     let event = Event::new(user.id, None, EventBody::KeyRevoked(KeyRevoked { key_id }));
     let appended = append(&state, user.id, &event).await?;
@@ -119,7 +122,7 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn append(state: &AppState, user: Uuid, event: &Event) -> ApiResult<u64> {
+async fn append(state: &AppState, user: Uuid, event: &Event) -> HttpResult<u64> {
     let subject = state.bus().subjects().user_event(user, event.type_name());
     Ok(state.bus().append(subject, event, None, false).await?.seq)
 }
@@ -128,13 +131,13 @@ async fn user_keys(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<KeyList>> {
+) -> HttpResult<axum::Json<KeyList>> {
     let visible = id == user.id
         || queries::seen_by(state.pool(), user.id, &[id])
             .await?
             .contains(&id);
     if !visible {
-        return Err(ApiError::not_found("user"));
+        return Err(ApiError::not_found("user").into());
     }
     Ok(axum::Json(KeyList {
         keys: queries::user_keys(state.pool(), id).await?,
@@ -145,7 +148,7 @@ async fn room_keys(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<KeyList>> {
+) -> HttpResult<axum::Json<KeyList>> {
     commands::member_room(&state, id, user.id).await?;
     // The keys of the members the caller may see (one's own, and those who chose a room they
     // share with the caller, no block either way): an end-to-end encrypted room encrypts to a

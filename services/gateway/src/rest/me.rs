@@ -7,11 +7,11 @@ use natter_schemas::model::User;
 use natter_schemas::rest::UpdateMeRequest;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Json;
 use crate::state::AppState;
+use natter_actions::commands;
 
 pub fn routes() -> Api {
     Api::default()
@@ -45,18 +45,18 @@ pub fn routes() -> Api {
         )
 }
 
-async fn get_me(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<User>> {
+async fn get_me(State(state): State<AppState>, user: AuthUser) -> HttpResult<axum::Json<User>> {
     queries::user(state.pool(), user.id)
         .await?
         .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
-        .ok_or_else(|| ApiError::not_found("user"))
+        .ok_or_else(|| ApiError::not_found("user").into())
 }
 
 async fn patch_me(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<UpdateMeRequest>,
-) -> ApiResult<axum::Json<User>> {
+) -> HttpResult<axum::Json<User>> {
     Ok(axum::Json(
         commands::update_me(&state, user.id, &req).await?,
     ))
@@ -66,11 +66,14 @@ async fn delete_me(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<natter_schemas::people::EraseRequest>,
-) -> ApiResult<axum::http::StatusCode> {
+) -> HttpResult<axum::http::StatusCode> {
     // Guessing the password is limited like logins are.
     state
         .limiter()
-        .check(crate::ratelimit::Action::AuthUser, &user.id.to_string())
+        .check(
+            natter_actions::ratelimit::Action::AuthUser,
+            &user.id.to_string(),
+        )
         .await?;
     commands::erasure::erase_self(&state, user.id, &req.password).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
@@ -79,7 +82,7 @@ async fn delete_me(
 async fn export(
     State(state): State<AppState>,
     user: AuthUser,
-) -> ApiResult<impl axum::response::IntoResponse> {
+) -> HttpResult<impl axum::response::IntoResponse> {
     let data = commands::erasure::export(&state, user.id, user.token.session).await?;
     Ok((
         [(

@@ -9,11 +9,11 @@ use natter_schemas::rest::{BanList, InviteRequest, MemberList, MuteRequest, SetR
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::ApiResult;
+use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
 use crate::state::AppState;
+use natter_actions::commands;
 
 pub fn routes() -> Api {
     Api::default()
@@ -76,7 +76,7 @@ async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<MemberList>> {
+) -> HttpResult<axum::Json<MemberList>> {
     commands::readable_room(&state, id, user.id).await?;
     let members = queries::members(state.pool(), id).await?;
     Ok(axum::Json(MemberList { members }))
@@ -87,7 +87,7 @@ async fn invite(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<InviteRequest>,
-) -> ApiResult<(StatusCode, axum::Json<Member>)> {
+) -> HttpResult<(StatusCode, axum::Json<Member>)> {
     let (member, added) = commands::invite(&state, user.id, id, req.user_id).await?;
     let status = if added {
         StatusCode::CREATED
@@ -101,7 +101,7 @@ async fn kick(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, target)): Path<(Uuid, Uuid)>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     commands::kick(&state, user.id, id, target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -111,7 +111,7 @@ async fn set_role(
     user: AuthUser,
     Path((id, target)): Path<(Uuid, Uuid)>,
     Json(req): Json<SetRoleRequest>,
-) -> ApiResult<axum::Json<Member>> {
+) -> HttpResult<axum::Json<Member>> {
     Ok(axum::Json(
         commands::set_role(&state, user.id, id, target, req.role).await?,
     ))
@@ -122,7 +122,7 @@ async fn mute(
     user: AuthUser,
     Path((id, member)): Path<(Uuid, Uuid)>,
     Json(req): Json<MuteRequest>,
-) -> ApiResult<axum::Json<Member>> {
+) -> HttpResult<axum::Json<Member>> {
     Ok(axum::Json(
         commands::mute(&state, user.id, id, member, req.minutes).await?,
     ))
@@ -132,7 +132,7 @@ async fn unmute(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, member)): Path<(Uuid, Uuid)>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     commands::unmute(&state, user.id, id, member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -141,7 +141,7 @@ async fn bans(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<BanList>> {
+) -> HttpResult<axum::Json<BanList>> {
     let access = commands::member_room(&state, id, user.id).await?;
     commands::admin_of(&access)?;
     Ok(axum::Json(BanList {
@@ -153,7 +153,7 @@ async fn ban(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, target)): Path<(Uuid, Uuid)>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     commands::ban(&state, user.id, id, target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -162,7 +162,7 @@ async fn unban(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, target)): Path<(Uuid, Uuid)>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     commands::unban(&state, user.id, id, target).await?;
     Ok(StatusCode::NO_CONTENT)
 }

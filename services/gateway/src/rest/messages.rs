@@ -13,12 +13,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path, Query};
 use crate::state::AppState;
-use crate::validate;
+use natter_actions::commands;
+use natter_actions::validate;
 
 pub fn routes() -> Api {
     Api::default()
@@ -101,7 +101,7 @@ async fn history(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Query(q): Query<HistoryQuery>,
-) -> ApiResult<axum::Json<HistoryPage>> {
+) -> HttpResult<axum::Json<HistoryPage>> {
     let limit = validate::limit(q.limit)?;
     let page = match (q.before, q.after, q.around) {
         (None, None, None) => Page::Latest,
@@ -109,10 +109,9 @@ async fn history(
         (None, Some(s), None) => Page::After(s),
         (None, None, Some(s)) => Page::Around(s),
         _ => {
-            return Err(ApiError::invalid(
-                "before",
-                "use at most one of before, after, around",
-            ));
+            return Err(
+                ApiError::invalid("before", "use at most one of before, after, around").into(),
+            );
         }
     };
     if let Some(seq) = q.min_seq {
@@ -134,13 +133,13 @@ async fn send(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<SendMessageRequest>,
-) -> ApiResult<(StatusCode, axum::Json<SendReply>)> {
+) -> HttpResult<(StatusCode, axum::Json<SendReply>)> {
     let reply = commands::send_message(&state, user.id, id, &req).await?;
     Ok((StatusCode::CREATED, axum::Json(reply)))
 }
 
 /// One message, when the caller may read its room (else `not_found`, as for no message).
-async fn readable_message(state: &AppState, id: Uuid, viewer: Uuid) -> ApiResult<Message> {
+async fn readable_message(state: &AppState, id: Uuid, viewer: Uuid) -> HttpResult<Message> {
     let message = queries::message(state.pool(), id, state.viewer(viewer))
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
@@ -160,7 +159,7 @@ async fn show(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Message>> {
+) -> HttpResult<axum::Json<Message>> {
     Ok(axum::Json(readable_message(&state, id, user.id).await?))
 }
 
@@ -169,7 +168,7 @@ async fn edit(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<EditMessageRequest>,
-) -> ApiResult<axum::Json<ChangeReply>> {
+) -> HttpResult<axum::Json<ChangeReply>> {
     Ok(axum::Json(
         commands::messages::edit(
             &state,
@@ -187,7 +186,7 @@ async fn remove(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<ChangeReply>> {
+) -> HttpResult<axum::Json<ChangeReply>> {
     Ok(axum::Json(
         commands::messages::delete(&state, user.id, id).await?,
     ))
@@ -197,7 +196,7 @@ async fn edits(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<EditHistory>> {
+) -> HttpResult<axum::Json<EditHistory>> {
     readable_message(&state, id, user.id).await?;
     Ok(axum::Json(EditHistory {
         message_id: id,
@@ -217,7 +216,7 @@ async fn thread(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Query(q): Query<ThreadQuery>,
-) -> ApiResult<axum::Json<ThreadPage>> {
+) -> HttpResult<axum::Json<ThreadPage>> {
     let limit = validate::limit(q.limit)?;
     if let Some(seq) = q.min_seq {
         state.min_seq_reachable(seq).await?;
@@ -228,7 +227,8 @@ async fn thread(
         return Err(ApiError::invalid(
             "id",
             "this message is a reply: read its thread_root_id's thread",
-        ));
+        )
+        .into());
     }
     let (replies, has_more) = queries::thread_replies(
         state.pool(),
@@ -249,7 +249,7 @@ async fn react_on(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, emoji)): Path<(Uuid, String)>,
-) -> ApiResult<axum::Json<ChangeReply>> {
+) -> HttpResult<axum::Json<ChangeReply>> {
     Ok(axum::Json(
         commands::messages::react(&state, user.id, id, &emoji, true).await?,
     ))
@@ -259,7 +259,7 @@ async fn react_off(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, emoji)): Path<(Uuid, String)>,
-) -> ApiResult<axum::Json<ChangeReply>> {
+) -> HttpResult<axum::Json<ChangeReply>> {
     Ok(axum::Json(
         commands::messages::react(&state, user.id, id, &emoji, false).await?,
     ))

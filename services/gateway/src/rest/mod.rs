@@ -24,6 +24,7 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::error::{ApiError, Refusal};
 use crate::openapi::Api;
 use crate::state::AppState;
 
@@ -75,12 +76,12 @@ pub fn router(state: AppState) -> Router {
         router = router.merge(crate::web::routes());
     }
     router
-        .fallback(|| async { crate::error::ApiError::not_found("route") })
+        .fallback(|| async { Refusal(ApiError::not_found("route")) })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
-            crate::error::ApiError::new(
+            Refusal(ApiError::new(
                 natter_schemas::ErrorCode::MethodNotAllowed,
                 format!("{method} is not allowed on this path"),
-            )
+            ))
         })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(shape::error_shape))

@@ -7,11 +7,11 @@ use natter_schemas::rest::{ChangeReply, PinList, PinRequest};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::ApiResult;
+use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
 use crate::state::AppState;
+use natter_actions::commands;
 
 pub fn routes() -> Api {
     Api::default()
@@ -39,7 +39,7 @@ async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<PinList>> {
+) -> HttpResult<axum::Json<PinList>> {
     commands::readable_room(&state, id, user.id).await?;
     Ok(axum::Json(PinList {
         pins: queries::pins(state.pool(), id, state.viewer(user.id)).await?,
@@ -51,7 +51,7 @@ async fn pin(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<PinRequest>,
-) -> ApiResult<axum::Json<ChangeReply>> {
+) -> HttpResult<axum::Json<ChangeReply>> {
     Ok(axum::Json(
         commands::messages::pin(&state, user.id, id, req.message_id, true).await?,
     ))
@@ -61,7 +61,7 @@ async fn unpin(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, message)): Path<(Uuid, Uuid)>,
-) -> ApiResult<axum::Json<ChangeReply>> {
+) -> HttpResult<axum::Json<ChangeReply>> {
     Ok(axum::Json(
         commands::messages::pin(&state, user.id, id, message, false).await?,
     ))

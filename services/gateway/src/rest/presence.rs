@@ -7,7 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Path, Query};
 use crate::state::AppState;
@@ -46,12 +46,12 @@ async fn room_presence(
     user: AuthUser,
     Path(room): Path<Uuid>,
     Query(q): Query<RoomPresenceQuery>,
-) -> ApiResult<axum::Json<RoomPresence>> {
+) -> HttpResult<axum::Json<RoomPresence>> {
     let limit = q.limit.unwrap_or(50);
     if limit > MAX_USERS {
-        return Err(ApiError::invalid("limit", format!("use 0 to {MAX_USERS}")));
+        return Err(ApiError::invalid("limit", format!("use 0 to {MAX_USERS}")).into());
     }
-    crate::commands::member_room(&state, room, user.id).await?;
+    natter_actions::commands::member_room(&state, room, user.id).await?;
     let mut members: Vec<Uuid> = natter_projections::history::queries::members(state.pool(), room)
         .await?
         .into_iter()
@@ -61,7 +61,8 @@ async fn room_presence(
         return Err(ApiError::invalid(
             "room",
             format!("presence is read for rooms of at most {MAX_ROOM_MEMBERS} members"),
-        ));
+        )
+        .into());
     }
     // The members the caller may see: those who chose a room they share with the caller
     // (this one or another), with no block either way.
@@ -90,7 +91,7 @@ async fn presence(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<PresenceQuery>,
-) -> ApiResult<axum::Json<PresenceList>> {
+) -> HttpResult<axum::Json<PresenceList>> {
     let raw = q.user_ids.unwrap_or_default();
     let mut ids = raw
         .split(',')
@@ -100,10 +101,7 @@ async fn presence(
         .map_err(|_| ApiError::invalid("user_ids", "user_ids are comma-separated user ids"))?;
     ids.dedup();
     if ids.is_empty() || ids.len() > MAX_USERS {
-        return Err(ApiError::invalid(
-            "user_ids",
-            format!("name 1 to {MAX_USERS} users"),
-        ));
+        return Err(ApiError::invalid("user_ids", format!("name 1 to {MAX_USERS} users")).into());
     }
     Ok(axum::Json(PresenceList {
         users: state

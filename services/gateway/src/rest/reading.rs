@@ -9,11 +9,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::ApiResult;
+use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path, Query};
 use crate::state::AppState;
+use natter_actions::commands;
 
 pub fn routes() -> Api {
     Api::default()
@@ -60,7 +60,7 @@ async fn read(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<ReadRequest>,
-) -> ApiResult<axum::Json<ReadReply>> {
+) -> HttpResult<axum::Json<ReadReply>> {
     Ok(axum::Json(
         commands::reading::read(&state, user.id, id, req.seq).await?,
     ))
@@ -75,7 +75,7 @@ async fn summary(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<SummaryQuery>,
-) -> ApiResult<axum::Json<UnreadSummary>> {
+) -> HttpResult<axum::Json<UnreadSummary>> {
     if let Some(seq) = q.min_seq {
         state.min_seq_reachable(seq).await?;
         state.projected_unread(seq).await?;
@@ -99,7 +99,7 @@ async fn receipts(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Query(q): Query<ReceiptQuery>,
-) -> ApiResult<axum::Json<ReceiptList>> {
+) -> HttpResult<axum::Json<ReceiptList>> {
     commands::member_room(&state, id, user.id).await?;
     if let Some(seq) = q.min_seq {
         state.min_seq_reachable(seq).await?;

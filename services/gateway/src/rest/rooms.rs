@@ -10,11 +10,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path, Query};
 use crate::state::AppState;
+use natter_actions::commands;
 
 pub fn routes() -> Api {
     Api::default()
@@ -85,7 +85,7 @@ async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<CreateRoomRequest>,
-) -> ApiResult<(StatusCode, axum::Json<Room>)> {
+) -> HttpResult<(StatusCode, axum::Json<Room>)> {
     let room = commands::create_room(&state, user.id, &req).await?;
     Ok((StatusCode::CREATED, axum::Json(room)))
 }
@@ -108,7 +108,7 @@ async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<ListQuery>,
-) -> ApiResult<axum::Json<RoomList>> {
+) -> HttpResult<axum::Json<RoomList>> {
     if let Some(seq) = q.min_seq {
         state.min_seq_reachable(seq).await?;
         state.projected_rooms(seq).await?;
@@ -122,7 +122,7 @@ async fn list(
                 (limit, cursor) => {
                     let limit = limit.unwrap_or(50);
                     if !(1..=200).contains(&limit) {
-                        return Err(ApiError::invalid("limit", "use 1 to 200"));
+                        return Err(ApiError::invalid("limit", "use 1 to 200").into());
                     }
                     let after = match cursor {
                         None => None,
@@ -157,10 +157,7 @@ async fn list(
         }
         Some("public") => queries::public_rooms(state.pool(), user.id, 200).await?,
         Some(_) => {
-            return Err(ApiError::invalid(
-                "scope",
-                "scope is joined, requests or public",
-            ));
+            return Err(ApiError::invalid("scope", "scope is joined, requests or public").into());
         }
     };
     Ok(axum::Json(RoomList { rooms, next_cursor }))
@@ -168,7 +165,7 @@ async fn list(
 
 /// What a conversation list shows besides the rooms: each one's last message, and the other
 /// members of direct conversations.
-async fn conversation_list(state: &AppState, user: Uuid, rooms: &mut [Room]) -> ApiResult<()> {
+async fn conversation_list(state: &AppState, user: Uuid, rooms: &mut [Room]) -> HttpResult<()> {
     let ids: Vec<Uuid> = rooms.iter().map(|r| r.id).collect();
     let (last, dm) = tokio::join!(
         queries::last_messages(state.pool(), &ids, state.viewer(user)),
@@ -193,13 +190,13 @@ async fn show(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Room>> {
+) -> HttpResult<axum::Json<Room>> {
     // One read: the room as the caller sees it says whether they may see it at all.
     queries::room(state.pool(), id, user.id)
         .await?
         .filter(|room| can_read(room.visibility, room.my_role))
         .map(axum::Json)
-        .ok_or_else(|| ApiError::not_found("room"))
+        .ok_or_else(|| ApiError::not_found("room").into())
 }
 
 async fn update(
@@ -207,7 +204,7 @@ async fn update(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<UpdateRoomRequest>,
-) -> ApiResult<axum::Json<Room>> {
+) -> HttpResult<axum::Json<Room>> {
     Ok(axum::Json(
         commands::update_room(&state, user.id, id, &req).await?,
     ))
@@ -217,7 +214,7 @@ async fn archive(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Room>> {
+) -> HttpResult<axum::Json<Room>> {
     Ok(axum::Json(
         commands::archive_room(&state, user.id, id).await?,
     ))
@@ -227,7 +224,7 @@ async fn join(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Room>> {
+) -> HttpResult<axum::Json<Room>> {
     Ok(axum::Json(commands::join(&state, user.id, id).await?))
 }
 
@@ -235,7 +232,7 @@ async fn leave(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     commands::leave(&state, user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -244,7 +241,7 @@ async fn open_dm(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<OpenDmRequest>,
-) -> ApiResult<(StatusCode, axum::Json<Room>)> {
+) -> HttpResult<(StatusCode, axum::Json<Room>)> {
     let (room, created) = commands::open_dm(&state, user.id, &req.user_ids).await?;
     let status = if created {
         StatusCode::CREATED

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Query;
 use crate::state::AppState;
-use crate::validate;
+use natter_actions::validate;
 
 pub fn routes() -> Api {
     Api::default().route(
@@ -100,13 +100,13 @@ async fn search(
     State(state): State<AppState>,
     user: AuthUser,
     Query(p): Query<SearchParams>,
-) -> ApiResult<axum::Json<SearchPage>> {
+) -> HttpResult<axum::Json<SearchPage>> {
     let text = p.q.as_deref().unwrap_or_default().trim();
     if text.is_empty() {
-        return Err(ApiError::invalid("q", "q must not be empty"));
+        return Err(ApiError::invalid("q", "q must not be empty").into());
     }
     if text.chars().count() > 256 {
-        return Err(ApiError::invalid("q", "q must be at most 256 characters"));
+        return Err(ApiError::invalid("q", "q must be at most 256 characters").into());
     }
     let has =
         match p.has.as_deref() {

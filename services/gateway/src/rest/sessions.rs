@@ -8,12 +8,12 @@ use natter_schemas::sessions::{EndReason, PasswordChangeRequest, SessionList, To
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::commands::sessions;
-use crate::error::ApiResult;
+use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
-use crate::ratelimit::Action;
 use crate::rest::extract::{Json, Path};
 use crate::state::AppState;
+use natter_actions::commands::sessions;
+use natter_actions::ratelimit::Action;
 
 pub fn routes() -> Api {
     Api::default()
@@ -41,7 +41,10 @@ pub fn routes() -> Api {
         )
 }
 
-async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<SessionList>> {
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> HttpResult<axum::Json<SessionList>> {
     Ok(axum::Json(
         sessions::list(&state, user.id, user.token.session).await?,
     ))
@@ -51,7 +54,7 @@ async fn end(
     State(state): State<AppState>,
     user: AuthUser,
     Path(session): Path<Uuid>,
-) -> ApiResult<StatusCode> {
+) -> HttpResult<StatusCode> {
     let reason = if user.token.session == Some(session) {
         EndReason::Logout
     } else {
@@ -66,13 +69,13 @@ async fn change_password(
     user: AuthUser,
     headers: HeaderMap,
     Json(req): Json<PasswordChangeRequest>,
-) -> ApiResult<axum::Json<TokenPair>> {
+) -> HttpResult<axum::Json<TokenPair>> {
     // Guessing the old password is limited like logins are.
     state
         .limiter()
         .check(Action::AuthUser, &user.id.to_string())
         .await?;
-    let device = sessions::device(None, &headers);
+    let device = sessions::device(None, crate::auth::user_agent(&headers));
     Ok(axum::Json(
         sessions::change_password(
             &state,

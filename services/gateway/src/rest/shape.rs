@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use natter_schemas::ErrorCode;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 
 /// Most bytes of the framework's text kept as the message.
 const MAX_MESSAGE: usize = 300;
@@ -32,7 +32,7 @@ pub async fn error_shape(request: Request, next: Next) -> Response {
             .unwrap_or("the request was refused")
             .to_owned();
     }
-    let mut shaped = ApiError::new(code_of(status), message).into_response();
+    let mut shaped = Refusal(ApiError::new(code_of(status), message)).into_response();
     *shaped.status_mut() = status;
     for name in [header::RETRY_AFTER, header::ALLOW, header::WWW_AUTHENTICATE] {
         if let Some(value) = parts.headers.get(&name) {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::config::UserDirectory;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Path, Query};
 use crate::state::AppState;
@@ -63,18 +63,15 @@ async fn find(
     State(state): State<AppState>,
     user: AuthUser,
     Query(params): Query<FindParams>,
-) -> ApiResult<axum::Json<UserList>> {
+) -> HttpResult<axum::Json<UserList>> {
     let q = natter_richtext::fold(params.q.as_deref().unwrap_or_default());
     let q = q.trim_start_matches('@');
     if q.is_empty() || q.chars().count() > 64 {
-        return Err(ApiError::invalid(
-            "q",
-            "the start of a name: 1 to 64 characters",
-        ));
+        return Err(ApiError::invalid("q", "the start of a name: 1 to 64 characters").into());
     }
     let limit = params.limit.unwrap_or(20);
     if !(1..=50).contains(&limit) {
-        return Err(ApiError::invalid("limit", "use 1 to 50"));
+        return Err(ApiError::invalid("limit", "use 1 to 50").into());
     }
     let users = queries::find_users(state.pool(), q, user.id, findable(&state), limit).await?;
     let urls = &*state.files().urls;
@@ -87,18 +84,18 @@ async fn by_id(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<User>> {
+) -> HttpResult<axum::Json<User>> {
     queries::find_user(state.pool(), Some(id), None, user.id, findable(&state))
         .await?
         .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
-        .ok_or_else(|| ApiError::not_found("user"))
+        .ok_or_else(|| ApiError::not_found("user").into())
 }
 
 async fn by_name(
     State(state): State<AppState>,
     user: AuthUser,
     Path(username): Path<String>,
-) -> ApiResult<axum::Json<User>> {
+) -> HttpResult<axum::Json<User>> {
     let username = username.trim_start_matches('@').to_lowercase();
     queries::find_user(
         state.pool(),
@@ -109,5 +106,5 @@ async fn by_name(
     )
     .await?
     .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
-    .ok_or_else(|| ApiError::not_found("user"))
+    .ok_or_else(|| ApiError::not_found("user").into())
 }

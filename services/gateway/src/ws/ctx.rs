@@ -17,7 +17,7 @@ pub struct SessionInfo {
     /// Token expiry (seconds since the epoch): the socket closes with 4001 then.
     pub token_exp: u64,
     /// Which of the user's sign-ins the token is of.
-    pub token: crate::auth::TokenRef,
+    pub token: natter_actions::auth::TokenRef,
 }
 
 /// Per-socket state the frame handlers use.

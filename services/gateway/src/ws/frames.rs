@@ -4,9 +4,9 @@ use natter_schemas::frames::{ClientFrame, RequestId, ServerFrame, TypingState};
 use natter_schemas::rest::SendMessageRequest;
 use serde_json::Value;
 
-use crate::commands;
 use crate::error::{ApiError, ApiResult};
 use crate::ws::ctx::SessionCtx;
+use natter_actions::commands;
 use natter_realtime::hub::{Outbound, encode};
 use natter_realtime::wire::to_value;
 
@@ -55,11 +55,11 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         },
     };
     // PostgreSQL's text cannot hold NUL: refused here, naming the field, whatever the frame.
-    if let Err(e) = crate::validate::no_nul_in(&value) {
+    if let Err(e) = natter_actions::validate::no_nul_in(&value) {
         error_frame(ctx, id, e).await;
         return Handled::Continue;
     }
-    let frame = match crate::validate::fit::<ClientFrame>(&value) {
+    let frame = match natter_actions::validate::fit::<ClientFrame>(&value) {
         Ok(frame) => frame,
         Err((field, message)) => {
             let known = value
@@ -158,7 +158,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         }
         // A fresh token for this socket: checked as every token is (the handshake's too).
         ClientFrame::Auth { token } => {
-            match crate::auth::AuthUser::from_token(&ctx.state, &token).await {
+            match natter_actions::auth::Caller::from_token(&ctx.state, &token).await {
                 Ok(user) if user.id == ctx.info.user => {
                     ctx.handle.set_token(user.token);
                     ctx.token_exp.send_replace(user.exp);
@@ -175,14 +175,14 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             to,
             data,
         } => {
-            let signal = crate::calls::Signal {
+            let signal = natter_actions::calls::Signal {
                 room: room_id,
                 call: call_id,
                 action,
                 to,
                 data,
             };
-            crate::calls::signal(&ctx.state, ctx.info.user, signal)
+            natter_actions::calls::signal(&ctx.state, ctx.info.user, signal)
                 .await
                 .map(|()| Some(Value::Object(Default::default())))
         }
@@ -190,7 +190,10 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             if let Err(e) = ctx
                 .state
                 .limiter()
-                .check(crate::ratelimit::Action::Typing, &ctx.info.user.to_string())
+                .check(
+                    natter_actions::ratelimit::Action::Typing,
+                    &ctx.info.user.to_string(),
+                )
                 .await
             {
                 break 'typing Err(e);

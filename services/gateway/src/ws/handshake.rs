@@ -13,16 +13,17 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use natter_schemas::frames::{ClientFrame, RequestId, ServerFrame, close_code};
 use serde_json::{Value, json};
 
-use crate::auth::{AuthUser, presented_token};
+use crate::auth::presented_token;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ws::writer::WRITE_TIMEOUT;
+use natter_actions::auth::Caller;
 use natter_realtime::wire::encode;
 
 /// What the upgrade request says of its caller.
 pub enum Credential {
     /// A token came with the request (good or not).
-    Token(Result<AuthUser, ApiError>),
+    Token(Result<Caller, ApiError>),
     /// None did: the first frame must carry it.
     FirstFrame,
 }
@@ -35,7 +36,7 @@ impl FromRequestParts<AppState> for Credential {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(match presented_token(parts) {
-            Some(token) => Self::Token(AuthUser::from_token(state, &token).await),
+            Some(token) => Self::Token(Caller::from_token(state, &token).await),
             None => Self::FirstFrame,
         })
     }
@@ -45,7 +46,7 @@ impl FromRequestParts<AppState> for Credential {
 /// more sockets than allowed): the caller, once the reply (for a frame with an `id`) is
 /// written; `None` once the socket is closed with the reason (4001, or 4029 when admission is
 /// refused: no `ok` is sent first).
-pub async fn authenticate<S, R>(state: &AppState, sink: &mut S, stream: &mut R) -> Option<AuthUser>
+pub async fn authenticate<S, R>(state: &AppState, sink: &mut S, stream: &mut R) -> Option<Caller>
 where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
@@ -98,7 +99,7 @@ where
             return None;
         }
     };
-    let user = match AuthUser::from_token(state, &token).await {
+    let user = match Caller::from_token(state, &token).await {
         Ok(user) => user,
         Err(e) => {
             close(sink, close_code::UNAUTHORIZED, &e.0.message).await;

@@ -20,10 +20,10 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::state::AppState;
 use handshake::Credential;
+use natter_actions::auth::Caller;
 
 /// Upgrades a request. With a token (bearer header or `?token=`), a bad or expired one is
 /// refused with 401 before the upgrade; without one, the socket's first frame must be `auth`
@@ -42,17 +42,20 @@ pub async fn upgrade(
             .iter()
             .any(|a| a.trim_end_matches('/').as_bytes() == origin.as_bytes())
     {
-        return ApiError::forbidden("this origin may not open WebSockets here").into_response();
+        return Refusal(ApiError::forbidden(
+            "this origin may not open WebSockets here",
+        ))
+        .into_response();
     }
     let user = match credential {
         Credential::Token(Ok(user)) => Some(user),
-        Credential::Token(Err(e)) => return e.into_response(),
+        Credential::Token(Err(e)) => return Refusal(e).into_response(),
         Credential::FirstFrame => None,
     };
     if let Some(user) = user
         && let Err(e) = admit_user(&state, &user).await
     {
-        return e.into_response();
+        return Refusal(e).into_response();
     }
     // Behind a trusted proxy the TCP connection counted as the proxy's: the client's own
     // sockets are counted here, per forwarded address.
@@ -60,10 +63,10 @@ pub async fn upgrade(
         match state.conns().admit_forwarded(client.ip) {
             Ok(permit) => Some(permit),
             Err(_) => {
-                return ApiError::rate_limited(
+                return Refusal(ApiError::rate_limited(
                     "too many connections from this address; close some first",
                     1000,
-                )
+                ))
                 .into_response();
             }
         }
@@ -108,7 +111,7 @@ pub async fn upgrade(
 }
 
 /// Refuses a user who holds as many sockets on this gateway as they may.
-pub(super) async fn admit_user(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
+pub(super) async fn admit_user(state: &AppState, user: &Caller) -> Result<(), ApiError> {
     let max = state.config().max_connections_per_user;
     if state.hub().user_sessions(user.id).await >= max {
         return Err(ApiError::rate_limited(

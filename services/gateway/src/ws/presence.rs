@@ -20,7 +20,7 @@ pub(crate) async fn presence_set(
         ));
     }
     let text = text
-        .map(|t| crate::validate::text("text", t, 0, 140))
+        .map(|t| natter_actions::validate::text("text", t, 0, 140))
         .transpose()?;
     let now = ctx
         .state

@@ -165,7 +165,7 @@ where
     // A token ended while the socket was opening may have been accepted from a cached
     // standing, and its end delivered before the socket listened for it: checked once more
     // when no cached standing can be older than the end.
-    let recheck = tokio::time::sleep(ctx.state.revocations().bound());
+    let recheck = tokio::time::sleep(ctx.state.auth().revocations.bound());
     tokio::pin!(recheck);
     let mut rechecked = false;
     loop {
@@ -175,7 +175,7 @@ where
             () = &mut recheck, if !rechecked => {
                 rechecked = true;
                 let token = ctx.handle.token();
-                if let Err(e) = ctx.state.revocations().check(ctx.info.user, token).await
+                if let Err(e) = ctx.state.auth().revocations.check(ctx.info.user, token).await
                     && e.0.code == natter_schemas::ErrorCode::Unauthorized
                 {
                     ctx.handle.close(close_code::UNAUTHORIZED, &e.0.message);

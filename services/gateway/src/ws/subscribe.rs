@@ -6,9 +6,9 @@ use natter_schemas::Event;
 use natter_schemas::frames::{RequestId, ServerFrame, SubscribeReply};
 use uuid::Uuid;
 
-use crate::commands;
 use crate::error::{ApiError, ApiResult};
 use crate::ws::ctx::SessionCtx;
+use natter_actions::commands;
 use natter_realtime::hub::{Outbound, ReplayEnd, encode};
 use natter_realtime::wire::to_value;
 
@@ -157,7 +157,10 @@ async fn start(
                 let timeout = state.config().read_wait();
                 let max = state.config().max_replay;
                 let limiter = state.limiter();
-                let (action, user) = (crate::ratelimit::Action::Replay, ctx.info.user.to_string());
+                let (action, user) = (
+                    natter_actions::ratelimit::Action::Replay,
+                    ctx.info.user.to_string(),
+                );
                 // One event is counted before anything is read, so that a user past the limit
                 // makes no read; the rest once the replay's size is known.
                 limiter.check_cost(action, &user, 1).await?;

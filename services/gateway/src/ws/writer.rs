@@ -80,7 +80,9 @@ async fn write_until_closed<S>(
     // Clamped: a token from an external issuer may say "never".
     const TEN_YEARS: u64 = 10 * 365 * 24 * 3600;
     let deadline = |exp: u64| {
-        let remaining = exp.saturating_sub(crate::auth::now_secs()).min(TEN_YEARS);
+        let remaining = exp
+            .saturating_sub(natter_actions::auth::now_secs())
+            .min(TEN_YEARS);
         Instant::now() + Duration::from_secs(remaining)
     };
     let mut expires = deadline(*limits.token_exp.borrow_and_update());

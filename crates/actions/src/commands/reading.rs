@@ -7,15 +7,15 @@ use natter_schemas::frames::ReadReply;
 use natter_schemas::model::RoomUnread;
 use uuid::Uuid;
 
+use crate::Actions;
 use crate::commands::{member_room, readable_room};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 /// Moves the caller's read position in `room` forward to `seq` and answers with the room's
 /// counts after it. A `seq` past the room's newest event is taken as the newest event (a
 /// position in the future would hide messages not yet posted); one at or before the current
 /// position changes nothing and appends nothing.
-pub async fn read(state: &AppState, actor: Uuid, room: Uuid, seq: u64) -> ApiResult<ReadReply> {
+pub async fn read(state: &Actions, actor: Uuid, room: Uuid, seq: u64) -> ApiResult<ReadReply> {
     let mut access = member_room(state, room, actor).await?;
     if seq > access.last_seq {
         // The client may have the event live before the read model does: wait (briefly) for
@@ -23,7 +23,7 @@ pub async fn read(state: &AppState, actor: Uuid, room: Uuid, seq: u64) -> ApiRes
         let head = state.bus().last_seq().await?;
         if state
             .history()
-            .wait_for(seq.min(head), state.config().read_wait())
+            .wait_for(seq.min(head), state.limits().read_wait)
             .await
         {
             access = readable_room(state, room, actor).await?;
@@ -45,7 +45,7 @@ pub async fn read(state: &AppState, actor: Uuid, room: Uuid, seq: u64) -> ApiRes
     Ok(reply(counts(state, actor, room).await?))
 }
 
-async fn counts(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<RoomUnread> {
+async fn counts(state: &Actions, actor: Uuid, room: Uuid) -> ApiResult<RoomUnread> {
     unread::room_unread(state.pool(), actor, room)
         .await?
         .ok_or_else(|| ApiError::unavailable("the read position is not readable yet; retry"))

@@ -24,7 +24,7 @@ use natter_schemas::event::EventBody;
 use natter_schemas::text;
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::Actions;
 
 mod access;
 mod account;
@@ -40,7 +40,7 @@ pub mod sessions;
 
 /// The subject an event of `room` is appended on: posts and edits whose body has web links
 /// are marked, for the link preview worker (see [`natter_bus::Subjects::message_event`]).
-pub(crate) fn room_subject(state: &AppState, room: Uuid, event: &Event) -> String {
+pub(crate) fn room_subject(state: &Actions, room: Uuid, event: &Event) -> String {
     let links = match &event.body {
         EventBody::MessagePosted(p) => !text::links(&p.body, p.format, 1).is_empty(),
         EventBody::MessageEdited(e) => !text::links(&e.body, e.format, 1).is_empty(),

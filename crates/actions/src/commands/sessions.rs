@@ -11,7 +11,6 @@
 //!   it signs in again, nothing else is lost.
 //! - Ending is idempotent: ending an ended session appends a second end that changes nothing.
 
-use axum::http::HeaderMap;
 use natter_projections::history::queries;
 use natter_schemas::Event;
 use natter_schemas::event::{Credentials, EventBody};
@@ -21,9 +20,9 @@ use natter_schemas::sessions::{
 };
 use uuid::Uuid;
 
-use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::Actions;
+use crate::auth::{Caller, hash_password, verify_password};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 use crate::validate;
 
 /// Longest device description kept, in characters.
@@ -31,12 +30,8 @@ const DEVICE_CHARS: usize = 128;
 
 /// What a client says it is: `device` when given, else its `User-Agent`; without control
 /// characters or bidi overrides ([`natter_schemas::text::shown`]), cut to [`DEVICE_CHARS`].
-pub fn device(given: Option<&str>, headers: &HeaderMap) -> Option<String> {
-    let raw = given.or_else(|| {
-        headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-    })?;
+pub fn device(given: Option<&str>, user_agent: Option<&str>) -> Option<String> {
+    let raw = given.or(user_agent)?;
     let clean: String = natter_schemas::text::shown(raw)
         .chars()
         .take(DEVICE_CHARS)
@@ -47,7 +42,7 @@ pub fn device(given: Option<&str>, headers: &HeaderMap) -> Option<String> {
 
 /// Begins a session for `user` and issues its tokens.
 pub async fn start_session(
-    state: &AppState,
+    state: &Actions,
     user: Uuid,
     device: Option<String>,
 ) -> ApiResult<TokenPair> {
@@ -67,17 +62,17 @@ pub async fn start_session(
     tokens(state, user, session, 0)
 }
 
-fn tokens(state: &AppState, user: Uuid, session: Uuid, generation: u32) -> ApiResult<TokenPair> {
+fn tokens(state: &Actions, user: Uuid, session: Uuid, generation: u32) -> ApiResult<TokenPair> {
     Ok(TokenPair {
-        token: state.tokens().issue(user, session)?,
-        refresh_token: state.refresh_tokens().issue(session, generation),
+        token: state.auth().tokens.issue(user, session)?,
+        refresh_token: state.auth().refresh.issue(session, generation),
         session_id: session,
     })
 }
 
 /// Spends a refresh token for a new access token and the next refresh token.
-pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<TokenPair> {
-    let spent = state.refresh_tokens().parse(refresh_token)?;
+pub async fn refresh(state: &Actions, refresh_token: &str) -> ApiResult<TokenPair> {
+    let spent = state.auth().refresh.parse(refresh_token)?;
     let Some(session) = queries::session_state(state.pool(), spent.session).await? else {
         return Err(ApiError::unauthorized("the refresh token is invalid"));
     };
@@ -128,7 +123,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<TokenPa
 }
 
 /// Ends `user`'s `session` (404 when it is not theirs).
-pub async fn end(state: &AppState, user: Uuid, session: Uuid, reason: EndReason) -> ApiResult<()> {
+pub async fn end(state: &Actions, user: Uuid, session: Uuid, reason: EndReason) -> ApiResult<()> {
     match queries::session_state(state.pool(), session).await? {
         Some(s) if s.user_id == user => {}
         _ => return Err(ApiError::not_found("session")),
@@ -147,7 +142,7 @@ pub async fn end(state: &AppState, user: Uuid, session: Uuid, reason: EndReason)
 }
 
 /// Ends every session of `user` begun so far.
-pub async fn end_all(state: &AppState, user: Uuid) -> ApiResult<()> {
+pub async fn end_all(state: &Actions, user: Uuid) -> ApiResult<()> {
     let live: Vec<Uuid> = queries::live_sessions(state.pool(), user)
         .await?
         .into_iter()
@@ -169,17 +164,17 @@ pub async fn end_all(state: &AppState, user: Uuid) -> ApiResult<()> {
 
 /// After an end: the read model has it before the answer, and nothing here remembers the
 /// ended sessions as good.
-async fn ended(state: &AppState, user: Uuid, seq: u64, sessions: &[Uuid]) -> ApiResult<()> {
+async fn ended(state: &Actions, user: Uuid, seq: u64, sessions: &[Uuid]) -> ApiResult<()> {
     state.projected(seq).await?;
-    state.revocations().forget(user);
-    state.seen().forget(user, sessions).await;
+    state.auth().revocations.forget(user);
+    state.auth().seen.forget(user, sessions).await;
     Ok(())
 }
 
 /// Changes `caller`'s password: every session ends, and the caller carries on in a new one.
 pub async fn change_password(
-    state: &AppState,
-    caller: &AuthUser,
+    state: &Actions,
+    caller: &Caller,
     (old_password, new_password): (&str, &str),
     device: Option<String>,
 ) -> ApiResult<TokenPair> {
@@ -226,10 +221,10 @@ pub async fn change_password(
 }
 
 /// `user`'s sessions that have not ended, newest first, `current` marking the caller's.
-pub async fn list(state: &AppState, user: Uuid, current: Option<Uuid>) -> ApiResult<SessionList> {
+pub async fn list(state: &Actions, user: Uuid, current: Option<Uuid>) -> ApiResult<SessionList> {
     let live = queries::live_sessions(state.pool(), user).await?;
     // What Redis forgot is shown as unknown, not as a failure.
-    let seen = state.seen().of(user).await.unwrap_or_default();
+    let seen = state.auth().seen.of(user).await.unwrap_or_default();
     Ok(SessionList {
         sessions: live
             .into_iter()

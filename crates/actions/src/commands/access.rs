@@ -4,13 +4,13 @@ use natter_projections::history::queries::{self, RoomAccess};
 use natter_schemas::model::{Role, RoomKind, Visibility};
 use uuid::Uuid;
 
+use crate::Actions;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 /// The caller's view of a room, or `not_found` when they may not see it (a private room they
 /// are not in is indistinguishable from no room); `forbidden` for a public room they are
 /// banned from.
-pub async fn readable_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
+pub async fn readable_room(state: &Actions, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
     match queries::room_access(state.pool(), room, actor).await? {
         Some(access) if access.can_read() => Ok(access),
         Some(access) if access.visibility == Visibility::Public && access.banned_visitor() => {
@@ -21,7 +21,7 @@ pub async fn readable_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResu
 }
 
 /// Like [`readable_room`], and the caller must be a member.
-pub async fn member_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
+pub async fn member_room(state: &Actions, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
     let access = readable_room(state, room, actor).await?;
     if access.role.is_none() {
         return Err(ApiError::forbidden("you are not a member of this room"));
@@ -29,7 +29,7 @@ pub async fn member_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult
     Ok(access)
 }
 
-pub(crate) fn admin_of(access: &RoomAccess) -> ApiResult<Role> {
+pub fn admin_of(access: &RoomAccess) -> ApiResult<Role> {
     match access.role {
         Some(role) if role.is_admin() => Ok(role),
         _ => Err(ApiError::forbidden("this needs a room owner or admin")),
@@ -69,7 +69,7 @@ pub(crate) fn not_muted(access: &RoomAccess) -> ApiResult<()> {
 }
 
 /// A room the caller may show as typing (or call) in: a member, not muted, not archived.
-pub async fn typing_room(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
+pub async fn typing_room(state: &Actions, room: Uuid, actor: Uuid) -> ApiResult<RoomAccess> {
     let access = member_room(state, room, actor).await?;
     not_archived(&access)?;
     not_muted(&access)?;

@@ -10,9 +10,9 @@ use natter_schemas::{Event, ids};
 use uuid::Uuid;
 
 use super::access::{admin_of, member_room, not_archived, not_dm, readable_room};
+use crate::Actions;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::Action;
-use crate::state::AppState;
 use crate::validate;
 
 /// Most members named when a room is created.
@@ -23,7 +23,7 @@ const MAX_DM_OTHERS: usize = 8;
 /// Appends a room event and waits until the history and unread models have applied it (so that
 /// a join or leave shows in `GET /v1/unread` as soon as it is answered).
 pub(crate) async fn append_room_event(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     body: EventBody,
@@ -35,7 +35,7 @@ pub(crate) async fn append_room_event(
     Ok(appended.seq)
 }
 
-pub(crate) async fn room_view(state: &AppState, room: Uuid, actor: Uuid) -> ApiResult<Room> {
+pub(crate) async fn room_view(state: &Actions, room: Uuid, actor: Uuid) -> ApiResult<Room> {
     queries::room(state.pool(), room, actor)
         .await?
         .ok_or_else(|| ApiError::not_found("room"))
@@ -43,7 +43,7 @@ pub(crate) async fn room_view(state: &AppState, room: Uuid, actor: Uuid) -> ApiR
 
 /// Dedupes `ids`, drops the caller, and checks that every one is a user.
 pub(crate) async fn other_users(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     ids: &[Uuid],
     field: &str,
@@ -62,11 +62,7 @@ fn unknown_users(field: &str) -> ApiError {
     ApiError::invalid(field, "some of these users do not exist")
 }
 
-pub async fn create_room(
-    state: &AppState,
-    actor: Uuid,
-    req: &CreateRoomRequest,
-) -> ApiResult<Room> {
+pub async fn create_room(state: &Actions, actor: Uuid, req: &CreateRoomRequest) -> ApiResult<Room> {
     let name = validate::name("name", &req.name, 1, 80)?;
     let topic = req
         .topic
@@ -129,7 +125,7 @@ pub async fn create_room(
 
 /// Opens the direct conversation between the caller and `user_ids`, or returns the existing
 /// one. `true` when this call created it.
-pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiResult<(Room, bool)> {
+pub async fn open_dm(state: &Actions, actor: Uuid, user_ids: &[Uuid]) -> ApiResult<(Room, bool)> {
     let others = other_users(state, actor, user_ids, "user_ids").await?;
     if others.is_empty() || others.len() > MAX_DM_OTHERS {
         return Err(ApiError::invalid(
@@ -191,7 +187,7 @@ pub async fn open_dm(state: &AppState, actor: Uuid, user_ids: &[Uuid]) -> ApiRes
 }
 
 pub async fn update_room(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     req: &UpdateRoomRequest,
@@ -225,7 +221,7 @@ pub async fn update_room(
     room_view(state, room, actor).await
 }
 
-pub async fn archive_room(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> {
+pub async fn archive_room(state: &Actions, actor: Uuid, room: Uuid) -> ApiResult<Room> {
     let access = readable_room(state, room, actor).await?;
     admin_of(&access)?;
     not_dm(&access)?;
@@ -236,7 +232,7 @@ pub async fn archive_room(state: &AppState, actor: Uuid, room: Uuid) -> ApiResul
 }
 
 /// Archives any room (an administrator's action: no membership needed).
-pub async fn archive_as_admin(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<()> {
+pub async fn archive_as_admin(state: &Actions, actor: Uuid, room: Uuid) -> ApiResult<()> {
     let access = queries::room_access(state.pool(), room, actor)
         .await?
         .ok_or_else(|| ApiError::not_found("room"))?;
@@ -246,7 +242,7 @@ pub async fn archive_as_admin(state: &AppState, actor: Uuid, room: Uuid) -> ApiR
     Ok(())
 }
 
-pub async fn join(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> {
+pub async fn join(state: &Actions, actor: Uuid, room: Uuid) -> ApiResult<Room> {
     let access = readable_room(state, room, actor).await?;
     if access.role.is_none() {
         if access.visibility != Visibility::Public {
@@ -266,7 +262,7 @@ pub async fn join(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> 
     room_view(state, room, actor).await
 }
 
-pub async fn leave(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<()> {
+pub async fn leave(state: &Actions, actor: Uuid, room: Uuid) -> ApiResult<()> {
     let access = member_room(state, room, actor).await?;
     not_dm(&access)?;
     if access.role == Some(Role::Owner)

@@ -7,13 +7,13 @@ use natter_schemas::model::User;
 use natter_schemas::rest::{AuthResponse, UpdateMeRequest};
 use uuid::Uuid;
 
+use crate::Actions;
 use crate::auth::{hash_password, verify_password};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 use crate::validate;
 
 pub async fn register(
-    state: &AppState,
+    state: &Actions,
     (username, password): (&str, &str),
     display_name: Option<&str>,
     device: Option<String>,
@@ -76,7 +76,7 @@ pub async fn register(
     let user = queries::user(state.pool(), user_id)
         .await?
         .ok_or_else(|| ApiError::unavailable("the account is not readable yet; retry"))?
-        .with_urls(&*state.files().urls);
+        .with_urls(state.file_urls());
     let tokens = super::start_session(state, user_id, device).await?;
     Ok(AuthResponse {
         user,
@@ -87,7 +87,7 @@ pub async fn register(
 }
 
 pub async fn login(
-    state: &AppState,
+    state: &Actions,
     (username, password): (&str, &str),
     device: Option<String>,
 ) -> ApiResult<AuthResponse> {
@@ -103,14 +103,14 @@ pub async fn login(
     }
     let tokens = super::start_session(state, creds.id, device).await?;
     Ok(AuthResponse {
-        user: creds.user().with_urls(&*state.files().urls),
+        user: creds.user().with_urls(state.file_urls()),
         token: tokens.token,
         refresh_token: tokens.refresh_token,
         session_id: tokens.session_id,
     })
 }
 
-pub async fn update_me(state: &AppState, actor: Uuid, req: &UpdateMeRequest) -> ApiResult<User> {
+pub async fn update_me(state: &Actions, actor: Uuid, req: &UpdateMeRequest) -> ApiResult<User> {
     let display_name = req
         .display_name
         .as_deref()
@@ -146,12 +146,12 @@ pub async fn update_me(state: &AppState, actor: Uuid, req: &UpdateMeRequest) -> 
     }
     queries::user(state.pool(), actor)
         .await?
-        .map(|u| u.with_urls(&*state.files().urls))
+        .map(|u| u.with_urls(state.file_urls()))
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
 /// `file`, when it is one of `owner`'s uploaded images (it has a thumbnail).
-async fn avatar(state: &AppState, owner: Uuid, file: Uuid) -> ApiResult<Uuid> {
+async fn avatar(state: &Actions, owner: Uuid, file: Uuid) -> ApiResult<Uuid> {
     let own = queries::own_files(state.pool(), owner, &[file]).await?;
     match own.first() {
         Some(f) if f.thumbnail.is_some() => Ok(file),

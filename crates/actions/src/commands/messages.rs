@@ -16,18 +16,18 @@ use natter_schemas::text::Format;
 use natter_schemas::{Event, ids};
 use uuid::Uuid;
 
+use crate::Actions;
 use crate::commands::{
     admin_of, member_room, message_state, not_archived, not_muted, resolve_mentions,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::Action;
-use crate::state::AppState;
 use crate::validate;
 
 /// A message the caller may change: it exists, is in a room they are a member of, and the room
 /// is not archived. A message in a room they cannot read is `not_found`.
 async fn changeable(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     message: Uuid,
     emoji: Option<&str>,
@@ -50,7 +50,7 @@ async fn changeable(
 
 /// Appends a change to a message's room and waits until history has it.
 async fn append(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     message: Uuid,
@@ -86,14 +86,14 @@ fn gone() -> ApiError {
 
 /// The author changes the body. Mentions are resolved again (they are not notified again).
 pub async fn edit(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     message: Uuid,
     body: &str,
     format: Option<Format>,
     encrypted: Option<&Encrypted>,
 ) -> ApiResult<ChangeReply> {
-    let max_chars = state.config().max_message_chars;
+    let max_chars = state.limits().max_message_chars;
     let encrypted = validate::encrypted(encrypted, body, format.unwrap_or_default(), max_chars)?;
     let body = match encrypted {
         Some(_) => String::new(),
@@ -133,7 +133,7 @@ pub async fn edit(
 }
 
 /// The author, or a room owner or admin, deletes a message.
-pub async fn delete(state: &AppState, actor: Uuid, message: Uuid) -> ApiResult<ChangeReply> {
+pub async fn delete(state: &Actions, actor: Uuid, message: Uuid) -> ApiResult<ChangeReply> {
     let (m, access) = changeable(state, actor, message, None).await?;
     if m.sender_id != actor && !access.role.is_some_and(|r| r.is_admin()) {
         return Err(ApiError::forbidden(
@@ -152,7 +152,7 @@ pub async fn delete(state: &AppState, actor: Uuid, message: Uuid) -> ApiResult<C
 
 /// Adds (`on`) or removes the caller's reaction with `emoji`.
 pub async fn react(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     message: Uuid,
     emoji: &str,
@@ -185,7 +185,7 @@ pub async fn react(
 
 /// A room owner or admin pins (`on`) or unpins a message of `room`.
 pub async fn pin(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     message: Uuid,

@@ -10,16 +10,15 @@
 use natter_projections::history::queries;
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
-use natter_schemas::files::FileUrls;
 use natter_schemas::people::UserErased;
 use uuid::Uuid;
 
+use crate::Actions;
 use crate::auth::verify_password;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 /// `user` erases their own account, confirming with their password.
-pub async fn erase_self(state: &AppState, user: Uuid, password: &str) -> ApiResult<()> {
+pub async fn erase_self(state: &Actions, user: Uuid, password: &str) -> ApiResult<()> {
     let creds = queries::credentials(state.pool(), user)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
@@ -30,7 +29,7 @@ pub async fn erase_self(state: &AppState, user: Uuid, password: &str) -> ApiResu
 }
 
 /// `actor` (the user, or an administrator) erases `user`.
-pub async fn erase(state: &AppState, actor: Uuid, user: Uuid) -> ApiResult<()> {
+pub async fn erase(state: &Actions, actor: Uuid, user: Uuid) -> ApiResult<()> {
     let creds = queries::credentials(state.pool(), user)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
@@ -51,18 +50,18 @@ pub async fn erase(state: &AppState, actor: Uuid, user: Uuid) -> ApiResult<()> {
     if let Err(e) = state.vault().keys().destroy_user(user).await {
         tracing::warn!(%user, error = %e, "the erased user's key is destroyed later, by the projector");
     }
-    state.revocations().forget(user);
+    state.auth().revocations.forget(user);
     Ok(())
 }
 
 /// Everything of `user`'s own: what they take with them before they leave.
 pub async fn export(
-    state: &AppState,
+    state: &Actions,
     user: Uuid,
     current: Option<Uuid>,
 ) -> ApiResult<natter_schemas::people::UserExport> {
     let pool = state.pool();
-    let urls = &*state.files().urls;
+    let urls = state.file_urls();
     let profile = queries::user(pool, user)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?

@@ -11,15 +11,13 @@ pub use hashing::{hash_password, verify_password};
 
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use natter_realtime::hub::TokenRef;
 
-use crate::AppState;
+use crate::Actions;
 use crate::error::ApiError;
 
 /// What a token says. The contract requires `sub` and `exp` only (an identity provider may
@@ -107,9 +105,18 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// An authenticated caller (`Authorization: Bearer <token>`).
+/// Who is who: natter's tokens, refresh tokens, whether sessions are still good, and when
+/// each was last used.
+pub struct Auth {
+    pub tokens: Tokens,
+    pub refresh: refresh::RefreshTokens,
+    pub revocations: revocation::Revocations,
+    pub seen: seen::Seen,
+}
+
+/// A caller whose token was checked: signed by us, unexpired, of a session that has not ended.
 #[derive(Debug, Clone, Copy)]
-pub struct AuthUser {
+pub struct Caller {
     pub id: Uuid,
     /// Token expiry, seconds since the epoch.
     pub exp: u64,
@@ -128,26 +135,16 @@ impl From<&Claims> for TokenRef {
     }
 }
 
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token =
-            presented_token(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        Self::from_token(state, &token).await
-    }
-}
-
-impl AuthUser {
+impl Caller {
     /// The caller a token names, if it is good: signed by us, not expired, of a registered
     /// user and of a session that has not ended (a validly signed token of no registered
     /// user, or of an ended session, is refused like a bad one).
-    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
-        let claims = state.tokens().verify(token)?;
+    pub async fn from_token(actions: &Actions, token: &str) -> Result<Self, ApiError> {
+        let claims = actions.auth().tokens.verify(token)?;
         let token = TokenRef::from(&claims);
-        state.revocations().check(claims.sub, token).await?;
+        actions.auth().revocations.check(claims.sub, token).await?;
         if let Some(session) = token.session {
-            state.seen().touch(claims.sub, session);
+            actions.auth().seen.touch(claims.sub, session);
         }
         Ok(Self {
             id: claims.sub,
@@ -156,33 +153,4 @@ impl AuthUser {
             token,
         })
     }
-}
-
-/// The token a request carries: `Authorization: Bearer`, or on the WebSocket upgrade
-/// `?token=`.
-pub fn presented_token(parts: &Parts) -> Option<String> {
-    bearer(parts).or_else(|| query_token(parts))
-}
-
-fn bearer(parts: &Parts) -> Option<String> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-}
-
-/// `?token=` is accepted on the WebSocket upgrade only (browsers cannot set headers there).
-fn query_token(parts: &Parts) -> Option<String> {
-    if parts.uri.path() != "/v1/ws" {
-        return None;
-    }
-    parts.uri.query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == "token").then(|| v.to_owned())
-    })
 }

@@ -5,13 +5,13 @@ use natter_projections::history::queries;
 use natter_schemas::consent::{Reach, Standing, Verdict, decide};
 use uuid::Uuid;
 
+use crate::Actions;
 use crate::error::ApiResult;
-use crate::state::AppState;
 
 /// What `reach` by `actor` (in `room`, when it is in one) may do to each of `others` (in no
 /// particular order); people who are not users are left out.
 pub(crate) async fn verdicts(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     others: &[Uuid],
     room: Option<Uuid>,
@@ -31,7 +31,7 @@ pub(crate) async fn verdicts(
 /// callers answer exactly as they answer a user that does not exist, so that the answer does
 /// not tell who blocks whom.
 pub(crate) async fn additions(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     others: &[Uuid],
 ) -> ApiResult<Option<Vec<(Uuid, bool)>>> {

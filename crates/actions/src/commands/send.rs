@@ -10,15 +10,15 @@ use natter_schemas::{Event, ids};
 use uuid::Uuid;
 
 use super::access::{not_archived, not_muted};
+use crate::Actions;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::Action;
 use crate::sent::Sent;
-use crate::state::AppState;
 use crate::validate;
 
 /// Posts a message and waits for the log's ack. See the module docs for what a retry does.
 pub async fn send_message(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     req: &SendMessageRequest,
@@ -38,7 +38,7 @@ pub enum Published {
 }
 
 pub struct PendingSend {
-    state: AppState,
+    state: Actions,
     room: Uuid,
     actor: Uuid,
     /// The seq of the log the send's check saw (the post's `checked_at`).
@@ -92,7 +92,7 @@ impl PendingSend {
 /// Validates a send (one read-model query) and sends its event to the log without waiting for
 /// the ack, so that one socket's sends are pipelined, in order.
 pub async fn publish_message(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     req: &SendMessageRequest,
@@ -100,7 +100,7 @@ pub async fn publish_message(
     let started = std::time::Instant::now();
     validate::client_msg_id(&req.client_msg_id)?;
     let attachment_ids = attachment_ids(req.attachment_ids.as_deref())?;
-    let max_chars = state.config().max_message_chars;
+    let max_chars = state.limits().max_message_chars;
     let encrypted = validate::encrypted(req.encrypted.as_ref(), &req.body, req.format, max_chars)?;
     // A message may be its files alone (or, encrypted, have no body at all).
     let body = if encrypted.is_none() && (attachment_ids.is_empty() || !req.body.trim().is_empty())
@@ -198,18 +198,18 @@ pub async fn publish_message(
 /// gateway's memory when it can vouch for both (the room's rules kept from its delivery feed,
 /// and the sender's posted ids: see [`natter_realtime::hub`] and [`crate::sent`]), else in one query.
 async fn send_check(
-    state: &AppState,
+    state: &Actions,
     room: Uuid,
     actor: Uuid,
     message_id: Uuid,
 ) -> ApiResult<Option<queries::SendCheck>> {
-    if !state.config().send_check_from_memory {
+    if !state.limits().send_check_from_memory {
         return Ok(queries::send_check(state.pool(), room, actor, message_id).await?);
     }
     let sent = state.sent().check(actor, message_id);
     let access = state
         .hub()
-        .send_access(room, actor, state.history(), state.config().read_wait())
+        .send_access(room, actor, state.history(), state.limits().read_wait)
         .await;
     if let (Some(access), Sent::New) = (access, sent) {
         metrics::counter!("natter_send_checks_total", "from" => "memory").increment(1);
@@ -228,7 +228,7 @@ async fn send_check(
 /// is in the read model: when the id is unknown, wait (bounded) for the read model to reach
 /// the log's head and look again, so that "send, then edit (or reply, react, pin)" works.
 pub(crate) async fn message_state(
-    state: &AppState,
+    state: &Actions,
     id: Uuid,
     actor: Uuid,
     emoji: Option<&str>,
@@ -241,7 +241,7 @@ pub(crate) async fn message_state(
     let head = state.bus().last_seq().await?;
     if !state
         .history()
-        .wait_for(head, state.config().read_wait())
+        .wait_for(head, state.limits().read_wait)
         .await
     {
         return Ok(None);
@@ -272,7 +272,7 @@ fn attachment_ids(ids: Option<&[Uuid]>) -> ApiResult<Vec<Uuid>> {
 /// The sender's own uploads named by `ids`, in order, as the message will carry them; any
 /// id that is not one of them (someone else's, removed, unknown) refuses the send.
 async fn resolve_attachments(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     ids: &[Uuid],
 ) -> ApiResult<Vec<AttachmentRef>> {
@@ -304,7 +304,7 @@ const MAX_MENTIONS: usize = 50;
 /// The members of `room` that `body` mentions by `@username`, besides the author; and, for
 /// Markdown (which renders them as links), their usernames in the same order.
 pub(crate) async fn resolve_mentions(
-    state: &AppState,
+    state: &Actions,
     room: Uuid,
     actor: Uuid,
     body: &str,

@@ -14,11 +14,11 @@ use natter_schemas::people::{
 use uuid::Uuid;
 
 use super::rooms::{append_room_event, room_view};
+use crate::Actions;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 /// Appends one of `actor`'s own events and waits until the read model has it; the event.
-async fn append_own(state: &AppState, actor: Uuid, body: EventBody) -> ApiResult<Event> {
+async fn append_own(state: &Actions, actor: Uuid, body: EventBody) -> ApiResult<Event> {
     let event = Event::new(actor, None, body);
     let subject = state.bus().subjects().user_event(actor, event.type_name());
     let appended = state.bus().append(subject, &event, None, false).await?;
@@ -27,7 +27,7 @@ async fn append_own(state: &AppState, actor: Uuid, body: EventBody) -> ApiResult
 }
 
 /// `actor` blocks (`on`) or unblocks `user`.
-pub async fn block(state: &AppState, actor: Uuid, user: Uuid, on: bool) -> ApiResult<()> {
+pub async fn block(state: &Actions, actor: Uuid, user: Uuid, on: bool) -> ApiResult<()> {
     if user == actor {
         return Err(ApiError::invalid("user_id", "you cannot block yourself"));
     }
@@ -55,14 +55,14 @@ pub async fn block(state: &AppState, actor: Uuid, user: Uuid, on: bool) -> ApiRe
     Ok(())
 }
 
-pub async fn settings(state: &AppState, actor: Uuid) -> ApiResult<Settings> {
+pub async fn settings(state: &Actions, actor: Uuid) -> ApiResult<Settings> {
     queries::settings(state.pool(), actor)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
 pub async fn update_settings(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     req: &UpdateSettingsRequest,
 ) -> ApiResult<Settings> {
@@ -79,7 +79,7 @@ pub async fn update_settings(
 
 /// `actor` mutes (or unmutes) the notifications of `room`, one of theirs.
 pub async fn mute_room(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     muted: bool,
@@ -99,7 +99,7 @@ pub async fn mute_room(
 /// `actor` accepts the room or conversation `room` that someone put them in: one waiting in
 /// their requests joins their rooms, and either way the membership becomes theirs (others in
 /// it may see their presence; see [`natter_schemas::consent`]).
-pub async fn accept(state: &AppState, actor: Uuid, room: Uuid) -> ApiResult<Room> {
+pub async fn accept(state: &Actions, actor: Uuid, room: Uuid) -> ApiResult<Room> {
     let Some(member) = super::members::member_of(state, room, actor).await? else {
         return Err(ApiError::not_found("room"));
     };

@@ -31,9 +31,9 @@ pub use natter_realtime::calls::{CallStore, CallsConfig, ice, store};
 pub use natter_realtime::lua::StoreError;
 use store::Touched;
 
+use crate::Actions;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::Action;
-use crate::state::AppState;
 
 /// Most members a room may have for calls in it: an invite rings every one of them.
 pub const MAX_CALL_MEMBERS: usize = 100;
@@ -51,7 +51,7 @@ pub struct Signal {
 }
 
 /// Checks and relays a `call` frame from `from`.
-pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<()> {
+pub async fn signal(state: &Actions, from: Uuid, signal: Signal) -> ApiResult<()> {
     state
         .limiter()
         .check(Action::Call, &from.to_string())
@@ -175,7 +175,7 @@ pub async fn signal(state: &AppState, from: Uuid, signal: Signal) -> ApiResult<(
 /// blocks them or whom they block, nobody whose membership waits for their acceptance; in a
 /// direct conversation, a call nobody may be rung in is refused as a post would be.
 async fn reachable(
-    state: &AppState,
+    state: &Actions,
     from: Uuid,
     members: &[Uuid],
     room: Uuid,
@@ -202,7 +202,7 @@ async fn reachable(
 
 /// The members `actor` may ring in `room`, and `actor`.
 async fn in_reach(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     members: &[Uuid],
     room: Uuid,
@@ -214,7 +214,7 @@ async fn in_reach(
 }
 
 async fn call_verdicts(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     members: &[Uuid],
     room: Uuid,
@@ -257,12 +257,7 @@ fn other_room() -> ApiError {
 }
 
 /// Publishes the frame to each recipient's user subject (their gateways pass it on).
-async fn relay(
-    state: &AppState,
-    from: Uuid,
-    signal: &Signal,
-    recipients: &[Uuid],
-) -> ApiResult<()> {
+async fn relay(state: &Actions, from: Uuid, signal: &Signal, recipients: &[Uuid]) -> ApiResult<()> {
     let frame = ServerFrame::Call {
         room_id: signal.room,
         call_id: signal.call,
@@ -289,7 +284,7 @@ async fn relay(
 
 /// Appends the call's `call.ended` to the room's log.
 async fn summarise(
-    state: &AppState,
+    state: &Actions,
     from: Uuid,
     call_id: Uuid,
     call: &store::Call,

@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use super::access::{admin_of, member_room, not_archived, not_dm};
 use super::rooms::append_room_event;
+use crate::Actions;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 pub(crate) async fn member_of(
-    state: &AppState,
+    state: &Actions,
     room: Uuid,
     user: Uuid,
 ) -> ApiResult<Option<Member>> {
@@ -21,7 +21,7 @@ pub(crate) async fn member_of(
 /// Adds `user` to the room. In private rooms only admins may; in public rooms any member.
 /// `true` when the user was added by this call.
 pub async fn invite(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     user: Uuid,
@@ -66,7 +66,7 @@ pub async fn invite(
 /// A moderator (owner or admin) acting on `user`: not themselves, and not someone of their
 /// own rank or above (an owner acts on anyone else). Returns the target when a member.
 async fn moderate(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     user: Uuid,
@@ -93,7 +93,7 @@ async fn moderate(
     }
 }
 
-pub async fn kick(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+pub async fn kick(state: &Actions, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
     let (_, target) = moderate(state, actor, room, user).await?;
     if target.is_none() {
         return Err(ApiError::not_found("member"));
@@ -105,7 +105,7 @@ pub async fn kick(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiR
 
 /// Mutes a member for `minutes` (they cannot send until then).
 pub async fn mute(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     user: Uuid,
@@ -132,7 +132,7 @@ pub async fn mute(
         .ok_or_else(|| ApiError::not_found("member"))
 }
 
-pub async fn unmute(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+pub async fn unmute(state: &Actions, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
     let (_, target) = moderate(state, actor, room, user).await?;
     if target.is_some_and(|t| t.muted_until.is_some()) {
         let body = EventBody::MemberUnmuted(MemberRemoved { user_id: user });
@@ -142,7 +142,7 @@ pub async fn unmute(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> Ap
 }
 
 /// Bans `user` (a member or not): removed from the room, and unable to join it again.
-pub async fn ban(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+pub async fn ban(state: &Actions, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
     moderate(state, actor, room, user).await?;
     if queries::user(state.pool(), user).await?.is_none() {
         return Err(ApiError::not_found("user"));
@@ -154,7 +154,7 @@ pub async fn ban(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiRe
     Ok(())
 }
 
-pub async fn unban(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
+pub async fn unban(state: &Actions, actor: Uuid, room: Uuid, user: Uuid) -> ApiResult<()> {
     moderate(state, actor, room, user).await?;
     if queries::banned(state.pool(), room, user).await? {
         let body = EventBody::MemberUnbanned(MemberRemoved { user_id: user });
@@ -165,7 +165,7 @@ pub async fn unban(state: &AppState, actor: Uuid, room: Uuid, user: Uuid) -> Api
 
 /// Owners set roles. The last owner cannot step down.
 pub async fn set_role(
-    state: &AppState,
+    state: &Actions,
     actor: Uuid,
     room: Uuid,
     user: Uuid,
