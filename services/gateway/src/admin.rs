@@ -27,6 +27,7 @@ use crate::error::{ApiError, HttpResult, Refusal};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Path;
 use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 
 /// How long answers from gateways are gathered.
@@ -313,7 +314,7 @@ async fn close(state: &AppState, session: Option<Uuid>, user: Option<Uuid>) -> H
 }
 
 async fn archive(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     admin: AdminUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<StatusCode> {
@@ -322,7 +323,7 @@ async fn archive(
 }
 
 async fn erase_user(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     admin: AdminUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<StatusCode> {

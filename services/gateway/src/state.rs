@@ -33,24 +33,42 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     actions: Actions,
     config: GatewayConfig,
-    redis: redis::aio::ConnectionManager,
+    live: Live,
+    files: Files,
+    gifs: Option<Box<dyn crate::gifs::provider::GifProvider>>,
+    ops: Ops,
+}
+
+/// What a gateway's sockets share live, beside the actions' hub.
+struct Live {
+    presence: Presence,
+    typing: Typing,
+    /// Delivery receipts told since the last flush.
+    delivered: natter_realtime::receipts::Delivered,
+}
+
+/// What running a gateway takes: its id, its sockets and connections, its metrics.
+struct Ops {
     /// This gateway's id (admin answers name it).
     gateway_id: uuid::Uuid,
     /// Every open socket's session, so that the drain can wait for them.
     sessions: tokio_util::task::TaskTracker,
-    /// (when, log head) samples of the last ~10 s, for events/s.
-    log_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
-    presence: Presence,
-    typing: Typing,
-    gifs: Option<Box<dyn crate::gifs::provider::GifProvider>>,
-    checkpoints: CheckpointFeed,
-    files: Files,
-    metrics: Option<PrometheusHandle>,
-    shutdown: Shutdown,
     /// Open connections, capped in all and per client address.
     conns: crate::net::Conns,
-    /// Delivery receipts told since the last flush.
-    delivered: natter_realtime::receipts::Delivered,
+    /// (when, log head) samples of the last ~10 s, for events/s.
+    log_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
+    /// Moves the read models' watches on.
+    checkpoints: CheckpointFeed,
+    metrics: Option<PrometheusHandle>,
+    shutdown: Shutdown,
+    redis: redis::aio::ConnectionManager,
+}
+
+/// A handler that needs only the actions takes `State<Actions>`.
+impl axum::extract::FromRef<AppState> for Actions {
+    fn from_ref(state: &AppState) -> Actions {
+        state.0.actions.clone()
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -113,36 +131,41 @@ impl AppState {
         let state = Self(Arc::new(Inner {
             actions,
             config,
-            redis: deps.redis,
-            gateway_id: uuid::Uuid::now_v7(),
-            sessions: tokio_util::task::TaskTracker::new(),
-            log_samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
-            presence,
-            typing,
-            gifs,
-            checkpoints,
+            live: Live {
+                presence,
+                typing,
+                delivered: natter_realtime::receipts::Delivered::default(),
+            },
             files,
-            metrics: deps.metrics,
-            shutdown,
-            conns,
-            delivered: natter_realtime::receipts::Delivered::default(),
+            gifs,
+            ops: Ops {
+                gateway_id: uuid::Uuid::now_v7(),
+                sessions: tokio_util::task::TaskTracker::new(),
+                conns,
+                log_samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
+                checkpoints,
+                metrics: deps.metrics,
+                shutdown,
+                redis: deps.redis,
+            },
         }));
+
         Ok(state)
     }
 
     pub fn delivered(&self) -> &natter_realtime::receipts::Delivered {
-        &self.0.delivered
+        &self.0.live.delivered
     }
 
     pub fn conns(&self) -> &crate::net::Conns {
-        &self.0.conns
+        &self.0.ops.conns
     }
 
     pub fn config(&self) -> &GatewayConfig {
         &self.0.config
     }
     pub fn redis(&self) -> redis::aio::ConnectionManager {
-        self.0.redis.clone()
+        self.0.ops.redis.clone()
     }
     /// The tasks of the state's own parts while the gateway runs (the metrics' upkeep, the
     /// read models' checkpoints, the log sampler), each ending at shutdown; the gateway's
@@ -150,31 +173,31 @@ impl AppState {
     /// nothing.
     pub(crate) fn own_tasks(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
         use futures::FutureExt;
-        let shutdown = self.0.shutdown.clone();
+        let shutdown = self.0.ops.shutdown.clone();
         let this = self.clone();
         let mut tasks = Vec::new();
-        if let Some(metrics) = self.0.metrics.clone() {
+        if let Some(metrics) = self.0.ops.metrics.clone() {
             tasks.push(metrics_upkeep(metrics, shutdown.clone()).boxed());
         }
-        tasks.push(async move { this.0.checkpoints.run(shutdown).await }.boxed());
+        tasks.push(async move { this.0.ops.checkpoints.run(shutdown).await }.boxed());
         tasks.push(self.clone().sample_log().boxed());
         tasks
     }
 
     /// The open sockets' sessions.
     pub fn sessions(&self) -> &tokio_util::task::TaskTracker {
-        &self.0.sessions
+        &self.0.ops.sessions
     }
 
     /// This gateway's id (the admin API names its sockets by it).
     pub fn gateway_id(&self) -> uuid::Uuid {
-        self.0.gateway_id
+        self.0.ops.gateway_id
     }
 
     /// Samples the log's head every 2 s for [`AppState::event_rate`], until shutdown. Its
     /// owner ([`crate::run`]) spawns and joins it.
     pub async fn sample_log(self) {
-        let shutdown = self.0.shutdown.clone();
+        let shutdown = self.0.ops.shutdown.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
@@ -184,6 +207,7 @@ impl AppState {
             if let Ok(seq) = self.0.actions.bus().last_seq().await {
                 let mut samples = self
                     .0
+                    .ops
                     .log_samples
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -199,6 +223,7 @@ impl AppState {
     pub fn event_rate(&self) -> f64 {
         let samples = self
             .0
+            .ops
             .log_samples
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -214,19 +239,19 @@ impl AppState {
         &self.0.files
     }
     pub fn presence(&self) -> &Presence {
-        &self.0.presence
+        &self.0.live.presence
     }
     /// The GIF search provider, when one is configured.
     pub fn gifs(&self) -> Option<&dyn crate::gifs::provider::GifProvider> {
         self.0.gifs.as_deref()
     }
     pub fn typing(&self) -> &Typing {
-        &self.0.typing
+        &self.0.live.typing
     }
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
-        self.0.metrics.as_ref()
+        self.0.ops.metrics.as_ref()
     }
     pub fn shutdown(&self) -> &Shutdown {
-        &self.0.shutdown
+        &self.0.ops.shutdown
     }
 }

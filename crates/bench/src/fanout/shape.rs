@@ -1,4 +1,4 @@
-//! The workload's shape: its flags, and the named presets the README's figures use.
+//! The workload's shape: its flags, and the named presets the figures in docs/performance.md use.
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanoutArgs {
@@ -32,7 +32,7 @@ pub struct FanoutArgs {
     pub preset: Option<Preset>,
 }
 
-/// The shapes of the README's figures (and of issue 12's comparison with a plain server).
+/// The shapes of the figures in docs/performance.md (and of issue 12's comparison with a plain server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
     /// 1 room x 50 sockets, 5 senders with 4 sends in flight each, as fast as it goes.

@@ -10,7 +10,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Json;
-use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands::{self, sessions};
 use natter_actions::ratelimit::Action;
 
@@ -58,7 +58,7 @@ pub fn routes() -> Api {
 }
 
 async fn register(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     client: crate::net::ClientAddr,
     headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
@@ -78,7 +78,7 @@ async fn register(
 }
 
 async fn login(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     client: crate::net::ClientAddr,
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
@@ -99,7 +99,7 @@ async fn login(
 }
 
 async fn refresh(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     client: crate::net::ClientAddr,
     Json(req): Json<RefreshRequest>,
 ) -> HttpResult<axum::Json<TokenPair>> {
@@ -112,7 +112,7 @@ async fn refresh(
     ))
 }
 
-async fn logout(State(state): State<AppState>, user: AuthUser) -> HttpResult<StatusCode> {
+async fn logout(State(state): State<Actions>, user: AuthUser) -> HttpResult<StatusCode> {
     let Some(session) = user.token.session else {
         return Err(ApiError::conflict(
             "this token belongs to no session here (an identity provider's): \
@@ -124,7 +124,7 @@ async fn logout(State(state): State<AppState>, user: AuthUser) -> HttpResult<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn logout_all(State(state): State<AppState>, user: AuthUser) -> HttpResult<StatusCode> {
+async fn logout_all(State(state): State<Actions>, user: AuthUser) -> HttpResult<StatusCode> {
     sessions::end_all(&state, user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

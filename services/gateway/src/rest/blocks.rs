@@ -14,7 +14,7 @@ use crate::auth::AuthUser;
 use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
-use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands::people;
 
 pub fn routes() -> Api {
@@ -65,13 +65,13 @@ pub fn routes() -> Api {
         )
 }
 
-async fn list(State(state): State<AppState>, user: AuthUser) -> HttpResult<axum::Json<BlockList>> {
+async fn list(State(state): State<Actions>, user: AuthUser) -> HttpResult<axum::Json<BlockList>> {
     let blocks = queries::blocks_of(state.pool(), user.id).await?;
     Ok(axum::Json(BlockList { blocks }))
 }
 
 async fn block(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(other): Path<Uuid>,
 ) -> HttpResult<StatusCode> {
@@ -80,7 +80,7 @@ async fn block(
 }
 
 async fn unblock(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(other): Path<Uuid>,
 ) -> HttpResult<StatusCode> {
@@ -89,14 +89,14 @@ async fn unblock(
 }
 
 async fn settings(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
 ) -> HttpResult<axum::Json<Settings>> {
     Ok(axum::Json(people::settings(&state, user.id).await?))
 }
 
 async fn update_settings(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Json(req): Json<UpdateSettingsRequest>,
 ) -> HttpResult<axum::Json<Settings>> {
@@ -106,7 +106,7 @@ async fn update_settings(
 }
 
 async fn room_notifications(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(room): Path<Uuid>,
     Json(req): Json<RoomNotifications>,
@@ -117,7 +117,7 @@ async fn room_notifications(
 }
 
 async fn accept(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(room): Path<Uuid>,
 ) -> HttpResult<axum::Json<Room>> {

@@ -12,6 +12,7 @@ use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Path;
 use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 
 /// Calls listed per request.
@@ -45,7 +46,7 @@ async fn ice_servers(State(state): State<AppState>, user: AuthUser) -> axum::Jso
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<CallList>> {

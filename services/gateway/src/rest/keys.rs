@@ -17,6 +17,7 @@ use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
 use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 use natter_actions::validate;
 
@@ -128,7 +129,7 @@ async fn append(state: &AppState, user: Uuid, event: &Event) -> HttpResult<u64> 
 }
 
 async fn user_keys(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<KeyList>> {
@@ -145,7 +146,7 @@ async fn user_keys(
 }
 
 async fn room_keys(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<KeyList>> {

@@ -11,6 +11,7 @@ use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Json;
 use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 
 pub fn routes() -> Api {
@@ -53,7 +54,7 @@ async fn get_me(State(state): State<AppState>, user: AuthUser) -> HttpResult<axu
 }
 
 async fn patch_me(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Json(req): Json<UpdateMeRequest>,
 ) -> HttpResult<axum::Json<User>> {
@@ -63,7 +64,7 @@ async fn patch_me(
 }
 
 async fn delete_me(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Json(req): Json<natter_schemas::people::EraseRequest>,
 ) -> HttpResult<axum::http::StatusCode> {
@@ -80,7 +81,7 @@ async fn delete_me(
 }
 
 async fn export(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
 ) -> HttpResult<impl axum::response::IntoResponse> {
     let data = commands::erasure::export(&state, user.id, user.token.session).await?;

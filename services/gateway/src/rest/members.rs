@@ -12,7 +12,7 @@ use crate::auth::AuthUser;
 use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
-use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 
 pub fn routes() -> Api {
@@ -73,7 +73,7 @@ pub fn routes() -> Api {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<MemberList>> {
@@ -83,7 +83,7 @@ async fn list(
 }
 
 async fn invite(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<InviteRequest>,
@@ -98,7 +98,7 @@ async fn invite(
 }
 
 async fn kick(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, target)): Path<(Uuid, Uuid)>,
 ) -> HttpResult<StatusCode> {
@@ -107,7 +107,7 @@ async fn kick(
 }
 
 async fn set_role(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, target)): Path<(Uuid, Uuid)>,
     Json(req): Json<SetRoleRequest>,
@@ -118,7 +118,7 @@ async fn set_role(
 }
 
 async fn mute(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, member)): Path<(Uuid, Uuid)>,
     Json(req): Json<MuteRequest>,
@@ -129,7 +129,7 @@ async fn mute(
 }
 
 async fn unmute(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, member)): Path<(Uuid, Uuid)>,
 ) -> HttpResult<StatusCode> {
@@ -138,7 +138,7 @@ async fn unmute(
 }
 
 async fn bans(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<BanList>> {
@@ -150,7 +150,7 @@ async fn bans(
 }
 
 async fn ban(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, target)): Path<(Uuid, Uuid)>,
 ) -> HttpResult<StatusCode> {
@@ -159,7 +159,7 @@ async fn ban(
 }
 
 async fn unban(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, target)): Path<(Uuid, Uuid)>,
 ) -> HttpResult<StatusCode> {

@@ -17,6 +17,7 @@ use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path, Query};
 use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 use natter_actions::validate;
 
@@ -97,7 +98,7 @@ struct HistoryQuery {
 }
 
 async fn history(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Query(q): Query<HistoryQuery>,
@@ -129,7 +130,7 @@ async fn history(
 }
 
 async fn send(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<SendMessageRequest>,
@@ -164,7 +165,7 @@ async fn show(
 }
 
 async fn edit(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<EditMessageRequest>,
@@ -183,7 +184,7 @@ async fn edit(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<ChangeReply>> {
@@ -246,7 +247,7 @@ async fn thread(
 }
 
 async fn react_on(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, emoji)): Path<(Uuid, String)>,
 ) -> HttpResult<axum::Json<ChangeReply>> {
@@ -256,7 +257,7 @@ async fn react_on(
 }
 
 async fn react_off(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, emoji)): Path<(Uuid, String)>,
 ) -> HttpResult<axum::Json<ChangeReply>> {

@@ -10,7 +10,7 @@ use crate::auth::AuthUser;
 use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
-use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 
 pub fn routes() -> Api {
@@ -36,7 +36,7 @@ pub fn routes() -> Api {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<PinList>> {
@@ -47,7 +47,7 @@ async fn list(
 }
 
 async fn pin(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<PinRequest>,
@@ -58,7 +58,7 @@ async fn pin(
 }
 
 async fn unpin(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path((id, message)): Path<(Uuid, Uuid)>,
 ) -> HttpResult<axum::Json<ChangeReply>> {

@@ -12,7 +12,7 @@ use crate::auth::AuthUser;
 use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path, Query};
-use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 
 pub fn routes() -> Api {
@@ -56,7 +56,7 @@ pub fn routes() -> Api {
 }
 
 async fn read(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<ReadRequest>,
@@ -72,7 +72,7 @@ struct SummaryQuery {
 }
 
 async fn summary(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Query(q): Query<SummaryQuery>,
 ) -> HttpResult<axum::Json<UnreadSummary>> {
@@ -95,7 +95,7 @@ struct ReceiptQuery {
 }
 
 async fn receipts(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Query(q): Query<ReceiptQuery>,

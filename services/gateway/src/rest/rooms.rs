@@ -14,6 +14,7 @@ use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path, Query};
 use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands;
 
 pub fn routes() -> Api {
@@ -82,7 +83,7 @@ pub fn routes() -> Api {
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Json(req): Json<CreateRoomRequest>,
 ) -> HttpResult<(StatusCode, axum::Json<Room>)> {
@@ -187,7 +188,7 @@ async fn conversation_list(state: &AppState, user: Uuid, rooms: &mut [Room]) -> 
 }
 
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<Room>> {
@@ -200,7 +201,7 @@ async fn show(
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(req): Json<UpdateRoomRequest>,
@@ -211,7 +212,7 @@ async fn update(
 }
 
 async fn archive(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<Room>> {
@@ -221,7 +222,7 @@ async fn archive(
 }
 
 async fn join(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<Room>> {
@@ -229,7 +230,7 @@ async fn join(
 }
 
 async fn leave(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<StatusCode> {
@@ -238,7 +239,7 @@ async fn leave(
 }
 
 async fn open_dm(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Json(req): Json<OpenDmRequest>,
 ) -> HttpResult<(StatusCode, axum::Json<Room>)> {

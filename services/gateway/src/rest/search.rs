@@ -12,7 +12,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Query;
-use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::validate;
 
 pub fn routes() -> Api {
@@ -97,7 +97,7 @@ fn decode_cursor(raw: &str) -> ApiResult<(f32, i64)> {
 }
 
 async fn search(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Query(p): Query<SearchParams>,
 ) -> HttpResult<axum::Json<SearchPage>> {

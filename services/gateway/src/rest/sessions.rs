@@ -11,7 +11,7 @@ use crate::auth::AuthUser;
 use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
-use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::commands::sessions;
 use natter_actions::ratelimit::Action;
 
@@ -41,17 +41,14 @@ pub fn routes() -> Api {
         )
 }
 
-async fn list(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> HttpResult<axum::Json<SessionList>> {
+async fn list(State(state): State<Actions>, user: AuthUser) -> HttpResult<axum::Json<SessionList>> {
     Ok(axum::Json(
         sessions::list(&state, user.id, user.token.session).await?,
     ))
 }
 
 async fn end(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(session): Path<Uuid>,
 ) -> HttpResult<StatusCode> {
@@ -65,7 +62,7 @@ async fn end(
 }
 
 async fn change_password(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     headers: HeaderMap,
     Json(req): Json<PasswordChangeRequest>,
