@@ -2,10 +2,9 @@
 //! ways in. A projector runs (the actions wait for the read models they answer from).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use natter_actions::commands;
-use natter_actions::{Actions, Connections, Limits, Settings};
+use natter_actions::{Actions, Connections};
 use natter_schemas::ErrorCode;
 use natter_schemas::rest::{CreateRoomRequest, SendMessageRequest};
 use natter_testkit::{Natter, Role, TestEnv};
@@ -23,25 +22,14 @@ async fn actions(env: &TestEnv) -> Actions {
         .get_connection_manager()
         .await
         .expect("redis");
-    let settings = Settings {
-        jwt_secret: natter_gateway::config::DEV_JWT_SECRET.to_owned(),
-        token_ttl: Duration::from_secs(3600),
-        refresh_ttl: Duration::from_secs(3600),
-        revocation_cache: Duration::ZERO,
-        rate: natter_actions::ratelimit::RateLimits::off(),
-        moderation: Default::default(),
-        limits: Limits {
-            max_message_chars: 4000,
-            send_check_from_memory: true,
-            read_wait: Duration::from_secs(5),
-        },
-    };
     let connections = Connections {
         bus,
         pool: env.pool().await,
         redis,
         vault,
     };
+    // The settings a gateway of the test kit would have (rate limits off).
+    let settings = natter_testkit::gateway_config().actions_settings();
     let (actions, checkpoints) = Actions::start(
         connections,
         settings,

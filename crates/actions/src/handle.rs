@@ -60,8 +60,8 @@ pub struct Live {
     pub calls: CallStore,
 }
 
-/// What [`Actions`] is put together from.
-pub struct Parts {
+/// What [`Actions`] is put together from ([`Actions::start`]).
+pub(crate) struct Parts {
     pub bus: Bus,
     pub pool: PgPool,
     pub vault: Vault,
@@ -73,7 +73,7 @@ pub struct Parts {
 }
 
 impl Actions {
-    pub fn new(parts: Parts) -> Self {
+    pub(crate) fn new(parts: Parts) -> Self {
         Self(Arc::new(parts))
     }
 

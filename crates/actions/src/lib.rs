@@ -24,5 +24,5 @@ pub mod start;
 pub mod validate;
 
 pub use error::{ApiError, ApiResult};
-pub use handle::{Actions, Guards, Limits, Live, Parts, Reads};
+pub use handle::{Actions, Guards, Limits, Live, Reads};
 pub use start::{Connections, Settings};

@@ -32,10 +32,7 @@ pub async fn query<T: redis::FromRedisValue>(
     cmd: redis::Cmd,
 ) -> Result<T, StoreError> {
     let mut redis = redis.clone();
-    tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut redis))
-        .await
-        .map_err(|_| StoreError::NoAnswer)?
-        .map_err(StoreError::Redis)
+    bounded(cmd.query_async::<T>(&mut redis)).await
 }
 
 /// Runs a pipeline in one round trip, within [`REDIS_TIMEOUT`].
@@ -44,7 +41,14 @@ pub async fn query_pipe<T: redis::FromRedisValue>(
     pipe: &redis::Pipeline,
 ) -> Result<T, StoreError> {
     let mut redis = redis.clone();
-    tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<T>(&mut redis))
+    bounded(pipe.query_async::<T>(&mut redis)).await
+}
+
+/// A request's answer, within [`REDIS_TIMEOUT`].
+async fn bounded<T>(
+    request: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(REDIS_TIMEOUT, request)
         .await
         .map_err(|_| StoreError::NoAnswer)?
         .map_err(StoreError::Redis)

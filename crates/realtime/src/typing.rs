@@ -54,21 +54,7 @@ impl Typing {
                 _ = tick.tick() => {}
             }
             let now = Instant::now();
-            let quiet: Vec<(Uuid, Uuid)> = {
-                let mut typists = lock(&self.0.typists);
-                let quiet: Vec<_> = typists
-                    .iter()
-                    .filter(|(_, t)| t.until <= now)
-                    .map(|(k, _)| *k)
-                    .collect();
-                for key in &quiet {
-                    typists.remove(key);
-                }
-                quiet
-            };
-            for (user, room) in quiet {
-                publish(&self.0.bus, room, user, TypingState::Stop).await;
-            }
+            self.stop_where(|t| t.until <= now).await;
         }
     }
 
@@ -119,18 +105,15 @@ impl Typing {
 
     /// The socket closed: whoever typed on it stopped.
     pub async fn session_closed(&self, session: Uuid) {
-        let ended: Vec<(Uuid, Uuid)> = {
-            let mut typists = lock(&self.0.typists);
-            let ended: Vec<_> = typists
-                .iter()
-                .filter(|(_, t)| t.session == session)
-                .map(|(k, _)| *k)
-                .collect();
-            for key in &ended {
-                typists.remove(key);
-            }
-            ended
-        };
+        self.stop_where(|t| t.session == session).await;
+    }
+
+    /// Stops the typists `ended` picks, and says so.
+    async fn stop_where(&self, ended: impl Fn(&Typist) -> bool) {
+        let ended: Vec<(Uuid, Uuid)> = lock(&self.0.typists)
+            .extract_if(|_, t| ended(t))
+            .map(|(key, _)| key)
+            .collect();
         for (user, room) in ended {
             publish(&self.0.bus, room, user, TypingState::Stop).await;
         }

@@ -123,6 +123,23 @@ impl GatewayConfig {
         self.jwt_secret.as_deref().unwrap_or(DEV_JWT_SECRET)
     }
 
+    /// What the chat actions are set up with, from these flags.
+    pub fn actions_settings(&self) -> natter_actions::Settings {
+        natter_actions::Settings {
+            jwt_secret: self.jwt_secret().to_owned(),
+            token_ttl: Duration::from_secs(self.token_ttl_secs),
+            refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
+            revocation_cache: Duration::from_millis(self.revocation_cache_ms),
+            rate: self.rate.clone(),
+            moderation: self.moderation.clone(),
+            limits: natter_actions::Limits {
+                max_message_chars: self.max_message_chars,
+                send_check_from_memory: self.send_check_from_memory,
+                read_wait: self.read_wait(),
+            },
+        }
+    }
+
     /// Adds the settings that cannot work to `checks` (what clap's parsing cannot see:
     /// ranges, and settings that must agree).
     pub fn check(&self, checks: &mut Checks) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use natter_actions::{Actions, Connections, Limits, Settings};
+use natter_actions::{Actions, Connections};
 use natter_bus::Bus;
 use natter_common::Shutdown;
 use sqlx::PgPool;
@@ -33,14 +33,14 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     actions: Actions,
     config: GatewayConfig,
-    live: Live,
+    sockets: Sockets,
     files: Files,
     gifs: Option<Box<dyn crate::gifs::provider::GifProvider>>,
     ops: Ops,
 }
 
 /// What a gateway's sockets share live, beside the actions' hub.
-struct Live {
+struct Sockets {
     presence: Presence,
     typing: Typing,
     /// Delivery receipts told since the last flush.
@@ -100,19 +100,6 @@ impl AppState {
     ) -> std::io::Result<Self> {
         let files = Files::open(config.files.clone(), config.jwt_secret())
             .map_err(|e| std::io::Error::other(format!("cannot open the file store: {e}")))?;
-        let settings = Settings {
-            jwt_secret: config.jwt_secret().to_owned(),
-            token_ttl: Duration::from_secs(config.token_ttl_secs),
-            refresh_ttl: Duration::from_secs(config.refresh_ttl_secs),
-            revocation_cache: Duration::from_millis(config.revocation_cache_ms),
-            rate: config.rate.clone(),
-            moderation: config.moderation.clone(),
-            limits: Limits {
-                max_message_chars: config.max_message_chars,
-                send_check_from_memory: config.send_check_from_memory,
-                read_wait: config.read_wait(),
-            },
-        };
         let connections = Connections {
             bus: deps.bus.clone(),
             pool: deps.pool,
@@ -120,7 +107,7 @@ impl AppState {
             vault: deps.vault,
         };
         let (actions, checkpoints) =
-            Actions::start(connections, settings, files.urls.clone()).await?;
+            Actions::start(connections, config.actions_settings(), files.urls.clone()).await?;
         let typing = Typing::new(deps.bus.clone());
         let presence = Presence::new(&config.presence, deps.redis.clone(), deps.bus.clone());
         let gifs = crate::gifs::giphy::configured(&config.gifs);
@@ -131,7 +118,7 @@ impl AppState {
         let state = Self(Arc::new(Inner {
             actions,
             config,
-            live: Live {
+            sockets: Sockets {
                 presence,
                 typing,
                 delivered: natter_realtime::receipts::Delivered::default(),
@@ -154,7 +141,7 @@ impl AppState {
     }
 
     pub fn delivered(&self) -> &natter_realtime::receipts::Delivered {
-        &self.0.live.delivered
+        &self.0.sockets.delivered
     }
 
     pub fn conns(&self) -> &crate::net::Conns {
@@ -239,14 +226,14 @@ impl AppState {
         &self.0.files
     }
     pub fn presence(&self) -> &Presence {
-        &self.0.live.presence
+        &self.0.sockets.presence
     }
     /// The GIF search provider, when one is configured.
     pub fn gifs(&self) -> Option<&dyn crate::gifs::provider::GifProvider> {
         self.0.gifs.as_deref()
     }
     pub fn typing(&self) -> &Typing {
-        &self.0.live.typing
+        &self.0.sockets.typing
     }
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
         self.0.ops.metrics.as_ref()
