@@ -206,16 +206,33 @@ pub async fn subscribe(
     }
 }
 
+/// What [`read_loop`] saw: the latencies of the answers that were 200, how many were not,
+/// and the first of those (its status and body, or why no answer came), to say why.
+#[derive(Default)]
+pub struct Reads {
+    pub samples: crate::stats::Samples,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+impl Reads {
+    fn failed(&mut self, why: impl FnOnce() -> String) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(why());
+        }
+    }
+}
+
 /// Runs `readers` concurrent loops of GET requests for `duration`: reader `r` asks for
-/// `path(r)`, `path(r + 1)`, ... Returns the latencies of the answers that were 200, and how
-/// many were not.
+/// `path(r)`, `path(r + 1)`, ...
 pub async fn read_loop<F>(
     client: &Client,
     token: &str,
     readers: usize,
     duration: std::time::Duration,
     path: F,
-) -> (crate::stats::Samples, u64)
+) -> Reads
 where
     F: Fn(u64) -> String + Send + Sync + Clone + 'static,
 {
@@ -226,33 +243,34 @@ where
         let token = token.to_owned();
         let path = path.clone();
         tasks.push(tokio::spawn(async move {
-            let mut samples = crate::stats::Samples::default();
-            let mut errors = 0u64;
+            let mut reads = Reads::default();
             let mut i = r as u64;
             while std::time::Instant::now() < until {
                 let t = std::time::Instant::now();
+                let path = path(i);
                 match client
-                    .call(reqwest::Method::GET, &path(i), Some(&token), None)
+                    .call(reqwest::Method::GET, &path, Some(&token), None)
                     .await
                 {
-                    Ok((200, _)) => samples.push(t.elapsed()),
-                    _ => errors += 1,
+                    Ok((200, _)) => reads.samples.push(t.elapsed()),
+                    Ok((status, body)) => reads.failed(|| format!("GET {path}: {status} {body}")),
+                    Err(e) => reads.failed(|| format!("GET {path}: {e:#}")),
                 }
                 i += 1;
             }
-            (samples, errors)
+            reads
         }));
     }
-    let mut samples = crate::stats::Samples::default();
-    let mut errors = 0;
+    let mut all = Reads::default();
     for task in tasks {
         match task.await {
-            Ok((s, e)) => {
-                samples.extend(s);
-                errors += e;
+            Ok(reads) => {
+                all.samples.extend(reads.samples);
+                all.errors += reads.errors;
+                all.first_error = all.first_error.or(reads.first_error);
             }
-            Err(_) => errors += 1,
+            Err(e) => all.failed(|| format!("a reader failed: {e}")),
         }
     }
-    (samples, errors)
+    all
 }

@@ -32,6 +32,9 @@ pub struct HistoryReport {
     pub requests: u64,
     pub requests_per_s: f64,
     pub errors: u64,
+    /// The first request that was not answered 200, and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
     pub latency: Percentiles,
     pub server: ServerUsage,
 }
@@ -77,7 +80,7 @@ pub async fn run(
     let meter = UsageMeter::start(pid);
     let limit = args.limit;
     // Alternate the newest page with pages further back.
-    let (mut samples, errors) = read_loop(
+    let mut reads = read_loop(
         client,
         &user.token,
         args.readers,
@@ -93,15 +96,16 @@ pub async fn run(
     )
     .await;
     let server = meter.finish();
-    let requests = samples.0.len() as u64;
+    let requests = reads.samples.0.len() as u64;
     Ok(HistoryReport {
         readers: args.readers,
         messages: args.messages,
         limit: args.limit,
         requests,
         requests_per_s: requests as f64 / args.duration.max(1) as f64,
-        errors,
-        latency: samples.percentiles(),
+        errors: reads.errors,
+        first_error: reads.first_error,
+        latency: reads.samples.percentiles(),
         server,
     })
 }
@@ -115,7 +119,13 @@ pub fn print(r: &HistoryReport) {
         &[
             ("requests/s", format!("{:.0}", r.requests_per_s)),
             ("latency", ms(&r.latency)),
-            ("errors", r.errors.to_string()),
+            (
+                "errors",
+                match &r.first_error {
+                    Some(first) => format!("{} (first: {first})", r.errors),
+                    None => r.errors.to_string(),
+                },
+            ),
             (
                 "server cpu / rss",
                 format!(

@@ -81,6 +81,9 @@ pub struct Workload {
     pub requests: u64,
     pub requests_per_s: f64,
     pub errors: u64,
+    /// The first request that was not answered 200, and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
     pub latency: Percentiles,
 }
 
@@ -108,7 +111,7 @@ async fn measure<F>(
 where
     F: Fn(u64) -> String + Send + Sync + Clone + 'static,
 {
-    let (mut samples, errors) = read_loop(
+    let mut reads = read_loop(
         client,
         token,
         args.readers,
@@ -116,13 +119,14 @@ where
         path,
     )
     .await;
-    let requests = samples.0.len() as u64;
+    let requests = reads.samples.0.len() as u64;
     Workload {
         name: name.to_owned(),
         requests,
         requests_per_s: requests as f64 / args.duration.max(1) as f64,
-        errors,
-        latency: samples.percentiles(),
+        errors: reads.errors,
+        first_error: reads.first_error,
+        latency: reads.samples.percentiles(),
     }
 }
 
@@ -228,10 +232,14 @@ pub fn print(r: &DatasetReport) {
         rows.push((
             w.name.as_str(),
             format!(
-                "{:.0} req/s, {}, {} errors",
+                "{:.0} req/s, {}, {} errors{}",
                 w.requests_per_s,
                 ms(&w.latency),
-                w.errors
+                w.errors,
+                w.first_error
+                    .as_deref()
+                    .map(|e| format!(" (first: {e})"))
+                    .unwrap_or_default()
             ),
         ));
     }
