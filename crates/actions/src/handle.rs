@@ -30,6 +30,8 @@ pub struct Limits {
     pub send_check_from_memory: bool,
     /// Longest wait for the read models to reach a seq.
     pub read_wait: Duration,
+    /// Who may be found in the user directory.
+    pub directory: natter_projections::history::queries::Findable,
 }
 
 /// The read models an action waits for, and how what is read names its files.

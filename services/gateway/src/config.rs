@@ -136,6 +136,12 @@ impl GatewayConfig {
                 max_message_chars: self.max_message_chars,
                 send_check_from_memory: self.send_check_from_memory,
                 read_wait: self.read_wait(),
+                directory: match self.user_directory {
+                    UserDirectory::All => natter_projections::history::queries::Findable::All,
+                    UserDirectory::SharedRooms => {
+                        natter_projections::history::queries::Findable::SharingARoom
+                    }
+                },
             },
         }
     }

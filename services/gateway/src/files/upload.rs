@@ -117,7 +117,7 @@ async fn upload(
     state.projected(appended.seq).await?;
     metrics::counter!("natter_uploads_total").increment(1);
     metrics::counter!("natter_upload_bytes_total").increment(uploaded.size);
-    let attachment = AttachmentRef::of(&uploaded).to_attachment(&*state.files().urls);
+    let attachment = AttachmentRef::of(&uploaded).to_attachment(state.file_urls());
     Ok((StatusCode::CREATED, axum::Json(attachment)))
 }
 

@@ -16,7 +16,6 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
-use crate::state::AppState;
 use natter_actions::Actions;
 use natter_actions::commands;
 use natter_actions::validate;
@@ -55,7 +54,7 @@ pub fn routes() -> Api {
 }
 
 async fn publish(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(key_id): Path<String>,
     Json(req): Json<PublishKeyRequest>,
@@ -108,7 +107,7 @@ async fn publish(
 }
 
 async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(key_id): Path<String>,
 ) -> HttpResult<StatusCode> {
@@ -123,7 +122,7 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn append(state: &AppState, user: Uuid, event: &Event) -> HttpResult<u64> {
+async fn append(state: &Actions, user: Uuid, event: &Event) -> HttpResult<u64> {
     let subject = state.bus().subjects().user_event(user, event.type_name());
     Ok(state.bus().append(subject, event, None, false).await?.seq)
 }

@@ -10,7 +10,6 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Json;
-use crate::state::AppState;
 use natter_actions::Actions;
 use natter_actions::commands;
 
@@ -46,10 +45,10 @@ pub fn routes() -> Api {
         )
 }
 
-async fn get_me(State(state): State<AppState>, user: AuthUser) -> HttpResult<axum::Json<User>> {
+async fn get_me(State(state): State<Actions>, user: AuthUser) -> HttpResult<axum::Json<User>> {
     queries::user(state.pool(), user.id)
         .await?
-        .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
+        .map(|u| axum::Json(u.with_urls(state.file_urls())))
         .ok_or_else(|| ApiError::not_found("user").into())
 }
 

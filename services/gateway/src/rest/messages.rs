@@ -16,7 +16,6 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path, Query};
-use crate::state::AppState;
 use natter_actions::Actions;
 use natter_actions::commands;
 use natter_actions::validate;
@@ -140,7 +139,7 @@ async fn send(
 }
 
 /// One message, when the caller may read its room (else `not_found`, as for no message).
-async fn readable_message(state: &AppState, id: Uuid, viewer: Uuid) -> HttpResult<Message> {
+async fn readable_message(state: &Actions, id: Uuid, viewer: Uuid) -> HttpResult<Message> {
     let message = queries::message(state.pool(), id, state.viewer(viewer))
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
@@ -157,7 +156,7 @@ async fn readable_message(state: &AppState, id: Uuid, viewer: Uuid) -> HttpResul
 }
 
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<Message>> {
@@ -194,7 +193,7 @@ async fn remove(
 }
 
 async fn edits(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<EditHistory>> {
@@ -213,7 +212,7 @@ struct ThreadQuery {
 }
 
 async fn thread(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Query(q): Query<ThreadQuery>,

@@ -13,7 +13,6 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path, Query};
-use crate::state::AppState;
 use natter_actions::Actions;
 use natter_actions::commands;
 
@@ -106,7 +105,7 @@ fn parse_cursor(cursor: &str) -> Option<(i64, Uuid)> {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Query(q): Query<ListQuery>,
 ) -> HttpResult<axum::Json<RoomList>> {
@@ -166,7 +165,7 @@ async fn list(
 
 /// What a conversation list shows besides the rooms: each one's last message, and the other
 /// members of direct conversations.
-async fn conversation_list(state: &AppState, user: Uuid, rooms: &mut [Room]) -> HttpResult<()> {
+async fn conversation_list(state: &Actions, user: Uuid, rooms: &mut [Room]) -> HttpResult<()> {
     let ids: Vec<Uuid> = rooms.iter().map(|r| r.id).collect();
     let (last, dm) = tokio::join!(
         queries::last_messages(state.pool(), &ids, state.viewer(user)),

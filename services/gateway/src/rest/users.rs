@@ -5,18 +5,17 @@
 
 use axum::extract::State;
 use axum::routing::get;
-use natter_projections::history::queries::{self, Findable};
+use natter_projections::history::queries::{self};
 use natter_schemas::model::User;
 use natter_schemas::rest::UserList;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::config::UserDirectory;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Path, Query};
-use crate::state::AppState;
+use natter_actions::Actions;
 
 pub fn routes() -> Api {
     Api::default()
@@ -46,13 +45,6 @@ pub fn routes() -> Api {
         )
 }
 
-fn findable(state: &AppState) -> Findable {
-    match state.config().user_directory {
-        UserDirectory::All => Findable::All,
-        UserDirectory::SharedRooms => Findable::SharingARoom,
-    }
-}
-
 #[derive(Deserialize)]
 struct FindParams {
     q: Option<String>,
@@ -60,7 +52,7 @@ struct FindParams {
 }
 
 async fn find(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Query(params): Query<FindParams>,
 ) -> HttpResult<axum::Json<UserList>> {
@@ -73,26 +65,33 @@ async fn find(
     if !(1..=50).contains(&limit) {
         return Err(ApiError::invalid("limit", "use 1 to 50").into());
     }
-    let users = queries::find_users(state.pool(), q, user.id, findable(&state), limit).await?;
-    let urls = &*state.files().urls;
+    let users =
+        queries::find_users(state.pool(), q, user.id, state.limits().directory, limit).await?;
+    let urls = state.file_urls();
     Ok(axum::Json(UserList {
         users: users.into_iter().map(|u| u.with_urls(urls)).collect(),
     }))
 }
 
 async fn by_id(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<User>> {
-    queries::find_user(state.pool(), Some(id), None, user.id, findable(&state))
-        .await?
-        .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
-        .ok_or_else(|| ApiError::not_found("user").into())
+    queries::find_user(
+        state.pool(),
+        Some(id),
+        None,
+        user.id,
+        state.limits().directory,
+    )
+    .await?
+    .map(|u| axum::Json(u.with_urls(state.file_urls())))
+    .ok_or_else(|| ApiError::not_found("user").into())
 }
 
 async fn by_name(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     user: AuthUser,
     Path(username): Path<String>,
 ) -> HttpResult<axum::Json<User>> {
@@ -102,9 +101,9 @@ async fn by_name(
         None,
         Some(&username),
         user.id,
-        findable(&state),
+        state.limits().directory,
     )
     .await?
-    .map(|u| axum::Json(u.with_urls(&*state.files().urls)))
+    .map(|u| axum::Json(u.with_urls(state.file_urls())))
     .ok_or_else(|| ApiError::not_found("user").into())
 }
