@@ -26,7 +26,9 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult, Refusal};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Path;
-use crate::state::AppState;
+use std::sync::Arc;
+
+use crate::state::{AppState, Ops};
 use natter_actions::Actions;
 use natter_actions::commands;
 
@@ -164,12 +166,12 @@ pub fn routes() -> Api {
 
 /// Answers admin requests for this gateway's sockets until shutdown.
 pub async fn serve(state: AppState, gateway: Uuid) {
-    let subject = state.bus().subjects().admin();
-    let Ok(mut requests) = state.bus().client().subscribe(subject).await else {
+    let subject = state.actions().bus().subjects().admin();
+    let Ok(mut requests) = state.actions().bus().client().subscribe(subject).await else {
         tracing::warn!("cannot subscribe to admin requests");
         return;
     };
-    let shutdown = state.shutdown().clone();
+    let shutdown = state.ops().shutdown().clone();
     loop {
         let message = tokio::select! {
             () = shutdown.wait() => break,
@@ -184,10 +186,11 @@ pub async fn serve(state: AppState, gateway: Uuid) {
         let Ok(request) = serde_json::from_slice::<Request>(&message.payload) else {
             continue;
         };
-        let sockets = state.hub().local_users().await;
+        let sockets = state.actions().hub().local_users().await;
         let mut closed = 0;
         if let Request::Close { session, user } = &request {
             closed = state
+                .actions()
                 .hub()
                 .close_sessions(
                     *session,
@@ -200,8 +203,8 @@ pub async fn serve(state: AppState, gateway: Uuid) {
         let answer = Answer {
             gateway: GatewayStats {
                 id: gateway,
-                connections: state.hub().session_count(),
-                rooms: state.hub().room_count().await,
+                connections: state.actions().hub().session_count(),
+                rooms: state.actions().hub().room_count().await,
             },
             connections: sockets
                 .into_iter()
@@ -216,12 +219,12 @@ pub async fn serve(state: AppState, gateway: Uuid) {
             closed,
         };
         let payload = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
-        let _ = state.bus().client().publish(reply, payload).await;
+        let _ = state.actions().bus().client().publish(reply, payload).await;
     }
 }
 
 /// Asks every gateway; gathers the answers for [`GATHER`].
-async fn ask(state: &AppState, request: &Request) -> HttpResult<Vec<Answer>> {
+async fn ask(state: &Actions, request: &Request) -> HttpResult<Vec<Answer>> {
     let client = state.bus().client();
     let inbox = client.new_inbox();
     let mut answers = client
@@ -244,7 +247,8 @@ async fn ask(state: &AppState, request: &Request) -> HttpResult<Vec<Answer>> {
 }
 
 async fn stats(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
+    State(ops): State<Arc<Ops>>,
     _admin: AdminUser,
 ) -> HttpResult<axum::Json<AdminStats>> {
     let answers = ask(&state, &Request::Report).await?;
@@ -270,13 +274,13 @@ async fn stats(
         connections: gateways.iter().map(|g| g.connections).sum(),
         gateways,
         last_seq,
-        events_per_s: state.event_rate(),
+        events_per_s: ops.event_rate(),
         consumers,
     }))
 }
 
 async fn connections(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     _admin: AdminUser,
 ) -> HttpResult<axum::Json<ConnectionList>> {
     let answers = ask(&state, &Request::Report).await?;
@@ -287,7 +291,7 @@ async fn connections(
 }
 
 async fn disconnect(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     _admin: AdminUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<Disconnected>> {
@@ -299,7 +303,7 @@ async fn disconnect(
 }
 
 async fn disconnect_user(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
     _admin: AdminUser,
     Path(id): Path<Uuid>,
 ) -> HttpResult<axum::Json<Disconnected>> {
@@ -308,7 +312,7 @@ async fn disconnect_user(
     }))
 }
 
-async fn close(state: &AppState, session: Option<Uuid>, user: Option<Uuid>) -> HttpResult<usize> {
+async fn close(state: &Actions, session: Option<Uuid>, user: Option<Uuid>) -> HttpResult<usize> {
     let answers = ask(state, &Request::Close { session, user }).await?;
     Ok(answers.iter().map(|a| a.closed).sum())
 }

@@ -25,7 +25,7 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
         let token =
             presented_token(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        Ok(Self(Caller::from_token(state, &token).await?))
+        Ok(Self(Caller::from_token(state.actions(), &token).await?))
     }
 }
 

@@ -48,7 +48,7 @@ pub async fn run(
     let addr = listener.local_addr()?;
     // Its background tasks, joined after the drain (they end on shutdown).
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(admin::serve(state.clone(), state.gateway_id()));
+    background.spawn(admin::serve(state.clone(), state.ops().gateway_id()));
     for task in background_tasks(&state) {
         background.spawn(task);
     }
@@ -59,19 +59,19 @@ pub async fn run(
         listener,
         app,
         &state.config().net,
-        state.conns().clone(),
+        state.ops().conns().clone(),
         shutdown,
     )
     .await?;
     // Every session was told to close (1001) by the shutdown; wait for each to finish its
     // closing handshake and cleanup.
-    state.sessions().close();
-    if tokio::time::timeout(Duration::from_secs(10), state.sessions().wait())
+    state.ops().sessions().close();
+    if tokio::time::timeout(Duration::from_secs(10), state.ops().sessions().wait())
         .await
         .is_err()
     {
         tracing::warn!(
-            open = state.sessions().len(),
+            open = state.ops().sessions().len(),
             "sockets still closing after 10 s; stopping anyway"
         );
     }
@@ -85,23 +85,25 @@ pub async fn run(
 /// presence heartbeats and sweeps, stopping quiet typists), each ending at shutdown.
 fn background_tasks(state: &AppState) -> Vec<futures::future::BoxFuture<'static, ()>> {
     use futures::FutureExt;
-    let shutdown = state.shutdown().clone();
+    let shutdown = state.ops().shutdown().clone();
     let mut tasks = state.own_tasks();
     tasks.extend([
         files::sweep_files(state.clone(), shutdown.clone()).boxed(),
         state
+            .actions()
             .hub()
             .clone()
             .close_on_lost_deliveries(shutdown.clone())
             .boxed(),
         state
+            .actions()
             .hub()
             .clone()
             .deliver_profiles(shutdown.clone())
             .boxed(),
         natter_realtime::receipts::flush_delivered(
             state.delivered().clone(),
-            state.bus().clone(),
+            state.actions().bus().clone(),
             Duration::from_millis(state.config().delivered_flush_ms),
             shutdown.clone(),
         )
@@ -109,7 +111,7 @@ fn background_tasks(state: &AppState) -> Vec<futures::future::BoxFuture<'static,
         state
             .presence()
             .clone()
-            .keep(state.hub().clone(), shutdown.clone())
+            .keep(state.actions().hub().clone(), shutdown.clone())
             .boxed(),
         state.typing().clone().stop_quiet_typists(shutdown).boxed(),
     ]);

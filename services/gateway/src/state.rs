@@ -1,6 +1,8 @@
 //! What every handler and session shares. Built once by [`AppState::new`], passed down, never
-//! global: the chat actions' handle ([`Actions`], which the state dereferences to) and what
-//! only a gateway has (its config, sockets, presence, typing, files, metrics).
+//! global: the chat actions' handle ([`Actions`]) and what only a gateway has (its config,
+//! sockets, presence, typing, files, GIF search, metrics). Each is a handle of its own that
+//! handlers take by `State<...>` ([`FromRef`](axum::extract::FromRef)); the WebSocket
+//! session takes the whole state.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use sqlx::PgPool;
 
 use crate::config::GatewayConfig;
 use crate::files::Files;
+use crate::gifs::provider::Gifs;
 use natter_realtime::presence::Presence;
 use natter_realtime::readwait::CheckpointFeed;
 use natter_realtime::typing::Typing;
@@ -32,11 +35,11 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     actions: Actions,
-    config: GatewayConfig,
+    config: Arc<GatewayConfig>,
     sockets: Sockets,
-    files: Files,
-    gifs: Option<Box<dyn crate::gifs::provider::GifProvider>>,
-    ops: Ops,
+    files: Arc<Files>,
+    gifs: Gifs,
+    ops: Arc<Ops>,
 }
 
 /// What a gateway's sockets share live, beside the actions' hub.
@@ -47,8 +50,9 @@ struct Sockets {
     delivered: natter_realtime::receipts::Delivered,
 }
 
-/// What running a gateway takes: its id, its sockets and connections, its metrics.
-struct Ops {
+/// What running a gateway takes: its id, its sockets and connections, its metrics. A
+/// handler that reports on the gateway takes `State<Arc<Ops>>`.
+pub struct Ops {
     /// This gateway's id (admin answers name it).
     gateway_id: uuid::Uuid,
     /// Every open socket's session, so that the drain can wait for them.
@@ -68,13 +72,6 @@ struct Ops {
 impl axum::extract::FromRef<AppState> for Actions {
     fn from_ref(state: &AppState) -> Actions {
         state.0.actions.clone()
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Actions;
-    fn deref(&self) -> &Actions {
-        &self.0.actions
     }
 }
 
@@ -110,22 +107,22 @@ impl AppState {
             Actions::start(connections, config.actions_settings(), files.urls.clone()).await?;
         let typing = Typing::new(deps.bus.clone());
         let presence = Presence::new(&config.presence, deps.redis.clone(), deps.bus.clone());
-        let gifs = crate::gifs::giphy::configured(&config.gifs);
+        let gifs = Gifs(crate::gifs::giphy::configured(&config.gifs).map(Arc::from));
         let conns = crate::net::Conns::new(
             config.net.max_connections,
             config.net.max_connections_per_ip,
         );
         let state = Self(Arc::new(Inner {
             actions,
-            config,
+            config: Arc::new(config),
             sockets: Sockets {
                 presence,
                 typing,
                 delivered: natter_realtime::receipts::Delivered::default(),
             },
-            files,
+            files: Arc::new(files),
             gifs,
-            ops: Ops {
+            ops: Arc::new(Ops {
                 gateway_id: uuid::Uuid::now_v7(),
                 sessions: tokio_util::task::TaskTracker::new(),
                 conns,
@@ -134,7 +131,7 @@ impl AppState {
                 metrics: deps.metrics,
                 shutdown,
                 redis: deps.redis,
-            },
+            }),
         }));
 
         Ok(state)
@@ -144,15 +141,17 @@ impl AppState {
         &self.0.sockets.delivered
     }
 
-    pub fn conns(&self) -> &crate::net::Conns {
-        &self.0.ops.conns
-    }
-
     pub fn config(&self) -> &GatewayConfig {
         &self.0.config
     }
-    pub fn redis(&self) -> redis::aio::ConnectionManager {
-        self.0.ops.redis.clone()
+    /// The chat actions.
+    pub fn actions(&self) -> &Actions {
+        &self.0.actions
+    }
+
+    /// What running this gateway takes.
+    pub fn ops(&self) -> &Ops {
+        &self.0.ops
     }
     /// The tasks of the state's own parts while the gateway runs (the metrics' upkeep, the
     /// read models' checkpoints, the log sampler), each ending at shutdown; the gateway's
@@ -171,17 +170,7 @@ impl AppState {
         tasks
     }
 
-    /// The open sockets' sessions.
-    pub fn sessions(&self) -> &tokio_util::task::TaskTracker {
-        &self.0.ops.sessions
-    }
-
-    /// This gateway's id (the admin API names its sockets by it).
-    pub fn gateway_id(&self) -> uuid::Uuid {
-        self.0.ops.gateway_id
-    }
-
-    /// Samples the log's head every 2 s for [`AppState::event_rate`], until shutdown. Its
+    /// Samples the log's head every 2 s for [`Ops::event_rate`], until shutdown. Its
     /// owner ([`crate::run`]) spawns and joins it.
     pub async fn sample_log(self) {
         let shutdown = self.0.ops.shutdown.clone();
@@ -206,11 +195,36 @@ impl AppState {
         }
     }
 
+    pub fn files(&self) -> &Files {
+        &self.0.files
+    }
+    pub fn presence(&self) -> &Presence {
+        &self.0.sockets.presence
+    }
+    pub fn typing(&self) -> &Typing {
+        &self.0.sockets.typing
+    }
+}
+
+impl Ops {
+    /// Open connections, capped in all and per client address.
+    pub fn conns(&self) -> &crate::net::Conns {
+        &self.conns
+    }
+    pub fn redis(&self) -> redis::aio::ConnectionManager {
+        self.redis.clone()
+    }
+    /// The open sockets' sessions.
+    pub fn sessions(&self) -> &tokio_util::task::TaskTracker {
+        &self.sessions
+    }
+    /// This gateway's id (the admin API names its sockets by it).
+    pub fn gateway_id(&self) -> uuid::Uuid {
+        self.gateway_id
+    }
     /// Events appended per second over the last samples (0 until there are two).
     pub fn event_rate(&self) -> f64 {
         let samples = self
-            .0
-            .ops
             .log_samples
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -222,23 +236,40 @@ impl AppState {
         }
     }
 
-    pub fn files(&self) -> &Files {
-        &self.0.files
-    }
-    pub fn presence(&self) -> &Presence {
-        &self.0.sockets.presence
-    }
-    /// The GIF search provider, when one is configured.
-    pub fn gifs(&self) -> Option<&dyn crate::gifs::provider::GifProvider> {
-        self.0.gifs.as_deref()
-    }
-    pub fn typing(&self) -> &Typing {
-        &self.0.sockets.typing
-    }
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
-        self.0.ops.metrics.as_ref()
+        self.metrics.as_ref()
     }
     pub fn shutdown(&self) -> &Shutdown {
-        &self.0.ops.shutdown
+        &self.shutdown
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Ops> {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.ops.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<GatewayConfig> {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.config.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Files> {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.files.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Gifs {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.gifs.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Presence {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.sockets.presence.clone()
     }
 }

@@ -12,7 +12,7 @@ use natter_schemas::ErrorCode;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use natter_actions::Actions;
 
 /// Who asks for a file.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +26,7 @@ pub enum Reader {
 const ROOMS_LOOKED_AT: i64 = 50;
 
 /// The file, when `reader` may read it; `not_found` otherwise.
-pub async fn readable(state: &AppState, file: Uuid, reader: Reader) -> ApiResult<FileRow> {
+pub async fn readable(state: &Actions, file: Uuid, reader: Reader) -> ApiResult<FileRow> {
     let not_found = || ApiError::not_found("file");
     let row = queries::file(state.pool(), file)
         .await?
@@ -47,7 +47,7 @@ pub async fn readable(state: &AppState, file: Uuid, reader: Reader) -> ApiResult
 /// The file, when `reader` may read it as its uploader or a reader of a message carrying it;
 /// the file back with the error otherwise.
 async fn shown(
-    state: &AppState,
+    state: &Actions,
     row: FileRow,
     reader: Reader,
 ) -> Result<FileRow, (ApiError, FileRow)> {

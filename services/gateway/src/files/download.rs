@@ -20,7 +20,11 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult, Refusal};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Path, Query};
+use std::sync::Arc;
+
+use super::Files;
 use crate::state::AppState;
+use natter_actions::Actions;
 
 pub fn download_routes() -> Api {
     let doc = |summary| {
@@ -62,18 +66,20 @@ struct Signed {
 /// The handler of one variant's route.
 fn handler(variant: Variant) -> axum::routing::MethodRouter<AppState> {
     get(
-        move |State(state): State<AppState>,
+        move |State(state): State<Actions>,
+              State(files): State<Arc<Files>>,
               user: Result<AuthUser, Refusal>,
               Path(id): Path<Uuid>,
               Query(signed): Query<Signed>,
               headers: HeaderMap| async move {
-            serve(&state, user, id, variant, signed, &headers).await
+            serve(&state, &files, user, id, variant, signed, &headers).await
         },
     )
 }
 
 async fn serve(
-    state: &AppState,
+    state: &Actions,
+    files: &Files,
     user: Result<AuthUser, Refusal>,
     id: Uuid,
     variant: Variant,
@@ -83,7 +89,7 @@ async fn serve(
     let reader = match (signed.exp, signed.sig, user) {
         (Some(exp), Some(sig), _) => {
             let now = natter_actions::auth::now_secs();
-            if !state.files().signer.verify(id, variant, exp, &sig, now) {
+            if !files.signer.verify(id, variant, exp, &sig, now) {
                 // Expired or forged: the same answer as for no file.
                 return Err(ApiError::not_found("file").into());
             }
@@ -117,8 +123,7 @@ async fn serve(
             }
         },
     };
-    let (_, stream) = state
-        .files()
+    let (_, stream) = files
         .store
         .get(id, variant, range.clone().map(|r| r.start..r.end))
         .await

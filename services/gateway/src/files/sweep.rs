@@ -57,8 +57,9 @@ pub enum SweepError {
 pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
     // Decided on the read models only once they have the whole log: a file attached, or
     // uploaded, a moment ago must be seen as such.
-    let head = state.bus().last_seq().await?;
+    let head = state.actions().bus().last_seq().await?;
     if !state
+        .actions()
         .history()
         .wait_for(head, state.config().read_wait())
         .await
@@ -75,7 +76,7 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
     )
     .bind(ttl as f64)
     .bind(BATCH)
-    .fetch_all(state.pool())
+    .fetch_all(state.actions().pool())
     .await?;
     let unshown: Vec<(Uuid, Uuid, Option<Uuid>)> = sqlx::query_as(
         "SELECT f.id, f.owner_id, f.room_id FROM files f
@@ -91,7 +92,7 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
          LIMIT $1",
     )
     .bind(BATCH)
-    .fetch_all(state.pool())
+    .fetch_all(state.actions().pool())
     .await?;
     let mut removed = 0;
     for (reason, files) in [
@@ -125,12 +126,13 @@ async fn remove(
             reason,
         }),
     );
-    let subjects = state.bus().subjects();
+    let subjects = state.actions().bus().subjects();
     let subject = match room {
         Some(room) => subjects.room_event(room, event.type_name()),
         None => subjects.user_event(owner, event.type_name()),
     };
     state
+        .actions()
         .bus()
         .append(
             subject,
@@ -161,7 +163,7 @@ async fn remove_orphans(state: &AppState, ttl: i64) -> Result<usize, SweepError>
     let live: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM files WHERE id = ANY($1) AND removed_at IS NULL")
             .bind(&ids)
-            .fetch_all(state.pool())
+            .fetch_all(state.actions().pool())
             .await?;
     let mut removed = 0;
     for id in old.difference(&live.into_iter().collect()) {

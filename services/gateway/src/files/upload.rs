@@ -24,7 +24,10 @@ use super::download::store_unavailable;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
-use crate::state::AppState;
+use std::sync::Arc;
+
+use super::Files;
+use natter_actions::Actions;
 use natter_actions::ratelimit::Action;
 
 /// Room for the multipart framing around the file.
@@ -49,7 +52,8 @@ pub fn upload_routes(max_upload_bytes: u64) -> Api {
 }
 
 async fn upload(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
+    State(files): State<Arc<Files>>,
     user: AuthUser,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> HttpResult<(StatusCode, axum::Json<Attachment>)> {
@@ -63,7 +67,7 @@ async fn upload(
         .limiter()
         .check(Action::Upload, &user.id.to_string())
         .await?;
-    let config = &state.files().config;
+    let config = &files.config;
     let used = queries::stored_bytes(state.pool(), user.id).await?;
     let room = config.upload_quota_bytes.saturating_sub(used);
     if room == 0 {
@@ -88,7 +92,7 @@ async fn upload(
     };
     let name = clean_name(field.file_name());
     let id = Uuid::now_v7();
-    let received = receive(&state, &mut field, id, limit).await?;
+    let received = receive(&files, &mut field, id, limit).await?;
     let uploaded = FileUploaded {
         file_id: id,
         name,
@@ -133,7 +137,7 @@ struct Received {
 /// (its metadata stripped, its thumbnail made), anything else streams to the store as it
 /// arrives. On failure nothing is left in the store.
 async fn receive(
-    state: &AppState,
+    files: &Files,
     field: &mut Field<'_>,
     id: Uuid,
     limit: u64,
@@ -154,8 +158,8 @@ async fn receive(
     let detected = detect(&head);
     // Everything streams to the store first: nothing is held in memory while the client
     // sends, however slowly.
-    let mut upload = state.files().store.upload(id, Variant::Original);
-    let (size, hash) = match stream(state, field, &mut upload, first, size, limit).await {
+    let mut upload = files.store.upload(id, Variant::Original);
+    let (size, hash) = match stream(files, field, &mut upload, first, size, limit).await {
         Ok(done) => done,
         Err(e) => {
             upload.abort().await;
@@ -170,11 +174,11 @@ async fn receive(
             image: None,
             hash,
         }),
-        Some(kind) => process_image(state, id, kind, detected.content_type).await,
+        Some(kind) => process_image(files, id, kind, detected.content_type).await,
     };
     if received.is_err() {
         // Nothing is recorded: the bytes go too.
-        let _ = state.files().store.delete(id).await;
+        let _ = files.store.delete(id).await;
     }
     received
 }
@@ -199,14 +203,14 @@ async fn next_chunk(
 
 /// Streams `first` and the rest of the field into `upload`: (size, keyed hash).
 async fn stream(
-    state: &AppState,
+    files: &Files,
     field: &mut Field<'_>,
     upload: &mut Upload,
     first: Vec<Bytes>,
     mut size: u64,
     limit: u64,
 ) -> HttpResult<(u64, String)> {
-    let mut hasher = state.files().signer.content_hasher();
+    let mut hasher = files.signer.content_hasher();
     for chunk in first {
         hasher.update(&chunk);
         upload
@@ -230,12 +234,11 @@ async fn stream(
 /// in memory take at most about workers x 2 x the upload limit). An image whose metadata
 /// cannot be taken out is kept as bytes to download, never as an image to show.
 async fn process_image(
-    state: &AppState,
+    files: &Files,
     id: Uuid,
     kind: natter_files::ImageKind,
     content_type: &'static str,
 ) -> HttpResult<Received> {
-    let files = state.files();
     let turn = files.image_turn().await;
     let unavailable = |e: natter_files::StoreError| store_unavailable(&e);
     let (_, stream) = files

@@ -17,8 +17,9 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Query;
-use crate::state::AppState;
+use natter_actions::Actions;
 use natter_actions::ratelimit::Action;
+use provider::Gifs;
 
 /// Longest query passed on.
 const MAX_QUERY_CHARS: usize = 100;
@@ -45,11 +46,12 @@ struct GifParams {
 }
 
 async fn search(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
+    State(gifs): State<Gifs>,
     user: AuthUser,
     Query(params): Query<GifParams>,
 ) -> HttpResult<axum::Json<GifList>> {
-    let provider = state.gifs().ok_or_else(|| {
+    let provider = gifs.0.as_deref().ok_or_else(|| {
         ApiError(natter_schemas::ErrorDetail::new(
             natter_schemas::ErrorCode::NotFound,
             "GIF search is not configured on this server",

@@ -71,6 +71,10 @@ pub enum GifError {
     Shape(String),
 }
 
+/// The GIF search provider, when one is configured: what the search handler takes.
+#[derive(Clone)]
+pub struct Gifs(pub Option<std::sync::Arc<dyn GifProvider>>);
+
 /// A GIF search provider.
 pub trait GifProvider: Send + Sync {
     /// Its name, for attribution.

@@ -11,7 +11,9 @@ use crate::auth::AuthUser;
 use crate::error::HttpResult;
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::Path;
-use crate::state::AppState;
+use std::sync::Arc;
+
+use crate::config::GatewayConfig;
 use natter_actions::Actions;
 use natter_actions::commands;
 
@@ -36,10 +38,12 @@ pub fn routes() -> Api {
         )
 }
 
-async fn ice_servers(State(state): State<AppState>, user: AuthUser) -> axum::Json<IceServers> {
+async fn ice_servers(
+    State(config): State<Arc<GatewayConfig>>,
+    user: AuthUser,
+) -> axum::Json<IceServers> {
     axum::Json(
-        state
-            .config()
+        config
             .calls
             .ice_servers(user.id, natter_actions::auth::now_secs()),
     )

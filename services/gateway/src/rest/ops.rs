@@ -9,7 +9,10 @@ use axum::routing::get;
 use natter_schemas::rest::Health;
 
 use crate::openapi::{Api, Doc};
-use crate::state::AppState;
+use std::sync::Arc;
+
+use crate::state::Ops;
+use natter_actions::Actions;
 
 pub fn routes() -> Api {
     Api::default()
@@ -44,14 +47,17 @@ async fn healthz() -> axum::Json<Health> {
     })
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
+async fn readyz(
+    State(state): State<Actions>,
+    State(ops): State<Arc<Ops>>,
+) -> (StatusCode, axum::Json<Health>) {
     let timeout = std::time::Duration::from_secs(2);
     let nats = match state.bus().client().connection_state() {
         async_nats::connection::State::Connected => Check::Ok,
         _ => Check::Down,
     };
     let pg = tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(state.pool())).await;
-    let mut redis = state.redis();
+    let mut redis = ops.redis();
     let pong = tokio::time::timeout(
         timeout,
         redis::cmd("PING").query_async::<String>(&mut redis),
@@ -62,7 +68,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health
         ("postgres", Check::of("postgres", pg)),
         ("redis", Check::of("redis", pong)),
     ];
-    let ready = checks.iter().all(|(_, c)| *c == Check::Ok) && !state.shutdown().is_triggered();
+    let ready = checks.iter().all(|(_, c)| *c == Check::Ok) && !ops.shutdown().is_triggered();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -113,8 +119,8 @@ impl Check {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    match state.metrics() {
+async fn metrics(State(ops): State<Arc<Ops>>) -> Response {
+    match ops.metrics() {
         Some(handle) => (
             [(
                 axum::http::header::CONTENT_TYPE,

@@ -10,7 +10,8 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, HttpResult};
 use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Path, Query};
-use crate::state::AppState;
+use natter_actions::Actions;
+use natter_realtime::presence::Presence;
 
 /// Most users one request asks about.
 const MAX_USERS: usize = 100;
@@ -42,7 +43,8 @@ struct RoomPresenceQuery {
 }
 
 async fn room_presence(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
+    State(presence): State<Presence>,
     user: AuthUser,
     Path(room): Path<Uuid>,
     Query(q): Query<RoomPresenceQuery>,
@@ -67,11 +69,8 @@ async fn room_presence(
     // The members the caller may see: those who chose a room they share with the caller
     // (this one or another), with no block either way.
     members.sort_unstable();
-    let visible = state
-        .presence()
-        .visible_to(state.pool(), user.id, &members)
-        .await?;
-    let read = state.presence().read_shown(&members, &visible).await?;
+    let visible = presence.visible_to(state.pool(), user.id, &members).await?;
+    let read = presence.read_shown(&members, &visible).await?;
     let online: Vec<_> = read
         .into_iter()
         .filter(|p| p.status != natter_schemas::frames::PresenceStatus::Offline)
@@ -88,7 +87,8 @@ struct PresenceQuery {
 }
 
 async fn presence(
-    State(state): State<AppState>,
+    State(state): State<Actions>,
+    State(presence): State<Presence>,
     user: AuthUser,
     Query(q): Query<PresenceQuery>,
 ) -> HttpResult<axum::Json<PresenceList>> {
@@ -104,9 +104,6 @@ async fn presence(
         return Err(ApiError::invalid("user_ids", format!("name 1 to {MAX_USERS} users")).into());
     }
     Ok(axum::Json(PresenceList {
-        users: state
-            .presence()
-            .read_for(state.pool(), user.id, &ids)
-            .await?,
+        users: presence.read_for(state.pool(), user.id, &ids).await?,
     }))
 }

@@ -94,7 +94,11 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         }
         ClientFrame::Unsubscribe { room_id } => {
             if ctx.rooms.remove(&room_id) {
-                ctx.state.hub().unsubscribe_room(room_id, ctx.info.id).await;
+                ctx.state
+                    .actions()
+                    .hub()
+                    .unsubscribe_room(room_id, ctx.info.id)
+                    .await;
                 ctx.queue(Outbound::Forget {
                     room: room_id,
                     notice: None,
@@ -110,12 +114,19 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             encrypted,
         } => {
             let (user, encrypted) = (ctx.info.user, encrypted.as_ref());
-            commands::messages::edit(&ctx.state, user, message_id, &body, format, encrypted)
-                .await
-                .map(|r| Some(to_value(&r)))
+            commands::messages::edit(
+                ctx.state.actions(),
+                user,
+                message_id,
+                &body,
+                format,
+                encrypted,
+            )
+            .await
+            .map(|r| Some(to_value(&r)))
         }
         ClientFrame::Delete { message_id } => {
-            commands::messages::delete(&ctx.state, ctx.info.user, message_id)
+            commands::messages::delete(ctx.state.actions(), ctx.info.user, message_id)
                 .await
                 .map(|r| Some(to_value(&r)))
         }
@@ -123,11 +134,11 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             message_id,
             emoji,
             on,
-        } => commands::messages::react(&ctx.state, ctx.info.user, message_id, &emoji, on)
+        } => commands::messages::react(ctx.state.actions(), ctx.info.user, message_id, &emoji, on)
             .await
             .map(|r| Some(to_value(&r))),
         ClientFrame::Read { room_id, seq } => {
-            commands::reading::read(&ctx.state, ctx.info.user, room_id, seq)
+            commands::reading::read(ctx.state.actions(), ctx.info.user, room_id, seq)
                 .await
                 .map(|r| Some(to_value(&r)))
         }
@@ -136,6 +147,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             if ctx.rooms.contains(&room_id)
                 && ctx
                     .state
+                    .actions()
                     .hub()
                     .subscribed_member(room_id, ctx.info.id)
                     .await
@@ -158,7 +170,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
         }
         // A fresh token for this socket: checked as every token is (the handshake's too).
         ClientFrame::Auth { token } => {
-            match natter_actions::auth::Caller::from_token(&ctx.state, &token).await {
+            match natter_actions::auth::Caller::from_token(ctx.state.actions(), &token).await {
                 Ok(user) if user.id == ctx.info.user => {
                     ctx.handle.set_token(user.token);
                     ctx.token_exp.send_replace(user.exp);
@@ -182,13 +194,14 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                 to,
                 data,
             };
-            natter_actions::calls::signal(&ctx.state, ctx.info.user, signal)
+            natter_actions::calls::signal(ctx.state.actions(), ctx.info.user, signal)
                 .await
                 .map(|()| Some(Value::Object(Default::default())))
         }
         ClientFrame::Typing { room_id, state } => 'typing: {
             if let Err(e) = ctx
                 .state
+                .actions()
                 .limiter()
                 .check(
                     natter_actions::ratelimit::Action::Typing,
@@ -205,7 +218,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                     let checked = if typing.is_recent(ctx.info.user, room_id) {
                         Ok(())
                     } else {
-                        commands::typing_room(&ctx.state, room_id, ctx.info.user)
+                        commands::typing_room(ctx.state.actions(), room_id, ctx.info.user)
                             .await
                             .map(|_| ())
                     };
@@ -242,7 +255,8 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             };
             // Sends are pipelined: the event goes to the log now, in frame order, and the
             // reply follows the log's ack without holding up the next frame.
-            match commands::publish_message(&ctx.state, ctx.info.user, room_id, &req).await {
+            match commands::publish_message(ctx.state.actions(), ctx.info.user, room_id, &req).await
+            {
                 Ok(commands::Published::Answered(reply)) => Ok(Some(to_value(&reply))),
                 Ok(commands::Published::Pending(pending)) => {
                     let tx = ctx.tx.clone();

@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for Credential {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(match presented_token(parts) {
-            Some(token) => Self::Token(Caller::from_token(state, &token).await),
+            Some(token) => Self::Token(Caller::from_token(state.actions(), &token).await),
             None => Self::FirstFrame,
         })
     }
@@ -60,7 +60,7 @@ where
                 close(sink, close_code::UNAUTHORIZED, "no auth frame in time: send {\"type\":\"auth\",\"token\"} first").await;
                 return None;
             }
-            () = state.shutdown().wait() => {
+            () = state.ops().shutdown().wait() => {
                 close(sink, close_code::GOING_AWAY, super::writer::SHUTTING_DOWN).await;
                 return None;
             }
@@ -99,7 +99,7 @@ where
             return None;
         }
     };
-    let user = match Caller::from_token(state, &token).await {
+    let user = match Caller::from_token(state.actions(), &token).await {
         Ok(user) => user,
         Err(e) => {
             close(sink, close_code::UNAUTHORIZED, &e.0.message).await;

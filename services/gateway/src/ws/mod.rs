@@ -60,7 +60,7 @@ pub async fn upgrade(
     // Behind a trusted proxy the TCP connection counted as the proxy's: the client's own
     // sockets are counted here, per forwarded address.
     let forwarded = if client.forwarded {
-        match state.conns().admit_forwarded(client.ip) {
+        match state.ops().conns().admit_forwarded(client.ip) {
             Ok(permit) => Some(permit),
             Err(_) => {
                 return Refusal(ApiError::rate_limited(
@@ -103,7 +103,7 @@ pub async fn upgrade(
                 token: user.token,
             };
             // Tracked, so that the drain waits for every session's end (cleanup included).
-            let sessions = state.sessions().clone();
+            let sessions = state.ops().sessions().clone();
             sessions
                 .track_future(session::run(state, info, sink, stream))
                 .await;
@@ -113,7 +113,7 @@ pub async fn upgrade(
 /// Refuses a user who holds as many sockets on this gateway as they may.
 pub(super) async fn admit_user(state: &AppState, user: &Caller) -> Result<(), ApiError> {
     let max = state.config().max_connections_per_user;
-    if state.hub().user_sessions(user.id).await >= max {
+    if state.actions().hub().user_sessions(user.id).await >= max {
         return Err(ApiError::rate_limited(
             format!("at most {max} connections per user: close one first"),
             1000,

@@ -57,13 +57,14 @@ pub(crate) async fn presence_subscribe(
     let visible = ctx
         .state
         .presence()
-        .visible_to(ctx.state.pool(), ctx.info.user, &users)
+        .visible_to(ctx.state.actions().pool(), ctx.info.user, &users)
         .await?;
     // Followed again even when followed before: the hub drops a follow once the two users
     // no longer share a room, and they may share one again.
     for &user in &visible {
         ctx.followed.insert(user);
         ctx.state
+            .actions()
             .hub()
             .follow_presence(user, ctx.handle.clone())
             .await?;

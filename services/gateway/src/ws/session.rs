@@ -33,22 +33,28 @@ where
     let (kill_tx, kill_rx) = watch::channel(None::<CloseReason>);
     let kill = Arc::new(kill_tx);
     let handle = SessionHandle::new((info.id, info.user), info.token, tx.clone(), kill.clone());
-    state.hub().session_opened();
+    state.actions().hub().session_opened();
 
     let hello = ServerFrame::Hello {
         user_id: info.user,
         session_id: info.id,
         heartbeat_ms: config.heartbeat_ms,
-        epoch: state.bus().epoch().to_owned(),
+        epoch: state.actions().bus().epoch().to_owned(),
     };
     let _ = tx.send(Outbound::Frame(encode(&hello))).await;
     // Whom the user blocks, then changes to it as they come.
     load_blocks(&state, &handle).await;
     // The user's key, so that their first send seals without a round trip.
-    if let Err(e) = state.vault().keys().ensure_user_key(info.user).await {
+    if let Err(e) = state
+        .actions()
+        .vault()
+        .keys()
+        .ensure_user_key(info.user)
+        .await
+    {
         tracing::warn!(user = %info.user, error = %e, "cannot read the user's key");
     }
-    if let Err(e) = Box::pin(state.hub().subscribe_user(handle.clone())).await {
+    if let Err(e) = Box::pin(state.actions().hub().subscribe_user(handle.clone())).await {
         tracing::warn!(error = %e, "cannot subscribe to user notices");
     }
     Box::pin(state.presence().connected(info.user, info.id)).await;
@@ -65,7 +71,7 @@ where
         rx,
         kill.clone(),
         limits,
-        state.shutdown().clone(),
+        state.ops().shutdown().clone(),
     ));
 
     let mut ctx = SessionCtx {
@@ -92,12 +98,21 @@ where
     Box::pin(async {
         state.typing().session_closed(ctx.info.id).await;
         for followed in std::mem::take(&mut ctx.followed) {
-            state.hub().unfollow_presence(followed, ctx.info.id).await;
+            state
+                .actions()
+                .hub()
+                .unfollow_presence(followed, ctx.info.id)
+                .await;
         }
         for room in std::mem::take(&mut ctx.rooms) {
-            state.hub().unsubscribe_room(room, ctx.info.id).await;
+            state
+                .actions()
+                .hub()
+                .unsubscribe_room(room, ctx.info.id)
+                .await;
         }
         state
+            .actions()
             .hub()
             .unsubscribe_user(ctx.info.user, ctx.info.id)
             .await;
@@ -129,14 +144,15 @@ where
         }
     })
     .await;
-    state.hub().session_closed();
+    state.actions().hub().session_closed();
     state.presence().disconnected(info_user, info_id).await;
 }
 
 /// Loads whom the socket's user blocks; on failure the socket carries on with what it had
 /// (logged).
 async fn load_blocks(state: &AppState, handle: &SessionHandle) {
-    match natter_projections::history::queries::blocks_of(state.pool(), handle.user).await {
+    match natter_projections::history::queries::blocks_of(state.actions().pool(), handle.user).await
+    {
         Ok(blocks) => handle
             .blocked
             .replace(blocks.into_iter().map(|b| b.user_id)),
@@ -161,11 +177,11 @@ async fn read_loop<R>(
 where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let shutdown = ctx.state.shutdown().clone();
+    let shutdown = ctx.state.ops().shutdown().clone();
     // A token ended while the socket was opening may have been accepted from a cached
     // standing, and its end delivered before the socket listened for it: checked once more
     // when no cached standing can be older than the end.
-    let recheck = tokio::time::sleep(ctx.state.auth().revocations.bound());
+    let recheck = tokio::time::sleep(ctx.state.actions().auth().revocations.bound());
     tokio::pin!(recheck);
     let mut rechecked = false;
     loop {
@@ -175,7 +191,7 @@ where
             () = &mut recheck, if !rechecked => {
                 rechecked = true;
                 let token = ctx.handle.token();
-                if let Err(e) = ctx.state.auth().revocations.check(ctx.info.user, token).await
+                if let Err(e) = ctx.state.actions().auth().revocations.check(ctx.info.user, token).await
                     && e.0.code == natter_schemas::ErrorCode::Unauthorized
                 {
                     ctx.handle.close(close_code::UNAUTHORIZED, &e.0.message);

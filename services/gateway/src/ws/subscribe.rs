@@ -33,7 +33,7 @@ pub(crate) async fn subscribe(
     if ctx.rooms.len() >= state.config().max_subscriptions || ctx.rooms.contains(&room) {
         let mut ended = Vec::new();
         for &r in &ctx.rooms {
-            if !state.hub().has_session(r, ctx.info.id).await {
+            if !state.actions().hub().has_session(r, ctx.info.id).await {
                 ended.push(r);
             }
         }
@@ -48,7 +48,7 @@ pub(crate) async fn subscribe(
             format!("at most {max} subscriptions per socket: unsubscribe from one first"),
         ));
     }
-    let access = commands::readable_room(&state, room, ctx.info.user).await?;
+    let access = commands::readable_room(state.actions(), room, ctx.info.user).await?;
     let newly = ctx.rooms.insert(room);
     ctx.queue(Outbound::ReplayBegin { room }).await;
     let started = start(ctx, room, since, epoch, &access).await;
@@ -63,7 +63,11 @@ pub(crate) async fn subscribe(
             );
             if newly || refused {
                 ctx.rooms.remove(&room);
-                state.hub().unsubscribe_room(room, ctx.info.id).await;
+                state
+                    .actions()
+                    .hub()
+                    .unsubscribe_room(room, ctx.info.id)
+                    .await;
                 ctx.queue(Outbound::Forget { room, notice: None }).await;
             } else {
                 // Keep the subscription the socket already had.
@@ -113,6 +117,7 @@ async fn start(
     let state = ctx.state.clone();
     let mut member = access.role.is_some();
     state
+        .actions()
         .hub()
         .subscribe_room(room, ctx.handle.clone(), member)
         .await?;
@@ -121,14 +126,15 @@ async fn start(
     // that the first check did not see yet (the read model lags the log): wait until the read
     // model has `seen`, then check again. Whatever the interleaving, a removal is either seen
     // here or delivered after.
-    let seen = state.hub().room_last_seq(room).await;
+    let seen = state.actions().hub().room_last_seq(room).await;
     if seen > 0 {
-        state.projected(seen).await?;
-        member = commands::readable_room(&state, room, ctx.info.user)
+        state.actions().projected(seen).await?;
+        member = commands::readable_room(state.actions(), room, ctx.info.user)
             .await?
             .role
             .is_some();
         state
+            .actions()
             .hub()
             .set_member(room, ctx.info.id, member, seen)
             .await;
@@ -138,7 +144,7 @@ async fn start(
     } else {
         natter_realtime::wire::Reader::Visitor
     };
-    let server_epoch = state.bus().epoch().to_owned();
+    let server_epoch = state.actions().bus().epoch().to_owned();
     let mut last_seq = access.last_seq.max(seen);
     let (recovered, floor, events) = match since {
         None => (true, 0, Vec::new()),
@@ -148,7 +154,7 @@ async fn start(
             let head = if since <= seen {
                 seen
             } else {
-                state.bus().last_seq().await?
+                state.actions().bus().last_seq().await?
             };
             if since > head {
                 // Seqs from the future: not this log.
@@ -156,7 +162,7 @@ async fn start(
             } else {
                 let timeout = state.config().read_wait();
                 let max = state.config().max_replay;
-                let limiter = state.limiter();
+                let limiter = state.actions().limiter();
                 let (action, user) = (
                     natter_actions::ratelimit::Action::Replay,
                     ctx.info.user.to_string(),
@@ -168,6 +174,7 @@ async fn start(
                 // stretch up to it is read once for all the sockets that ask for it at once.
                 let live_after = (seen > 0).then_some(seen);
                 let replay = state
+                    .actions()
                     .bus()
                     .replay_room(room, since, live_after, max, timeout)
                     .await?;
@@ -191,6 +198,7 @@ async fn start(
                             last_seq = last_seq.max(seq);
                         }
                         state
+                            .actions()
                             .bus()
                             .unseal_all(&mut events)
                             .await
@@ -201,7 +209,7 @@ async fn start(
                             None => Vec::new(),
                             Some(lowest) => {
                                 natter_realtime::void::losses_from_log(
-                                    state.bus(),
+                                    state.actions().bus(),
                                     room,
                                     lowest,
                                     since,
@@ -214,11 +222,11 @@ async fn start(
                         let blocked = &ctx.handle.blocked;
                         events.retain(|(seq, e)| !void.contains(seq) && !blocked.hides(e));
                         let deleted_before = natter_realtime::wire::previewed_and_deleted(
-                            state.pool(),
+                            state.actions().pool(),
                             events.iter().map(|(_, e)| e),
                         )
                         .await;
-                        let urls = state.file_urls();
+                        let urls = state.actions().file_urls();
                         let frames = natter_realtime::wire::replay_frames(
                             room,
                             &events,
