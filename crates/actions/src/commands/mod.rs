@@ -30,6 +30,8 @@ mod access;
 mod account;
 pub(crate) mod consent;
 pub mod erasure;
+pub mod files;
+pub mod keys;
 mod members;
 pub mod messages;
 pub mod people;

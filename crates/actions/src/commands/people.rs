@@ -18,7 +18,7 @@ use crate::Actions;
 use crate::error::{ApiError, ApiResult};
 
 /// Appends one of `actor`'s own events and waits until the read model has it; the event.
-async fn append_own(state: &Actions, actor: Uuid, body: EventBody) -> ApiResult<Event> {
+pub(super) async fn append_own(state: &Actions, actor: Uuid, body: EventBody) -> ApiResult<Event> {
     let event = Event::new(actor, None, body);
     let subject = state.bus().subjects().user_event(actor, event.type_name());
     let appended = state.bus().append(subject, &event, None, false).await?;

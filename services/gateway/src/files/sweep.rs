@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use natter_common::Shutdown;
-use natter_schemas::event::{Event, EventBody};
-use natter_schemas::files::{FileRemoved, RemovalReason};
+use natter_schemas::files::RemovalReason;
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -108,9 +107,7 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, SweepError> {
     Ok(removed)
 }
 
-/// Records the removal (on the subject its upload was on: its owner's, or its room's for a
-/// preview image, so that every reader of the log applies the two in order), then deletes the
-/// bytes.
+/// Records the removal ([`natter_actions::commands::files::removed`]), then deletes the bytes.
 async fn remove(
     state: &AppState,
     file: Uuid,
@@ -118,29 +115,7 @@ async fn remove(
     room: Option<Uuid>,
     reason: RemovalReason,
 ) -> Result<(), SweepError> {
-    let event = Event::new(
-        owner,
-        room,
-        EventBody::FileRemoved(FileRemoved {
-            file_id: file,
-            reason,
-        }),
-    );
-    let subjects = state.actions().bus().subjects();
-    let subject = match room {
-        Some(room) => subjects.room_event(room, event.type_name()),
-        None => subjects.user_event(owner, event.type_name()),
-    };
-    state
-        .actions()
-        .bus()
-        .append(
-            subject,
-            &event,
-            Some(&format!("file.removed:{file}")),
-            false,
-        )
-        .await?;
+    natter_actions::commands::files::removed(state.actions(), file, owner, room, reason).await?;
     state.files().store.delete(file).await?;
     Ok(())
 }

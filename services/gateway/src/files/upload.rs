@@ -15,8 +15,6 @@ use axum::routing::post;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use natter_files::{HEAD_BYTES, Upload, Variant, detect};
-use natter_projections::history::queries;
-use natter_schemas::event::{Event, EventBody};
 use natter_schemas::files::{Attachment, AttachmentRef, FileUploaded, ImageMeta, ThumbnailMeta};
 use uuid::Uuid;
 
@@ -28,7 +26,7 @@ use std::sync::Arc;
 
 use super::Files;
 use natter_actions::Actions;
-use natter_actions::ratelimit::Action;
+use natter_actions::commands;
 
 /// Room for the multipart framing around the file.
 const FRAMING_BYTES: u64 = 64 * 1024;
@@ -63,20 +61,8 @@ async fn upload(
             format!("send the file as multipart/form-data: {}", e.body_text()),
         )
     })?;
-    state
-        .limiter()
-        .check(Action::Upload, &user.id.to_string())
-        .await?;
-    let config = &files.config;
-    let used = queries::stored_bytes(state.pool(), user.id).await?;
-    let room = config.upload_quota_bytes.saturating_sub(used);
-    if room == 0 {
-        return Err(ApiError::too_large(format!(
-            "your files take up your quota of {} bytes: delete messages with files you no longer need",
-            config.upload_quota_bytes
-        )).into());
-    }
-    let limit = config.max_upload_bytes.min(room);
+    let room = commands::files::allowance(&state, user.id, files.config.upload_quota_bytes).await?;
+    let limit = files.config.max_upload_bytes.min(room);
     let mut field = loop {
         match multipart.next_field().await.map_err(multipart_error)? {
             Some(field) if field.name() == Some("file") => break field,
@@ -101,24 +87,7 @@ async fn upload(
         image: received.image,
         hash: received.hash,
     };
-    let mut event = Event::new(user.id, None, EventBody::FileUploaded(uploaded.clone()));
-    state.vault().seal_event(&mut event).await?;
-    let subject = state
-        .bus()
-        .subjects()
-        .user_event(user.id, event.type_name());
-    let appended = match state
-        .bus()
-        .append(subject, &event, Some(&id.to_string()), false)
-        .await
-    {
-        Ok(appended) => appended,
-        // The append may have landed all the same (an ack lost with the connection): the
-        // bytes stay, and the sweeper removes them if no event names them.
-        Err(e) => return Err(e.into()),
-    };
-    // A message sent right after this reply finds the file.
-    state.projected(appended.seq).await?;
+    commands::files::uploaded(&state, user.id, uploaded.clone()).await?;
     metrics::counter!("natter_uploads_total").increment(1);
     metrics::counter!("natter_upload_bytes_total").increment(uploaded.size);
     let attachment = AttachmentRef::of(&uploaded).to_attachment(state.file_urls());

@@ -1,15 +1,14 @@
 //! The device key directory of end-to-end encryption: each device publishes its public keys
 //! under its owner; whoever shares a room with the owner reads them. Private keys never reach
 //! the server. Keys are events in the log (`device.key_published`, `device.key_revoked`) on
-//! their owner's subject, so the directory is rebuilt with everything else.
+//! their owner's subject, so the directory is rebuilt with everything else; what publishing
+//! and withdrawing check and append is [`natter_actions::commands::keys`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, put};
 use natter_projections::history::queries;
-use natter_schemas::Event;
-use natter_schemas::event::EventBody;
-use natter_schemas::keys::{KeyList, KeyPublished, KeyRevoked, PublishKeyRequest};
+use natter_schemas::keys::{KeyList, PublishKeyRequest};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
@@ -18,12 +17,6 @@ use crate::openapi::{Api, Doc};
 use crate::rest::extract::{Json, Path};
 use natter_actions::Actions;
 use natter_actions::commands;
-use natter_actions::validate;
-
-/// Most keys one user keeps published.
-const MAX_KEYS: usize = 100;
-/// Longest public key, as encoded by the client.
-const MAX_PUBLIC_KEY: usize = 4096;
 
 pub fn routes() -> Api {
     Api::default()
@@ -59,51 +52,9 @@ async fn publish(
     Path(key_id): Path<String>,
     Json(req): Json<PublishKeyRequest>,
 ) -> HttpResult<axum::Json<KeyList>> {
-    validate::key_id("key_id", &key_id)?;
-    let algorithm_ok = (1..=32).contains(&req.algorithm.len())
-        && req
-            .algorithm
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !algorithm_ok {
-        return Err(ApiError::invalid(
-            "algorithm",
-            "1 to 32 letters, digits, `-` or `_` (x25519, ed25519, ...)",
-        )
-        .into());
-    }
-    if req.public_key.is_empty()
-        || req.public_key.len() > MAX_PUBLIC_KEY
-        || req.public_key.chars().any(char::is_control)
-    {
-        return Err(ApiError::invalid(
-            "public_key",
-            format!("1 to {MAX_PUBLIC_KEY} printable characters"),
-        )
-        .into());
-    }
-    let keys = queries::user_keys(state.pool(), user.id).await?;
-    if keys.len() >= MAX_KEYS && !keys.iter().any(|k| k.key_id == key_id) {
-        return Err(ApiError::invalid(
-            "key_id",
-            format!("at most {MAX_KEYS} keys: withdraw some first"),
-        )
-        .into());
-    }
-    let event = Event::new(
-        user.id,
-        None,
-        EventBody::KeyPublished(KeyPublished {
-            key_id,
-            algorithm: req.algorithm,
-            public_key: req.public_key,
-        }),
-    );
-    let appended = append(&state, user.id, &event).await?;
-    state.projected(appended).await?;
-    Ok(axum::Json(KeyList {
-        keys: queries::user_keys(state.pool(), user.id).await?,
-    }))
+    Ok(axum::Json(
+        commands::keys::publish(&state, user.id, key_id, req).await?,
+    ))
 }
 
 async fn revoke(
@@ -111,20 +62,8 @@ async fn revoke(
     user: AuthUser,
     Path(key_id): Path<String>,
 ) -> HttpResult<StatusCode> {
-    validate::key_id("key_id", &key_id)?;
-    let keys = queries::user_keys(state.pool(), user.id).await?;
-    if !keys.iter().any(|k| k.key_id == key_id) {
-        return Err(ApiError::not_found("key").into());
-    }
-    let event = Event::new(user.id, None, EventBody::KeyRevoked(KeyRevoked { key_id }));
-    let appended = append(&state, user.id, &event).await?;
-    state.projected(appended).await?;
+    commands::keys::revoke(&state, user.id, key_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn append(state: &Actions, user: Uuid, event: &Event) -> HttpResult<u64> {
-    let subject = state.bus().subjects().user_event(user, event.type_name());
-    Ok(state.bus().append(subject, event, None, false).await?.seq)
 }
 
 async fn user_keys(
