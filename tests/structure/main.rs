@@ -98,6 +98,47 @@ fn libraries_never_import_services() {
     assert!(wrong.is_empty(), "libraries importing services: {wrong:?}");
 }
 
+/// The gateway is transport: what a chat action means is `natter-actions`, which knows
+/// neither HTTP nor sockets, and the gateway appends nothing to the log itself.
+#[test]
+fn the_gateway_is_transport_over_the_actions() {
+    let manifest =
+        std::fs::read_to_string(root().join("crates/actions/Cargo.toml")).expect("manifest");
+    let deps = manifest
+        .split("\n[")
+        .find(|t| t.starts_with("dependencies]"))
+        .unwrap_or_default();
+    for transport in [
+        "axum",
+        "hyper",
+        "tower",
+        "tokio-tungstenite",
+        "natter-gateway",
+    ] {
+        assert!(
+            !deps
+                .lines()
+                .any(|l| l.split(['.', '=', ' ']).next() == Some(transport)),
+            "natter-actions depends on {transport}"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&root().join("services/gateway/src"), &mut files);
+    let appending: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .contains(".append(")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        appending.is_empty(),
+        "the gateway appends to the log itself (an action belongs in natter-actions): {appending:?}"
+    );
+}
+
 fn package_name(krate: &Path) -> Option<String> {
     let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).ok()?;
     manifest

@@ -16,7 +16,7 @@
 //! - Changes to messages: see [`messages`]. Read positions only move forward: a repeated
 //!   `read` appends nothing, and a repeated event moves nothing.
 //!
-//! Layout: [`access`] (who may do what in a room), [`consent`] (who may reach whom), [`account`], [`rooms`], [`members`],
+//! Layout: [`access`] (who may do what in a room), [`consent`] (who may reach whom), [`account`], [`keys`], [`files`], [`rooms`], [`members`],
 //! [`send`], [`messages`] (changes to posted messages), [`reading`], [`sessions`] (sign-ins).
 
 use natter_schemas::Event;
