@@ -16,8 +16,9 @@
 //! - Changes to messages: see [`messages`]. Read positions only move forward: a repeated
 //!   `read` appends nothing, and a repeated event moves nothing.
 //!
-//! Layout: [`access`] (who may do what in a room), [`consent`] (who may reach whom), [`account`], [`keys`], [`files`], [`rooms`], [`members`],
-//! [`send`], [`messages`] (changes to posted messages), [`reading`], [`sessions`] (sign-ins).
+//! Layout: [`access`] (who may do what in a room), [`consent`] (who may reach whom),
+//! [`account`], [`people`], [`keys`], [`files`], [`rooms`], [`members`], [`send`], [`messages`]
+//! (changes to posted messages), [`reading`], [`sessions`] (sign-ins), [`erasure`].
 
 use natter_schemas::Event;
 use natter_schemas::event::EventBody;
