@@ -137,7 +137,8 @@ impl Bus {
             .connection_timeout(timeout)
             .subscription_capacity(65_536)
             .client_capacity(65_536);
-        let client = tokio::time::timeout(timeout, options.connect(url))
+        let servers = crate::servers::server_list(url)?;
+        let client = tokio::time::timeout(timeout, options.connect(servers))
             .await
             .map_err(|_| BusError::unavailable(format!("timed out after {timeout:?}")))?
             .map_err(BusError::unavailable)?;

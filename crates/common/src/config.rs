@@ -148,6 +148,10 @@ impl Connections {
 
 /// The URL with any password replaced by `***`, for logs and error messages.
 pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        // A list (`NATS_URL` of a cluster): each address on its own.
+        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -213,5 +217,9 @@ mod tests {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("postgres://root@h/db"), "postgres://root@h/db");
         assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        assert_eq!(
+            redact_url("nats://a:pw@n1:4222,nats://n2:4222,nats://b:pw2@n3:4222"),
+            "nats://a:***@n1:4222,nats://n2:4222,nats://b:***@n3:4222"
+        );
     }
 }

@@ -128,7 +128,9 @@ impl TestEnv {
 }
 
 async fn cleanup(conn: &Connections) {
-    if let Ok(client) = async_nats::connect(&conn.nats_url).await {
+    if let Ok(client) =
+        async_nats::connect(natter_bus::server_list(&conn.nats_url).unwrap_or_default()).await
+    {
         let js = async_nats::jetstream::new(client);
         let subjects = natter_bus::Subjects::new(&conn.namespace);
         let _ = js.delete_stream(&subjects.stream_name()).await;
@@ -151,7 +153,9 @@ async fn sweep_stale(conn: &Connections) {
         let secs: u64 = secs.parse().ok()?;
         (secs + 3600 < now).then(|| name.to_owned())
     };
-    if let Ok(client) = async_nats::connect(&conn.nats_url).await {
+    if let Ok(client) =
+        async_nats::connect(natter_bus::server_list(&conn.nats_url).unwrap_or_default()).await
+    {
         use futures::StreamExt;
         let js = async_nats::jetstream::new(client);
         let mut names = js.stream_names();

@@ -9,9 +9,11 @@
 //! - [`Api`]: a REST client; [`Ws`]: a WebSocket client.
 //! - [`wait_until`]: poll a condition instead of sleeping.
 //! - [`Proxy`]: a TCP proxy to cut a server away from natter and give it back.
-//! - [`PrivateNats`]: a nats-server of the test's own, to kill and restart.
+//! - [`PrivateNats`]: a nats-server of the test's own, to kill and restart; [`PrivateCluster`]:
+//!   three of them clustered on loopback.
 
 mod api;
+mod cluster;
 mod env;
 mod process;
 mod proxy;
@@ -19,6 +21,7 @@ mod servers;
 mod ws;
 
 pub use api::Api;
+pub use cluster::PrivateCluster;
 pub use env::{Natter, Role, TestEnv, gateway_config, log_events, wait_until};
 pub use process::{NatterProcess, natter_binary};
 pub use proxy::Proxy;

@@ -80,11 +80,27 @@ impl NatterProcess {
             .arg(role)
             .envs(vars.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn natter");
         let stdout = child.stdout.take().expect("stdout");
+        // What it says on stderr (a start that fails says why there), kept for the failure.
+        let stderr = child.stderr.take().expect("stderr");
+        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let told = said.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut said = told
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if said.len() < 16 * 1024 {
+                    said.push_str(&line);
+                    said.push('\n');
+                }
+            }
+        });
         let mut lines = BufReader::new(stdout).lines();
         let ready = match role {
             "fanout" => "fanout started",
@@ -92,11 +108,15 @@ impl NatterProcess {
             _ => "gateway listening",
         };
         let mut base = String::new();
+        let mut troubles = Vec::new();
         let found = tokio::time::timeout(Duration::from_secs(30), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
+                if log["level"] == "WARN" || log["level"] == "ERROR" {
+                    troubles.push(line.clone());
+                }
                 if log["message"] == "gateway listening" {
                     base = format!("http://{}", log["addr"].as_str().unwrap_or_default());
                 }
@@ -107,7 +127,14 @@ impl NatterProcess {
             false
         })
         .await;
-        assert!(matches!(found, Ok(true)), "natter {role} did not start");
+        if !matches!(found, Ok(true)) {
+            // Whatever it said on its way out.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let said = said
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            panic!("natter {role} did not start; its warnings: {troubles:#?}; its stderr: {said}");
+        }
         // Keep draining the logs so the process never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { child, base }

@@ -10,7 +10,7 @@ use tokio::process::{Child, Command};
 use crate::wait_until;
 
 /// Debian's path; `nats-server` on `PATH` otherwise.
-fn nats_server_binary() -> PathBuf {
+pub(crate) fn nats_server_binary() -> PathBuf {
     let debian = PathBuf::from("/usr/sbin/nats-server");
     if debian.exists() {
         debian

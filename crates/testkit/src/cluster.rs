@@ -1,0 +1,178 @@
+//! A private 3-node NATS JetStream cluster on loopback: each node with its own client,
+//! route and monitoring ports and its own store directory, routes between all of them. A test
+//! may kill a node and start it again (same ports and store), and reads the cluster's state
+//! from the monitoring endpoints.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::servers::nats_server_binary;
+use crate::wait_until;
+
+/// One node of a [`PrivateCluster`].
+struct Node {
+    name: String,
+    port: u16,
+    route_port: u16,
+    monitor_port: u16,
+    store: PathBuf,
+    child: Option<Child>,
+}
+
+/// Three `nats-server -js` nodes clustered on loopback.
+pub struct PrivateCluster {
+    name: String,
+    nodes: Vec<Node>,
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    // Held together until all are chosen, so that no two are the same.
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+impl PrivateCluster {
+    /// Starts three nodes and waits until the cluster has a JetStream meta leader.
+    pub async fn start() -> Self {
+        let ports = free_ports(9);
+        let name = format!("natter-test-{:08x}", rand::random::<u32>());
+        let nodes = (0..3)
+            .map(|i| {
+                let node = format!("{name}-n{}", i + 1);
+                let store = std::env::temp_dir().join(&node);
+                std::fs::create_dir_all(&store).expect("nats store dir");
+                Node {
+                    name: node,
+                    port: ports[i],
+                    route_port: ports[3 + i],
+                    monitor_port: ports[6 + i],
+                    store,
+                    child: None,
+                }
+            })
+            .collect();
+        let mut cluster = Self { name, nodes };
+        for i in 0..3 {
+            cluster.spawn(i);
+        }
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    /// Every node's client URL, comma-separated (as `NATS_URL` names a cluster).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Node `i`'s client URL alone.
+    pub fn url(&self, i: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    /// SIGKILL of node `i`: its store stays.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts node `i` again on its ports and store, and waits until the cluster is whole.
+    pub async fn restart(&mut self, i: usize) {
+        self.kill(i).await;
+        self.spawn(i);
+        self.wait_ready().await;
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let routes: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, n)| format!("nats://127.0.0.1:{}", n.route_port))
+            .collect();
+        let node = &mut self.nodes[i];
+        let child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &node.port.to_string()])
+            .args(["-n", &node.name, "-js", "-sd"])
+            .arg(&node.store)
+            .args(["--cluster_name", &self.name])
+            .args([
+                "--cluster",
+                &format!("nats://127.0.0.1:{}", node.route_port),
+            ])
+            .args(["--routes", &routes.join(",")])
+            .args(["-m", &node.monitor_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server (Debian: apt install nats-server)");
+        node.child = Some(child);
+    }
+
+    /// Waits until every running node says it is healthy and knows the meta leader.
+    async fn wait_ready(&self) {
+        natter_common::tls::install_crypto();
+        let client = reqwest::Client::new();
+        let monitors: Vec<u16> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.monitor_port)
+            .collect();
+        wait_until("the NATS cluster", Duration::from_secs(30), || {
+            let client = client.clone();
+            let monitors = monitors.clone();
+            async move {
+                for port in monitors {
+                    let jsz: serde_json::Value = client
+                        .get(format!("http://127.0.0.1:{port}/jsz"))
+                        .send()
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
+                    let leader = jsz["meta_cluster"]["leader"].as_str().unwrap_or_default();
+                    if leader.is_empty() {
+                        return None;
+                    }
+                    let health = client
+                        .get(format!("http://127.0.0.1:{port}/healthz"))
+                        .send()
+                        .await
+                        .ok()?;
+                    if !health.status().is_success() {
+                        return None;
+                    }
+                }
+                Some(())
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(child) = node.child.as_mut() {
+                let _ = child.start_kill();
+            }
+            let _ = std::fs::remove_dir_all(&node.store);
+        }
+    }
+}
