@@ -59,3 +59,128 @@ async fn natter_runs_on_a_three_node_cluster_named_by_a_url_list() {
     up.kill().await;
     env.cleanup().await;
 }
+
+/// Sends `body` until it is acked (the same `client_msg_id` each time, as a client retries),
+/// for at most `bound`; the ack's seq and how long it took.
+async fn send_until_acked(
+    api: &Api,
+    room: uuid::Uuid,
+    client_msg_id: &str,
+    bound: std::time::Duration,
+) -> Option<(u64, std::time::Duration)> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < bound {
+        let (status, body) = api
+            .post(
+                &format!("/v1/rooms/{room}/messages"),
+                json!({"body": client_msg_id, "client_msg_id": client_msg_id}),
+            )
+            .await;
+        if status.as_u16() == 201 {
+            return Some((body["seq"].as_u64().unwrap_or_default(), started.elapsed()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// kill -9 of the node natter is connected to (named alone in `NATS_URL`: the client learns
+/// the others from the cluster), the other two healthy: natter goes on through them. Every
+/// send is retried by its client until acked; none is lost or doubled, and no role exits.
+#[tokio::test]
+async fn losing_the_node_natter_is_connected_to_is_latency_not_an_exit() {
+    let mut cluster = PrivateCluster::start().await;
+    let mut env = TestEnv::new().await;
+    env.conn.nats_url = cluster.url(0);
+    let mut up = NatterProcess::spawn_with(&env, "up", &[("NATTER_STREAM_REPLICAS", "3")]).await;
+    let alice = Api::register(&up.base, "alice").await;
+    let room = alice.create_room("r", "public").await;
+    for i in 0..5 {
+        send_until_acked(
+            &alice,
+            room,
+            &format!("before{i}"),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .expect("a send before the fault");
+    }
+
+    cluster.kill(0).await;
+    let mut longest = std::time::Duration::ZERO;
+    let mut acked = Vec::new();
+    for i in 0..30 {
+        if let Some(status) = up.exited() {
+            panic!("natter exited ({status}): {}", up.troubles());
+        }
+        let id = format!("after{i}");
+        let (seq, took) = send_until_acked(&alice, room, &id, std::time::Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("{id} was never acked: {}", up.troubles()));
+        longest = longest.max(took);
+        acked.push((seq, id));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    println!("longest stall of a send after the node's loss: {longest:?}");
+    // Still running a while later (a role that gives up ends the process within its bound).
+    for _ in 0..24 {
+        if let Some(status) = up.exited() {
+            panic!("natter exited ({status}): {}", up.troubles());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    // Every acked message is in history once, at its acked seq, once the read model has
+    // caught up (asked with min_seq, retried as a client would).
+    let last = acked.iter().map(|(seq, _)| *seq).max().unwrap_or_default();
+    let waited = std::time::Instant::now();
+    let page = loop {
+        if let Some(status) = up.exited() {
+            panic!("natter exited ({status}): {}", up.troubles());
+        }
+        let (status, page) = alice
+            .get(&format!(
+                "/v1/rooms/{room}/messages?limit=100&min_seq={last}"
+            ))
+            .await;
+        if status.is_success() {
+            break page;
+        }
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(30),
+            "history never reached seq {last}: {page} {}",
+            up.troubles()
+        );
+    };
+    println!(
+        "history had every acked send {:?} after the last",
+        waited.elapsed()
+    );
+    let bodies: Vec<(u64, String)> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_u64().unwrap_or_default(),
+                m["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for (seq, id) in &acked {
+        let found: Vec<_> = bodies.iter().filter(|(_, b)| b == id).collect();
+        assert_eq!(found.len(), 1, "{id} once: {bodies:?}");
+        assert_eq!(found[0].0, *seq, "{id} at its acked seq");
+    }
+    // Deliveries go on: a socket subscribed now gets a new message live, through the fan-out.
+    let mut socket = Ws::connect(&up.ws_url(), alice.token())
+        .await
+        .expect("a socket");
+    socket.subscribe(room).await;
+    let (seq, _) = send_until_acked(&alice, room, "late", std::time::Duration::from_secs(10))
+        .await
+        .expect("a late send");
+    assert_eq!(socket.event_seqs(1).await, [seq], "the late message, live");
+    up.kill().await;
+    env.cleanup().await;
+}

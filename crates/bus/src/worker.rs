@@ -112,8 +112,16 @@ impl WorkerConsumer {
         Ok(events)
     }
 
-    /// The consumer, just after its last ack (one filter subject: nats-server 2.9).
+    /// The consumer, just after its last ack (one filter subject: nats-server 2.9), asked
+    /// again while NATS does not answer ([`crate::within_bound`]).
     pub(crate) async fn open(&self, bus: &Bus) -> Result<Batches, BusError> {
+        crate::within_bound(&format!("the {} consumer", self.role), || {
+            self.open_once(bus)
+        })
+        .await
+    }
+
+    async fn open_once(&self, bus: &Bus) -> Result<Batches, BusError> {
         let filter = self.filter.clone();
         let consumer = match bus.durable_position(self.role).await? {
             Some((acked, _)) => {

@@ -43,6 +43,9 @@ pub struct NatterProcess {
     child: Child,
     /// `http://addr` for roles with a gateway.
     pub base: String,
+    /// What it warned of, and what it said on stderr.
+    troubles: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl NatterProcess {
@@ -135,13 +138,53 @@ impl NatterProcess {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             panic!("natter {role} did not start; its warnings: {troubles:#?}; its stderr: {said}");
         }
-        // Keep draining the logs so the process never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, base }
+        // Keep draining the logs so the process never blocks on a full pipe, keeping what it
+        // warns of (the last 200 lines of it).
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(troubles));
+        let keep = kept.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\"") {
+                    let mut kept = keep
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if kept.len() >= 200 {
+                        kept.remove(0);
+                    }
+                    kept.push(line);
+                }
+            }
+        });
+        Self {
+            child,
+            base,
+            troubles: kept,
+            stderr: said,
+        }
     }
 
     pub fn ws_url(&self) -> String {
         format!("{}/v1/ws", self.base.replacen("http", "ws", 1))
+    }
+
+    /// Whether it has exited, and how.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// What it has warned of or logged as an error (its last 200 such lines), and its stderr.
+    pub fn troubles(&self) -> String {
+        let lines = self
+            .troubles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .join("\n");
+        let stderr = self
+            .stderr
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        format!("{lines}\n{stderr}")
     }
 
     /// The process id, while it runs.

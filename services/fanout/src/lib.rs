@@ -160,7 +160,13 @@ async fn deliver(
 /// from now on (sockets that connect later catch up with `since`). With cumulative acks, the
 /// consumer is recreated at the ack floor on every start, so that events a dead instance had
 /// received but not flushed are delivered, not acked away by the next instance.
+/// Asked again while NATS does not answer ([`natter_bus::within_bound`]): a node's loss or a
+/// leader's election costs the fan-out a pause, not its process.
 async fn open(bus: &Bus, batch: usize) -> Result<Batches, BusError> {
+    natter_bus::within_bound("the fanout consumer", || open_once(bus, batch)).await
+}
+
+async fn open_once(bus: &Bus, batch: usize) -> Result<Batches, BusError> {
     let consumer = match bus.durable_position(ROLE).await? {
         Some((acked, _)) => bus.durable_at(ROLE, acked + 1).await?,
         None => bus.durable(ROLE, DeliverPolicy::New).await?,

@@ -1,0 +1,47 @@
+//! Waiting out a NATS cluster's trouble: a node lost, a leader being elected, the client
+//! reconnecting to another node. What a role needs from JetStream at such a moment (its
+//! consumer, the stream's state) is asked again, with backoff, for a bounded time, so that a
+//! node's loss costs latency and not the process; past the bound the role says why and fails.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{BusError, BusErrorKind};
+
+/// How long a role waits for JetStream to answer again before it gives up.
+pub const RECOVERY_BOUND: Duration = Duration::from_secs(60);
+
+/// `attempt`, again after each `unavailable` answer (100 ms, doubling to 2 s between tries)
+/// until it succeeds or [`RECOVERY_BOUND`] has passed; another error ends it at once. `what`
+/// names it in the log and in the error.
+pub async fn within_bound<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BusError>>,
+{
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Ok(value) => {
+                if wait > Duration::from_millis(100) {
+                    tracing::info!(what, after = ?started.elapsed(), "NATS answers again");
+                }
+                return Ok(value);
+            }
+            Err(e)
+                if e.kind == BusErrorKind::Unavailable
+                    && started.elapsed() + wait < RECOVERY_BOUND =>
+            {
+                tracing::warn!(what, error = %e, retry_in = ?wait, "NATS did not answer; asking again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                return Err(BusError::new(
+                    e.kind,
+                    format!("{what}: {} (after {:?})", e.message, started.elapsed()),
+                ));
+            }
+        }
+    }
+}
