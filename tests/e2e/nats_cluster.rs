@@ -5,15 +5,20 @@
 use natter_testkit::{Api, NatterProcess, PrivateCluster, TestEnv, Ws};
 use serde_json::json;
 
-/// How many replicas the stream `name` has, and how many of them besides its leader the
-/// cluster reports.
-async fn replicas(urls: &str, name: &str) -> (usize, usize) {
+/// The stream `name`'s state as the cluster reports it.
+async fn stream_info(urls: &str, name: &str) -> async_nats::jetstream::stream::Info {
     let client = async_nats::connect(natter_bus::server_list(urls).expect("the list"))
         .await
         .expect("the cluster");
     let js = async_nats::jetstream::new(client);
     let mut stream = js.get_stream(name).await.expect("the stream");
-    let info = stream.info().await.expect("its info");
+    stream.info().await.expect("its info").clone()
+}
+
+/// How many replicas the stream `name` has, and how many of them besides its leader the
+/// cluster reports.
+async fn replicas(urls: &str, name: &str) -> (usize, usize) {
+    let info = stream_info(urls, name).await;
     let followers = info.cluster.as_ref().map_or(0, |c| c.replicas.len());
     (info.config.num_replicas, followers)
 }
@@ -84,6 +89,51 @@ async fn send_until_acked(
     None
 }
 
+/// The room's history (seq, body) once the read model has every acked send, asked with
+/// `min_seq` and again as a client would, for up to 30 s; prints how long that took.
+async fn history_when_caught_up(
+    api: &Api,
+    room: uuid::Uuid,
+    acked: &[(u64, String)],
+    up: &mut NatterProcess,
+) -> Vec<(u64, String)> {
+    let last = acked.iter().map(|(seq, _)| *seq).max().unwrap_or_default();
+    let waited = std::time::Instant::now();
+    let page = loop {
+        if let Some(status) = up.exited() {
+            panic!("natter exited ({status}): {}", up.troubles());
+        }
+        let (status, page) = api
+            .get(&format!(
+                "/v1/rooms/{room}/messages?limit=100&min_seq={last}"
+            ))
+            .await;
+        if status.is_success() {
+            break page;
+        }
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(30),
+            "history never reached seq {last}: {page} {}",
+            up.troubles()
+        );
+    };
+    println!(
+        "history had every acked send {:?} after the last",
+        waited.elapsed()
+    );
+    page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_u64().unwrap_or_default(),
+                m["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// kill -9 of the node natter is connected to (named alone in `NATS_URL`: the client learns
 /// the others from the cluster), the other two healthy: natter goes on through them. Every
 /// send is retried by its client until acked; none is lost or doubled, and no role exits.
@@ -130,43 +180,7 @@ async fn losing_the_node_natter_is_connected_to_is_latency_not_an_exit() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 
-    // Every acked message is in history once, at its acked seq, once the read model has
-    // caught up (asked with min_seq, retried as a client would).
-    let last = acked.iter().map(|(seq, _)| *seq).max().unwrap_or_default();
-    let waited = std::time::Instant::now();
-    let page = loop {
-        if let Some(status) = up.exited() {
-            panic!("natter exited ({status}): {}", up.troubles());
-        }
-        let (status, page) = alice
-            .get(&format!(
-                "/v1/rooms/{room}/messages?limit=100&min_seq={last}"
-            ))
-            .await;
-        if status.is_success() {
-            break page;
-        }
-        assert!(
-            waited.elapsed() < std::time::Duration::from_secs(30),
-            "history never reached seq {last}: {page} {}",
-            up.troubles()
-        );
-    };
-    println!(
-        "history had every acked send {:?} after the last",
-        waited.elapsed()
-    );
-    let bodies: Vec<(u64, String)> = page["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| {
-            (
-                m["seq"].as_u64().unwrap_or_default(),
-                m["body"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let bodies = history_when_caught_up(&alice, room, &acked, &mut up).await;
     for (seq, id) in &acked {
         let found: Vec<_> = bodies.iter().filter(|(_, b)| b == id).collect();
         assert_eq!(found.len(), 1, "{id} once: {bodies:?}");
@@ -181,6 +195,65 @@ async fn losing_the_node_natter_is_connected_to_is_latency_not_an_exit() {
         .await
         .expect("a late send");
     assert_eq!(socket.event_seqs(1).await, [seq], "the late message, live");
+    up.kill().await;
+    env.cleanup().await;
+}
+
+/// kill -9 of the node leading the event stream, with sends under way, each sent once by its
+/// client: natter sends an undecided append again (same bytes, same `Nats-Msg-Id`) while the
+/// cluster elects a new leader, so the client sees a slower ack, not `unavailable`.
+#[tokio::test]
+async fn a_stream_leaders_loss_is_a_slower_ack_not_an_error() {
+    let mut cluster = PrivateCluster::start().await;
+    let mut env = TestEnv::new().await;
+    env.conn.nats_url = cluster.urls();
+    let mut up = NatterProcess::spawn_with(&env, "up", &[("NATTER_STREAM_REPLICAS", "3")]).await;
+    let alice = Api::register(&up.base, "alice").await;
+    let room = alice.create_room("r", "public").await;
+    let stream = natter_bus::Subjects::new(&env.conn.namespace).stream_name();
+    let info = stream_info(&env.conn.nats_url, &stream).await;
+    let leader = info
+        .cluster
+        .and_then(|c| c.leader)
+        .expect("the stream's leader");
+    let index = cluster.node_named(&leader).expect("a node of ours");
+    println!("killing {leader}, the stream's leader");
+    cluster.kill(index).await;
+
+    let mut longest = std::time::Duration::ZERO;
+    let mut acked = Vec::new();
+    for i in 0..40 {
+        let id = format!("m{i}");
+        let started = std::time::Instant::now();
+        let (status, body) = alice
+            .post(
+                &format!("/v1/rooms/{room}/messages"),
+                json!({"body": id, "client_msg_id": id}),
+            )
+            .await;
+        let took = started.elapsed();
+        assert_eq!(
+            status.as_u16(),
+            201,
+            "{id} after {took:?}: {body} {}",
+            up.troubles()
+        );
+        assert_eq!(body["duplicate"], false, "{id}: {body}");
+        longest = longest.max(took);
+        acked.push((body["seq"].as_u64().unwrap_or_default(), id));
+    }
+    println!("longest send while the stream elected a leader: {longest:?}");
+    assert!(
+        longest <= natter_bus::RESEND_BOUND + std::time::Duration::from_secs(10),
+        "{longest:?}"
+    );
+    assert!(up.exited().is_none(), "natter exited: {}", up.troubles());
+    let bodies = history_when_caught_up(&alice, room, &acked, &mut up).await;
+    for (seq, id) in &acked {
+        let found: Vec<_> = bodies.iter().filter(|(_, b)| b == id).collect();
+        assert_eq!(found.len(), 1, "{id} once: {bodies:?}");
+        assert_eq!(found[0].0, *seq, "{id} at its acked seq");
+    }
     up.kill().await;
     env.cleanup().await;
 }

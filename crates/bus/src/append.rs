@@ -1,12 +1,29 @@
-//! Appending to the log: idempotency (`Nats-Msg-Id`), one-of-a-kind guards, pipelining, and
-//! an answer at once when the connection drops before the log's.
+//! Appending to the log: idempotency (`Nats-Msg-Id`), one-of-a-kind guards, pipelining, an
+//! answer at once when the connection drops before the log's, and appends sent again while the
+//! log's answer is undecided.
+//!
+//! Sent again: an append with a `Nats-Msg-Id` and no expected last sequence, whose answer was
+//! undecided (a timeout, no stream answering while a leader is elected, the connection lost)
+//! or `seq: 0` (nats-server 2.9 answers a repeat that arrives while the first is still being
+//! proposed with `{seq: 0, duplicate: true}`), is sent again with the same bytes and the same
+//! id, backing off, until the log answers with a seq or [`RESEND_BOUND`] has passed
+//! (`unavailable`). The log keeps it once (the dedupe window, 2 minutes by default, is far
+//! longer than the bound), so the caller sees a slower ack instead of `unavailable`. Never sent
+//! again: an append the log refused (a wrong last sequence, too large, a full store), or one
+//! without an id (it could be stored twice).
 
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage as Publish;
 use bytes::Bytes;
 use natter_schemas::Event;
 
 use crate::bus::Bus;
-use crate::error::BusError;
+use crate::error::{BusError, BusErrorKind};
+
+/// How long an undecided append is sent again before it is answered `unavailable`.
+pub const RESEND_BOUND: Duration = Duration::from_secs(15);
 
 /// What the log answered to an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +31,9 @@ pub struct Appended {
     pub seq: u64,
     /// The `Nats-Msg-Id` was seen inside the dedupe window: `seq` is the original's.
     pub duplicate: bool,
+    /// The append was sent again (its first answer undecided): a `duplicate` answer then most
+    /// likely names this append's own first try, which landed after all.
+    pub resent: bool,
 }
 
 /// An append on its way to the log; await it for the log's answer.
@@ -21,9 +41,48 @@ pub struct Appended {
 /// If the connection drops before the answer, the append is answered "unavailable" at once
 /// rather than when the ack's timeout (10 s) runs out: the server may or may not have stored
 /// it, as with any error, and a retry with the same `Nats-Msg-Id` is safe.
-pub struct PendingAppend {
-    ack: async_nats::jetstream::context::PublishAckFuture,
-    drops: tokio::sync::watch::Receiver<u64>,
+pub struct PendingAppend(Box<Pending>);
+
+/// What a [`PendingAppend`] holds (boxed: a pending append is moved along with each send).
+struct Pending {
+    /// The first try: its ack on its way, or why it could not be sent.
+    sent: Result<(PublishAckFuture, tokio::sync::watch::Receiver<u64>), BusError>,
+    /// What to send again while the answer is undecided (appends with a `Nats-Msg-Id` only).
+    again: Option<Again>,
+}
+
+/// An append as it was first sent: the same bytes and id go again.
+struct Again {
+    bus: Bus,
+    subject: String,
+    payload: Bytes,
+    msg_id: String,
+}
+
+/// One try's answer: `Ok` a seq, or why it is not decided (`Err` with `Unavailable`), or a
+/// refusal.
+async fn answer(
+    ack: PublishAckFuture,
+    drops: &mut tokio::sync::watch::Receiver<u64>,
+) -> Result<Appended, BusError> {
+    let ack = tokio::select! {
+        ack = ack => ack?,
+        Ok(()) = drops.changed() => {
+            return Err(BusError::unavailable(
+                "the connection to NATS dropped before the log answered",
+            ));
+        }
+    };
+    if ack.sequence == 0 {
+        return Err(BusError::unavailable(
+            "the log has not decided the append yet (seq 0)",
+        ));
+    }
+    Ok(Appended {
+        seq: ack.sequence,
+        duplicate: ack.duplicate,
+        resent: false,
+    })
 }
 
 impl std::future::IntoFuture for PendingAppend {
@@ -31,20 +90,42 @@ impl std::future::IntoFuture for PendingAppend {
     type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let Self { ack, mut drops } = self;
+        let Pending { mut sent, again } = *self.0;
         Box::pin(async move {
-            let ack = tokio::select! {
-                ack = ack => ack?,
-                Ok(()) = drops.changed() => {
-                    return Err(BusError::unavailable(
-                        "the connection to NATS dropped before the log answered",
-                    ));
+            let started = Instant::now();
+            let mut wait = Duration::from_millis(50);
+            let mut resent = false;
+            loop {
+                let error = match sent {
+                    Ok((ack, mut drops)) => match answer(ack, &mut drops).await {
+                        Ok(appended) => return Ok(Appended { resent, ..appended }),
+                        Err(e) => e,
+                    },
+                    Err(e) => e,
+                };
+                let Some(again) = again.as_ref() else {
+                    return Err(error);
+                };
+                if error.kind != BusErrorKind::Unavailable
+                    || started.elapsed() + wait > RESEND_BOUND
+                {
+                    return Err(error);
                 }
-            };
-            Ok(Appended {
-                seq: ack.sequence,
-                duplicate: ack.duplicate,
-            })
+                tracing::debug!(error = %error, msg_id = again.msg_id, "append undecided; sending it again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(1));
+                // The same bytes and id; a failure to send is undecided too, until the bound.
+                resent = true;
+                sent = again
+                    .bus
+                    .publish(
+                        &again.subject,
+                        again.payload.clone(),
+                        Some(&again.msg_id),
+                        None,
+                    )
+                    .await;
+            }
         })
     }
 }
@@ -102,7 +183,35 @@ impl Bus {
         msg_id: Option<&str>,
         last_on_subject: Option<u64>,
     ) -> Result<PendingAppend, BusError> {
-        let mut publish = Publish::build().payload(Bytes::from(event.to_bytes()));
+        let payload = Bytes::from(event.to_bytes());
+        let sent = self
+            .publish(&subject, payload.clone(), msg_id, last_on_subject)
+            .await;
+        let again = match (msg_id, last_on_subject) {
+            (Some(id), None) => Some(Again {
+                bus: self.clone(),
+                subject,
+                payload,
+                msg_id: id.to_owned(),
+            }),
+            _ => None,
+        };
+        if again.is_none() {
+            // Not sent again: a failure to send is the answer now.
+            sent.as_ref().map_err(Clone::clone)?;
+        }
+        Ok(PendingAppend(Box::new(Pending { sent, again })))
+    }
+
+    /// Sends one append; the future of its ack, and the drops it may meet.
+    async fn publish(
+        &self,
+        subject: &str,
+        payload: Bytes,
+        msg_id: Option<&str>,
+        last_on_subject: Option<u64>,
+    ) -> Result<(PublishAckFuture, tokio::sync::watch::Receiver<u64>), BusError> {
+        let mut publish = Publish::build().payload(payload);
         if let Some(id) = msg_id {
             publish = publish.message_id(id);
         }
@@ -116,7 +225,7 @@ impl Bus {
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err(BusError::unavailable("not connected to NATS"));
         }
-        let ack = self.js.send_publish(subject, publish).await?;
-        Ok(PendingAppend { ack, drops })
+        let ack = self.js.send_publish(subject.to_owned(), publish).await?;
+        Ok((ack, drops))
     }
 }

@@ -101,7 +101,16 @@ impl Bus {
 
 impl KeyBucket {
     /// The value under `key` and its revision; None when there is none (or it was purged).
+    /// Asked again while the bucket does not answer (a leader being elected), for up to
+    /// [`crate::RESEND_BOUND`].
     pub async fn get(&self, key: &str) -> Result<Option<(Bytes, u64)>, BusError> {
+        crate::within(&format!("read key {key}"), crate::RESEND_BOUND, || {
+            self.get_once(key)
+        })
+        .await
+    }
+
+    async fn get_once(&self, key: &str) -> Result<Option<(Bytes, u64)>, BusError> {
         let entry = self
             .store
             .entry(key)
@@ -113,7 +122,36 @@ impl KeyBucket {
     }
 
     /// Stores `value` under `key` unless something is there (then [`BusErrorKind::Conflict`]).
+    /// Tried again while the bucket does not answer, for up to [`crate::RESEND_BOUND`]; a try
+    /// whose answer was lost may have landed, so a conflict after one is read back and taken
+    /// as this write when the key holds `value`.
     pub async fn create(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
+        let mut tried = false;
+        crate::within(&format!("create key {key}"), crate::RESEND_BOUND, || {
+            let again = std::mem::replace(&mut tried, true);
+            let value = value.clone();
+            async move {
+                match self.create_once(key, value.clone()).await {
+                    Err(e) if again && e.kind == BusErrorKind::Conflict => {
+                        self.ours(key, &value).await?.ok_or(e)
+                    }
+                    other => other,
+                }
+            }
+        })
+        .await
+    }
+
+    /// The revision under `key` when it holds `value` (a write of ours whose answer was lost).
+    async fn ours(&self, key: &str, value: &Bytes) -> Result<Option<u64>, BusError> {
+        Ok(self
+            .get_once(key)
+            .await?
+            .filter(|(held, _)| held == value)
+            .map(|(_, revision)| revision))
+    }
+
+    async fn create_once(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
         self.store.create(key, value).await.map_err(|e| {
             let kind = match e.kind() {
                 kv::CreateErrorKind::AlreadyExists => BusErrorKind::Conflict,
@@ -124,8 +162,25 @@ impl KeyBucket {
     }
 
     /// Replaces the value under `key` if it is still at `revision` (else
-    /// [`BusErrorKind::Conflict`]).
+    /// [`BusErrorKind::Conflict`]); tried again as [`KeyBucket::create`] is.
     pub async fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64, BusError> {
+        let mut tried = false;
+        crate::within(&format!("update key {key}"), crate::RESEND_BOUND, || {
+            let again = std::mem::replace(&mut tried, true);
+            let value = value.clone();
+            async move {
+                match self.update_once(key, value.clone(), revision).await {
+                    Err(e) if again && e.kind == BusErrorKind::Conflict => {
+                        self.ours(key, &value).await?.ok_or(e)
+                    }
+                    other => other,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn update_once(&self, key: &str, value: Bytes, revision: u64) -> Result<u64, BusError> {
         self.store.update(key, value, revision).await.map_err(|e| {
             let kind = match e.kind() {
                 kv::UpdateErrorKind::WrongLastRevision => BusErrorKind::Conflict,

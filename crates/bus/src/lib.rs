@@ -26,14 +26,14 @@ pub mod subjects;
 mod unseal;
 mod worker;
 
-pub use append::{Appended, PendingAppend};
+pub use append::{Appended, PendingAppend, RESEND_BOUND};
 pub use batches::{Batches, Next, ack_through, seq_of};
 pub use bus::{Bus, DeliveryHeaders, FRAME_HEADER, PREV_SEQ_HEADER, SEQ_HEADER, StreamSettings};
 pub use connection::{ConnectionEvent, reconnected};
 pub use error::{BusError, BusErrorKind};
 pub use keys::KeyBucket;
 pub use pipeline::Fair;
-pub use recovery::{RECOVERY_BOUND, within_bound};
+pub use recovery::{RECOVERY_BOUND, within, within_bound};
 pub use replay::{Replay, RoomReplay};
 pub use servers::server_list;
 pub use subjects::Subjects;

@@ -11,9 +11,18 @@ use crate::error::{BusError, BusErrorKind};
 pub const RECOVERY_BOUND: Duration = Duration::from_secs(60);
 
 /// `attempt`, again after each `unavailable` answer (100 ms, doubling to 2 s between tries)
-/// until it succeeds or [`RECOVERY_BOUND`] has passed; another error ends it at once. `what`
+/// until it succeeds or [`RECOVERY_BOUND`] has passed (a role's consumer); another error ends it at once. `what`
 /// names it in the log and in the error.
-pub async fn within_bound<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, BusError>
+pub async fn within_bound<T, F, Fut>(what: &str, attempt: F) -> Result<T, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BusError>>,
+{
+    within(what, RECOVERY_BOUND, attempt).await
+}
+
+/// [`within_bound`], for at most `bound`.
+pub async fn within<T, F, Fut>(what: &str, bound: Duration, mut attempt: F) -> Result<T, BusError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, BusError>>,
@@ -28,10 +37,7 @@ where
                 }
                 return Ok(value);
             }
-            Err(e)
-                if e.kind == BusErrorKind::Unavailable
-                    && started.elapsed() + wait < RECOVERY_BOUND =>
-            {
+            Err(e) if e.kind == BusErrorKind::Unavailable && started.elapsed() + wait < bound => {
                 tracing::warn!(what, error = %e, retry_in = ?wait, "NATS did not answer; asking again");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(2));

@@ -81,6 +81,11 @@ impl PrivateCluster {
         format!("nats://127.0.0.1:{}", self.nodes[i].port)
     }
 
+    /// The index of the node named `name` (as JetStream names a leader).
+    pub fn node_named(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
     /// SIGKILL of node `i`: its store stays.
     pub async fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {

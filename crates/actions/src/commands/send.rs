@@ -65,7 +65,11 @@ impl PendingSend {
             if original.room_id != Some(self.room) {
                 return Err(reused_client_msg_id());
             }
-        } else {
+        }
+        // A duplicate answered to a send the bus sent again is its own first try, which landed:
+        // this send's post, checked as one.
+        let repeat = appended.duplicate && !appended.resent;
+        if !repeat {
             metrics::counter!("natter_messages_sent_total").increment(1);
             let hub = self.state.hub();
             hub.appended(self.room, appended.seq).await;
@@ -84,7 +88,7 @@ impl PendingSend {
         Ok(SendReply {
             message_id: self.message_id,
             seq: appended.seq,
-            duplicate: appended.duplicate,
+            duplicate: repeat,
         })
     }
 }
