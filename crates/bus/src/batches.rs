@@ -25,7 +25,10 @@ impl Batches {
         let messages = consumer
             .stream()
             .max_messages_per_batch(max.max(1))
-            .heartbeat(std::time::Duration::from_secs(5))
+            // A pull lost with its consumer's leader (a node gone, a leader elected) is noticed
+            // by a missed heartbeat within seconds, and pulled again.
+            .expires(std::time::Duration::from_secs(5))
+            .heartbeat(std::time::Duration::from_secs(2))
             .messages()
             .await
             .map_err(|e| BusError::unavailable(format!("consumer stream: {e}")))?;

@@ -76,6 +76,11 @@ impl Default for StreamSettings {
 }
 
 /// The NATS connection, the event stream and the subjects of one namespace. Cheap to clone.
+/// Longest pull of an ordered reader: its idle heartbeat is half of it, so a reader whose
+/// consumer was lost with its node (ordered consumers are R1, in memory) misses two heartbeats
+/// and is recreated within about this long, instead of the client's 30 s default.
+pub(crate) const ORDERED_PULL_EXPIRES: Duration = Duration::from_secs(4);
+
 #[derive(Clone)]
 pub struct Bus {
     pub(crate) client: Client,
@@ -389,6 +394,7 @@ impl Bus {
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: start.max(1),
             },
+            max_expires: ORDERED_PULL_EXPIRES,
             ..Default::default()
         };
         let consumer = self

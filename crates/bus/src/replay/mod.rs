@@ -67,6 +67,7 @@ impl Bus {
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: since + 1,
             },
+            max_expires: crate::bus::ORDERED_PULL_EXPIRES,
             ..Default::default()
         };
         let consumer = self
