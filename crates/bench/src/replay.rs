@@ -66,14 +66,9 @@ pub struct ReplayReport {
 }
 
 pub async fn run(args: &ReplayArgs) -> anyhow::Result<ReplayReport> {
-    let bus = Bus::connect(
-        &args.conn.nats_url,
-        &args.conn.namespace,
-        args.conn.connect_timeout(),
-        "natter-bench",
-    )
-    .await
-    .context("connect to NATS")?;
+    let bus = Bus::connect(&args.conn, "natter-bench")
+        .await
+        .context("connect to NATS")?;
     bus.ensure_stream(&Default::default()).await?;
     let pool = db::connect_and_migrate(&args.conn.database_url, 4, args.conn.connect_timeout())
         .await

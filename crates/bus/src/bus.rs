@@ -12,10 +12,11 @@ use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context, ErrorCode};
 use async_nats::{Client, ConnectOptions};
 use bytes::Bytes;
-use natter_common::Namespace;
+use natter_common::config::Connections;
 
 use crate::connection::ConnectionEvent;
 use crate::error::{BusError, BusErrorKind};
+use crate::reader::Reader;
 use crate::subjects::Subjects;
 
 /// The header on fan-out deliveries that carries the event's stream sequence.
@@ -76,11 +77,6 @@ impl Default for StreamSettings {
 }
 
 /// The NATS connection, the event stream and the subjects of one namespace. Cheap to clone.
-/// Longest pull of an ordered reader: its idle heartbeat is half of it, so a reader whose
-/// consumer was lost with its node (ordered consumers are R1, in memory) misses two heartbeats
-/// and is recreated within about this long, instead of the client's 30 s default.
-pub(crate) const ORDERED_PULL_EXPIRES: Duration = Duration::from_secs(4);
-
 #[derive(Clone)]
 pub struct Bus {
     pub(crate) client: Client,
@@ -100,14 +96,10 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects to NATS. Fails (does not hang) when the server cannot be reached within
-    /// `timeout`.
-    pub async fn connect(
-        url: &str,
-        namespace: &Namespace,
-        timeout: Duration,
-        name: &str,
-    ) -> Result<Self, BusError> {
+    /// Connects to the NATS server(s) of `conn` for its namespace. Fails (does not hang) when
+    /// none can be reached within its connect timeout.
+    pub async fn connect(conn: &Connections, name: &str) -> Result<Self, BusError> {
+        let (url, namespace, timeout) = (&conn.nats_url, &conn.namespace, conn.connect_timeout());
         let (events, _) = tokio::sync::broadcast::channel(16);
         let drops = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let sender = events.clone();
@@ -140,6 +132,7 @@ impl Bus {
             })
             .name(name)
             .connection_timeout(timeout)
+            .ping_interval(conn.nats_ping_interval())
             .subscription_capacity(65_536)
             .client_capacity(65_536);
         let servers = crate::servers::server_list(url)?;
@@ -372,10 +365,10 @@ impl Bus {
         }
     }
 
-    /// Every event from `start` on, in log order, through an ordered consumer: no acks, and the
-    /// client recreates it where it left off after a gap or a reconnect. Replays read the log
-    /// with it; where a replay stands is the reader's business (a projection's checkpoint).
-    pub async fn read_from(&self, start: u64) -> Result<pull::Ordered, BusError> {
+    /// Every event from `start` on, in log order, each once, through a [`Reader`]: no acks,
+    /// and made again where it left off when its consumer is lost. Replays read the log with
+    /// it; where a replay stands is the reader's business (a projection's checkpoint).
+    pub async fn read_from(&self, start: u64) -> Result<Reader, BusError> {
         Ok(self
             .read_filtered(self.subjects.all_events(), start)
             .await?
@@ -388,26 +381,8 @@ impl Bus {
         &self,
         filter: String,
         start: u64,
-    ) -> Result<(pull::Ordered, u64), BusError> {
-        let config = pull::OrderedConfig {
-            filter_subject: filter,
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: start.max(1),
-            },
-            max_expires: ORDERED_PULL_EXPIRES,
-            ..Default::default()
-        };
-        let consumer = self
-            .stream()?
-            .create_consumer(config)
-            .await
-            .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))?;
-        let pending = consumer.cached_info().num_pending;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|e| BusError::unavailable(format!("reader at {start}: {e}")))?;
-        Ok((messages, pending))
+    ) -> Result<(Reader, u64), BusError> {
+        Reader::open(self.stream()?.clone(), filter, start).await
     }
 
     /// Publishes on core NATS (not stored): deliveries, checkpoints.

@@ -6,7 +6,7 @@
 //! nats-server 2.9 cannot create a bucket through async-nats 0.51 (its account info does not
 //! parse), so the bucket's stream is created here as a bucket's would be, then opened.
 
-use async_nats::jetstream::kv::{self, Operation};
+use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -18,6 +18,9 @@ use crate::{Bus, BusError, BusErrorKind};
 pub struct KeyBucket {
     store: kv::Store,
 }
+
+/// The header a key-value delete or purge carries (`DEL`, `PURGE`; none on a put).
+const KV_OPERATION: &str = "KV-Operation";
 
 /// Where the log records which key bucket is its own (in the stream's description).
 const KEYS_MARK: &str = " [keys: ";
@@ -110,15 +113,29 @@ impl KeyBucket {
         .await
     }
 
+    /// Read from the bucket's leader, never a replica's direct answer: a replica that is
+    /// behind (a node back from a pause, or catching up after its store was lost) would say
+    /// a key written a moment ago is not there (a message read as erased), or hold a block as
+    /// it was before slots were destroyed in it (an erased message read back).
     async fn get_once(&self, key: &str) -> Result<Option<(Bytes, u64)>, BusError> {
-        let entry = self
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        let subject = format!("{}{key}", self.store.prefix);
+        match self
             .store
-            .entry(key)
+            .stream
+            .get_last_raw_message_by_subject(&subject)
             .await
-            .map_err(|e| BusError::unavailable(format!("read key {key}: {e}")))?;
-        Ok(entry
-            .filter(|e| e.operation == Operation::Put)
-            .map(|e| (e.value, e.revision)))
+        {
+            Ok(message) => {
+                let removed = message
+                    .headers
+                    .get(KV_OPERATION)
+                    .is_some_and(|op| op.as_str() != "PUT");
+                Ok((!removed).then_some((message.payload, message.sequence)))
+            }
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(BusError::unavailable(format!("read key {key}: {e}"))),
+        }
     }
 
     /// Stores `value` under `key` unless something is there (then [`BusErrorKind::Conflict`]).

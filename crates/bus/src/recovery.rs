@@ -9,6 +9,9 @@ use crate::error::{BusError, BusErrorKind};
 
 /// How long a role waits for JetStream to answer again before it gives up.
 pub const RECOVERY_BOUND: Duration = Duration::from_secs(60);
+/// The longest one try may take: a request to a leader that is gone waits for the client's
+/// timeout (10 s) otherwise, though a new leader may answer a second later.
+const TRY_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// `attempt`, again after each `unavailable` answer (100 ms, doubling to 2 s between tries)
 /// until it succeeds or [`RECOVERY_BOUND`] has passed (a role's consumer); another error ends it at once. `what`
@@ -30,7 +33,14 @@ where
     let started = Instant::now();
     let mut wait = Duration::from_millis(100);
     loop {
-        match attempt().await {
+        let tried = tokio::time::timeout(TRY_TIMEOUT, attempt())
+            .await
+            .unwrap_or_else(|_| {
+                Err(BusError::unavailable(format!(
+                    "timed out after {TRY_TIMEOUT:?}"
+                )))
+            });
+        match tried {
             Ok(value) => {
                 if wait > Duration::from_millis(100) {
                     tracing::info!(what, after = ?started.elapsed(), "NATS answers again");

@@ -25,6 +25,11 @@ pub struct Connections {
     /// How long to wait for each server when connecting, in milliseconds.
     #[arg(long, env = "NATTER_CONNECT_TIMEOUT_MS", default_value_t = 5000)]
     pub connect_timeout_ms: u64,
+    /// How often to ping the NATS server, in seconds: one that stops answering (hung, or
+    /// its machine gone without closing the connection) is left for another of the cluster
+    /// after two unanswered pings.
+    #[arg(long, env = "NATS_PING_INTERVAL_SECS", default_value_t = 2)]
+    pub nats_ping_secs: u64,
 }
 
 impl Connections {
@@ -37,11 +42,16 @@ impl Connections {
             redis_url: std::env::var("REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             connect_timeout_ms: 5000,
+            nats_ping_secs: 2,
         }
     }
 
     pub fn connect_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub fn nats_ping_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.nats_ping_secs)
     }
 }
 
@@ -112,6 +122,11 @@ impl Connections {
             let one = one.trim();
             !one.is_empty() && (!one.contains("://") || schemes(one, &["nats", "tls", "ws", "wss"]))
         });
+        checks.require(
+            (1..=300).contains(&self.nats_ping_secs),
+            "NATS_PING_INTERVAL_SECS",
+            || format!("{} s: use 1 to 300", self.nats_ping_secs),
+        );
         checks.require(nats_ok, "NATS_URL", || {
             format!(
                 "`{}` is not a list of NATS servers (nats://host:port, comma-separated)",

@@ -93,6 +93,98 @@ impl PrivateCluster {
         }
     }
 
+    /// SIGSTOP of node `i`: it keeps its connections open and answers nothing (a hung node,
+    /// not a dead one) until [`PrivateCluster::resume`].
+    pub fn pause(&self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// SIGCONT of a node [`PrivateCluster::pause`]d.
+    pub fn resume(&self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.nodes[i]
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("a running node");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// SIGKILL of node `i`, its store deleted, and the node started again empty: it rejoins
+    /// and catches up from the others.
+    pub async fn wipe(&mut self, i: usize) {
+        self.kill(i).await;
+        let store = &self.nodes[i].store;
+        let _ = std::fs::remove_dir_all(store);
+        std::fs::create_dir_all(store).expect("nats store dir");
+        self.spawn(i);
+        self.wait_ready().await;
+    }
+
+    /// The node leading JetStream's meta layer, as a running node reports it.
+    pub async fn meta_leader(&self) -> Option<usize> {
+        let jsz = self.jsz("").await?;
+        self.node_named(jsz["meta_cluster"]["leader"].as_str()?)
+    }
+
+    /// The node leading the stream `name` (a key bucket's stream is `KV_<bucket>`).
+    pub async fn leader_of(&self, name: &str) -> Option<usize> {
+        let jsz = self.jsz("?accounts=true&streams=true").await?;
+        let leader = jsz["account_details"]
+            .as_array()?
+            .iter()
+            .flat_map(|a| a["stream_detail"].as_array().cloned().unwrap_or_default())
+            .find(|s| s["name"] == name)?["cluster"]["leader"]
+            .as_str()?
+            .to_owned();
+        self.node_named(&leader)
+    }
+
+    /// Whether every replica of the stream `name` is current (caught up with its leader), as
+    /// its leader reports it, and how many replicas the stream has.
+    pub async fn replicas_current(&self, name: &str) -> Option<(bool, usize)> {
+        let jsz = self.jsz("?accounts=true&streams=true").await?;
+        let stream = jsz["account_details"]
+            .as_array()?
+            .iter()
+            .flat_map(|a| a["stream_detail"].as_array().cloned().unwrap_or_default())
+            .find(|s| s["name"] == name)?;
+        let followers = stream["cluster"]["replicas"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let current = followers
+            .iter()
+            .all(|r| r["current"] == true && r["offline"] != true);
+        Some((current, followers.len() + 1))
+    }
+
+    /// `/jsz<query>` of the first running node that answers (the leader's view where the
+    /// nodes disagree: every node reports the meta leader it follows).
+    async fn jsz(&self, query: &str) -> Option<serde_json::Value> {
+        let client = reqwest::Client::new();
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let answer = client
+                .get(format!("http://127.0.0.1:{}/jsz{query}", node.monitor_port))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            if let Ok(answer) = answer
+                && let Ok(jsz) = answer.json::<serde_json::Value>().await
+            {
+                return Some(jsz);
+            }
+        }
+        None
+    }
+
     /// Starts node `i` again on its ports and store, and waits until the cluster is whole.
     pub async fn restart(&mut self, i: usize) {
         self.kill(i).await;

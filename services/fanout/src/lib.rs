@@ -57,28 +57,47 @@ pub async fn run(
     shutdown: Shutdown,
     ready: Ready,
 ) -> Result<(), BusError> {
-    let mut batches = open(&bus, config.fanout_batch).await?;
-    // Each room's last delivered seq in this run, sent along as the next event's "previous".
+    let (mut batches, mut handled) = open(&bus, config.fanout_batch).await?;
+    // Whether the consumer was made again at `handled + 1` since the last batch: a gap after
+    // that is events gone from the log, not deliveries lost in flight.
+    let mut remade = false;
     let mut rooms: HashMap<uuid::Uuid, u64> = HashMap::new();
     tracing::info!("fanout started");
     ready.started();
     loop {
-        let batch = match batches.next_or_stop(&shutdown, ROLE).await {
+        let mut batch = match batches.next_or_stop(&shutdown, ROLE).await {
             Next::Batch(batch) => batch,
             Next::Stop => break,
             Next::Reopen => {
                 rooms.clear();
-                batches = open(&bus, config.fanout_batch).await?;
+                batches = reopen(&bus, config.fanout_batch, handled).await?;
                 continue;
             }
         };
+        if let Some(handled) = handled {
+            // Delivered again (a reopen, a redelivery): the gateways have it already.
+            batch.retain(|m| seq_of(m).is_ok_and(|seq| seq > handled));
+            let Some(first) = batch.first() else { continue };
+            if seq_of(first).is_ok_and(|seq| seq > handled + 1) && !remade {
+                // Events sent to a pull lost with its node count as delivered: made again
+                // from the first not handled, they come again instead of being acked away.
+                tracing::warn!(after = handled, "events lost in flight; reading them again");
+                rooms.clear();
+                batches = remake(&bus, config.fanout_batch, handled + 1).await?;
+                remade = true;
+                continue;
+            }
+        }
         if let Err(e) = deliver(&bus, &batch, &mut rooms).await {
-            // Nothing was acked: read again from the ack floor (gateways drop repeats).
+            // Recovery: anything not acked is delivered again.
             tracing::warn!(error = %e, "delivery failed; resuming at the last acked event");
             tokio::time::sleep(Duration::from_millis(200)).await;
             rooms.clear();
-            batches = open(&bus, config.fanout_batch).await?;
+            batches = reopen(&bus, config.fanout_batch, handled).await?;
+            continue;
         }
+        remade = false;
+        handled = batch.last().and_then(|m| seq_of(m).ok()).or(handled);
     }
     tracing::info!("fanout stopped");
     Ok(())
@@ -156,22 +175,64 @@ async fn deliver(
     Ok(())
 }
 
-/// The fan-out's consumer, resumed just after the last acked event. A new deployment delivers
-/// from now on (sockets that connect later catch up with `since`). With cumulative acks, the
-/// consumer is recreated at the ack floor on every start, so that events a dead instance had
-/// received but not flushed are delivered, not acked away by the next instance.
-/// Asked again while NATS does not answer ([`natter_bus::within_bound`]): a node's loss or a
-/// leader's election costs the fan-out a pause, not its process.
-async fn open(bus: &Bus, batch: usize) -> Result<Batches, BusError> {
-    natter_bus::within_bound("the fanout consumer", || open_once(bus, batch)).await
+/// The fan-out's consumer at start, resumed just after the last acked event, and that seq. A
+/// new deployment delivers from now on (sockets that connect later catch up with `since`).
+/// With cumulative acks, the consumer is made again at the ack floor on every start, so that
+/// events a dead instance had received but not flushed are delivered, not acked away by the
+/// next instance. Asked again while NATS does not answer ([`natter_bus::within_bound`]): a
+/// node's loss or a leader's election costs the fan-out a pause, not its process.
+async fn open(bus: &Bus, batch: usize) -> Result<(Batches, Option<u64>), BusError> {
+    let position = natter_bus::within_bound("the fanout consumer's position", || {
+        bus.durable_position(ROLE)
+    })
+    .await?;
+    match position {
+        Some((acked, _)) => Ok((remake(bus, batch, acked + 1).await?, Some(acked))),
+        None => {
+            let batches = natter_bus::within_bound("the fanout consumer", || async {
+                let consumer = bus.durable(ROLE, DeliverPolicy::New).await?;
+                batches_of(bus, &consumer, batch).await
+            })
+            .await?;
+            Ok((batches, None))
+        }
+    }
 }
 
-async fn open_once(bus: &Bus, batch: usize) -> Result<Batches, BusError> {
-    let consumer = match bus.durable_position(ROLE).await? {
-        Some((acked, _)) => bus.durable_at(ROLE, acked + 1).await?,
-        None => bus.durable(ROLE, DeliverPolicy::New).await?,
-    };
-    Ok(Batches::new(&consumer, batch)
+/// The consumer made again so that it delivers from `from` on.
+async fn remake(bus: &Bus, batch: usize, from: u64) -> Result<Batches, BusError> {
+    natter_bus::within_bound("the fanout consumer", || async {
+        let consumer = bus.durable_at(ROLE, from).await?;
+        batches_of(bus, &consumer, batch).await
+    })
+    .await
+}
+
+/// The same consumer pulled again after trouble (a node lost, the connection back): no
+/// meta-leader operation while the cluster is least able to answer one. Made again only when
+/// it is gone (from the event after `handled`), or when the first batch shows events lost in
+/// flight (see [`run`]).
+async fn reopen(bus: &Bus, batch: usize, handled: Option<u64>) -> Result<Batches, BusError> {
+    let start = handled.map_or(DeliverPolicy::New, |handled| {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: handled + 1,
+        }
+    });
+    natter_bus::within_bound("the fanout consumer", || async {
+        let consumer = bus.durable(ROLE, start).await?;
+        batches_of(bus, &consumer, batch).await
+    })
+    .await
+}
+
+async fn batches_of(
+    bus: &Bus,
+    consumer: &natter_bus::async_nats::jetstream::consumer::Consumer<
+        natter_bus::async_nats::jetstream::consumer::pull::Config,
+    >,
+    batch: usize,
+) -> Result<Batches, BusError> {
+    Ok(Batches::new(consumer, batch)
         .await?
         .reopen_on_reconnect(bus.connection_events()))
 }

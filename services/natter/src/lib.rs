@@ -115,14 +115,7 @@ const PG_HINT: &str = "start it, e.g. `pg_ctlcluster --skip-systemctl-redirect $
 const REDIS_HINT: &str = "start it, e.g. `redis-server --daemonize yes`, or set REDIS_URL";
 
 pub async fn connect_nats(conn: &Connections, name: &str) -> Result<Bus, StartError> {
-    Bus::connect(
-        &conn.nats_url,
-        &conn.namespace,
-        conn.connect_timeout(),
-        name,
-    )
-    .await
-    .map_err(|e| StartError {
+    Bus::connect(conn, name).await.map_err(|e| StartError {
         server: "NATS",
         url: redact_url(&conn.nats_url),
         cause: e.to_string(),

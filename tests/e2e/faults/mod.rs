@@ -3,6 +3,7 @@
 //! doubled, recovery time). What they share is here: a client that sends and retries, a
 //! socket that resumes, and the checks that nothing was lost or doubled.
 
+mod cluster;
 mod gateway;
 mod nats;
 mod soak;
@@ -37,6 +38,10 @@ pub(super) struct Sent {
     pub refused: BTreeMap<u16, usize>,
     /// Attempts made again, after a refusal or a failed request.
     pub retried: usize,
+    /// The longest time from a send's first try to its ack.
+    pub longest: Duration,
+    /// When each seq was acked.
+    pub acked_at: Vec<(u64, std::time::Instant)>,
 }
 
 /// Sends over REST one message after another (about `per_second`; 0: as fast as the acks
@@ -70,6 +75,7 @@ pub(super) fn retrying_sender(
                 tick.tick().await;
             }
             let id = format!("m{i}");
+            let first_try = std::time::Instant::now();
             loop {
                 let answer = http
                     .post(format!("{}/v1/rooms/{room}/messages", bases[at]))
@@ -85,6 +91,8 @@ pub(super) fn retrying_sender(
                         if status.is_success() {
                             let seq = reply["seq"].as_u64().expect("an ack names its seq");
                             sent.acked.insert(id, seq);
+                            sent.acked_at.push((seq, std::time::Instant::now()));
+                            sent.longest = sent.longest.max(first_try.elapsed());
                             break;
                         }
                         assert!(

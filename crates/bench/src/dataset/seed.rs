@@ -14,14 +14,9 @@ pub(super) async fn seed(
     for i in 0..args.users {
         others.push(client.user(&format!("{tag}_{i}")).await?);
     }
-    let bus = Bus::connect(
-        &args.conn.nats_url,
-        &args.conn.namespace,
-        args.conn.connect_timeout(),
-        "natter-bench",
-    )
-    .await
-    .context("connect to NATS (the seed appends to the log directly)")?;
+    let bus = Bus::connect(&args.conn, "natter-bench")
+        .await
+        .context("connect to NATS (the seed appends to the log directly)")?;
     let mut out = Appender::new(bus, 512);
     let mut rng = Rng(0x5eed_da7a);
     let words = vocabulary(5000);

@@ -2,7 +2,7 @@
 //!
 //! Two steps, so that a caller learns how many events a replay will send before it reads them
 //! (and can refuse, or count them against a limit): [`Bus::open_room_replay`] makes a
-//! room-filtered ordered consumer from the seq after `since`; [`RoomReplay::read`] reads it.
+//! room-filtered [`Reader`] from the seq after `since`; [`RoomReplay::read`] reads it.
 //! A caller whose live feed has every room event after a known seq says so when it opens the
 //! replay: when the room has no event between `since` and that seq (the common resume, and
 //! what most of a reconnect storm asks, one question per stretch however many ask), no
@@ -12,12 +12,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{self, DeliverPolicy, pull};
 use async_nats::jetstream::stream;
 use futures::StreamExt;
 
 use crate::bus::Bus;
 use crate::error::BusError;
+use crate::reader::Reader;
 
 pub(crate) mod tables;
 
@@ -33,7 +33,7 @@ pub struct RoomReplay<'a> {
     room: uuid::Uuid,
     since: u64,
     /// `None` when the room has no event to replay (known before any consumer was made).
-    consumer: Option<consumer::Consumer<pull::OrderedConfig>>,
+    consumer: Option<Reader>,
     missed: u64,
     /// The last seq the replay must reach, if there are room events up to it (the caller's
     /// live feed delivers every one after it); `u64::MAX` when the caller knows no such seq.
@@ -62,25 +62,17 @@ impl Bus {
                 bound,
             });
         }
-        let config = pull::OrderedConfig {
-            filter_subject: self.subjects().room_events(room),
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: since + 1,
-            },
-            max_expires: crate::bus::ORDERED_PULL_EXPIRES,
-            ..Default::default()
-        };
-        let consumer = self
-            .stream()?
-            .create_consumer(config)
-            .await
-            .map_err(|e| BusError::unavailable(format!("replay consumer: {e}")))?;
-        let missed = consumer.cached_info().num_pending;
+        let (reader, missed) = Reader::open(
+            self.stream()?.clone(),
+            self.subjects().room_events(room),
+            since + 1,
+        )
+        .await?;
         Ok(RoomReplay {
             bus: self,
             room,
             since,
-            consumer: Some(consumer),
+            consumer: Some(reader),
             missed,
             bound,
         })
@@ -177,16 +169,12 @@ impl RoomReplay<'_> {
                 .await
                 .map_err(|_| BusError::unavailable("replay timed out"))?
         };
-        let Some(consumer) = self.consumer else {
+        let Some(mut messages) = self.consumer else {
             return Ok(Replay::Events(events));
         };
         if missed == 0 && !more_after(self.since).await? {
             return Ok(Replay::Events(events));
         }
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| BusError::unavailable(format!("replay: {e}")))?;
         let mut last = self.since;
         loop {
             // nats-server 2.9 can count pending messages for a wildcard filter wrongly, too

@@ -126,10 +126,8 @@ pub async fn run_live(
     let mut backoff = Backoff::default();
     let mut last_commit: Option<tokio::time::Instant> = None;
     let mut reopening = false;
-    // A server restarted under the reader took its (ephemeral) consumer along: once the
-    // connection is back, read again from the last commit at once rather than after the
-    // reader notices by itself (a pull request's expiry, 10-20 s).
-    let mut connection = bus.connection_events();
+    // A consumer lost with its node or the connection is made again by the reader itself
+    // (natter_bus::Reader), within seconds.
     let result: Result<(), ProjectorError> = 'open: loop {
         if std::mem::take(&mut reopening) && backoff.wait(&shutdown).await {
             break Ok(());
@@ -149,10 +147,6 @@ pub async fn run_live(
                 Some(item) => item,
                 None => tokio::select! {
                     () = shutdown.wait() => break 'open Ok(()),
-                    () = natter_bus::reconnected(&mut connection) => {
-                        tracing::info!(from = reached + 1, "NATS is back: reading the log again");
-                        continue 'open;
-                    }
                     Some(ended) = lanes.join_next() => {
                         match ended {
                             // Within a batch of the group: the last few events, and it is back.
