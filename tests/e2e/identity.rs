@@ -88,7 +88,7 @@ async fn a_stream_recreated_empty_is_refused() {
     let before = bus.epoch().to_owned();
     let js = async_nats::jetstream::new(bus.client().clone());
     js.delete_stream(stream_of(&env)).await.expect("delete");
-    // Created again (empty, a new epoch) by the next start, which refuses the database.
+    // The next start refuses the database before it creates anything.
     let (code, out, err) = run(&env, &["up"]).await;
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(
@@ -96,6 +96,16 @@ async fn a_stream_recreated_empty_is_refused() {
         "names the recorded log's epoch: {err}"
     );
     assert!(err.contains("natter projections rebuild all"), "{err}");
+    assert!(
+        !bus.stream_exists().await.expect("asked"),
+        "no stream was created"
+    );
+    let (code, out, err) = run(&env, &["projections", "status"]).await;
+    assert_eq!(
+        code,
+        Some(2),
+        "status of another log's read models: {out}{err}"
+    );
 
     // A database from before identities were recorded: its checkpoints past the log's end
     // give it away.

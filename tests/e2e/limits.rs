@@ -282,6 +282,12 @@ async fn without_redis_each_gateway_limits_locally_and_says_so() {
         .request(json!({"type": "presence", "status": "away"}))
         .await;
     assert_eq!(reply["error"]["code"], "unavailable", "{reply}");
+    // Still ready (a load balancer keeps it): sends work; it says it is degraded.
+    let (status, ready) = Api::anonymous(&natter.base).get("/readyz").await;
+    assert_eq!(status.as_u16(), 200, "{ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_ne!(ready["checks"]["redis"], "ok", "{ready}");
+    assert_eq!(ready["checks"]["log"], "ok", "{ready}");
     natter.stop().await;
     env.cleanup().await;
 }

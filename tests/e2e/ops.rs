@@ -15,7 +15,7 @@ async fn health_readiness_metrics_and_openapi_are_served() {
     assert_eq!(health["status"], "ok");
     let (status, ready) = anon.get("/readyz").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    for server in ["nats", "postgres", "redis"] {
+    for server in ["nats", "log", "postgres", "redis"] {
         assert_eq!(ready["checks"][server], "ok");
     }
     let alice = s.user("alice").await;

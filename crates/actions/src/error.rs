@@ -79,6 +79,12 @@ impl From<BusError> for ApiError {
         match err.kind {
             BusErrorKind::Conflict => Self::conflict("it already exists"),
             BusErrorKind::TooLarge => Self::too_large("the event is too large for the log"),
+            BusErrorKind::Full => Self::unavailable(
+                "the event log is full and takes nothing new until an operator makes room",
+            ),
+            BusErrorKind::Lost => Self::unavailable(
+                "the event log this server started on is gone; an operator must restart it",
+            ),
             BusErrorKind::Unavailable => {
                 tracing::warn!(error = %err, "event log unavailable");
                 Self::unavailable("the event log is unavailable; retry shortly")

@@ -49,6 +49,8 @@ struct Pending {
     sent: Result<(PublishAckFuture, tokio::sync::watch::Receiver<u64>), BusError>,
     /// What to send again while the answer is undecided (appends with a `Nats-Msg-Id` only).
     again: Option<Again>,
+    /// Told how the append ended (a full log, a log gone).
+    watch: std::sync::Arc<crate::watch::Watch>,
 }
 
 /// An append as it was first sent: the same bytes and id go again.
@@ -90,7 +92,11 @@ impl std::future::IntoFuture for PendingAppend {
     type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let Pending { mut sent, again } = *self.0;
+        let Pending {
+            mut sent,
+            again,
+            watch,
+        } = *self.0;
         Box::pin(async move {
             let started = Instant::now();
             let mut wait = Duration::from_millis(50);
@@ -98,14 +104,19 @@ impl std::future::IntoFuture for PendingAppend {
             loop {
                 let error = match sent {
                     Ok((ack, mut drops)) => match answer(ack, &mut drops).await {
-                        Ok(appended) => return Ok(Appended { resent, ..appended }),
+                        Ok(appended) => {
+                            watch.note_appended();
+                            return Ok(Appended { resent, ..appended });
+                        }
                         Err(e) => e,
                     },
                     Err(e) => e,
                 };
+                let error = watch.note_error(error);
                 let Some(again) = again.as_ref() else {
                     return Err(error);
                 };
+                // A full log, a log gone, a refusal: decided.
                 if error.kind != BusErrorKind::Unavailable
                     || started.elapsed() + wait > RESEND_BOUND
                 {
@@ -183,6 +194,7 @@ impl Bus {
         msg_id: Option<&str>,
         last_on_subject: Option<u64>,
     ) -> Result<PendingAppend, BusError> {
+        self.watch.refuse_if_lost()?;
         let payload = Bytes::from(event.to_bytes());
         let sent = self
             .publish(&subject, payload.clone(), msg_id, last_on_subject)
@@ -198,9 +210,14 @@ impl Bus {
         };
         if again.is_none() {
             // Not sent again: a failure to send is the answer now.
-            sent.as_ref().map_err(Clone::clone)?;
+            sent.as_ref()
+                .map_err(|e| self.watch.note_error(e.clone()))?;
         }
-        Ok(PendingAppend(Box::new(Pending { sent, again })))
+        Ok(PendingAppend(Box::new(Pending {
+            sent,
+            again,
+            watch: self.watch.clone(),
+        })))
     }
 
     /// Sends one append; the future of its ack, and the drops it may meet.

@@ -89,6 +89,8 @@ pub struct Bus {
     epoch: Arc<OnceLock<String>>,
     /// Puts events' sealed personal data back in place as they are read (see `unseal`).
     pub(crate) unsealer: Arc<OnceLock<Arc<dyn crate::Unseal>>>,
+    /// Whether the log still stands and takes appends (see `watch`).
+    pub(crate) watch: Arc<crate::watch::Watch>,
     /// Answers to "is there a room event in this stretch of the log", shared by replays.
     pub(crate) stretches: crate::replay::tables::Stretches,
     /// Replays in flight up to a live feed's seq, shared by every caller asking for the same.
@@ -151,10 +153,28 @@ impl Bus {
             subjects: Subjects::new(namespace),
             stream: Arc::new(OnceLock::new()),
             epoch: Arc::new(OnceLock::new()),
+            watch: Arc::default(),
             stretches: Default::default(),
             flights: Default::default(),
             unsealer: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// Whether the event stream exists (asked without creating it).
+    pub async fn stream_exists(&self) -> Result<bool, BusError> {
+        match self.js.get_stream(self.subjects.stream_name()).await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
+                        if j.error_code() == ErrorCode::STREAM_NOT_FOUND
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(BusError::unavailable(format!("stream info: {e}"))),
+        }
     }
 
     /// Creates the event stream when it is missing (file storage, subjects `<ns>.ev.>`) and
@@ -182,7 +202,15 @@ impl Bus {
             .await
             .map_err(|e| BusError::unavailable(format!("stream info: {e}")))?;
         let epoch = info.created.timestamp_micros().to_string();
-        let _ = self.epoch.set(epoch);
+        if self.epoch.set(epoch.clone()).is_ok() {
+            crate::watch::spawn_checks(
+                self.watch.clone(),
+                self.js.clone(),
+                self.subjects.stream_name(),
+                epoch,
+                self.events.subscribe(),
+            );
+        }
         let _ = self.stream.set(stream);
         Ok(())
     }
@@ -242,6 +270,11 @@ impl Bus {
 
     pub fn subjects(&self) -> &Subjects {
         &self.subjects
+    }
+
+    /// Whether the log this process started on still stands and takes appends.
+    pub fn standing(&self) -> crate::Standing {
+        self.watch.standing()
     }
 
     /// The log's identity (its creation time): seqs from another epoch mean nothing here.
@@ -382,7 +415,7 @@ impl Bus {
         filter: String,
         start: u64,
     ) -> Result<(Reader, u64), BusError> {
-        Reader::open(self.stream()?.clone(), filter, start).await
+        Reader::open(self.stream()?.clone(), self.watch.clone(), filter, start).await
     }
 
     /// Publishes on core NATS (not stored): deliveries, checkpoints.

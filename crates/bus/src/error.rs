@@ -11,6 +11,11 @@ pub enum BusErrorKind {
     Conflict,
     /// The event was refused for its size.
     TooLarge,
+    /// The log this process started on is gone or was made again: nothing is written until
+    /// an operator restarts it (see `watch`).
+    Lost,
+    /// The log refused the append for its storage (full): an operator must make room.
+    Full,
     /// Anything else (misconfiguration, a bug).
     Other,
 }

@@ -17,6 +17,8 @@ use crate::{Bus, BusError, BusErrorKind};
 #[derive(Clone)]
 pub struct KeyBucket {
     store: kv::Store,
+    /// Nothing is read or written once the log is lost (another NATS, or a store lost).
+    watch: std::sync::Arc<crate::watch::Watch>,
 }
 
 /// The header a key-value delete or purge carries (`DEL`, `PURGE`; none on a put).
@@ -98,7 +100,10 @@ impl Bus {
             .get_key_value(bucket)
             .await
             .map_err(|e| BusError::unavailable(format!("open the key bucket: {e}")))?;
-        Ok(KeyBucket { store })
+        Ok(KeyBucket {
+            store,
+            watch: self.watch.clone(),
+        })
     }
 }
 
@@ -119,6 +124,7 @@ impl KeyBucket {
     /// it was before slots were destroyed in it (an erased message read back).
     async fn get_once(&self, key: &str) -> Result<Option<(Bytes, u64)>, BusError> {
         use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        self.watch.refuse_if_lost()?;
         let subject = format!("{}{key}", self.store.prefix);
         match self
             .store
@@ -169,6 +175,7 @@ impl KeyBucket {
     }
 
     async fn create_once(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
+        self.watch.refuse_if_lost()?;
         self.store.create(key, value).await.map_err(|e| {
             let kind = match e.kind() {
                 kv::CreateErrorKind::AlreadyExists => BusErrorKind::Conflict,
@@ -198,6 +205,7 @@ impl KeyBucket {
     }
 
     async fn update_once(&self, key: &str, value: Bytes, revision: u64) -> Result<u64, BusError> {
+        self.watch.refuse_if_lost()?;
         self.store.update(key, value, revision).await.map_err(|e| {
             let kind = match e.kind() {
                 kv::UpdateErrorKind::WrongLastRevision => BusErrorKind::Conflict,
@@ -209,6 +217,7 @@ impl KeyBucket {
 
     /// Removes `key`'s value for good (no revision of it stays in the bucket).
     pub async fn purge(&self, key: &str) -> Result<(), BusError> {
+        self.watch.refuse_if_lost()?;
         self.store
             .purge(key)
             .await

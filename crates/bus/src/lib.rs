@@ -25,6 +25,7 @@ mod replay;
 mod servers;
 pub mod subjects;
 mod unseal;
+mod watch;
 mod worker;
 
 pub use append::{Appended, PendingAppend, RESEND_BOUND};
@@ -40,6 +41,7 @@ pub use replay::{Replay, RoomReplay};
 pub use servers::server_list;
 pub use subjects::Subjects;
 pub use unseal::Unseal;
+pub use watch::Standing;
 pub use worker::WorkerConsumer;
 
 pub use async_nats;

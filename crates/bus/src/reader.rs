@@ -21,8 +21,11 @@ use async_nats::jetstream::stream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::error::BusError;
+use std::sync::Arc;
+
+use crate::error::{BusError, BusErrorKind};
 use crate::recovery::RECOVERY_BOUND;
+use crate::watch::Watch;
 
 /// The idle heartbeat asked on each pull: a consumer gone quiet is made again after two.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -32,13 +35,13 @@ const EXPIRES: Duration = Duration::from_secs(4);
 const BATCH: usize = 500;
 /// How many read messages wait for the reader's owner.
 const BUFFERED: usize = 1024;
-/// The longest one try to make the consumer again may take: a node just lost may still be
-/// given the consumer, and a second try placed elsewhere answers sooner than the client's
-/// 10 s timeout.
-const CREATE_TIMEOUT: Duration = Duration::from_secs(3);
-/// The longest [`Reader::open`] waits for its first consumer (a reconnect storm's replays
-/// queue for it); the caller tries again.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest one try to make a consumer may take. Until the cluster marks a node just lost
+/// as offline (seconds), it may still be given the consumer and never answer; a second try is
+/// most likely placed on a node that is up, and answers sooner than the client's 10 s timeout.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long [`Reader::open`] tries to make its first consumer before the caller hears
+/// `unavailable`.
+const OPEN_BOUND: Duration = Duration::from_secs(8);
 
 /// The log's events on a filter from a seq on, in order, each once; a [`futures::Stream`] of
 /// messages that ends with an error only when JetStream has not answered for
@@ -73,6 +76,8 @@ struct Consumer {
 /// What the reader asks of the stream.
 struct Wanted {
     stream: stream::Stream,
+    /// No consumer is made on a log that is not the one the process started on.
+    watch: Arc<Watch>,
     filter: String,
     /// The first stream seq not yet handed on.
     next: u64,
@@ -90,6 +95,7 @@ impl Wanted {
             ..Default::default()
         }
         .into();
+        self.watch.refuse_if_lost()?;
         let created = async {
             let consumer = self
                 .stream
@@ -138,6 +144,10 @@ impl Wanted {
                     tracing::info!(filter = %self.filter, at = self.next, after = ?started.elapsed(), "log reader made again");
                     return Ok(consumer);
                 }
+                Err(e) if e.kind == BusErrorKind::Lost => {
+                    // Said where it was found; nothing to read until a restart.
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
                 Err(e) if started.elapsed() + wait < RECOVERY_BOUND => {
                     tracing::debug!(error = %e, retry_in = ?wait, "log reader not made yet");
                     tokio::time::sleep(wait).await;
@@ -160,15 +170,31 @@ impl Reader {
     /// events the log held then.
     pub(crate) async fn open(
         stream: stream::Stream,
+        watch: Arc<Watch>,
         filter: String,
         start: u64,
     ) -> Result<(Self, u64), BusError> {
         let wanted = Wanted {
             stream,
+            watch,
             filter,
             next: start.max(1),
         };
-        let (consumer, pending) = wanted.create(OPEN_TIMEOUT).await?;
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(100);
+        let (consumer, pending) = loop {
+            match wanted.create(CREATE_TIMEOUT).await {
+                Ok(made) => break made,
+                Err(e)
+                    if e.kind == BusErrorKind::Unavailable
+                        && started.elapsed() + wait + CREATE_TIMEOUT < OPEN_BOUND =>
+                {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let (tx, messages) = mpsc::channel(BUFFERED);
         let task = tokio::spawn(read(wanted, consumer, tx));
         Ok((Self { messages, task }, pending))

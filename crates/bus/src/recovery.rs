@@ -30,7 +30,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, BusError>>,
 {
-    let started = Instant::now();
+    let mut started = Instant::now();
     let mut wait = Duration::from_millis(100);
     loop {
         let tried = tokio::time::timeout(TRY_TIMEOUT, attempt())
@@ -46,6 +46,12 @@ where
                     tracing::info!(what, after = ?started.elapsed(), "NATS answers again");
                 }
                 return Ok(value);
+            }
+            Err(e) if e.kind == BusErrorKind::Lost => {
+                // Nothing to do until an operator restarts the process (said once where it
+                // was found, and in readiness): the role waits, the bound does not run.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                started = Instant::now();
             }
             Err(e) if e.kind == BusErrorKind::Unavailable && started.elapsed() + wait < bound => {
                 tracing::warn!(what, error = %e, retry_in = ?wait, "NATS did not answer; asking again");

@@ -150,7 +150,8 @@ impl PrivateCluster {
     /// Whether every replica of the stream `name` is current (caught up with its leader), as
     /// its leader reports it, and how many replicas the stream has.
     pub async fn replicas_current(&self, name: &str) -> Option<(bool, usize)> {
-        let jsz = self.jsz("?accounts=true&streams=true").await?;
+        let leader = self.leader_of(name).await?;
+        let jsz = self.jsz_of(leader, "?accounts=true&streams=true").await?;
         let stream = jsz["account_details"]
             .as_array()?
             .iter()
@@ -164,6 +165,22 @@ impl PrivateCluster {
             .iter()
             .all(|r| r["current"] == true && r["offline"] != true);
         Some((current, followers.len() + 1))
+    }
+
+    /// `/jsz<query>` of node `i`.
+    async fn jsz_of(&self, i: usize, query: &str) -> Option<serde_json::Value> {
+        reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{}/jsz{query}",
+                self.nodes[i].monitor_port
+            ))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
     }
 
     /// `/jsz<query>` of the first running node that answers (the leader's view where the

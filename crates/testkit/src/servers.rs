@@ -58,6 +58,14 @@ impl PrivateNats {
         }
     }
 
+    /// SIGKILL, its store deleted, and started again empty: NATS that lost its disk.
+    pub async fn wipe(&mut self) {
+        self.kill().await;
+        let _ = std::fs::remove_dir_all(&self.store);
+        std::fs::create_dir_all(&self.store).expect("nats store dir");
+        self.restart().await;
+    }
+
     /// Starts it (again) on the same port and store, and waits until it accepts connections.
     pub async fn restart(&mut self) {
         self.kill().await;

@@ -201,6 +201,17 @@ pub async fn open_log(conn: &Connections, stream: &StreamArgs, name: &str) -> an
     Ok(open_log_and_keys(conn, stream, name).await?.0)
 }
 
+/// [`open_log`], creating the log even where the read models record one that is gone: for
+/// `natter projections rebuild all`, which takes them over.
+pub async fn open_log_taking_over(
+    conn: &Connections,
+    stream: &StreamArgs,
+    name: &str,
+) -> anyhow::Result<Bus> {
+    let bus = connect_nats(conn, name).await?;
+    Ok(open_keys(conn, stream, bus).await?.0)
+}
+
 /// [`open_log`], with the vault (for the roles that seal what they append).
 pub async fn open_log_and_keys(
     conn: &Connections,
@@ -208,6 +219,16 @@ pub async fn open_log_and_keys(
     name: &str,
 ) -> anyhow::Result<(Bus, natter_vault::Vault)> {
     let bus = connect_nats(conn, name).await?;
+    refuse_a_new_log_for_old_read_models(conn, &bus).await?;
+    open_keys(conn, stream, bus).await
+}
+
+/// The stream ensured on `bus`, and the vault opened on it.
+async fn open_keys(
+    conn: &Connections,
+    stream: &StreamArgs,
+    bus: Bus,
+) -> anyhow::Result<(Bus, natter_vault::Vault)> {
     ensure_stream(&bus, conn, stream).await?;
     let vault = natter_vault::Vault::open(
         &bus,
@@ -238,6 +259,51 @@ pub async fn open_log_and_keys(
 pub struct LogMismatch {
     pub database: String,
     pub cause: IdentityError,
+}
+
+/// The read models' log is gone from NATS (see [`refuse_a_new_log_for_old_read_models`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the log the read models in {database} were built from ({recorded}) is not in NATS at {nats}: NATS lost its store, or NATS_URL names another NATS. Nothing was created. Point NATS_URL at the NATS that holds it; or start a new log, either with an empty database (DATABASE_URL) or by rebuilding these read models from it with `natter projections rebuild all` (what they hold of the old log is then gone)"
+)]
+pub struct LogGone {
+    pub database: String,
+    pub nats: String,
+    pub recorded: LogIdentity,
+}
+
+/// Nothing creates a stream (or its key bucket) before the identity check has passed: where
+/// the stream is missing but the read models record this namespace's log, a new empty log
+/// would be served under old read models, so start refuses before creating anything.
+async fn refuse_a_new_log_for_old_read_models(conn: &Connections, bus: &Bus) -> anyhow::Result<()> {
+    let exists = bus.stream_exists().await.map_err(|e| StartError {
+        server: "NATS JetStream",
+        url: redact_url(&conn.nats_url),
+        cause: e.to_string(),
+        hint: NATS_HINT,
+    })?;
+    if exists {
+        return Ok(());
+    }
+    let pool = connect_postgres(conn, 1).await?;
+    let recorded = identity::recorded(&pool).await;
+    pool.close().await;
+    match recorded {
+        Ok(Some(recorded)) if recorded.stream == bus.subjects().stream_name() => Err(LogGone {
+            database: redact_url(&conn.database_url),
+            nats: redact_url(&conn.nats_url),
+            recorded,
+        }
+        .into()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(StartError {
+            server: "PostgreSQL",
+            url: redact_url(&conn.database_url),
+            cause: e.to_string(),
+            hint: PG_HINT,
+        }
+        .into()),
+    }
 }
 
 /// The log `bus` reads, as the read models record it.

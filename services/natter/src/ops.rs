@@ -110,16 +110,21 @@ fn parse_names(name: &str, search_config: &str) -> anyhow::Result<Vec<Which>> {
 pub struct Mismatch(pub usize);
 
 pub async fn projections(args: ProjectionsArgs, shutdown: Shutdown) -> anyhow::Result<()> {
-    let bus = open_log(&args.conn, &args.stream, "natter-projections").await?;
+    // Only a rebuild of every read model may take them over from a log that is gone (it
+    // creates this namespace's log anew); everything else refuses first.
+    let take_over =
+        matches!(&args.command, ProjectionsCommand::Rebuild { name, .. } if name == "all");
+    let bus = if take_over {
+        crate::open_log_taking_over(&args.conn, &args.stream, "natter-projections").await?
+    } else {
+        open_log(&args.conn, &args.stream, "natter-projections").await?
+    };
     let pool = connect_postgres(&args.conn, 8).await?;
     // Another log's read models: status says so, verify refuses, and only a rebuild of all
     // of them (which then records this log) may go on.
     let checked = check_read_models(&args.conn, &bus, &pool).await;
     match args.command {
         ProjectionsCommand::Status { json } => {
-            if let Err(e) = &checked {
-                eprintln!("natter: {e}");
-            }
             let mut rows = Vec::new();
             for which in parse_names("all", &args.search_config)? {
                 rows.push(with_projection!(&which, |p| tools::status(&bus, &pool, p).await)?);
@@ -147,7 +152,8 @@ pub async fn projections(args: ProjectionsArgs, shutdown: Shutdown) -> anyhow::R
                     );
                 }
             }
-            Ok(())
+            // Another log's read models: the table is not this log's standing (exit 2).
+            checked
         }
         ProjectionsCommand::Rebuild { name, options } => {
             let over_another_log = checked.is_err();

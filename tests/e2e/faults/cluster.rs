@@ -173,13 +173,20 @@ async fn survive(fault: Fault) {
     .unwrap_or_else(|| panic!("the node for {fault:?}"));
     let registrations =
         (fault == Fault::KeyLeader).then(|| registering(up.base.clone(), stop_sending.clone()));
-    let at = Instant::now();
-    println!(
-        "{fault:?}: node {node} (meta leader {:?}, stream leader {:?}, key bucket leader {:?})",
+    let before = [
         cluster.meta_leader().await,
         cluster.leader_of(&stream).await,
         cluster.leader_of(&bucket).await,
+    ];
+    println!(
+        "{fault:?}: node {node} (meta leader {:?}, stream leader {:?}, key bucket leader {:?})",
+        before[0], before[1], before[2]
     );
+    // Whether the node led something, so that the cluster must elect (a hung node is not
+    // asked: its monitoring port hangs too).
+    let led = fault != Fault::Hung && before.contains(&Some(node));
+    let mut elected: Option<Duration> = None;
+    let at = Instant::now();
     match fault {
         Fault::Hung => cluster.pause(node),
         Fault::Wiped => cluster.wipe(node).await,
@@ -189,6 +196,16 @@ async fn survive(fault: Fault) {
     while at.elapsed() < LOAD_AFTER {
         if let Some(status) = up.exited() {
             panic!("natter exited ({status}): {}", up.troubles());
+        }
+        if led && elected.is_none() {
+            let now = [
+                cluster.meta_leader().await,
+                cluster.leader_of(&stream).await,
+                cluster.leader_of(&bucket).await,
+            ];
+            if now.iter().all(|l| l.is_some_and(|l| l != node)) {
+                elected = Some(at.elapsed());
+            }
         }
         if fault == Fault::Hung && !resumed && at.elapsed() >= Duration::from_secs(15) {
             cluster.resume(node);
@@ -231,11 +248,15 @@ async fn survive(fault: Fault) {
     assert!(up.exited().is_none(), "natter exited: {}", up.troubles());
     println!(
         "{fault:?} at {RATE} sends/s: {} acked, lost 0, doubled 0; refused {:?}, retried {}; \
-         longest send {:.1} s; longest from ack to the read model {:.1} s, to a socket {:.1} s; \
+         leaders elected {}; longest send {:.1} s; longest from ack to the read model {:.1} s, to a socket {:.1} s; \
          the socket resumed {reconnects} time(s){}",
         sent.acked.len(),
         sent.refused,
         sent.retried,
+        elected.map_or("(none lost)".to_owned(), |e| format!(
+            "after {:.1} s",
+            e.as_secs_f64()
+        )),
         sent.longest.as_secs_f64(),
         history_lag.as_secs_f64(),
         socket_lag.as_secs_f64(),

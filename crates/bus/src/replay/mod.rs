@@ -64,6 +64,7 @@ impl Bus {
         }
         let (reader, missed) = Reader::open(
             self.stream()?.clone(),
+            self.watch.clone(),
             self.subjects().room_events(room),
             since + 1,
         )

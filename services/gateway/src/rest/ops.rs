@@ -26,10 +26,12 @@ pub fn routes() -> Api {
         .route(
             "/readyz",
             get(readyz),
-            Doc::get("Readiness: NATS, Postgres and Redis answer")
-                .public()
-                .ok::<Health>(200, "ready")
-                .ok::<Health>(503, "a dependency is down"),
+            Doc::get(
+                "Readiness: NATS and Postgres answer and the log takes appends (Redis down: 200, degraded)",
+            )
+            .public()
+            .ok::<Health>(200, "ready (status `ok`, or `degraded` while only Redis is down)")
+            .ok::<Health>(503, "NATS or Postgres is down, or the log is lost or full"),
         )
         .route(
             "/metrics",
@@ -63,19 +65,37 @@ async fn readyz(
         redis::cmd("PING").query_async::<String>(&mut redis),
     )
     .await;
+    let log = match state.bus().standing() {
+        natter_bus::Standing::Ok => Check::Ok,
+        natter_bus::Standing::Lost(_) => Check::Lost,
+        natter_bus::Standing::Full(_) => Check::Full,
+    };
     let checks = [
         ("nats", nats),
+        ("log", log),
         ("postgres", Check::of("postgres", pg)),
         ("redis", Check::of("redis", pong)),
     ];
-    let ready = checks.iter().all(|(_, c)| *c == Check::Ok) && !ops.shutdown().is_triggered();
+    // Redis holds only what may be lost (presence, typing, rate limits): without it sends and
+    // history still work, so the gateway stays in its load balancer, degraded.
+    let needed = checks
+        .iter()
+        .filter(|(name, _)| *name != "redis")
+        .all(|(_, c)| *c == Check::Ok);
+    let ready = needed && !ops.shutdown().is_triggered();
+    let degraded = checks.iter().any(|(_, c)| *c != Check::Ok);
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let health = Health {
-        status: if ready { "ok" } else { "unavailable" }.into(),
+        status: match (ready, degraded) {
+            (true, false) => "ok",
+            (true, true) => "degraded",
+            (false, _) => "unavailable",
+        }
+        .into(),
         checks: checks
             .into_iter()
             .map(|(name, check)| (name.to_owned(), check.as_str().to_owned()))
@@ -90,6 +110,10 @@ enum Check {
     Ok,
     Down,
     TimedOut,
+    /// The log this process started on is gone or was made again.
+    Lost,
+    /// The log refuses appends for its storage.
+    Full,
 }
 
 impl Check {
@@ -115,6 +139,8 @@ impl Check {
             Self::Ok => "ok",
             Self::Down => "unavailable",
             Self::TimedOut => "timed out",
+            Self::Lost => "lost",
+            Self::Full => "full",
         }
     }
 }
