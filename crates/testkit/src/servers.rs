@@ -58,6 +58,30 @@ impl PrivateNats {
         }
     }
 
+    /// SIGSTOP: it keeps its connections open and answers nothing (a hung server) until
+    /// [`PrivateNats::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT of a [`PrivateNats::pause`]d server.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("a running nats-server");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// SIGKILL, its store deleted, and started again empty: NATS that lost its disk.
     pub async fn wipe(&mut self) {
         self.kill().await;

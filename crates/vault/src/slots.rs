@@ -8,6 +8,9 @@
 //! own, under a fresh id), so no slot is used twice.
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use natter_bus::BusError;
 
 use natter_schemas::sealed::{SLOTS_PER_BLOCK, SlotRef};
 
@@ -26,6 +29,9 @@ pub struct SlotPool {
     /// The next block, stored ahead of need.
     spare: Mutex<Option<Arc<Block>>>,
     refilling: tokio::sync::Mutex<()>,
+    /// When the last reservation failed, and why: those who waited for it hear the same,
+    /// rather than each trying again in turn (one bucket timeout after another).
+    failed: Mutex<Option<(Instant, BusError)>>,
 }
 
 impl SlotPool {
@@ -35,6 +41,7 @@ impl SlotPool {
             current: Mutex::default(),
             spare: Mutex::default(),
             refilling: tokio::sync::Mutex::new(()),
+            failed: Mutex::default(),
         })
     }
 
@@ -77,7 +84,10 @@ impl SlotPool {
     }
 
     /// Stores a spare block unless there is one.
+    /// A caller that waited for a reservation that failed hears its failure: one
+    /// reservation is tried at a time, and every send waiting meanwhile shares its outcome.
     pub async fn fill_spare(&self) -> Result<(), VaultError> {
+        let asked = Instant::now();
         let _one_at_a_time = self.refilling.lock().await;
         if self
             .spare
@@ -87,9 +97,24 @@ impl SlotPool {
         {
             return Ok(());
         }
-        let block = self.keys.reserve_block().await?;
-        *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(block);
-        Ok(())
+        if let Some((at, why)) = &*self.failed.lock().unwrap_or_else(|e| e.into_inner())
+            && *at >= asked
+        {
+            return Err(why.clone().into());
+        }
+        match self.keys.reserve_block().await {
+            Ok(block) => {
+                *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(block);
+                Ok(())
+            }
+            Err(e) => {
+                if let VaultError::Bus(why) = &e {
+                    *self.failed.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some((Instant::now(), why.clone()));
+                }
+                Err(e)
+            }
+        }
     }
 
     fn refill(self: &Arc<Self>) {

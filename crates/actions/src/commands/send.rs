@@ -16,17 +16,42 @@ use crate::ratelimit::Action;
 use crate::sent::Sent;
 use crate::validate;
 
-/// Posts a message and waits for the log's ack. See the module docs for what a retry does.
+/// The longest a send waits (its checks, its keys, its append and the log's ack) before it is
+/// answered `unavailable`: the log's own bound for sending an undecided append again, and a
+/// margin. A send answered so may still be stored; the client sends it again with the same
+/// `client_msg_id`, which is safe.
+pub const SEND_BOUND: std::time::Duration =
+    natter_bus::RESEND_BOUND.saturating_add(std::time::Duration::from_secs(5));
+
+/// `work`, unless `deadline` comes first (then `unavailable`).
+pub async fn by<T>(
+    deadline: tokio::time::Instant,
+    work: impl Future<Output = ApiResult<T>>,
+) -> ApiResult<T> {
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::unavailable(
+                "the event log did not answer in time; send it again with the same client_msg_id",
+            ))
+        })
+}
+
+/// Posts a message and waits for the log's ack, for at most [`SEND_BOUND`]. See the module
+/// docs for what a retry does.
 pub async fn send_message(
     state: &Actions,
     actor: Uuid,
     room: Uuid,
     req: &SendMessageRequest,
 ) -> ApiResult<SendReply> {
-    match publish_message(state, actor, room, req).await? {
-        Published::Answered(reply) => Ok(reply),
-        Published::Pending(pending) => pending.ack().await,
-    }
+    by(tokio::time::Instant::now() + SEND_BOUND, async {
+        match publish_message(state, actor, room, req).await? {
+            Published::Answered(reply) => Ok(reply),
+            Published::Pending(pending) => pending.ack().await,
+        }
+    })
+    .await
 }
 
 /// A send whose event is on its way to the log.

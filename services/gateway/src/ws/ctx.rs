@@ -35,6 +35,8 @@ pub struct SessionCtx {
     /// Replies still owed for sends whose events are on their way to the log: the session
     /// waits for them before it closes, so that a drain answers every send it read.
     pub acks: tokio_util::task::TaskTracker,
+    /// The socket's sends, published in order on a task of their own (taken when it closes).
+    pub(super) sends: Option<super::sends::Sends>,
     pub(super) kill: watch::Receiver<Option<CloseReason>>,
 }
 

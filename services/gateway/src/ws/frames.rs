@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::error::{ApiError, ApiResult};
 use crate::ws::ctx::SessionCtx;
 use natter_actions::commands;
-use natter_realtime::hub::{Outbound, encode};
+use natter_realtime::hub::Outbound;
 use natter_realtime::wire::to_value;
 
 pub enum Handled {
@@ -253,36 +253,12 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
                 format,
                 encrypted,
             };
-            // Sends are pipelined: the event goes to the log now, in frame order, and the
-            // reply follows the log's ack without holding up the next frame.
-            match commands::publish_message(ctx.state.actions(), ctx.info.user, room_id, &req).await
-            {
-                Ok(commands::Published::Answered(reply)) => Ok(Some(to_value(&reply))),
-                Ok(commands::Published::Pending(pending)) => {
-                    let tx = ctx.tx.clone();
-                    ctx.acks.spawn(async move {
-                        let frame = match (pending.ack().await, reply_id) {
-                            (Ok(reply), Some(id)) => ServerFrame::Reply {
-                                id,
-                                ok: true,
-                                data: Some(to_value(&reply)),
-                                error: None,
-                            },
-                            (Err(e), Some(id)) => ServerFrame::Reply {
-                                id,
-                                ok: false,
-                                data: None,
-                                error: Some(e.0),
-                            },
-                            (Err(e), None) => ServerFrame::Error { error: e.0 },
-                            (Ok(_), None) => return,
-                        };
-                        let _ = tx.send(Outbound::Frame(encode(&frame))).await;
-                    });
-                    return Handled::Continue;
-                }
-                Err(e) => Err(e),
+            // Sends are pipelined on the socket's send task: to the log in frame order,
+            // each reply after the log's ack, none holding up the frames read after it.
+            if let Some(sends) = &ctx.sends {
+                sends.push(room_id, req, reply_id).await;
             }
+            return Handled::Continue;
         }
     };
     match (result, reply_id) {

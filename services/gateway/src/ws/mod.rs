@@ -9,6 +9,7 @@ mod ctx;
 pub mod frames;
 pub mod handshake;
 mod presence;
+mod sends;
 pub mod session;
 mod subscribe;
 mod writer;

@@ -18,6 +18,7 @@ use super::writer::SHUTTING_DOWN;
 use crate::state::AppState;
 use crate::ws::ctx::{SessionCtx, SessionInfo};
 use crate::ws::frames::{Handled, handle_text};
+use crate::ws::sends::Sends;
 use crate::ws::writer::{WRITE_TIMEOUT, WriterLimits, write_loop};
 use natter_realtime::hub::{CloseReason, Outbound, SessionHandle, encode};
 
@@ -74,6 +75,8 @@ where
         state.ops().shutdown().clone(),
     ));
 
+    let acks = tokio_util::task::TaskTracker::new();
+    let sends = Sends::start(state.clone(), info.user, tx.clone(), acks.clone());
     let mut ctx = SessionCtx {
         state: state.clone(),
         info,
@@ -82,15 +85,29 @@ where
         rooms: HashSet::new(),
         followed: HashSet::new(),
         token_exp,
-        acks: tokio_util::task::TaskTracker::new(),
+        acks,
+        sends: Some(sends),
         kill: kill_rx.clone(),
     };
     let shutting_down = read_loop(&mut ctx, &mut stream, kill_rx, heartbeat * 3).await;
-    // Every send read so far gets its reply before the socket closes (each is bounded by
-    // the append's own timeout); frames not read yet are not answered, and the client
-    // resends them with the same `client_msg_id`.
-    ctx.acks.close();
-    let _ = tokio::time::timeout(ACK_DRAIN, ctx.acks.wait()).await;
+    // Every send read so far gets its reply before the socket closes, for up to ACK_DRAIN
+    // (each is bounded by SEND_BOUND); then the rest are dropped, never published after the
+    // socket is gone. Frames not answered are resent by the client with the same
+    // `client_msg_id`.
+    let mut sending = ctx.sends.take().map(Sends::close);
+    let drained = tokio::time::timeout(ACK_DRAIN, async {
+        if let Some(task) = sending.as_mut() {
+            let _ = task.await;
+        }
+        ctx.acks.close();
+        ctx.acks.wait().await;
+    })
+    .await;
+    if drained.is_err()
+        && let Some(task) = sending
+    {
+        task.abort();
+    }
 
     // Clean up: stop typing, leave every room, stop notices, let the writer finish what is
     // queued. Boxed, like the setup above: only the state of what is running takes room in
