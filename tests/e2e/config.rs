@@ -80,6 +80,9 @@ async fn unusable_settings_are_named_at_start() {
         .env("NATTER_ALLOWED_ORIGINS", "https://app.example.com/")
         .env("NATTER_FANOUT_BATCH", "0")
         .env("NATTER_STREAM_REPLICAS", "7")
+        .env("NATTER_DEDUPE_WINDOW_SECS", "20")
+        .env("NATTER_APPEND_RETRY_SECS", "16")
+        .env("NATS_PING_INTERVAL_SECS", "0")
         .env("NATTER_JWT_SECRET", "too-short")
         .env("NATS_URL", "http://127.0.0.1:1");
     let out = tokio::time::timeout(Duration::from_secs(30), command.output())
@@ -93,6 +96,8 @@ async fn unusable_settings_are_named_at_start() {
         "NATTER_ALLOWED_ORIGINS (--allowed-origins): `https://app.example.com/` is not an origin",
         "NATTER_FANOUT_BATCH (--fanout-batch)",
         "NATTER_STREAM_REPLICAS (--stream-replicas)",
+        "NATTER_APPEND_RETRY_SECS (--append-retry-secs): 16 s: use 1 to 60, and less than NATTER_DEDUPE_WINDOW_SECS (20 s) minus 5 s",
+        "NATS_PING_INTERVAL_SECS (--nats-ping-interval-secs)",
         "NATTER_JWT_SECRET (--jwt-secret): 9 bytes",
         "NATS_URL (--nats-url)",
     ] {

@@ -6,7 +6,7 @@
 //! undecided (a timeout, no stream answering while a leader is elected, the connection lost)
 //! or `seq: 0` (nats-server 2.9 answers a repeat that arrives while the first is still being
 //! proposed with `{seq: 0, duplicate: true}`), is sent again with the same bytes and the same
-//! id, backing off, until the log answers with a seq or [`RESEND_BOUND`] has passed
+//! id, backing off, until the log answers with a seq or the resend bound has passed
 //! (`unavailable`). The log keeps it once (the dedupe window, 2 minutes by default, is far
 //! longer than the bound), so the caller sees a slower ack instead of `unavailable`. Never sent
 //! again: an append the log refused (a wrong last sequence, too large, a full store), or one
@@ -22,7 +22,8 @@ use natter_schemas::Event;
 use crate::bus::Bus;
 use crate::error::{BusError, BusErrorKind};
 
-/// How long an undecided append is sent again before it is answered `unavailable`.
+/// How long an undecided append is sent again before it is answered `unavailable`, unless the
+/// process is configured otherwise ([`crate::StreamSettings::resend_bound`]).
 pub const RESEND_BOUND: Duration = Duration::from_secs(15);
 
 /// What the log answered to an append.
@@ -118,7 +119,7 @@ impl std::future::IntoFuture for PendingAppend {
                 };
                 // A full log, a log gone, a refusal: decided.
                 if error.kind != BusErrorKind::Unavailable
-                    || started.elapsed() + wait > RESEND_BOUND
+                    || started.elapsed() + wait > again.bus.resend_bound()
                 {
                     return Err(error);
                 }

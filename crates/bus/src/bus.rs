@@ -65,6 +65,9 @@ pub struct StreamSettings {
     pub replicas: usize,
     /// Window in which JetStream drops a second publish with the same `Nats-Msg-Id`.
     pub duplicate_window: Duration,
+    /// How long an append (or a key bucket request) whose answer is undecided is sent again
+    /// before it is answered `unavailable`; well inside the dedupe window.
+    pub resend_bound: Duration,
 }
 
 impl Default for StreamSettings {
@@ -72,6 +75,7 @@ impl Default for StreamSettings {
         Self {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
+            resend_bound: crate::append::RESEND_BOUND,
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct Bus {
     epoch: Arc<OnceLock<String>>,
     /// Puts events' sealed personal data back in place as they are read (see `unseal`).
     pub(crate) unsealer: Arc<OnceLock<Arc<dyn crate::Unseal>>>,
+    /// How long an undecided append is sent again ([`StreamSettings::resend_bound`]).
+    pub(crate) resend_bound: Arc<OnceLock<Duration>>,
     /// Whether the log still stands and takes appends (see `watch`).
     pub(crate) watch: Arc<crate::watch::Watch>,
     /// Answers to "is there a room event in this stretch of the log", shared by replays.
@@ -154,6 +160,7 @@ impl Bus {
             stream: Arc::new(OnceLock::new()),
             epoch: Arc::new(OnceLock::new()),
             watch: Arc::default(),
+            resend_bound: Arc::default(),
             stretches: Default::default(),
             flights: Default::default(),
             unsealer: Arc::new(OnceLock::new()),
@@ -201,6 +208,7 @@ impl Bus {
             .info()
             .await
             .map_err(|e| BusError::unavailable(format!("stream info: {e}")))?;
+        let _ = self.resend_bound.set(settings.resend_bound);
         let epoch = info.created.timestamp_micros().to_string();
         if self.epoch.set(epoch.clone()).is_ok() {
             crate::watch::spawn_checks(
@@ -270,6 +278,15 @@ impl Bus {
 
     pub fn subjects(&self) -> &Subjects {
         &self.subjects
+    }
+
+    /// How long an append whose answer is undecided is sent again before it is answered
+    /// `unavailable` (as the process was configured; the default before the stream is opened).
+    pub fn resend_bound(&self) -> Duration {
+        self.resend_bound
+            .get()
+            .copied()
+            .unwrap_or(crate::append::RESEND_BOUND)
     }
 
     /// Whether the log this process started on still stands and takes appends.

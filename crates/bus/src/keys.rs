@@ -17,6 +17,8 @@ use crate::{Bus, BusError, BusErrorKind};
 #[derive(Clone)]
 pub struct KeyBucket {
     store: kv::Store,
+    /// How long an unanswered request is asked again ([`crate::StreamSettings::resend_bound`]).
+    bound: std::time::Duration,
     /// Nothing is read or written once the log is lost (another NATS, or a store lost).
     watch: std::sync::Arc<crate::watch::Watch>,
 }
@@ -102,6 +104,7 @@ impl Bus {
             .map_err(|e| BusError::unavailable(format!("open the key bucket: {e}")))?;
         Ok(KeyBucket {
             store,
+            bound: self.resend_bound(),
             watch: self.watch.clone(),
         })
     }
@@ -110,9 +113,9 @@ impl Bus {
 impl KeyBucket {
     /// The value under `key` and its revision; None when there is none (or it was purged).
     /// Asked again while the bucket does not answer (a leader being elected), for up to
-    /// [`crate::RESEND_BOUND`].
+    /// the resend bound.
     pub async fn get(&self, key: &str) -> Result<Option<(Bytes, u64)>, BusError> {
-        crate::within(&format!("read key {key}"), crate::RESEND_BOUND, || {
+        crate::within(&format!("read key {key}"), self.bound, || {
             self.get_once(key)
         })
         .await
@@ -145,12 +148,12 @@ impl KeyBucket {
     }
 
     /// Stores `value` under `key` unless something is there (then [`BusErrorKind::Conflict`]).
-    /// Tried again while the bucket does not answer, for up to [`crate::RESEND_BOUND`]; a try
+    /// Tried again while the bucket does not answer, for up to the resend bound; a try
     /// whose answer was lost may have landed, so a conflict after one is read back and taken
     /// as this write when the key holds `value`.
     pub async fn create(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
         let mut tried = false;
-        crate::within(&format!("create key {key}"), crate::RESEND_BOUND, || {
+        crate::within(&format!("create key {key}"), self.bound, || {
             let again = std::mem::replace(&mut tried, true);
             let value = value.clone();
             async move {
@@ -189,7 +192,7 @@ impl KeyBucket {
     /// [`BusErrorKind::Conflict`]); tried again as [`KeyBucket::create`] is.
     pub async fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64, BusError> {
         let mut tried = false;
-        crate::within(&format!("update key {key}"), crate::RESEND_BOUND, || {
+        crate::within(&format!("update key {key}"), self.bound, || {
             let again = std::mem::replace(&mut tried, true);
             let value = value.clone();
             async move {

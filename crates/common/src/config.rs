@@ -29,7 +29,7 @@ pub struct Connections {
     /// its machine gone without closing the connection) is left for another of the cluster
     /// after two unanswered pings.
     #[arg(long, env = "NATS_PING_INTERVAL_SECS", default_value_t = 2)]
-    pub nats_ping_secs: u64,
+    pub nats_ping_interval_secs: u64,
 }
 
 impl Connections {
@@ -42,7 +42,7 @@ impl Connections {
             redis_url: std::env::var("REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             connect_timeout_ms: 5000,
-            nats_ping_secs: 2,
+            nats_ping_interval_secs: 2,
         }
     }
 
@@ -51,7 +51,7 @@ impl Connections {
     }
 
     pub fn nats_ping_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.nats_ping_secs)
+        std::time::Duration::from_secs(self.nats_ping_interval_secs)
     }
 }
 
@@ -123,9 +123,9 @@ impl Connections {
             !one.is_empty() && (!one.contains("://") || schemes(one, &["nats", "tls", "ws", "wss"]))
         });
         checks.require(
-            (1..=300).contains(&self.nats_ping_secs),
+            (1..=300).contains(&self.nats_ping_interval_secs),
             "NATS_PING_INTERVAL_SECS",
-            || format!("{} s: use 1 to 300", self.nats_ping_secs),
+            || format!("{} s: use 1 to 300", self.nats_ping_interval_secs),
         );
         checks.require(nats_ok, "NATS_URL", || {
             format!(

@@ -33,6 +33,11 @@ pub struct StreamArgs {
     /// after it are caught by the read model.
     #[arg(long, env = "NATTER_DEDUPE_WINDOW_SECS", default_value_t = 120)]
     pub dedupe_window_secs: u64,
+    /// How long an append whose answer is undecided (a leader being elected, the connection
+    /// lost) is sent again, with the same bytes and id, before the client hears
+    /// `unavailable`, in seconds. Must stay inside the dedupe window, less its margin.
+    #[arg(long, env = "NATTER_APPEND_RETRY_SECS", default_value_t = 15)]
+    pub append_retry_secs: u64,
     /// The key-encryption keys (a file of `<id> <32 bytes, base64>` lines, the current one
     /// first) that wrap the keys personal data in the log is sealed with. Unset: a built-in
     /// development key, with a warning. Keep it outside NATS and its backups.
@@ -65,6 +70,20 @@ impl StreamArgs {
             "NATTER_DEDUPE_WINDOW_SECS",
             || format!("{} s: use 1 to 604800", self.dedupe_window_secs),
         );
+        // A resend after the window could be stored twice; the margin is the gateway's own
+        // (its filter of sent ids trusts the window less 10 s, or a quarter of a short one).
+        let margin = (self.dedupe_window_secs / 4).min(10);
+        checks.require(
+            (1..=60).contains(&self.append_retry_secs)
+                && self.append_retry_secs + margin < self.dedupe_window_secs,
+            "NATTER_APPEND_RETRY_SECS",
+            || {
+                format!(
+                    "{} s: use 1 to 60, and less than NATTER_DEDUPE_WINDOW_SECS ({} s) minus {margin} s",
+                    self.append_retry_secs, self.dedupe_window_secs
+                )
+            },
+        );
         checks.require(self.key_cache_secs <= 3600, "NATTER_KEY_CACHE_SECS", || {
             format!("{} s: use 0 to 3600", self.key_cache_secs)
         });
@@ -96,6 +115,7 @@ impl StreamArgs {
         StreamSettings {
             replicas: self.stream_replicas,
             duplicate_window: Duration::from_secs(self.dedupe_window_secs),
+            resend_bound: Duration::from_secs(self.append_retry_secs),
         }
     }
 }
@@ -230,6 +250,16 @@ async fn open_keys(
     bus: Bus,
 ) -> anyhow::Result<(Bus, natter_vault::Vault)> {
     ensure_stream(&bus, conn, stream).await?;
+    // An existing stream keeps the window it was made with: the resend bound must fit it.
+    let window = bus.duplicate_window()?;
+    let margin = (window / 4).min(Duration::from_secs(10));
+    anyhow::ensure!(
+        bus.resend_bound() + margin < window,
+        "NATTER_APPEND_RETRY_SECS ({} s) does not fit the log's dedupe window ({} s, as the stream was made) less {} s: lower it, or widen the stream's window",
+        bus.resend_bound().as_secs(),
+        window.as_secs(),
+        margin.as_secs()
+    );
     let vault = natter_vault::Vault::open(
         &bus,
         stream.keks()?,

@@ -16,12 +16,20 @@ use crate::ratelimit::Action;
 use crate::sent::Sent;
 use crate::validate;
 
+/// [`send_bound`] under the default resend bound.
+pub const SEND_BOUND: std::time::Duration =
+    natter_bus::RESEND_BOUND.saturating_add(std::time::Duration::from_secs(5));
+
 /// The longest a send waits (its checks, its keys, its append and the log's ack) before it is
 /// answered `unavailable`: the log's own bound for sending an undecided append again, and a
 /// margin. A send answered so may still be stored; the client sends it again with the same
 /// `client_msg_id`, which is safe.
-pub const SEND_BOUND: std::time::Duration =
-    natter_bus::RESEND_BOUND.saturating_add(std::time::Duration::from_secs(5));
+pub fn send_bound(state: &Actions) -> std::time::Duration {
+    state
+        .bus()
+        .resend_bound()
+        .saturating_add(std::time::Duration::from_secs(5))
+}
 
 /// `work`, unless `deadline` comes first (then `unavailable`).
 pub async fn by<T>(
@@ -37,7 +45,7 @@ pub async fn by<T>(
         })
 }
 
-/// Posts a message and waits for the log's ack, for at most [`SEND_BOUND`]. See the module
+/// Posts a message and waits for the log's ack, for at most [`send_bound`]. See the module
 /// docs for what a retry does.
 pub async fn send_message(
     state: &Actions,
@@ -45,7 +53,7 @@ pub async fn send_message(
     room: Uuid,
     req: &SendMessageRequest,
 ) -> ApiResult<SendReply> {
-    by(tokio::time::Instant::now() + SEND_BOUND, async {
+    by(tokio::time::Instant::now() + send_bound(state), async {
         match publish_message(state, actor, room, req).await? {
             Published::Answered(reply) => Ok(reply),
             Published::Pending(pending) => pending.ack().await,

@@ -5,12 +5,12 @@
 //! Order: one task publishes the socket's sends one after another, so they reach the log in
 //! the order they were read; each reply follows the log's ack on a task of its own (the
 //! session's `acks`), without holding up the next send. Every send is answered within
-//! [`SEND_BOUND`] (`unavailable` past it: the client sends it again with the same
+//! [`send_bound`] (`unavailable` past it: the client sends it again with the same
 //! `client_msg_id`). When the socket closes, sends it read are answered for a short while
 //! (the session's drain), then the rest are dropped unanswered, never published after their
 //! socket is gone; the client resends them.
 
-use natter_actions::commands::{self, Published, SEND_BOUND};
+use natter_actions::commands::{self, Published, send_bound};
 use natter_actions::error::ApiError;
 use natter_realtime::hub::{Outbound, encode};
 use natter_realtime::wire::to_value;
@@ -38,6 +38,8 @@ struct Queued {
 /// The socket's side of its send task.
 pub(super) struct Sends {
     queue: mpsc::Sender<Queued>,
+    /// How long each send may take ([`send_bound`]).
+    bound: std::time::Duration,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -51,12 +53,13 @@ impl Sends {
         acks: tokio_util::task::TaskTracker,
     ) -> Self {
         let (queue, mut queued) = mpsc::channel::<Queued>(QUEUED);
+        let bound = send_bound(state.actions());
         let task = tokio::spawn(async move {
             while let Some(send) = queued.recv().await {
                 publish(&state, user, send, &out, &acks).await;
             }
         });
-        Self { queue, task }
+        Self { queue, bound, task }
     }
 
     /// Hands a send over; waits only while [`QUEUED`] sends wait already.
@@ -70,7 +73,7 @@ impl Sends {
             room,
             req,
             reply_id,
-            deadline: Instant::now() + SEND_BOUND,
+            deadline: Instant::now() + self.bound,
         };
         // The task ends only with the socket.
         let _ = self.queue.send(send).await;

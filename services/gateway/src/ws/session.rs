@@ -91,7 +91,7 @@ where
     };
     let shutting_down = read_loop(&mut ctx, &mut stream, kill_rx, heartbeat * 3).await;
     // Every send read so far gets its reply before the socket closes, for up to ACK_DRAIN
-    // (each is bounded by SEND_BOUND); then the rest are dropped, never published after the
+    // (each is bounded by the send bound); then the rest are dropped, never published after the
     // socket is gone. Frames not answered are resent by the client with the same
     // `client_msg_id`.
     let mut sending = ctx.sends.take().map(Sends::close);
