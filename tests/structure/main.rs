@@ -272,3 +272,69 @@ fn a_cycle_is_found_where_there_is_one() {
         "tests are left out: {cycles:?}"
     );
 }
+
+/// `docker-compose.yml` and `scripts/cluster` run the same topology: three NATS nodes, two
+/// gateways behind HAProxy, and each of natter's other roles as a process of its own. Where
+/// `docker compose` is installed, it validates the compose file too.
+#[test]
+fn compose_and_scripts_cluster_run_the_same_topology() {
+    let compose = std::fs::read_to_string(root().join("docker-compose.yml")).expect("compose");
+    let script = std::fs::read_to_string(root().join("scripts/cluster")).expect("script");
+    let workers: Vec<&str> = script
+        .lines()
+        .find_map(|l| l.strip_prefix("WORKERS=("))
+        .and_then(|l| l.strip_suffix(')'))
+        .expect("scripts/cluster names its WORKERS")
+        .split_whitespace()
+        .collect();
+    assert_eq!(workers, ["projector", "fanout", "previews", "push"]);
+    let services: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|name| !name.starts_with(' ') && !name.contains(' '))
+        .collect();
+    for service in workers.iter().copied().chain([
+        "nats-1",
+        "nats-2",
+        "nats-3",
+        "gateway-1",
+        "gateway-2",
+        "haproxy",
+    ]) {
+        assert!(
+            services.contains(&service),
+            "docker-compose.yml has no `{service}`: {services:?}"
+        );
+    }
+    for role in workers.iter().chain(&["gateway"]) {
+        assert!(
+            compose.contains(&format!("command: [\"{role}\"]")),
+            "docker-compose.yml runs no `natter {role}`"
+        );
+    }
+    assert!(compose.contains("NATTER_STREAM_REPLICAS: \"3\""));
+    assert!(script.contains("NATTER_STREAM_REPLICAS=3"));
+    for text in [&compose, &script] {
+        assert!(
+            text.contains("timeout tunnel") || text.contains("./haproxy:"),
+            "HAProxy's tunnel timeout is set"
+        );
+    }
+    let haproxy = std::fs::read_to_string(root().join("haproxy/haproxy.cfg")).expect("haproxy");
+    assert!(haproxy.contains("timeout tunnel 1h") && haproxy.contains("GET /readyz"));
+    let docker = std::process::Command::new("docker")
+        .args(["compose", "version"])
+        .output();
+    if docker.is_ok_and(|o| o.status.success()) {
+        let check = std::process::Command::new("docker")
+            .args(["compose", "config", "--quiet"])
+            .current_dir(root())
+            .output()
+            .expect("docker compose config");
+        assert!(
+            check.status.success(),
+            "docker compose config: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+}

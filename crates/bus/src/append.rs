@@ -22,10 +22,6 @@ use natter_schemas::Event;
 use crate::bus::Bus;
 use crate::error::{BusError, BusErrorKind};
 
-/// How long an undecided append is sent again before it is answered `unavailable`, unless the
-/// process is configured otherwise ([`crate::StreamSettings::resend_bound`]).
-pub const RESEND_BOUND: Duration = Duration::from_secs(15);
-
 /// What the log answered to an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {

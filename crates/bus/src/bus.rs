@@ -75,7 +75,7 @@ impl Default for StreamSettings {
         Self {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
-            resend_bound: crate::append::RESEND_BOUND,
+            resend_bound: crate::recovery::RESEND_BOUND,
         }
     }
 }
@@ -286,7 +286,7 @@ impl Bus {
         self.resend_bound
             .get()
             .copied()
-            .unwrap_or(crate::append::RESEND_BOUND)
+            .unwrap_or(crate::recovery::RESEND_BOUND)
     }
 
     /// Whether the log this process started on still stands and takes appends.

@@ -28,7 +28,7 @@ mod unseal;
 mod watch;
 mod worker;
 
-pub use append::{Appended, PendingAppend, RESEND_BOUND};
+pub use append::{Appended, PendingAppend};
 pub use batches::{Batches, Next, ack_through, seq_of};
 pub use bus::{Bus, DeliveryHeaders, FRAME_HEADER, PREV_SEQ_HEADER, SEQ_HEADER, StreamSettings};
 pub use connection::{ConnectionEvent, reconnected};
@@ -36,7 +36,7 @@ pub use error::{BusError, BusErrorKind};
 pub use keys::KeyBucket;
 pub use pipeline::Fair;
 pub use reader::Reader;
-pub use recovery::{RECOVERY_BOUND, within, within_bound};
+pub use recovery::{RECOVERY_BOUND, RESEND_BOUND, within, within_bound};
 pub use replay::{Replay, RoomReplay};
 pub use servers::server_list;
 pub use subjects::Subjects;

@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::{BusError, BusErrorKind};
 
+/// How long an undecided append (or key bucket request) is sent again before it is answered
+/// `unavailable`, unless the process is configured otherwise
+/// ([`crate::StreamSettings::resend_bound`]).
+pub const RESEND_BOUND: Duration = Duration::from_secs(15);
+
 /// How long a role waits for JetStream to answer again before it gives up.
 pub const RECOVERY_BOUND: Duration = Duration::from_secs(60);
 /// The longest one try may take: a request to a leader that is gone waits for the client's

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod gateway;
+mod haproxy;
 mod log;
 mod nats;
 mod soak;
