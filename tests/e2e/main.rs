@@ -31,6 +31,7 @@ mod markdown;
 mod marks;
 mod messages;
 mod moderation;
+mod nats_auth;
 mod nats_cluster;
 mod natter_js;
 mod ops;

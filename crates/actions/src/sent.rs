@@ -28,11 +28,6 @@ use uuid::Uuid;
 
 use natter_realtime::readwait::ProjectionWatch;
 
-/// Taken off the dedupe window for the time between reading the head and the clocks' drift:
-/// 10 s, or a quarter of a shorter window.
-fn margin(window: Duration) -> Duration {
-    (window / 4).min(Duration::from_secs(10))
-}
 /// Filters of users who sent nothing for this long are dropped.
 const IDLE: Duration = Duration::from_secs(600);
 /// A user with more messages than this goes to PostgreSQL for every send (their filter would
@@ -119,7 +114,7 @@ impl SentIds {
             // Messages appended after the refresh began are deduplicated by JetStream for the
             // window they were appended under: the shorter of then and now.
             let held = known.window.min(window);
-            let trusted = held.saturating_sub(margin(held));
+            let trusted = held.saturating_sub(natter_bus::dedupe_margin(held));
             let answer = match (&known.ids, age) {
                 (Some(ids), Some(age)) if age < trusted && !ids.may_contain(message) => Sent::New,
                 _ => Sent::Unknown,

@@ -143,13 +143,16 @@ impl Bus {
             .ping_interval(conn.nats_ping_interval())
             .subscription_capacity(65_536)
             .client_capacity(65_536);
+        let options = crate::servers::authenticated(options, conn).await?;
         let servers = crate::servers::server_list(url)?;
         let client = tokio::time::timeout(timeout, options.connect(servers))
             .await
             .map_err(|_| BusError::unavailable(format!("timed out after {timeout:?}")))?
             .map_err(BusError::unavailable)?;
+        // A request to a leader that is gone is answered by no one: 5 s, not 10, before it is
+        // asked again (an append's ack, sent again with the same id; a role's consumer).
         let js = jetstream::ContextBuilder::new()
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(5))
             .build(client.clone());
         Ok(Self {
             client,
@@ -208,7 +211,22 @@ impl Bus {
             .info()
             .await
             .map_err(|e| BusError::unavailable(format!("stream info: {e}")))?;
-        let _ = self.resend_bound.set(settings.resend_bound);
+        // An existing stream keeps the window it was made with: resends stay inside it.
+        let window = info.config.duplicate_window;
+        let fits = window.saturating_sub(crate::recovery::dedupe_margin(window));
+        let bound = if settings.resend_bound < fits {
+            settings.resend_bound
+        } else {
+            let shorter = fits.saturating_sub(fits / 4);
+            tracing::warn!(
+                window = ?window,
+                configured = ?settings.resend_bound,
+                resend_bound = ?shorter,
+                "the log's dedupe window (as the stream was made) is short for the append resend bound: appends are sent again for less"
+            );
+            shorter
+        };
+        let _ = self.resend_bound.set(bound);
         let epoch = info.created.timestamp_micros().to_string();
         if self.epoch.set(epoch.clone()).is_ok() {
             crate::watch::spawn_checks(

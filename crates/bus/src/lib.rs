@@ -36,7 +36,7 @@ pub use error::{BusError, BusErrorKind};
 pub use keys::KeyBucket;
 pub use pipeline::Fair;
 pub use reader::Reader;
-pub use recovery::{RECOVERY_BOUND, RESEND_BOUND, within, within_bound};
+pub use recovery::{RECOVERY_BOUND, RESEND_BOUND, dedupe_margin, within, within_bound};
 pub use replay::{Replay, RoomReplay};
 pub use servers::server_list;
 pub use subjects::Subjects;

@@ -12,6 +12,13 @@ use crate::error::{BusError, BusErrorKind};
 /// ([`crate::StreamSettings::resend_bound`]).
 pub const RESEND_BOUND: Duration = Duration::from_secs(15);
 
+/// What natter takes off the dedupe window before it relies on it: the time between reading
+/// the log's head and the clocks' drift; 10 s, or a quarter of a shorter window. An append is
+/// sent again only within the window less this.
+pub fn dedupe_margin(window: Duration) -> Duration {
+    (window / 4).min(Duration::from_secs(10))
+}
+
 /// How long a role waits for JetStream to answer again before it gives up.
 pub const RECOVERY_BOUND: Duration = Duration::from_secs(60);
 /// The longest one try may take: a request to a leader that is gone waits for the client's

@@ -30,6 +30,25 @@ pub struct Connections {
     /// after two unanswered pings.
     #[arg(long, env = "NATS_PING_INTERVAL_SECS", default_value_t = 2)]
     pub nats_ping_interval_secs: u64,
+    /// A NATS credentials file (the user's JWT and nkey seed, as `nsc` writes it), for
+    /// servers run with an operator and accounts. User and password go in `NATS_URL`
+    /// (`nats://user:password@host:4222`).
+    #[arg(long, env = "NATS_CREDS")]
+    pub nats_creds: Option<std::path::PathBuf>,
+    /// A file holding a NATS user's nkey seed (`SU...`), for servers that know users by nkey.
+    #[arg(long, env = "NATS_NKEY_FILE")]
+    pub nats_nkey_file: Option<std::path::PathBuf>,
+    /// The CA certificate(s) (PEM) that signed the NATS servers' certificates; with it, TLS is
+    /// required (as with `tls://` in `NATS_URL`).
+    #[arg(long, env = "NATS_TLS_CA")]
+    pub nats_tls_ca: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) for NATS servers that verify their clients, with
+    /// `NATS_TLS_KEY`.
+    #[arg(long, env = "NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "NATS_TLS_KEY")]
+    pub nats_tls_key: Option<std::path::PathBuf>,
 }
 
 impl Connections {
@@ -43,6 +62,11 @@ impl Connections {
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             connect_timeout_ms: 5000,
             nats_ping_interval_secs: 2,
+            nats_creds: None,
+            nats_nkey_file: None,
+            nats_tls_ca: None,
+            nats_tls_cert: None,
+            nats_tls_key: None,
         }
     }
 
@@ -126,6 +150,38 @@ impl Connections {
             (1..=300).contains(&self.nats_ping_interval_secs),
             "NATS_PING_INTERVAL_SECS",
             || format!("{} s: use 1 to 300", self.nats_ping_interval_secs),
+        );
+        let readable = |path: &Option<std::path::PathBuf>| {
+            path.as_ref().is_none_or(|p| std::fs::File::open(p).is_ok())
+        };
+        for (env, path) in [
+            ("NATS_CREDS", &self.nats_creds),
+            ("NATS_NKEY_FILE", &self.nats_nkey_file),
+            ("NATS_TLS_CA", &self.nats_tls_ca),
+            ("NATS_TLS_CERT", &self.nats_tls_cert),
+            ("NATS_TLS_KEY", &self.nats_tls_key),
+        ] {
+            checks.require(readable(path), env, || {
+                format!(
+                    "cannot read `{}`",
+                    path.as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )
+            });
+        }
+        checks.require(
+            self.nats_creds.is_none() || self.nats_nkey_file.is_none(),
+            "NATS_NKEY_FILE",
+            || {
+                "set NATS_CREDS or NATS_NKEY_FILE, not both (a credentials file holds its own nkey)"
+                    .into()
+            },
+        );
+        checks.require(
+            self.nats_tls_cert.is_some() == self.nats_tls_key.is_some(),
+            "NATS_TLS_KEY",
+            || "NATS_TLS_CERT and NATS_TLS_KEY go together".into(),
         );
         checks.require(nats_ok, "NATS_URL", || {
             format!(

@@ -68,6 +68,17 @@ impl NatterProcess {
             .env("NATTER_RATE_ROOMS", "off")
             .env("NATTER_RATE_AUTH_IP", "off")
             .env("NATTER_RATE_AUTH_USER", "off");
+        for (var, path) in [
+            ("NATS_CREDS", &env.conn.nats_creds),
+            ("NATS_NKEY_FILE", &env.conn.nats_nkey_file),
+            ("NATS_TLS_CA", &env.conn.nats_tls_ca),
+            ("NATS_TLS_CERT", &env.conn.nats_tls_cert),
+            ("NATS_TLS_KEY", &env.conn.nats_tls_key),
+        ] {
+            if let Some(path) = path {
+                command.env(var, path);
+            }
+        }
         command
     }
 

@@ -25,10 +25,18 @@ pub struct PrivateNats {
     child: Option<Child>,
     port: u16,
     store: PathBuf,
+    /// Its config file, when it was started with one ([`PrivateNats::start_with`]).
+    config: Option<PathBuf>,
 }
 
 impl PrivateNats {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like [`PrivateNats::start`], with `config` added to its config file (authorization,
+    /// TLS); it listens on loopback with JetStream in its own store either way.
+    pub async fn start_with(config: impl Into<Option<&str>>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -38,13 +46,27 @@ impl PrivateNats {
             rand::random::<u32>()
         ));
         std::fs::create_dir_all(&store).expect("nats store dir");
+        let config = config.into().map(|extra| {
+            let path = store.with_extension("conf");
+            let text = format!(
+                "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n{extra}\n",
+                store.display()
+            );
+            std::fs::write(&path, text).expect("nats config");
+            path
+        });
         let mut nats = Self {
             child: None,
             port,
             store,
+            config,
         };
         nats.restart().await;
         nats
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self) -> String {
@@ -93,16 +115,21 @@ impl PrivateNats {
     /// Starts it (again) on the same port and store, and waits until it accepts connections.
     pub async fn restart(&mut self) {
         self.kill().await;
-        let child = Command::new(nats_server_binary())
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.store)
+        let mut command = Command::new(nats_server_binary());
+        match &self.config {
+            Some(config) => command.arg("-c").arg(config),
+            None => command
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-js",
+                    "-sd",
+                ])
+                .arg(&self.store),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -130,6 +157,9 @@ impl Drop for PrivateNats {
             let _ = child.start_kill();
         }
         let _ = std::fs::remove_dir_all(&self.store);
+        if let Some(config) = &self.config {
+            let _ = std::fs::remove_file(config);
+        }
     }
 }
 

@@ -72,7 +72,8 @@ impl StreamArgs {
         );
         // A resend after the window could be stored twice; the margin is the gateway's own
         // (its filter of sent ids trusts the window less 10 s, or a quarter of a short one).
-        let margin = (self.dedupe_window_secs / 4).min(10);
+        let margin =
+            natter_bus::dedupe_margin(Duration::from_secs(self.dedupe_window_secs)).as_secs();
         checks.require(
             (1..=60).contains(&self.append_retry_secs)
                 && self.append_retry_secs + margin < self.dedupe_window_secs,
@@ -250,16 +251,6 @@ async fn open_keys(
     bus: Bus,
 ) -> anyhow::Result<(Bus, natter_vault::Vault)> {
     ensure_stream(&bus, conn, stream).await?;
-    // An existing stream keeps the window it was made with: the resend bound must fit it.
-    let window = bus.duplicate_window()?;
-    let margin = (window / 4).min(Duration::from_secs(10));
-    anyhow::ensure!(
-        bus.resend_bound() + margin < window,
-        "NATTER_APPEND_RETRY_SECS ({} s) does not fit the log's dedupe window ({} s, as the stream was made) less {} s: lower it, or widen the stream's window",
-        bus.resend_bound().as_secs(),
-        window.as_secs(),
-        margin.as_secs()
-    );
     let vault = natter_vault::Vault::open(
         &bus,
         stream.keks()?,
