@@ -1,7 +1,8 @@
 //! Connecting to NATS as production servers require, each against a nats-server configured
-//! for it: user and password in `NATS_URL`, an nkey (`NATS_NKEY_FILE`), TLS with the server's
-//! CA and a client certificate (`NATS_TLS_CA`, `NATS_TLS_CERT`, `NATS_TLS_KEY`; certificates
-//! made by the test). Where the secret is wrong, start refuses, naming NATS, with the password
+//! for it: user and password in `NATS_URL`, an nkey (`NATS_NKEY_FILE`), a credentials file
+//! (`NATS_CREDS`; the operator, account and user keys made and their JWTs signed by the test),
+//! TLS with the server's CA and a client certificate (`NATS_TLS_CA`, `NATS_TLS_CERT`,
+//! `NATS_TLS_KEY`; certificates made by the test). Where the secret is wrong, start refuses, naming NATS, with the password
 //! hidden.
 
 use std::path::PathBuf;
@@ -145,6 +146,113 @@ async fn tls_with_a_client_certificate() {
     // Without the client certificate the server refuses the connection.
     env.conn.nats_tls_cert = None;
     env.conn.nats_tls_key = None;
+    let (code, out, err) = run(&env, &["up"]).await;
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("cannot reach NATS"), "{err}");
+    env.cleanup().await;
+}
+
+/// A NATS JWT (v2) for `claims` of `subject`, signed by `issuer`.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let jti: String = (0..52)
+        .map(|_| {
+            char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[rand::random::<u8>() as usize % 32])
+        })
+        .collect();
+    let claims = serde_json::json!({
+        "jti": jti,
+        "iat": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+        "iss": issuer.public_key(),
+        "name": name,
+        "sub": subject,
+        "nats": nats,
+    });
+    let payload = b64(claims.to_string().as_bytes());
+    let signature = issuer
+        .sign(format!("{header}.{payload}").as_bytes())
+        .expect("sign");
+    format!("{header}.{payload}.{}", b64(&signature))
+}
+
+/// A server run with an operator and accounts (a memory resolver preloaded with the account
+/// JWTs, JetStream enabled in the account, a system account): natter connects with the
+/// credentials file `nsc` would write for a user of the account.
+#[tokio::test]
+async fn a_credentials_file() {
+    let operator = nkeys::KeyPair::new_operator();
+    let system = nkeys::KeyPair::new_account();
+    let account = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let unlimited = serde_json::json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1,
+    });
+    let mut with_jetstream = unlimited.clone();
+    for (k, v) in [
+        ("mem_storage", -1),
+        ("disk_storage", -1),
+        ("streams", -1),
+        ("consumer", -1),
+    ] {
+        with_jetstream[k] = serde_json::json!(v);
+    }
+    let operator_jwt = jwt(
+        &operator,
+        &operator.public_key(),
+        "natter-test",
+        serde_json::json!({"type": "operator", "version": 2, "system_account": system.public_key()}),
+    );
+    let system_jwt = jwt(
+        &operator,
+        &system.public_key(),
+        "SYS",
+        serde_json::json!({"type": "account", "version": 2, "limits": unlimited}),
+    );
+    let account_jwt = jwt(
+        &operator,
+        &account.public_key(),
+        "natter",
+        serde_json::json!({"type": "account", "version": 2, "limits": with_jetstream}),
+    );
+    let user_jwt = jwt(
+        &account,
+        &user.public_key(),
+        "natter",
+        serde_json::json!({"type": "user", "version": 2, "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1}),
+    );
+    let nats = PrivateNats::start_with(
+        format!(
+            "operator: {operator_jwt}\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {system_jwt}\n  {}: {account_jwt}\n}}",
+            system.public_key(),
+            system.public_key(),
+            account.public_key(),
+        )
+        .as_str(),
+    )
+    .await;
+    let creds = TempFile::new(
+        "user.creds",
+        &format!(
+            "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\
+             NKEY Seed printed below can be used to sign and prove identity.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            user.seed().expect("seed")
+        ),
+    );
+    let mut env = TestEnv::new().await;
+    env.conn.nats_url = nats.url();
+    env.conn.nats_creds = Some(creds.0.clone());
+    chats(&env).await;
+
+    // Without them the server refuses the connection.
+    env.conn.nats_creds = None;
     let (code, out, err) = run(&env, &["up"]).await;
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(err.contains("cannot reach NATS"), "{err}");
