@@ -202,11 +202,18 @@ impl Bus {
             description: Some("natter event log: the one source of truth".into()),
             ..Default::default()
         };
-        let mut stream = self
-            .js
-            .get_or_create_stream(config)
-            .await
-            .map_err(|e| BusError::unavailable(format!("create stream: {e}")))?;
+        let mut stream = self.js.get_or_create_stream(config).await.map_err(|e| {
+            // Fewer nodes answer than the replicas asked for: decided, not worth waiting.
+            let message = format!("create stream: {e}");
+            if message.contains("insufficient resources") {
+                BusError::other(format!(
+                    "{message}: JetStream cannot place {} replicas",
+                    settings.replicas
+                ))
+            } else {
+                BusError::unavailable(message)
+            }
+        })?;
         let info = stream
             .info()
             .await

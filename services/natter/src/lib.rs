@@ -132,6 +132,7 @@ pub struct StartError {
 }
 
 const NATS_HINT: &str = "start it with JetStream enabled, e.g. `nats-server -js` (Debian: start-stop-daemon --start --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server), or set NATS_URL";
+const REPLICAS_HINT: &str = "is JetStream enabled (`-js`)? NATTER_STREAM_REPLICAS must not exceed the JetStream nodes that answer: 1 with a single server; on a cluster with a node down, start the node again (or make the log with fewer replicas)";
 const PG_HINT: &str = "start it, e.g. `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set DATABASE_URL";
 const REDIS_HINT: &str = "start it, e.g. `redis-server --daemonize yes`, or set REDIS_URL";
 
@@ -155,7 +156,7 @@ pub async fn ensure_stream(
             server: "NATS JetStream",
             url: redact_url(&conn.nats_url),
             cause: e.to_string(),
-            hint: "is JetStream enabled (`-js`)? With a single server, NATTER_STREAM_REPLICAS must be 1",
+            hint: REPLICAS_HINT,
         })
 }
 
@@ -301,7 +302,7 @@ async fn refuse_a_new_log_for_old_read_models(conn: &Connections, bus: &Bus) -> 
         server: "NATS JetStream",
         url: redact_url(&conn.nats_url),
         cause: e.to_string(),
-        hint: NATS_HINT,
+        hint: REPLICAS_HINT,
     })?;
     if exists {
         return Ok(());
