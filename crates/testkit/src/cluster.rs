@@ -105,16 +105,7 @@ impl PrivateCluster {
     }
 
     fn signal(&self, i: usize, signal: &str) {
-        let pid = self.nodes[i]
-            .child
-            .as_ref()
-            .and_then(Child::id)
-            .expect("a running node");
-        let status = std::process::Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill {signal} {pid}");
+        crate::servers::send_signal(self.nodes[i].child.as_ref(), signal);
     }
 
     /// SIGKILL of node `i`, its store deleted, and the node started again empty: it rejoins

@@ -92,16 +92,7 @@ impl PrivateNats {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self
-            .child
-            .as_ref()
-            .and_then(Child::id)
-            .expect("a running nats-server");
-        let status = std::process::Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill {signal} {pid}");
+        send_signal(self.child.as_ref(), signal);
     }
 
     /// SIGKILL, its store deleted, and started again empty: NATS that lost its disk.
@@ -161,6 +152,16 @@ impl Drop for PrivateNats {
             let _ = std::fs::remove_file(config);
         }
     }
+}
+
+/// `kill -<signal>` of a running server (`-STOP`, `-CONT`).
+pub(crate) fn send_signal(child: Option<&Child>, signal: &str) {
+    let pid = child.and_then(Child::id).expect("a running server");
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }
 
 /// A local S3 stand-in (`moto_server`, from PyPI's `moto[server]`; `scripts/test` installs
