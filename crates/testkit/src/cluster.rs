@@ -193,6 +193,17 @@ impl PrivateCluster {
         None
     }
 
+    /// Starts every node that is down again on its ports and store, at once, and waits until
+    /// the cluster is whole.
+    pub async fn restart_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].child.is_none() {
+                self.spawn(i);
+            }
+        }
+        self.wait_ready().await;
+    }
+
     /// Starts node `i` again on its ports and store, and waits until the cluster is whole.
     pub async fn restart(&mut self, i: usize) {
         self.kill(i).await;

@@ -1,7 +1,7 @@
 //! natter on a three-node JetStream cluster (stream and key bucket with three replicas) under
 //! a steady load, one node's trouble at a time: killed (the node natter is connected to, the
 //! event stream's leader, the meta leader, the key bucket's leader), hung (SIGSTOP for 15 s),
-//! restarted with its store wiped. Each test prints its figures: the longest a send waited
+//! restarted with its store wiped; and every node killed and restarted. Each test prints its figures: the longest a send waited
 //! for its ack, the longest an acked message took to reach the read model and a socket, and
 //! acked / lost / doubled. Nothing acked is lost or doubled, and natter never exits.
 
@@ -45,6 +45,9 @@ enum Fault {
     Hung,
     /// The stream leader killed, its store wiped, and started again: it rejoins and catches up.
     Wiped,
+    /// Every node killed, and all started again 3 s later (the fault the single-server test
+    /// makes, on the cluster).
+    AllRestarted,
 }
 
 /// Samples of a growing seq (the newest in the read model, or delivered to a socket), taken
@@ -168,7 +171,7 @@ async fn survive(fault: Fault) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let node = match fault {
-        Fault::NattersNode | Fault::Hung => Some(0),
+        Fault::NattersNode | Fault::Hung | Fault::AllRestarted => Some(0),
         Fault::StreamLeader | Fault::Wiped => cluster.leader_of(&stream).await,
         Fault::MetaLeader => cluster.meta_leader().await,
         Fault::KeyLeader => cluster.leader_of(&bucket).await,
@@ -187,12 +190,19 @@ async fn survive(fault: Fault) {
     );
     // Whether the node led something, so that the cluster must elect (a hung node is not
     // asked: its monitoring port hangs too).
-    let led = fault != Fault::Hung && before.contains(&Some(node));
+    let led = !matches!(fault, Fault::Hung | Fault::AllRestarted) && before.contains(&Some(node));
     let mut elected: Option<Duration> = None;
     let at = Instant::now();
     match fault {
         Fault::Hung => cluster.pause(node),
         Fault::Wiped => cluster.wipe(node).await,
+        Fault::AllRestarted => {
+            for i in 0..3 {
+                cluster.kill(i).await;
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cluster.restart_all().await;
+        }
         _ => cluster.kill(node).await,
     }
     let mut resumed = false;
@@ -311,4 +321,9 @@ async fn a_hung_node_is_latency() {
 #[tokio::test]
 async fn a_node_back_with_its_store_wiped_catches_up() {
     survive(Fault::Wiped).await;
+}
+
+#[tokio::test]
+async fn the_whole_cluster_restarted_is_an_outage_then_nothing_lost() {
+    survive(Fault::AllRestarted).await;
 }
