@@ -266,7 +266,7 @@ async fn open_keys(
             server: "NATS JetStream (the key bucket)",
             url: redact_url(&conn.nats_url),
             cause: e.to_string(),
-            hint: NATS_HINT,
+            hint: REPLICAS_HINT,
         }
         .into(),
     })?;
