@@ -138,32 +138,54 @@ pub(crate) fn spawn_checks(
                     }
                 }
             }
-            let found = tokio::time::timeout(Duration::from_secs(4), js.get_stream(&name)).await;
-            match found {
-                Ok(Ok(stream)) => {
-                    let created = stream.cached_info().created.timestamp_micros().to_string();
-                    if created != epoch {
+            match verdict(&js, &name, &epoch).await {
+                Some(Verdict::Replaced(created)) => watch.lose(format!(
+                    "the log `{name}` was made again: this process started on epoch {epoch}, NATS now holds epoch {created}"
+                )),
+                // Asked once more a second later: a cluster in the middle of an election must
+                // not end a process's appends by a stray answer.
+                Some(Verdict::Gone) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if matches!(verdict(&js, &name, &epoch).await, Some(Verdict::Gone)) {
                         watch.lose(format!(
-                            "the log `{name}` was made again: this process started on epoch {epoch}, NATS now holds epoch {created}"
+                            "the log `{name}` (epoch {epoch}) is gone from NATS: its store was lost, or another NATS answers"
                         ));
                     }
                 }
-                Ok(Err(e))
-                    if matches!(
-                        e.kind(),
-                        async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
-                            if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
-                    ) =>
-                {
-                    watch.lose(format!(
-                        "the log `{name}` (epoch {epoch}) is gone from NATS: its store was lost, or another NATS answers"
-                    ));
-                }
-                // Not answered (a leader being elected, the connection down): not a verdict.
-                Ok(Err(_)) | Err(_) => {}
+                None => {}
             }
         }
     });
+}
+
+/// What NATS says of the log, when it says something decided.
+enum Verdict {
+    Gone,
+    /// Made again: its creation time now.
+    Replaced(String),
+}
+
+/// Asks NATS for the stream `name`: gone, made again (not at `epoch`), or `None` when it is
+/// there as it was, or nothing decided was answered (a leader being elected, the connection
+/// down).
+async fn verdict(js: &async_nats::jetstream::Context, name: &str, epoch: &str) -> Option<Verdict> {
+    let found = tokio::time::timeout(Duration::from_secs(4), js.get_stream(name)).await;
+    match found {
+        Ok(Ok(stream)) => {
+            let created = stream.cached_info().created.timestamp_micros().to_string();
+            (created != epoch).then_some(Verdict::Replaced(created))
+        }
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
+                    if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
+            ) =>
+        {
+            Some(Verdict::Gone)
+        }
+        Ok(Err(_)) | Err(_) => None,
+    }
 }
 
 #[cfg(test)]
