@@ -44,6 +44,15 @@ impl BusError {
     }
 }
 
+/// Whether JetStream answered that the stream does not exist (as opposed to not answering).
+pub(crate) fn stream_not_found(e: &async_nats::jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
+            if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
 impl From<async_nats::jetstream::context::PublishError> for BusError {
     fn from(err: async_nats::jetstream::context::PublishError) -> Self {
         use async_nats::jetstream::context::PublishErrorKind as K;

@@ -64,15 +64,7 @@ impl Bus {
                     .map_err(|e| BusError::unavailable(format!("key bucket info: {e}")))?;
                 Ok(Some(info.created.timestamp_micros().to_string()))
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
-                        if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(e) if crate::error::stream_not_found(&e) => Ok(None),
             Err(e) => Err(BusError::unavailable(format!("key bucket: {e}"))),
         }
     }

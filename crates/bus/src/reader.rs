@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use std::sync::Arc;
 
+use crate::bus::Bus;
 use crate::error::{BusError, BusErrorKind};
 use crate::recovery::RECOVERY_BOUND;
 use crate::watch::Watch;
@@ -232,5 +233,27 @@ async fn read(
                 return;
             }
         };
+    }
+}
+
+impl Bus {
+    /// Every event from `start` on, in log order, each once, through a [`Reader`]: no acks,
+    /// and made again where it left off when its consumer is lost. Replays read the log with
+    /// it; where a replay stands is the reader's business (a projection's checkpoint).
+    pub async fn read_from(&self, start: u64) -> Result<Reader, BusError> {
+        Ok(self
+            .read_filtered(self.subjects.all_events(), start)
+            .await?
+            .0)
+    }
+
+    /// Like [`Bus::read_from`], only the events on subjects matching `filter` (such as
+    /// [`Subjects::room_events`]); also returns how many of them the log held at the start.
+    pub async fn read_filtered(
+        &self,
+        filter: String,
+        start: u64,
+    ) -> Result<(Reader, u64), BusError> {
+        Reader::open(self.stream()?.clone(), self.watch.clone(), filter, start).await
     }
 }

@@ -175,15 +175,7 @@ async fn verdict(js: &async_nats::jetstream::Context, name: &str, epoch: &str) -
             let created = stream.cached_info().created.timestamp_micros().to_string();
             (created != epoch).then_some(Verdict::Replaced(created))
         }
-        Ok(Err(e))
-            if matches!(
-                e.kind(),
-                async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
-                    if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
-            ) =>
-        {
-            Some(Verdict::Gone)
-        }
+        Ok(Err(e)) if crate::error::stream_not_found(&e) => Some(Verdict::Gone),
         Ok(Err(_)) | Err(_) => None,
     }
 }
