@@ -248,7 +248,7 @@ impl Bus {
     }
 
     /// Like [`Bus::read_from`], only the events on subjects matching `filter` (such as
-    /// [`Subjects::room_events`]); also returns how many of them the log held at the start.
+    /// [`crate::Subjects::room_events`]); also returns how many of them the log held at the start.
     pub async fn read_filtered(
         &self,
         filter: String,

@@ -58,9 +58,6 @@ pub async fn run(
     ready: Ready,
 ) -> Result<(), BusError> {
     let (mut batches, mut handled) = open(&bus, config.fanout_batch).await?;
-    // Whether the consumer was made again at `handled + 1` since the last batch: a gap after
-    // that is events gone from the log, not deliveries lost in flight.
-    let mut remade = false;
     let mut rooms: HashMap<uuid::Uuid, u64> = HashMap::new();
     tracing::info!("fanout started");
     ready.started();
@@ -78,13 +75,14 @@ pub async fn run(
             // Delivered again (a reopen, a redelivery): the gateways have it already.
             batch.retain(|m| seq_of(m).is_ok_and(|seq| seq > handled));
             let Some(first) = batch.first() else { continue };
-            if seq_of(first).is_ok_and(|seq| seq > handled + 1) && !remade {
+            if let Some(first) = seq_of(first).ok().filter(|seq| *seq > handled + 1)
+                && still_in_log(&bus, handled + 1, first).await?
+            {
                 // Events sent to a pull lost with its node count as delivered: made again
                 // from the first not handled, they come again instead of being acked away.
                 tracing::warn!(after = handled, "events lost in flight; reading them again");
                 rooms.clear();
                 batches = remake(&bus, config.fanout_batch, handled + 1).await?;
-                remade = true;
                 continue;
             }
         }
@@ -96,7 +94,6 @@ pub async fn run(
             batches = reopen(&bus, config.fanout_batch, handled).await?;
             continue;
         }
-        remade = false;
         handled = batch.last().and_then(|m| seq_of(m).ok()).or(handled);
     }
     tracing::info!("fanout stopped");
@@ -199,6 +196,23 @@ async fn open(bus: &Bus, batch: usize) -> Result<(Batches, Option<u64>), BusErro
     }
 }
 
+/// Whether the events from `from` up to `next` (the first one delivered after a gap) are still
+/// in the log: then they were lost in flight and are read again; else they aged out of the
+/// log (its limits), which is said, and deliveries go on after them.
+async fn still_in_log(bus: &Bus, from: u64, next: u64) -> Result<bool, BusError> {
+    let (first, _) = natter_bus::within_bound("the log's first seq", || bus.seq_range()).await?;
+    if first <= from {
+        return Ok(true);
+    }
+    tracing::error!(
+        from,
+        to = next - 1,
+        first,
+        "events are gone from the log; their deliveries are skipped"
+    );
+    Ok(false)
+}
+
 /// The consumer made again so that it delivers from `from` on.
 async fn remake(bus: &Bus, batch: usize, from: u64) -> Result<Batches, BusError> {
     natter_bus::within_bound("the fanout consumer", || async {
@@ -210,8 +224,8 @@ async fn remake(bus: &Bus, batch: usize, from: u64) -> Result<Batches, BusError>
 
 /// The same consumer pulled again after trouble (a node lost, the connection back): no
 /// meta-leader operation while the cluster is least able to answer one. Made again only when
-/// it is gone (from the event after `handled`), or when the first batch shows events lost in
-/// flight (see [`run`]).
+/// it is gone (from the event after `handled`), or when a batch shows events lost in flight
+/// (see [`still_in_log`]).
 async fn reopen(bus: &Bus, batch: usize, handled: Option<u64>) -> Result<Batches, BusError> {
     let start = handled.map_or(DeliverPolicy::New, |handled| {
         DeliverPolicy::ByStartSequence {

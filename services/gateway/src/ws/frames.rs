@@ -255,7 +255,7 @@ pub async fn handle_text(ctx: &mut SessionCtx, text: &str) -> Handled {
             };
             // Sends are pipelined on the socket's send task: to the log in frame order,
             // each reply after the log's ack, none holding up the frames read after it.
-            if let Some(sends) = &ctx.sends {
+            if let Some(sends) = &mut ctx.sends {
                 sends.push(room_id, req, reply_id).await;
             }
             return Handled::Continue;

@@ -35,36 +35,37 @@ struct Queued {
     deadline: Instant,
 }
 
-/// The socket's side of its send task.
+/// The socket's side of its send task, which starts with its first send (a socket that only
+/// reads costs no task).
 pub(super) struct Sends {
-    queue: mpsc::Sender<Queued>,
-    /// How long each send may take ([`send_bound`]).
-    bound: std::time::Duration,
-    task: tokio::task::JoinHandle<()>,
+    state: AppState,
+    user: Uuid,
+    out: mpsc::Sender<Outbound>,
+    acks: tokio_util::task::TaskTracker,
+    running: Option<(mpsc::Sender<Queued>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Sends {
-    /// Starts the send task of `user`'s socket: replies go to `out`, acks are tracked by
-    /// `acks` (which the session drains before it closes).
-    pub(super) fn start(
+    /// The sends of `user`'s socket: replies go to `out`, acks are tracked by `acks` (which
+    /// the session drains before it closes).
+    pub(super) fn new(
         state: AppState,
         user: Uuid,
         out: mpsc::Sender<Outbound>,
         acks: tokio_util::task::TaskTracker,
     ) -> Self {
-        let (queue, mut queued) = mpsc::channel::<Queued>(QUEUED);
-        let bound = send_bound(state.actions());
-        let task = tokio::spawn(async move {
-            while let Some(send) = queued.recv().await {
-                publish(&state, user, send, &out, &acks).await;
-            }
-        });
-        Self { queue, bound, task }
+        Self {
+            state,
+            user,
+            out,
+            acks,
+            running: None,
+        }
     }
 
     /// Hands a send over; waits only while [`QUEUED`] sends wait already.
     pub(super) async fn push(
-        &self,
+        &mut self,
         room: Uuid,
         req: SendMessageRequest,
         reply_id: Option<RequestId>,
@@ -73,17 +74,34 @@ impl Sends {
             room,
             req,
             reply_id,
-            deadline: Instant::now() + self.bound,
+            deadline: Instant::now() + send_bound(self.state.actions()),
         };
+        let (queue, _) = self.running.get_or_insert_with(|| {
+            let (queue, mut queued) = mpsc::channel::<Queued>(QUEUED);
+            let (state, user, out, acks) = (
+                self.state.clone(),
+                self.user,
+                self.out.clone(),
+                self.acks.clone(),
+            );
+            let task = tokio::spawn(async move {
+                while let Some(send) = queued.recv().await {
+                    publish(&state, user, send, &out, &acks).await;
+                }
+            });
+            (queue, task)
+        });
         // The task ends only with the socket.
-        let _ = self.queue.send(send).await;
+        let _ = queue.send(send).await;
     }
 
-    /// No more sends: the task publishes those queued and ends; the session waits for it
-    /// while it drains, then aborts it.
-    pub(super) fn close(self) -> tokio::task::JoinHandle<()> {
-        drop(self.queue);
-        self.task
+    /// No more sends: the task (if any send started it) publishes those queued and ends; the
+    /// session waits for it while it drains, then aborts it.
+    pub(super) fn close(self) -> Option<tokio::task::JoinHandle<()>> {
+        self.running.map(|(queue, task)| {
+            drop(queue);
+            task
+        })
     }
 }
 

@@ -76,7 +76,7 @@ where
     ));
 
     let acks = tokio_util::task::TaskTracker::new();
-    let sends = Sends::start(state.clone(), info.user, tx.clone(), acks.clone());
+    let sends = Sends::new(state.clone(), info.user, tx.clone(), acks.clone());
     let mut ctx = SessionCtx {
         state: state.clone(),
         info,
@@ -94,7 +94,7 @@ where
     // (each is bounded by the send bound); then the rest are dropped, never published after the
     // socket is gone. Frames not answered are resent by the client with the same
     // `client_msg_id`.
-    let mut sending = ctx.sends.take().map(Sends::close);
+    let mut sending = ctx.sends.take().and_then(Sends::close);
     let drained = tokio::time::timeout(ACK_DRAIN, async {
         if let Some(task) = sending.as_mut() {
             let _ = task.await;
