@@ -107,6 +107,11 @@ pub(super) fn retrying_sender(
                     Err(_) => at = (at + 1).min(bases.len() - 1),
                 }
                 sent.retried += 1;
+                assert!(
+                    first_try.elapsed() < Duration::from_secs(60),
+                    "{id} not acked after 60 s of retries (refused {:?})",
+                    sent.refused
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
